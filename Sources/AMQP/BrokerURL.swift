@@ -1,0 +1,83 @@
+import Foundation
+
+/// The parts of an `amqp://user:password@host:port/vhost?heartbeat=30` URL.
+public struct BrokerURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var user: String
+    public var password: String
+    public var virtualHost: String
+    /// Seconds between heartbeats; 0 turns them off (not advised).
+    public var heartbeat: Int
+    /// Seconds to wait for TCP connect and login.
+    public var connectTimeout: Int
+
+    public init(_ text: String) throws(BrokerError) {
+        guard let components = URLComponents(string: text), components.scheme == "amqp" else {
+            throw BrokerError(.invalidURL, message: "expected amqp://user:password@host:port/vhost")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw BrokerError(.invalidURL, message: "the URL has no host")
+        }
+        self.host = host
+        self.port = components.port ?? 5672
+        self.user = components.user?.removingPercentEncoding ?? "guest"
+        self.password = components.password?.removingPercentEncoding ?? "guest"
+        // An empty path is the default vhost "/"; "/x" is vhost "x"; "/%2F" is "/".
+        let path = components.percentEncodedPath
+        if path.isEmpty || path == "/" {
+            self.virtualHost = "/"
+        } else {
+            self.virtualHost = String(path.dropFirst()).removingPercentEncoding ?? String(path.dropFirst())
+        }
+        self.heartbeat = 30
+        self.connectTimeout = 10
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "heartbeat":
+                guard let value = item.value.flatMap(Int.init), (0...3600).contains(value) else {
+                    throw BrokerError(.invalidURL, message: "heartbeat must be 0 to 3600 seconds")
+                }
+                self.heartbeat = value
+            case "connection_timeout":
+                guard let value = item.value.flatMap(Int.init), (1...600).contains(value) else {
+                    throw BrokerError(.invalidURL, message: "connection_timeout must be 1 to 600 seconds")
+                }
+                self.connectTimeout = value
+            default:
+                throw BrokerError(.invalidURL, message: "unknown URL option '\(item.name)'")
+            }
+        }
+    }
+
+    /// Host, port and vhost, for logs: no credentials.
+    public var redacted: String { "amqp://\(host):\(port)/\(virtualHost == "/" ? "" : virtualHost)" }
+}
+
+/// Exponential backoff with full jitter, capped, for reconnecting.
+public struct Backoff: Sendable, Equatable {
+    public var initial: Duration
+    public var maximum: Duration
+    public var multiplier: Double
+
+    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10), multiplier: Double = 2) {
+        self.initial = initial
+        self.maximum = maximum
+        self.multiplier = multiplier
+    }
+
+    /// The ceiling of the delay before attempt `attempt` (0-based): initial × multiplier^attempt, capped.
+    public func ceiling(attempt: Int) -> Duration {
+        let seconds = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
+        let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
+        let value = min(maximumSeconds, seconds * pow(multiplier, Double(min(attempt, 60))))
+        return .milliseconds(Int64(value * 1000))
+    }
+
+    /// A random delay in [ceiling / 2, ceiling], so that replicas do not reconnect in lockstep.
+    public func delay(attempt: Int) -> Duration {
+        let ceiling = ceiling(attempt: attempt)
+        let millis = ceiling.components.seconds * 1000 + ceiling.components.attoseconds / 1_000_000_000_000_000
+        return .milliseconds(Int64.random(in: (millis / 2)...max(millis / 2, millis)))
+    }
+}

@@ -1,0 +1,118 @@
+/// An AMQP channel: topology, publishing with confirms, consuming with manual acks.
+///
+/// A value handle: every call goes to the connection's thread. Delivery tags and
+/// publisher-confirm sequence numbers belong to the channel they came from.
+public struct Channel: Sendable {
+    public let id: UInt16
+    public let connection: Connection
+
+    public func declareExchange(
+        _ name: String, type: ExchangeType, durable: Bool = true, autoDelete: Bool = false, isInternal: Bool = false,
+        arguments: FieldTable = [:]
+    ) async throws {
+        _ = try await rpc(.declareExchange(name: name, type: type, durable: durable, autoDelete: autoDelete, isInternal: isInternal, arguments: arguments))
+    }
+
+    public func deleteExchange(_ name: String) async throws {
+        _ = try await rpc(.deleteExchange(name: name))
+    }
+
+    /// Declares a queue, or checks that it exists with `passive`; returns its depth.
+    /// Declaring an existing queue with other arguments closes the channel (406).
+    @discardableResult
+    public func declareQueue(
+        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
+        arguments: FieldTable = [:], passive: Bool = false
+    ) async throws -> QueueInfo {
+        let info = try await rpc(
+            .declareQueue(name: name, passive: passive, durable: durable, exclusive: exclusive, autoDelete: autoDelete, arguments: arguments))
+        return info ?? QueueInfo(name: name, messageCount: 0, consumerCount: 0)
+    }
+
+    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
+        _ = try await rpc(.bindQueue(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+    }
+
+    public func purgeQueue(_ name: String) async throws {
+        _ = try await rpc(.purgeQueue(name: name))
+    }
+
+    public func deleteQueue(_ name: String) async throws {
+        _ = try await rpc(.deleteQueue(name: name))
+    }
+
+    /// How many unacknowledged deliveries the broker sends this channel's consumers.
+    public func setPrefetch(_ count: UInt16) async throws {
+        _ = try await rpc(.qos(prefetch: count))
+    }
+
+    /// Puts the channel in confirm mode: from then on `publish` returns only once the
+    /// broker has taken responsibility for the message.
+    public func enableConfirms() async throws {
+        _ = try await rpc(.confirmSelect)
+    }
+
+    /// Publishes `message`. In confirm mode this returns after the broker's ack and throws
+    /// on a nack, on a `mandatory` message that could not be routed (`returned`) and on a
+    /// lost connection; many publishes may be outstanding at once from concurrent tasks.
+    public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            connection.post(
+                .publish(id, Publish(message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, continuation: continuation)))
+        }
+    }
+
+    /// Starts consuming `queue` with manual acknowledgements. The sequence ends when the
+    /// consumer is cancelled or the channel closes (throwing the reason).
+    public func consume(_ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:]) async throws
+        -> Consumer
+    {
+        let (stream, continuation) = AsyncThrowingStream<Delivery, any Error>.makeStream()
+        let tag = try await withCheckedThrowingContinuation { (started: CheckedContinuation<String, any Error>) in
+            connection.post(
+                .consume(id, Consume(queue: queue, consumerTag: consumerTag, exclusive: exclusive, arguments: arguments, stream: continuation, started: started)))
+        }
+        return Consumer(tag: tag, channel: self, deliveries: stream)
+    }
+
+    public func ack(_ deliveryTag: UInt64, multiple: Bool = false) {
+        connection.post(.ack(id, deliveryTag, multiple: multiple))
+    }
+
+    public func nack(_ deliveryTag: UInt64, multiple: Bool = false, requeue: Bool) {
+        connection.post(.nack(id, deliveryTag, multiple: multiple, requeue: requeue))
+    }
+
+    public func reject(_ deliveryTag: UInt64, requeue: Bool) {
+        connection.post(.reject(id, deliveryTag, requeue: requeue))
+    }
+
+    public func close() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            connection.post(.closeChannel(id, continuation))
+        }
+    }
+
+    private func rpc(_ rpc: RPC) async throws -> QueueInfo? {
+        try await withCheckedThrowingContinuation { continuation in
+            connection.post(.rpc(id, rpc, continuation))
+        }
+    }
+}
+
+/// The deliveries of one consumer, in order.
+public struct Consumer: AsyncSequence, Sendable {
+    public typealias Element = Delivery
+    public let tag: String
+    public let channel: Channel
+    let deliveries: AsyncThrowingStream<Delivery, any Error>
+
+    public func makeAsyncIterator() -> AsyncThrowingStream<Delivery, any Error>.AsyncIterator {
+        deliveries.makeAsyncIterator()
+    }
+
+    /// Stops the broker from sending more; the sequence then ends.
+    public func cancel() {
+        channel.connection.post(.cancel(channel.id, consumerTag: tag))
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+public import Logging
+import Synchronization
+
+/// A connection to RabbitMQ over rabbitmq-c, owned by a dedicated thread.
+///
+/// Callers on any task post commands; the thread runs them, reads frames, resolves
+/// publisher confirms and feeds consumers. When the broker goes away every pending
+/// call fails with `connectionLost` and `closed()` returns the reason: reconnecting
+/// means opening a new `Connection` (see `connect(to:logger:backoff:)`).
+public final class Connection: Sendable {
+    private let inbox: Inbox
+    private let lifecycle: Lifecycle
+    public let url: BrokerURL
+
+    private init(inbox: Inbox, lifecycle: Lifecycle, url: BrokerURL) {
+        self.inbox = inbox
+        self.lifecycle = lifecycle
+        self.url = url
+    }
+
+    /// Connects and logs in once.
+    public static func connect(to url: String, logger: Logger) async throws -> Connection {
+        let parsed = try BrokerURL(url)
+        let inbox = Inbox()
+        let lifecycle = Lifecycle()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                let core: Core
+                do {
+                    core = try Core.open(parsed, inbox: inbox, lifecycle: lifecycle, logger: logger)
+                } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                continuation.resume()
+                core.run()
+            }
+            thread.name = "amqp"
+            thread.start()
+        }
+        return Connection(inbox: inbox, lifecycle: lifecycle, url: parsed)
+    }
+
+    /// Connects, retrying with `backoff` while the broker is unreachable, until it
+    /// succeeds or the task is cancelled. Each failure is logged once.
+    public static func connect(to url: String, logger: Logger, backoff: Backoff) async throws -> Connection {
+        var attempt = 0
+        while true {
+            do {
+                let connection = try await connect(to: url, logger: logger)
+                if attempt > 0 { logger.info("connected to the broker", metadata: ["attempts": "\(attempt + 1)"]) }
+                return connection
+            } catch let error as BrokerError where error.code == .connectionFailed {
+                let delay = backoff.delay(attempt: attempt)
+                logger.warning(
+                    "broker unreachable, retrying",
+                    metadata: ["reason": "\(error.message)", "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                attempt += 1
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Opens a new channel on this connection.
+    public func openChannel() async throws -> Channel {
+        let id = try await withCheckedThrowingContinuation { continuation in
+            post(.openChannel(continuation))
+        }
+        return Channel(id: id, connection: self)
+    }
+
+    /// Closes the connection cleanly; pending publishes fail with `closed`, consumers finish.
+    public func close() async {
+        await withCheckedContinuation { continuation in
+            if !inbox.post(.close(continuation)) { continuation.resume() }
+        }
+    }
+
+    /// Waits until the connection ends: nil after `close()`, the reason otherwise.
+    public func closed() async -> BrokerError? {
+        await lifecycle.wait()
+    }
+
+    public var isOpen: Bool { !lifecycle.isFinished }
+
+    /// Posts `command`, failing it at once if the connection is already gone.
+    func post(_ command: Command) {
+        if !inbox.post(command) {
+            command.fail(lifecycle.error ?? BrokerError(.closed, message: "the connection is closed"))
+        }
+    }
+}
+
+/// When a connection's thread has ended, and why.
+final class Lifecycle: Sendable {
+    private struct State {
+        var finished = false
+        var error: BrokerError?
+        var waiters: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+    var error: BrokerError? { state.withLock { $0.error } }
+
+    func finish(_ error: BrokerError?) {
+        let waiters = state.withLock { state in
+            state.finished = true
+            state.error = error
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter() }
+    }
+
+    /// Runs `body` once finished (at once if already).
+    func onFinished(_ body: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if state.finished { return true }
+            state.waiters.append(body)
+            return false
+        }
+        if now { body() }
+    }
+
+    func wait() async -> BrokerError? {
+        await withCheckedContinuation { continuation in
+            onFinished { continuation.resume() }
+        }
+        return error
+    }
+}

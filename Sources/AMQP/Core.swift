@@ -1,0 +1,457 @@
+internal import CAMQP
+import Foundation
+import Glibc
+import Logging
+
+/// The rabbitmq-c connection and everything that depends on it, confined to the
+/// connection's own thread: rabbitmq-c is not thread-safe and services heartbeats only
+/// inside its calls, so this thread alternates between the inbox and the socket and
+/// never runs anything else.
+final class Core {
+    /// A channel's bookkeeping.
+    private struct ChannelState {
+        var confirms = false
+        /// The delivery tag the broker will give the next publish (after confirm.select).
+        var nextTag: UInt64 = 1
+        /// Publishes awaiting the broker's ack, by delivery tag.
+        var unconfirmed: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var oldestUnconfirmed: UInt64 = 1
+        /// Tags whose message came back as unroutable; their ack reports the failure.
+        var returned: [UInt64: BrokerError] = [:]
+        var consumers: [String: AsyncThrowingStream<Delivery, any Error>.Continuation] = [:]
+    }
+
+    /// Header that tags a mandatory publish so that a basic.return can be matched to it.
+    static let publishTagHeader = "herald-publish-tag"
+
+    private let conn: amqp_connection_state_t
+    private let inbox: Inbox
+    private let lifecycle: Lifecycle
+    private let logger: Logger
+    private let heartbeat: Int
+    private var channels: [UInt16: ChannelState] = [:]
+    private var nextChannel: UInt16 = 1
+    private var running = true
+
+    private init(conn: amqp_connection_state_t, inbox: Inbox, lifecycle: Lifecycle, logger: Logger, heartbeat: Int) {
+        self.conn = conn
+        self.inbox = inbox
+        self.lifecycle = lifecycle
+        self.logger = logger
+        self.heartbeat = heartbeat
+    }
+
+    /// TCP connect and login, on the calling (owning) thread.
+    static func open(_ url: BrokerURL, inbox: Inbox, lifecycle: Lifecycle, logger: Logger) throws(BrokerError) -> Core {
+        guard let conn = amqp_new_connection() else {
+            throw BrokerError(.connectionFailed, message: "out of memory")
+        }
+        guard let socket = amqp_tcp_socket_new(conn) else {
+            amqp_destroy_connection(conn)
+            throw BrokerError(.connectionFailed, message: "cannot create a socket")
+        }
+        var timeout = timeval(tv_sec: url.connectTimeout, tv_usec: 0)
+        let status = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &timeout)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            amqp_destroy_connection(conn)
+            throw BrokerError(.connectionFailed, message: "\(url.redacted): \(Self.statusText(status))")
+        }
+        _ = amqp_set_handshake_timeout(conn, &timeout)
+        var rpcTimeout = timeval(tv_sec: 30, tv_usec: 0)
+        _ = amqp_set_rpc_timeout(conn, &rpcTimeout)
+        let reply = herald_amqp_login_plain(
+            conn, url.virtualHost, 0, 131_072, Int32(url.heartbeat), url.user, url.password)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+            let message = Self.replyText(reply)
+            amqp_destroy_connection(conn)
+            throw BrokerError(.connectionFailed, message: "\(url.redacted): login failed: \(message)")
+        }
+        return Core(conn: conn, inbox: inbox, lifecycle: lifecycle, logger: logger, heartbeat: url.heartbeat)
+    }
+
+    /// The thread's loop: commands, then frames, until closed or broken.
+    func run() {
+        var failure: BrokerError?
+        loop: while running {
+            for command in inbox.drain() {
+                if let error = handle(command) {
+                    failure = error
+                    break loop
+                }
+                if !running { break loop }
+            }
+            if let error = readFrames() {
+                failure = error
+                break
+            }
+        }
+        finish(failure)
+    }
+
+    // MARK: Commands
+
+    /// Handles one command; returns an error when the connection is gone.
+    private func handle(_ command: Command) -> BrokerError? {
+        switch command {
+        case .openChannel(let continuation):
+            let id = allocateChannel()
+            guard amqp_channel_open(conn, id) != nil else {
+                let error = rpcFailure(channel: id, operation: "channel.open")
+                continuation.resume(throwing: error)
+                return connectionError(error)
+            }
+            channels[id] = ChannelState()
+            continuation.resume(returning: id)
+
+        case .closeChannel(let id, let continuation):
+            guard channels[id] != nil else {
+                continuation.resume()
+                return nil
+            }
+            let reply = amqp_channel_close(conn, id, AMQP_REPLY_SUCCESS)
+            failChannel(id, BrokerError(.closed, message: "the channel was closed"))
+            if reply.reply_type == AMQP_RESPONSE_NORMAL {
+                continuation.resume()
+            } else {
+                let error = rpcFailure(reply, channel: id, operation: "channel.close")
+                continuation.resume(throwing: error)
+                return connectionError(error)
+            }
+
+        case .rpc(let id, let rpc, let continuation):
+            guard channels[id] != nil else {
+                continuation.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: rpc.operation))
+                return nil
+            }
+            switch perform(rpc, channel: id) {
+            case .success(let info): continuation.resume(returning: info)
+            case .failure(let error):
+                continuation.resume(throwing: error)
+                return connectionError(error)
+            }
+
+        case .publish(let id, let publish):
+            return self.publish(publish, channel: id)
+
+        case .consume(let id, let consume):
+            guard channels[id] != nil else {
+                consume.started.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.consume"))
+                return nil
+            }
+            let arena = Arena()
+            let ok = amqp_basic_consume(
+                conn, id, arena.bytes(consume.queue), arena.bytes(consume.consumerTag), 0, 0,
+                consume.exclusive ? 1 : 0, arena.table(consume.arguments))
+            guard let ok else {
+                let error = rpcFailure(channel: id, operation: "basic.consume \(consume.queue)")
+                consume.started.resume(throwing: error)
+                consume.stream.finish(throwing: error)
+                return connectionError(error)
+            }
+            let tag = FieldDecoder.string(ok.pointee.consumer_tag)
+            channels[id]?.consumers[tag] = consume.stream
+            consume.started.resume(returning: tag)
+
+        case .cancel(let id, let tag):
+            guard let stream = channels[id]?.consumers.removeValue(forKey: tag) else { return nil }
+            let arena = Arena()
+            if amqp_basic_cancel(conn, id, arena.bytes(tag)) == nil {
+                let error = rpcFailure(channel: id, operation: "basic.cancel")
+                stream.finish(throwing: error)
+                return connectionError(error)
+            }
+            stream.finish()
+
+        case .ack(let id, let tag, let multiple):
+            guard channels[id] != nil else { return nil }
+            return sendStatus(amqp_basic_ack(conn, id, tag, multiple ? 1 : 0), operation: "basic.ack")
+
+        case .nack(let id, let tag, let multiple, let requeue):
+            guard channels[id] != nil else { return nil }
+            return sendStatus(amqp_basic_nack(conn, id, tag, multiple ? 1 : 0, requeue ? 1 : 0), operation: "basic.nack")
+
+        case .reject(let id, let tag, let requeue):
+            guard channels[id] != nil else { return nil }
+            return sendStatus(amqp_basic_reject(conn, id, tag, requeue ? 1 : 0), operation: "basic.reject")
+
+        case .close(let continuation):
+            running = false
+            let reply = amqp_connection_close(conn, AMQP_REPLY_SUCCESS)
+            if reply.reply_type != AMQP_RESPONSE_NORMAL {
+                logger.debug("connection.close was not acknowledged", metadata: ["reason": "\(Self.replyText(reply))"])
+            }
+            lifecycle.onFinished { continuation.resume() }
+        }
+        return nil
+    }
+
+    private func perform(_ rpc: RPC, channel id: UInt16) -> Result<QueueInfo?, BrokerError> {
+        let arena = Arena()
+        var succeeded = true
+        var info: QueueInfo?
+        switch rpc {
+        case .declareExchange(let name, let type, let durable, let autoDelete, let isInternal, let arguments):
+            succeeded = amqp_exchange_declare(
+                conn, id, arena.bytes(name), arena.bytes(type.rawValue), 0, durable ? 1 : 0, autoDelete ? 1 : 0,
+                isInternal ? 1 : 0, arena.table(arguments)) != nil
+        case .deleteExchange(let name):
+            succeeded = amqp_exchange_delete(conn, id, arena.bytes(name), 0) != nil
+        case .declareQueue(let name, let passive, let durable, let exclusive, let autoDelete, let arguments):
+            if let ok = amqp_queue_declare(
+                conn, id, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0, autoDelete ? 1 : 0,
+                arena.table(arguments))
+            {
+                info = QueueInfo(
+                    name: FieldDecoder.string(ok.pointee.queue), messageCount: ok.pointee.message_count,
+                    consumerCount: ok.pointee.consumer_count)
+            } else {
+                succeeded = false
+            }
+        case .bindQueue(let queue, let exchange, let key, let arguments):
+            succeeded = amqp_queue_bind(
+                conn, id, arena.bytes(queue), arena.bytes(exchange), arena.bytes(key), arena.table(arguments)) != nil
+        case .purgeQueue(let name):
+            succeeded = amqp_queue_purge(conn, id, arena.bytes(name)) != nil
+        case .deleteQueue(let name):
+            succeeded = amqp_queue_delete(conn, id, arena.bytes(name), 0, 0) != nil
+        case .qos(let prefetch):
+            succeeded = amqp_basic_qos(conn, id, 0, prefetch, 0) != nil
+        case .confirmSelect:
+            succeeded = amqp_confirm_select(conn, id) != nil
+            if succeeded { channels[id]?.confirms = true }
+        }
+        return succeeded ? .success(info) : .failure(rpcFailure(channel: id, operation: rpc.operation))
+    }
+
+    private func publish(_ publish: Publish, channel id: UInt16) -> BrokerError? {
+        guard var state = channels[id] else {
+            publish.continuation.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.publish"))
+            return nil
+        }
+        let arena = Arena()
+        let tag = state.nextTag
+        let extra: FieldTable = publish.mandatory && state.confirms ? [Self.publishTagHeader: .int(Int64(tag))] : [:]
+        var properties = FieldDecoder.properties(publish.message, extraHeaders: extra, arena: arena)
+        let status = amqp_basic_publish(
+            conn, id, arena.bytes(publish.exchange), arena.bytes(publish.routingKey), publish.mandatory ? 1 : 0, 0,
+            &properties, arena.bytes(publish.message.body))
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = BrokerError(.connectionLost, message: Self.statusText(status), operation: "basic.publish")
+            publish.continuation.resume(throwing: error)
+            return error
+        }
+        if state.confirms {
+            state.unconfirmed[tag] = publish.continuation
+            state.nextTag += 1
+            channels[id] = state
+        } else {
+            publish.continuation.resume()
+        }
+        return nil
+    }
+
+    private func sendStatus(_ status: Int32, operation: String) -> BrokerError? {
+        guard status == AMQP_STATUS_OK.rawValue else {
+            return BrokerError(.connectionLost, message: Self.statusText(status), operation: operation)
+        }
+        return nil
+    }
+
+    private func allocateChannel() -> UInt16 {
+        while channels[nextChannel] != nil || nextChannel == 0 { nextChannel &+= 1 }
+        defer { nextChannel &+= 1 }
+        return nextChannel
+    }
+
+    // MARK: Frames
+
+    /// Waits briefly for the socket or the inbox, then dispatches what arrived.
+    private func readFrames() -> BrokerError? {
+        if amqp_frames_enqueued(conn) == 0 && amqp_data_in_buffer(conn) == 0 {
+            var fds = [
+                pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0),
+            ]
+            // Wake at least twice per heartbeat interval so the library can send ours.
+            let timeout = heartbeat > 0 ? min(1000, heartbeat * 500) : 1000
+            _ = poll(&fds, 2, Int32(timeout))
+            if fds[0].revents == 0 && fds[1].revents != 0 { return nil }
+        }
+        for _ in 0..<512 {
+            var frame = amqp_frame_t()
+            var zero = timeval(tv_sec: 0, tv_usec: 0)
+            let status = amqp_simple_wait_frame_noblock(conn, &frame, &zero)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { break }
+            guard status == AMQP_STATUS_OK.rawValue else {
+                return BrokerError(.connectionLost, message: Self.statusText(status))
+            }
+            if let error = dispatch(frame) { return error }
+        }
+        amqp_maybe_release_buffers(conn)
+        return nil
+    }
+
+    private func dispatch(_ frame: amqp_frame_t) -> BrokerError? {
+        guard frame.frame_type == AMQP_FRAME_METHOD else { return nil }
+        let id = frame.channel
+        let method = frame.payload.method
+        switch method.id {
+        case herald_method_basic_deliver:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            let consumerTag = FieldDecoder.string(deliver.consumer_tag)
+            let exchange = FieldDecoder.string(deliver.exchange)
+            let routingKey = FieldDecoder.string(deliver.routing_key)
+            var content = amqp_message_t()
+            let reply = amqp_read_message(conn, id, &content, 0)
+            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+                return BrokerError(.connectionLost, message: Self.replyText(reply), operation: "basic.deliver")
+            }
+            let message = FieldDecoder.message(content.properties, body: content.body)
+            amqp_destroy_message(&content)
+            let delivery = Delivery(
+                message: message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
+                exchange: exchange, routingKey: routingKey, consumerTag: consumerTag)
+            channels[id]?.consumers[consumerTag]?.yield(delivery)
+
+        case herald_method_basic_ack:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            settle(channel: id, tag: ack.delivery_tag, multiple: ack.multiple != 0, nack: false)
+
+        case herald_method_basic_nack:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            settle(channel: id, tag: nack.delivery_tag, multiple: nack.multiple != 0, nack: true)
+
+        case herald_method_basic_return:
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let error = BrokerError(
+                .returned, replyCode: returned.reply_code, message: FieldDecoder.string(returned.reply_text),
+                operation: "basic.publish to \(FieldDecoder.string(returned.exchange)) with \(FieldDecoder.string(returned.routing_key))")
+            var content = amqp_message_t()
+            let reply = amqp_read_message(conn, id, &content, 0)
+            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+                return BrokerError(.connectionLost, message: Self.replyText(reply), operation: "basic.return")
+            }
+            let headers = FieldDecoder.message(content.properties, body: amqp_bytes_t(len: 0, bytes: nil)).headers
+            amqp_destroy_message(&content)
+            if let tag = headers[Self.publishTagHeader]?.int {
+                channels[id]?.returned[UInt64(tag)] = error
+            } else {
+                logger.warning("a published message was returned", metadata: ["reason": "\(error.message)"])
+            }
+
+        case herald_method_basic_cancel:
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = FieldDecoder.string(cancel.consumer_tag)
+            channels[id]?.consumers.removeValue(forKey: tag)?.finish(
+                throwing: BrokerError(.channelClosed, message: "the broker cancelled the consumer (queue deleted?)", operation: "basic.consume"))
+
+        case herald_method_channel_close:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            let error = BrokerError(
+                .channelClosed, replyCode: close.reply_code, message: FieldDecoder.string(close.reply_text))
+            _ = herald_amqp_send_channel_close_ok(conn, id)
+            failChannel(id, error)
+
+        case herald_method_connection_close:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            _ = herald_amqp_send_connection_close_ok(conn)
+            return BrokerError(.connectionLost, replyCode: close.reply_code, message: FieldDecoder.string(close.reply_text))
+
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// Resolves publishes the broker acked or nacked.
+    private func settle(channel id: UInt16, tag: UInt64, multiple: Bool, nack: Bool) {
+        guard var state = channels[id] else { return }
+        let tags: [UInt64] = multiple ? Array(state.oldestUnconfirmed...max(tag, state.oldestUnconfirmed)) : [tag]
+        for settled in tags {
+            guard let continuation = state.unconfirmed.removeValue(forKey: settled) else { continue }
+            if let returned = state.returned.removeValue(forKey: settled) {
+                continuation.resume(throwing: returned)
+            } else if nack {
+                continuation.resume(throwing: BrokerError(.nacked, message: "the broker did not accept the message", operation: "basic.publish"))
+            } else {
+                continuation.resume()
+            }
+        }
+        while state.oldestUnconfirmed < state.nextTag, state.unconfirmed[state.oldestUnconfirmed] == nil {
+            state.oldestUnconfirmed += 1
+        }
+        channels[id] = state
+    }
+
+    // MARK: Failures
+
+    /// The error of a failed synchronous method; handles a channel or connection the broker closed.
+    private func rpcFailure(_ reply: amqp_rpc_reply_t? = nil, channel id: UInt16, operation: String) -> BrokerError {
+        let reply = reply ?? amqp_get_rpc_reply(conn)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == herald_method_channel_close:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            let error = BrokerError(
+                .channelClosed, replyCode: close.reply_code, message: FieldDecoder.string(close.reply_text), operation: operation)
+            _ = herald_amqp_send_channel_close_ok(conn, id)
+            failChannel(id, error)
+            return error
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == herald_method_connection_close:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            _ = herald_amqp_send_connection_close_ok(conn)
+            return BrokerError(
+                .connectionLost, replyCode: close.reply_code, message: FieldDecoder.string(close.reply_text), operation: operation)
+        default:
+            return BrokerError(.connectionLost, message: Self.replyText(reply), operation: operation)
+        }
+    }
+
+    private func connectionError(_ error: BrokerError) -> BrokerError? {
+        error.code == .connectionLost ? error : nil
+    }
+
+    private func failChannel(_ id: UInt16, _ error: BrokerError) {
+        guard let state = channels.removeValue(forKey: id) else { return }
+        for continuation in state.unconfirmed.values { continuation.resume(throwing: error) }
+        for stream in state.consumers.values { stream.finish(throwing: error) }
+    }
+
+    /// Fails everything outstanding and releases the library's connection.
+    private func finish(_ failure: BrokerError?) {
+        let error = failure ?? BrokerError(.closed, message: "the connection was closed")
+        if let failure {
+            logger.warning("broker connection lost", metadata: ["reason": "\(failure.message)"])
+        }
+        for id in Array(channels.keys) {
+            if failure == nil, let consumers = channels[id]?.consumers.values {
+                for stream in consumers { stream.finish() }
+                channels[id]?.consumers.removeAll()
+            }
+            failChannel(id, error)
+        }
+        for command in inbox.shut() { command.fail(error) }
+        amqp_destroy_connection(conn)
+        lifecycle.finish(failure)
+    }
+
+    static func statusText(_ status: Int32) -> String {
+        String(cString: amqp_error_string2(status))
+    }
+
+    static func replyText(_ reply: amqp_rpc_reply_t) -> String {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return "ok"
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            return statusText(reply.library_error)
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == herald_method_connection_close:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            return "\(close.reply_code) \(FieldDecoder.string(close.reply_text))"
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == herald_method_channel_close:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            return "\(close.reply_code) \(FieldDecoder.string(close.reply_text))"
+        default:
+            return "no reply"
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// A value in an AMQP field table: message headers and declare arguments.
+public indirect enum FieldValue: Sendable, Hashable {
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case bytes([UInt8])
+    case timestamp(UInt64)
+    case array([FieldValue])
+    case table([String: FieldValue])
+    case void
+}
+
+public typealias FieldTable = [String: FieldValue]
+
+extension FieldValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .int(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    public var string: String? {
+        if case .string(let value) = self { return value }
+        if case .bytes(let value) = self { return String(validating: value, as: UTF8.self) }
+        return nil
+    }
+
+    public var int: Int64? {
+        if case .int(let value) = self { return value }
+        return nil
+    }
+}
+
+/// A message to publish. Persistent by default: Herald never trades durability for speed.
+public struct Message: Sendable {
+    public var body: [UInt8]
+    public var headers: FieldTable
+    public var contentType: String?
+    public var messageID: String?
+    public var correlationID: String?
+    public var type: String?
+    /// Seconds since 1970.
+    public var timestamp: UInt64?
+    /// Per-message TTL in milliseconds (as the broker's `expiration` string).
+    public var expiration: String?
+    public var persistent: Bool
+
+    public init(
+        body: [UInt8], headers: FieldTable = [:], contentType: String? = "application/json",
+        messageID: String? = nil, correlationID: String? = nil, type: String? = nil, timestamp: UInt64? = nil,
+        expiration: String? = nil, persistent: Bool = true
+    ) {
+        self.body = body
+        self.headers = headers
+        self.contentType = contentType
+        self.messageID = messageID
+        self.correlationID = correlationID
+        self.type = type
+        self.timestamp = timestamp
+        self.expiration = expiration
+        self.persistent = persistent
+    }
+}
+
+/// A message the broker delivered to a consumer; acknowledge it by `deliveryTag`
+/// on the channel it came from.
+public struct Delivery: Sendable {
+    public var message: Message
+    public var deliveryTag: UInt64
+    public var redelivered: Bool
+    public var exchange: String
+    public var routingKey: String
+    public var consumerTag: String
+}
+
+/// A queue's state as the broker reported it on declare.
+public struct QueueInfo: Sendable, Equatable {
+    public var name: String
+    public var messageCount: UInt32
+    public var consumerCount: UInt32
+}
+
+public enum ExchangeType: String, Sendable {
+    case direct, fanout, topic, headers
+}

@@ -1,0 +1,190 @@
+internal import CCurl
+import Foundation
+import Glibc
+import Synchronization
+
+/// An HTTP client over libcurl's multi interface: one driver thread runs every transfer
+/// of this client concurrently and keeps connections alive between them.
+///
+/// Safe defaults for calling strangers' servers: redirects are never followed, only
+/// http and https are spoken, no proxy is taken from the environment, signals are
+/// not used, and an optional policy sees each address before the socket connects.
+public final class Client: Sendable {
+    public struct Configuration: Sendable {
+        /// Connections kept alive in the cache across all hosts.
+        public var maxCachedConnections: Int
+        /// Concurrent connections to one host; 0 is unlimited.
+        public var maxConnectionsPerHost: Int
+        /// An explicit proxy URL; nil means none, whatever the environment says.
+        public var proxy: String?
+        /// Called with every address before connecting; false refuses it (`blocked`).
+        public var addressPolicy: (@Sendable (SocketAddress) -> Bool)?
+
+        public init(
+            maxCachedConnections: Int = 256, maxConnectionsPerHost: Int = 0, proxy: String? = nil,
+            addressPolicy: (@Sendable (SocketAddress) -> Bool)? = nil
+        ) {
+            self.maxCachedConnections = maxCachedConnections
+            self.maxConnectionsPerHost = maxConnectionsPerHost
+            self.proxy = proxy
+            self.addressPolicy = addressPolicy
+        }
+    }
+
+    private enum Command {
+        case add(Transfer)
+        case cancel(UInt64)
+    }
+
+    private struct Inbox {
+        var commands: [Command] = []
+        var shutdown = false
+        var nextID: UInt64 = 1
+    }
+
+    private let multi: MultiHandle
+    private let inbox = Mutex(Inbox())
+    private let configuration: Configuration
+    private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
+
+    public init(configuration: Configuration = Configuration()) {
+        _ = Self.globalInit
+        self.configuration = configuration
+        multi = MultiHandle(configuration: configuration)
+        let thread = Thread { [self] in self.drive() }
+        thread.name = "http-client"
+        thread.start()
+    }
+
+    /// libcurl's global state, set up once before any handle; SIGPIPE from a peer that
+    /// closed the socket must not kill the process.
+    private static let globalInit: Void = {
+        signal(SIGPIPE, SIG_IGN)
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    /// Performs `request`; an HTTP response of any status returns, a failure to get
+    /// one throws a classified `TransferError`.
+    public func execute(_ request: Request) async throws(TransferError) -> Response {
+        let id = inbox.withLock { state -> UInt64? in
+            guard !state.shutdown else { return nil }
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        guard let id else { throw TransferError(.cancelled, message: "the client is shut down") }
+        let result: Result<Response, TransferError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                do throws(TransferError) {
+                    let transfer = try Transfer(id: id, request: request, configuration: configuration, continuation: continuation)
+                    post(.add(transfer))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        } onCancel: {
+            post(.cancel(id))
+        }
+        return try result.get()
+    }
+
+    /// Fails new requests, lets running transfers end, and stops the driver thread.
+    public func shutdown() async {
+        await withCheckedContinuation { continuation in
+            let alreadyStopped = stopped.withLock { waiters -> Bool in
+                guard waiters != nil else { return true }
+                waiters?.append(continuation)
+                return false
+            }
+            inbox.withLock { $0.shutdown = true }
+            multi.wakeup()
+            if alreadyStopped { continuation.resume() }
+        }
+    }
+
+    private func post(_ command: Command) {
+        inbox.withLock { $0.commands.append(command) }
+        multi.wakeup()
+    }
+
+    /// The driver thread: adds new transfers, runs curl, completes finished ones.
+    private func drive() {
+        var active: [UnsafeMutableRawPointer: Transfer] = [:]
+        while true {
+            let (commands, shutdown) = inbox.withLock { state in
+                defer { state.commands.removeAll(keepingCapacity: true) }
+                return (state.commands, state.shutdown)
+            }
+            for command in commands {
+                switch command {
+                case .add(let transfer):
+                    if multi.add(transfer.easy) {
+                        active[transfer.easy] = transfer
+                    } else {
+                        transfer.complete(code: 2)
+                    }
+                case .cancel(let id):
+                    if let (easy, transfer) = active.first(where: { $0.value.id == id }) {
+                        multi.remove(easy)
+                        active[easy] = nil
+                        transfer.fail(TransferError(.cancelled, message: "cancelled"))
+                    }
+                }
+            }
+            if shutdown && active.isEmpty { break }
+            multi.perform()
+            while let (easy, code) = multi.nextDone() {
+                multi.remove(easy)
+                active.removeValue(forKey: easy)?.complete(code: code)
+            }
+            multi.poll(milliseconds: 1000)
+        }
+        multi.close()
+        let waiters = stopped.withLock { waiters in
+            defer { waiters = nil }
+            return waiters ?? []
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// The `CURLM` handle.
+///
+/// `@unchecked Sendable`: every call except `wakeup` happens on the client's driver
+/// thread; `curl_multi_wakeup` is documented as callable from any thread.
+private final class MultiHandle: @unchecked Sendable {
+    private let handle: UnsafeMutableRawPointer
+
+    init(configuration: Client.Configuration) {
+        handle = curl_multi_init()!
+        _ = herald_curl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, configuration.maxCachedConnections)
+        _ = herald_curl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.maxConnectionsPerHost)
+    }
+
+    func add(_ easy: UnsafeMutableRawPointer) -> Bool { curl_multi_add_handle(handle, easy) == CURLM_OK }
+    func remove(_ easy: UnsafeMutableRawPointer) { curl_multi_remove_handle(handle, easy) }
+    func wakeup() { curl_multi_wakeup(handle) }
+
+    func perform() {
+        var running: Int32 = 0
+        _ = curl_multi_perform(handle, &running)
+    }
+
+    func poll(milliseconds: Int32) {
+        _ = curl_multi_poll(handle, nil, 0, milliseconds, nil)
+    }
+
+    /// The next finished transfer and its result code.
+    func nextDone() -> (UnsafeMutableRawPointer, Int)? {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(handle, &left) {
+            if message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle {
+                return (easy, Int(message.pointee.data.result.rawValue))
+            }
+        }
+        return nil
+    }
+
+    func close() {
+        curl_multi_cleanup(handle)
+    }
+}

@@ -1,0 +1,239 @@
+internal import CCurl
+import Foundation
+import Glibc
+
+/// One request in flight: its easy handle, the request data libcurl reads and the
+/// response it writes.
+///
+/// `@unchecked Sendable`: built by the caller, then handed to the driver thread, which
+/// alone touches it from then on (libcurl's callbacks run inside `curl_multi_perform`).
+final class Transfer: @unchecked Sendable {
+    let id: UInt64
+    let easy: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let continuation: CheckedContinuation<Result<Response, TransferError>, Never>
+    private let maxResponseBytes: Int
+    private let overflow: Request.Overflow
+    private let addressPolicy: (@Sendable (SocketAddress) -> Bool)?
+    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE))
+
+    private var status = 0
+    private var headers: [(name: String, value: String)] = []
+    private var body: [UInt8] = []
+    private var truncated = false
+    private var abortedForSize = false
+    private var blockedAddress: SocketAddress?
+    private var finished = false
+
+    init(
+        id: UInt64, request: Request, configuration: Client.Configuration,
+        continuation: CheckedContinuation<Result<Response, TransferError>, Never>
+    ) throws(TransferError) {
+        guard let easy = curl_easy_init() else {
+            throw TransferError(.other, message: "curl_easy_init failed")
+        }
+        self.id = id
+        self.easy = easy
+        self.continuation = continuation
+        self.maxResponseBytes = max(0, request.maxResponseBytes)
+        self.overflow = request.overflow
+        self.addressPolicy = configuration.addressPolicy
+        body.reserveCapacity(min(maxResponseBytes, 64 * 1024))
+        try configure(request, configuration: configuration)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        if let headerList { curl_slist_free_all(headerList) }
+    }
+
+    private func configure(_ request: Request, configuration: Client.Configuration) throws(TransferError) {
+        for (name, value) in request.headers {
+            guard Self.isToken(name), !value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                throw TransferError(.invalidRequest, message: "header '\(name.prefix(64))' has a malformed name or value")
+            }
+        }
+        guard !request.url.contains(where: { $0 == "\0" || $0 == "\r" || $0 == "\n" }) else {
+            throw TransferError(.invalidRequest, message: "the URL contains control characters")
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        var ok = true
+        func set(_ option: CURLoption, _ value: Int) { ok = ok && herald_curl_easy_setopt_long(easy, option, value) == CURLE_OK }
+        func set(_ option: CURLoption, _ value: String) { ok = ok && herald_curl_easy_setopt_string(easy, option, value) == CURLE_OK }
+        set(CURLOPT_URL, request.url)
+        set(CURLOPT_NOSIGNAL, 1)
+        set(CURLOPT_FOLLOWLOCATION, 0)
+        set(CURLOPT_PROTOCOLS_STR, "http,https")
+        set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        // An empty proxy overrides http_proxy / https_proxy / all_proxy from the environment.
+        set(CURLOPT_PROXY, configuration.proxy ?? "")
+        set(CURLOPT_TCP_KEEPALIVE, 1)
+        set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout))
+        set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
+        if request.method == "POST" {
+            set(CURLOPT_POST, 1)
+        } else {
+            set(CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if request.method != "GET" || !request.body.isEmpty {
+            // The size first, so that COPYPOSTFIELDS copies binary data in full.
+            ok = ok && herald_curl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)) == CURLE_OK
+            ok = ok && request.body.withUnsafeBytes { bytes in
+                herald_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(me)))
+            } == CURLE_OK
+        }
+        // No `Expect: 100-continue` round trip before larger bodies.
+        var list = curl_slist_append(nil, "Expect:")
+        for (name, value) in request.headers {
+            list = curl_slist_append(list, "\(name): \(value)")
+        }
+        headerList = list
+        ok = ok && herald_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK
+        ok = ok && errorBuffer.withUnsafeMutableBufferPointer { herald_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) } == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_write(easy, writeCallback) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_header(easy, headerCallback) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_opensocket(easy, openSocketCallback) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, me) == CURLE_OK
+        guard ok else {
+            throw TransferError(.invalidRequest, message: "libcurl refused an option for this request")
+        }
+    }
+
+    // MARK: Callbacks (driver thread)
+
+    fileprivate func receive(_ data: UnsafeRawBufferPointer) -> Int {
+        let room = maxResponseBytes - body.count
+        if data.count <= room {
+            body.append(contentsOf: data)
+            return data.count
+        }
+        if room > 0 { body.append(contentsOf: data.prefix(room)) }
+        truncated = true
+        if overflow == .abort {
+            abortedForSize = true
+            return 0
+        }
+        return data.count
+    }
+
+    fileprivate func receiveHeader(_ data: UnsafeRawBufferPointer) {
+        let line = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") {
+            // A new status line (after 100 Continue, or the final response): start over.
+            headers.removeAll()
+            let parts = line.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+        } else if let colon = line.firstIndex(of: ":"), headers.count < 100 {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.append((name, String(value.prefix(8192))))
+        }
+    }
+
+    fileprivate func openSocket(_ address: UnsafePointer<curl_sockaddr>) -> curl_socket_t {
+        let family = address.pointee.family
+        if let addressPolicy, let socketAddress = Self.socketAddress(herald_curl_sockaddr(address)) {
+            guard addressPolicy(socketAddress) else {
+                blockedAddress = socketAddress
+                return CURL_SOCKET_BAD
+            }
+        }
+        return socket(family, address.pointee.socktype, address.pointee.protocol)
+    }
+
+    // MARK: Completion
+
+    func complete(code: Int) {
+        guard !finished else { return }
+        if code == 0 {
+            var totalTime = 0.0
+            _ = herald_curl_easy_getinfo_double(easy, CURLINFO_TOTAL_TIME, &totalTime)
+            var ip: UnsafeMutablePointer<CChar>?
+            _ = herald_curl_easy_getinfo_string(easy, CURLINFO_PRIMARY_IP, &ip)
+            var code = 0
+            _ = herald_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            let response = Response(
+                status: code != 0 ? code : status, headers: headers, body: body, bodyTruncated: truncated,
+                duration: .milliseconds(Int64(totalTime * 1000)), remoteAddress: ip.map { String(cString: $0) })
+            finish(.success(response))
+            return
+        }
+        let message = errorBuffer.withUnsafeBufferPointer { buffer in
+            buffer[0] != 0 ? String(cString: buffer.baseAddress!) : String(cString: curl_easy_strerror(CURLcode(UInt32(code))))
+        }
+        if let blockedAddress {
+            finish(.failure(TransferError(.blocked, curlCode: code, message: "connecting to \(blockedAddress) is not allowed")))
+        } else if abortedForSize {
+            finish(.failure(TransferError(.tooLarge, curlCode: code, message: "the response body exceeded \(maxResponseBytes) bytes")))
+        } else {
+            finish(.failure(TransferError(TransferError.Kind(curlCode: code), curlCode: code, message: message)))
+        }
+    }
+
+    func fail(_ error: TransferError) {
+        finish(.failure(error))
+    }
+
+    private func finish(_ result: Result<Response, TransferError>) {
+        guard !finished else { return }
+        finished = true
+        continuation.resume(returning: result)
+    }
+
+    // MARK: Helpers
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// RFC 9110 token characters.
+    static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { c in
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                return true
+            default:
+                return "!#$%&'*+-.^_`|~".utf8.contains(c)
+            }
+        }
+    }
+
+    private static func socketAddress(_ address: UnsafePointer<sockaddr>) -> SocketAddress? {
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                let raw = withUnsafeBytes(of: v4.pointee.sin_addr) { Array($0) }
+                return SocketAddress(family: .ipv4, bytes: raw, port: Int(UInt16(bigEndian: v4.pointee.sin_port)))
+            }
+        case AF_INET6:
+            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                let raw = withUnsafeBytes(of: v6.pointee.sin6_addr) { Array($0) }
+                return SocketAddress(family: .ipv6, bytes: raw, port: Int(UInt16(bigEndian: v6.pointee.sin6_port)))
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+private func transfer(_ pointer: UnsafeMutableRawPointer?) -> Transfer {
+    Unmanaged<Transfer>.fromOpaque(pointer!).takeUnretainedValue()
+}
+
+private let writeCallback: herald_curl_data_callback = { data, size, count, user in
+    guard let data else { return 0 }
+    return transfer(user).receive(UnsafeRawBufferPointer(start: data, count: size * count))
+}
+
+private let headerCallback: herald_curl_data_callback = { data, size, count, user in
+    guard let data else { return 0 }
+    transfer(user).receiveHeader(UnsafeRawBufferPointer(start: data, count: size * count))
+    return size * count
+}
+
+private let openSocketCallback: herald_curl_opensocket_callback = { user, _, address in
+    guard let address else { return CURL_SOCKET_BAD }
+    return transfer(user).openSocket(address)
+}

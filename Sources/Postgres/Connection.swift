@@ -1,0 +1,238 @@
+internal import CPostgres
+import Foundation
+public import Logging
+import Threads
+
+/// One PostgreSQL session over libpq. Every libpq call runs on the connection's own
+/// thread (`SerialThread`): libpq blocks, and a `PGconn` must be used by one thread at a time.
+public final class Connection: Sendable {
+    private let thread: SerialThread
+    private let handle: Handle
+    public let logger: Logger
+
+    private init(thread: SerialThread, handle: Handle, logger: Logger) {
+        self.thread = thread
+        self.handle = handle
+        self.logger = logger
+    }
+
+    /// Opens a session from a `postgres://` or `postgresql://` URL. The session runs in
+    /// UTC with ISO dates, which the value codecs rely on.
+    public static func connect(
+        to url: String, applicationName: String = "herald", connectTimeout: Int = 10, logger: Logger
+    ) async throws -> Connection {
+        try ConnectionURL.validate(url)
+        let thread = SerialThread(name: "postgres")
+        let handle = Handle()
+        do {
+            try await thread.run { try handle.open(url: url, applicationName: applicationName, connectTimeout: connectTimeout) }
+        } catch {
+            thread.stop()
+            throw error
+        }
+        return Connection(thread: thread, handle: handle, logger: logger)
+    }
+
+    /// Runs one statement; its interpolated values travel as parameters.
+    @discardableResult
+    public func query(_ query: Query) async throws -> Rows {
+        let (sql, binds) = query.render()
+        return try await thread.run { [handle] in try handle.execute(sql: sql, binds: binds) }
+    }
+
+    /// Runs SQL text that may hold several statements and no parameters (migration files).
+    public func execute(script: String) async throws {
+        try await thread.run { [handle] in try handle.execute(script: script) }
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; any error rolls back and is rethrown.
+    public func transaction<T>(_ body: (Connection) async throws -> T) async throws -> T {
+        try await query("BEGIN")
+        do {
+            let result = try await body(self)
+            try await query("COMMIT")
+            return result
+        } catch {
+            if await isUsable { _ = try? await query("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Whether the session is open and idle outside a transaction: reads whatever the
+    /// server sent meanwhile (a shutdown notice closes it), without blocking.
+    var isReusable: Bool {
+        get async { (try? await thread.run { [handle] in handle.isReusable }) ?? false }
+    }
+
+    private var isUsable: Bool {
+        get async { (try? await thread.run { [handle] in handle.isUsable }) ?? false }
+    }
+
+    /// Ends the session and its thread.
+    public func close() async {
+        _ = try? await thread.run { [handle] in handle.close() }
+        thread.stop()
+    }
+}
+
+/// The `PGconn` of one `Connection`.
+///
+/// `@unchecked Sendable`: it is created on the caller's task but only ever used inside
+/// jobs on the connection's `SerialThread`, which runs them one at a time.
+private final class Handle: @unchecked Sendable {
+    private var conn: OpaquePointer?
+
+    deinit {
+        if let conn { PQfinish(conn) }
+    }
+
+    func open(url: String, applicationName: String, connectTimeout: Int) throws {
+        // Later keywords override what the URL says; `dbname` first is expanded as the URL.
+        let keywords = ["dbname", "application_name", "connect_timeout", "client_encoding", "options"]
+        let values = [url, applicationName, String(connectTimeout), "UTF8", "-c timezone=UTC -c datestyle=ISO"]
+        let connection = withCStringArray(keywords) { k in
+            withCStringArray(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let connection else {
+            throw DatabaseError(.connectionFailed, message: "out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = Self.message(PQerrorMessage(connection))
+            PQfinish(connection)
+            throw DatabaseError(.connectionFailed, message: message)
+        }
+        // NOTICEs (`… already exists, skipping`) would go to stderr otherwise.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        conn = connection
+    }
+
+    var isUsable: Bool {
+        guard let conn else { return false }
+        _ = PQconsumeInput(conn)
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    var isReusable: Bool {
+        guard let conn, isUsable else { return false }
+        return PQtransactionStatus(conn) == PQTRANS_IDLE
+    }
+
+    func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+    }
+
+    func execute(sql: String, binds: [Bind]) throws -> Rows {
+        let conn = try live(sql)
+        for bind in binds where bind.text?.utf8.contains(0) == true {
+            throw DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql)
+        }
+        let types = binds.map { Oid($0.oid) }
+        let texts = binds.map(\.text)
+        let result = withOptionalCStringArray(texts) { values in
+            types.withUnsafeBufferPointer { types in
+                PQexecParams(conn, sql, Int32(binds.count), types.baseAddress, values, nil, nil, 0)
+            }
+        }
+        return try rows(of: result, conn: conn, sql: sql)
+    }
+
+    func execute(script: String) throws {
+        let conn = try live(script)
+        let result = PQexec(conn, script)
+        _ = try rows(of: result, conn: conn, sql: script)
+    }
+
+    private func live(_ sql: String) throws -> OpaquePointer {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else {
+            throw DatabaseError(.connectionLost, message: "the connection is closed", query: sql)
+        }
+        return conn
+    }
+
+    private func rows(of result: OpaquePointer?, conn: OpaquePointer, sql: String) throws -> Rows {
+        guard let result else {
+            throw DatabaseError(
+                PQstatus(conn) == CONNECTION_BAD ? .connectionLost : .server,
+                message: Self.message(PQerrorMessage(conn)), query: sql)
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            break
+        default:
+            let field = { (code: Int32) in PQresultErrorField(result, code).map { String(cString: $0) } }
+            let lost = PQstatus(conn) == CONNECTION_BAD
+            throw DatabaseError(
+                lost ? .connectionLost : .server,
+                sqlState: field(herald_pg_diag_sqlstate()),
+                message: field(herald_pg_diag_message_primary()) ?? Self.message(PQresultErrorMessage(result)),
+                constraint: field(herald_pg_diag_constraint_name()),
+                query: sql)
+        }
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var values: [[String?]] = []
+        values.reserveCapacity(rowCount)
+        for row in 0..<Int32(rowCount) {
+            var fields: [String?] = []
+            fields.reserveCapacity(columnCount)
+            for column in 0..<Int32(columnCount) {
+                if PQgetisnull(result, row, column) == 1 {
+                    fields.append(nil)
+                } else {
+                    fields.append(String(cString: PQgetvalue(result, row, column)))
+                }
+            }
+            values.append(fields)
+        }
+        let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return Rows(columns: columns, values: values, affectedRows: affected, query: sql)
+    }
+
+    private static func message(_ text: UnsafePointer<CChar>?) -> String {
+        guard let text else { return "unknown error" }
+        return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of C strings that lives for the call.
+private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withOptionalCStringArray(strings + [nil]) { body($0!) }
+}
+
+private func withOptionalCStringArray<R>(
+    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
+    let pointers: [UnsafePointer<CChar>?] = strings.map { $0.map { UnsafePointer(strdup($0)) } ?? nil }
+    defer { for pointer in pointers { free(UnsafeMutablePointer(mutating: pointer)) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Checks a database URL before libpq sees it, so a typo gets a clear error.
+enum ConnectionURL {
+    static func validate(_ url: String) throws {
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            throw DatabaseError(.invalidURL, message: "expected postgres://user@host:port/database, got scheme of '\(redacted(url))'")
+        }
+        var error: UnsafeMutablePointer<CChar>?
+        let options = PQconninfoParse(url, &error)
+        if let options { PQconninfoFree(options) }
+        if let error {
+            let message = String(cString: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfreemem(error)
+            throw DatabaseError(.invalidURL, message: "\(message) in '\(redacted(url))'")
+        }
+    }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ url: String) -> String {
+        guard let schemeEnd = url.range(of: "://"), let at = url[schemeEnd.upperBound...].lastIndex(of: "@") else {
+            return url.components(separatedBy: "://").first.map { $0 + "://…" } ?? "…"
+        }
+        let userInfo = url[schemeEnd.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return url[..<colon] + ":***" + url[at...]
+    }
+}

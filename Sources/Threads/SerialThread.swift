@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// A dedicated OS thread that runs blocking jobs one after another.
+///
+/// C handles that are not thread-safe (a libpq `PGconn`) belong to one of these: every
+/// call on the handle is a job on its thread, so it never runs concurrently and never
+/// blocks Swift's cooperative pool.
+public final class SerialThread: Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var stopping = false
+    }
+
+    private let state = Mutex(State())
+    private let signal = NSCondition()
+    public let name: String
+
+    public init(name: String) {
+        self.name = name
+        let thread = Thread { [self] in self.loop() }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Runs `body` on the thread and returns its result. Fails with
+    /// `SerialThreadStopped` once `stop()` was called.
+    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let accepted = enqueue {
+                continuation.resume(with: Result { try body() })
+            }
+            if !accepted { continuation.resume(throwing: SerialThreadStopped(name: name)) }
+        }
+    }
+
+    /// Queues a job without waiting for it; false if the thread has stopped.
+    @discardableResult
+    public func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.stopping else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        if accepted {
+            signal.lock()
+            signal.signal()
+            signal.unlock()
+        }
+        return accepted
+    }
+
+    /// Lets queued jobs finish, then ends the thread. Later `run` calls fail.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+        signal.lock()
+        signal.signal()
+        signal.unlock()
+    }
+
+    private func loop() {
+        while true {
+            let (jobs, stopping) = state.withLock { state in
+                let jobs = state.jobs
+                state.jobs.removeAll(keepingCapacity: true)
+                return (jobs, state.stopping)
+            }
+            for job in jobs { job() }
+            if jobs.isEmpty {
+                if stopping { return }
+                signal.lock()
+                let idle = state.withLock { $0.jobs.isEmpty && !$0.stopping }
+                if idle { signal.wait() }
+                signal.unlock()
+            }
+        }
+    }
+}
+
+/// A job was offered to a `SerialThread` after it was stopped.
+public struct SerialThreadStopped: Error, CustomStringConvertible {
+    public let name: String
+    public var description: String { "thread \(name) has stopped" }
+}
