@@ -94,5 +94,11 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: ["TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography"],
             swiftSettings: swiftSettings),
+        // Tests that stop and restart servers: they use a second pair of servers (the
+        // `faults` instance of scripts/services) so the suites above are never disturbed.
+        .testTarget(
+            name: "FaultTests",
+            dependencies: ["TestSupport", "AMQP", "Postgres"],
+            swiftSettings: swiftSettings),
     ]
 )

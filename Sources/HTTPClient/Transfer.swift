@@ -49,11 +49,11 @@ final class Transfer: @unchecked Sendable {
 
     private func configure(_ request: Request, configuration: Client.Configuration) throws(TransferError) {
         for (name, value) in request.headers {
-            guard Self.isToken(name), !value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+            guard Self.isToken(name), !Self.hasControlCharacters(value) else {
                 throw TransferError(.invalidRequest, message: "header '\(name.prefix(64))' has a malformed name or value")
             }
         }
-        guard !request.url.contains(where: { $0 == "\0" || $0 == "\r" || $0 == "\n" }) else {
+        guard !Self.hasControlCharacters(request.url) else {
             throw TransferError(.invalidRequest, message: "the URL contains control characters")
         }
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -186,6 +186,12 @@ final class Transfer: @unchecked Sendable {
 
     private static func milliseconds(_ duration: Duration) -> Int {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// CR, LF or NUL, which would split a header line or truncate a C string. Scalars,
+    /// not Characters: "\r\n" is a single Character.
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\0" }
     }
 
     /// RFC 9110 token characters.

@@ -14,7 +14,7 @@ struct Herald: AsyncParsableCommand {
 
             \(Settings.environmentHelp)
             """,
-        subcommands: [Migrate.self])
+        subcommands: [Migrate.self, Check.self])
 }
 
 /// The flags every subcommand shares; each overrides its environment variable.

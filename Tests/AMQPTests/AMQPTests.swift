@@ -1,0 +1,108 @@
+@testable import AMQP
+import Testing
+
+@Suite("Broker URLs")
+struct BrokerURLTests {
+    @Test func defaults() throws {
+        let url = try BrokerURL("amqp://127.0.0.1")
+        #expect(url.host == "127.0.0.1")
+        #expect(url.port == 5672)
+        #expect(url.user == "guest")
+        #expect(url.password == "guest")
+        #expect(url.virtualHost == "/")
+        #expect(url.heartbeat == 30)
+    }
+
+    @Test func everyPart() throws {
+        let url = try BrokerURL("amqp://herald:p%40ss@broker.internal:5673/prod?heartbeat=10&connection_timeout=3")
+        #expect(url.host == "broker.internal")
+        #expect(url.port == 5673)
+        #expect(url.user == "herald")
+        #expect(url.password == "p@ss")
+        #expect(url.virtualHost == "prod")
+        #expect(url.heartbeat == 10)
+        #expect(url.connectTimeout == 3)
+        #expect(!url.redacted.contains("p@ss"))
+    }
+
+    @Test func encodedSlashIsTheDefaultVhost() throws {
+        #expect(try BrokerURL("amqp://h/%2F").virtualHost == "/")
+    }
+
+    @Test(arguments: ["http://h/", "amqp://", "amqp://h/?heartbeat=-1", "amqp://h/?heartbeat=x", "amqp://h/?frame=1", "not a url"])
+    func rejects(_ text: String) {
+        #expect(throws: BrokerError.self) { try BrokerURL(text) }
+    }
+}
+
+@Suite struct BackoffTests {
+    @Test func growsThenCaps() {
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2)
+        #expect(backoff.ceiling(attempt: 0) == .milliseconds(100))
+        #expect(backoff.ceiling(attempt: 1) == .milliseconds(200))
+        #expect(backoff.ceiling(attempt: 4) == .milliseconds(1600))
+        #expect(backoff.ceiling(attempt: 5) == .seconds(2))
+        #expect(backoff.ceiling(attempt: 500) == .seconds(2))
+    }
+
+    @Test func jitterStaysWithinHalfToFullCeiling() {
+        let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2)
+        for attempt in 0..<8 {
+            let delay = backoff.delay(attempt: attempt)
+            #expect(delay >= backoff.ceiling(attempt: attempt) / 2)
+            #expect(delay <= backoff.ceiling(attempt: attempt))
+        }
+    }
+}
+
+@Suite("Field tables through rabbitmq-c's C structures")
+struct FieldTableTests {
+    @Test func roundTripsEveryKind() {
+        let table: FieldTable = [
+            "bool": .bool(true),
+            "int": .int(-42),
+            "big": .int(Int64.max),
+            "double": .double(2.5),
+            "string": .string("grüße"),
+            "empty": .string(""),
+            "bytes": .bytes([0, 1, 255]),
+            "timestamp": .timestamp(1_715_000_000),
+            "array": .array([.int(1), .string("two"), .table(["three": .bool(false)])]),
+            "emptyArray": .array([]),
+            "table": .table(["nested": .table(["deep": .int(7)])]),
+            "void": .void,
+        ]
+        let arena = Arena()
+        let encoded = arena.table(table)
+        #expect(FieldDecoder.table(encoded) == table)
+    }
+
+    @Test func emptyTable() {
+        #expect(FieldDecoder.table(Arena().table([:])).isEmpty)
+    }
+
+    @Test func messagePropertiesRoundTrip() {
+        let message = Message(
+            body: Array("{}".utf8), headers: ["attempt": .int(3)], contentType: "application/json",
+            messageID: "evt_1", correlationID: "c", type: "client.created", timestamp: 1_715_000_000,
+            expiration: "60000", persistent: true)
+        let arena = Arena()
+        let properties = FieldDecoder.properties(message, extraHeaders: ["extra": "x"], arena: arena)
+        let decoded = FieldDecoder.message(properties, body: arena.bytes(message.body))
+        #expect(decoded.body == message.body)
+        #expect(decoded.headers == ["attempt": .int(3), "extra": "x"])
+        #expect(decoded.contentType == "application/json")
+        #expect(decoded.messageID == "evt_1")
+        #expect(decoded.correlationID == "c")
+        #expect(decoded.type == "client.created")
+        #expect(decoded.timestamp == 1_715_000_000)
+        #expect(decoded.expiration == "60000")
+        #expect(decoded.persistent)
+    }
+
+    @Test func transientMessagesAreMarkedSo() {
+        let arena = Arena()
+        let properties = FieldDecoder.properties(Message(body: [], persistent: false), extraHeaders: [:], arena: arena)
+        #expect(!FieldDecoder.message(properties, body: arena.bytes([UInt8]())).persistent)
+    }
+}

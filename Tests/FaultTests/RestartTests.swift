@@ -1,0 +1,59 @@
+import AMQP
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("Server restarts (faults instance)", .serialized)
+struct RestartTests {
+    @Test func amqpReconnectsAfterTheBrokerRestarts() async throws {
+        let url = TestServices.faultsAMQPURL
+        let before = try await Connection.connect(to: url, logger: TestServices.logger)
+        let channel = try await before.openChannel()
+        let queue = TestServices.uniqueName("survives")
+        try await channel.declareQueue(queue)
+        try await channel.enableConfirms()
+        try await channel.publish(Message(body: Array("persisted".utf8)), exchange: "", routingKey: queue, mandatory: true)
+
+        try TestServices.script("stop-rabbitmq", "faults")
+        // The broker's shutdown (or the dead socket) ends the connection with a reason.
+        let reason = await before.closed()
+        #expect(reason?.code == .connectionLost)
+        await #expect(throws: BrokerError.self) {
+            try await channel.publish(Message(body: [1]), exchange: "", routingKey: queue)
+        }
+
+        // Reconnecting with backoff waits for the broker to come back.
+        let reconnect = Task {
+            try await Connection.connect(to: url, logger: TestServices.logger, backoff: Backoff(initial: .milliseconds(200), maximum: .seconds(1)))
+        }
+        try TestServices.script("start-rabbitmq", "faults")
+        let after = try await reconnect.value
+        let again = try await after.openChannel()
+        try await again.enableConfirms()
+        // The durable queue and its persistent message survived the restart.
+        let info = try await again.declareQueue(queue, passive: true)
+        #expect(info.messageCount == 1)
+        try await again.publish(Message(body: [2]), exchange: "", routingKey: queue, mandatory: true)
+        try await again.deleteQueue(queue)
+        await after.close()
+    }
+
+    @Test func poolRecoversAfterPostgresRestarts() async throws {
+        let pool = try Pool(url: TestServices.faultsDatabaseURL, size: 2, logger: TestServices.logger)
+        let first = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
+
+        try TestServices.script("stop-postgres", "faults")
+        do {
+            try await pool.query("SELECT 1")
+            Issue.record("a query succeeded while the server was down")
+        } catch let error as DatabaseError {
+            #expect(error.code == .connectionFailed || error.code == .connectionLost)
+        }
+        try TestServices.script("start-postgres", "faults")
+
+        // The broken connection is dropped on checkout; a fresh session answers.
+        let second = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
+        #expect(second != first)
+        await pool.close()
+    }
+}

@@ -1,0 +1,48 @@
+@testable import HTTPClient
+import Testing
+
+@Suite struct TransferErrorTests {
+    @Test(arguments: [
+        (28, TransferError.Kind.timeout), (6, .dns), (5, .dns), (7, .connect), (35, .tls), (60, .tls), (58, .tls),
+        (77, .tls), (52, .network), (56, .network), (55, .network), (18, .network), (8, .network), (1, .invalidRequest),
+        (3, .invalidRequest), (42, .cancelled), (99, .other), (23, .other),
+    ])
+    func classifiesCurlCodes(_ code: Int, _ kind: TransferError.Kind) {
+        #expect(TransferError.Kind(curlCode: code) == kind)
+    }
+}
+
+@Suite struct RequestTests {
+    @Test(arguments: ["X-Herald-Event", "webhook-id", "a!#$%&'*+-.^_`|~z"])
+    func tokenNamesAreAccepted(_ name: String) {
+        #expect(Transfer.isToken(name))
+    }
+
+    @Test(arguments: ["", "Bad Header", "X:Y", "Ünïcode", "X\r\nInjected"])
+    func otherNamesAreRefused(_ name: String) {
+        #expect(!Transfer.isToken(name))
+    }
+
+    @Test(arguments: ["a\r\nb", "a\nb", "a\rb", "a\u{0}b"])
+    func controlCharactersAreFound(_ value: String) {
+        #expect(Transfer.hasControlCharacters(value))
+    }
+
+    @Test func ordinaryValuesHaveNoControlCharacters() {
+        #expect(!Transfer.hasControlCharacters("sha256=abc, v1,xyz\ttab"))
+    }
+
+    @Test func socketAddressText() {
+        #expect(SocketAddress(family: .ipv4, bytes: [127, 0, 0, 1], port: 80).description == "127.0.0.1")
+        var v6 = [UInt8](repeating: 0, count: 16)
+        v6[15] = 1
+        #expect(SocketAddress(family: .ipv6, bytes: v6, port: 80).description == "0:0:0:0:0:0:0:1")
+    }
+
+    @Test func headerLookupIsCaseInsensitive() {
+        let response = Response(
+            status: 429, headers: [("Retry-After", "120")], body: [], bodyTruncated: false, duration: .zero, remoteAddress: nil)
+        #expect(response.header("retry-after") == "120")
+        #expect(response.header("x-missing") == nil)
+    }
+}

@@ -1,0 +1,196 @@
+import AMQP
+import Testing
+import TestSupport
+
+@Suite("RabbitMQ over rabbitmq-c (real broker)")
+struct AMQPIntegrationTests {
+    @Test func publishesWithAThousandConfirmsOutstandingThenConsumesAndAcks() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let exchange = TestServices.uniqueName("events")
+        let queue = TestServices.uniqueName("work")
+        try await channel.declareExchange(exchange, type: .topic)
+        try await channel.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
+        try await channel.bindQueue(queue, exchange: exchange, routingKey: "client.*")
+        try await channel.enableConfirms()
+
+        let count = 1000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    let message = Message(
+                        body: Array("{\"n\":\(index)}".utf8), headers: ["n": .int(Int64(index)), "tenant": "t1"],
+                        messageID: "evt_\(index)")
+                    try await channel.publish(message, exchange: exchange, routingKey: "client.created", mandatory: true)
+                }
+            }
+            try await group.waitForAll()
+        }
+
+        let consumerChannel = try await connection.openChannel()
+        try await consumerChannel.setPrefetch(100)
+        let consumer = try await consumerChannel.consume(queue)
+        var seen = Set<Int64>()
+        for try await delivery in consumer {
+            let n = try #require(delivery.message.headers["n"]?.int)
+            #expect(delivery.message.body == Array("{\"n\":\(n)}".utf8))
+            #expect(delivery.message.messageID == "evt_\(n)")
+            #expect(delivery.message.persistent)
+            #expect(delivery.routingKey == "client.created")
+            #expect(delivery.message.headers["tenant"] == "t1")
+            seen.insert(n)
+            consumerChannel.ack(delivery.deliveryTag)
+            if seen.count == count { break }
+        }
+        #expect(seen == Set(0..<Int64(count)))
+        consumer.cancel()
+        try await consumerChannel.close()
+
+        // Acked messages are gone: after the consuming channel closed, nothing was requeued.
+        let info = try await channel.declareQueue(queue, passive: true)
+        #expect(info.messageCount == 0)
+        try await channel.deleteQueue(queue)
+        try await channel.deleteExchange(exchange)
+        await connection.close()
+        #expect(await connection.closed() == nil)
+    }
+
+    @Test func unroutableMandatoryPublishFails() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let exchange = TestServices.uniqueName("nowhere")
+        try await channel.declareExchange(exchange, type: .topic, autoDelete: false)
+        try await channel.enableConfirms()
+        do {
+            try await channel.publish(Message(body: [1]), exchange: exchange, routingKey: "no.binding", mandatory: true)
+            Issue.record("an unroutable mandatory message was reported as published")
+        } catch let error as BrokerError {
+            #expect(error.code == .returned)
+            #expect(error.replyCode == 312)
+        }
+        // Routable publishes around it still succeed on the same channel.
+        let queue = TestServices.uniqueName("routable")
+        try await channel.declareQueue(queue)
+        try await channel.bindQueue(queue, exchange: exchange, routingKey: "yes")
+        try await channel.publish(Message(body: [2]), exchange: exchange, routingKey: "yes", mandatory: true)
+        try await channel.deleteQueue(queue)
+        try await channel.deleteExchange(exchange)
+        await connection.close()
+    }
+
+    @Test func publishingToAMissingExchangeClosesOnlyThatChannel() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        try await channel.enableConfirms()
+        do {
+            try await channel.publish(Message(body: [1]), exchange: TestServices.uniqueName("missing"), routingKey: "x")
+            Issue.record("publishing to a missing exchange succeeded")
+        } catch let error as BrokerError {
+            #expect(error.code == .channelClosed)
+            #expect(error.replyCode == 404)
+        }
+        let other = try await connection.openChannel()
+        try await other.declareQueue(TestServices.uniqueName("alive"), exclusive: true, autoDelete: true)
+        #expect(connection.isOpen)
+        await connection.close()
+    }
+
+    @Test func inequivalentRedeclareIsReportedWithTheQueueName() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let queue = TestServices.uniqueName("ttl")
+        try await channel.declareQueue(queue, arguments: ["x-message-ttl": .int(1000)])
+        do {
+            try await channel.declareQueue(queue, arguments: ["x-message-ttl": .int(2000)])
+            Issue.record("redeclaring with another TTL succeeded")
+        } catch let error as BrokerError {
+            #expect(error.replyCode == 406)
+            #expect(error.operation == "queue.declare \(queue)")
+        }
+        let cleanup = try await connection.openChannel()
+        try await cleanup.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func expiredMessagesDeadLetterIntoTheTargetQueue() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let retryExchange = TestServices.uniqueName("retry")
+        let delayQueue = TestServices.uniqueName("delay")
+        let target = TestServices.uniqueName("target")
+        try await channel.declareExchange(retryExchange, type: .direct)
+        try await channel.declareQueue(target)
+        try await channel.bindQueue(target, exchange: retryExchange, routingKey: "back")
+        try await channel.declareQueue(
+            delayQueue,
+            arguments: [
+                "x-message-ttl": .int(200), "x-dead-letter-exchange": .string(retryExchange),
+                "x-dead-letter-routing-key": "back", "x-queue-type": "quorum",
+                "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish",
+            ])
+        try await channel.enableConfirms()
+        try await channel.publish(
+            Message(body: Array("retry me".utf8), headers: ["herald-attempt": .int(2)]), exchange: "", routingKey: delayQueue,
+            mandatory: true)
+
+        let consumer = try await channel.consume(target)
+        var iterator = consumer.makeAsyncIterator()
+        let delivery = try #require(try await iterator.next())
+        #expect(delivery.message.body == Array("retry me".utf8))
+        #expect(delivery.message.headers["herald-attempt"]?.int == 2)
+        #expect(delivery.routingKey == "back")
+        // The broker records why it dead-lettered the message.
+        guard case .array(let deaths)? = delivery.message.headers["x-death"], case .table(let death)? = deaths.first else {
+            Issue.record("no x-death header")
+            return
+        }
+        #expect(death["reason"] == "expired")
+        #expect(death["queue"]?.string == delayQueue)
+        channel.ack(delivery.deliveryTag)
+        consumer.cancel()
+        for queue in [delayQueue, target] { try await channel.deleteQueue(queue) }
+        try await channel.deleteExchange(retryExchange)
+        await connection.close()
+    }
+
+    @Test func rejectedDeliveriesComeBackWhenRequeued() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let queue = TestServices.uniqueName("requeue")
+        try await channel.declareQueue(queue)
+        try await channel.enableConfirms()
+        try await channel.publish(Message(body: [7]), exchange: "", routingKey: queue)
+        let consumer = try await channel.consume(queue)
+        var iterator = consumer.makeAsyncIterator()
+        let first = try #require(try await iterator.next())
+        #expect(!first.redelivered)
+        channel.nack(first.deliveryTag, requeue: true)
+        let second = try #require(try await iterator.next())
+        #expect(second.redelivered)
+        #expect(second.message.body == [7])
+        channel.ack(second.deliveryTag)
+        consumer.cancel()
+        try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    @Test func wrongCredentialsFailToConnect() async throws {
+        do {
+            _ = try await Connection.connect(to: "amqp://guest:wrong@127.0.0.1:5673/", logger: TestServices.logger)
+            Issue.record("logged in with a wrong password")
+        } catch let error as BrokerError {
+            #expect(error.code == .connectionFailed)
+            #expect(!error.description.contains("wrong"))
+        }
+    }
+
+    @Test func closedConnectionFailsCallsInsteadOfHanging() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        await connection.close()
+        await #expect(throws: BrokerError.self) {
+            try await channel.publish(Message(body: [1]), exchange: "", routingKey: "x")
+        }
+        await #expect(throws: BrokerError.self) { _ = try await connection.openChannel() }
+    }
+}

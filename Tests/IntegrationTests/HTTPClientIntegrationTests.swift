@@ -1,0 +1,206 @@
+import Foundation
+import HTTPClient
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("HTTP client over libcurl multi (real server)")
+struct HTTPClientIntegrationTests {
+    @Test func twoHundredConcurrentRequestsComplete() async throws {
+        let server = try await TestHTTPServer.start { request in
+            .status(200, headers: [("X-Echo-Length", String(request.body.count))], body: Array("ok".utf8))
+        }
+        let client = Client()
+        let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    let response = try await client.execute(
+                        Request(url: server.url + "/hook/\(index)", headers: [("Content-Type", "application/json")], body: Array("{\"i\":\(index)}".utf8)))
+                    return (response.status, response.header("x-echo-length"))
+                }
+            }
+            var statuses: [(Int, String?)] = []
+            for try await status in group { statuses.append(status) }
+            return statuses
+        }
+        #expect(statuses.count == 200)
+        #expect(statuses.allSatisfy { $0.0 == 200 })
+        #expect(Set(server.requests.map(\.uri)).count == 200)
+        #expect(server.requests.allSatisfy { $0.method == "POST" && $0.header("content-type") == "application/json" })
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func sendsHeadersAndBodyExactly() async throws {
+        let server = try await TestHTTPServer.start()
+        let client = Client()
+        let body = Array(#"{"name":"Anna Beispiel","note":"ü\n"}"#.utf8) + Array(repeating: UInt8(ascii: " "), count: 3000)
+        let response = try await client.execute(
+            Request(url: server.url + "/in", headers: [("X-Herald-Event", "client.created"), ("User-Agent", "Herald-Webhooks/test")], body: body))
+        #expect(response.status == 200)
+        let request = try #require(server.requests.first)
+        #expect(request.body == body)
+        #expect(request.header("x-herald-event") == "client.created")
+        #expect(request.header("user-agent") == "Herald-Webhooks/test")
+        // No `Expect: 100-continue` round trip for bodies over 1 KiB.
+        #expect(request.header("expect") == nil)
+        #expect(response.remoteAddress == "127.0.0.1")
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func keepsConnectionsAlive() async throws {
+        let server = try await TestHTTPServer.start()
+        let client = Client()
+        for _ in 0..<20 {
+            #expect(try await client.execute(Request(url: server.url, body: [1])).status == 200)
+        }
+        #expect(server.requests.count == 20)
+        #expect(server.connectionCount == 1)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aServerThatNeverAnswersTripsTheTimeout() async throws {
+        let server = try await TestHTTPServer.start { _ in .hang }
+        let client = Client()
+        do {
+            _ = try await client.execute(Request(url: server.url, body: [1], timeout: .milliseconds(500)))
+            Issue.record("a hanging server produced a response")
+        } catch {
+            #expect(error.kind == .timeout)
+        }
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func aHangingServerDoesNotDelayOthers() async throws {
+        let slow = try await TestHTTPServer.start { _ in .hang }
+        let fast = try await TestHTTPServer.start()
+        let client = Client()
+        let hanging = Task { try? await client.execute(Request(url: slow.url, body: [1], timeout: .seconds(20))) }
+        try await slow.waitForRequests(1)
+        for _ in 0..<50 {
+            #expect(try await client.execute(Request(url: fast.url, body: [1])).status == 200)
+        }
+        // All fast requests completed while the slow one was still outstanding.
+        #expect(fast.requests.count == 50)
+        hanging.cancel()
+        #expect(await hanging.value == nil)
+        await client.shutdown()
+        await slow.stop()
+        await fast.stop()
+    }
+
+    @Test func aTenMegabyteBodyIsCapped() async throws {
+        let server = try await TestHTTPServer.start { _ in .largeBody(status: 200, bytes: 10 * 1024 * 1024) }
+        let client = Client()
+        let response = try await client.execute(Request(url: server.url, body: [1], maxResponseBytes: 4096))
+        #expect(response.status == 200)
+        #expect(response.body.count == 4096)
+        #expect(response.bodyTruncated)
+        do {
+            _ = try await client.execute(Request(url: server.url, body: [1], maxResponseBytes: 4096, overflow: .abort))
+            Issue.record("an aborted transfer produced a response")
+        } catch {
+            #expect(error.kind == .tooLarge)
+        }
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func redirectsAreNotFollowed() async throws {
+        let target = try await TestHTTPServer.start()
+        let server = try await TestHTTPServer.start { _ in .status(302, headers: [("Location", "http://127.0.0.1:\(target.port)/")]) }
+        let client = Client()
+        let response = try await client.execute(Request(url: server.url, body: [1]))
+        #expect(response.status == 302)
+        #expect(response.header("location") == target.url + "/")
+        #expect(server.requests.count == 1)
+        #expect(target.requests.isEmpty)
+        await client.shutdown()
+        await server.stop()
+        await target.stop()
+    }
+
+    @Test func connectionRefusedIsReportedAsSuch() async throws {
+        let server = try await TestHTTPServer.start()
+        let url = server.url
+        await server.stop()
+        let client = Client()
+        do {
+            _ = try await client.execute(Request(url: url, body: [1]))
+            Issue.record("a closed port answered")
+        } catch {
+            #expect(error.kind == .connect)
+        }
+        await client.shutdown()
+    }
+
+    @Test func aClosedConnectionIsANetworkError() async throws {
+        let server = try await TestHTTPServer.start { _ in .close }
+        let client = Client()
+        do {
+            _ = try await client.execute(Request(url: server.url, body: [1]))
+            Issue.record("an empty reply produced a response")
+        } catch {
+            #expect(error.kind == .network)
+        }
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test func theAddressPolicySeesTheAddressBeforeConnecting() async throws {
+        let server = try await TestHTTPServer.start()
+        let seen = Mutex<[SocketAddress]>([])
+        let client = Client(configuration: .init(addressPolicy: { address in
+            seen.withLock { $0.append(address) }
+            return address.bytes != [127, 0, 0, 1]
+        }))
+        do {
+            _ = try await client.execute(Request(url: server.url, body: [1]))
+            Issue.record("a refused address was connected to")
+        } catch {
+            #expect(error.kind == .blocked)
+            #expect(error.message.contains("127.0.0.1"))
+        }
+        #expect(seen.withLock { $0 }.contains { $0.bytes == [127, 0, 0, 1] && $0.port == server.port })
+        #expect(server.requests.isEmpty)
+        await client.shutdown()
+        await server.stop()
+    }
+
+    @Test(arguments: ["ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1/"])
+    func onlyHTTPAndHTTPSAreSpoken(_ url: String) async throws {
+        let client = Client()
+        do {
+            _ = try await client.execute(Request(url: url, body: [1]))
+            Issue.record("\(url) was fetched")
+        } catch {
+            #expect(error.kind == .invalidRequest)
+        }
+        await client.shutdown()
+    }
+
+    @Test func headerInjectionIsRefused() async throws {
+        let client = Client()
+        do {
+            _ = try await client.execute(Request(url: "http://127.0.0.1:1/", headers: [("X-A", "b\r\nX-Injected: 1")]))
+            Issue.record("a header with CRLF was sent")
+        } catch {
+            #expect(error.kind == .invalidRequest)
+        }
+        await client.shutdown()
+    }
+
+    @Test func environmentProxiesAreIgnored() async throws {
+        // A proxy variable pointing nowhere would break every request if libcurl honoured it.
+        setenv("http_proxy", "http://127.0.0.1:1", 1)
+        defer { unsetenv("http_proxy") }
+        let server = try await TestHTTPServer.start()
+        let client = Client()
+        #expect(try await client.execute(Request(url: server.url, body: [1])).status == 200)
+        await client.shutdown()
+        await server.stop()
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Migrations
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("PostgreSQL over libpq (real server)")
+struct PostgresIntegrationTests {
+    @Test func roundTripsTheTypesHeraldUses() async throws {
+        try await withTestDatabase { url in
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            try await connection.query(
+                """
+                CREATE TABLE sample (id uuid, name text, small integer, big bigint, flag boolean,
+                                     at timestamptz, doc jsonb, tags text[], missing text)
+                """)
+            let id = UUID()
+            let at = Date(timeIntervalSince1970: 1_778_578_200.123456)
+            let tags = ["invoice.*", "client.created", "with \"quotes\", commas\\and {braces}"]
+            let doc = JSONB(#"{"client": {"name": "Anna Beispiel", "tags": ["Hochzeit", 2026]}}"#)
+            let missing: String? = nil
+            try await connection.query(
+                """
+                INSERT INTO sample VALUES (\(id), \("grüße ✓"), \(Int32(-7)), \(Int64.max), \(true), \(at), \(doc), \(tags), \(missing))
+                """)
+            let row = try #require(try await connection.query("SELECT * FROM sample").first)
+            #expect(try row.decode(UUID.self, "id") == id)
+            #expect(try row.decode(String.self, "name") == "grüße ✓")
+            #expect(try row.decode(Int32.self, "small") == -7)
+            #expect(try row.decode(Int64.self, "big") == Int64.max)
+            #expect(try row.decode(Bool.self, "flag") == true)
+            #expect(abs(try row.decode(Date.self, "at").timeIntervalSince1970 - at.timeIntervalSince1970) < 0.000_001)
+            #expect(try row.decode([String].self, "tags") == tags)
+            #expect(try row.decode(String?.self, "missing") == nil)
+            let parsed = try JSONSerialization.jsonObject(with: Data(try row.decode(JSONB.self, "doc").text.utf8)) as? [String: Any]
+            #expect((parsed?["client"] as? [String: Any])?["name"] as? String == "Anna Beispiel")
+            #expect(throws: DatabaseError.self) { try row.decode(String.self, "missing") }
+            await connection.close()
+        }
+    }
+
+    @Test func transactionRollsBackOnError() async throws {
+        struct Abort: Error {}
+        try await withTestDatabase { url in
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            try await connection.query("CREATE TABLE t (n int)")
+            await #expect(throws: Abort.self) {
+                try await connection.transaction { tx in
+                    try await tx.query("INSERT INTO t VALUES (\(1))")
+                    throw Abort()
+                }
+            }
+            _ = try await connection.transaction { tx in try await tx.query("INSERT INTO t VALUES (\(2))") }
+            let rows = try await connection.query("SELECT n FROM t")
+            #expect(try rows.map { try $0.decode(Int.self, 0) } == [2])
+            await connection.close()
+        }
+    }
+
+    @Test func uniqueViolationCarriesSQLStateAndConstraint() async throws {
+        try await withTestDatabase { url in
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            try await connection.query("CREATE TABLE t (email text CONSTRAINT t_email_key UNIQUE)")
+            try await connection.query("INSERT INTO t VALUES (\("anna@example.com"))")
+            do {
+                try await connection.query("INSERT INTO t VALUES (\("anna@example.com"))")
+                Issue.record("expected a unique violation")
+            } catch let error as DatabaseError {
+                #expect(error.code == .server)
+                #expect(error.sqlState == "23505")
+                #expect(error.isUniqueViolation)
+                #expect(error.constraint == "t_email_key")
+                #expect(error.query == "INSERT INTO t VALUES ($1)")
+                // The bound value is a payload: it must not leak into the error.
+                #expect(!"\(error)".contains("anna@example.com"))
+            }
+            // The connection stays usable after a failed statement.
+            #expect(try await connection.query("SELECT 1").count == 1)
+            await connection.close()
+        }
+    }
+
+    @Test func multiRowInsertBindsEveryValue() async throws {
+        try await withTestDatabase { url in
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            try await connection.query("CREATE TABLE t (n bigint, s text)")
+            let rows: [[any Bindable]] = (1...500).map { [$0, "row '\($0)'; --"] }
+            let result = try await connection.query("INSERT INTO t (n, s) VALUES \(Query.values(rows))")
+            #expect(result.affectedRows == 500)
+            let check = try await connection.query("SELECT count(*), sum(n), min(s) FROM t")
+            #expect(try check[0].decode(Int.self, 0) == 500)
+            #expect(try check[0].decode(Int.self, 1) == 125_250)
+            #expect(try check[0].decode(String.self, 2) == "row '1'; --")
+            await connection.close()
+        }
+    }
+
+    @Test func nulBytesAreRefusedNotTruncated() async throws {
+        let connection = try await Connection.connect(to: TestServices.databaseURL, logger: TestServices.logger)
+        await #expect(throws: DatabaseError.self) {
+            try await connection.query("SELECT \("before\u{0}after")::text")
+        }
+        await connection.close()
+    }
+
+    @Test func poolServesMoreCallersThanConnections() async throws {
+        let pool = try Pool(url: TestServices.databaseURL, size: 3, logger: TestServices.logger)
+        let pids = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await pool.query("SELECT pg_backend_pid(), pg_sleep(0.01)")[0].decode(Int.self, 0)
+                }
+            }
+            var pids = Set<Int>()
+            for try await pid in group { pids.insert(pid) }
+            return pids
+        }
+        #expect(pids.count >= 1 && pids.count <= 3)
+        await pool.close()
+        await #expect(throws: DatabaseError.self) { try await pool.query("SELECT 1") }
+    }
+
+    @Test func badCredentialsFailClearly() async throws {
+        do {
+            _ = try await Connection.connect(to: "postgres://postgres@127.0.0.1:1/herald", logger: TestServices.logger)
+            Issue.record("expected a connection failure")
+        } catch let error as DatabaseError {
+            #expect(error.code == .connectionFailed)
+            #expect(error.message?.isEmpty == false)
+        }
+    }
+}
+
+@Suite("Migrations (real server)")
+struct MigrationIntegrationTests {
+    var migrations: [Migration] {
+        get throws { try Migration.load(directory: TestServices.repositoryRoot.appendingPathComponent("migrations").path) }
+    }
+
+    @Test func appliedTwiceIsAppliedOnce() async throws {
+        try await withTestDatabase { url in
+            let migrator = Migrator(databaseURL: url, migrations: try migrations, logger: TestServices.logger)
+            let first = try await migrator.run()
+            let second = try await migrator.run()
+            #expect(first == (try migrations.map(\.name)))
+            #expect(second.isEmpty)
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            let recorded = try await connection.query("SELECT count(*) FROM schema_migrations")
+            #expect(try recorded[0].decode(Int.self, 0) == (try migrations.count))
+            let tables = try await connection.query(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+            let names = try tables.map { try $0.decode(String.self, 0) }
+            for table in ["tenants", "endpoints", "events", "deliveries", "delivery_attempts"] {
+                #expect(names.contains(table))
+            }
+            await connection.close()
+        }
+    }
+
+    @Test func concurrentRunsBothSucceed() async throws {
+        try await withTestDatabase { url in
+            let migrator = Migrator(databaseURL: url, migrations: try migrations, logger: TestServices.logger)
+            async let a = migrator.run()
+            async let b = migrator.run()
+            let (first, second) = try await (a, b)
+            // The advisory lock serialises them: one applies everything, the other nothing.
+            #expect((first + second).sorted() == (try migrations.map(\.name)).sorted())
+            #expect(first.isEmpty || second.isEmpty)
+        }
+    }
+
+    @Test func anEditedAppliedMigrationIsRefused() async throws {
+        try await withTestDatabase { url in
+            let original = try Migration(name: "0001_t.sql", sql: "CREATE TABLE t (n int);")
+            try await Migrator(databaseURL: url, migrations: [original], logger: TestServices.logger).run()
+            let edited = try Migration(name: "0001_t.sql", sql: "CREATE TABLE t (n bigint);")
+            await #expect(throws: MigrationError(.changedAfterApply, file: "0001_t.sql")) {
+                try await Migrator(databaseURL: url, migrations: [edited], logger: TestServices.logger).run()
+            }
+        }
+    }
+
+    @Test func aFailingMigrationLeavesNoTrace() async throws {
+        try await withTestDatabase { url in
+            let good = try Migration(name: "0001_good.sql", sql: "CREATE TABLE good (n int);")
+            let bad = try Migration(name: "0002_bad.sql", sql: "CREATE TABLE half (n int); SELECT no_such_function();")
+            await #expect(throws: DatabaseError.self) {
+                try await Migrator(databaseURL: url, migrations: [good, bad], logger: TestServices.logger).run()
+            }
+            let connection = try await Connection.connect(to: url, logger: TestServices.logger)
+            let versions = try await connection.query("SELECT version FROM schema_migrations").map { try $0.decode(Int.self, 0) }
+            #expect(versions == [1])
+            let half = try await connection.query("SELECT to_regclass('half') IS NULL")
+            #expect(try half[0].decode(Bool.self, 0))
+            await connection.close()
+        }
+    }
+}

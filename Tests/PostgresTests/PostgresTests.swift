@@ -1,0 +1,126 @@
+import Foundation
+@testable import Postgres
+import Testing
+
+@Suite("Queries bind every value")
+struct QueryTests {
+    @Test func interpolatedValuesBecomePlaceholders() {
+        let id = UUID()
+        let name = "Robert'); DROP TABLE tenants;--"
+        let query: Query = "SELECT * FROM tenants WHERE id = \(id) AND name = \(name)"
+        let (sql, binds) = query.render()
+        #expect(sql == "SELECT * FROM tenants WHERE id = $1 AND name = $2")
+        #expect(binds.map(\.text) == [id.uuidString.lowercased(), name])
+        #expect(binds.map(\.oid) == [2950, 0])
+    }
+
+    @Test func nilIsNull() {
+        let missing: String? = nil
+        let (sql, binds) = Query("UPDATE t SET x = \(missing)").render()
+        #expect(sql == "UPDATE t SET x = $1")
+        #expect(binds.count == 1)
+        #expect(binds[0].text == nil)
+    }
+
+    @Test func fragmentsAreRenumbered() {
+        let rows: [[any Bindable]] = [[1, "a"], [2, "b"]]
+        let tenant = UUID()
+        let query: Query = "INSERT INTO t (tenant, n, s) SELECT \(tenant), * FROM (VALUES \(Query.values(rows))) v"
+        let (sql, binds) = query.render()
+        #expect(sql == "INSERT INTO t (tenant, n, s) SELECT $1, * FROM (VALUES ($2, $3), ($4, $5)) v")
+        #expect(binds.map(\.text) == [tenant.uuidString.lowercased(), "1", "a", "2", "b"])
+    }
+}
+
+@Suite("Text-format values")
+struct ValueTests {
+    @Test(arguments: [
+        ("2026-05-12 09:30:00+00", 1_778_578_200.0),
+        ("2026-05-12 09:30:00.5+00", 1_778_578_200.5),
+        ("2026-05-12T09:30:00Z", 1_778_578_200.0),
+        ("2026-05-12 11:30:00+02", 1_778_578_200.0),
+        ("2026-05-12 04:00:00-05:30", 1_778_578_200.0),
+        ("1970-01-01 00:00:00+00", 0.0),
+        ("1969-12-31 23:59:59+00", -1.0),
+        ("2000-02-29 00:00:00+00", 951_782_400.0),
+    ])
+    func parsesTimestamps(_ text: String, _ seconds: Double) throws {
+        let date = try #require(Timestamp.parse(text))
+        #expect(abs(date.timeIntervalSince1970 - seconds) < 0.000_001)
+    }
+
+    @Test(arguments: ["", "2026-05-12", "2026-13-01 00:00:00+00", "2026-05-12 25:00:00+00", "infinity", "2026-05-12 09:30:00", "2026-05-12 09:30:00+00 junk"])
+    func rejectsMalformedTimestamps(_ text: String) {
+        #expect(Timestamp.parse(text) == nil)
+    }
+
+    @Test func formatsWithMicroseconds() {
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_778_578_200.25)) == "2026-05-12T09:30:00.250000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: -0.5)) == "1969-12-31T23:59:59.500000Z")
+    }
+
+    @Test func timestampsRoundTripAcrossCenturies() throws {
+        for seconds in stride(from: -2_208_988_800.0, through: 4_102_444_800.0, by: 86_400 * 37.3) {
+            let date = Date(timeIntervalSince1970: seconds)
+            let parsed = try #require(Timestamp.parse(Timestamp.format(date)))
+            #expect(abs(parsed.timeIntervalSince1970 - seconds) < 0.000_001)
+        }
+    }
+
+    @Test(arguments: [
+        ([], "{}"),
+        (["a"], "{\"a\"}"),
+        (["a b", "c,d", "e\"f", "g\\h", "NULL", ""], "{\"a b\",\"c,d\",\"e\\\"f\",\"g\\\\h\",\"NULL\",\"\"}"),
+    ])
+    func textArraysRoundTrip(_ elements: [String], _ literal: String) {
+        #expect(TextArray.format(elements) == literal)
+        #expect(TextArray.parse(literal) == elements)
+    }
+
+    @Test func parsesTheServersUnquotedForm() {
+        #expect(TextArray.parse("{invoice.*,client.created}") == ["invoice.*", "client.created"])
+    }
+
+    @Test(arguments: ["", "{", "{a,}", "{NULL}", "{{a}}", "{\"a}", "a,b"])
+    func rejectsMalformedArrays(_ literal: String) {
+        #expect(TextArray.parse(literal) == nil)
+    }
+
+    @Test func scalarCodecs() {
+        #expect(Bool(postgresText: "t") == true)
+        #expect(Bool(postgresText: "f") == false)
+        #expect(Bool(postgresText: "yes") == nil)
+        #expect(Int(postgresText: "-12") == -12)
+        #expect(Int32(postgresText: "99999999999") == nil)
+        let id = UUID()
+        #expect(UUID(postgresText: id.postgresText!) == id)
+        #expect(JSONB(postgresText: "{\"a\": 1}")?.text == "{\"a\": 1}")
+        #expect(Optional<Int>.none.postgresText == nil)
+    }
+}
+
+@Suite struct ConnectionURLTests {
+    @Test func acceptsBothSchemes() throws {
+        try ConnectionURL.validate("postgres://postgres@127.0.0.1:5433/herald")
+        try ConnectionURL.validate("postgresql://u:p@db/herald?sslmode=disable")
+    }
+
+    @Test(arguments: ["mysql://x/y", "127.0.0.1:5432", "postgres://h/db?nosuchoption=1"])
+    func rejects(_ url: String) {
+        #expect(throws: DatabaseError.self) { try ConnectionURL.validate(url) }
+    }
+
+    @Test func redactsThePassword() {
+        #expect(ConnectionURL.redacted("postgres://herald:s3cret@db:5432/x") == "postgres://herald:***@db:5432/x")
+        #expect(ConnectionURL.redacted("postgres://herald@db/x") == "postgres://herald@db/x")
+    }
+
+    @Test func errorsNeverShowThePassword() {
+        do {
+            try ConnectionURL.validate("postgres://u:s3cret@h/db?nosuchoption=1")
+            Issue.record("expected an error")
+        } catch {
+            #expect(!"\(error)".contains("s3cret"))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Logging
+import Settings
+import Testing
+
+@Suite struct SettingsTests {
+    @Test func defaultsMatchTheLocalServices() throws {
+        let settings = try Settings(environment: [:])
+        #expect(settings.databaseURL == "postgres://postgres@127.0.0.1:5433/herald")
+        #expect(settings.amqpURL == "amqp://guest:guest@127.0.0.1:5673/")
+        #expect(settings.databasePoolSize == 8)
+        #expect(settings.logLevel == .info)
+        #expect(settings.logFormat == .text)
+    }
+
+    @Test func environmentThenFlags() throws {
+        let environment = ["HERALD_DATABASE_URL": "postgres://a@db:5432/x", "HERALD_LOG_LEVEL": "DEBUG"]
+        let fromEnvironment = try Settings(environment: environment)
+        #expect(fromEnvironment.databaseURL == "postgres://a@db:5432/x")
+        #expect(fromEnvironment.logLevel == .debug)
+        let flagged = try Settings(environment: environment, overrides: [.databaseURL: "postgresql://b@db2/y"])
+        #expect(flagged.databaseURL == "postgresql://b@db2/y")
+    }
+
+    @Test(arguments: [
+        (Settings.Key.databaseURL, "mysql://x"),
+        (.amqpURL, "http://broker"),
+        (.databasePoolSize, "0"),
+        (.databasePoolSize, "many"),
+        (.logLevel, "loud"),
+        (.logFormat, "xml"),
+    ])
+    func badValuesNameTheVariable(_ key: Settings.Key, _ value: String) {
+        #expect(throws: SettingsError.self) { try Settings(environment: [key.rawValue: value]) }
+        do {
+            _ = try Settings(environment: [key.rawValue: value])
+        } catch {
+            #expect(error.key == key)
+            #expect(error.description.hasPrefix(key.rawValue))
+        }
+    }
+
+    @Test func urlErrorsDoNotEchoThePassword() {
+        do {
+            _ = try Settings(environment: ["HERALD_AMQP_URL": "amqps://user:hunter2@host/"])
+            Issue.record("expected an error")
+        } catch {
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+
+    @Test func helpListsEveryVariable() {
+        for key in Settings.Key.allCases {
+            #expect(Settings.environmentHelp.contains(key.rawValue))
+            #expect(Settings.environmentHelp.contains(key.defaultValue))
+        }
+    }
+}

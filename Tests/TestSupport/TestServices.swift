@@ -1,0 +1,93 @@
+public import Foundation
+public import Logging
+import Postgres
+
+/// Where the integration tests find the real servers that `scripts/services` starts.
+///
+/// `main` serves the parallel suites; `faults` is a second pair of servers that the
+/// fault tests restart, so that they never disturb the others.
+public enum TestServices {
+    public static var amqpURL: String {
+        env("HERALD_AMQP_URL", "amqp://guest:guest@127.0.0.1:5673/")
+    }
+
+    public static var databaseURL: String {
+        env("HERALD_DATABASE_URL", "postgres://postgres@127.0.0.1:5433/herald")
+    }
+
+    public static var faultsAMQPURL: String {
+        env("HERALD_FAULTS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5674/?heartbeat=5")
+    }
+
+    public static var faultsDatabaseURL: String {
+        env("HERALD_FAULTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5434/herald")
+    }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// The repository root, for scripts and migrations.
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs `scripts/services ARGS…` and fails if it does.
+    public static func script(_ arguments: String...) throws {
+        let process = Process()
+        process.executableURL = repositoryRoot.appendingPathComponent("scripts/services")
+        process.arguments = arguments
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ScriptFailed(arguments: arguments, status: process.terminationStatus)
+        }
+    }
+
+    /// A name no other test uses, for queues, exchanges and databases.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    private static func env(_ name: String, _ fallback: String) -> String {
+        ProcessInfo.processInfo.environment[name] ?? fallback
+    }
+}
+
+public struct ScriptFailed: Error, CustomStringConvertible {
+    public let arguments: [String]
+    public let status: Int32
+    public var description: String { "scripts/services \(arguments.joined(separator: " ")) exited with \(status)" }
+}
+
+/// A database of its own for one test, dropped afterwards.
+public func withTestDatabase<T>(
+    base: String = TestServices.databaseURL, _ body: (String) async throws -> T
+) async throws -> T {
+    let name = TestServices.uniqueName("herald_test")
+    let admin = try await Connection.connect(to: base, logger: TestServices.logger)
+    // Identifiers cannot be bound; the name is generated here from hex digits only.
+    try await admin.execute(script: "CREATE DATABASE \(name)")
+    let url = base.replacingDatabase(with: name)
+    do {
+        let result = try await body(url)
+        try await admin.execute(script: "DROP DATABASE \(name) WITH (FORCE)")
+        await admin.close()
+        return result
+    } catch {
+        _ = try? await admin.execute(script: "DROP DATABASE \(name) WITH (FORCE)")
+        await admin.close()
+        throw error
+    }
+}
+
+extension String {
+    /// The same postgres URL pointing at another database.
+    func replacingDatabase(with name: String) -> String {
+        guard var components = URLComponents(string: self) else { return self }
+        components.path = "/" + name
+        return components.string ?? self
+    }
+}
