@@ -16,11 +16,13 @@ let package = Package(
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "HTTPClient", targets: ["HTTPClient"]),
         .library(name: "Cryptography", targets: ["Cryptography"]),
+        .library(name: "Producer", targets: ["Producer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -53,10 +55,33 @@ let package = Package(
             dependencies: ["CCurl", "Threads", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
 
-        // Herald itself.
+        // Herald itself, in the order an event travels: producer → fan-out → delivery → retry.
+        .target(name: "Events", swiftSettings: swiftSettings),
+        .target(name: "Retry", swiftSettings: swiftSettings),
+        .target(name: "Topology", dependencies: ["AMQP", "Retry"], swiftSettings: swiftSettings),
+        .target(
+            name: "Producer",
+            dependencies: ["AMQP", "Events", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "FanOut",
+            dependencies: ["Events", "Postgres", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Delivery",
+            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["Retry", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",
@@ -65,8 +90,11 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "Settings", "Migrations", "Postgres", "AMQP",
+                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Worker",
+                "Topology", "Retry", "HTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -78,6 +106,11 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
+        .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: swiftSettings),
+        .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "Events", "HTTPClient", "Cryptography"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "FanOut", "Events", "AMQP"], swiftSettings: swiftSettings),
 
         // Integration tests against the real RabbitMQ, PostgreSQL and HTTP servers.
         .target(
@@ -92,7 +125,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography"],
+            dependencies: [
+                "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer",
+                "FanOut", "Delivery", "Worker", "Topology", "Retry",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the
         // `faults` instance of scripts/services) so the suites above are never disturbed.

@@ -42,7 +42,8 @@ CREATE TABLE events (
     id           text NOT NULL CHECK (length(id) BETWEEN 1 AND 200),
     type         text NOT NULL,
     occurred_at  timestamptz NOT NULL,
-    data         jsonb NOT NULL,
+    -- `json`, not `jsonb`: the exact bytes that are sent and signed, on every attempt.
+    data         json NOT NULL,
     attributes   jsonb NOT NULL DEFAULT '{}',
     received_at  timestamptz NOT NULL DEFAULT now(),
     -- Stored once per tenant and producer-chosen id: a republished event is the same event.
@@ -60,7 +61,9 @@ CREATE TABLE deliveries (
     request_id        uuid NOT NULL DEFAULT gen_random_uuid(),
     status            text NOT NULL DEFAULT 'pending'
                       CHECK (status IN ('pending', 'retrying', 'delivered', 'failed', 'skipped')),
+    -- Attempts started (claimed); an attempt is claimed before its HTTP request.
     attempts          integer NOT NULL DEFAULT 0,
+    claimed_at        timestamptz,
     next_attempt_at   timestamptz,
     last_status_code  integer,
     last_error_class  text,

@@ -1,4 +1,5 @@
 public import Logging
+public import Retry
 
 /// Everything a Herald process is configured with, read in one place: environment
 /// variables (`HERALD_*`) with documented defaults, overridden by command-line flags.
@@ -18,6 +19,29 @@ public struct Settings: Sendable {
     /// `text` for people, `json` for log collectors.
     public var logFormat: LogFormat
 
+    /// Prefix of every exchange and queue name.
+    public var queuePrefix: String
+    /// Delays between attempts; one delay queue each.
+    public var retryLadder: Ladder
+    /// Prefix of Herald's own request headers (`X-Herald` → `X-Herald-Signature`).
+    public var headerPrefix: String
+    /// Upper bound of one delivery attempt.
+    public var httpTimeout: Duration
+    /// Upper bound of DNS + connect within an attempt.
+    public var connectTimeout: Duration
+    /// Messages a worker processes at once (its prefetch).
+    public var workerConcurrency: Int
+    /// How long a worker trusts its cached endpoint list.
+    public var endpointCacheTTL: Duration
+    /// Consecutive failed attempts that disable an endpoint (0: never).
+    public var disableThreshold: Int
+    /// The least time those failures must span.
+    public var disableWindow: Duration
+    /// Largest event `data` accepted, in bytes.
+    public var maxDataBytes: Int
+    /// How long a publish may wait for the broker's confirm.
+    public var publishTimeout: Duration
+
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
     }
@@ -31,6 +55,17 @@ public struct Settings: Sendable {
         case databasePoolSize = "HERALD_DATABASE_POOL_SIZE"
         case logLevel = "HERALD_LOG_LEVEL"
         case logFormat = "HERALD_LOG_FORMAT"
+        case queuePrefix = "HERALD_QUEUE_PREFIX"
+        case retryLadder = "HERALD_RETRY_LADDER"
+        case headerPrefix = "HERALD_HEADER_PREFIX"
+        case httpTimeout = "HERALD_HTTP_TIMEOUT"
+        case connectTimeout = "HERALD_CONNECT_TIMEOUT"
+        case workerConcurrency = "HERALD_WORKER_CONCURRENCY"
+        case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
+        case disableThreshold = "HERALD_DISABLE_AFTER"
+        case disableWindow = "HERALD_DISABLE_WINDOW"
+        case maxDataBytes = "HERALD_MAX_DATA_BYTES"
+        case publishTimeout = "HERALD_PUBLISH_TIMEOUT"
 
         public var defaultValue: String {
             switch self {
@@ -40,6 +75,17 @@ public struct Settings: Sendable {
             case .databasePoolSize: "8"
             case .logLevel: "info"
             case .logFormat: "text"
+            case .queuePrefix: "herald"
+            case .retryLadder: "1m,5m,30m,2h,12h"
+            case .headerPrefix: "X-Herald"
+            case .httpTimeout: "10s"
+            case .connectTimeout: "5s"
+            case .workerConcurrency: "200"
+            case .endpointCacheTTL: "5s"
+            case .disableThreshold: "5"
+            case .disableWindow: "1h"
+            case .maxDataBytes: "262144"
+            case .publishTimeout: "10s"
             }
         }
 
@@ -51,6 +97,17 @@ public struct Settings: Sendable {
             case .databasePoolSize: "PostgreSQL connections per process"
             case .logLevel: "trace, debug, info, notice, warning, error or critical"
             case .logFormat: "text or json"
+            case .queuePrefix: "prefix of exchange and queue names"
+            case .retryLadder: "delays between attempts (ms, s, m, h, d)"
+            case .headerPrefix: "prefix of the signature and event headers"
+            case .httpTimeout: "total time of one delivery attempt"
+            case .connectTimeout: "DNS and connect time within an attempt"
+            case .workerConcurrency: "messages a worker processes at once"
+            case .endpointCacheTTL: "how long workers cache endpoint lists"
+            case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
+            case .disableWindow: "least time those failures must span (0: the count alone)"
+            case .maxDataBytes: "largest event data object in bytes"
+            case .publishTimeout: "how long a publish waits for the broker's confirm"
             }
         }
     }
@@ -82,6 +139,45 @@ public struct Settings: Sendable {
             throw SettingsError(key: .logFormat, reason: "must be text or json, got '\(value(.logFormat))'")
         }
         logFormat = format
+        queuePrefix = value(.queuePrefix)
+        guard !queuePrefix.isEmpty, queuePrefix.count <= 100,
+            queuePrefix.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) })
+        else {
+            throw SettingsError(key: .queuePrefix, reason: "must be 1 to 100 letters, digits, '.', '_' or '-'")
+        }
+        do {
+            retryLadder = try Ladder(parsing: value(.retryLadder))
+        } catch {
+            throw SettingsError(key: .retryLadder, reason: error.description)
+        }
+        headerPrefix = value(.headerPrefix)
+        guard headerPrefix.hasPrefix("X-"), headerPrefix.count <= 40,
+            headerPrefix.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-" })
+        else {
+            throw SettingsError(key: .headerPrefix, reason: "must look like X-Name (letters, digits and '-')")
+        }
+        func duration(_ key: Key, allowZero: Bool = false) throws(SettingsError) -> Duration {
+            let text = value(key)
+            if allowZero && text == "0" { return .zero }
+            guard let parsed = Ladder.parse(text) else {
+                throw SettingsError(key: key, reason: "'\(text)' is not a duration like 500ms, 10s, 5m or 1h")
+            }
+            return parsed
+        }
+        func integer(_ key: Key, _ range: ClosedRange<Int>) throws(SettingsError) -> Int {
+            guard let parsed = Int(value(key)), range.contains(parsed) else {
+                throw SettingsError(key: key, reason: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return parsed
+        }
+        httpTimeout = try duration(.httpTimeout)
+        connectTimeout = try duration(.connectTimeout)
+        workerConcurrency = try integer(.workerConcurrency, 1...5000)
+        endpointCacheTTL = try duration(.endpointCacheTTL, allowZero: true)
+        disableThreshold = try integer(.disableThreshold, 0...1000)
+        disableWindow = try duration(.disableWindow, allowZero: true)
+        maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)
+        publishTimeout = try duration(.publishTimeout)
     }
 
     /// The table of variables for `--help`.

@@ -9,12 +9,12 @@ struct Herald: AsyncParsableCommand {
         commandName: "herald",
         abstract: "Self-hosted, multi-tenant webhook delivery.",
         discussion: """
-            Configuration comes from these environment variables; each has a flag of the
-            same name on the subcommands (e.g. --database-url) that takes precedence.
+            Configuration comes from these environment variables. Flags on the subcommands
+            take precedence: --database-url and the others below, or --set NAME=VALUE for any.
 
             \(Settings.environmentHelp)
             """,
-        subcommands: [Migrate.self, Check.self])
+        subcommands: [Migrate.self, Check.self, WorkerCommand.self, Publish.self])
 }
 
 /// The flags every subcommand shares; each overrides its environment variable.
@@ -34,6 +34,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Log format, text or json (HERALD_LOG_FORMAT).")
     var logFormat: String?
 
+    @Option(help: "Prefix of exchange and queue names (HERALD_QUEUE_PREFIX).")
+    var queuePrefix: String?
+
+    @Option(help: "Retry delays, e.g. 1m,5m,30m,2h,12h (HERALD_RETRY_LADDER).")
+    var retryLadder: String?
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Any setting: --set HERALD_HTTP_TIMEOUT=5s (repeatable).", valueName: "NAME=VALUE"))
+    var assignments: [String] = []
+
     /// Environment and flags, combined once, then logging set up from them.
     func settings() throws -> Settings {
         var overrides: [Settings.Key: String] = [:]
@@ -42,6 +51,15 @@ struct GlobalOptions: ParsableArguments {
         overrides[.migrationsDirectory] = migrationsDir
         overrides[.logLevel] = logLevel
         overrides[.logFormat] = logFormat
+        overrides[.queuePrefix] = queuePrefix
+        overrides[.retryLadder] = retryLadder
+        for assignment in assignments {
+            let parts = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let key = Settings.Key(rawValue: parts[0]) else {
+                throw ValidationError("--set takes NAME=VALUE with a HERALD_* name from --help, got '\(assignment.prefix(60))'")
+            }
+            overrides[key] = parts[1]
+        }
         let settings: Settings
         do {
             settings = try Settings(environment: ProcessInfo.processInfo.environment, overrides: overrides)

@@ -1,0 +1,98 @@
+public import Foundation
+public import HTTPClient
+
+/// What one attempt's result means for the delivery, following the reference retry table:
+/// 2xx delivered; 408, 429, 5xx, timeouts and connection errors transient; other 4xx
+/// permanent; 410 permanent and the endpoint asked to be disabled; redirects are failures.
+public struct Outcome: Sendable, Equatable {
+    public enum Verdict: String, Sendable {
+        case delivered
+        case transient
+        case permanent
+        /// Permanent, and the receiver asked to stop (410 Gone).
+        case gone
+    }
+
+    public var verdict: Verdict
+    public var statusCode: Int?
+    /// The delivery log's error class: `timeout`, `connect`, `dns`, `tls`, `http`, `blocked`, `network`.
+    public var errorClass: String?
+    public var errorMessage: String?
+    /// From `Retry-After` on 429 and 503.
+    public var retryAfter: Duration?
+
+    public init(verdict: Verdict, statusCode: Int? = nil, errorClass: String? = nil, errorMessage: String? = nil, retryAfter: Duration? = nil) {
+        self.verdict = verdict
+        self.statusCode = statusCode
+        self.errorClass = errorClass
+        self.errorMessage = errorMessage
+        self.retryAfter = retryAfter
+    }
+
+    /// Classifies an HTTP response.
+    public static func of(status: Int, retryAfter header: String?, now: Date) -> Outcome {
+        switch status {
+        case 200..<300:
+            return Outcome(verdict: .delivered, statusCode: status)
+        case 410:
+            return Outcome(verdict: .gone, statusCode: status, errorClass: "http", errorMessage: "410 Gone: the receiver asked to stop")
+        case 408, 429, 500..<600:
+            let wait = (status == 429 || status == 503) ? header.flatMap { parseRetryAfter($0, now: now) } : nil
+            return Outcome(verdict: .transient, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status)", retryAfter: wait)
+        case 300..<400:
+            return Outcome(verdict: .permanent, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status): redirects are not followed")
+        default:
+            return Outcome(verdict: .permanent, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status)")
+        }
+    }
+
+    /// Classifies a transfer that got no response. A blocked address is permanent: the
+    /// URL points somewhere Herald must not go; anything else may heal.
+    public static func of(_ error: TransferError) -> Outcome {
+        switch error.kind {
+        case .timeout: return Outcome(verdict: .transient, errorClass: "timeout", errorMessage: error.message)
+        case .dns: return Outcome(verdict: .transient, errorClass: "dns", errorMessage: error.message)
+        case .connect: return Outcome(verdict: .transient, errorClass: "connect", errorMessage: error.message)
+        case .tls: return Outcome(verdict: .transient, errorClass: "tls", errorMessage: error.message)
+        case .blocked: return Outcome(verdict: .permanent, errorClass: "blocked", errorMessage: error.message)
+        case .invalidRequest: return Outcome(verdict: .permanent, errorClass: "http", errorMessage: error.message)
+        case .network, .tooLarge, .cancelled, .other:
+            return Outcome(verdict: .transient, errorClass: "network", errorMessage: error.message)
+        }
+    }
+
+    /// `Retry-After` as delay-seconds or an HTTP-date; nil when unparseable or in the past.
+    public static func parseRetryAfter(_ value: String, now: Date) -> Duration? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int(trimmed) {
+            return seconds >= 0 ? .seconds(seconds) : nil
+        }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        let delta = date.timeIntervalSince(now)
+        return delta > 0 ? .milliseconds(Int64(delta * 1000)) : nil
+    }
+}
+
+/// When consecutive failures disable an endpoint: `threshold` failures spanning at
+/// least `window` (0 gives the pure count). A low-volume endpoint reaches it the way
+/// the reference does; a one-second blip on a busy endpoint does not.
+public struct DisablePolicy: Sendable, Equatable {
+    public var threshold: Int
+    public var window: Duration
+
+    public init(threshold: Int = 5, window: Duration = .seconds(3600)) {
+        self.threshold = threshold
+        self.window = window
+    }
+
+    public func shouldDisable(consecutiveFailures: Int, firstFailureAt: Date, now: Date) -> Bool {
+        guard threshold > 0, consecutiveFailures >= threshold else { return false }
+        let span = now.timeIntervalSince(firstFailureAt)
+        let windowSeconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        return span >= windowSeconds
+    }
+}

@@ -1,0 +1,112 @@
+public import Foundation
+
+/// A domain event as Herald carries it: one tenant's fact (`client.created`, …) with a
+/// JSON object of data. The producer validates it, the worker stores it once per
+/// (tenant, id) and fans it out.
+public struct Event: Sendable, Equatable {
+    /// Unique per tenant; chosen by the producer or generated (`evt_…`).
+    public var id: String
+    /// Dot-separated lower-case words, e.g. `invoice.paid`.
+    public var type: String
+    /// The workspace whose customers subscribe.
+    public var tenantID: UUID
+    public var occurredAt: Date
+    /// The event's JSON object, as bytes: exactly what a `raw` endpoint receives.
+    public var data: [UInt8]
+    /// String pairs that attribute filters match on (`workspace`, `production_step`, …).
+    public var attributes: [String: String]
+
+    public init(
+        id: String = Event.generateID(), type: String, tenantID: UUID, occurredAt: Date = Date(), data: [UInt8],
+        attributes: [String: String] = [:]
+    ) {
+        self.id = id
+        self.type = type
+        self.tenantID = tenantID
+        self.occurredAt = occurredAt
+        self.data = data
+        self.attributes = attributes
+    }
+
+    /// `evt_` and 32 hex digits of a random UUID.
+    public static func generateID() -> String {
+        "evt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    }
+}
+
+/// Limits an event must respect; the defaults are the documented ones.
+public struct EventLimits: Sendable, Equatable {
+    /// Largest `data` object in bytes (default 256 KiB).
+    public var maxDataBytes: Int
+    public var maxIDLength: Int
+    public var maxTypeLength: Int
+    public var maxAttributes: Int
+    public var maxAttributeLength: Int
+
+    public init(
+        maxDataBytes: Int = 256 * 1024, maxIDLength: Int = 200, maxTypeLength: Int = 100, maxAttributes: Int = 32,
+        maxAttributeLength: Int = 200
+    ) {
+        self.maxDataBytes = maxDataBytes
+        self.maxIDLength = maxIDLength
+        self.maxTypeLength = maxTypeLength
+        self.maxAttributes = maxAttributes
+        self.maxAttributeLength = maxAttributeLength
+    }
+}
+
+/// Why an event was refused, naming the field: shown to the CRM's developers and used as
+/// the parking reason in the worker. Never contains the data itself.
+public struct EventError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let field: String
+    public let reason: String
+
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String { "\(field): \(reason)" }
+}
+
+extension Event {
+    /// Checks every field against `limits`; the first problem is thrown.
+    public func validate(_ limits: EventLimits = EventLimits()) throws(EventError) {
+        guard !id.isEmpty, id.count <= limits.maxIDLength else {
+            throw EventError(field: "id", reason: "must be 1 to \(limits.maxIDLength) characters")
+        }
+        guard id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
+            throw EventError(field: "id", reason: "must not contain spaces or control characters")
+        }
+        guard type.count <= limits.maxTypeLength, EventType.isWellFormed(type) else {
+            throw EventError(field: "type", reason: "must be dot-separated lower-case words like 'invoice.paid'")
+        }
+        guard data.count <= limits.maxDataBytes else {
+            throw EventError(field: "data", reason: "is \(data.count) bytes; the limit is \(limits.maxDataBytes)")
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(data))) is [String: Any] else {
+            throw EventError(field: "data", reason: "must be a JSON object")
+        }
+        guard attributes.count <= limits.maxAttributes else {
+            throw EventError(field: "attributes", reason: "at most \(limits.maxAttributes) attributes")
+        }
+        for (key, value) in attributes {
+            guard !key.isEmpty, key.count <= limits.maxAttributeLength, value.count <= limits.maxAttributeLength else {
+                throw EventError(field: "attributes", reason: "keys and values must be 1 to \(limits.maxAttributeLength) characters")
+            }
+        }
+    }
+}
+
+/// The shape of event type names.
+public enum EventType {
+    /// Two or more dot-separated words of `a-z`, `0-9` and `_`, each starting with a letter.
+    public static func isWellFormed(_ type: String) -> Bool {
+        let words = type.split(separator: ".", omittingEmptySubsequences: false)
+        guard words.count >= 2 else { return false }
+        return words.allSatisfy { word in
+            guard let first = word.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
+            return word.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+public import Foundation
+
+/// The JSON an event travels as on the event exchange:
+///
+///     {"id":"evt_…","type":"client.created","tenant_id":"…","occurred_at":"2026-05-12T09:30:00.000Z",
+///      "attributes":{"workspace":"w1"},"data":{…}}
+///
+/// `data` is written verbatim and read back as canonical JSON (sorted keys), so that
+/// every attempt of a delivery sends the same bytes.
+public enum WireFormat {
+    public static func encode(_ event: Event) -> [UInt8] {
+        var out = Array("{\"id\":".utf8)
+        out += JSONText.string(event.id)
+        out += Array(",\"type\":".utf8) + JSONText.string(event.type)
+        out += Array(",\"tenant_id\":\"\(event.tenantID.uuidString.lowercased())\"".utf8)
+        out += Array(",\"occurred_at\":\"\(Timestamps.iso8601(event.occurredAt, fractional: true))\"".utf8)
+        out += Array(",\"attributes\":{".utf8)
+        for (index, key) in event.attributes.keys.sorted().enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
+        }
+        out += Array("},\"data\":".utf8) + event.data + [UInt8(ascii: "}")]
+        return out
+    }
+
+    /// Parses and validates a message body; the error names the offending field. With
+    /// `fillingDefaults` (input from people and CRMs, not from the exchange) a missing `id`
+    /// is generated and a missing `occurred_at` is now.
+    public static func decode(_ body: [UInt8], limits: EventLimits = EventLimits(), fillingDefaults: Bool = false) throws(EventError) -> Event {
+        guard body.count <= limits.maxDataBytes + 64 * 1024 else {
+            throw EventError(field: "body", reason: "is \(body.count) bytes, larger than any valid event")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw EventError(field: "body", reason: "is not a JSON object")
+        }
+        let known: Set<String> = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw EventError(field: unknown, reason: "is not an event field")
+        }
+        let id: String
+        if let given = object["id"] as? String {
+            id = given
+        } else if fillingDefaults && object["id"] == nil {
+            id = Event.generateID()
+        } else {
+            throw EventError(field: "id", reason: "is required and must be a string")
+        }
+        guard let type = object["type"] as? String else { throw EventError(field: "type", reason: "is required and must be a string") }
+        guard let tenant = object["tenant_id"] as? String, let tenantID = UUID(uuidString: tenant) else {
+            throw EventError(field: "tenant_id", reason: "is required and must be a UUID")
+        }
+        let occurredAt: Date
+        if let occurred = object["occurred_at"] as? String, let parsed = Timestamps.parse(occurred) {
+            occurredAt = parsed
+        } else if fillingDefaults && object["occurred_at"] == nil {
+            occurredAt = Date()
+        } else {
+            throw EventError(field: "occurred_at", reason: "is required and must be an ISO 8601 date-time")
+        }
+        guard let data = object["data"] as? [String: Any] else {
+            throw EventError(field: "data", reason: "is required and must be a JSON object")
+        }
+        var attributes: [String: String] = [:]
+        if let raw = object["attributes"], !(raw is NSNull) {
+            guard let pairs = raw as? [String: Any] else {
+                throw EventError(field: "attributes", reason: "must be an object of strings")
+            }
+            for (key, value) in pairs {
+                guard let text = value as? String else {
+                    throw EventError(field: "attributes.\(key)", reason: "must be a string")
+                }
+                attributes[key] = text
+            }
+        }
+        let canonical: Data
+        do {
+            canonical = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])
+        } catch {
+            throw EventError(field: "data", reason: "cannot be serialised as JSON")
+        }
+        let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, data: Array(canonical), attributes: attributes)
+        try event.validate(limits)
+        return event
+    }
+}
+
+/// JSON string literals without a serializer round trip.
+public enum JSONText {
+    public static func string(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(text.utf8.count + 2)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
+            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
+            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return out
+    }
+}
+
+/// ISO 8601 in UTC, the form of `occurred_at` and the `X-Herald-Timestamp` header.
+public enum Timestamps {
+    public static func iso8601(_ date: Date, fractional: Bool = false) -> String {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: fractional, timeZone: .gmt)
+        return date.formatted(style)
+    }
+
+    /// Accepts `2026-05-12T09:30:00Z`, with fractional seconds, or with an offset.
+    public static func parse(_ text: String) -> Date? {
+        for fractional in [false, true] {
+            let style = Date.ISO8601FormatStyle(includingFractionalSeconds: fractional, timeZone: .gmt)
+            if let date = try? style.parse(text) { return date }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,77 @@
+public import Foundation
+import Logging
+public import Postgres
+import Synchronization
+
+/// The endpoints of each tenant, cached for a short time so that PostgreSQL is not
+/// queried per message; a change shows up within `timeToLive`.
+public final class Directory: Sendable {
+    private struct Entry {
+        var endpoints: [Endpoint]?
+        var fetchedAt: ContinuousClock.Instant
+    }
+
+    private let pool: Pool
+    private let timeToLive: Duration
+    private let cache = Mutex<[UUID: Entry]>([:])
+
+    public init(pool: Pool, timeToLive: Duration = .seconds(5)) {
+        self.pool = pool
+        self.timeToLive = timeToLive
+    }
+
+    /// The tenant's endpoints, or nil when no such tenant exists.
+    public func endpoints(tenant: UUID) async throws -> [Endpoint]? {
+        let now = ContinuousClock.now
+        if let entry = cache.withLock({ $0[tenant] }), now - entry.fetchedAt < timeToLive {
+            return entry.endpoints
+        }
+        let endpoints = try await load(tenant: tenant)
+        cache.withLock { $0[tenant] = Entry(endpoints: endpoints, fetchedAt: now) }
+        return endpoints
+    }
+
+    /// Drops the cached entry, e.g. after this process disabled one of the tenant's endpoints.
+    public func invalidate(tenant: UUID) {
+        _ = cache.withLock { $0.removeValue(forKey: tenant) }
+    }
+
+    private func load(tenant: UUID) async throws -> [Endpoint]? {
+        let rows = try await pool.query(
+            """
+            SELECT t.id, e.id, e.url, e.event_types, e.filters::text, e.custom_headers::text, e.payload_format,
+                   e.secret, e.previous_secret, e.previous_secret_expires_at, e.enabled, e.disabled_at
+            FROM tenants t LEFT JOIN endpoints e ON e.tenant_id = t.id
+            WHERE t.id = \(tenant)
+            """)
+        guard !rows.isEmpty else { return nil }
+        return try rows.compactMap { row -> Endpoint? in
+            guard let id = try row.decode(UUID?.self, 1) else { return nil }
+            return Endpoint(
+                id: id, tenantID: tenant, url: try row.decode(String.self, 2),
+                eventTypes: try row.decode([String].self, 3),
+                filters: Self.filters(try row.decode(String.self, 4)),
+                customHeaders: Self.headers(try row.decode(String.self, 5)),
+                payloadFormat: Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6)) ?? .raw,
+                secret: try row.decode(String.self, 7),
+                previousSecret: try row.decode(String?.self, 8),
+                previousSecretExpiresAt: try row.decode(Date?.self, 9),
+                enabled: try row.decode(Bool.self, 10),
+                disabledAt: try row.decode(Date?.self, 11))
+        }
+    }
+
+    /// `{"workspace": ["w1", "w2"]}`; anything else in the column is ignored.
+    static func filters(_ json: String) -> [String: Set<String>] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
+        var filters: [String: Set<String>] = [:]
+        for (key, value) in object {
+            if let values = value as? [String] { filters[key] = Set(values) }
+        }
+        return filters
+    }
+
+    static func headers(_ json: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]) ?? [:]
+    }
+}

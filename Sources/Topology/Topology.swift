@@ -1,0 +1,58 @@
+public import AMQP
+public import Retry
+
+/// Herald's exchanges and queues, named from one prefix:
+///
+/// - `PREFIX.events` (topic): producers publish events here, routing key = event type.
+/// - `PREFIX.work` (quorum): bound to `PREFIX.events` with `#`; every worker consumes it.
+/// - `PREFIX.retry.<delay>` (quorum, one per rung): queue-wide `x-message-ttl`, dead-lettered
+///   at least once into `PREFIX.requeue` (direct) with key `work`, which feeds `PREFIX.work`.
+/// - `PREFIX.parking` (quorum): messages that cannot be processed, with the reason.
+public struct Topology: Sendable, Equatable {
+    public let prefix: String
+    public let ladder: Ladder
+
+    public init(prefix: String = "herald", ladder: Ladder = .standard) {
+        self.prefix = prefix
+        self.ladder = ladder
+    }
+
+    public var eventsExchange: String { "\(prefix).events" }
+    public var requeueExchange: String { "\(prefix).requeue" }
+    public var workQueue: String { "\(prefix).work" }
+    public var parkingQueue: String { "\(prefix).parking" }
+    public static let requeueRoutingKey = "work"
+
+    public func retryQueue(rung: Int) -> String { "\(prefix).retry.\(ladder.label(rung: rung))" }
+
+    /// Declare arguments of a rung's queue.
+    public func retryQueueArguments(rung: Int) -> FieldTable {
+        [
+            "x-queue-type": "quorum",
+            "x-message-ttl": .int(Ladder.milliseconds(ladder.delays[rung])),
+            "x-dead-letter-exchange": .string(requeueExchange),
+            "x-dead-letter-routing-key": .string(Self.requeueRoutingKey),
+            // Quorum queues dead-letter at least once only with these two.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        ]
+    }
+
+    /// Declares everything (idempotent; a changed argument on an existing queue fails with 406).
+    public func declare(on channel: Channel) async throws {
+        try await channel.declareExchange(eventsExchange, type: .topic)
+        try await channel.declareExchange(requeueExchange, type: .direct)
+        try await channel.declareQueue(workQueue, arguments: ["x-queue-type": "quorum"])
+        try await channel.bindQueue(workQueue, exchange: eventsExchange, routingKey: "#")
+        try await channel.bindQueue(workQueue, exchange: requeueExchange, routingKey: Self.requeueRoutingKey)
+        try await channel.declareQueue(parkingQueue, arguments: ["x-queue-type": "quorum"])
+        for rung in ladder.delays.indices {
+            try await channel.declareQueue(retryQueue(rung: rung), arguments: retryQueueArguments(rung: rung))
+        }
+    }
+
+    /// Every queue name, for inspection and clean-up.
+    public var queues: [String] {
+        [workQueue, parkingQueue] + ladder.delays.indices.map(retryQueue(rung:))
+    }
+}

@@ -1,0 +1,168 @@
+import AMQP
+public import Delivery
+public import Events
+public import FanOut
+import Foundation
+public import HTTPClient
+public import Logging
+import Retry
+public import Topology
+
+/// Everything a worker needs to process messages, shared by its connections.
+public struct WorkerContext: Sendable {
+    public var directory: Directory
+    public var store: FanOutStore
+    public var recorder: Recorder
+    public var client: Client
+    public var requests: RequestSettings
+    public var topology: Topology
+    public var limits: EventLimits
+    public var logger: Logger
+
+    public init(
+        directory: Directory, store: FanOutStore, recorder: Recorder, client: Client, requests: RequestSettings,
+        topology: Topology, limits: EventLimits, logger: Logger
+    ) {
+        self.directory = directory
+        self.store = store
+        self.recorder = recorder
+        self.client = client
+        self.requests = requests
+        self.topology = topology
+        self.limits = limits
+        self.logger = logger
+    }
+}
+
+/// Processes one message to the point where it may be acked: everything it caused is
+/// recorded in PostgreSQL and every retry it scheduled is confirmed by the broker.
+struct Processor: Sendable {
+    let context: WorkerContext
+    /// A channel in confirm mode for retries and parked messages.
+    let publisher: Channel
+
+    /// Handles `delivery`; throws when the message must not be acked (database or broker
+    /// trouble), so it comes back.
+    func handle(_ delivery: AMQP.Delivery) async throws {
+        let message: WorkMessage
+        do {
+            message = try WorkMessage.parse(delivery.message, limits: context.limits)
+        } catch {
+            try await park(delivery, reason: error.description)
+            return
+        }
+        switch message {
+        case .event(let event):
+            try await fanOut(event, from: delivery)
+        case .delivery(let id, let attempt):
+            guard let (state, event) = try await context.store.load(delivery: id) else { return }
+            let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
+            try await run(state, event: event, attempt: attempt, redelivered: delivery.redelivered, endpoints: endpoints)
+        }
+    }
+
+    private func fanOut(_ event: Event, from delivery: AMQP.Delivery) async throws {
+        guard let endpoints = try await context.directory.endpoints(tenant: event.tenantID) else {
+            try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
+            return
+        }
+        var targets: [(endpoint: UUID, skip: Bool)] = []
+        for endpoint in endpoints {
+            switch endpoint.target(for: event.type, attributes: event.attributes) {
+            case .deliver: targets.append((endpoint.id, false))
+            case .skip: targets.append((endpoint.id, true))
+            case .none: break
+            }
+        }
+        let (stored, states) = try await context.store.store(event, targets: targets)
+        try await withThrowingDiscardingTaskGroup { group in
+            for state in states {
+                group.addTask {
+                    try await run(state, event: stored, attempt: 1, redelivered: delivery.redelivered, endpoints: endpoints)
+                }
+            }
+        }
+    }
+
+    private func run(_ state: DeliveryState, event: Event, attempt k: Int, redelivered: Bool, endpoints: [Endpoint]) async throws {
+        switch Step.decide(state, attempt: k, redelivered: redelivered) {
+        case .done:
+            return
+        case .republish(let next):
+            let rung = context.topology.ladder.rung(afterAttempt: k) ?? (context.topology.ladder.delays.count - 1)
+            try await schedule(state.id, attempt: next, rung: rung)
+        case .attempt(let claim):
+            guard let endpoint = endpoints.first(where: { $0.id == state.endpointID }) else { return }
+            guard endpoint.enabled else {
+                try await context.recorder.skip(delivery: state.id)
+                return
+            }
+            if claim, try await !context.recorder.claim(delivery: state.id, attempt: k) { return }
+            try await attempt(k, of: state, event: event, endpoint: endpoint)
+        }
+    }
+
+    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint) async throws {
+        let startedAt = Date()
+        let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: state.requestID, now: startedAt, settings: context.requests)
+        let clock = ContinuousClock.now
+        let outcome: Outcome
+        var excerpt: [UInt8] = []
+        do {
+            let response = try await context.client.execute(request)
+            outcome = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
+            excerpt = response.body
+        } catch {
+            outcome = Outcome.of(error)
+        }
+        let duration = ContinuousClock.now - clock
+        let ladder = context.topology.ladder
+        var next: Recorder.Next
+        var rung: Int?
+        switch outcome.verdict {
+        case .delivered:
+            next = .delivered
+        case .transient:
+            rung = ladder.rung(afterAttempt: k, retryAfter: outcome.retryAfter)
+            next = rung == nil ? .failed : .retrying
+        case .permanent, .gone:
+            next = .failed
+        }
+        let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(Ladder.milliseconds(ladder.delays[$0])) / 1000) }
+        let attempt = Attempt(
+            deliveryID: state.id, endpointID: endpoint.id, number: k, requestID: state.requestID, startedAt: startedAt,
+            duration: duration, outcome: outcome, excerpt: excerpt)
+        let disabled = try await context.recorder.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
+        var logger = context.logger
+        logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
+        logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
+        logger[metadataKey: "event"] = "\(event.id)"
+        logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
+        logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "-")"])
+        if disabled {
+            context.directory.invalidate(tenant: event.tenantID)
+            logger.warning("endpoint disabled after failed deliveries")
+        }
+        if let rung, next == .retrying {
+            try await schedule(state.id, attempt: k + 1, rung: rung)
+        }
+    }
+
+    /// Publishes the retry with a confirm; only then may the current message be acked.
+    private func schedule(_ delivery: UUID, attempt: Int, rung: Int) async throws {
+        try await publisher.publish(
+            WorkMessage.retry(delivery: delivery, attempt: attempt), exchange: "",
+            routingKey: context.topology.retryQueue(rung: rung), mandatory: true)
+    }
+
+    /// Moves an unprocessable message to the parking queue with the reason.
+    private func park(_ delivery: AMQP.Delivery, reason: String) async throws {
+        var message = delivery.message
+        message.headers = message.headers.filter { !$0.key.hasPrefix("x-") }
+        message.headers["herald-parked-reason"] = .string(String(reason.prefix(500)))
+        message.headers["herald-parked-from"] = .string(delivery.routingKey)
+        message.persistent = true
+        try await publisher.publish(message, exchange: "", routingKey: context.topology.parkingQueue, mandatory: true)
+        context.logger.warning("message parked", metadata: ["reason": "\(reason)", "routing_key": "\(delivery.routingKey)"])
+    }
+}

@@ -1,0 +1,44 @@
+public import AMQP
+public import Events
+public import Foundation
+
+/// What a message on the work queue asks for.
+public enum WorkMessage: Sendable, Equatable {
+    /// A new event from a producer: fan out, then make attempt 1 of each delivery.
+    case event(Event)
+    /// A scheduled retry (back from a delay queue): make attempt `attempt` of one delivery.
+    case delivery(id: UUID, attempt: Int)
+
+    /// Header naming a delivery message; event messages carry none.
+    public static let kindHeader = "herald-kind"
+    /// Herald's own attempt counter; `x-death` is never relied on.
+    public static let attemptHeader = "herald-attempt"
+
+    /// Reads a message; a message that cannot be read throws the reason it is parked for.
+    public static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
+        switch message.headers[kindHeader]?.string {
+        case nil:
+            return .event(try WireFormat.decode(message.body, limits: limits))
+        case "delivery":
+            guard let attempt = message.headers[attemptHeader]?.int, attempt >= 1, attempt <= 1000 else {
+                throw EventError(field: attemptHeader, reason: "must be a positive integer header")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(message.body)) as? [String: Any],
+                let text = object["delivery_id"] as? String, let id = UUID(uuidString: text)
+            else {
+                throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
+            }
+            return .delivery(id: id, attempt: Int(attempt))
+        case let other?:
+            throw EventError(field: kindHeader, reason: "unknown message kind '\(other.prefix(40))'")
+        }
+    }
+
+    /// The message that schedules attempt `attempt` of delivery `id`.
+    public static func retry(delivery id: UUID, attempt: Int) -> Message {
+        Message(
+            body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8),
+            headers: [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))],
+            messageID: "\(id.uuidString.lowercased()).\(attempt)")
+    }
+}

@@ -1,0 +1,85 @@
+public import AMQP
+import Foundation
+import Logging
+import Topology
+public import ServiceLifecycle
+
+/// Consumes the work queue and processes up to `concurrency` messages at once, each
+/// acked only once everything it caused is recorded and confirmed.
+///
+/// Reconnects with backoff when the broker goes away. On graceful shutdown (SIGTERM,
+/// SIGINT) it cancels its consumer, lets the messages in hand finish (bounded by the HTTP
+/// timeout), then closes; anything unacked returns to the queue for another replica.
+public struct WorkerService: Service {
+    public let amqpURL: String
+    public let context: WorkerContext
+    /// The consumer's prefetch: how many messages are processed concurrently.
+    public let concurrency: Int
+    public let backoff: Backoff
+
+    public init(amqpURL: String, context: WorkerContext, concurrency: Int = 200, backoff: Backoff = Backoff()) {
+        self.amqpURL = amqpURL
+        self.context = context
+        self.concurrency = concurrency
+        self.backoff = backoff
+    }
+
+    public func run() async throws {
+        let logger = context.logger
+        var failures = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let connection: Connection
+            do {
+                connection = try await Connection.connect(to: amqpURL, logger: logger, backoff: backoff)
+            } catch is CancellationError {
+                return
+            }
+            do {
+                try await session(on: connection)
+                failures = 0
+            } catch {
+                logger.warning("worker session ended", metadata: ["reason": "\(error)"])
+                failures += 1
+            }
+            await connection.close()
+            if Task.isShuttingDownGracefully { break }
+            if failures > 0 { try? await Task.sleep(for: backoff.delay(attempt: failures)) }
+        }
+        logger.info("worker stopped")
+    }
+
+    /// One connection's life: declare, consume, process; returns on shutdown, throws when
+    /// the connection breaks.
+    private func session(on connection: Connection) async throws {
+        let setup = try await connection.openChannel()
+        try await context.topology.declare(on: setup)
+        let publisher = try await connection.openChannel()
+        try await publisher.enableConfirms()
+        let channel = try await connection.openChannel()
+        try await channel.setPrefetch(UInt16(clamping: concurrency))
+        let consumer = try await channel.consume(context.topology.workQueue)
+        let processor = Processor(context: context, publisher: publisher)
+        context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await delivery in consumer {
+                    group.addTask {
+                        do {
+                            try await processor.handle(delivery)
+                            channel.ack(delivery.deliveryTag)
+                        } catch {
+                            context.logger.warning(
+                                "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
+                            // A short pause keeps a database outage from becoming a hot redelivery loop.
+                            try? await Task.sleep(for: .seconds(1))
+                            channel.nack(delivery.deliveryTag, requeue: true)
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            consumer.cancel()
+        }
+        if let reason = connection.isOpen ? nil : await connection.closed() { throw reason }
+    }
+}

@@ -1,0 +1,121 @@
+import Events
+import Foundation
+import Testing
+
+@Suite struct EventValidationTests {
+    let tenant = UUID()
+
+    func event(type: String = "client.created", id: String = "evt_1", data: String = "{\"a\":1}") -> Event {
+        Event(id: id, type: type, tenantID: tenant, occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array(data.utf8))
+    }
+
+    @Test(arguments: ["client.created", "project.status_changed", "a.b", "invoice.item.added", "v2.x1"])
+    func acceptsWellFormedTypes(_ type: String) throws {
+        try event(type: type).validate()
+    }
+
+    @Test(arguments: ["", "client", "Client.created", "client..created", ".created", "client.", "client.created!", "1x.y", "client created", "client.*"])
+    func rejectsMalformedTypes(_ type: String) {
+        #expect(throws: EventError(field: "type", reason: "must be dot-separated lower-case words like 'invoice.paid'")) {
+            try event(type: type).validate()
+        }
+    }
+
+    @Test(arguments: ["[1]", "\"text\"", "42", "null", "{", ""])
+    func dataMustBeAnObject(_ data: String) {
+        #expect(throws: EventError(field: "data", reason: "must be a JSON object")) { try event(data: data).validate() }
+    }
+
+    @Test func dataSizeLimitIsEnforcedWithAClearError() {
+        let big = "{\"x\":\"" + String(repeating: "a", count: 300) + "\"}"
+        do {
+            try event(data: big).validate(EventLimits(maxDataBytes: 256))
+            Issue.record("an oversized event was accepted")
+        } catch {
+            #expect(error.field == "data")
+            #expect(error.reason.contains("256"))
+        }
+    }
+
+    @Test(arguments: ["", "has space", "tab\there", String(repeating: "x", count: 201)])
+    func rejectsBadIDs(_ id: String) {
+        #expect(throws: EventError.self) { try event(id: id).validate() }
+    }
+
+    @Test func generatedIDsAreUniqueAndValid() throws {
+        let a = Event.generateID()
+        #expect(a.hasPrefix("evt_") && a.count == 36)
+        #expect(a != Event.generateID())
+        try event(id: a).validate()
+    }
+}
+
+@Suite struct WireFormatTests {
+    @Test func roundTripsAnEvent() throws {
+        let event = Event(
+            id: "evt_\"quoted\"", type: "invoice.paid", tenantID: UUID(), occurredAt: Date(timeIntervalSince1970: 1_778_578_200.5),
+            data: Array(#"{"total":"1450.00","client":{"name":"Anna"}}"#.utf8), attributes: ["workspace": "w1", "step": "retouch"])
+        let decoded = try WireFormat.decode(WireFormat.encode(event))
+        #expect(decoded.id == event.id)
+        #expect(decoded.type == event.type)
+        #expect(decoded.tenantID == event.tenantID)
+        #expect(abs(decoded.occurredAt.timeIntervalSince1970 - event.occurredAt.timeIntervalSince1970) < 0.001)
+        #expect(decoded.attributes == event.attributes)
+        #expect(String(decoding: decoded.data, as: UTF8.self) == #"{"client":{"name":"Anna"},"total":"1450.00"}"#)
+    }
+
+    @Test func dataIsCanonicalSoEveryAttemptSendsTheSameBytes() throws {
+        let tenant = UUID()
+        let a = #"{"id":"e","type":"a.b","tenant_id":"\#(tenant)","occurred_at":"2026-05-12T09:30:00Z","data":{"b":1,"a":[1,2]}}"#
+        let b = #"{"data":{ "a" : [1, 2], "b" : 1 },"type":"a.b","id":"e","occurred_at":"2026-05-12T09:30:00Z","tenant_id":"\#(tenant)"}"#
+        #expect(try WireFormat.decode(Array(a.utf8)).data == WireFormat.decode(Array(b.utf8)).data)
+    }
+
+    @Test(arguments: [
+        ("not json", "body"),
+        ("[]", "body"),
+        (#"{"type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":{}}"#, "id"),
+        (#"{"id":"e","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":{}}"#, "type"),
+        (#"{"id":"e","type":"a.b","occurred_at":"2026-05-12T09:30:00Z","data":{}}"#, "tenant_id"),
+        (#"{"id":"e","type":"a.b","tenant_id":"nope","occurred_at":"2026-05-12T09:30:00Z","data":{}}"#, "tenant_id"),
+        (#"{"id":"e","type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"yesterday","data":{}}"#, "occurred_at"),
+        (#"{"id":"e","type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":[1]}"#, "data"),
+        (#"{"id":"e","type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":{},"attributes":{"w":1}}"#, "attributes.w"),
+        (#"{"id":"e","type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":{},"extra":1}"#, "extra"),
+        (#"{"id":7,"type":"a.b","tenant_id":"00000000-0000-0000-0000-000000000000","occurred_at":"2026-05-12T09:30:00Z","data":{}}"#, "id"),
+    ])
+    func namesTheOffendingField(_ body: String, _ field: String) {
+        do {
+            _ = try WireFormat.decode(Array(body.utf8))
+            Issue.record("accepted \(body)")
+        } catch {
+            #expect(error.field == field)
+        }
+    }
+
+    @Test func jsonStringsAreEscaped() {
+        #expect(String(decoding: JSONText.string("a\"b\\c\nd\u{1}"), as: UTF8.self) == #""a\"b\\c\nd\u0001""#)
+    }
+
+    @Test(arguments: ["2026-05-12T09:30:00Z", "2026-05-12T09:30:00.000Z", "2026-05-12T11:30:00+02:00"])
+    func parsesISO8601(_ text: String) throws {
+        #expect(try #require(Timestamps.parse(text)).timeIntervalSince1970 == 1_778_578_200)
+    }
+}
+
+@Suite struct CatalogTests {
+    @Test func hasTheSeventeenReferenceEvents() {
+        #expect(Catalog.entries.count == 17)
+        #expect(Set(Catalog.entries.map(\.type)).count == 17)
+        for type in ["client.created", "client.deleted", "booking.confirmed", "invoice.paid", "order.shipped", "form.submitted"] {
+            #expect(Catalog.entry(type) != nil)
+        }
+    }
+
+    @Test(arguments: Catalog.entries.map(\.type))
+    func everySampleIsAValidEvent(_ type: String) throws {
+        let entry = try #require(Catalog.entry(type))
+        #expect(!entry.description.isEmpty)
+        try Event(type: type, tenantID: UUID(), data: Array(entry.sample.utf8)).validate()
+    }
+}

@@ -1,0 +1,82 @@
+import AMQP
+import Events
+import FanOut
+import Foundation
+import Testing
+import Worker
+
+@Suite("Delivery steps")
+struct StepTests {
+    func state(_ status: DeliveryState.Status, attempts: Int, recorded: Int) -> DeliveryState {
+        DeliveryState(id: UUID(), endpointID: UUID(), requestID: UUID(), status: status, attempts: attempts, recordedAttempts: recorded)
+    }
+
+    @Test(arguments: [DeliveryState.Status.delivered, .failed, .skipped])
+    func finalDeliveriesAreDone(_ status: DeliveryState.Status) {
+        for redelivered in [false, true] {
+            for k in 1...3 {
+                #expect(Step.decide(state(status, attempts: k, recorded: k), attempt: k, redelivered: redelivered) == .done)
+            }
+        }
+    }
+
+    @Test func aFreshAttemptIsClaimed() {
+        #expect(Step.decide(state(.pending, attempts: 0, recorded: 0), attempt: 1, redelivered: false) == .attempt(claim: true))
+        #expect(Step.decide(state(.retrying, attempts: 2, recorded: 2), attempt: 3, redelivered: false) == .attempt(claim: true))
+        // Even a redelivered message claims when nobody started the attempt.
+        #expect(Step.decide(state(.pending, attempts: 0, recorded: 0), attempt: 1, redelivered: true) == .attempt(claim: true))
+    }
+
+    @Test func aDuplicateCopyDoesNothing() {
+        #expect(Step.decide(state(.pending, attempts: 1, recorded: 0), attempt: 1, redelivered: false) == .done)
+        #expect(Step.decide(state(.retrying, attempts: 3, recorded: 3), attempt: 3, redelivered: false) == .done)
+        // An older attempt's message after a newer attempt started.
+        #expect(Step.decide(state(.retrying, attempts: 4, recorded: 3), attempt: 3, redelivered: true) == .done)
+    }
+
+    @Test func aRedeliveredClaimWithoutRecordRepeatsTheRequest() {
+        #expect(Step.decide(state(.pending, attempts: 1, recorded: 0), attempt: 1, redelivered: true) == .attempt(claim: false))
+        #expect(Step.decide(state(.retrying, attempts: 3, recorded: 2), attempt: 3, redelivered: true) == .attempt(claim: false))
+    }
+
+    @Test func aRedeliveredRecordedFailureRepublishesItsRetry() {
+        #expect(Step.decide(state(.retrying, attempts: 2, recorded: 2), attempt: 2, redelivered: true) == .republish(next: 3))
+    }
+}
+
+@Suite("Work messages")
+struct WorkMessageTests {
+    @Test func retriesRoundTrip() throws {
+        let id = UUID()
+        let message = WorkMessage.retry(delivery: id, attempt: 3)
+        #expect(message.persistent)
+        #expect(try WorkMessage.parse(message, limits: EventLimits()) == .delivery(id: id, attempt: 3))
+    }
+
+    @Test func eventsAreMessagesWithoutAKind() throws {
+        let event = Event(id: "evt_1", type: "client.created", tenantID: UUID(), occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array("{}".utf8))
+        guard case .event(let parsed) = try WorkMessage.parse(Message(body: WireFormat.encode(event)), limits: EventLimits()) else {
+            Issue.record("not parsed as an event")
+            return
+        }
+        #expect(parsed.id == "evt_1")
+    }
+
+    @Test(arguments: [
+        (["herald-kind": "delivery"] as FieldTable, #"{"delivery_id":"00000000-0000-0000-0000-000000000001"}"#, "herald-attempt"),
+        (["herald-kind": "delivery", "herald-attempt": .int(0)], #"{"delivery_id":"00000000-0000-0000-0000-000000000001"}"#, "herald-attempt"),
+        (["herald-kind": "delivery", "herald-attempt": "2"], #"{"delivery_id":"00000000-0000-0000-0000-000000000001"}"#, "herald-attempt"),
+        (["herald-kind": "delivery", "herald-attempt": .int(2)], #"{"delivery_id":"nope"}"#, "delivery_id"),
+        (["herald-kind": "delivery", "herald-attempt": .int(2)], "garbage", "delivery_id"),
+        (["herald-kind": "mystery"], "{}", "herald-kind"),
+        ([:], "{not json", "body"),
+    ])
+    func unreadableMessagesSayWhy(_ headers: FieldTable, _ body: String, _ field: String) {
+        do {
+            _ = try WorkMessage.parse(Message(body: Array(body.utf8), headers: headers), limits: EventLimits())
+            Issue.record("parsed an unreadable message")
+        } catch {
+            #expect(error.field == field)
+        }
+    }
+}
