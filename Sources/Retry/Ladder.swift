@@ -26,7 +26,7 @@ public struct Ladder: Sendable, Equatable, CustomStringConvertible {
     /// Parses `1m,5m,30m,2h,12h` (units ms, s, m, h, d).
     public init(parsing text: String) throws(LadderError) {
         var delays: [Duration] = []
-        for part in text.split(separator: ",") {
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard let delay = Self.parse(part.trimmingCharacters(in: .whitespaces)) else {
                 throw LadderError("'\(part)' is not a delay like 500ms, 30s, 5m, 2h or 1d")
             }

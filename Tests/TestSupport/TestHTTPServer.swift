@@ -88,6 +88,12 @@ public final class TestHTTPServer: Sendable {
 public struct WaitTimedOut: Error, CustomStringConvertible {
     public let expected: Int
     public let received: Int
+
+    public init(expected: Int, received: Int) {
+        self.expected = expected
+        self.received = received
+    }
+
     public var description: String { "expected \(expected) requests, received \(received)" }
 }
 

@@ -1,0 +1,137 @@
+import AMQP
+import Delivery
+import Events
+import FanOut
+import Foundation
+import HTTPClient
+import Logging
+import Migrations
+import Postgres
+import Producer
+import Retry
+import Testing
+import TestSupport
+import Topology
+import Worker
+
+/// A whole pipeline for one test: its own database (migrated), its own exchange and
+/// queues (a unique prefix), an in-process worker and a producer, all on the real servers.
+struct Pipeline {
+    let databaseURL: String
+    let pool: Pool
+    let topology: Topology
+    let producer: Producer
+    let context: WorkerContext
+
+    struct Options {
+        var ladder = "200ms,400ms,800ms"
+        var httpTimeout: Duration = .seconds(2)
+        var disable = DisablePolicy(threshold: 5, window: .zero)
+        var headerPrefix = "X-Herald"
+        var startWorker = true
+    }
+
+    static func run<T>(_ options: Options = Options(), _ body: (Pipeline) async throws -> T) async throws -> T {
+        try await withTestDatabase { url in
+            try await Migrator(
+                databaseURL: url, migrations: try Migration.load(directory: TestServices.repositoryRoot.appendingPathComponent("migrations").path),
+                logger: TestServices.logger
+            ).run()
+            let pool = try Pool(url: url, size: 6, logger: TestServices.logger)
+            let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder))
+            let client = Client()
+            let context = WorkerContext(
+                directory: Directory(pool: pool, timeToLive: .milliseconds(200)), store: FanOutStore(pool: pool),
+                recorder: Recorder(pool: pool, policy: options.disable), client: client,
+                requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
+                topology: topology, limits: EventLimits(), logger: TestServices.logger)
+            let producer = Producer(
+                configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
+            let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)
+            // Declare before anything is published, so no event is unroutable.
+            try await pipeline.declareTopology()
+            let worker = options.startWorker ? pipeline.startWorker() : nil
+            do {
+                let result = try await body(pipeline)
+                await pipeline.tearDown(worker: worker, client: client)
+                return result
+            } catch {
+                await pipeline.tearDown(worker: worker, client: client)
+                throw error
+            }
+        }
+    }
+
+    func startWorker() -> Task<Void, any Error> {
+        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50)
+        return Task { try await service.run() }
+    }
+
+    private func declareTopology() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        try await topology.declare(on: try await connection.openChannel())
+        await connection.close()
+    }
+
+    private func tearDown(worker: Task<Void, any Error>?, client: Client) async {
+        worker?.cancel()
+        _ = await worker?.result
+        await producer.close()
+        await client.shutdown()
+        if let connection = try? await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger),
+            let channel = try? await connection.openChannel()
+        {
+            for queue in topology.queues { try? await channel.deleteQueue(queue) }
+            try? await channel.deleteExchange(topology.eventsExchange)
+            try? await channel.deleteExchange(topology.requeueExchange)
+            await connection.close()
+        }
+        await pool.close()
+    }
+
+    func tenant() async throws -> UUID {
+        try await pool.query("INSERT INTO tenants (name) VALUES (\("studio")) RETURNING id")[0].decode(UUID.self, 0)
+    }
+
+    func endpoint(
+        tenant: UUID, url: String, types: [String] = ["*"], filters: String = "{}", headers: String = "{}",
+        format: Endpoint.PayloadFormat = .raw, secret: String = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    ) async throws -> UUID {
+        try await pool.query(
+            """
+            INSERT INTO endpoints (tenant_id, url, event_types, filters, custom_headers, payload_format, secret, enabled, dpa_confirmed_at)
+            VALUES (\(tenant), \(url), \(types), \(JSONB(filters)), \(JSONB(headers)), \(format.rawValue), \(secret), true, now())
+            RETURNING id
+            """)[0].decode(UUID.self, 0)
+    }
+
+    @discardableResult
+    func publish(_ type: String, tenant: UUID, id: String = Event.generateID(), data: String = #"{"id":42}"#, attributes: [String: String] = [:]) async throws -> Event {
+        let event = Event(id: id, type: type, tenantID: tenant, data: Array(data.utf8), attributes: attributes)
+        try await producer.publish(event)
+        return event
+    }
+
+    struct DeliveryRow {
+        var status: String
+        var attempts: Int
+        var eventID: String
+    }
+
+    func deliveries(endpoint: UUID) async throws -> [DeliveryRow] {
+        try await pool.query("SELECT status, attempts, event_id FROM deliveries WHERE endpoint_id = \(endpoint) ORDER BY created_at").map {
+            DeliveryRow(status: try $0.decode(String.self, 0), attempts: try $0.decode(Int.self, 1), eventID: try $0.decode(String.self, 2))
+        }
+    }
+
+    /// Waits until `condition` holds, re-checking the database state every 50 ms, or fails after `timeout`.
+    func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("timed out waiting until \(what)")
+        throw WaitTimedOut(expected: 1, received: 0)
+    }
+}

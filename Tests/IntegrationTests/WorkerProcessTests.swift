@@ -1,0 +1,91 @@
+import Events
+import FanOut
+import Foundation
+import Testing
+import TestSupport
+import Topology
+
+/// The `herald worker` executable as a child process, for the tests that kill it.
+struct WorkerProcess {
+    let process: Process
+
+    static func start(_ pipeline: Pipeline, ladder: String) throws -> WorkerProcess {
+        let process = Process()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+        process.arguments = ["worker", "--queue-prefix", pipeline.topology.prefix, "--retry-ladder", ladder]
+        var environment = ProcessInfo.processInfo.environment
+        environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
+        environment["HERALD_AMQP_URL"] = TestServices.amqpURL
+        environment["HERALD_LOG_LEVEL"] = "error"
+        environment["HERALD_WORKER_CONCURRENCY"] = "20"
+        environment["HERALD_ENDPOINT_CACHE_TTL"] = "200ms"
+        process.environment = environment
+        try process.run()
+        return WorkerProcess(process: process)
+    }
+
+    func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func exitStatus() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }
+        }
+    }
+}
+
+@Suite("Worker processes")
+struct WorkerProcessTests {
+    @Test func aWorkerKilledMidBatchAndRestartedLosesNoDelivery() async throws {
+        let receiver = try await TestHTTPServer.start { _ in .delayed(.milliseconds(20), .status(200)) }
+        var options = Pipeline.Options()
+        options.startWorker = false
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url, format: .envelope)
+            let first = try WorkerProcess.start(pipeline, ladder: "200ms,400ms,800ms")
+            let count = 300
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<count {
+                    group.addTask { try await pipeline.publish("client.created", tenant: tenant, id: "evt_kill_\(n)") }
+                }
+                try await group.waitForAll()
+            }
+            // Kill it while it holds a batch of messages in flight.
+            try await receiver.waitForRequests(60)
+            first.signal(SIGKILL)
+            #expect(await first.exitStatus() == SIGKILL)
+            let second = try WorkerProcess.start(pipeline, ladder: "200ms,400ms,800ms")
+
+            func receivedIDs() -> [String: Set<String>] {
+                var ids: [String: Set<String>] = [:]
+                for request in receiver.requests {
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any],
+                        let id = object["id"] as? String
+                    else { continue }
+                    ids[id, default: []].insert(request.header("x-herald-request-id") ?? "")
+                }
+                return ids
+            }
+            try await pipeline.eventually(timeout: .seconds(60), "every event reached the receiver") { receivedIDs().count == count }
+            try await pipeline.eventually(timeout: .seconds(60), "every delivery is recorded as delivered") {
+                try await pipeline.deliveries(endpoint: endpoint).filter { $0.status == "delivered" }.count == count
+            }
+            let ids = receivedIDs()
+            #expect(Set(ids.keys) == Set((0..<count).map { "evt_kill_\($0)" }))
+            // A repeated request carries the same request id.
+            #expect(ids.values.allSatisfy { $0.count == 1 })
+            #expect(try await pipeline.deliveries(endpoint: endpoint).count == count)
+
+            // SIGTERM stops the worker gracefully with status 0.
+            second.signal(SIGTERM)
+            #expect(await second.exitStatus() == 0)
+        }
+        await receiver.stop()
+    }
+}
