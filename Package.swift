@@ -58,7 +58,7 @@ let package = Package(
         // Herald itself, in the order an event travels: producer → fan-out → delivery → retry.
         .target(name: "Events", swiftSettings: swiftSettings),
         .target(name: "Retry", swiftSettings: swiftSettings),
-        .target(name: "Topology", dependencies: ["AMQP", "Retry"], swiftSettings: swiftSettings),
+        .target(name: "Topology", dependencies: ["AMQP", "Retry", "Events"], swiftSettings: swiftSettings),
         .target(
             name: "Producer",
             dependencies: ["AMQP", "Events", .product(name: "Logging", package: "swift-log")],
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "Events", "HTTPClient", "Cryptography"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "FanOut", "Events", "AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "FanOut", "Events", "AMQP", "Topology"], swiftSettings: swiftSettings),
 
         // Integration tests against the real RabbitMQ, PostgreSQL and HTTP servers.
         .target(

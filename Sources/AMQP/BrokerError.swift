@@ -20,6 +20,8 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let returned = Code("returned")
         /// The connection was closed by this process.
         public static let closed = Code("closed")
+        /// No answer from the broker in the time allowed.
+        public static let timeout = Code("timeout")
         /// A name or header value the protocol cannot carry.
         public static let invalidArgument = Code("invalidArgument")
     }

@@ -54,10 +54,10 @@ struct Processor: Sendable {
         switch message {
         case .event(let event):
             try await fanOut(event, from: delivery)
-        case .delivery(let id, let attempt):
+        case .delivery(let id, let attempt, let manual):
             guard let (state, event) = try await context.store.load(delivery: id) else { return }
             let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
-            try await run(state, event: event, attempt: attempt, redelivered: delivery.redelivered, endpoints: endpoints)
+            try await run(state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints)
         }
     }
 
@@ -78,13 +78,15 @@ struct Processor: Sendable {
         try await withThrowingDiscardingTaskGroup { group in
             for state in states {
                 group.addTask {
-                    try await run(state, event: stored, attempt: 1, redelivered: delivery.redelivered, endpoints: endpoints)
+                    try await run(state, event: stored, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
                 }
             }
         }
     }
 
-    private func run(_ state: DeliveryState, event: Event, attempt k: Int, redelivered: Bool, endpoints: [Endpoint]) async throws {
+    private func run(
+        _ state: DeliveryState, event: Event, attempt k: Int, manual: Bool, redelivered: Bool, endpoints: [Endpoint]
+    ) async throws {
         switch Step.decide(state, attempt: k, redelivered: redelivered) {
         case .done:
             return
@@ -98,11 +100,11 @@ struct Processor: Sendable {
                 return
             }
             if claim, try await !context.recorder.claim(delivery: state.id, attempt: k) { return }
-            try await attempt(k, of: state, event: event, endpoint: endpoint)
+            try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
     }
 
-    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint) async throws {
+    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
         let startedAt = Date()
         let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: state.requestID, now: startedAt, settings: context.requests)
         let clock = ContinuousClock.now
@@ -130,7 +132,8 @@ struct Processor: Sendable {
         }
         let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(Ladder.milliseconds(ladder.delays[$0])) / 1000) }
         let attempt = Attempt(
-            deliveryID: state.id, endpointID: endpoint.id, number: k, requestID: state.requestID, startedAt: startedAt,
+            deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
+            requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
         let disabled = try await context.recorder.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
         var logger = context.logger

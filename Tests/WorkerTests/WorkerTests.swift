@@ -3,6 +3,7 @@ import Events
 import FanOut
 import Foundation
 import Testing
+import Topology
 import Worker
 
 @Suite("Delivery steps")
@@ -50,7 +51,9 @@ struct WorkMessageTests {
         let id = UUID()
         let message = WorkMessage.retry(delivery: id, attempt: 3)
         #expect(message.persistent)
-        #expect(try WorkMessage.parse(message, limits: EventLimits()) == .delivery(id: id, attempt: 3))
+        #expect(try WorkMessage.parse(message, limits: EventLimits()) == .delivery(id: id, attempt: 3, manual: false))
+        let manual = WorkMessage.retry(delivery: id, attempt: 4, manual: true)
+        #expect(try WorkMessage.parse(manual, limits: EventLimits()) == .delivery(id: id, attempt: 4, manual: true))
     }
 
     @Test func eventsAreMessagesWithoutAKind() throws {

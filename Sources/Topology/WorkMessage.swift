@@ -6,13 +6,16 @@ public import Foundation
 public enum WorkMessage: Sendable, Equatable {
     /// A new event from a producer: fan out, then make attempt 1 of each delivery.
     case event(Event)
-    /// A scheduled retry (back from a delay queue): make attempt `attempt` of one delivery.
-    case delivery(id: UUID, attempt: Int)
+    /// A scheduled retry (back from a delay queue), or a resend someone asked for
+    /// (`manual`): make attempt `attempt` of one delivery.
+    case delivery(id: UUID, attempt: Int, manual: Bool)
 
     /// Header naming a delivery message; event messages carry none.
     public static let kindHeader = "herald-kind"
     /// Herald's own attempt counter; `x-death` is never relied on.
     public static let attemptHeader = "herald-attempt"
+    /// `manual` on a resend requested through the API or CLI.
+    public static let triggerHeader = "herald-trigger"
 
     /// Reads a message; a message that cannot be read throws the reason it is parked for.
     public static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
@@ -28,17 +31,18 @@ public enum WorkMessage: Sendable, Equatable {
             else {
                 throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
             }
-            return .delivery(id: id, attempt: Int(attempt))
+            return .delivery(id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == "manual")
         case let other?:
             throw EventError(field: kindHeader, reason: "unknown message kind '\(other.prefix(40))'")
         }
     }
 
-    /// The message that schedules attempt `attempt` of delivery `id`.
-    public static func retry(delivery id: UUID, attempt: Int) -> Message {
-        Message(
-            body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8),
-            headers: [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))],
+    /// The message that asks for attempt `attempt` of delivery `id`.
+    public static func retry(delivery id: UUID, attempt: Int, manual: Bool = false) -> Message {
+        var headers: FieldTable = [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))]
+        if manual { headers[triggerHeader] = "manual" }
+        return Message(
+            body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8), headers: headers,
             messageID: "\(id.uuidString.lowercased()).\(attempt)")
     }
 }

@@ -1,0 +1,82 @@
+public import Logging
+
+/// A long-lived confirmed publisher for processes that publish now and then (the
+/// producer library, the API): connects on first use, shares one connection attempt
+/// among concurrent callers, and starts over after the connection broke or a confirm
+/// did not come in time. Nothing is reported as published unless the broker confirmed it.
+public actor Publisher {
+    public let url: String
+    public let timeout: Duration
+    private let setup: @Sendable (Channel) async throws -> Void
+    private let logger: Logger
+    private var connection: Connection?
+    private var channel: Channel?
+    private var connecting: Task<(Connection, Channel), any Error>?
+
+    /// `setup` runs on each new channel before confirm mode (declare what you publish to).
+    public init(url: String, timeout: Duration = .seconds(10), logger: Logger, setup: @escaping @Sendable (Channel) async throws -> Void = { _ in }) {
+        self.url = url
+        self.timeout = timeout
+        self.logger = logger
+        self.setup = setup
+    }
+
+    /// Publishes with a confirm, within `timeout` (connecting included).
+    public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = true) async throws {
+        let timeout = timeout
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let channel = try await self.readyChannel()
+                    try await channel.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory)
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw BrokerError(.timeout, message: "no confirm from the broker within \(timeout)", operation: "basic.publish")
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch let error as BrokerError {
+            if [.connectionLost, .closed, .channelClosed, .timeout].contains(error.code) { await reset() }
+            throw error
+        }
+    }
+
+    /// Closes the connection; a later publish opens a new one.
+    public func close() async {
+        await reset()
+    }
+
+    private func readyChannel() async throws -> Channel {
+        if let channel, connection?.isOpen == true { return channel }
+        let url = url
+        let logger = logger
+        let setup = setup
+        let task = connecting ?? Task {
+            let connection = try await Connection.connect(to: url, logger: logger)
+            do {
+                let channel = try await connection.openChannel()
+                try await setup(channel)
+                try await channel.enableConfirms()
+                return (connection, channel)
+            } catch {
+                await connection.close()
+                throw error
+            }
+        }
+        connecting = task
+        defer { connecting = nil }
+        let (connection, channel) = try await task.value
+        self.connection = connection
+        self.channel = channel
+        return channel
+    }
+
+    private func reset() async {
+        let old = connection
+        connection = nil
+        channel = nil
+        await old?.close()
+    }
+}
