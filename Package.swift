@@ -63,6 +63,7 @@ let package = Package(
             name: "Producer",
             dependencies: ["AMQP", "Events", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
+        .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
             name: "FanOut",
             dependencies: ["Events", "Postgres", .product(name: "Logging", package: "swift-log")],
@@ -107,6 +108,7 @@ let package = Package(
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
         .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: swiftSettings),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "Events", "HTTPClient", "Cryptography"], swiftSettings: swiftSettings),
