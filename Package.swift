@@ -73,6 +73,10 @@ let package = Package(
             dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres"],
             swiftSettings: swiftSettings),
         .target(
+            name: "Management",
+            dependencies: ["AMQP", "Postgres", "Delivery", "Topology", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(
             name: "Worker",
             dependencies: [
                 "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient",
@@ -108,6 +112,7 @@ let package = Package(
         .testTarget(name: "SettingsTests", dependencies: ["Settings"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
         .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: swiftSettings),
+        .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),

@@ -48,6 +48,11 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
         }
     }
 
+    /// Two statements' text joined, each value still bound: for conditions built up at run time.
+    public static func + (lhs: Query, rhs: Query) -> Query {
+        Query(segments: lhs.segments + rhs.segments)
+    }
+
     /// `($1, $2), ($3, $4), …` for a multi-row `INSERT … VALUES \(Query.values(rows))`:
     /// a batch in one round trip, every value still bound.
     public static func values(_ rows: [[any Bindable]]) -> Query {

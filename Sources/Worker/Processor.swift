@@ -94,7 +94,13 @@ struct Processor: Sendable {
             let rung = context.topology.ladder.rung(afterAttempt: k) ?? (context.topology.ladder.delays.count - 1)
             try await schedule(state.id, attempt: next, rung: rung)
         case .attempt(let claim):
-            guard let endpoint = endpoints.first(where: { $0.id == state.endpointID }) else { return }
+            // An endpoint created after the cache was filled (a test event, a replay): look again.
+            var endpoint = endpoints.first { $0.id == state.endpointID }
+            if endpoint == nil {
+                context.directory.invalidate(tenant: event.tenantID)
+                endpoint = try await context.directory.endpoints(tenant: event.tenantID)?.first { $0.id == state.endpointID }
+            }
+            guard let endpoint else { return }
             guard endpoint.enabled else {
                 try await context.recorder.skip(delivery: state.id)
                 return

@@ -1,0 +1,32 @@
+import AMQP
+public import Foundation
+public import Logging
+public import Topology
+
+/// Sends delivery messages (resends, replays, test events) into the work queue, with a
+/// confirm, for processes other than the worker.
+public struct Dispatcher: Sendable {
+    let publisher: Publisher
+    let topology: Topology
+
+    public init(amqpURL: String, topology: Topology, timeout: Duration = .seconds(10), logger: Logger) {
+        self.topology = topology
+        publisher = Publisher(url: amqpURL, timeout: timeout, logger: logger) { channel in
+            try await topology.declare(on: channel)
+        }
+    }
+
+    public func dispatch(delivery: UUID, attempt: Int, manual: Bool) async throws {
+        do {
+            try await publisher.publish(
+                WorkMessage.retry(delivery: delivery, attempt: attempt, manual: manual), exchange: topology.requeueExchange,
+                routingKey: Topology.requeueRoutingKey)
+        } catch {
+            throw ManagementError(.unavailable, "the broker did not accept the delivery: \(error)")
+        }
+    }
+
+    public func close() async {
+        await publisher.close()
+    }
+}

@@ -1,0 +1,393 @@
+import Delivery
+public import Foundation
+public import Postgres
+
+/// Fields of an endpoint as a tenant sets them; nil leaves a field as it is (update) or
+/// at its default (create).
+public struct EndpointInput: Sendable, Equatable {
+    public var url: String?
+    public var description: String?
+    public var eventTypes: [String]?
+    public var filters: [String: [String]]?
+    public var headers: [String: String]?
+    public var payloadFormat: String?
+    public var enabled: Bool?
+    public var dpaConfirmedBy: String?
+    public var secret: String?
+
+    public init(
+        url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, filters: [String: [String]]? = nil,
+        headers: [String: String]? = nil, payloadFormat: String? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil,
+        secret: String? = nil
+    ) {
+        self.url = url
+        self.description = description
+        self.eventTypes = eventTypes
+        self.filters = filters
+        self.headers = headers
+        self.payloadFormat = payloadFormat
+        self.enabled = enabled
+        self.dpaConfirmedBy = dpaConfirmedBy
+        self.secret = secret
+    }
+}
+
+/// Filters of the delivery log.
+public struct DeliveryFilter: Sendable, Equatable {
+    public var endpoint: UUID?
+    public var status: String?
+    public var eventType: String?
+    public var since: Date?
+    public var until: Date?
+    public var cursor: Cursor?
+    public var limit: Int
+
+    public init(
+        endpoint: UUID? = nil, status: String? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil,
+        cursor: Cursor? = nil, limit: Int = 50
+    ) {
+        self.endpoint = endpoint
+        self.status = status
+        self.eventType = eventType
+        self.since = since
+        self.until = until
+        self.cursor = cursor
+        self.limit = limit
+    }
+}
+
+/// The database side of the management API. Every tenant-scoped call takes the tenant
+/// and filters by it, so a foreign id is indistinguishable from a missing one.
+public struct Store: Sendable {
+    let pool: Pool
+
+    public init(pool: Pool) {
+        self.pool = pool
+    }
+
+    // MARK: Tenants and keys
+
+    public func createTenant(name: String) async throws -> TenantView {
+        let row = try await pool.query("INSERT INTO tenants (name) VALUES (\(name)) RETURNING id, name, created_at")[0]
+        return TenantView(id: try row.decode(UUID.self, 0), name: try row.decode(String.self, 1), createdAt: try row.decode(Date.self, 2))
+    }
+
+    public func tenants() async throws -> [TenantView] {
+        try await pool.query("SELECT id, name, created_at FROM tenants ORDER BY created_at, id").map {
+            TenantView(id: try $0.decode(UUID.self, 0), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2))
+        }
+    }
+
+    public func createKey(tenant: UUID, name: String) async throws -> KeyView {
+        let key = APIKey.generate()
+        let rows = try await pool.query(
+            """
+            INSERT INTO api_keys (tenant_id, name, key_hash)
+            SELECT id, \(name), \(APIKey.hash(key)) FROM tenants WHERE id = \(tenant)
+            RETURNING id, created_at
+            """)
+        guard let row = rows.first else { throw ManagementError(.notFound, "no such tenant") }
+        return KeyView(id: try row.decode(UUID.self, 0), tenantId: tenant, name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
+    }
+
+    /// Revokes a key; `tenant` limits it to that tenant's keys (nil: the operator).
+    public func revokeKey(_ id: UUID, tenant: UUID?) async throws {
+        let rows = try await pool.query(
+            """
+            UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+            WHERE id = \(id) AND (\(tenant)::uuid IS NULL OR tenant_id = \(tenant))
+            RETURNING 1
+            """)
+        if rows.isEmpty { throw ManagementError(.notFound, "no such key") }
+    }
+
+    /// The tenant a live key belongs to.
+    public func tenant(forKey key: String) async throws -> UUID? {
+        try await pool.query("SELECT tenant_id FROM api_keys WHERE key_hash = \(APIKey.hash(key)) AND revoked_at IS NULL")
+            .first?.decode(UUID.self, 0)
+    }
+
+    // MARK: Endpoints
+
+    static let endpointColumns: Query = """
+        id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, dpa_confirmed_at,
+        dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at
+        """
+
+    public func createEndpoint(tenant: UUID, _ input: EndpointInput) async throws -> EndpointView {
+        guard let url = input.url, let types = input.eventTypes else {
+            throw ManagementError(.invalid, field: input.url == nil ? "url" : "event_types", "is required")
+        }
+        if input.enabled == true && input.dpaConfirmedBy == nil {
+            throw ManagementError(.invalid, field: "enabled", "an endpoint cannot be enabled before its DPA is confirmed (dpa_confirmed_by)")
+        }
+        let secret = input.secret ?? Signature.generateSecret()
+        let rows = try await pool.query(
+            """
+            INSERT INTO endpoints (tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
+                                   enabled, dpa_confirmed_at, dpa_confirmed_by)
+            SELECT id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
+                   \(JSONB(Self.json(input.headers ?? [:]))), \(input.payloadFormat ?? "raw"), \(secret), \(input.enabled ?? false),
+                   CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy)
+            FROM tenants WHERE id = \(tenant)
+            RETURNING
+            """ + Self.endpointColumns)
+        guard let row = rows.first else { throw ManagementError(.notFound, "no such tenant") }
+        var view = try Self.endpoint(row)
+        view.secret = secret
+        return view
+    }
+
+    public func endpoints(tenant: UUID) async throws -> [EndpointView] {
+        try await pool.query("SELECT " + Self.endpointColumns + " FROM endpoints WHERE tenant_id = \(tenant) ORDER BY created_at, id")
+            .map(Self.endpoint)
+    }
+
+    public func endpoint(tenant: UUID, id: UUID) async throws -> EndpointView {
+        guard let row = try await pool.query("SELECT " + Self.endpointColumns + " FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id)").first
+        else { throw ManagementError(.notFound, "no such endpoint") }
+        return try Self.endpoint(row)
+    }
+
+    public func updateEndpoint(tenant: UUID, id: UUID, _ input: EndpointInput) async throws -> EndpointView {
+        let current = try await endpoint(tenant: tenant, id: id)
+        let enabling = input.enabled == true && !current.enabled
+        if enabling && current.dpaConfirmedAt == nil && input.dpaConfirmedBy == nil {
+            throw ManagementError(.invalid, field: "enabled", "an endpoint cannot be enabled before its DPA is confirmed (dpa_confirmed_by)")
+        }
+        let filters = input.filters.map { JSONB(Self.json($0)) }
+        let headers = input.headers.map { JSONB(Self.json($0)) }
+        let disabling = input.enabled == false && current.enabled
+        let rows = try await pool.query(
+            """
+            UPDATE endpoints SET
+                url = COALESCE(\(input.url), url),
+                description = COALESCE(\(input.description), description),
+                event_types = COALESCE(\(input.eventTypes), event_types),
+                filters = COALESCE(\(filters), filters),
+                custom_headers = COALESCE(\(headers), custom_headers),
+                payload_format = COALESCE(\(input.payloadFormat), payload_format),
+                dpa_confirmed_at = CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN dpa_confirmed_at ELSE now() END,
+                dpa_confirmed_by = COALESCE(\(input.dpaConfirmedBy), dpa_confirmed_by),
+                enabled = COALESCE(\(input.enabled), enabled),
+                disabled_at = CASE WHEN \(disabling) THEN now() WHEN \(enabling) THEN NULL ELSE disabled_at END,
+                disabled_reason = CASE WHEN \(disabling) THEN 'disabled by the tenant' WHEN \(enabling) THEN NULL ELSE disabled_reason END,
+                updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id)
+            RETURNING
+            """ + Self.endpointColumns)
+        guard let row = rows.first else { throw ManagementError(.notFound, "no such endpoint") }
+        return try Self.endpoint(row)
+    }
+
+    public func deleteEndpoint(tenant: UUID, id: UUID) async throws {
+        let rows = try await pool.query("DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING 1")
+        if rows.isEmpty { throw ManagementError(.notFound, "no such endpoint") }
+    }
+
+    public func secret(tenant: UUID, id: UUID) async throws -> SecretView {
+        guard let row = try await pool.query(
+            """
+            SELECT secret, CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END
+            FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id)
+            """).first
+        else { throw ManagementError(.notFound, "no such endpoint") }
+        return SecretView(secret: try row.decode(String.self, 0), previousSecretExpiresAt: try row.decode(Date?.self, 1))
+    }
+
+    /// A new secret; the old one keeps signing (a second `v1,` entry) for `grace`.
+    public func rotateSecret(tenant: UUID, id: UUID, grace: Duration) async throws -> SecretView {
+        let secret = Signature.generateSecret()
+        let graceSeconds = Double(grace.components.seconds)
+        guard let row = try await pool.query(
+            """
+            UPDATE endpoints SET previous_secret = secret, secret = \(secret),
+                   previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)), updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id)
+            RETURNING previous_secret_expires_at
+            """).first
+        else { throw ManagementError(.notFound, "no such endpoint") }
+        return SecretView(secret: secret, previousSecretExpiresAt: try row.decode(Date.self, 0))
+    }
+
+    /// Re-enables an endpoint (after an automatic disable), resetting its failure count;
+    /// with `replaySkipped` its skipped deliveries reopen. Returns them with the attempt to make.
+    public func activate(tenant: UUID, id: UUID, replaySkipped: Bool) async throws -> (EndpointView, [(UUID, Int)]) {
+        try await pool.transaction { tx in
+            guard let row = try await tx.query("SELECT dpa_confirmed_at IS NOT NULL FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE").first
+            else { throw ManagementError(.notFound, "no such endpoint") }
+            guard try row.decode(Bool.self, 0) else {
+                throw ManagementError(.invalid, field: "dpa_confirmed_by", "confirm the DPA before activating the endpoint")
+            }
+            let updated = try await tx.query(
+                """
+                UPDATE endpoints SET enabled = true, disabled_at = NULL, disabled_reason = NULL, consecutive_failures = 0,
+                       first_failure_at = NULL, updated_at = now()
+                WHERE id = \(id)
+                RETURNING
+                """ + Self.endpointColumns)[0]
+            var replay: [(UUID, Int)] = []
+            if replaySkipped {
+                replay = try await tx.query(
+                    """
+                    UPDATE deliveries SET status = 'pending', updated_at = now()
+                    WHERE endpoint_id = \(id) AND status = 'skipped'
+                    RETURNING id, attempts
+                    """).map { (try $0.decode(UUID.self, 0), try $0.decode(Int.self, 1) + 1) }
+            }
+            return (try Self.endpoint(updated), replay)
+        }
+    }
+
+    /// An event of `type` with `data` and one delivery of it to this endpoint only.
+    public func createTestDelivery(tenant: UUID, endpoint id: UUID, type: String, data: String) async throws -> UUID {
+        let current = try await endpoint(tenant: tenant, id: id)
+        guard current.enabled else { throw ManagementError(.conflict, "enable the endpoint before sending it a test event") }
+        return try await pool.transaction { tx in
+            let eventID = "evt_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            try await tx.query(
+                """
+                INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
+                VALUES (\(tenant), \(eventID), \(type), now(), \(data)::json, '{"test": "true"}'::jsonb)
+                """)
+            return try await tx.query(
+                "INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), \(eventID), \(id)) RETURNING id"
+            )[0].decode(UUID.self, 0)
+        }
+    }
+
+    // MARK: Delivery log
+
+    public func deliveries(tenant: UUID, _ filter: DeliveryFilter) async throws -> Page<DeliveryView> {
+        var query: Query = """
+            SELECT d.id, d.endpoint_id, d.event_id, e.type, d.status, d.attempts, d.request_id, d.last_status_code,
+                   d.last_error_class, d.next_attempt_at, d.created_at, d.delivered_at
+            FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            WHERE d.tenant_id = \(tenant)
+            """
+        if let endpoint = filter.endpoint { query = query + " AND d.endpoint_id = \(endpoint)" }
+        if let status = filter.status { query = query + " AND d.status = \(status)" }
+        if let type = filter.eventType { query = query + " AND e.type = \(type)" }
+        if let since = filter.since { query = query + " AND d.created_at >= \(since)" }
+        if let until = filter.until { query = query + " AND d.created_at < \(until)" }
+        if let cursor = filter.cursor { query = query + " AND (d.created_at, d.id) < (\(cursor.createdAt), \(cursor.id))" }
+        query = query + " ORDER BY d.created_at DESC, d.id DESC LIMIT \(filter.limit + 1)"
+        var items = try await pool.query(query).map(Self.delivery)
+        var next: String?
+        if items.count > filter.limit {
+            items.removeLast()
+            next = items.last.map { Cursor(createdAt: $0.createdAt, id: $0.id).token }
+        }
+        return Page(items: items, nextCursor: next)
+    }
+
+    public func delivery(tenant: UUID, id: UUID) async throws -> DeliveryDetail {
+        guard let row = try await pool.query(
+            """
+            SELECT d.id, d.endpoint_id, d.event_id, e.type, d.status, d.attempts, d.request_id, d.last_status_code,
+                   d.last_error_class, d.next_attempt_at, d.created_at, d.delivered_at,
+                   e.occurred_at, e.attributes::text, e.data::text
+            FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            WHERE d.tenant_id = \(tenant) AND d.id = \(id)
+            """).first
+        else { throw ManagementError(.notFound, "no such delivery") }
+        let delivery = try Self.delivery(row)
+        let attributes = (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 13).utf8)) as? [String: String]) ?? [:]
+        let event = EventView(
+            id: delivery.eventId, type: delivery.eventType, occurredAt: try row.decode(Date.self, 12), attributes: attributes,
+            data: try row.decode(String.self, 14))
+        let attempts = try await pool.query(
+            """
+            SELECT attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message
+            FROM delivery_attempts WHERE delivery_id = \(id) ORDER BY started_at, id
+            """
+        ).map { row in
+            AttemptView(
+                attempt: try row.decode(Int.self, 0), trigger: try row.decode(String.self, 1), requestId: try row.decode(UUID.self, 2),
+                startedAt: try row.decode(Date.self, 3), durationMs: try row.decode(Int.self, 4), statusCode: try row.decode(Int?.self, 5),
+                responseExcerpt: try row.decode(String?.self, 6), errorClass: try row.decode(String?.self, 7),
+                errorMessage: try row.decode(String?.self, 8))
+        }
+        return DeliveryDetail(delivery: delivery, event: event, attempts: attempts)
+    }
+
+    /// Reopens a finished delivery for a manual resend with a new request id: "you really
+    /// do want to deliver again". Returns the attempt number to make.
+    public func reopenForResend(tenant: UUID, id: UUID) async throws -> Int {
+        let rows = try await pool.query(
+            """
+            UPDATE deliveries SET status = 'pending', request_id = gen_random_uuid(), updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id) AND status IN ('delivered', 'failed', 'skipped')
+            RETURNING attempts
+            """)
+        if let row = rows.first { return try row.decode(Int.self, 0) + 1 }
+        _ = try await delivery(tenant: tenant, id: id)
+        throw ManagementError(.conflict, "the delivery is still pending or retrying")
+    }
+
+    /// Puts a delivery back in the state it had before a failed dispatch.
+    public func restore(delivery id: UUID, status: String) async throws {
+        try await pool.query("UPDATE deliveries SET status = \(status), updated_at = now() WHERE id = \(id) AND status = 'pending'")
+    }
+
+    /// Failed deliveries of an endpoint created since `since`.
+    public func failedDeliveries(tenant: UUID, endpoint: UUID, since: Date) async throws -> [UUID] {
+        _ = try await self.endpoint(tenant: tenant, id: endpoint)
+        return try await pool.query(
+            """
+            SELECT id FROM deliveries
+            WHERE tenant_id = \(tenant) AND endpoint_id = \(endpoint) AND status = 'failed' AND created_at >= \(since)
+            ORDER BY created_at
+            """).map { try $0.decode(UUID.self, 0) }
+    }
+
+    // MARK: Retention
+
+    /// Deletes attempts and events (with their deliveries) older than `cutoff`, `batch`
+    /// rows per statement so that no statement holds locks for long. Returns rows deleted.
+    public func deleteOlder(than cutoff: Date, batch: Int = 1000) async throws -> Int {
+        var total = 0
+        while true {
+            let attempts = try await pool.query(
+                """
+                DELETE FROM delivery_attempts WHERE id IN
+                    (SELECT id FROM delivery_attempts WHERE started_at < \(cutoff) LIMIT \(batch))
+                """).affectedRows
+            let events = try await pool.query(
+                """
+                DELETE FROM events WHERE (tenant_id, id) IN
+                    (SELECT tenant_id, id FROM events WHERE received_at < \(cutoff) LIMIT \(batch))
+                """).affectedRows
+            total += attempts + events
+            if attempts < batch && events < batch { return total }
+        }
+    }
+
+    // MARK: Rows
+
+    static func endpoint(_ row: Row) throws -> EndpointView {
+        EndpointView(
+            id: try row.decode(UUID.self, 0), url: try row.decode(String.self, 1), description: try row.decode(String.self, 2),
+            eventTypes: try row.decode([String].self, 3),
+            filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 4).utf8)) as? [String: [String]]) ?? [:],
+            headers: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 5).utf8)) as? [String: String]) ?? [:],
+            payloadFormat: try row.decode(String.self, 6), enabled: try row.decode(Bool.self, 7),
+            dpaConfirmedAt: try row.decode(Date?.self, 8), dpaConfirmedBy: try row.decode(String?.self, 9),
+            disabledAt: try row.decode(Date?.self, 10), disabledReason: try row.decode(String?.self, 11),
+            consecutiveFailures: try row.decode(Int.self, 12), createdAt: try row.decode(Date.self, 13),
+            updatedAt: try row.decode(Date.self, 14), secret: nil)
+    }
+
+    static func delivery(_ row: Row) throws -> DeliveryView {
+        DeliveryView(
+            id: try row.decode(UUID.self, 0), endpointId: try row.decode(UUID.self, 1), eventId: try row.decode(String.self, 2),
+            eventType: try row.decode(String.self, 3), status: try row.decode(String.self, 4), attempts: try row.decode(Int.self, 5),
+            requestId: try row.decode(UUID.self, 6), lastStatusCode: try row.decode(Int?.self, 7),
+            lastErrorClass: try row.decode(String?.self, 8), nextAttemptAt: try row.decode(Date?.self, 9),
+            createdAt: try row.decode(Date.self, 10), deliveredAt: try row.decode(Date?.self, 11))
+    }
+
+    static func json(_ value: Any) -> String {
+        (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

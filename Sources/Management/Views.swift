@@ -1,0 +1,91 @@
+public import Foundation
+
+/// What the API returns; snake_case on the wire.
+public struct TenantView: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var name: String
+    public var createdAt: Date
+}
+
+public struct KeyView: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var tenantId: UUID
+    public var name: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+    /// Only when the key is created: it is not stored.
+    public var key: String?
+}
+
+public struct EndpointView: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var url: String
+    public var description: String
+    public var eventTypes: [String]
+    public var filters: [String: [String]]
+    public var headers: [String: String]
+    public var payloadFormat: String
+    public var enabled: Bool
+    public var dpaConfirmedAt: Date?
+    public var dpaConfirmedBy: String?
+    public var disabledAt: Date?
+    public var disabledReason: String?
+    public var consecutiveFailures: Int
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// Only on creation, reveal and rotation.
+    public var secret: String?
+}
+
+public struct SecretView: Codable, Sendable, Equatable {
+    public var secret: String
+    public var previousSecretExpiresAt: Date?
+}
+
+public struct DeliveryView: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var endpointId: UUID
+    public var eventId: String
+    public var eventType: String
+    public var status: String
+    public var attempts: Int
+    public var requestId: UUID
+    public var lastStatusCode: Int?
+    public var lastErrorClass: String?
+    public var nextAttemptAt: Date?
+    public var createdAt: Date
+    public var deliveredAt: Date?
+}
+
+public struct AttemptView: Codable, Sendable, Equatable {
+    public var attempt: Int
+    public var trigger: String
+    public var requestId: UUID
+    public var startedAt: Date
+    public var durationMs: Int
+    public var statusCode: Int?
+    public var responseExcerpt: String?
+    public var errorClass: String?
+    public var errorMessage: String?
+}
+
+public struct EventView: Codable, Sendable, Equatable {
+    public var id: String
+    public var type: String
+    public var occurredAt: Date
+    public var attributes: [String: String]
+    /// The data object as sent.
+    public var data: String
+}
+
+public struct DeliveryDetail: Codable, Sendable, Equatable {
+    public var delivery: DeliveryView
+    public var event: EventView
+    public var attempts: [AttemptView]
+}
+
+public struct Page<Item: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
+    public var items: [Item]
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    public var nextCursor: String?
+}
