@@ -69,12 +69,12 @@ public struct Store: Sendable {
 
     public func createTenant(name: String) async throws -> TenantView {
         let row = try await pool.query("INSERT INTO tenants (name) VALUES (\(name)) RETURNING id, name, created_at")[0]
-        return TenantView(id: try row.decode(UUID.self, 0), name: try row.decode(String.self, 1), createdAt: try row.decode(Date.self, 2))
+        return TenantView(id: try row.id(0), name: try row.decode(String.self, 1), createdAt: try row.decode(Date.self, 2))
     }
 
     public func tenants() async throws -> [TenantView] {
         try await pool.query("SELECT id, name, created_at FROM tenants ORDER BY created_at, id").map {
-            TenantView(id: try $0.decode(UUID.self, 0), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2))
+            TenantView(id: try $0.id(0), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2))
         }
     }
 
@@ -87,7 +87,7 @@ public struct Store: Sendable {
             RETURNING id, created_at
             """)
         guard let row = rows.first else { throw ManagementError(.notFound, "no such tenant") }
-        return KeyView(id: try row.decode(UUID.self, 0), tenantId: tenant, name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
+        return KeyView(id: try row.id(0), tenantId: tenant.uuidString.lowercased(), name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
     }
 
     /// Revokes a key; `tenant` limits it to that tenant's keys (nil: the operator).
@@ -109,10 +109,10 @@ public struct Store: Sendable {
 
     // MARK: Endpoints
 
-    static let endpointColumns: Query = """
-        id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, dpa_confirmed_at,
-        dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at
-        """
+    /// With a space on each side, to sit between `RETURNING` / `SELECT` and what follows.
+    static let endpointColumns = Query(
+        stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
+            + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at ")
 
     public func createEndpoint(tenant: UUID, _ input: EndpointInput) async throws -> EndpointView {
         guard let url = input.url, let types = input.eventTypes else {
@@ -276,7 +276,7 @@ public struct Store: Sendable {
         var next: String?
         if items.count > filter.limit {
             items.removeLast()
-            next = items.last.map { Cursor(createdAt: $0.createdAt, id: $0.id).token }
+            next = items.last.flatMap { item in UUID(uuidString: item.id).map { Cursor(createdAt: item.createdAt, id: $0).token } }
         }
         return Page(items: items, nextCursor: next)
     }
@@ -303,7 +303,7 @@ public struct Store: Sendable {
             """
         ).map { row in
             AttemptView(
-                attempt: try row.decode(Int.self, 0), trigger: try row.decode(String.self, 1), requestId: try row.decode(UUID.self, 2),
+                attempt: try row.decode(Int.self, 0), trigger: try row.decode(String.self, 1), requestId: try row.id(2),
                 startedAt: try row.decode(Date.self, 3), durationMs: try row.decode(Int.self, 4), statusCode: try row.decode(Int?.self, 5),
                 responseExcerpt: try row.decode(String?.self, 6), errorClass: try row.decode(String?.self, 7),
                 errorMessage: try row.decode(String?.self, 8))
@@ -367,7 +367,7 @@ public struct Store: Sendable {
 
     static func endpoint(_ row: Row) throws -> EndpointView {
         EndpointView(
-            id: try row.decode(UUID.self, 0), url: try row.decode(String.self, 1), description: try row.decode(String.self, 2),
+            id: try row.id(0), url: try row.decode(String.self, 1), description: try row.decode(String.self, 2),
             eventTypes: try row.decode([String].self, 3),
             filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 4).utf8)) as? [String: [String]]) ?? [:],
             headers: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 5).utf8)) as? [String: String]) ?? [:],
@@ -380,14 +380,21 @@ public struct Store: Sendable {
 
     static func delivery(_ row: Row) throws -> DeliveryView {
         DeliveryView(
-            id: try row.decode(UUID.self, 0), endpointId: try row.decode(UUID.self, 1), eventId: try row.decode(String.self, 2),
+            id: try row.id(0), endpointId: try row.id(1), eventId: try row.decode(String.self, 2),
             eventType: try row.decode(String.self, 3), status: try row.decode(String.self, 4), attempts: try row.decode(Int.self, 5),
-            requestId: try row.decode(UUID.self, 6), lastStatusCode: try row.decode(Int?.self, 7),
+            requestId: try row.id(6), lastStatusCode: try row.decode(Int?.self, 7),
             lastErrorClass: try row.decode(String?.self, 8), nextAttemptAt: try row.decode(Date?.self, 9),
             createdAt: try row.decode(Date.self, 10), deliveredAt: try row.decode(Date?.self, 11))
     }
 
     static func json(_ value: Any) -> String {
         (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+extension Row {
+    /// A uuid column as the lower-case text the API shows (and webhook headers carry).
+    func id(_ index: Int) throws -> String {
+        try decode(UUID.self, index).uuidString.lowercased()
     }
 }

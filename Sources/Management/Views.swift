@@ -2,14 +2,14 @@ public import Foundation
 
 /// What the API returns; snake_case on the wire.
 public struct TenantView: Codable, Sendable, Equatable {
-    public var id: UUID
+    public var id: String
     public var name: String
     public var createdAt: Date
 }
 
 public struct KeyView: Codable, Sendable, Equatable {
-    public var id: UUID
-    public var tenantId: UUID
+    public var id: String
+    public var tenantId: String
     public var name: String
     public var createdAt: Date
     public var revokedAt: Date?
@@ -18,7 +18,7 @@ public struct KeyView: Codable, Sendable, Equatable {
 }
 
 public struct EndpointView: Codable, Sendable, Equatable {
-    public var id: UUID
+    public var id: String
     public var url: String
     public var description: String
     public var eventTypes: [String]
@@ -43,13 +43,13 @@ public struct SecretView: Codable, Sendable, Equatable {
 }
 
 public struct DeliveryView: Codable, Sendable, Equatable {
-    public var id: UUID
-    public var endpointId: UUID
+    public var id: String
+    public var endpointId: String
     public var eventId: String
     public var eventType: String
     public var status: String
     public var attempts: Int
-    public var requestId: UUID
+    public var requestId: String
     public var lastStatusCode: Int?
     public var lastErrorClass: String?
     public var nextAttemptAt: Date?
@@ -60,7 +60,7 @@ public struct DeliveryView: Codable, Sendable, Equatable {
 public struct AttemptView: Codable, Sendable, Equatable {
     public var attempt: Int
     public var trigger: String
-    public var requestId: UUID
+    public var requestId: String
     public var startedAt: Date
     public var durationMs: Int
     public var statusCode: Int?

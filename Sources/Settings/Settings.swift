@@ -1,5 +1,6 @@
 public import Logging
 public import Retry
+import Foundation
 
 /// Everything a Herald process is configured with, read in one place: environment
 /// variables (`HERALD_*`) with documented defaults, overridden by command-line flags.
@@ -41,6 +42,29 @@ public struct Settings: Sendable {
     public var maxDataBytes: Int
     /// How long a publish may wait for the broker's confirm.
     public var publishTimeout: Duration
+    /// Address the API listens on.
+    public var apiHost: String
+    public var apiPort: Int
+    /// Port of the worker's /healthz, /readyz and /metrics (0: none).
+    public var workerPort: Int
+    /// The operator's token for tenants and keys; nil: those routes refuse everyone.
+    public var operatorToken: String?
+    /// Endpoint URLs may use http (development).
+    public var allowHTTP: Bool
+    /// Host names exempt from the URL name rules (e.g. localhost in development).
+    public var allowedHosts: [String]
+    /// Extra domains endpoint URLs may not use (the deployment's own).
+    public var blockedDomains: [String]
+    /// Address ranges deliveries may connect to despite the internal-address guard.
+    public var allowedAddresses: [String]
+    /// Attempts and events older than this are deleted.
+    public var retention: Duration
+    /// How long a rotated-out secret keeps signing.
+    public var rotationGrace: Duration
+    /// The management API, for the CLI.
+    public var apiURL: String
+    /// The CLI's credential: a tenant key (or the operator token for tenants and keys).
+    public var apiKey: String?
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -66,6 +90,18 @@ public struct Settings: Sendable {
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
         case publishTimeout = "HERALD_PUBLISH_TIMEOUT"
+        case apiHost = "HERALD_API_HOST"
+        case apiPort = "HERALD_API_PORT"
+        case workerPort = "HERALD_WORKER_PORT"
+        case operatorToken = "HERALD_OPERATOR_TOKEN"
+        case allowHTTP = "HERALD_ALLOW_HTTP"
+        case allowedHosts = "HERALD_ALLOWED_HOSTS"
+        case blockedDomains = "HERALD_BLOCKED_DOMAINS"
+        case allowedAddresses = "HERALD_ALLOWED_ADDRESSES"
+        case retention = "HERALD_RETENTION"
+        case rotationGrace = "HERALD_ROTATION_GRACE"
+        case apiURL = "HERALD_API_URL"
+        case apiKey = "HERALD_API_KEY"
 
         public var defaultValue: String {
             switch self {
@@ -86,6 +122,18 @@ public struct Settings: Sendable {
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
             case .publishTimeout: "10s"
+            case .apiHost: "127.0.0.1"
+            case .apiPort: "8080"
+            case .workerPort: "9090"
+            case .operatorToken: ""
+            case .allowHTTP: "false"
+            case .allowedHosts: ""
+            case .blockedDomains: ""
+            case .allowedAddresses: ""
+            case .retention: "90d"
+            case .rotationGrace: "24h"
+            case .apiURL: "http://127.0.0.1:8080"
+            case .apiKey: ""
             }
         }
 
@@ -108,6 +156,18 @@ public struct Settings: Sendable {
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
             case .publishTimeout: "how long a publish waits for the broker's confirm"
+            case .apiHost: "address the API listens on"
+            case .apiPort: "port the API listens on"
+            case .workerPort: "port of the worker's health and metrics (0: none)"
+            case .operatorToken: "token for creating tenants and keys (empty: disabled)"
+            case .allowHTTP: "endpoint URLs may use http (development)"
+            case .allowedHosts: "host names exempt from the URL rules, comma-separated"
+            case .blockedDomains: "more domains endpoint URLs may not use, comma-separated"
+            case .allowedAddresses: "CIDR ranges deliveries may reach despite the internal-address guard"
+            case .retention: "age after which attempts and events are deleted"
+            case .rotationGrace: "how long a rotated-out secret keeps signing"
+            case .apiURL: "the management API, for the CLI"
+            case .apiKey: "the CLI's tenant key (or the operator token)"
             }
         }
     }
@@ -178,6 +238,31 @@ public struct Settings: Sendable {
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)
         publishTimeout = try duration(.publishTimeout)
+        apiHost = value(.apiHost)
+        apiPort = try integer(.apiPort, 0...65535)
+        workerPort = try integer(.workerPort, 0...65535)
+        operatorToken = value(.operatorToken).isEmpty ? nil : value(.operatorToken)
+        if let token = operatorToken, token.count < 16 {
+            throw SettingsError(key: .operatorToken, reason: "must be at least 16 characters")
+        }
+        switch value(.allowHTTP).lowercased() {
+        case "true", "1", "yes": allowHTTP = true
+        case "false", "0", "no": allowHTTP = false
+        default: throw SettingsError(key: .allowHTTP, reason: "must be true or false")
+        }
+        func list(_ key: Key) -> [String] {
+            value(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        allowedHosts = list(.allowedHosts)
+        blockedDomains = list(.blockedDomains)
+        allowedAddresses = list(.allowedAddresses)
+        retention = try duration(.retention)
+        rotationGrace = try duration(.rotationGrace, allowZero: true)
+        apiURL = value(.apiURL)
+        guard apiURL.hasPrefix("http://") || apiURL.hasPrefix("https://") else {
+            throw SettingsError(key: .apiURL, reason: "must be an http:// or https:// URL")
+        }
+        apiKey = value(.apiKey).isEmpty ? nil : value(.apiKey)
     }
 
     /// The table of variables for `--help`.
@@ -185,7 +270,8 @@ public struct Settings: Sendable {
         let width = Key.allCases.map(\.rawValue.count).max() ?? 0
         return Key.allCases.map { key in
             let name = key.rawValue + String(repeating: " ", count: width - key.rawValue.count)
-            return "  \(name)  \(key.summary) (default: \(key.defaultValue))"
+            let fallback = key.defaultValue.isEmpty ? "unset" : key.defaultValue
+            return "  \(name)  \(key.summary) (default: \(fallback))"
         }.joined(separator: "\n")
     }
 }

@@ -5,6 +5,7 @@ public import FanOut
 import Foundation
 public import HTTPClient
 public import Logging
+import Metrics
 import Retry
 public import Topology
 
@@ -12,7 +13,7 @@ public import Topology
 public struct WorkerContext: Sendable {
     public var directory: Directory
     public var store: FanOutStore
-    public var recorder: Recorder
+    public var ledger: Ledger
     public var client: Client
     public var requests: RequestSettings
     public var topology: Topology
@@ -20,12 +21,12 @@ public struct WorkerContext: Sendable {
     public var logger: Logger
 
     public init(
-        directory: Directory, store: FanOutStore, recorder: Recorder, client: Client, requests: RequestSettings,
+        directory: Directory, store: FanOutStore, ledger: Ledger, client: Client, requests: RequestSettings,
         topology: Topology, limits: EventLimits, logger: Logger
     ) {
         self.directory = directory
         self.store = store
-        self.recorder = recorder
+        self.ledger = ledger
         self.client = client
         self.requests = requests
         self.topology = topology
@@ -102,10 +103,10 @@ struct Processor: Sendable {
             }
             guard let endpoint else { return }
             guard endpoint.enabled else {
-                try await context.recorder.skip(delivery: state.id)
+                try await context.ledger.skip(delivery: state.id)
                 return
             }
-            if claim, try await !context.recorder.claim(delivery: state.id, attempt: k) { return }
+            if claim, try await !context.ledger.claim(delivery: state.id, attempt: k) { return }
             try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
     }
@@ -125,7 +126,7 @@ struct Processor: Sendable {
         }
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
-        var next: Recorder.Next
+        var next: Ledger.Next
         var rung: Int?
         switch outcome.verdict {
         case .delivered:
@@ -141,7 +142,9 @@ struct Processor: Sendable {
             deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
-        let disabled = try await context.recorder.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
+        let disabled = try await context.ledger.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
+        Counter(label: "herald_deliveries_total", dimensions: [("outcome", next.rawValue)]).increment()
+        Timer(label: "herald_attempt_duration_seconds").recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         var logger = context.logger
         logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
         logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"

@@ -1,6 +1,7 @@
 public import AMQP
 import Foundation
 import Logging
+import Metrics
 import Topology
 public import ServiceLifecycle
 
@@ -59,11 +60,14 @@ public struct WorkerService: Service {
         try await channel.setPrefetch(UInt16(clamping: concurrency))
         let consumer = try await channel.consume(context.topology.workQueue)
         let processor = Processor(context: context, publisher: publisher)
+        let inFlight = Meter(label: "herald_deliveries_in_flight")
         context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 for try await delivery in consumer {
                     group.addTask {
+                        inFlight.increment()
+                        defer { inFlight.decrement() }
                         do {
                             try await processor.handle(delivery)
                             channel.ack(delivery.deliveryTag)

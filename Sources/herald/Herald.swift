@@ -14,7 +14,10 @@ struct Herald: AsyncParsableCommand {
 
             \(Settings.environmentHelp)
             """,
-        subcommands: [Migrate.self, Check.self, WorkerCommand.self, Publish.self])
+        subcommands: [
+            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
+            Deliveries.self,
+        ])
 }
 
 /// The flags every subcommand shares; each overrides its environment variable.

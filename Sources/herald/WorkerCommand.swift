@@ -4,6 +4,8 @@ import Events
 import FanOut
 import HTTPClient
 import Logging
+import Operations
+import Policy
 import Postgres
 import ServiceLifecycle
 import UnixSignals
@@ -21,21 +23,38 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try options.settings()
+        Telemetry.bootstrap()
         let logger = Logger(label: "herald.worker")
+        var allowed: [Network] = []
+        for range in settings.allowedAddresses {
+            guard let network = Network(range) else {
+                throw ValidationError("HERALD_ALLOWED_ADDRESSES: '\(range)' is not an address range like 10.0.0.0/8")
+            }
+            allowed.append(network)
+        }
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", logger: logger)
-        let client = Client()
+        // Every delivery connects only where the address policy allows.
+        let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
         let context = WorkerContext(
             directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL),
             store: FanOutStore(pool: pool),
-            recorder: Recorder(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
+            ledger: Ledger(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
             client: client,
             requests: RequestSettings(headerPrefix: settings.headerPrefix, timeout: settings.httpTimeout, connectTimeout: settings.connectTimeout),
             topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
             logger: logger)
         let worker = WorkerService(amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency)
+        var services: [any Service] = [worker]
+        if settings.workerPort > 0 {
+            let amqpURL = settings.amqpURL
+            services.append(
+                OpsServer.application(
+                    host: settings.apiHost, port: settings.workerPort,
+                    readiness: { await Readiness.check(pool: pool, amqpURL: amqpURL, logger: logger) }, logger: logger))
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await client.shutdown()
         await pool.close()

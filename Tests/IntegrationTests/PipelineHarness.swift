@@ -42,7 +42,7 @@ struct Pipeline {
             let client = Client()
             let context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200)), store: FanOutStore(pool: pool),
-                recorder: Recorder(pool: pool, policy: options.disable), client: client,
+                ledger: Ledger(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
                 topology: topology, limits: EventLimits(), logger: TestServices.logger)
             let producer = Producer(

@@ -28,6 +28,14 @@ import Testing
         (.databasePoolSize, "many"),
         (.logLevel, "loud"),
         (.logFormat, "xml"),
+        (.retryLadder, "soon"),
+        (.httpTimeout, "10"),
+        (.workerConcurrency, "0"),
+        (.operatorToken, "short"),
+        (.allowHTTP, "maybe"),
+        (.apiURL, "ftp://x"),
+        (.queuePrefix, "bad prefix"),
+        (.headerPrefix, "Herald"),
     ])
     func badValuesNameTheVariable(_ key: Settings.Key, _ value: String) {
         #expect(throws: SettingsError.self) { try Settings(environment: [key.rawValue: value]) }
@@ -51,7 +59,7 @@ import Testing
     @Test func helpListsEveryVariable() {
         for key in Settings.Key.allCases {
             #expect(Settings.environmentHelp.contains(key.rawValue))
-            #expect(Settings.environmentHelp.contains(key.defaultValue))
+            if !key.defaultValue.isEmpty { #expect(Settings.environmentHelp.contains(key.defaultValue)) }
         }
     }
 }

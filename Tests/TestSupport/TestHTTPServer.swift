@@ -37,51 +37,51 @@ public indirect enum Reply: Sendable {
 public final class TestHTTPServer: Sendable {
     public let port: Int
     private let channel: any Channel
-    private let recorder: Recorder
+    private let ledger: Ledger
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
     public static func start(_ reply: @escaping @Sendable (ReceivedRequest) -> Reply = { _ in .status(200) }) async throws
         -> TestHTTPServer
     {
-        let recorder = Recorder()
+        let ledger = Ledger()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let connection = recorder.accepted(channel)
+                    let connection = ledger.accepted(channel)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
-                        RequestHandler(connection: connection, recorder: recorder, reply: reply))
+                        RequestHandler(connection: connection, ledger: ledger, reply: reply))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return TestHTTPServer(port: channel.localAddress?.port ?? 0, channel: channel, recorder: recorder)
+        return TestHTTPServer(port: channel.localAddress?.port ?? 0, channel: channel, ledger: ledger)
     }
 
-    private init(port: Int, channel: any Channel, recorder: Recorder) {
+    private init(port: Int, channel: any Channel, ledger: Ledger) {
         self.port = port
         self.channel = channel
-        self.recorder = recorder
+        self.ledger = ledger
     }
 
     /// Every request received so far, in arrival order.
-    public var requests: [ReceivedRequest] { recorder.requests }
+    public var requests: [ReceivedRequest] { ledger.requests }
 
     /// TCP connections accepted so far.
-    public var connectionCount: Int { recorder.connectionCount }
+    public var connectionCount: Int { ledger.connectionCount }
 
     /// Waits until at least `count` requests arrived (or `timeout` passed) and returns them.
     @discardableResult
     public func waitForRequests(_ count: Int, timeout: Duration = .seconds(30)) async throws -> [ReceivedRequest] {
-        try await recorder.wait(for: count, timeout: timeout)
+        try await ledger.wait(for: count, timeout: timeout)
     }
 
     /// Stops listening and closes every open connection.
     public func stop() async {
         try? await channel.close()
-        await recorder.closeAll()
+        await ledger.closeAll()
     }
 }
 
@@ -97,7 +97,7 @@ public struct WaitTimedOut: Error, CustomStringConvertible {
     public var description: String { "expected \(expected) requests, received \(received)" }
 }
 
-private final class Recorder: Sendable {
+private final class Ledger: Sendable {
     private struct State {
         var requests: [ReceivedRequest] = []
         var channels: [any Channel] = []
@@ -170,14 +170,14 @@ private final class RequestHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let connection: Int
-    private let recorder: Recorder
+    private let ledger: Ledger
     private let reply: @Sendable (ReceivedRequest) -> Reply
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(connection: Int, recorder: Recorder, reply: @escaping @Sendable (ReceivedRequest) -> Reply) {
+    init(connection: Int, ledger: Ledger, reply: @escaping @Sendable (ReceivedRequest) -> Reply) {
         self.connection = connection
-        self.recorder = recorder
+        self.ledger = ledger
         self.reply = reply
     }
 
@@ -193,7 +193,7 @@ private final class RequestHandler: ChannelInboundHandler {
             let request = ReceivedRequest(
                 method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) },
                 body: body, connection: connection, receivedAt: .now)
-            recorder.record(request)
+            ledger.record(request)
             respond(context: context, with: reply(request), keepAlive: head.isKeepAlive)
         }
     }

@@ -32,7 +32,7 @@ public struct Attempt: Sendable {
 }
 
 /// Writes delivery state: claims, attempts, endpoint failure counts.
-public struct Recorder: Sendable {
+public struct Ledger: Sendable {
     let pool: Pool
     let policy: DisablePolicy
 

@@ -1,0 +1,20 @@
+public import Foundation
+public import Hummingbird
+
+/// Per-request state: who is calling. Set by `AuthMiddleware`.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The tenant a tenant key belongs to.
+    public var tenant: UUID?
+    /// The caller presented the operator token.
+    public var isOperator = false
+
+    public init(source: Source) {
+        coreContext = .init(source: source)
+    }
+
+    /// Bodies larger than this are refused with 413.
+    public var maxUploadSize: Int { 1024 * 1024 }
+
+    public var responseEncoder: JSONEncoder { API.encoder }
+}

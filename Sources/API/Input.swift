@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+
+/// A JSON request body read strictly: every field is checked for its type, and any
+/// field the route does not know is a 400 naming it.
+struct Input {
+    private let object: [String: Any]
+    private var used: Set<String> = []
+
+    /// Reads the body (at most the context's upload size) as a JSON object.
+    static func read(_ request: Request, context: APIContext) async throws -> Input {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        } catch {
+            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
+        }
+        if buffer.readableBytes == 0 { return Input(object: [:]) }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
+            throw Problem(.badRequest, "the body must be a JSON object")
+        }
+        return Input(object: object)
+    }
+
+    init(object: [String: Any]) {
+        self.object = object
+    }
+
+    /// Fails on any field that was not read.
+    func rejectUnknown() throws {
+        if let unknown = object.keys.sorted().first(where: { !used.contains($0) }) {
+            throw Problem.badRequest(unknown, "is not a known field")
+        }
+    }
+
+    private mutating func raw(_ field: String) -> Any? {
+        used.insert(field)
+        guard let value = object[field], !(value is NSNull) else { return nil }
+        return value
+    }
+
+    mutating func string(_ field: String, maxLength: Int = 2048) throws -> String? {
+        guard let value = raw(field) else { return nil }
+        guard let text = value as? String else { throw Problem.badRequest(field, "must be a string") }
+        guard text.count <= maxLength else { throw Problem.badRequest(field, "must be at most \(maxLength) characters") }
+        return text
+    }
+
+    mutating func bool(_ field: String) throws -> Bool? {
+        guard let value = raw(field) else { return nil }
+        // JSONSerialization gives booleans as NSNumber of ObjC type "c"; 0 and 1 are not booleans.
+        guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
+            throw Problem.badRequest(field, "must be true or false")
+        }
+        return number.boolValue
+    }
+
+    mutating func integer(_ field: String, _ range: ClosedRange<Int>) throws -> Int? {
+        guard let value = raw(field) else { return nil }
+        guard let number = value as? NSNumber, !(String(cString: number.objCType) == "c"), number.doubleValue == Double(number.intValue),
+            range.contains(number.intValue)
+        else { throw Problem.badRequest(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
+        return number.intValue
+    }
+
+    mutating func strings(_ field: String, maxCount: Int = 100) throws -> [String]? {
+        guard let value = raw(field) else { return nil }
+        guard let array = value as? [Any], array.count <= maxCount, let strings = array as? [String] else {
+            throw Problem.badRequest(field, "must be an array of at most \(maxCount) strings")
+        }
+        return strings
+    }
+
+    mutating func stringMap(_ field: String) throws -> [String: String]? {
+        guard let value = raw(field) else { return nil }
+        guard let map = value as? [String: Any], map.count <= 50, let strings = map as? [String: String] else {
+            throw Problem.badRequest(field, "must be an object of at most 50 string values")
+        }
+        return strings
+    }
+
+    mutating func stringListMap(_ field: String) throws -> [String: [String]]? {
+        guard let value = raw(field) else { return nil }
+        guard let map = value as? [String: Any], map.count <= 20, let lists = map as? [String: [String]] else {
+            throw Problem.badRequest(field, "must be an object whose values are arrays of strings")
+        }
+        return lists
+    }
+
+    /// The raw JSON object of `field`, re-serialised.
+    mutating func object(_ field: String) throws -> [String: Any]? {
+        guard let value = raw(field) else { return nil }
+        guard let object = value as? [String: Any] else { throw Problem.badRequest(field, "must be a JSON object") }
+        return object
+    }
+}

@@ -1,0 +1,300 @@
+import Delivery
+import Events
+import Foundation
+import Hummingbird
+import Management
+import Policy
+import Producer
+
+extension API {
+    func routes() -> [Route] {
+        var routes: [Route] = []
+        func add(_ method: HTTPRequest.Method, _ path: String, _ access: Access, _ handler: @escaping @Sendable (Request, APIContext) async throws -> Response) {
+            routes.append(Route(method: method, path: path, access: access, handler: handler))
+        }
+
+        // Operations
+        add(.get, "/healthz", .public) { _, _ in try Self.json(["status": "ok"]) }
+        add(.get, "/readyz", .public) { _, _ in
+            let checks = await readiness()
+            let ready = checks.values.allSatisfy { $0 }
+            return try Self.json(ReadinessView(status: ready ? "ready" : "unavailable", checks: checks), status: ready ? .ok : .serviceUnavailable)
+        }
+        add(.get, "/metrics", .public) { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics())))
+        }
+        add(.get, "/v1/openapi.json", .public) { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+
+        // Tenants and keys (operator)
+        add(.post, "/v1/tenants", .operator) { request, context in
+            var input = try await Input.read(request, context: context)
+            guard let name = try input.string("name", maxLength: 200), !name.isEmpty else { throw Problem.badRequest("name", "is required") }
+            try input.rejectUnknown()
+            return try Self.json(try await store.createTenant(name: name), status: .created)
+        }
+        add(.get, "/v1/tenants", .operator) { _, _ in try Self.json(["items": try await store.tenants()]) }
+        add(.post, "/v1/tenants/{id}/keys", .operator) { request, context in
+            let tenant = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            let name = try input.string("name", maxLength: 200) ?? ""
+            try input.rejectUnknown()
+            return try Self.json(try await store.createKey(tenant: tenant, name: name), status: .created)
+        }
+        add(.delete, "/v1/keys/{id}", .tenant) { _, context in
+            try await store.revokeKey(try Self.id(context), tenant: context.tenant)
+            return Response(status: .noContent)
+        }
+
+        // Endpoints
+        add(.get, "/v1/endpoints", .tenant) { _, context in try Self.json(["items": try await store.endpoints(tenant: context.tenant!)]) }
+        add(.post, "/v1/endpoints", .tenant) { request, context in
+            let input = try await endpointInput(request, context: context, creating: true)
+            return try Self.json(try await store.createEndpoint(tenant: context.tenant!, input), status: .created)
+        }
+        add(.get, "/v1/endpoints/{id}", .tenant) { _, context in
+            try Self.json(try await store.endpoint(tenant: context.tenant!, id: try Self.id(context)))
+        }
+        add(.patch, "/v1/endpoints/{id}", .tenant) { request, context in
+            let id = try Self.id(context)
+            let input = try await endpointInput(request, context: context, creating: false)
+            return try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: id, input))
+        }
+        add(.delete, "/v1/endpoints/{id}", .tenant) { _, context in
+            try await store.deleteEndpoint(tenant: context.tenant!, id: try Self.id(context))
+            return Response(status: .noContent)
+        }
+        add(.get, "/v1/endpoints/{id}/secret", .tenant) { _, context in
+            try Self.json(try await store.secret(tenant: context.tenant!, id: try Self.id(context)))
+        }
+        add(.post, "/v1/endpoints/{id}/rotate-secret", .tenant) { request, context in
+            let id = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            let grace = try input.integer("grace_seconds", 0...(7 * 86_400)).map { Duration.seconds($0) } ?? configuration.rotationGrace
+            try input.rejectUnknown()
+            return try Self.json(try await store.rotateSecret(tenant: context.tenant!, id: id, grace: grace))
+        }
+        add(.post, "/v1/endpoints/{id}/enable", .tenant) { _, context in
+            try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: true)))
+        }
+        add(.post, "/v1/endpoints/{id}/disable", .tenant) { _, context in
+            try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: false)))
+        }
+        add(.post, "/v1/endpoints/{id}/activate", .tenant) { request, context in
+            let id = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            let replay = try input.bool("replay_skipped") ?? false
+            try input.rejectUnknown()
+            let (endpoint, reopened) = try await store.activate(tenant: context.tenant!, id: id, replaySkipped: replay)
+            for (delivery, attempt) in reopened {
+                try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: false)
+            }
+            return try Self.json(ActivationView(endpoint: endpoint, replayed: reopened.count))
+        }
+        add(.post, "/v1/endpoints/{id}/test", .tenant) { request, context in
+            let id = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            guard let type = try input.string("event_type", maxLength: 100) else { throw Problem.badRequest("event_type", "is required") }
+            try input.rejectUnknown()
+            guard let entry = Catalog.entry(type) else {
+                throw Problem(.unprocessableContent, "event_type: not in the catalog (GET /v1/event-types)", field: "event_type")
+            }
+            let delivery = try await store.createTestDelivery(tenant: context.tenant!, endpoint: id, type: type, data: entry.sample)
+            try await dispatcher.dispatch(delivery: delivery, attempt: 1, manual: true)
+            return try Self.json(["delivery_id": delivery.uuidString.lowercased()], status: .accepted)
+        }
+        add(.get, "/v1/endpoints/{id}/deliveries", .tenant) { request, context in
+            let id = try Self.id(context)
+            _ = try await store.endpoint(tenant: context.tenant!, id: id)
+            var filter = try Self.deliveryFilter(request, allowEndpoint: false)
+            filter.endpoint = id
+            return try Self.json(try await store.deliveries(tenant: context.tenant!, filter))
+        }
+        add(.post, "/v1/endpoints/{id}/recover", .tenant) { request, context in
+            let id = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            guard let sinceText = try input.string("since", maxLength: 64) else { throw Problem.badRequest("since", "is required") }
+            guard let since = Timestamps.parse(sinceText) else { throw Problem.badRequest("since", "must be an ISO 8601 date-time") }
+            let dryRun = try input.bool("dry_run") ?? false
+            try input.rejectUnknown()
+            let failed = try await store.failedDeliveries(tenant: context.tenant!, endpoint: id, since: since)
+            if dryRun { return try Self.json(RecoveryView(count: failed.count, resent: 0, dryRun: true)) }
+            var resent = 0
+            for delivery in failed {
+                guard let attempt = try? await store.reopenForResend(tenant: context.tenant!, id: delivery) else { continue }
+                try await dispatch(delivery, attempt: attempt, restoring: "failed")
+                resent += 1
+            }
+            return try Self.json(RecoveryView(count: failed.count, resent: resent, dryRun: false))
+        }
+
+        // Delivery log
+        add(.get, "/v1/deliveries", .tenant) { request, context in
+            try Self.json(try await store.deliveries(tenant: context.tenant!, try Self.deliveryFilter(request, allowEndpoint: true)))
+        }
+        add(.get, "/v1/deliveries/{id}", .tenant) { _, context in
+            try Self.json(try await store.delivery(tenant: context.tenant!, id: try Self.id(context)))
+        }
+        add(.post, "/v1/deliveries/{id}/retry", .tenant) { request, context in
+            let id = try Self.id(context)
+            let input = try await Input.read(request, context: context)
+            try input.rejectUnknown()
+            let previous = try await store.delivery(tenant: context.tenant!, id: id).delivery.status
+            let attempt = try await store.reopenForResend(tenant: context.tenant!, id: id)
+            try await dispatch(id, attempt: attempt, restoring: previous)
+            return try Self.json(["delivery_id": id.uuidString.lowercased(), "attempt": String(attempt)], status: .accepted)
+        }
+
+        // Catalog and ingestion
+        add(.get, "/v1/event-types", .tenant) { _, _ in
+            let items: [[String: Any]] = Catalog.entries.map { entry in
+                ["type": entry.type, "description": entry.description,
+                 "sample": (try? JSONSerialization.jsonObject(with: Data(entry.sample.utf8))) ?? [:]]
+            }
+            let data = try JSONSerialization.data(withJSONObject: ["items": items], options: [.sortedKeys, .withoutEscapingSlashes])
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        add(.post, "/v1/events", .tenant) { request, context in
+            var input = try await Input.read(request, context: context)
+            guard let type = try input.string("type", maxLength: 100) else { throw Problem.badRequest("type", "is required") }
+            guard let data = try input.object("data") else { throw Problem.badRequest("data", "is required and must be a JSON object") }
+            let id = try input.string("id", maxLength: 200) ?? Event.generateID()
+            var occurredAt = Date()
+            if let text = try input.string("occurred_at", maxLength: 64) {
+                guard let parsed = Timestamps.parse(text) else { throw Problem.badRequest("occurred_at", "must be an ISO 8601 date-time") }
+                occurredAt = parsed
+            }
+            let attributes = try input.stringMap("attributes") ?? [:]
+            try input.rejectUnknown()
+            let bytes = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])
+            let event = Event(id: id, type: type, tenantID: context.tenant!, occurredAt: occurredAt, data: Array(bytes), attributes: attributes)
+            try await producer.publish(event)
+            return try Self.json(["id": id], status: .accepted)
+        }
+        return routes
+    }
+
+    /// Dispatches a reopened delivery; if the broker refuses, the delivery goes back to
+    /// `status` so nothing waits for a message that was never sent.
+    private func dispatch(_ delivery: UUID, attempt: Int, restoring status: String) async throws {
+        do {
+            try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: true)
+        } catch {
+            try? await store.restore(delivery: delivery, status: status)
+            throw error
+        }
+    }
+
+    private func endpointInput(_ request: Request, context: APIContext, creating: Bool) async throws -> EndpointInput {
+        var input = try await Input.read(request, context: context)
+        var result = EndpointInput()
+        result.url = try input.string("url")
+        if let url = result.url, let violation = configuration.urlPolicy.violation(url) {
+            throw Problem(.unprocessableContent, "url: \(violation)", field: "url")
+        }
+        result.description = try input.string("description", maxLength: 500)
+        result.eventTypes = try input.strings("event_types")
+        if let types = result.eventTypes {
+            guard !types.isEmpty else { throw Problem.badRequest("event_types", "must name at least one type or wildcard") }
+            for type in types where !Self.isSelection(type) {
+                throw Problem.badRequest("event_types", "'\(type.prefix(100))' is not a type, a wildcard like invoice.* or *")
+            }
+        }
+        result.filters = try input.stringListMap("filters")
+        result.headers = try input.stringMap("headers")
+        for (name, value) in result.headers ?? [:] {
+            guard !name.isEmpty, name.count <= 100, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }),
+                !value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }), value.count <= 1000
+            else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header") }
+            if WebhookRequest.isReserved(name, prefix: "X-Herald") {
+                throw Problem(.unprocessableContent, "headers: '\(name)' is set by Herald and cannot be overridden", field: "headers")
+            }
+        }
+        result.payloadFormat = try input.string("payload_format", maxLength: 20)
+        if let format = result.payloadFormat, !["raw", "envelope"].contains(format) {
+            throw Problem.badRequest("payload_format", "must be raw or envelope")
+        }
+        result.enabled = try input.bool("enabled")
+        result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
+        if creating {
+            result.secret = try input.string("secret", maxLength: 200)
+            if let secret = result.secret, secret.count < 16 {
+                throw Problem.badRequest("secret", "must be at least 16 characters (omit it to have one generated)")
+            }
+        }
+        try input.rejectUnknown()
+        if creating {
+            if result.url == nil { throw Problem.badRequest("url", "is required") }
+            if result.eventTypes == nil { throw Problem.badRequest("event_types", "is required") }
+        }
+        return result
+    }
+
+    static func isSelection(_ pattern: String) -> Bool {
+        if pattern == "*" || EventType.isWellFormed(pattern) { return true }
+        guard pattern.hasSuffix(".*") else { return false }
+        return EventType.isWellFormed(String(pattern.dropLast(2)) + ".x") || EventType.isWellFormed(String(pattern.dropLast(2)) + ".x.x")
+    }
+
+    static func id(_ context: APIContext) throws -> UUID {
+        // An id that is not a UUID names nothing: 404, like a foreign one.
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw Problem(.notFound, "no such object")
+        }
+        return id
+    }
+
+    static func deliveryFilter(_ request: Request, allowEndpoint: Bool) throws -> DeliveryFilter {
+        var filter = DeliveryFilter()
+        let known: Set<String> = allowEndpoint
+            ? ["status", "event_type", "since", "until", "cursor", "limit", "endpoint_id"] : ["status", "event_type", "since", "until", "cursor", "limit"]
+        for (name, value) in request.uri.queryParameters {
+            let name = String(name)
+            let value = String(value)
+            guard known.contains(name) else { throw Problem.badRequest(name, "is not a known query parameter") }
+            switch name {
+            case "status":
+                guard ["pending", "retrying", "delivered", "failed", "skipped"].contains(value) else {
+                    throw Problem.badRequest("status", "must be pending, retrying, delivered, failed or skipped")
+                }
+                filter.status = value
+            case "event_type": filter.eventType = value
+            case "since", "until":
+                guard let date = Timestamps.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
+                if name == "since" { filter.since = date } else { filter.until = date }
+            case "cursor":
+                guard let cursor = Cursor(token: value) else { throw Problem.badRequest("cursor", "is not a cursor this API returned") }
+                filter.cursor = cursor
+            case "limit":
+                guard let limit = Int(value), (1...200).contains(limit) else { throw Problem.badRequest("limit", "must be 1 to 200") }
+                filter.limit = limit
+            default:
+                guard let id = UUID(uuidString: value) else { throw Problem.badRequest("endpoint_id", "must be a UUID") }
+                filter.endpoint = id
+            }
+        }
+        return filter
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try API.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+struct ActivationView: Encodable {
+    var endpoint: EndpointView
+    var replayed: Int
+}
+
+struct RecoveryView: Encodable {
+    var count: Int
+    var resent: Int
+    var dryRun: Bool
+}
+
+struct ReadinessView: Encodable {
+    var status: String
+    var checks: [String: Bool]
+}

@@ -1,0 +1,75 @@
+import AMQP
+import Foundation
+public import Logging
+import Management
+import Metrics
+import Retry
+public import Postgres
+public import ServiceLifecycle
+public import Topology
+
+/// Periodic work of the API process: retention (attempts and events older than the
+/// configured age, deleted in batches) and the gauges only the database and broker know
+/// (messages waiting per retry rung, endpoints disabled).
+public struct Housekeeping: Service {
+    let pool: Pool
+    let amqpURL: String
+    let topology: Topology
+    let retention: Duration
+    let interval: Duration
+    let logger: Logger
+
+    public init(pool: Pool, amqpURL: String, topology: Topology, retention: Duration, interval: Duration = .seconds(15), logger: Logger) {
+        self.pool = pool
+        self.amqpURL = amqpURL
+        self.topology = topology
+        self.retention = retention
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var lastRetention = ContinuousClock.now - .seconds(3600)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await measure()
+            if ContinuousClock.now - lastRetention >= .seconds(3600) {
+                lastRetention = ContinuousClock.now
+                await applyRetention()
+            }
+            // Shutdown ends the wait at once.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// Deletes what is older than the retention age; returns the rows deleted.
+    @discardableResult
+    public func applyRetention() async -> Int {
+        let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
+        do {
+            let deleted = try await Store(pool: pool).deleteOlder(than: cutoff)
+            if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
+            return deleted
+        } catch {
+            logger.warning("retention failed", metadata: ["error": "\(error)"])
+            return 0
+        }
+    }
+
+    private func measure() async {
+        if let rows = try? await pool.query("SELECT count(*) FROM endpoints WHERE NOT enabled AND disabled_at IS NOT NULL"),
+            let count = try? rows[0].decode(Int.self, 0)
+        {
+            Gauge(label: "herald_endpoints_disabled").record(count)
+        }
+        guard let connection = try? await Connection.connect(to: amqpURL, logger: logger) else { return }
+        for rung in topology.ladder.delays.indices {
+            // A passive declare on its own channel: a missing queue closes only that channel.
+            guard let channel = try? await connection.openChannel(),
+                let info = try? await channel.declareQueue(topology.retryQueue(rung: rung), passive: true)
+            else { continue }
+            Gauge(label: "herald_retry_queue_messages", dimensions: [("rung", topology.ladder.label(rung: rung))]).record(Int(info.messageCount))
+            try? await channel.close()
+        }
+        await connection.close()
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import HTTPClient
+import Settings
+
+/// The flags of the management commands.
+struct APIOptions: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "The management API (HERALD_API_URL).")
+    var apiUrl: String?
+
+    @Option(help: "Tenant key, or the operator token for tenants and keys (HERALD_API_KEY).")
+    var apiKey: String?
+
+    @Flag(help: "Print the API's JSON instead of a table.")
+    var json = false
+}
+
+/// Exit statuses scripts can rely on: 0 done, 1 refused by the API (4xx), 3 the API could
+/// not be reached or failed (5xx); 64 is a usage error (from ArgumentParser).
+enum CLIExit {
+    static let refused = ExitCode(1)
+    static let unavailable = ExitCode(3)
+}
+
+/// Calls the management API and prints its answers.
+struct APIClient {
+    let base: String
+    let token: String?
+    let json: Bool
+
+    init(_ options: APIOptions, operator: Bool = false) throws {
+        let settings = try options.global.settings()
+        base = (options.apiUrl ?? settings.apiURL).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        token = options.apiKey ?? settings.apiKey ?? (`operator` ? settings.operatorToken : nil)
+        json = options.json
+    }
+
+    /// Sends a request and returns the parsed JSON answer (nil for 204).
+    func send(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Any? {
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        var bytes: [UInt8] = []
+        if let body {
+            headers.append(("Content-Type", "application/json"))
+            bytes = Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]))
+        }
+        let client = Client()
+        let response: Response
+        do {
+            response = try await client.execute(
+                Request(url: base + path, method: method, headers: headers, body: bytes, maxResponseBytes: 16 * 1024 * 1024, overflow: .abort))
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            printError("cannot reach \(base): \(error)")
+            throw CLIExit.unavailable
+        }
+        let parsed = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
+        guard (200..<300).contains(response.status) else {
+            let problem = parsed as? [String: Any]
+            printError("\(response.status): \(problem?["detail"] as? String ?? String(decoding: response.body.prefix(500), as: UTF8.self))")
+            throw response.status >= 500 ? CLIExit.unavailable : CLIExit.refused
+        }
+        return parsed
+    }
+
+    /// Prints `value` as JSON with `--json`, else as a table of `columns` (a list under
+    /// `items`) or as `key: value` lines (one object).
+    func show(_ value: Any?, columns: [String]) {
+        guard let value else { return }
+        if json {
+            if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+            return
+        }
+        if let object = value as? [String: Any], let items = object["items"] as? [[String: Any]] {
+            printTable(items, columns: columns)
+            if let next = object["next_cursor"] as? String { print("more: --cursor \(next)") }
+        } else if let object = value as? [String: Any] {
+            let width = object.keys.map(\.count).max() ?? 0
+            for key in object.keys.sorted() {
+                print(key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + Self.text(object[key]))
+            }
+        }
+    }
+
+    private func printTable(_ rows: [[String: Any]], columns: [String]) {
+        let cells = rows.map { row in columns.map { Self.text(row[$0]) } }
+        let widths = columns.indices.map { index in max(columns[index].count, cells.map { $0[index].count }.max() ?? 0) }
+        func line(_ values: [String]) -> String {
+            zip(values, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+        }
+        print(line(columns.map { $0.uppercased() }))
+        for row in cells { print(line(row)) }
+    }
+
+    static func text(_ value: Any?) -> String {
+        switch value {
+        case nil, is NSNull: return "-"
+        case let string as String: return string
+        case let array as [Any]: return array.map { text($0) }.joined(separator: ",")
+        case let object as [String: Any]:
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            return String(decoding: data, as: UTF8.self)
+        case let number as NSNumber:
+            return String(cString: number.objCType) == "c" ? (number.boolValue ? "true" : "false") : number.stringValue
+        default: return "\(value!)"
+        }
+    }
+
+    private func printError(_ message: String) {
+        FileHandle.standardError.write(Data(("herald: " + message + "\n").utf8))
+    }
+}
+
+/// `KEY=VALUE` pairs from repeated flags.
+func pairs(_ values: [String], flag: String) throws -> [String: String] {
+    var result: [String: String] = [:]
+    for value in values {
+        let parts = value.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("\(flag) takes KEY=VALUE, got '\(value.prefix(60))'") }
+        result[parts[0]] = parts[1]
+    }
+    return result
+}

@@ -1,0 +1,59 @@
+import API
+import ArgumentParser
+import Events
+import Hummingbird
+import Logging
+import Management
+import Operations
+import Policy
+import Postgres
+import Producer
+import ServiceLifecycle
+import Settings
+import Topology
+import UnixSignals
+
+struct APICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api",
+        abstract: "Serve the management API (/v1), health, readiness and metrics.",
+        discussion: "Also runs retention and the queue-depth gauges. Stops gracefully on SIGTERM or SIGINT.")
+
+    @OptionGroup var options: GlobalOptions
+
+    func run() async throws {
+        let settings = try options.settings()
+        Telemetry.bootstrap()
+        let logger = Logger(label: "herald.api")
+        let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
+        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder)
+        let dispatcher = Dispatcher(amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, logger: logger)
+        let producer = Producer(
+            configuration: .init(
+                amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),
+                timeout: settings.publishTimeout),
+            logger: logger)
+        let amqpURL = settings.amqpURL
+        let api = API(
+            configuration: .init(
+                operatorToken: settings.operatorToken,
+                urlPolicy: URLPolicy(allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts),
+                rotationGrace: settings.rotationGrace),
+            pool: pool, dispatcher: dispatcher, producer: producer,
+            readiness: { await Readiness.check(pool: pool, amqpURL: amqpURL, logger: logger) },
+            metrics: { Telemetry.render() })
+        if settings.operatorToken == nil {
+            logger.warning("HERALD_OPERATOR_TOKEN is not set: tenants and keys cannot be created through the API")
+        }
+        let app = Application(
+            router: api.router(), configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald"),
+            logger: logger)
+        let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [app, housekeeping], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await dispatcher.close()
+        await producer.close()
+        await pool.close()
+    }
+}

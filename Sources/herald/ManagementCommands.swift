@@ -1,0 +1,267 @@
+import ArgumentParser
+import Foundation
+
+struct Tenants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and list tenants (operator token).", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument(help: "The tenant's name.") var name: String
+
+        func run() async throws {
+            let client = try APIClient(api, operator: true)
+            client.show(try await client.send("POST", "/v1/tenants", body: ["name": name]), columns: [])
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+
+        func run() async throws {
+            let client = try APIClient(api, operator: true)
+            client.show(try await client.send("GET", "/v1/tenants"), columns: ["id", "name", "created_at"])
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Issue (operator token) and revoke tenant API keys.", subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Option(help: "Tenant id.") var tenant: String
+        @Option(help: "A name to recognise the key by.") var name: String = ""
+
+        func run() async throws {
+            let client = try APIClient(api, operator: true)
+            client.show(try await client.send("POST", "/v1/tenants/\(tenant)/keys", body: ["name": name]), columns: [])
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Key id.") var id: String
+
+        func run() async throws {
+            let client = try APIClient(api)
+            _ = try await client.send("DELETE", "/v1/keys/\(id)")
+            if !api.json { print("revoked \(id)") }
+        }
+    }
+}
+
+/// Endpoint fields shared by `create` and `update`.
+struct EndpointFields: ParsableArguments {
+    @Option(help: "Target URL.") var url: String?
+    @Option(help: "Event types and wildcards, comma-separated (client.created,invoice.*).") var events: String?
+    @Option(help: "Description.") var description: String?
+    @Option(help: "raw or envelope.") var format: String?
+    @Option(name: .customLong("header"), help: ArgumentHelp("Custom header (repeatable).", valueName: "NAME=VALUE")) var headers: [String] = []
+    @Option(name: .customLong("filter"), help: ArgumentHelp("Attribute filter (repeatable).", valueName: "KEY=V1,V2")) var filters: [String] = []
+    @Option(help: "Confirms the DPA in this person's name.") var dpaConfirmedBy: String?
+    @Option(help: "true to enable (needs the DPA), false to disable.") var enabled: Bool?
+
+    func body() throws -> [String: Any] {
+        var body: [String: Any] = [:]
+        body["url"] = url
+        body["event_types"] = events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        body["description"] = description
+        body["payload_format"] = format
+        if !headers.isEmpty { body["headers"] = try pairs(headers, flag: "--header") }
+        if !filters.isEmpty { body["filters"] = try pairs(filters, flag: "--filter").mapValues { $0.split(separator: ",").map(String.init) } }
+        body["dpa_confirmed_by"] = dpaConfirmedBy
+        body["enabled"] = enabled
+        return body
+    }
+}
+
+struct Endpoints: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the tenant's webhook endpoints (tenant key).",
+        subcommands: [
+            Create.self, List.self, Show.self, Update.self, Delete.self, Enable.self, Disable.self, Activate.self, RotateSecret.self,
+            Secret.self, Test.self,
+        ])
+
+    static let columns = ["id", "url", "event_types", "enabled", "consecutive_failures", "disabled_reason"]
+
+    struct Create: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @OptionGroup var fields: EndpointFields
+        @Option(help: "Signing secret (default: generated).") var secret: String?
+
+        func run() async throws {
+            let client = try APIClient(api)
+            var body = try fields.body()
+            body["secret"] = secret
+            client.show(try await client.send("POST", "/v1/endpoints", body: body), columns: [])
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("GET", "/v1/endpoints"), columns: Endpoints.columns)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("GET", "/v1/endpoints/\(id)"), columns: [])
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        @OptionGroup var fields: EndpointFields
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("PATCH", "/v1/endpoints/\(id)", body: try fields.body()), columns: [])
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            _ = try await client.send("DELETE", "/v1/endpoints/\(id)")
+            if !api.json { print("deleted \(id)") }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/enable"), columns: [])
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/disable"), columns: [])
+        }
+    }
+
+    struct Activate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-enable after an automatic disable; reset the failure count.")
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        @Flag(help: "Also resend the deliveries skipped while it was disabled.") var replaySkipped = false
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/activate", body: ["replay_skipped": replaySkipped]), columns: [])
+        }
+    }
+
+    struct RotateSecret: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        @Option(help: "Seconds the old secret keeps signing (default: HERALD_ROTATION_GRACE).") var grace: Int?
+        func run() async throws {
+            let client = try APIClient(api)
+            var body: [String: Any] = [:]
+            body["grace_seconds"] = grace
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/rotate-secret", body: body), columns: [])
+        }
+    }
+
+    struct Secret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reveal the signing secret.")
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("GET", "/v1/endpoints/\(id)/secret"), columns: [])
+        }
+    }
+
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a catalog sample event to this endpoint through the pipeline.")
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        @Option(help: "Event type from the catalog.") var event: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/test", body: ["event_type": event]), columns: [])
+        }
+    }
+}
+
+struct Deliveries: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read the delivery log, resend deliveries (tenant key).", subcommands: [List.self, Show.self, Retry.self, Recover.self])
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Option(help: "Only this endpoint.") var endpoint: String?
+        @Option(help: "pending, retrying, delivered, failed or skipped.") var status: String?
+        @Option(help: "Only this event type.") var type: String?
+        @Option(help: "Created at or after (ISO 8601).") var since: String?
+        @Option(help: "Created before (ISO 8601).") var until: String?
+        @Option(help: "Page size, 1 to 200.") var limit: Int?
+        @Option(help: "Next page, from a previous answer.") var cursor: String?
+
+        func run() async throws {
+            let client = try APIClient(api)
+            var query: [String] = []
+            for (name, value) in [("status", status), ("event_type", type), ("since", since), ("until", until), ("limit", limit.map(String.init)), ("cursor", cursor)] {
+                if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)") }
+            }
+            let base = endpoint.map { "/v1/endpoints/\($0)/deliveries" } ?? "/v1/deliveries"
+            let path = query.isEmpty ? base : base + "?" + query.joined(separator: "&")
+            client.show(try await client.send("GET", path), columns: ["id", "event_type", "event_id", "status", "attempts", "last_status_code", "created_at"])
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            let detail = try await client.send("GET", "/v1/deliveries/\(id)")
+            if api.json {
+                client.show(detail, columns: [])
+                return
+            }
+            let object = detail as? [String: Any]
+            client.show(object?["delivery"], columns: [])
+            print("")
+            client.show(["items": object?["attempts"] ?? []], columns: ["attempt", "trigger", "started_at", "duration_ms", "status_code", "error_class", "response_excerpt"])
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resend now with a new request id (recorded as manual).")
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/deliveries/\(id)/retry"), columns: [])
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resend every failed delivery of an endpoint since a time.")
+        @OptionGroup var api: APIOptions
+        @Option(help: "Endpoint id.") var endpoint: String
+        @Option(help: "ISO 8601 date-time.") var since: String
+        @Flag(help: "Only count them.") var dryRun = false
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(endpoint)/recover", body: ["since": since, "dry_run": dryRun]), columns: [])
+        }
+    }
+}
