@@ -158,8 +158,9 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer",
-                "FanOut", "Delivery", "Worker", "Topology", "Retry",
+                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the

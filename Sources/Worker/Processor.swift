@@ -95,9 +95,10 @@ struct Processor: Sendable {
             let rung = context.topology.ladder.rung(afterAttempt: k) ?? (context.topology.ladder.delays.count - 1)
             try await schedule(state.id, attempt: next, rung: rung)
         case .attempt(let claim):
-            // An endpoint created after the cache was filled (a test event, a replay): look again.
+            // Dropping or skipping a delivery is final, so a cached "absent" or "disabled"
+            // (an endpoint just created or re-activated) is checked against fresh data first.
             var endpoint = endpoints.first { $0.id == state.endpointID }
-            if endpoint == nil {
+            if endpoint?.enabled != true {
                 context.directory.invalidate(tenant: event.tenantID)
                 endpoint = try await context.directory.endpoints(tenant: event.tenantID)?.first { $0.id == state.endpointID }
             }

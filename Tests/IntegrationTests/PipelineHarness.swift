@@ -29,6 +29,8 @@ struct Pipeline {
         var disable = DisablePolicy(threshold: 5, window: .zero)
         var headerPrefix = "X-Herald"
         var startWorker = true
+        /// The worker's connect-time guard; nil connects anywhere.
+        var addressPolicy: (@Sendable (SocketAddress) -> Bool)?
     }
 
     static func run<T>(_ options: Options = Options(), _ body: (Pipeline) async throws -> T) async throws -> T {
@@ -39,7 +41,7 @@ struct Pipeline {
             ).run()
             let pool = try Pool(url: url, size: 6, logger: TestServices.logger)
             let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder))
-            let client = Client()
+            let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200)), store: FanOutStore(pool: pool),
                 ledger: Ledger(pool: pool, policy: options.disable), client: client,

@@ -19,6 +19,9 @@ struct WorkerProcess {
         environment["HERALD_LOG_LEVEL"] = "error"
         environment["HERALD_WORKER_CONCURRENCY"] = "20"
         environment["HERALD_ENDPOINT_CACHE_TTL"] = "200ms"
+        // The receiver is on loopback, which the address guard refuses unless allow-listed.
+        environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
+        environment["HERALD_WORKER_PORT"] = "0"
         process.environment = environment
         try process.run()
         return WorkerProcess(process: process)

@@ -1,0 +1,101 @@
+import API
+import Foundation
+import HTTPClient
+import Hummingbird
+import Management
+import Policy
+import Testing
+import TestSupport
+
+/// The management API served in-process on a free port, over a `Pipeline` whose worker
+/// may only reach loopback addresses because they are allow-listed.
+struct APIHarness {
+    static let operatorToken = "operator-token-for-tests-0123456789"
+
+    let pipeline: Pipeline
+    let base: String
+    let client: Client
+
+    static func run<T>(_ options: Pipeline.Options = Pipeline.Options(), _ body: (APIHarness) async throws -> T) async throws -> T {
+        var options = options
+        if options.addressPolicy == nil {
+            options.addressPolicy = AddressPolicy(allowed: [Network("127.0.0.0/8")!]).check
+        }
+        return try await Pipeline.run(options) { pipeline in
+            let dispatcher = Dispatcher(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
+            let api = API(
+                configuration: .init(
+                    operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
+                    rotationGrace: .seconds(3600)),
+                pool: pipeline.pool, dispatcher: dispatcher, producer: pipeline.producer,
+                readiness: { ["database": true, "broker": true] }, metrics: { "herald_up 1\n" })
+            let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let app = Application(
+                router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
+            let server = Task { try await app.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = await iterator.next() ?? 0
+            let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", client: Client())
+            do {
+                let result = try await body(harness)
+                server.cancel()
+                _ = await server.result
+                await harness.client.shutdown()
+                await dispatcher.close()
+                return result
+            } catch {
+                server.cancel()
+                _ = await server.result
+                await harness.client.shutdown()
+                await dispatcher.close()
+                throw error
+            }
+        }
+    }
+
+    struct Answer {
+        var status: Int
+        var contentType: String?
+        var json: Any?
+        var object: [String: Any] { json as? [String: Any] ?? [:] }
+        var items: [[String: Any]] { object["items"] as? [[String: Any]] ?? [] }
+        subscript(key: String) -> Any? { object[key] }
+        func string(_ key: String) -> String? { object[key] as? String }
+    }
+
+    /// One request; `body` may be a JSON object or raw text.
+    @discardableResult
+    func call(_ method: String, _ path: String, token: String? = nil, body: Any? = nil) async throws -> Answer {
+        var headers: [(name: String, value: String)] = []
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        var bytes: [UInt8] = []
+        if let text = body as? String {
+            bytes = Array(text.utf8)
+        } else if let body {
+            bytes = Array(try JSONSerialization.data(withJSONObject: body))
+        }
+        if !bytes.isEmpty { headers.append(("Content-Type", "application/json")) }
+        let response = try await client.execute(
+            HTTPClient.Request(url: base + path, method: method, headers: headers, body: bytes, maxResponseBytes: 4 * 1024 * 1024))
+        let json = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
+        return Answer(status: response.status, contentType: response.header("content-type"), json: json)
+    }
+
+    /// A tenant and one of its keys.
+    func tenant(_ name: String = "Studio") async throws -> (id: String, key: String) {
+        let tenant = try await call("POST", "/v1/tenants", token: Self.operatorToken, body: ["name": name])
+        let id = try #require(tenant.string("id"))
+        let key = try await call("POST", "/v1/tenants/\(id)/keys", token: Self.operatorToken, body: ["name": "tests"])
+        return (id, try #require(key.string("key")))
+    }
+
+    /// An enabled endpoint at `url`; returns its id and secret.
+    func endpoint(_ key: String, url: String, types: [String] = ["*"], extra: [String: Any] = [:]) async throws -> (id: String, secret: String) {
+        var body: [String: Any] = ["url": url, "event_types": types, "dpa_confirmed_by": "Anna Beispiel", "enabled": true]
+        body.merge(extra) { _, new in new }
+        let answer = try await call("POST", "/v1/endpoints", token: key, body: body)
+        #expect(answer.status == 201)
+        return (try #require(answer.string("id")), try #require(answer.string("secret")))
+    }
+}
