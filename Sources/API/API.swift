@@ -66,7 +66,7 @@ public struct API: Sendable {
             switch route.access {
             case .public:
                 router.on(path, method: route.method) { request, context in try await handler(request, context) }
-            case .operator, .tenant:
+            case .operator, .tenant, .operatorOrTenant:
                 let access = route.access
                 router.on(path, method: route.method) { request, context in
                     let context = try await authenticate(request, context, access: access)
@@ -84,6 +84,8 @@ public struct API: Sendable {
 
     enum Access: Sendable {
         case `public`, `operator`, tenant
+        /// Either: the operator acts on any tenant's object, a tenant on its own.
+        case operatorOrTenant
     }
 
     struct Route: Sendable {

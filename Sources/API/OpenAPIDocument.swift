@@ -1665,9 +1665,12 @@ public enum OpenAPIDocument {
         "security": [
           {
             "tenantKey": []
+          },
+          {
+            "operatorToken": []
           }
         ],
-        "summary": "Revoke a key (the tenant's own)"
+        "summary": "Revoke a key: the operator any, a tenant its own"
       }
     },
     "/v1/openapi.json": {

@@ -42,7 +42,7 @@ extension API {
             try input.rejectUnknown()
             return try Self.json(try await store.createKey(tenant: tenant, name: name), status: .created)
         }
-        add(.delete, "/v1/keys/{id}", .tenant) { _, context in
+        add(.delete, "/v1/keys/{id}", .operatorOrTenant) { _, context in
             try await store.revokeKey(try Self.id(context), tenant: context.tenant)
             return Response(status: .noContent)
         }

@@ -45,7 +45,7 @@ struct Keys: AsyncParsableCommand {
         @Argument(help: "Key id.") var id: String
 
         func run() async throws {
-            let client = try APIClient(api)
+            let client = try APIClient(api, operator: true)
             _ = try await client.send("DELETE", "/v1/keys/\(id)")
             if !api.json { print("revoked \(id)") }
         }

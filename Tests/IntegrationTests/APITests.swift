@@ -56,6 +56,10 @@ struct APITests {
             #expect(try await api.call("GET", "/v1/endpoints", token: second).status == 200)
             #expect(try await api.call("DELETE", "/v1/keys/\(secondID)", token: a.key).status == 204)
             #expect(try await api.call("GET", "/v1/endpoints", token: second).status == 401)
+            // The operator may revoke any tenant's key.
+            let third = try await api.call("POST", "/v1/tenants/\(b.id)/keys", token: APIHarness.operatorToken, body: [:] as [String: Any])
+            #expect(try await api.call("DELETE", "/v1/keys/\(try #require(third.string("id")))", token: APIHarness.operatorToken).status == 204)
+            #expect(try await api.call("GET", "/v1/endpoints", token: try #require(third.string("key"))).status == 401)
             await receiver.stop()
         }
     }
