@@ -158,7 +158,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer",
-                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy",
+                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -58,8 +58,10 @@ struct APITests {
             #expect(try await api.call("GET", "/v1/endpoints", token: second).status == 401)
             // The operator may revoke any tenant's key.
             let third = try await api.call("POST", "/v1/tenants/\(b.id)/keys", token: APIHarness.operatorToken, body: [:] as [String: Any])
-            #expect(try await api.call("DELETE", "/v1/keys/\(try #require(third.string("id")))", token: APIHarness.operatorToken).status == 204)
-            #expect(try await api.call("GET", "/v1/endpoints", token: try #require(third.string("key"))).status == 401)
+            let thirdID = try #require(third.string("id"))
+            let thirdKey = try #require(third.string("key"))
+            #expect(try await api.call("DELETE", "/v1/keys/\(thirdID)", token: APIHarness.operatorToken).status == 204)
+            #expect(try await api.call("GET", "/v1/endpoints", token: thirdKey).status == 401)
             await receiver.stop()
         }
     }

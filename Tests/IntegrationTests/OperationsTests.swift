@@ -1,0 +1,134 @@
+import Foundation
+import HTTPClient
+import Operations
+import Postgres
+import Testing
+import TestSupport
+import Topology
+
+@Suite("Retention, CLI and worker operations")
+struct OperationsTests {
+    @Test func retentionDeletesOnlyWhatIsOlderThanTheAge() async throws {
+        try await Pipeline.run { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/in")
+            for (id, age) in [("evt_old", "100 days"), ("evt_new", "1 day")] {
+                try await pipeline.pool.query(
+                    """
+                    INSERT INTO events (tenant_id, id, type, occurred_at, data, received_at)
+                    VALUES (\(tenant), \(id), 'a.b', now(), '{}'::json, now() - \(age)::interval)
+                    """)
+                let delivery = try await pipeline.pool.query(
+                    "INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status) VALUES (\(tenant), \(id), \(endpoint), 'delivered') RETURNING id"
+                )[0].decode(UUID.self, 0)
+                try await pipeline.pool.query(
+                    """
+                    INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code)
+                    VALUES (\(delivery), 1, 'automatic', gen_random_uuid(), now() - \(age)::interval, 5, 200)
+                    """)
+            }
+            let housekeeping = Housekeeping(
+                pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(90 * 86_400),
+                logger: TestServices.logger)
+            #expect(await housekeeping.applyRetention() >= 2)
+            let events = try await pipeline.pool.query("SELECT id FROM events ORDER BY id").map { try $0.decode(String.self, 0) }
+            #expect(events == ["evt_new"])
+            #expect(try await pipeline.pool.query("SELECT count(*) FROM delivery_attempts")[0].decode(Int.self, 0) == 1)
+            #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.eventID) == ["evt_new"])
+        }
+    }
+
+    @Test func theCLIDrivesTheAPIWithStableExitCodes() async throws {
+        try await APIHarness.run { api in
+            func herald(_ arguments: [String], key: String? = nil) async throws -> (Int32, String) {
+                let process = Process()
+                process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+                process.arguments = arguments + ["--api-url", api.base, "--json"] + (key.map { ["--api-key", $0] } ?? [])
+                var environment = ProcessInfo.processInfo.environment
+                environment["HERALD_OPERATOR_TOKEN"] = APIHarness.operatorToken
+                process.environment = environment
+                let output = Pipe()
+                process.standardOutput = output
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            }
+            func object(_ text: String) -> [String: Any] {
+                (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+            }
+            let (tenantStatus, tenantJSON) = try await herald(["tenants", "create", "CLI Studio"])
+            #expect(tenantStatus == 0)
+            let tenant = try #require(object(tenantJSON)["id"] as? String)
+            let (keyStatus, keyJSON) = try await herald(["keys", "create", "--tenant", tenant])
+            #expect(keyStatus == 0)
+            let key = try #require(object(keyJSON)["key"] as? String)
+            let (createStatus, createJSON) = try await herald(
+                ["endpoints", "create", "--url", "https://hooks.example.com/in", "--events", "client.created,invoice.*",
+                 "--header", "X-Team=photo", "--filter", "workspace=w1,w2", "--dpa-confirmed-by", "Anna", "--enabled", "true"], key: key)
+            #expect(createStatus == 0)
+            let created = object(createJSON)
+            #expect(created["event_types"] as? [String] == ["client.created", "invoice.*"])
+            #expect(created["filters"] as? [String: [String]] == ["workspace": ["w1", "w2"]])
+            #expect((created["secret"] as? String)?.hasPrefix("whsec_") == true)
+            let (listStatus, listJSON) = try await herald(["endpoints", "list"], key: key)
+            #expect(listStatus == 0)
+            #expect((object(listJSON)["items"] as? [[String: Any]])?.count == 1)
+            // Refused by the API: 1. Unreachable: 3. Usage: 64.
+            #expect(try await herald(["endpoints", "show", UUID().uuidString], key: key).0 == 1)
+            #expect(try await herald(["endpoints", "create", "--url", "https://127.0.0.1/", "--events", "*"], key: key).0 == 1)
+            let unreachable = Process()
+            unreachable.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+            unreachable.arguments = ["endpoints", "list", "--api-url", "http://127.0.0.1:1", "--api-key", key]
+            unreachable.standardError = FileHandle.nullDevice
+            try unreachable.run()
+            unreachable.waitUntilExit()
+            #expect(unreachable.terminationStatus == 3)
+            #expect(try await herald(["endpoints", "frobnicate"], key: key).0 == 64)
+        }
+    }
+
+    @Test func aWorkerServesHealthReadinessAndMetrics() async throws {
+        let receiver = try await TestHTTPServer.start()
+        var options = Pipeline.Options()
+        options.startWorker = false
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            _ = try await pipeline.endpoint(tenant: tenant, url: receiver.url)
+            let port = 20_000 + Int.random(in: 0..<10_000)
+            let process = Process()
+            process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+            process.arguments = ["worker", "--queue-prefix", pipeline.topology.prefix, "--retry-ladder", "200ms"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
+            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
+            environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
+            environment["HERALD_WORKER_PORT"] = String(port)
+            environment["HERALD_LOG_LEVEL"] = "error"
+            process.environment = environment
+            try process.run()
+            let worker = WorkerProcess(process: process)
+            try await pipeline.publish("client.created", tenant: tenant)
+            try await receiver.waitForRequests(1)
+            let client = HTTPClient.Client()
+            var metrics = ""
+            try await pipeline.eventually("the delivery shows in the worker's metrics") {
+                guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET"))
+                else { return false }
+                metrics = String(decoding: response.body, as: UTF8.self)
+                return metrics.contains("herald_deliveries_total{outcome=\"delivered\"} 1")
+            }
+            #expect(metrics.contains("herald_attempt_duration_seconds_bucket"))
+            #expect(metrics.contains("herald_deliveries_in_flight"))
+            #expect(try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/healthz", method: "GET")).status == 200)
+            let ready = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/readyz", method: "GET"))
+            #expect(ready.status == 200)
+            #expect(String(decoding: ready.body, as: UTF8.self).contains("\"database\":true"))
+            await client.shutdown()
+            worker.signal(SIGTERM)
+            #expect(await worker.exitStatus() == 0)
+        }
+        await receiver.stop()
+    }
+}
