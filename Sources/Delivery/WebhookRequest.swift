@@ -84,6 +84,6 @@ public enum WebhookRequest {
         }
         return Request(
             url: endpoint.url, method: "POST", headers: headers, body: body, timeout: settings.timeout,
-            connectTimeout: settings.connectTimeout, maxResponseBytes: settings.excerptBytes, overflow: .discard)
+            connectTimeout: settings.connectTimeout, maxResponseBytes: settings.excerptBytes, overflow: .abort)
     }
 }

@@ -18,7 +18,8 @@ public struct Request: Sendable {
     public enum Overflow: Sendable {
         /// Read and dropped: the transfer completes and the status code counts.
         case discard
-        /// The transfer is aborted at the cap (`TransferError.Kind.tooLarge`).
+        /// The transfer is aborted at the cap: the response (status, headers, capped body)
+        /// is still returned once its status line arrived; before that, `tooLarge`.
         case abort
     }
 

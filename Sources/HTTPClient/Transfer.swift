@@ -147,7 +147,8 @@ final class Transfer: @unchecked Sendable {
 
     func complete(code: Int) {
         guard !finished else { return }
-        if code == 0 {
+        // Aborted at the body cap after the status line: the answer is known, keep it.
+        if code == 0 || (abortedForSize && status > 0) {
             var totalTime = 0.0
             _ = herald_curl_easy_getinfo_double(easy, CURLINFO_TOTAL_TIME, &totalTime)
             var ip: UnsafeMutablePointer<CChar>?

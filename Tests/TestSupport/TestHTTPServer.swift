@@ -30,6 +30,10 @@ public indirect enum Reply: Sendable {
     case close
     /// Answers after `delay`.
     case delayed(Duration, Reply)
+    /// Sends the head (announcing `bytes`), then one byte every `interval`.
+    case trickle(status: Int, bytes: Int, interval: Duration)
+    /// Sends the head and part of the body, then closes the connection.
+    case resetMidBody(status: Int)
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1 (SwiftNIO) that records every request and
@@ -219,6 +223,23 @@ private final class RequestHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .trickle(let code, let bytes, let interval):
+            writeHead(context, code: code, headers: ["content-length": String(bytes)])
+            context.flush()
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let nanoseconds = interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
+            context.eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(nanoseconds), delay: .nanoseconds(nanoseconds)) { task in
+                let (handler, context) = bound.value
+                guard context.channel.isActive else {
+                    task.cancel()
+                    return
+                }
+                context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "x")))), promise: nil)
+            }
+        case .resetMidBody(let code):
+            writeHead(context, code: code, headers: ["content-length": "100000"])
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(repeating: "x", count: 100))))), promise: nil)
+            context.close(promise: nil)
         case .largeBody(let code, let bytes):
             writeHead(context, code: code, headers: ["content-length": String(bytes)])
             let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
