@@ -76,6 +76,14 @@ let package = Package(
             dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres"],
             swiftSettings: swiftSettings),
         .target(
+            name: "Relay",
+            dependencies: [
+                "Events", "Postgres", "Producer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "Management",
             dependencies: ["AMQP", "Postgres", "Delivery", "Topology", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
@@ -119,7 +127,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Worker",
-                "Topology", "Retry", "HTTPClient", "API", "Management", "Policy", "Operations",
+                "Topology", "Retry", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +166,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer",
-                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations",
+                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -167,7 +175,7 @@ let package = Package(
         // `faults` instance of scripts/services) so the suites above are never disturbed.
         .testTarget(
             name: "FaultTests",
-            dependencies: ["TestSupport", "AMQP", "Postgres"],
+            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -65,6 +65,8 @@ public struct Settings: Sendable {
     public var apiURL: String
     /// The CLI's credential: a tenant key (or the operator token for tenants and keys).
     public var apiKey: String?
+    /// The database whose `outbox` table `herald relay` publishes; nil: `databaseURL`.
+    public var outboxDatabaseURL: String?
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -102,6 +104,7 @@ public struct Settings: Sendable {
         case rotationGrace = "HERALD_ROTATION_GRACE"
         case apiURL = "HERALD_API_URL"
         case apiKey = "HERALD_API_KEY"
+        case outboxDatabaseURL = "HERALD_OUTBOX_DATABASE_URL"
 
         public var defaultValue: String {
             switch self {
@@ -134,6 +137,7 @@ public struct Settings: Sendable {
             case .rotationGrace: "24h"
             case .apiURL: "http://127.0.0.1:8080"
             case .apiKey: ""
+            case .outboxDatabaseURL: ""
             }
         }
 
@@ -168,6 +172,7 @@ public struct Settings: Sendable {
             case .rotationGrace: "how long a rotated-out secret keeps signing"
             case .apiURL: "the management API, for the CLI"
             case .apiKey: "the CLI's tenant key (or the operator token)"
+            case .outboxDatabaseURL: "database of the outbox table for herald relay (empty: HERALD_DATABASE_URL)"
             }
         }
     }
@@ -263,6 +268,10 @@ public struct Settings: Sendable {
             throw SettingsError(key: .apiURL, reason: "must be an http:// or https:// URL")
         }
         apiKey = value(.apiKey).isEmpty ? nil : value(.apiKey)
+        outboxDatabaseURL = value(.outboxDatabaseURL).isEmpty ? nil : value(.outboxDatabaseURL)
+        if let url = outboxDatabaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+            throw SettingsError(key: .outboxDatabaseURL, reason: "must be a postgres:// or postgresql:// URL")
+        }
     }
 
     /// The table of variables for `--help`.

@@ -15,7 +15,7 @@ struct Herald: AsyncParsableCommand {
             \(Settings.environmentHelp)
             """,
         subcommands: [
-            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
+            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
             Deliveries.self,
         ])
 }

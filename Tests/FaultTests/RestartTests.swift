@@ -1,4 +1,7 @@
 import AMQP
+import Events
+import Foundation
+import Producer
 import Postgres
 import Testing
 import TestSupport
@@ -55,5 +58,44 @@ struct RestartTests {
         let second = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int.self, 0)
         #expect(second != first)
         await pool.close()
+    }
+}
+
+// In the same serialized suite: it stops the same broker.
+extension RestartTests {
+    @Test func publishingFailsFastWhileTheBrokerIsDownAndWorksWhenItIsBack() async throws {
+        let exchange = TestServices.uniqueName("resilient") + ".events"
+        let queue = TestServices.uniqueName("resilient.work")
+        let setup = try await Connection.connect(to: TestServices.faultsAMQPURL, logger: TestServices.logger)
+        let channel = try await setup.openChannel()
+        try await channel.declareExchange(exchange, type: .topic)
+        try await channel.declareQueue(queue)
+        try await channel.bindQueue(queue, exchange: exchange, routingKey: "#")
+        await setup.close()
+        let producer = Producer(configuration: .init(amqpURL: TestServices.faultsAMQPURL, exchange: exchange, timeout: .seconds(3)), logger: TestServices.logger)
+        let event = { Event(type: "client.created", tenantID: UUID(), data: Array("{}".utf8)) }
+        try await producer.publish(event())
+
+        try TestServices.script("stop-rabbitmq", "faults")
+        let started = ContinuousClock.now
+        do {
+            try await producer.publish(event())
+            Issue.record("published while the broker was down")
+        } catch let error as PublishError {
+            #expect(error.code == .unavailable || error.code == .timeout)
+        }
+        // Never hangs: the configured timeout bounds it.
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        try TestServices.script("start-rabbitmq", "faults")
+        try await producer.publish(event())
+        let check = try await Connection.connect(to: TestServices.faultsAMQPURL, logger: TestServices.logger)
+        let info = try await check.openChannel().declareQueue(queue, passive: true)
+        #expect(info.messageCount == 2)
+        let cleanup = try await check.openChannel()
+        try await cleanup.deleteQueue(queue)
+        try await cleanup.deleteExchange(exchange)
+        await check.close()
+        await producer.close()
     }
 }

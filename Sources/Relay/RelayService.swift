@@ -1,0 +1,88 @@
+import Events
+import Foundation
+public import Logging
+public import Postgres
+public import Producer
+public import ServiceLifecycle
+
+/// Publishes the outbox: pending rows, oldest first, in batches locked with
+/// `FOR UPDATE SKIP LOCKED` so that several relays share the work. A batch is marked sent
+/// in the same transaction only after the broker confirmed every event; a relay that dies
+/// in between leaves the rows pending and another publishes them again: the event id is
+/// the same, and the worker stores each (tenant, id) once.
+public struct RelayService: Service {
+    let pool: Pool
+    let producer: Producer
+    let batchSize: Int
+    let idleInterval: Duration
+    let logger: Logger
+
+    public init(pool: Pool, producer: Producer, batchSize: Int = 200, idleInterval: Duration = .milliseconds(200), logger: Logger) {
+        self.pool = pool
+        self.producer = producer
+        self.batchSize = batchSize
+        self.idleInterval = idleInterval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let relayed = try await relayBatch()
+                failures = 0
+                if relayed > 0 { continue }
+            } catch {
+                failures += 1
+                logger.warning("outbox batch not relayed; retrying", metadata: ["reason": "\(error)"])
+            }
+            let pause = failures > 0 ? Duration.milliseconds(min(5000, 200 * (1 << min(failures, 5)))) : idleInterval
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+        }
+    }
+
+    /// Relays one batch; returns the rows it settled (sent or refused as invalid).
+    public func relayBatch() async throws -> Int {
+        try await pool.transaction { tx in
+            let rows = try await tx.query(
+                """
+                SELECT id, tenant_id, event_id, type, occurred_at, data::text, attributes::text
+                FROM outbox WHERE sent_at IS NULL AND error IS NULL
+                ORDER BY id LIMIT \(batchSize)
+                FOR UPDATE SKIP LOCKED
+                """)
+            guard !rows.isEmpty else { return 0 }
+            var invalid: [(Int64, String)] = []
+            var events: [(Int64, Event)] = []
+            for row in rows {
+                let id = try row.decode(Int64.self, 0)
+                let attributes = (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 6).utf8)) as? [String: String]) ?? [:]
+                let event = Event(
+                    id: try row.decode(String.self, 2), type: try row.decode(String.self, 3), tenantID: try row.decode(UUID.self, 1),
+                    occurredAt: try row.decode(Date.self, 4), data: Array(try row.decode(String.self, 5).utf8), attributes: attributes)
+                do throws(EventError) {
+                    try event.validate(producer.configuration.limits)
+                    events.append((id, event))
+                } catch {
+                    invalid.append((id, error.description))
+                }
+            }
+            // Every valid event confirmed, or the whole batch stays pending.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (_, event) in events {
+                    group.addTask { try await producer.publish(event) }
+                }
+                try await group.waitForAll()
+            }
+            let sent = events.map { String($0.0) }
+            if !sent.isEmpty {
+                try await tx.query("UPDATE outbox SET sent_at = now() WHERE id = ANY(\(sent)::bigint[])")
+            }
+            for (id, reason) in invalid {
+                try await tx.query("UPDATE outbox SET error = \(reason) WHERE id = \(id)")
+                logger.warning("outbox row refused", metadata: ["outbox_id": "\(id)", "reason": "\(reason)"])
+            }
+            return rows.count
+        }
+    }
+}
