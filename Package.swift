@@ -171,6 +171,13 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
+        // The fault run (`swift run faultrun`): publishes under worker kills, freezes and server
+        // restarts, then accounts for every (event, endpoint) pair.
+        .executableTarget(
+            name: "faultrun",
+            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events", "Migrations", "Delivery", "Topology", "Retry"],
+            path: "Tests/FaultRun",
+            swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the
         // `faults` instance of scripts/services) so the suites above are never disturbed.
         .testTarget(

@@ -99,3 +99,25 @@ extension RestartTests {
         await producer.close()
     }
 }
+
+extension RestartTests {
+    /// The shortened fault run: kills, a broker and a database restart, a 503 stretch and
+    /// a freeze while 2,000 events are delivered; it exits non-zero on any lost,
+    /// unexpected or badly signed delivery, an open delivery or a non-empty queue.
+    @Test func theShortFaultRunLosesNothing() async throws {
+        let process = Process()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/faultrun")
+        process.arguments = ["--events", "2000", "--rate", "150", "--kills", "2", "--timeout", "240"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let report = String(decoding: data, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(report)")
+        for line in ["lost                  0", "unexpected            0", "invalid signatures    0", "every queue empty     true"] {
+            #expect(report.contains(line), "missing '\(line)' in \(report)")
+        }
+    }
+}

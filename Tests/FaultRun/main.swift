@@ -1,0 +1,320 @@
+// The fault run: publishes events to several tenants' endpoints on a local receiver while
+// killing, freezing and restarting workers, the broker and the database, then accounts for
+// every (event, endpoint) pair. Runs against the `faults` servers of scripts/services.
+import AMQP
+import Delivery
+import Events
+import Foundation
+import Migrations
+import Postgres
+import Producer
+import Retry
+import Synchronization
+import TestSupport
+import Topology
+
+struct Options {
+    var events = 20_000
+    var tenants = 3
+    var endpointsPerTenant = 2
+    var kills = 5
+    /// Events published per second, so that the faults land while work is in flight.
+    var rate = 400
+    var ladder = "200ms,400ms,800ms,1600ms,3200ms"
+    var timeout: Duration = .seconds(900)
+
+    init(_ arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            let value = iterator.next() ?? ""
+            switch argument {
+            case "--events": events = Int(value) ?? events
+            case "--tenants": tenants = Int(value) ?? tenants
+            case "--endpoints": endpointsPerTenant = Int(value) ?? endpointsPerTenant
+            case "--kills": kills = Int(value) ?? kills
+            case "--rate": rate = max(1, Int(value) ?? rate)
+            case "--ladder": ladder = value
+            case "--timeout": timeout = .seconds(Int(value) ?? 900)
+            default:
+                print("usage: faultrun [--events N] [--rate N] [--tenants N] [--endpoints N] [--kills N] [--ladder L] [--timeout SECONDS]")
+                exit(2)
+            }
+        }
+    }
+}
+
+/// Shared state for the run's concurrent parts.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout sending Value) -> sending R) -> sending R { mutex.withLock(body) }
+}
+
+enum Elapsed {
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+}
+
+/// What the receiver saw.
+final class Ledger: Sendable {
+    struct State {
+        var requests = 0
+        /// Requests answered 2xx; beyond one per pair they are duplicates.
+        var accepted = 0
+        var invalidSignatures = 0
+        /// (event id, endpoint path) → request ids seen
+        var pairs: [String: Set<String>] = [:]
+        var failing = false
+    }
+    let state = Mutex(State())
+    let secrets: [String: String]
+
+    init(secrets: [String: String]) {
+        self.secrets = secrets
+    }
+
+    func receive(_ request: ReceivedRequest) -> Reply {
+        let path = String(request.uri.split(separator: "?").first ?? "")
+        let secret = secrets[path] ?? ""
+        let valid: Bool = {
+            guard let timestamp = request.header("x-herald-timestamp"), let signature = request.header("x-herald-signature"),
+                let id = request.header("webhook-id"), let seconds = request.header("webhook-timestamp").flatMap(Int64.init),
+                let standard = request.header("webhook-signature")
+            else { return false }
+            return Signature.herald(secret: secret, timestamp: timestamp, body: request.body) == signature
+                && standard.split(separator: " ").contains { $0 == Signature.standard(secret: secret, id: id, seconds: seconds, body: request.body) }
+        }()
+        let eventID = (try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])?["id"] as? String ?? "?"
+        return state.withLock { state in
+            state.requests += 1
+            if !valid { state.invalidSignatures += 1 }
+            if state.failing { return .status(503) }
+            state.accepted += 1
+            state.pairs["\(eventID) \(path)", default: []].insert(request.header("webhook-id") ?? "")
+            return .status(200)
+        }
+    }
+}
+
+func log(_ message: String) {
+    FileHandle.standardOutput.write(Data("faultrun: \(message)\n".utf8))
+}
+
+func run() async throws -> Int32 {
+    let options = Options(CommandLine.arguments)
+    let started = ContinuousClock.now
+    let root = TestServices.repositoryRoot
+    try TestServices.script("start", "faults")
+    let amqpURL = "amqp://guest:guest@127.0.0.1:5674/?heartbeat=2"
+    let adminURL = TestServices.faultsDatabaseURL
+
+    // A database and a queue prefix of its own.
+    let database = TestServices.uniqueName("faultrun")
+    let admin = try await Postgres.Connection.connect(to: adminURL, logger: TestServices.logger)
+    try await admin.execute(script: "CREATE DATABASE \(database)")
+    await admin.close()
+    var components = URLComponents(string: adminURL)!
+    components.path = "/" + database
+    let databaseURL = components.string!
+    try await Migrator(databaseURL: databaseURL, migrations: try Migration.load(directory: root.appendingPathComponent("migrations").path), logger: TestServices.logger).run()
+    let prefix = TestServices.uniqueName("faultrun")
+
+    // Tenants, endpoints and the receiver.
+    let pool = try Pool(url: databaseURL, size: 4, logger: TestServices.logger)
+    var tenants: [(UUID, [String])] = []
+    var secrets: [String: String] = [:]
+    let ledgerBox = Locked<Ledger?>(nil)
+    let receiver = try await TestHTTPServer.start { request in
+        ledgerBox.withLock { $0 }?.receive(request) ?? .status(503)
+    }
+    for t in 0..<options.tenants {
+        let tenant = try await pool.query("INSERT INTO tenants (name) VALUES (\("tenant \(t)")) RETURNING id")[0].decode(UUID.self, 0)
+        var paths: [String] = []
+        for e in 0..<options.endpointsPerTenant {
+            let path = "/t\(t)/e\(e)"
+            let secret = Signature.generateSecret()
+            secrets[path] = secret
+            paths.append(path)
+            try await pool.query(
+                """
+                INSERT INTO endpoints (tenant_id, url, event_types, payload_format, secret, enabled, dpa_confirmed_at)
+                VALUES (\(tenant), \(receiver.url + path), \(["*"]), 'envelope', \(secret), true, now())
+                """)
+        }
+        tenants.append((tenant, paths))
+    }
+    let ledger = Ledger(secrets: secrets)
+    ledgerBox.withLock { $0 = ledger }
+    // Endpoints must never be disabled by the planned outages.
+    try await pool.query("UPDATE endpoints SET consecutive_failures = 0")
+
+    // Two workers.
+    func startWorker() throws -> Process {
+        let process = Process()
+        process.executableURL = root.appendingPathComponent(".build/debug/herald")
+        process.arguments = ["worker", "--queue-prefix", prefix, "--retry-ladder", options.ladder]
+        var environment = ProcessInfo.processInfo.environment
+        environment["HERALD_DATABASE_URL"] = databaseURL
+        environment["HERALD_AMQP_URL"] = amqpURL
+        environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
+        environment["HERALD_WORKER_PORT"] = "0"
+        environment["HERALD_LOG_LEVEL"] = "error"
+        environment["HERALD_DISABLE_AFTER"] = "0"
+        environment["HERALD_WORKER_CONCURRENCY"] = "100"
+        process.environment = environment
+        try process.run()
+        return process
+    }
+    let workers = Locked<[Process]>([try startWorker(), try startWorker()])
+    let topology = Topology(prefix: prefix, ladder: .standard)
+
+    // Wait until a worker declared the topology, then publish everything, retrying what
+    // the broker did not confirm (what a CRM does); the confirmed set is the expectation.
+    let producer = Producer(configuration: .init(amqpURL: amqpURL, exchange: topology.eventsExchange, timeout: .seconds(5)), logger: TestServices.logger)
+    let expected = Locked<Set<String>>([])
+    let tenantList = tenants
+    let publishing = Task {
+        await withTaskGroup(of: Void.self) { group in
+            for lane in 0..<16 {
+                group.addTask {
+                    var n = lane
+                    let origin = ContinuousClock.now
+                    while n < options.events {
+                        let due = origin + .milliseconds(Int64(n) * 1000 / Int64(options.rate))
+                        if due > ContinuousClock.now { try? await Task.sleep(until: due) }
+                        let (tenant, paths) = tenantList[n % tenantList.count]
+                        let event = Event(id: "evt_fault_\(n)", type: "client.created", tenantID: tenant, data: Array("{\"n\":\(n)}".utf8))
+                        do {
+                            try await producer.publish(event)
+                            expected.withLock { set in for path in paths { set.insert("\(event.id) \(path)") } }
+                            n += 16
+                        } catch {
+                            try? await Task.sleep(for: .milliseconds(200))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let total = options.events * options.endpointsPerTenant
+    func delivered() -> Int { ledger.state.withLock { $0.pairs.count } }
+    func waitFor(_ fraction: Double) async {
+        while delivered() < Int(Double(total) * fraction) && ContinuousClock.now - started < options.timeout {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    // The faults, spread over the run.
+    var recoveries: [String] = []
+    var schedule: [(Double, String)] = [(0.05, "503"), (0.35, "rabbitmq"), (0.55, "postgres"), (0.75, "freeze")]
+    for k in 0..<options.kills { schedule.append((0.1 + 0.6 * Double(k) / Double(max(1, options.kills)), "kill")) }
+    schedule.sort { $0.0 < $1.0 }
+    for (fraction, fault) in schedule {
+        await waitFor(fraction)
+        let before = delivered()
+        let faultStart = ContinuousClock.now
+        switch fault {
+        case "kill":
+            let index = Int.random(in: 0..<2)
+            let victim = workers.withLock { $0[index] }
+            kill(victim.processIdentifier, SIGKILL)
+            victim.waitUntilExit()
+            let replacement = try startWorker()
+            workers.withLock { $0[index] = replacement }
+            log("killed worker \(victim.processIdentifier) with SIGKILL at \(before)/\(total), started \(replacement.processIdentifier)")
+            continue
+        case "503":
+            ledger.state.withLock { $0.failing = true }
+            try await Task.sleep(for: .seconds(2))
+            ledger.state.withLock { $0.failing = false }
+            log("receiver answered 503 for 2 s at \(before)/\(total)")
+        case "rabbitmq":
+            try TestServices.script("restart-rabbitmq", "faults")
+            log("restarted RabbitMQ at \(before)/\(total)")
+        case "postgres":
+            try TestServices.script("restart-postgres", "faults")
+            log("restarted PostgreSQL at \(before)/\(total)")
+        default:
+            let frozen = workers.withLock { $0[0] }
+            kill(frozen.processIdentifier, SIGSTOP)
+            try await Task.sleep(for: .seconds(8))
+            kill(frozen.processIdentifier, SIGCONT)
+            log("froze worker \(frozen.processIdentifier) for 8 s (heartbeat 2 s) at \(before)/\(total)")
+        }
+        // Time to recover: from the end of the fault until deliveries move again.
+        let faultEnd = ContinuousClock.now
+        let after = delivered()
+        while delivered() == after && delivered() < total && ContinuousClock.now - started < options.timeout {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        recoveries.append(
+            "\(fault): lasted \(Elapsed.seconds(faultEnd - faultStart)) s; deliveries moving again \(Elapsed.seconds(ContinuousClock.now - faultEnd)) s after it ended")
+    }
+    await publishing.value
+
+    // Settle: everything confirmed delivered, every delivery final, every queue empty.
+    let want = expected.withLock { $0 }
+    var final = false
+    var emptyQueues = false
+    while ContinuousClock.now - started < options.timeout {
+        let seen = Set(ledger.state.withLock { $0.pairs.keys })
+        if want.isSubset(of: seen) {
+            let open = (try? await pool.query("SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'failed', 'skipped')")[0].decode(Int.self, 0)) ?? -1
+            final = open == 0
+            if final, let connection = try? await AMQP.Connection.connect(to: amqpURL, logger: TestServices.logger) {
+                var waiting = 0
+                for queue in Topology(prefix: prefix, ladder: try Ladder(parsing: options.ladder)).queues {
+                    if let channel = try? await connection.openChannel(), let info = try? await channel.declareQueue(queue, passive: true) {
+                        waiting += Int(info.messageCount)
+                    }
+                }
+                await connection.close()
+                emptyQueues = waiting == 0
+                if emptyQueues { break }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    for worker in workers.withLock({ $0 }) {
+        kill(worker.processIdentifier, SIGTERM)
+        worker.waitUntilExit()
+    }
+    await producer.close()
+
+    let snapshot = ledger.state.withLock { $0 }
+    let seen = Set(snapshot.pairs.keys)
+    let lost = want.subtracting(seen).count
+    let unexpected = seen.subtracting(want).count
+    let duplicates = snapshot.accepted - seen.count
+    let refused = snapshot.requests - snapshot.accepted
+    let repeatedIDs = snapshot.pairs.values.filter { $0.count > 1 }.count
+    let attempts = (try? await pool.query("SELECT count(*) FROM delivery_attempts")[0].decode(Int.self, 0)) ?? -1
+    let failed = (try? await pool.query("SELECT count(*) FROM deliveries WHERE status <> 'delivered'")[0].decode(Int.self, 0)) ?? -1
+    await pool.close()
+    await receiver.stop()
+    let elapsed = ContinuousClock.now - started
+    print("""
+
+        fault run: \(options.events) events at \(options.rate)/s × \(options.endpointsPerTenant) endpoints, \(options.tenants) tenants, \(options.kills) SIGKILLs, \
+        RabbitMQ and PostgreSQL restarts, 2 s of 503s, an 8 s freeze, in \(Elapsed.seconds(elapsed)) s
+          confirmed pairs       \(want.count)
+          delivered pairs       \(seen.count)
+          lost                  \(lost)
+          unexpected            \(unexpected)
+          invalid signatures    \(snapshot.invalidSignatures)
+          requests              \(snapshot.requests) (\(refused) answered 503 during the stretch)
+          duplicates            \(duplicates) (a pair accepted more than once: work in flight at a kill, freeze or restart)
+          pairs with >1 request id  \(repeatedIDs)
+          attempts recorded     \(attempts)
+          deliveries not delivered  \(failed)
+          every delivery final  \(final)
+          every queue empty     \(emptyQueues)
+        """)
+    for line in recoveries { print("  " + line) }
+    let ok = lost == 0 && unexpected == 0 && snapshot.invalidSignatures == 0 && final && emptyQueues && failed == 0
+    print(ok ? "fault run: PASSED" : "fault run: FAILED")
+    return ok ? 0 : 1
+}
+
+exit(try await run())
