@@ -4,6 +4,7 @@ import HTTPClient
 import Hummingbird
 import Management
 import Policy
+import ServiceLifecycle
 import Testing
 import TestSupport
 
@@ -33,19 +34,21 @@ struct APIHarness {
             let app = Application(
                 router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
-            let server = Task { try await app.run() }
+            // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
+            let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: TestServices.logger))
+            let server = Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0
             let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", client: Client())
             do {
                 let result = try await body(harness)
-                server.cancel()
+                await group.triggerGracefulShutdown()
                 _ = await server.result
                 await harness.client.shutdown()
                 await dispatcher.close()
                 return result
             } catch {
-                server.cancel()
+                await group.triggerGracefulShutdown()
                 _ = await server.result
                 await harness.client.shutdown()
                 await dispatcher.close()

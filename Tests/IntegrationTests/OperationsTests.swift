@@ -49,11 +49,13 @@ struct OperationsTests {
                 process.environment = environment
                 let output = Pipe()
                 process.standardOutput = output
-                process.standardError = FileHandle.nullDevice
+                let errors = Pipe()
+                process.standardError = errors
                 try process.run()
                 let data = output.fileHandleForReading.readDataToEndOfFile()
+                let errorText = errors.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+                return (process.terminationStatus, String(decoding: data + errorText, as: UTF8.self))
             }
             func object(_ text: String) -> [String: Any] {
                 (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
@@ -76,8 +78,10 @@ struct OperationsTests {
             #expect(listStatus == 0)
             #expect((object(listJSON)["items"] as? [[String: Any]])?.count == 1)
             // Refused by the API: 1. Unreachable: 3. Usage: 64.
-            #expect(try await herald(["endpoints", "show", UUID().uuidString], key: key).0 == 1)
-            #expect(try await herald(["endpoints", "create", "--url", "https://127.0.0.1/", "--events", "*"], key: key).0 == 1)
+            let missing = try await herald(["endpoints", "show", UUID().uuidString], key: key)
+            #expect(missing.0 == 1, "exit \(missing.0): \(missing.1)")
+            let refused = try await herald(["endpoints", "create", "--url", "https://127.0.0.1/", "--events", "*"], key: key)
+            #expect(refused.0 == 1, "exit \(refused.0): \(refused.1)")
             let unreachable = Process()
             unreachable.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
             unreachable.arguments = ["endpoints", "list", "--api-url", "http://127.0.0.1:1", "--api-key", key]

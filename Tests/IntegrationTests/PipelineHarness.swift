@@ -126,6 +126,22 @@ struct Pipeline {
         }
     }
 
+    /// The reasons of the next `count` messages in the parking queue, acked as they are read.
+    func parkedReasons(_ count: Int) async throws -> [String] {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let consumer = try await channel.consume(topology.parkingQueue)
+        var reasons: [String] = []
+        for try await parked in consumer {
+            reasons.append(parked.message.headers["herald-parked-reason"]?.string ?? "")
+            channel.ack(parked.deliveryTag)
+            if reasons.count == count { break }
+        }
+        consumer.cancel()
+        await connection.close()
+        return reasons
+    }
+
     /// Waits until `condition` holds, re-checking the database state every 50 ms, or fails after `timeout`.
     func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

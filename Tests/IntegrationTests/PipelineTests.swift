@@ -256,14 +256,7 @@ struct PipelineTests {
             let request = try #require(try await receiver.waitForRequests(1).first)
             #expect(request.header("x-herald-event") == "client.created")
 
-            let consumer = try await channel.consume(pipeline.topology.parkingQueue)
-            var reasons: [String] = []
-            for try await parked in consumer {
-                reasons.append(parked.message.headers["herald-parked-reason"]?.string ?? "")
-                channel.ack(parked.deliveryTag)
-                if reasons.count == 3 { break }
-            }
-            consumer.cancel()
+            let reasons = try await pipeline.parkedReasons(3)
             #expect(reasons.contains { $0.hasPrefix("body:") })
             #expect(reasons.contains { $0.hasPrefix("tenant_id: no tenant") })
             #expect(reasons.contains { $0.hasPrefix("data:") })
