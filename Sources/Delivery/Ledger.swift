@@ -64,10 +64,20 @@ public struct Ledger: Sendable {
         case delivered, retrying, failed
     }
 
-    /// Records `attempt` and the delivery's new state in one transaction, and counts the
-    /// endpoint's consecutive failures. Returns true when this disabled the endpoint.
+    /// What recording an attempt changed.
+    public struct Recorded: Sendable, Equatable {
+        /// The delivery took the new state. False when it was already final or a later
+        /// attempt had started (another holder of a redelivered message got there first):
+        /// the attempt is logged, but it must neither move the delivery back nor schedule a retry.
+        public var applied: Bool
+        /// This attempt disabled the endpoint.
+        public var disabledEndpoint: Bool
+    }
+
+    /// Logs `attempt` and, unless another holder already settled the delivery, applies its
+    /// new state and counts the endpoint's consecutive failures, in one transaction.
     @discardableResult
-    public func record(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) async throws -> Bool {
+    public func record(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) async throws -> Recorded {
         let outcome = attempt.outcome
         let excerpt = Self.text(attempt.excerpt)
         let milliseconds = Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000)
@@ -79,20 +89,22 @@ public struct Ledger: Sendable {
                 VALUES (\(attempt.deliveryID), \(attempt.number), \(attempt.trigger), \(attempt.requestID), \(attempt.startedAt),
                         \(max(0, milliseconds)), \(outcome.statusCode), \(excerpt), \(outcome.errorClass), \(outcome.errorMessage.map { String($0.prefix(500)) }))
                 """)
-            try await tx.query(
+            let updated = try await tx.query(
                 """
                 UPDATE deliveries SET status = \(next.rawValue), last_status_code = \(outcome.statusCode),
                        last_error_class = \(outcome.errorClass), next_attempt_at = \(nextAttemptAt),
                        delivered_at = CASE WHEN \(next == .delivered) THEN now() ELSE delivered_at END, updated_at = now()
-                WHERE id = \(attempt.deliveryID)
+                WHERE id = \(attempt.deliveryID) AND status IN ('pending', 'retrying') AND attempts <= \(attempt.number)
+                RETURNING 1
                 """)
+            guard !updated.isEmpty else { return Recorded(applied: false, disabledEndpoint: false) }
             if outcome.verdict == .delivered {
                 try await tx.query(
                     """
                     UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
                     WHERE id = \(attempt.endpointID) AND consecutive_failures <> 0
                     """)
-                return false
+                return Recorded(applied: true, disabledEndpoint: false)
             }
             let counted = try await tx.query(
                 """
@@ -101,7 +113,7 @@ public struct Ledger: Sendable {
                 WHERE id = \(attempt.endpointID)
                 RETURNING consecutive_failures, first_failure_at, enabled
                 """)
-            guard let row = counted.first, try row.decode(Bool.self, 2) else { return false }
+            guard let row = counted.first, try row.decode(Bool.self, 2) else { return Recorded(applied: true, disabledEndpoint: false) }
             let reason: String?
             if outcome.verdict == .gone {
                 reason = "the receiver answered 410 Gone"
@@ -112,13 +124,13 @@ public struct Ledger: Sendable {
             } else {
                 reason = nil
             }
-            guard let reason else { return false }
+            guard let reason else { return Recorded(applied: true, disabledEndpoint: false) }
             try await tx.query(
                 """
                 UPDATE endpoints SET enabled = false, disabled_at = now(), disabled_reason = \(reason), updated_at = now()
                 WHERE id = \(attempt.endpointID) AND enabled
                 """)
-            return true
+            return Recorded(applied: true, disabledEndpoint: true)
         }
     }
 

@@ -143,7 +143,7 @@ struct Processor: Sendable {
             deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
-        let disabled = try await context.ledger.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
+        let recorded = try await context.ledger.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
         Counter(label: "herald_deliveries_total", dimensions: [("outcome", next.rawValue)]).increment()
         Timer(label: "herald_attempt_duration_seconds").recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         var logger = context.logger
@@ -152,11 +152,12 @@ struct Processor: Sendable {
         logger[metadataKey: "event"] = "\(event.id)"
         logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
         logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "-")"])
-        if disabled {
+        if recorded.disabledEndpoint {
             context.directory.invalidate(tenant: event.tenantID)
             logger.warning("endpoint disabled after failed deliveries")
         }
-        if let rung, next == .retrying {
+        // A stale holder (the delivery was settled by another) schedules nothing.
+        if let rung, next == .retrying, recorded.applied {
             try await schedule(state.id, attempt: k + 1, rung: rung)
         }
     }

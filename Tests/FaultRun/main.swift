@@ -313,6 +313,13 @@ func run() async throws -> Int32 {
         """)
     for line in recoveries { print("  " + line) }
     let ok = lost == 0 && unexpected == 0 && snapshot.invalidSignatures == 0 && final && emptyQueues && failed == 0
+    if ok {
+        let admin = try await Postgres.Connection.connect(to: adminURL, logger: TestServices.logger)
+        try? await admin.execute(script: "DROP DATABASE \(database) WITH (FORCE)")
+        await admin.close()
+    } else {
+        print("the run's database is kept for inspection: \(database), queue prefix \(prefix)")
+    }
     print(ok ? "fault run: PASSED" : "fault run: FAILED")
     return ok ? 0 : 1
 }

@@ -31,6 +31,10 @@ struct Pipeline {
         var startWorker = true
         /// The worker's connect-time guard; nil connects anywhere.
         var addressPolicy: (@Sendable (SocketAddress) -> Bool)?
+
+        init(startWorker: Bool = true) {
+            self.startWorker = startWorker
+        }
     }
 
     static func run<T>(_ options: Options = Options(), _ body: (Pipeline) async throws -> T) async throws -> T {
