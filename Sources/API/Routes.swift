@@ -231,10 +231,12 @@ extension API {
         return result
     }
 
+    /// `*`, a type, or a wildcard on whole leading words (`invoice.*`).
     static func isSelection(_ pattern: String) -> Bool {
         if pattern == "*" || EventType.isWellFormed(pattern) { return true }
         guard pattern.hasSuffix(".*") else { return false }
-        return EventType.isWellFormed(String(pattern.dropLast(2)) + ".x") || EventType.isWellFormed(String(pattern.dropLast(2)) + ".x.x")
+        // The prefix must be words a type could start with.
+        return EventType.isWellFormed(String(pattern.dropLast(2)) + ".x")
     }
 
     static func id(_ context: APIContext) throws -> UUID {

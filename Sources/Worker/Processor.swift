@@ -144,8 +144,8 @@ struct Processor: Sendable {
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
         let recorded = try await context.ledger.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
-        Counter(label: "herald_deliveries_total", dimensions: [("outcome", next.rawValue)]).increment()
-        Timer(label: "herald_attempt_duration_seconds").recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        AttemptMetrics.outcomes[next]?.increment()
+        AttemptMetrics.duration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         var logger = context.logger
         logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
         logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
@@ -179,4 +179,13 @@ struct Processor: Sendable {
         try await publisher.publish(message, exchange: "", routingKey: context.topology.parkingQueue, mandatory: true)
         context.logger.warning("message parked", metadata: ["reason": "\(reason)", "routing_key": "\(delivery.routingKey)"])
     }
+}
+
+/// The worker's per-attempt metrics, created once rather than looked up per attempt.
+enum AttemptMetrics {
+    static let outcomes: [Ledger.Next: Counter] = Dictionary(
+        uniqueKeysWithValues: [Ledger.Next.delivered, .retrying, .failed].map {
+            ($0, Counter(label: "herald_deliveries_total", dimensions: [("outcome", $0.rawValue)]))
+        })
+    static let duration = Timer(label: "herald_attempt_duration_seconds")
 }

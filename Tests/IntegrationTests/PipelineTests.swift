@@ -236,35 +236,6 @@ struct PipelineTests {
         await receiver.stop()
     }
 
-    @Test func poisonMessagesAreParkedAndTheWorkerKeepsGoing() async throws {
-        let receiver = try await TestHTTPServer.start()
-        try await Pipeline.run { pipeline in
-            let tenant = try await pipeline.tenant()
-            _ = try await pipeline.endpoint(tenant: tenant, url: receiver.url)
-            let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
-            let channel = try await connection.openChannel()
-            try await channel.enableConfirms()
-            let exchange = pipeline.topology.eventsExchange
-            try await channel.publish(Message(body: Array("{not json".utf8)), exchange: exchange, routingKey: "client.created", mandatory: true)
-            try await channel.publish(
-                Message(body: WireFormat.encode(Event(type: "client.created", tenantID: UUID(), data: Array("{}".utf8)))),
-                exchange: exchange, routingKey: "client.created", mandatory: true)
-            try await channel.publish(
-                Message(body: Array(#"{"id":"e","type":"client.created","tenant_id":"\#(tenant)","occurred_at":"2026-05-12T09:30:00Z","data":[1]}"#.utf8)),
-                exchange: exchange, routingKey: "client.created", mandatory: true)
-            try await pipeline.publish("client.created", tenant: tenant, id: "evt_good")
-            let request = try #require(try await receiver.waitForRequests(1).first)
-            #expect(request.header("x-herald-event") == "client.created")
-
-            let reasons = try await pipeline.parkedReasons(3)
-            #expect(reasons.contains { $0.hasPrefix("body:") })
-            #expect(reasons.contains { $0.hasPrefix("tenant_id: no tenant") })
-            #expect(reasons.contains { $0.hasPrefix("data:") })
-            await connection.close()
-        }
-        await receiver.stop()
-    }
-
     @Test func theDefaultLaddersQueuesExistWithTheirTTLsAndDeadLetterArguments() async throws {
         var options = Pipeline.Options()
         options.ladder = "1m,5m,30m,2h,12h"
