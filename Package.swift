@@ -180,6 +180,15 @@ let package = Package(
             swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the
         // `faults` instance of scripts/services) so the suites above are never disturbed.
+        // The benchmarks (`bench/run`): ceilings, throughput, latency, isolation, scaling.
+        .executableTarget(
+            name: "herald-bench",
+            dependencies: [
+                "AMQP", "Postgres", "HTTPClient", "Producer", "Events", "Migrations", "Delivery", "FanOut", "Topology",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/HeraldBench",
+            swiftSettings: swiftSettings),
         .testTarget(
             name: "FaultTests",
             dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events"],

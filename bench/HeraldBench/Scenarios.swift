@@ -1,0 +1,291 @@
+import AMQP
+import Delivery
+import Events
+import FanOut
+import Foundation
+import HTTPClient
+import Postgres
+import Producer
+import Topology
+
+/// A 1 KiB JSON object for event number `n`.
+func payload(_ n: Int) -> [UInt8] {
+    let head = "{\"n\":\(n),\"client\":{\"name\":\"Bench Client\",\"email\":\"client\(n)@example.com\"},\"pad\":\""
+    return Array((head + String(repeating: "x", count: max(0, 1022 - head.utf8.count)) + "\"}").utf8)
+}
+
+/// Publishes events `0..<count` from concurrent lanes, each waiting for its confirm
+/// (many outstanding in all), retrying what the broker did not confirm. With `rate`, event
+/// `n` is published no earlier than `n / rate` seconds after the start. Returns the wall
+/// time at which each publish began.
+func publish(
+    _ producer: Producer, count: Int, lanes: Int = 128, rate: Int? = nil, make: @escaping @Sendable (Int) -> Event
+) async -> [Double] {
+    let times = Locked([Double](repeating: 0, count: count))
+    let origin = ContinuousClock.now
+    await withTaskGroup(of: Void.self) { group in
+        for lane in 0..<min(lanes, count) {
+            group.addTask {
+                var n = lane
+                while n < count {
+                    if let rate {
+                        let due = origin + .microseconds(Int64(n) * 1_000_000 / Int64(rate))
+                        if due > .now { try? await Task.sleep(until: due) }
+                    }
+                    let event = make(n)
+                    let time = Date().timeIntervalSince1970
+                    do {
+                        try await producer.publish(event)
+                        times.withLock { $0[n] = time }
+                        n += lanes
+                    } catch {
+                        say("publish \(event.id) failed (\(error)); again")
+                        try? await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+            }
+        }
+    }
+    return times.withLock { $0 }
+}
+
+/// 1. Persistent 1 KiB messages through a quorum queue, confirms with many outstanding,
+/// a consumer acking each one: messages per second.
+func brokerCeiling(_ options: Options) async throws -> Double {
+    let count = options.events
+    let queue = "bench.broker.\(UUID().uuidString.prefix(8).lowercased())"
+    let publishing = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
+    let consuming = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
+    defer {
+        Task {
+            await publishing.close()
+            await consuming.close()
+        }
+    }
+    let publisher = try await publishing.openChannel()
+    try await publisher.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
+    try await publisher.enableConfirms()
+    let channel = try await consuming.openChannel()
+    try await channel.setPrefetch(200)
+    let consumer = try await channel.consume(queue)
+    let body = payload(0)
+    let started = ContinuousClock.now
+    let consumed = Task {
+        var n = 0
+        for try await delivery in consumer {
+            channel.ack(delivery.deliveryTag)
+            n += 1
+            if n == count { break }
+        }
+        return ContinuousClock.now
+    }
+    await withThrowingTaskGroup(of: Void.self) { group in
+        let lanes = 256
+        for lane in 0..<lanes {
+            group.addTask {
+                var n = lane
+                while n < count {
+                    try await publisher.publish(Message(body: body), exchange: "", routingKey: queue)
+                    n += lanes
+                }
+            }
+        }
+        while let result = await group.nextResult() {
+            if case .failure(let error) = result { say("broker ceiling: publish failed: \(error)") }
+        }
+    }
+    let finished = try await consumed.value
+    try await publisher.deleteQueue(queue)
+    return Double(count) / seconds(finished - started)
+}
+
+/// 2. Our curl-multi client alone, posting signed 1 KiB bodies to the receiver with the
+/// worker's default concurrency: requests per second.
+func httpCeiling(_ options: Options) async throws -> Double {
+    let count = options.events
+    let client = Client()
+    let endpoint = Endpoint(id: UUID(), tenantID: UUID(), url: options.receiver + "/ceiling", eventTypes: ["*"], secret: Signature.generateSecret())
+    let event = Event(type: "client.created", tenantID: endpoint.tenantID, data: payload(0))
+    let failures = Locked(0)
+    let started = ContinuousClock.now
+    await withTaskGroup(of: Void.self) { group in
+        let lanes = 200
+        for lane in 0..<lanes {
+            group.addTask {
+                var n = lane
+                while n < count {
+                    let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: UUID(), now: Date(), settings: RequestSettings())
+                    let status = (try? await client.execute(request))?.status
+                    if status != 204 { failures.withLock { $0 += 1 } }
+                    n += lanes
+                }
+            }
+        }
+    }
+    let elapsed = ContinuousClock.now - started
+    await client.shutdown()
+    let failed = failures.withLock { $0 }
+    guard failed == 0 else { throw BenchError("http ceiling: \(failed) requests did not get 204") }
+    return Double(count) / seconds(elapsed)
+}
+
+/// What an end-to-end run measured.
+struct Drain {
+    var deliveriesPerSecond: Double
+    var received: Int
+    var expected: Int
+    var peakRSS: Int
+    var seconds: Double
+}
+
+/// 3, 5 and 6: `events` events over the tenants, drained by `workers` worker processes with
+/// every guarantee on; with `hanging`, that share of the tenants' endpoints never answer
+/// and only deliveries to the others are timed.
+func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double = 0) async throws -> Drain {
+    let database = try await ScenarioDatabase.create(options, label: label)
+    let prefix = "bench_\(label)_\(UUID().uuidString.prefix(6).lowercased())"
+    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
+    var processes: [WorkerProcess] = []
+    do {
+        let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
+        let hangingCount = Int((Double(tenants.count) * hanging).rounded())
+        var server: HangingServer?
+        if hangingCount > 0 {
+            let hang = try HangingServer()
+            server = hang
+            try await database.pool.query(
+                """
+                UPDATE endpoints SET url = \("http://127.0.0.1:\(hang.port)/hang")
+                WHERE tenant_id::text = ANY(\(tenants.prefix(hangingCount).map { $0.uuidString.lowercased() }))
+                """)
+        }
+        let healthy = Set(tenants.dropFirst(hangingCount))
+        let expected = (0..<options.events).filter { healthy.contains(tenants[$0 % tenants.count]) }.count
+        let log = AccessLog(path: options.accessLog)
+        for _ in 0..<workers { processes.append(try WorkerProcess(options, databaseURL: database.url, prefix: prefix)) }
+        try await topology.awaitConsumers(workers)
+        let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
+        let tenantList = tenants
+        let started = Date()
+        let times = await publish(producer, count: options.events) { n in
+            Event(id: "evt_\(n)", type: "client.created", tenantID: tenantList[n % tenantList.count], data: payload(n))
+        }
+        await producer.close()
+        let published = Date()
+        try await database.await(
+            "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
+        let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
+        let rss = processes.map(\.peakRSS).max() ?? 0
+        let received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
+        let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
+        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish")
+        _ = server
+        for process in processes { process.stop() }
+        await topology.delete()
+        await database.drop()
+        let elapsed = finished.timeIntervalSince1970 - first
+        return Drain(deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss, seconds: elapsed)
+    } catch {
+        for process in processes { process.stop() }
+        await topology.delete()
+        await database.drop()
+        throw error
+    }
+}
+
+/// What the latency run measured, in milliseconds.
+struct Latency {
+    var p50: Double
+    var p95: Double
+    var p99: Double
+    var max: Double
+    var samples: Int
+}
+
+/// 4. Events at a fixed rate for a while; publish → receiver, from the receiver's log.
+func latency(_ options: Options) async throws -> Latency {
+    let database = try await ScenarioDatabase.create(options, label: "latency")
+    let prefix = "bench_latency_\(UUID().uuidString.prefix(6).lowercased())"
+    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
+    let worker = try WorkerProcess(options, databaseURL: database.url, prefix: prefix)
+    defer { worker.stop() }
+    let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
+    try await topology.awaitConsumers(1)
+    let log = AccessLog(path: options.accessLog)
+    let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
+    let count = options.latencyRate * options.latencySeconds
+    let times = await publish(producer, count: count, lanes: 64, rate: options.latencyRate) { n in
+        Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
+    }
+    await producer.close()
+    try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
+    var event: [Substring: Int] = [:]
+    for row in try await database.pool.query("SELECT request_id::text, event_id FROM deliveries") {
+        event[Substring(try row.decode(String.self, 0))] = Int(try row.decode(String.self, 1).dropFirst(4))
+    }
+    var latencies: [Double] = []
+    for line in try await log.lines() {
+        guard let n = event[line.requestID] else { continue }
+        latencies.append((line.time - times[n]) * 1000)
+    }
+    latencies.sort()
+    await topology.delete()
+    await database.drop()
+    return Latency(
+        p50: quantile(latencies, 0.50), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies.last ?? .nan,
+        samples: latencies.count)
+}
+
+/// What the fan-out run measured.
+struct FanOutResult {
+    var deliveriesPerSecond: Double
+    /// Publish → the last of one event's deliveries received, median of several events.
+    var oneEventMilliseconds: Double
+    var endpoints: Int
+}
+
+/// 8. One tenant with many endpoints: single events timed to their last delivery, then
+/// many events for throughput.
+func fanOut(_ options: Options) async throws -> FanOutResult {
+    let database = try await ScenarioDatabase.create(options, label: "fanout")
+    let prefix = "bench_fanout_\(UUID().uuidString.prefix(6).lowercased())"
+    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
+    let worker = try WorkerProcess(options, databaseURL: database.url, prefix: prefix)
+    defer { worker.stop() }
+    let endpoints = options.fanoutEndpoints
+    let tenant = try await database.tenants(1, receiver: options.receiver, endpointsEach: endpoints)[0]
+    try await topology.awaitConsumers(1)
+    let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
+
+    var singles: [Double] = []
+    for n in 0..<11 {
+        let log = AccessLog(path: options.accessLog)
+        let time = await publish(producer, count: 1) { _ in
+            Event(id: "evt_single_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+        }[0]
+        try await database.await(
+            "SELECT count(*)::bigint FROM deliveries WHERE event_id = \("evt_single_\(n)") AND status = 'delivered'",
+            reaches: endpoints, within: .seconds(60), label: "fan-out single")
+        let last = try await log.lines().map(\.time).max() ?? time
+        // The first event warms the worker's caches and connections.
+        if n > 0 { singles.append((last - time) * 1000) }
+    }
+    singles.sort()
+
+    let count = options.fanoutEvents
+    let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
+    let times = await publish(producer, count: count, lanes: 32) { n in
+        Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+    }
+    await producer.close()
+    try await database.await(
+        "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: before + count * endpoints, within: .seconds(600),
+        label: "fan-out")
+    let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries")[0].decode(Date.self, 0)
+    let first = times.filter { $0 > 0 }.min() ?? 0
+    await topology.delete()
+    await database.drop()
+    return FanOutResult(
+        deliveriesPerSecond: Double(count * endpoints) / (finished.timeIntervalSince1970 - first),
+        oneEventMilliseconds: quantile(singles, 0.5), endpoints: endpoints)
+}

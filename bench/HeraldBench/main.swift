@@ -1,0 +1,126 @@
+// Herald's benchmarks (run with `bench/run`): the machine's ceilings, then the pipeline
+// end to end with every guarantee on, in one run and one table.
+import Foundation
+
+/// One row of the table.
+struct Row {
+    var number: String
+    var name: String
+    var value: String
+    var target: String = ""
+    var verdict: String = ""
+}
+
+func format(_ value: Double, _ unit: String, decimals: Int = 0) -> String {
+    value.isNaN ? "-" : String(format: "%.\(decimals)f %@", value, unit)
+}
+
+func verdict(_ met: Bool) -> String { met ? "met" : "MISSED" }
+
+func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
+
+func main() async -> Int32 {
+    let options = Options(CommandLine.arguments)
+    var rows: [Row] = []
+    var broker = Double.nan
+    var http = Double.nan
+    var one: Drain?
+    var failed = false
+
+    func attempt(_ name: String, _ body: () async throws -> Void) async {
+        guard options.wants(name) else { return }
+        say("\(name)…")
+        do {
+            try await body()
+        } catch {
+            say("\(name) failed: \(error)")
+            rows.append(Row(number: "", name: name, value: "failed: \(error)"))
+            failed = true
+        }
+    }
+
+    await attempt("broker") {
+        broker = try await brokerCeiling(options)
+        rows.append(Row(number: "1", name: "broker ceiling (1 KiB, persistent, confirms, acks)", value: format(broker, "msg/s")))
+    }
+    await attempt("http") {
+        http = try await httpCeiling(options)
+        rows.append(Row(number: "2", name: "HTTP ceiling (signed 1 KiB POST, 200 in flight)", value: format(http, "req/s")))
+    }
+    await attempt("e2e") {
+        let drain = try await endToEnd(options, label: "e2e", workers: 1)
+        one = drain
+        rows.append(
+            Row(
+                number: "3", name: "end to end, 1 worker (\(options.events) events, \(options.tenants) tenants)",
+                value: format(drain.deliveriesPerSecond, "deliveries/s"), target: "≥ 5000", verdict: verdict(drain.deliveriesPerSecond >= 5000)))
+        rows.append(
+            Row(
+                number: "", name: "  receiver count", value: "\(drain.received) of \(drain.expected)", target: "= \(drain.expected)",
+                verdict: verdict(drain.received == drain.expected)))
+        if !broker.isNaN { rows.append(Row(number: "", name: "  ratio 3 ÷ 1 (of the broker ceiling)", value: format(drain.deliveriesPerSecond / broker * 100, "%"))) }
+        if !http.isNaN { rows.append(Row(number: "", name: "  ratio 3 ÷ 2 (of the HTTP ceiling)", value: format(drain.deliveriesPerSecond / http * 100, "%"))) }
+        rows.append(
+            Row(
+                number: "7", name: "  worker peak RSS during 3", value: format(mebibytes(drain.peakRSS), "MiB", decimals: 1), target: "≤ 100 MiB",
+                verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
+    }
+    await attempt("latency") {
+        let result = try await latency(options)
+        rows.append(
+            Row(
+                number: "4", name: "latency at \(options.latencyRate)/s for \(options.latencySeconds) s, publish → receiver",
+                value: "p50 \(format(result.p50, "ms", decimals: 1)), p95 \(format(result.p95, "ms", decimals: 1)), p99 \(format(result.p99, "ms", decimals: 1)), max \(format(result.max, "ms", decimals: 0))",
+                target: "p99 ≤ 25 ms", verdict: verdict(result.p99 <= 25)))
+        rows.append(Row(number: "", name: "  samples", value: "\(result.samples) of \(options.latencyRate * options.latencySeconds)"))
+    }
+    await attempt("isolation") {
+        let drain = try await endToEnd(options, label: "isolation", workers: 1, hanging: 0.1)
+        var row = Row(number: "5", name: "isolation: healthy 90 % while 10 % of endpoints hang", value: format(drain.deliveriesPerSecond, "deliveries/s"))
+        if let one {
+            let share = drain.deliveriesPerSecond / one.deliveriesPerSecond
+            row.value += " (\(format(share * 100, "%")) of 3)"
+            row.target = "≥ 90 % of 3"
+            row.verdict = verdict(share >= 0.9)
+        }
+        rows.append(row)
+        rows.append(
+            Row(
+                number: "", name: "  receiver count (healthy)", value: "\(drain.received) of \(drain.expected)", target: "= \(drain.expected)",
+                verdict: verdict(drain.received == drain.expected)))
+        rows.append(
+            Row(
+                number: "7", name: "  worker peak RSS during 5", value: format(mebibytes(drain.peakRSS), "MiB", decimals: 1), target: "≤ 100 MiB",
+                verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
+    }
+    await attempt("scaling") {
+        let drain = try await endToEnd(options, label: "scaling", workers: 2)
+        var row = Row(number: "6", name: "scaling: 2 workers, same load as 3", value: format(drain.deliveriesPerSecond, "deliveries/s"))
+        if let one {
+            row.value += String(format: " (× %.2f of 1 worker)", drain.deliveriesPerSecond / one.deliveriesPerSecond)
+            row.target = "> 1 worker"
+            row.verdict = verdict(drain.deliveriesPerSecond > one.deliveriesPerSecond)
+        }
+        rows.append(row)
+    }
+    await attempt("fanout") {
+        let result = try await fanOut(options)
+        rows.append(
+            Row(
+                number: "8", name: "fan-out: one event to \(result.endpoints) endpoints of a tenant",
+                value: "\(format(result.oneEventMilliseconds, "ms", decimals: 1)) to the last (median of 10); \(format(result.deliveriesPerSecond, "deliveries/s")) over \(options.fanoutEvents) events"))
+    }
+
+    let date = ISO8601DateFormatter().string(from: Date())
+    print("\nHerald benchmarks — \(date) — \(ProcessInfo.processInfo.activeProcessorCount) cores, RabbitMQ, PostgreSQL and nginx on this machine\n")
+    let widths = [2, max(4, rows.map(\.name.count).max() ?? 0), max(6, rows.map(\.value.count).max() ?? 0), max(6, rows.map(\.target.count).max() ?? 0)]
+    func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+    print("| \(pad("#", widths[0])) | \(pad("what", widths[1])) | \(pad("figure", widths[2])) | \(pad("target", widths[3])) | result |")
+    print("|-\(String(repeating: "-", count: widths[0]))-|-\(String(repeating: "-", count: widths[1]))-|-\(String(repeating: "-", count: widths[2]))-|-\(String(repeating: "-", count: widths[3]))-|--------|")
+    for row in rows {
+        print("| \(pad(row.number, widths[0])) | \(pad(row.name, widths[1])) | \(pad(row.value, widths[2])) | \(pad(row.target, widths[3])) | \(pad(row.verdict, 6)) |")
+    }
+    return failed ? 1 : 0
+}
+
+exit(await main())
