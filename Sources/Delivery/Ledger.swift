@@ -74,64 +74,131 @@ public struct Ledger: Sendable {
         public var disabledEndpoint: Bool
     }
 
+    /// One attempt to record, with the delivery's state after it.
+    public struct Entry: Sendable {
+        public var attempt: Attempt
+        public var next: Next
+        public var nextAttemptAt: Date?
+
+        public init(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) {
+            self.attempt = attempt
+            self.next = next
+            self.nextAttemptAt = nextAttemptAt
+        }
+    }
+
     /// Logs `attempt` and, unless another holder already settled the delivery, applies its
     /// new state and counts the endpoint's consecutive failures, in one transaction.
     @discardableResult
     public func record(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) async throws -> Recorded {
-        let outcome = attempt.outcome
-        let excerpt = Self.text(attempt.excerpt)
-        let milliseconds = Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000)
-        return try await pool.transaction { tx in
-            try await tx.query(
-                """
-                INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms,
-                                               status_code, response_excerpt, error_class, error_message)
-                VALUES (\(attempt.deliveryID), \(attempt.number), \(attempt.trigger), \(attempt.requestID), \(attempt.startedAt),
-                        \(max(0, milliseconds)), \(outcome.statusCode), \(excerpt), \(outcome.errorClass), \(outcome.errorMessage.map { String($0.prefix(500)) }))
-                """)
+        try await record([Entry(attempt, next: next, nextAttemptAt: nextAttemptAt)])[0]
+    }
+
+    /// Records a batch of attempts in one transaction (a few statements whatever its size),
+    /// with the same meaning as recording them one by one; returns what each changed, in
+    /// order. A transaction that lost a deadlock or serialization race is run again.
+    public func record(_ entries: [Entry]) async throws -> [Recorded] {
+        guard !entries.isEmpty else { return [] }
+        var tries = 0
+        while true {
+            do {
+                return try await pool.transaction { tx in try await record(entries, in: tx) }
+            } catch let error as DatabaseError where ["40P01", "40001"].contains(error.sqlState ?? "") && tries < 4 {
+                tries += 1
+            }
+        }
+    }
+
+    private func record(_ entries: [Entry], in tx: Connection) async throws -> [Recorded] {
+        let attemptRows: [[any Bindable]] = entries.map { entry in
+            let attempt = entry.attempt
+            let outcome = attempt.outcome
+            let milliseconds = Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000)
+            return [
+                attempt.deliveryID, attempt.number, attempt.trigger, attempt.requestID, attempt.startedAt, max(0, milliseconds),
+                outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass, outcome.errorMessage.map { String($0.prefix(500)) },
+            ]
+        }
+        try await tx.query(
+            """
+            INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms,
+                                           status_code, response_excerpt, error_class, error_message)
+            VALUES \(Query.values(attemptRows))
+            """)
+        // A delivery named twice in one batch (two holders of it) is updated in rounds, in
+        // submission order, as separate records would be.
+        var rounds: [[Int]] = []
+        var occurrences: [UUID: Int] = [:]
+        for (index, entry) in entries.enumerated() {
+            let round = occurrences[entry.attempt.deliveryID, default: 0]
+            occurrences[entry.attempt.deliveryID] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
+        }
+        var applied = [Bool](repeating: false, count: entries.count)
+        for round in rounds {
+            let rows: [[any Bindable]] = round.map { index in
+                let entry = entries[index]
+                return [
+                    entry.attempt.deliveryID, entry.attempt.number, entry.next.rawValue, entry.attempt.outcome.statusCode,
+                    entry.attempt.outcome.errorClass, entry.nextAttemptAt,
+                ]
+            }
             let updated = try await tx.query(
                 """
-                UPDATE deliveries SET status = \(next.rawValue), last_status_code = \(outcome.statusCode),
-                       last_error_class = \(outcome.errorClass), next_attempt_at = \(nextAttemptAt),
-                       delivered_at = CASE WHEN \(next == .delivered) THEN now() ELSE delivered_at END, updated_at = now()
-                WHERE id = \(attempt.deliveryID) AND status IN ('pending', 'retrying') AND attempts <= \(attempt.number)
-                RETURNING 1
+                UPDATE deliveries d SET status = v.status::text, last_status_code = v.code::int,
+                       last_error_class = v.class::text, next_attempt_at = v.next_at::timestamptz,
+                       delivered_at = CASE WHEN v.status::text = 'delivered' THEN now() ELSE d.delivered_at END, updated_at = now()
+                FROM (VALUES \(Query.values(rows))) AS v (id, attempt, status, code, class, next_at)
+                WHERE d.id = v.id::uuid AND d.status IN ('pending', 'retrying') AND d.attempts <= v.attempt::int
+                RETURNING d.id
                 """)
-            guard !updated.isEmpty else { return Recorded(applied: false, disabledEndpoint: false) }
-            if outcome.verdict == .delivered {
-                try await tx.query(
-                    """
-                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
-                    WHERE id = \(attempt.endpointID) AND consecutive_failures <> 0
-                    """)
-                return Recorded(applied: true, disabledEndpoint: false)
-            }
-            let counted = try await tx.query(
-                """
-                UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,
-                       first_failure_at = COALESCE(first_failure_at, \(attempt.startedAt))
-                WHERE id = \(attempt.endpointID)
-                RETURNING consecutive_failures, first_failure_at, enabled
-                """)
-            guard let row = counted.first, try row.decode(Bool.self, 2) else { return Recorded(applied: true, disabledEndpoint: false) }
-            let reason: String?
-            if outcome.verdict == .gone {
-                reason = "the receiver answered 410 Gone"
-            } else if policy.shouldDisable(
-                consecutiveFailures: try row.decode(Int.self, 0), firstFailureAt: try row.decode(Date.self, 1), now: Date())
-            {
-                reason = "\(try row.decode(Int.self, 0)) consecutive failed attempts"
-            } else {
-                reason = nil
-            }
-            guard let reason else { return Recorded(applied: true, disabledEndpoint: false) }
+            let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
+            for index in round where ids.contains(entries[index].attempt.deliveryID) { applied[index] = true }
+        }
+        var recorded = applied.map { Recorded(applied: $0, disabledEndpoint: false) }
+        // A delivered attempt ends its endpoint's run of failures.
+        let succeeded = Set(entries.indices.filter { applied[$0] && entries[$0].attempt.outcome.verdict == .delivered }.map { entries[$0].attempt.endpointID })
+        if !succeeded.isEmpty {
             try await tx.query(
                 """
-                UPDATE endpoints SET enabled = false, disabled_at = now(), disabled_reason = \(reason), updated_at = now()
-                WHERE id = \(attempt.endpointID) AND enabled
+                UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+                WHERE id = ANY(\(succeeded.map { $0.uuidString.lowercased() }.sorted())::uuid[]) AND consecutive_failures <> 0
                 """)
-            return Recorded(applied: true, disabledEndpoint: true)
         }
+        let failed = entries.indices.filter { applied[$0] && entries[$0].attempt.outcome.verdict != .delivered }
+        for index in failed.sorted(by: { entries[$0].attempt.endpointID.uuidString < entries[$1].attempt.endpointID.uuidString }) {
+            recorded[index].disabledEndpoint = try await countFailure(entries[index].attempt, in: tx)
+        }
+        return recorded
+    }
+
+    /// Counts a failed attempt against its endpoint and disables the endpoint when the
+    /// policy says so (or at once on 410 Gone); true when this attempt disabled it.
+    private func countFailure(_ attempt: Attempt, in tx: Connection) async throws -> Bool {
+        let counted = try await tx.query(
+            """
+            UPDATE endpoints SET consecutive_failures = consecutive_failures + 1,
+                   first_failure_at = COALESCE(first_failure_at, \(attempt.startedAt))
+            WHERE id = \(attempt.endpointID)
+            RETURNING consecutive_failures, first_failure_at, enabled
+            """)
+        guard let row = counted.first, try row.decode(Bool.self, 2) else { return false }
+        let failures = try row.decode(Int.self, 0)
+        let reason: String
+        if attempt.outcome.verdict == .gone {
+            reason = "the receiver answered 410 Gone"
+        } else if policy.shouldDisable(consecutiveFailures: failures, firstFailureAt: try row.decode(Date.self, 1), now: Date()) {
+            reason = "\(failures) consecutive failed attempts"
+        } else {
+            return false
+        }
+        try await tx.query(
+            """
+            UPDATE endpoints SET enabled = false, disabled_at = now(), disabled_reason = \(reason), updated_at = now()
+            WHERE id = \(attempt.endpointID) AND enabled
+            """)
+        return true
     }
 
     /// A response excerpt as text for the log: invalid UTF-8 replaced, NUL removed.

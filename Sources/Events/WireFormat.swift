@@ -5,8 +5,8 @@ public import Foundation
 ///     {"id":"evt_…","type":"client.created","tenant_id":"…","occurred_at":"2026-05-12T09:30:00.000Z",
 ///      "attributes":{"workspace":"w1"},"data":{…}}
 ///
-/// `data` is written verbatim and read back as canonical JSON (sorted keys), so that
-/// every attempt of a delivery sends the same bytes.
+/// `data` travels and is stored verbatim: endpoints receive exactly the bytes the
+/// producer published, on every attempt.
 public enum WireFormat {
     public static func encode(_ event: Event) -> [UInt8] {
         var out = Array("{\"id\":".utf8)
@@ -72,13 +72,17 @@ public enum WireFormat {
                 attributes[key] = text
             }
         }
-        let canonical: Data
-        do {
-            canonical = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])
-        } catch {
-            throw EventError(field: "data", reason: "cannot be serialised as JSON")
+        let bytes: [UInt8]
+        if let range = JSONText.topLevelValue(named: "data", in: body) {
+            bytes = Array(body[range])
+        } else {
+            // Only an escaped spelling of the key gets here; its value is written out afresh.
+            guard let written = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+                throw EventError(field: "data", reason: "cannot be serialised as JSON")
+            }
+            bytes = Array(written)
         }
-        let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, data: Array(canonical), attributes: attributes)
+        let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, data: bytes, attributes: attributes)
         try event.validate(limits)
         return event
     }
@@ -104,6 +108,66 @@ public enum JSONText {
         }
         out.append(UInt8(ascii: "\""))
         return out
+    }
+}
+
+extension JSONText {
+    /// Where the value of the top-level member spelled `"name"` lies in `json`, a document
+    /// already known to be a valid JSON object; the last one if the key repeats. Nil when
+    /// no key is spelled exactly so.
+    public static func topLevelValue(named name: String, in json: [UInt8]) -> Range<Int>? {
+        let key = Array(name.utf8)
+        var found: Range<Int>?
+        var index = 0
+        func skipSpace() {
+            while index < json.count, [0x20, 0x09, 0x0A, 0x0D].contains(json[index]) { index += 1 }
+        }
+        /// Moves past the string starting at `index`; returns where its contents lie.
+        func skipString() -> Range<Int> {
+            let start = index + 1
+            index += 1
+            while index < json.count, json[index] != UInt8(ascii: "\"") {
+                index += json[index] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            index += 1
+            return start..<(index - 1)
+        }
+        func skipValue() {
+            var depth = 0
+            repeat {
+                guard index < json.count else { return }
+                switch json[index] {
+                case UInt8(ascii: "\""):
+                    _ = skipString()
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+                case UInt8(ascii: ","): if depth == 0 { return }
+                default: break
+                }
+                index += 1
+            } while depth > 0 || (index < json.count && ![UInt8(ascii: ","), UInt8(ascii: "}")].contains(json[index]))
+        }
+        skipSpace()
+        guard index < json.count, json[index] == UInt8(ascii: "{") else { return nil }
+        index += 1
+        while true {
+            skipSpace()
+            guard index < json.count, json[index] == UInt8(ascii: "\"") else { return found }
+            let keyRange = skipString()
+            skipSpace()
+            guard index < json.count, json[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            skipSpace()
+            let start = index
+            skipValue()
+            var end = index
+            while end > start, [0x20, 0x09, 0x0A, 0x0D].contains(json[end - 1]) { end -= 1 }
+            if json[keyRange].elementsEqual(key) { found = start..<end }
+            skipSpace()
+            guard index < json.count, json[index] == UInt8(ascii: ",") else { return found }
+            index += 1
+        }
     }
 }
 

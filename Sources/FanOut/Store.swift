@@ -29,6 +29,43 @@ public struct DeliveryState: Sendable, Equatable {
     }
 }
 
+/// One event as the worker hands it to `FanOutStore.store`, with the endpoints it goes to.
+public struct Arrival: Sendable {
+    /// An endpoint the event goes to.
+    public struct Target: Sendable, Equatable {
+        public var endpoint: UUID
+        /// Recorded as skipped (the endpoint is disabled), never sent.
+        public var skip: Bool
+        /// A delivery created for it starts with attempt 1 claimed by the caller, so the
+        /// claim costs no statement of its own.
+        public var claim: Bool
+
+        public init(endpoint: UUID, skip: Bool = false, claim: Bool = false) {
+            self.endpoint = endpoint
+            self.skip = skip
+            self.claim = claim && !skip
+        }
+    }
+
+    public var event: Event
+    public var targets: [Target]
+
+    public init(event: Event, targets: [Target]) {
+        self.event = event
+        self.targets = targets
+    }
+}
+
+/// What `FanOutStore.store` did with one arrival.
+public struct Stored: Sendable {
+    /// The stored event: a republished id keeps its first content.
+    public var event: Event
+    /// Every delivery of the event, new or not.
+    public var deliveries: [DeliveryState]
+    /// The deliveries this call created with attempt 1 claimed for the caller.
+    public var claimed: Set<UUID>
+}
+
 /// Stores events and creates their deliveries, idempotently.
 public struct FanOutStore: Sendable {
     let pool: Pool
@@ -37,46 +74,112 @@ public struct FanOutStore: Sendable {
         self.pool = pool
     }
 
-    /// Stores `event` once per (tenant, id) and one delivery per target endpoint, in one
-    /// transaction. Returns the stored event (a republished id keeps its first content)
-    /// and every delivery of the event, new or not.
-    public func store(_ event: Event, targets: [(endpoint: UUID, skip: Bool)]) async throws -> (Event, [DeliveryState]) {
-        try await pool.transaction { tx in
-            let attributes = String(decoding: try JSONSerialization.data(withJSONObject: event.attributes, options: [.sortedKeys]), as: UTF8.self)
-            let inserted = try await tx.query(
+    /// Stores each event once per (tenant, id) and one delivery per target endpoint, for a
+    /// whole batch in one transaction of at most four statements. An event or delivery that
+    /// already exists (a redelivered or republished event) is kept as it is.
+    public func store(_ arrivals: [Arrival]) async throws -> [Stored] {
+        guard !arrivals.isEmpty else { return [] }
+        return try await pool.transaction { tx in
+            let eventRows: [[any Bindable]] = arrivals.map { arrival in
+                let event = arrival.event
+                var attributes: [UInt8] = [UInt8(ascii: "{")]
+                for (index, key) in event.attributes.keys.sorted().enumerated() {
+                    if index > 0 { attributes.append(UInt8(ascii: ",")) }
+                    attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
+                }
+                attributes.append(UInt8(ascii: "}"))
+                return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.data), JSONB(bytes: attributes)]
+            }
+            var created: Set<EventKey> = []
+            for row in try await tx.query(
                 """
                 INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
-                VALUES (\(event.tenantID), \(event.id), \(event.type), \(event.occurredAt), \(String(decoding: event.data, as: UTF8.self))::json, \(JSONB(attributes)))
+                VALUES \(Query.values(eventRows))
                 ON CONFLICT (tenant_id, id) DO NOTHING
-                RETURNING 1
+                RETURNING tenant_id, id
                 """)
-            var stored = event
-            if inserted.isEmpty {
-                let row = try await tx.query(
-                    "SELECT type, occurred_at, data::text FROM events WHERE tenant_id = \(event.tenantID) AND id = \(event.id)")[0]
-                stored.type = try row.decode(String.self, 0)
-                stored.occurredAt = try row.decode(Date.self, 1)
-                stored.data = Array(try row.decode(String.self, 2).utf8)
+            {
+                created.insert(EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1)))
             }
-            if !targets.isEmpty {
-                let rows: [[any Bindable]] = targets.map { target in
-                    [event.tenantID, event.id, target.endpoint, target.skip ? "skipped" : "pending"]
-                }
-                try await tx.query(
+            // Events stored earlier keep their first content.
+            var earlier: [EventKey: Event] = [:]
+            let republished = arrivals.filter { !created.contains(EventKey($0.event)) }
+            if !republished.isEmpty {
+                for row in try await tx.query(
                     """
-                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status)
-                    VALUES \(Query.values(rows))
-                    ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+                    SELECT tenant_id, id, type, occurred_at, data::text FROM events
+                    WHERE (tenant_id::text, id) IN (SELECT * FROM unnest(\(republished.map { $0.event.tenantID.uuidString.lowercased() }), \(republished.map(\.event.id))))
                     """)
+                {
+                    let key = EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1))
+                    guard var event = republished.first(where: { EventKey($0.event) == key })?.event else { continue }
+                    event.type = try row.decode(String.self, 2)
+                    event.occurredAt = try row.decode(Date.self, 3)
+                    event.data = Array(try row.decode(String.self, 4).utf8)
+                    earlier[key] = event
+                }
             }
-            let deliveries = try await tx.query(
-                """
-                SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                       COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0)
-                FROM deliveries d
-                WHERE d.tenant_id = \(event.tenantID) AND d.event_id = \(event.id)
-                """)
-            return (stored, try deliveries.map(Self.state))
+            var claimedTargets: Set<DeliveryKey> = []
+            var deliveryRows: [[any Bindable]] = []
+            for arrival in arrivals {
+                for target in arrival.targets {
+                    if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
+                    deliveryRows.append([
+                        arrival.event.tenantID, arrival.event.id, target.endpoint, target.skip ? "skipped" : "pending", target.claim ? 1 : 0,
+                    ])
+                }
+            }
+            // New deliveries, by event; a claimed one has attempt 1 started now.
+            var new: [EventKey: [DeliveryState]] = [:]
+            var claimed: Set<UUID> = []
+            // Chunks keep each statement well under PostgreSQL's 65,535 parameters.
+            for chunk in stride(from: 0, to: deliveryRows.count, by: 5_000).map({ deliveryRows[$0..<min($0 + 5_000, deliveryRows.count)] }) {
+                for row in try await tx.query(
+                    """
+                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at)
+                    SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END
+                    FROM (VALUES \(Query.values(Array(chunk)))) AS v (tenant_id, event_id, endpoint_id, status, attempts)
+                    ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+                    RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id
+                    """)
+                {
+                    let state = try Self.state(row)
+                    let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
+                    new[key, default: []].append(state)
+                    if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
+                }
+            }
+            // The deliveries that existed before, for arrivals that did not create all of theirs.
+            var existing: [EventKey: [DeliveryState]] = [:]
+            var seen: Set<EventKey> = []
+            let incomplete = arrivals.filter { arrival in
+                let key = EventKey(arrival.event)
+                defer { seen.insert(key) }
+                return seen.contains(key) || (new[key]?.count ?? 0) < arrival.targets.count
+            }
+            if !incomplete.isEmpty {
+                for row in try await tx.query(
+                    """
+                    SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
+                           COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
+                           d.tenant_id, d.event_id
+                    FROM deliveries d
+                    WHERE (d.tenant_id::text, d.event_id) IN (SELECT * FROM unnest(\(incomplete.map { $0.event.tenantID.uuidString.lowercased() }), \(incomplete.map(\.event.id))))
+                    """)
+                {
+                    existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row))
+                }
+            }
+            // The first arrival of an event owns what this call created; a second copy of it
+            // in the same batch sees those deliveries as existing.
+            var handedOut: Set<EventKey> = []
+            return arrivals.map { arrival in
+                let key = EventKey(arrival.event)
+                let first = handedOut.insert(key).inserted
+                let states = existing[key] ?? new[key] ?? []
+                let mine = first ? claimed.intersection(states.map(\.id)) : []
+                return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
+            }
         }
     }
 
@@ -103,5 +206,31 @@ public struct FanOutStore: Sendable {
             id: try row.decode(UUID.self, 0), endpointID: try row.decode(UUID.self, 1), requestID: try row.decode(UUID.self, 2),
             status: DeliveryState.Status(rawValue: try row.decode(String.self, 3)) ?? .pending,
             attempts: try row.decode(Int.self, 4), recordedAttempts: try row.decode(Int.self, 5))
+    }
+}
+
+/// An event's identity in the tables.
+struct EventKey: Hashable {
+    var tenant: UUID
+    var id: String
+
+    init(tenant: UUID, id: String) {
+        self.tenant = tenant
+        self.id = id
+    }
+
+    init(_ event: Event) {
+        self.init(tenant: event.tenantID, id: event.id)
+    }
+}
+
+/// A delivery's identity in the tables.
+struct DeliveryKey: Hashable {
+    var event: EventKey
+    var endpoint: UUID
+
+    init(_ event: EventKey, _ endpoint: UUID) {
+        self.event = event
+        self.endpoint = endpoint
     }
 }

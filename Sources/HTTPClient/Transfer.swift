@@ -119,7 +119,7 @@ final class Transfer: @unchecked Sendable {
     }
 
     fileprivate func receiveHeader(_ data: UnsafeRawBufferPointer) {
-        let line = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = Self.trimmed(String(decoding: data, as: UTF8.self)[...])
         if line.hasPrefix("HTTP/") {
             // A new status line (after 100 Continue, or the final response): start over.
             headers.removeAll()
@@ -127,9 +127,17 @@ final class Transfer: @unchecked Sendable {
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
         } else if let colon = line.firstIndex(of: ":"), headers.count < 100 {
             let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let value = Self.trimmed(line[line.index(after: colon)...])
             headers.append((name, String(value.prefix(8192))))
         }
+    }
+
+    /// Without surrounding spaces, tabs and line ends (cheap: called per header line).
+    static func trimmed(_ text: Substring) -> Substring {
+        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return "" }
+        return Substring(scalars[first...last])
     }
 
     fileprivate func openSocket(_ address: UnsafePointer<curl_sockaddr>) -> curl_socket_t {

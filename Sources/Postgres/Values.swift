@@ -88,6 +88,15 @@ extension Optional: Bindable where Wrapped: Bindable {
     public static var postgresType: UInt32 { Wrapped.postgresType }
 }
 
+/// A `json` parameter: the exact text is stored (unlike `jsonb`), which is what gets signed.
+public struct JSON: Bindable, Hashable {
+    public var text: String
+    public init(_ text: String) { self.text = text }
+    public init(bytes: some Collection<UInt8>) { self.text = String(decoding: bytes, as: UTF8.self) }
+    public var postgresText: String? { text }
+    public static var postgresType: UInt32 { 114 }
+}
+
 /// A `jsonb` value as its JSON text; the caller encodes and decodes the document.
 public struct JSONB: Bindable, ColumnDecodable, Hashable {
     public var text: String

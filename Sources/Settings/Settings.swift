@@ -34,6 +34,11 @@ public struct Settings: Sendable {
     public var workerConcurrency: Int
     /// How long a worker trusts its cached endpoint list.
     public var endpointCacheTTL: Duration
+    /// Requests one worker has in flight to one endpoint at most (0: no limit), so that a
+    /// hanging endpoint cannot take every slot.
+    public var endpointConcurrency: Int
+    /// How long a delivery waits in the defer queue when its endpoint is at that limit.
+    public var deferDelay: Duration
     /// Consecutive failed attempts that disable an endpoint (0: never).
     public var disableThreshold: Int
     /// The least time those failures must span.
@@ -88,6 +93,8 @@ public struct Settings: Sendable {
         case connectTimeout = "HERALD_CONNECT_TIMEOUT"
         case workerConcurrency = "HERALD_WORKER_CONCURRENCY"
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
+        case endpointConcurrency = "HERALD_ENDPOINT_CONCURRENCY"
+        case deferDelay = "HERALD_DEFER_DELAY"
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
@@ -121,6 +128,8 @@ public struct Settings: Sendable {
             case .connectTimeout: "5s"
             case .workerConcurrency: "200"
             case .endpointCacheTTL: "5s"
+            case .endpointConcurrency: "10"
+            case .deferDelay: "5s"
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
@@ -156,6 +165,8 @@ public struct Settings: Sendable {
             case .connectTimeout: "DNS and connect time within an attempt"
             case .workerConcurrency: "messages a worker processes at once"
             case .endpointCacheTTL: "how long workers cache endpoint lists"
+            case .endpointConcurrency: "requests a worker has in flight to one endpoint at most (0: no limit)"
+            case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
@@ -239,6 +250,8 @@ public struct Settings: Sendable {
         connectTimeout = try duration(.connectTimeout)
         workerConcurrency = try integer(.workerConcurrency, 1...5000)
         endpointCacheTTL = try duration(.endpointCacheTTL, allowZero: true)
+        endpointConcurrency = try integer(.endpointConcurrency, 0...5000)
+        deferDelay = try duration(.deferDelay)
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)

@@ -7,29 +7,42 @@ public import Retry
 /// - `PREFIX.work` (quorum): bound to `PREFIX.events` with `#`; every worker consumes it.
 /// - `PREFIX.retry.<delay>` (quorum, one per rung): queue-wide `x-message-ttl`, dead-lettered
 ///   at least once into `PREFIX.requeue` (direct) with key `work`, which feeds `PREFIX.work`.
+/// - `PREFIX.defer` (quorum): like a rung, with `deferDelay`: deliveries whose endpoint
+///   has as many requests in flight as a worker allows wait here, without an attempt.
 /// - `PREFIX.parking` (quorum): messages that cannot be processed, with the reason.
 public struct Topology: Sendable, Equatable {
     public let prefix: String
     public let ladder: Ladder
+    /// How long a deferred delivery waits before a worker looks at it again.
+    public let deferDelay: Duration
 
-    public init(prefix: String = "herald", ladder: Ladder = .standard) {
+    public init(prefix: String = "herald", ladder: Ladder = .standard, deferDelay: Duration = .seconds(5)) {
         self.prefix = prefix
         self.ladder = ladder
+        self.deferDelay = deferDelay
     }
 
     public var eventsExchange: String { "\(prefix).events" }
     public var requeueExchange: String { "\(prefix).requeue" }
     public var workQueue: String { "\(prefix).work" }
     public var parkingQueue: String { "\(prefix).parking" }
+    public var deferQueue: String { "\(prefix).defer" }
     public static let requeueRoutingKey = "work"
 
     public func retryQueue(rung: Int) -> String { "\(prefix).retry.\(ladder.label(rung: rung))" }
 
     /// Declare arguments of a rung's queue.
     public func retryQueueArguments(rung: Int) -> FieldTable {
+        delayQueueArguments(ladder.delays[rung])
+    }
+
+    /// Declare arguments of the defer queue.
+    public var deferQueueArguments: FieldTable { delayQueueArguments(deferDelay) }
+
+    private func delayQueueArguments(_ delay: Duration) -> FieldTable {
         [
             "x-queue-type": "quorum",
-            "x-message-ttl": .int(Ladder.milliseconds(ladder.delays[rung])),
+            "x-message-ttl": .int(Ladder.milliseconds(delay)),
             "x-dead-letter-exchange": .string(requeueExchange),
             "x-dead-letter-routing-key": .string(Self.requeueRoutingKey),
             // Quorum queues dead-letter at least once only with these two.
@@ -49,10 +62,11 @@ public struct Topology: Sendable, Equatable {
         for rung in ladder.delays.indices {
             try await channel.declareQueue(retryQueue(rung: rung), arguments: retryQueueArguments(rung: rung))
         }
+        try await channel.declareQueue(deferQueue, arguments: deferQueueArguments)
     }
 
     /// Every queue name, for inspection and clean-up.
     public var queues: [String] {
-        [workQueue, parkingQueue] + ladder.delays.indices.map(retryQueue(rung:))
+        [workQueue, parkingQueue, deferQueue] + ladder.delays.indices.map(retryQueue(rung:))
     }
 }

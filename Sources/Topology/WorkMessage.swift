@@ -7,8 +7,9 @@ public enum WorkMessage: Sendable, Equatable {
     /// A new event from a producer: fan out, then make attempt 1 of each delivery.
     case event(Event)
     /// A scheduled retry (back from a delay queue), or a resend someone asked for
-    /// (`manual`): make attempt `attempt` of one delivery.
-    case delivery(id: UUID, attempt: Int, manual: Bool)
+    /// (`manual`): make attempt `attempt` of one delivery. `endpoint`, when the message
+    /// names it, lets a worker defer the message for a busy endpoint without a lookup.
+    case delivery(id: UUID, attempt: Int, manual: Bool, endpoint: UUID? = nil)
 
     /// Header naming a delivery message; event messages carry none.
     public static let kindHeader = "herald-kind"
@@ -16,6 +17,8 @@ public enum WorkMessage: Sendable, Equatable {
     public static let attemptHeader = "herald-attempt"
     /// `manual` on a resend requested through the API or CLI.
     public static let triggerHeader = "herald-trigger"
+    /// The delivery's endpoint (optional).
+    public static let endpointHeader = "herald-endpoint"
 
     /// Reads a message; a message that cannot be read throws the reason it is parked for.
     public static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
@@ -31,16 +34,19 @@ public enum WorkMessage: Sendable, Equatable {
             else {
                 throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
             }
-            return .delivery(id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == "manual")
+            return .delivery(
+                id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == "manual",
+                endpoint: message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)))
         case let other?:
             throw EventError(field: kindHeader, reason: "unknown message kind '\(other.prefix(40))'")
         }
     }
 
     /// The message that asks for attempt `attempt` of delivery `id`.
-    public static func retry(delivery id: UUID, attempt: Int, manual: Bool = false) -> Message {
+    public static func retry(delivery id: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil) -> Message {
         var headers: FieldTable = [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))]
         if manual { headers[triggerHeader] = "manual" }
+        if let endpoint { headers[endpointHeader] = .string(endpoint.uuidString.lowercased()) }
         return Message(
             body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8), headers: headers,
             messageID: "\(id.uuidString.lowercased()).\(attempt)")

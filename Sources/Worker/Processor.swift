@@ -18,11 +18,13 @@ public struct WorkerContext: Sendable {
     public var requests: RequestSettings
     public var topology: Topology
     public var limits: EventLimits
+    /// Requests in flight per endpoint, shared by the worker's connections.
+    public var slots: Slots
     public var logger: Logger
 
     public init(
         directory: Directory, store: FanOutStore, ledger: Ledger, client: Client, requests: RequestSettings,
-        topology: Topology, limits: EventLimits, logger: Logger
+        topology: Topology, limits: EventLimits, slots: Slots = Slots(limit: 10), logger: Logger
     ) {
         self.directory = directory
         self.store = store
@@ -31,16 +33,31 @@ public struct WorkerContext: Sendable {
         self.requests = requests
         self.topology = topology
         self.limits = limits
+        self.slots = slots
         self.logger = logger
     }
 }
 
 /// Processes one message to the point where it may be acked: everything it caused is
 /// recorded in PostgreSQL and every retry it scheduled is confirmed by the broker.
+///
+/// Events and attempts of concurrent messages are written in shared batches (one
+/// transaction each); a message is acked only after the batches holding its writes committed.
 struct Processor: Sendable {
     let context: WorkerContext
-    /// A channel in confirm mode for retries and parked messages.
+    /// A channel in confirm mode for retries, deferred deliveries and parked messages.
     let publisher: Channel
+    private let stores: Batcher<Arrival, Stored>
+    private let records: Batcher<Ledger.Entry, Ledger.Recorded>
+
+    init(context: WorkerContext, publisher: Channel) {
+        self.context = context
+        self.publisher = publisher
+        let store = context.store
+        let ledger = context.ledger
+        stores = Batcher(maxBatch: 64, maxFlushes: 2) { try await store.store($0) }
+        records = Batcher(maxBatch: 256, maxFlushes: 2) { try await ledger.record($0) }
+    }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
     /// trouble), so it comes back.
@@ -55,7 +72,13 @@ struct Processor: Sendable {
         switch message {
         case .event(let event):
             try await fanOut(event, from: delivery)
-        case .delivery(let id, let attempt, let manual):
+        case .delivery(let id, let attempt, let manual, let endpoint):
+            // A busy endpoint's delivery waits again without a lookup. Not a redelivered
+            // one: its attempt may be claimed already, and only this message can finish it.
+            if let endpoint, !delivery.redelivered, !context.slots.isFree(endpoint) {
+                try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
+                return
+            }
             guard let (state, event) = try await context.store.load(delivery: id) else { return }
             let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
             try await run(state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints)
@@ -67,19 +90,37 @@ struct Processor: Sendable {
             try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
             return
         }
-        var targets: [(endpoint: UUID, skip: Bool)] = []
+        let slots = context.slots
+        // A delivery created with a slot in hand starts with attempt 1 claimed.
+        var targets: [Arrival.Target] = []
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes) {
-            case .deliver: targets.append((endpoint.id, false))
-            case .skip: targets.append((endpoint.id, true))
+            case .deliver: targets.append(Arrival.Target(endpoint: endpoint.id, claim: slots.acquire(endpoint.id)))
+            case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
         }
-        let (stored, states) = try await context.store.store(event, targets: targets)
+        let stored: Stored
+        do {
+            stored = try await stores.submit(Arrival(event: event, targets: targets))
+        } catch {
+            for target in targets where target.claim { slots.release(target.endpoint) }
+            throw error
+        }
+        // Slots taken for deliveries that existed already go back; `run` takes its own.
+        let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
+        for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint) }
         try await withThrowingDiscardingTaskGroup { group in
-            for state in states {
-                group.addTask {
-                    try await run(state, event: stored, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
+            for state in stored.deliveries {
+                if stored.claimed.contains(state.id), let endpoint = endpoints.first(where: { $0.id == state.endpointID }) {
+                    group.addTask {
+                        defer { slots.release(endpoint.id) }
+                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
+                    }
+                } else {
+                    group.addTask {
+                        try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
+                    }
                 }
             }
         }
@@ -93,7 +134,7 @@ struct Processor: Sendable {
             return
         case .republish(let next):
             let rung = context.topology.ladder.rung(afterAttempt: k) ?? (context.topology.ladder.delays.count - 1)
-            try await schedule(state.id, attempt: next, rung: rung)
+            try await schedule(state.id, attempt: next, rung: rung, endpoint: state.endpointID)
         case .attempt(let claim):
             // Dropping or skipping a delivery is final, so a cached "absent" or "disabled"
             // (an endpoint just created or re-activated) is checked against fresh data first.
@@ -107,6 +148,12 @@ struct Processor: Sendable {
                 try await context.ledger.skip(delivery: state.id)
                 return
             }
+            // An attempt this message already owns (claim == false) goes out whatever the limit.
+            guard context.slots.acquire(endpoint.id, force: !claim) else {
+                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                return
+            }
+            defer { context.slots.release(endpoint.id) }
             if claim, try await !context.ledger.claim(delivery: state.id, attempt: k) { return }
             try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
@@ -143,29 +190,42 @@ struct Processor: Sendable {
             deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
-        let recorded = try await context.ledger.record(attempt, next: next, nextAttemptAt: nextAttemptAt)
+        let recorded = try await records.submit(Ledger.Entry(attempt, next: next, nextAttemptAt: nextAttemptAt))
         AttemptMetrics.outcomes[next]?.increment()
         AttemptMetrics.duration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-        var logger = context.logger
-        logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
-        logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
-        logger[metadataKey: "event"] = "\(event.id)"
-        logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
-        logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "-")"])
+        if context.logger.logLevel <= .debug || recorded.disabledEndpoint {
+            var logger = context.logger
+            logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
+            logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
+            logger[metadataKey: "event"] = "\(event.id)"
+            logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
+            logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "-")"])
+            if recorded.disabledEndpoint {
+                logger.warning("endpoint disabled after failed deliveries")
+            }
+        }
         if recorded.disabledEndpoint {
             context.directory.invalidate(tenant: event.tenantID)
-            logger.warning("endpoint disabled after failed deliveries")
         }
         // A stale holder (the delivery was settled by another) schedules nothing.
         if let rung, next == .retrying, recorded.applied {
-            try await schedule(state.id, attempt: k + 1, rung: rung)
+            try await schedule(state.id, attempt: k + 1, rung: rung, endpoint: endpoint.id)
         }
     }
 
-    /// Publishes the retry with a confirm; only then may the current message be acked.
-    private func schedule(_ delivery: UUID, attempt: Int, rung: Int) async throws {
+    /// Sends attempt `attempt` to the defer queue, unclaimed, to be looked at again after
+    /// the topology's defer delay; confirmed before the current message is acked.
+    private func postpone(_ delivery: UUID, attempt: Int, manual: Bool, endpoint: UUID) async throws {
         try await publisher.publish(
-            WorkMessage.retry(delivery: delivery, attempt: attempt), exchange: "",
+            WorkMessage.retry(delivery: delivery, attempt: attempt, manual: manual, endpoint: endpoint), exchange: "",
+            routingKey: context.topology.deferQueue, mandatory: true)
+        AttemptMetrics.deferred.increment()
+    }
+
+    /// Publishes the retry with a confirm; only then may the current message be acked.
+    private func schedule(_ delivery: UUID, attempt: Int, rung: Int, endpoint: UUID) async throws {
+        try await publisher.publish(
+            WorkMessage.retry(delivery: delivery, attempt: attempt, endpoint: endpoint), exchange: "",
             routingKey: context.topology.retryQueue(rung: rung), mandatory: true)
     }
 
@@ -188,4 +248,6 @@ enum AttemptMetrics {
             ($0, Counter(label: "herald_deliveries_total", dimensions: [("outcome", $0.rawValue)]))
         })
     static let duration = Timer(label: "herald_attempt_duration_seconds")
+    /// Deliveries sent to the defer queue because their endpoint had no free slot.
+    static let deferred = Counter(label: "herald_deliveries_deferred_total")
 }

@@ -26,7 +26,7 @@ struct APICommand: AsyncParsableCommand {
         Telemetry.bootstrap()
         let logger = Logger(label: "herald.api")
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
-        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder)
+        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay)
         let dispatcher = Dispatcher(amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, logger: logger)
         let producer = Producer(
             configuration: .init(

@@ -41,8 +41,9 @@ struct WorkerCommand: AsyncParsableCommand {
             ledger: Ledger(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
             client: client,
             requests: RequestSettings(headerPrefix: settings.headerPrefix, timeout: settings.httpTimeout, connectTimeout: settings.connectTimeout),
-            topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder),
+            topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
+            slots: Slots(limit: settings.endpointConcurrency),
             logger: logger)
         let worker = WorkerService(amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency)
         var services: [any Service] = [worker]

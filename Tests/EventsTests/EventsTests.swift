@@ -61,14 +61,36 @@ import Testing
         #expect(decoded.tenantID == event.tenantID)
         #expect(abs(decoded.occurredAt.timeIntervalSince1970 - event.occurredAt.timeIntervalSince1970) < 0.001)
         #expect(decoded.attributes == event.attributes)
-        #expect(String(decoding: decoded.data, as: UTF8.self) == #"{"client":{"name":"Anna"},"total":"1450.00"}"#)
+        #expect(decoded.data == event.data)
     }
 
-    @Test func dataIsCanonicalSoEveryAttemptSendsTheSameBytes() throws {
+    /// Endpoints receive the producer's bytes: key order, spacing and number spelling kept.
+    @Test(arguments: [
+        #"{"b":1,"a":[1,2]}"#,
+        #"{ "a" : [1, 2.50, 1e3], "b" : {"x":"}],{\"quoted\"}"} }"#,
+        #"{"text":"comma, brace } and bracket ]","n":-0.0,"t":true,"z":null}"#,
+        "{}",
+    ])
+    func dataTravelsVerbatim(_ data: String) throws {
         let tenant = UUID()
-        let a = #"{"id":"e","type":"a.b","tenant_id":"\#(tenant)","occurred_at":"2026-05-12T09:30:00Z","data":{"b":1,"a":[1,2]}}"#
-        let b = #"{"data":{ "a" : [1, 2], "b" : 1 },"type":"a.b","id":"e","occurred_at":"2026-05-12T09:30:00Z","tenant_id":"\#(tenant)"}"#
-        #expect(try WireFormat.decode(Array(a.utf8)).data == WireFormat.decode(Array(b.utf8)).data)
+        let first = #"{"id":"e","type":"a.b","tenant_id":"\#(tenant)","occurred_at":"2026-05-12T09:30:00Z","data":\#(data)}"#
+        let last = #"{ "data" :\#(data) , "type":"a.b","id":"e","occurred_at":"2026-05-12T09:30:00Z","attributes":{"data":"x"},"tenant_id":"\#(tenant)"}"#
+        #expect(String(decoding: try WireFormat.decode(Array(first.utf8)).data, as: UTF8.self) == data)
+        #expect(String(decoding: try WireFormat.decode(Array(last.utf8)).data, as: UTF8.self) == data)
+    }
+
+    @Test func locatesTopLevelMembersOnly() {
+        let json = Array(#"{"attributes":{"data":"inner"},"data" : [1, {"data":2}] ,"x":"\"data\""}"#.utf8)
+        let range = JSONText.topLevelValue(named: "data", in: json)
+        #expect(range.map { String(decoding: json[$0], as: UTF8.self) } == #"[1, {"data":2}]"#)
+        #expect(JSONText.topLevelValue(named: "missing", in: json) == nil)
+        #expect(JSONText.topLevelValue(named: "x", in: json).map { String(decoding: json[$0], as: UTF8.self) } == #""\"data\"""#)
+    }
+
+    /// A key spelled with an escape is still the `data` member: its value is written out.
+    @Test func escapedKeyStillFindsTheData() throws {
+        let body = #"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","d\u0061ta":{"a":1}}"#
+        #expect(String(decoding: try WireFormat.decode(Array(body.utf8)).data, as: UTF8.self) == #"{"a":1}"#)
     }
 
     @Test(arguments: [

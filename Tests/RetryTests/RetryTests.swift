@@ -47,7 +47,15 @@ import Topology
         let topology = Topology(prefix: "t1", ladder: try Ladder(parsing: "200ms,1s"))
         #expect(topology.eventsExchange == "t1.events")
         #expect(topology.workQueue == "t1.work")
-        #expect(topology.queues == ["t1.work", "t1.parking", "t1.retry.200ms", "t1.retry.1s"])
+        #expect(topology.queues == ["t1.work", "t1.parking", "t1.defer", "t1.retry.200ms", "t1.retry.1s"])
+    }
+
+    @Test func theDeferQueueExpiresIntoTheWorkQueueAfterItsDelay() {
+        let topology = Topology(deferDelay: .milliseconds(1500))
+        let arguments = topology.deferQueueArguments
+        #expect(arguments["x-message-ttl"] == .int(1500))
+        #expect(arguments["x-dead-letter-exchange"] == "herald.requeue")
+        #expect(arguments["x-dead-letter-strategy"] == "at-least-once")
     }
 
     @Test func retryQueuesExpireIntoTheWorkQueueAtLeastOnce() {

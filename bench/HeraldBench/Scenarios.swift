@@ -176,9 +176,10 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
         let rss = processes.map(\.peakRSS).max() ?? 0
+        let cpu = processes.map(\.cpuSeconds).reduce(0, +)
         let received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
-        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish")
+        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s")
         _ = server
         for process in processes { process.stop() }
         await topology.delete()

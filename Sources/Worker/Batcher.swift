@@ -1,0 +1,78 @@
+import Synchronization
+
+/// Gathers the items that concurrent tasks submit and writes them with one call per batch:
+/// while a batch is being written, the next one fills up, so batches grow with the load
+/// and a lone item is written at once.
+///
+/// Each submitter waits for its own item's result; when a batch fails, every item in it
+/// fails with the same error (nothing of it was committed).
+final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
+    typealias Flush = @Sendable ([Item]) async throws -> [Output]
+
+    private struct Waiting {
+        var item: Item
+        var continuation: CheckedContinuation<Output, any Error>
+    }
+
+    private struct State {
+        var waiting: [Waiting] = []
+        var flushing = 0
+    }
+
+    private let flush: Flush
+    private let maxBatch: Int
+    private let maxFlushes: Int
+    private let state = Mutex(State())
+
+    /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
+    init(maxBatch: Int, maxFlushes: Int, flush: @escaping Flush) {
+        precondition(maxBatch > 0 && maxFlushes > 0)
+        self.maxBatch = maxBatch
+        self.maxFlushes = maxFlushes
+        self.flush = flush
+    }
+
+    func submit(_ item: Item) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            let batch: [Waiting]? = state.withLock { state in
+                state.waiting.append(Waiting(item: item, continuation: continuation))
+                guard state.flushing < maxFlushes else { return nil }
+                state.flushing += 1
+                return take(&state)
+            }
+            if let batch {
+                // The writer outlives no one: it ends as soon as nothing waits.
+                Task { await drain(batch) }
+            }
+        }
+    }
+
+    private func take(_ state: inout State) -> [Waiting] {
+        let count = min(maxBatch, state.waiting.count)
+        defer { state.waiting.removeFirst(count) }
+        return Array(state.waiting.prefix(count))
+    }
+
+    /// Writes `batch`, then whatever queued up meanwhile, until nothing waits.
+    private func drain(_ batch: [Waiting]) async {
+        var batch = batch
+        while true {
+            do {
+                let outputs = try await flush(batch.map(\.item))
+                precondition(outputs.count == batch.count, "a flush returns one output per item")
+                for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
+            } catch {
+                for waiting in batch { waiting.continuation.resume(throwing: error) }
+            }
+            let next: [Waiting]? = state.withLock { state in
+                guard !state.waiting.isEmpty else {
+                    state.flushing -= 1
+                    return nil
+                }
+                return take(&state)
+            }
+            guard let next else { return }
+            batch = next
+        }
+    }
+}
