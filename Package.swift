@@ -184,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "herald-bench",
             dependencies: [
-                "AMQP", "Postgres", "HTTPClient", "Producer", "Events", "Migrations", "Delivery", "FanOut", "Topology",
+                "AMQP", "Postgres", "HTTPClient", "Producer", "Events", "Migrations", "Delivery", "FanOut", "Topology", "Settings",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/HeraldBench",

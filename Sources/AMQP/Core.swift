@@ -73,12 +73,25 @@ final class Core {
     func run() {
         var failure: BrokerError?
         loop: while running {
+            // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
+            // corked around them, and uncorked before anything that waits for a reply.
+            var corked = false
+            defer { if corked { cork(false) } }
             for command in inbox.drain() {
+                let oneWay = command.isOneWay
+                if oneWay != corked {
+                    cork(oneWay)
+                    corked = oneWay
+                }
                 if let error = handle(command) {
                     failure = error
                     break loop
                 }
                 if !running { break loop }
+            }
+            if corked {
+                cork(false)
+                corked = false
             }
             if let error = readFrames() {
                 failure = error
@@ -86,6 +99,11 @@ final class Core {
             }
         }
         finish(failure)
+    }
+
+    private func cork(_ on: Bool) {
+        var value: Int32 = on ? 1 : 0
+        _ = setsockopt(amqp_get_sockfd(conn), Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
     // MARK: Commands

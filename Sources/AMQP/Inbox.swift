@@ -84,6 +84,14 @@ enum Command: Sendable {
     case close(CheckedContinuation<Void, Never>)
 
     /// Fails whatever the command was waiting for.
+    /// Sent without waiting for a reply: acks, nacks, rejects and publishes.
+    var isOneWay: Bool {
+        switch self {
+        case .ack, .nack, .reject, .publish: true
+        default: false
+        }
+    }
+
     func fail(_ error: BrokerError) {
         switch self {
         case .openChannel(let c): c.resume(throwing: error)

@@ -44,13 +44,52 @@ public struct Ledger: Sendable {
     /// Claims attempt `number`: true for exactly one caller while the delivery is open
     /// and fewer attempts were started.
     public func claim(delivery: UUID, attempt number: Int) async throws -> Bool {
-        let rows = try await pool.query(
-            """
-            UPDATE deliveries SET attempts = \(number), claimed_at = now(), updated_at = now()
-            WHERE id = \(delivery) AND attempts < \(number) AND status IN ('pending', 'retrying')
-            RETURNING 1
-            """)
-        return !rows.isEmpty
+        try await claim([Claim(delivery: delivery, attempt: number)])[0]
+    }
+
+    /// One attempt to claim.
+    public struct Claim: Sendable, Hashable {
+        public var delivery: UUID
+        public var attempt: Int
+
+        public init(delivery: UUID, attempt: Int) {
+            self.delivery = delivery
+            self.attempt = attempt
+        }
+    }
+
+    /// Claims a batch of attempts in one statement per round (a delivery named twice is
+    /// claimed in a later round, so only one of its claims succeeds); true for each claim
+    /// that succeeded, in order.
+    public func claim(_ claims: [Claim]) async throws -> [Bool] {
+        guard !claims.isEmpty else { return [] }
+        var granted = [Bool](repeating: false, count: claims.count)
+        for round in Self.rounds(claims.map(\.delivery)) {
+            let rows: [[any Bindable]] = round.map { [claims[$0].delivery, claims[$0].attempt] }
+            let updated = try await pool.query(
+                """
+                UPDATE deliveries d SET attempts = v.attempt::int, claimed_at = now(), updated_at = now()
+                FROM (VALUES \(Query.values(rows))) AS v (id, attempt)
+                WHERE d.id = v.id::uuid AND d.attempts < v.attempt::int AND d.status IN ('pending', 'retrying')
+                RETURNING d.id
+                """)
+            let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
+            for index in round where ids.contains(claims[index].delivery) { granted[index] = true }
+        }
+        return granted
+    }
+
+    /// Indices grouped so that no round names a delivery twice, in submission order.
+    static func rounds(_ deliveries: [UUID]) -> [[Int]] {
+        var rounds: [[Int]] = []
+        var occurrences: [UUID: Int] = [:]
+        for (index, delivery) in deliveries.enumerated() {
+            let round = occurrences[delivery, default: 0]
+            occurrences[delivery] = round + 1
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
+        }
+        return rounds
     }
 
     /// Marks a delivery skipped (its endpoint is disabled).
@@ -127,16 +166,8 @@ public struct Ledger: Sendable {
             """)
         // A delivery named twice in one batch (two holders of it) is updated in rounds, in
         // submission order, as separate records would be.
-        var rounds: [[Int]] = []
-        var occurrences: [UUID: Int] = [:]
-        for (index, entry) in entries.enumerated() {
-            let round = occurrences[entry.attempt.deliveryID, default: 0]
-            occurrences[entry.attempt.deliveryID] = round + 1
-            if round == rounds.count { rounds.append([]) }
-            rounds[round].append(index)
-        }
         var applied = [Bool](repeating: false, count: entries.count)
-        for round in rounds {
+        for round in Self.rounds(entries.map(\.attempt.deliveryID)) {
             let rows: [[any Bindable]] = round.map { index in
                 let entry = entries[index]
                 return [

@@ -16,7 +16,7 @@ public struct Topology: Sendable, Equatable {
     /// How long a deferred delivery waits before a worker looks at it again.
     public let deferDelay: Duration
 
-    public init(prefix: String = "herald", ladder: Ladder = .standard, deferDelay: Duration = .seconds(5)) {
+    public init(prefix: String = "herald", ladder: Ladder = .standard, deferDelay: Duration = .seconds(10)) {
         self.prefix = prefix
         self.ladder = ladder
         self.deferDelay = deferDelay

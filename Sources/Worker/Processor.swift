@@ -49,6 +49,7 @@ struct Processor: Sendable {
     let publisher: Channel
     private let stores: Batcher<Arrival, Stored>
     private let records: Batcher<Ledger.Entry, Ledger.Recorded>
+    private let claims: Batcher<Ledger.Claim, Bool>
 
     init(context: WorkerContext, publisher: Channel) {
         self.context = context
@@ -57,6 +58,7 @@ struct Processor: Sendable {
         let ledger = context.ledger
         stores = Batcher(maxBatch: 64, maxFlushes: 2) { try await store.store($0) }
         records = Batcher(maxBatch: 256, maxFlushes: 2) { try await ledger.record($0) }
+        claims = Batcher(maxBatch: 256, maxFlushes: 2) { try await ledger.claim($0) }
     }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
@@ -75,7 +77,7 @@ struct Processor: Sendable {
         case .delivery(let id, let attempt, let manual, let endpoint):
             // A busy endpoint's delivery waits again without a lookup. Not a redelivered
             // one: its attempt may be claimed already, and only this message can finish it.
-            if let endpoint, !delivery.redelivered, !context.slots.isFree(endpoint) {
+            if let endpoint, !delivery.redelivered, !context.slots.isOpen(endpoint) {
                 try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
                 return
             }
@@ -91,11 +93,12 @@ struct Processor: Sendable {
             return
         }
         let slots = context.slots
-        // A delivery created with a slot in hand starts with attempt 1 claimed.
+        // A delivery created with a slot in hand starts with attempt 1 claimed; the others
+        // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes) {
-            case .deliver: targets.append(Arrival.Target(endpoint: endpoint.id, claim: slots.acquire(endpoint.id)))
+            case .deliver: targets.append(Arrival.Target(endpoint: endpoint.id, claim: slots.tryAcquire(endpoint.id)))
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
@@ -114,8 +117,9 @@ struct Processor: Sendable {
             for state in stored.deliveries {
                 if stored.claimed.contains(state.id), let endpoint = endpoints.first(where: { $0.id == state.endpointID }) {
                     group.addTask {
-                        defer { slots.release(endpoint.id) }
-                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
+                        var answered = true
+                        defer { slots.release(endpoint.id, answered: answered) }
+                        answered = try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
                     }
                 } else {
                     group.addTask {
@@ -149,17 +153,20 @@ struct Processor: Sendable {
                 return
             }
             // An attempt this message already owns (claim == false) goes out whatever the limit.
-            guard context.slots.acquire(endpoint.id, force: !claim) else {
+            guard await context.slots.acquire(endpoint.id, force: !claim) else {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
-            defer { context.slots.release(endpoint.id) }
-            if claim, try await !context.ledger.claim(delivery: state.id, attempt: k) { return }
-            try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
+            var answered = true
+            defer { context.slots.release(endpoint.id, answered: answered) }
+            if claim, try await !claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) { return }
+            answered = try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
     }
 
-    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
+    /// Makes and records the attempt; returns whether the endpoint answered (did not time out).
+    @discardableResult
+    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws -> Bool {
         let startedAt = Date()
         let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: state.requestID, now: startedAt, settings: context.requests)
         let clock = ContinuousClock.now
@@ -211,6 +218,7 @@ struct Processor: Sendable {
         if let rung, next == .retrying, recorded.applied {
             try await schedule(state.id, attempt: k + 1, rung: rung, endpoint: endpoint.id)
         }
+        return outcome.errorClass != "timeout"
     }
 
     /// Sends attempt `attempt` to the defer queue, unclaimed, to be looked at again after

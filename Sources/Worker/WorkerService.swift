@@ -18,7 +18,7 @@ public struct WorkerService: Service {
     public let concurrency: Int
     public let backoff: Backoff
 
-    public init(amqpURL: String, context: WorkerContext, concurrency: Int = 200, backoff: Backoff = Backoff()) {
+    public init(amqpURL: String, context: WorkerContext, concurrency: Int = 500, backoff: Backoff = Backoff()) {
         self.amqpURL = amqpURL
         self.context = context
         self.concurrency = concurrency

@@ -1,4 +1,6 @@
 import Delivery
+import Events
+import FanOut
 import Foundation
 import Postgres
 import Testing
@@ -45,6 +47,106 @@ struct LedgerTests {
             let current = try await ledger.record(attempt(2, Outcome(verdict: .permanent, statusCode: 404)), next: .failed, nextAttemptAt: nil)
             #expect(current.applied)
             #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.status) == ["failed"])
+        }
+    }
+
+    /// A batch records like separate calls: each attempt logged, each delivery moved once
+    /// (a delivery named twice is settled by its first entry), endpoints counted.
+    @Test func aBatchRecordsLikeSeparateCalls() async throws {
+        var options = Pipeline.Options(startWorker: false)
+        options.disable = DisablePolicy(threshold: 2, window: .zero)
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let good = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/good")
+            let bad = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/bad")
+            var targets: [Arrival] = []
+            for n in 0..<3 {
+                let event = Event(id: "evt_\(n)", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
+                targets.append(Arrival(event: event, targets: [Arrival.Target(endpoint: good, claim: true), Arrival.Target(endpoint: bad, claim: true)]))
+            }
+            let stored = try await pipeline.context.store.store(targets)
+            let states = stored.flatMap(\.deliveries)
+            #expect(states.count == 6)
+            func attempt(_ state: DeliveryState, _ outcome: Outcome) -> Ledger.Entry {
+                Ledger.Entry(
+                    Attempt(
+                        deliveryID: state.id, endpointID: state.endpointID, number: 1, requestID: state.requestID, startedAt: Date(),
+                        duration: .milliseconds(3), outcome: outcome, excerpt: Array("ok".utf8)),
+                    next: outcome.verdict == .delivered ? .delivered : .failed, nextAttemptAt: nil)
+            }
+            let delivered = Outcome(verdict: .delivered, statusCode: 200)
+            let refused = Outcome(verdict: .permanent, statusCode: 404)
+            var entries = states.map { attempt($0, $0.endpointID == good ? delivered : refused) }
+            // A second holder's late failure of a delivered one, in the same batch.
+            let first = states.first { $0.endpointID == good }!
+            entries.append(attempt(first, refused))
+            let recorded = try await pipeline.context.ledger.record(entries)
+            #expect(recorded.count == 7)
+            #expect(recorded.prefix(6).allSatisfy { $0.applied })
+            #expect(!recorded[6].applied)
+            #expect(recorded.filter(\.disabledEndpoint).count == 1)
+            #expect(try await pipeline.deliveries(endpoint: good).map(\.status) == ["delivered", "delivered", "delivered"])
+            #expect(try await pipeline.deliveries(endpoint: bad).map(\.status) == ["failed", "failed", "failed"])
+            #expect(try await pipeline.pool.query("SELECT count(*) FROM delivery_attempts")[0].decode(Int.self, 0) == 7)
+            let endpoint = try await pipeline.pool.query("SELECT consecutive_failures, enabled FROM endpoints WHERE id = \(bad)")[0]
+            #expect(try endpoint.decode(Int.self, 0) == 3)
+            #expect(try !endpoint.decode(Bool.self, 1))
+        }
+    }
+
+    /// Storing is idempotent per event and the insert claims attempt 1 only for targets
+    /// that asked for it; an event stored before keeps its first content.
+    @Test func storingABatchCreatesEachDeliveryOnce() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let a = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/a")
+            let b = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/b")
+            let c = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/c")
+            let store = pipeline.context.store
+            let original = Event(id: "evt_1", type: "a.b", tenantID: tenant, data: Array(#"{"v":1}"#.utf8))
+            let targets = [Arrival.Target(endpoint: a, claim: true), Arrival.Target(endpoint: b), Arrival.Target(endpoint: c, skip: true, claim: true)]
+            let first = try await store.store([Arrival(event: original, targets: targets)])[0]
+            #expect(first.deliveries.count == 3)
+            #expect(first.claimed == Set(first.deliveries.filter { $0.endpointID == a }.map(\.id)))
+            #expect(first.deliveries.first { $0.endpointID == a }?.attempts == 1)
+            #expect(first.deliveries.first { $0.endpointID == b }?.attempts == 0)
+            #expect(first.deliveries.first { $0.endpointID == c }?.status == .skipped)
+
+            // The same event again, twice in one batch with other content, beside a new one.
+            var changed = original
+            changed.data = Array(#"{"v":2}"#.utf8)
+            let other = Event(id: "evt_2", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
+            let again = try await store.store([
+                Arrival(event: changed, targets: targets), Arrival(event: other, targets: [Arrival.Target(endpoint: a, claim: true)]),
+                Arrival(event: changed, targets: targets),
+            ])
+            #expect(again.count == 3)
+            #expect(again[0].event.data == original.data)
+            #expect(again[2].event.data == original.data)
+            #expect(Set(again[0].deliveries.map(\.id)) == Set(first.deliveries.map(\.id)))
+            #expect(again[0].claimed.isEmpty && again[2].claimed.isEmpty)
+            #expect(again[1].claimed.count == 1 && again[1].deliveries.count == 1)
+            #expect(try await pipeline.pool.query("SELECT count(*) FROM deliveries")[0].decode(Int.self, 0) == 4)
+        }
+    }
+
+    /// Of two claims of one attempt in a batch, exactly one succeeds.
+    @Test func aBatchOfClaimsGrantsEachAttemptOnce() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/in")
+            let event = Event(id: "evt_1", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
+            let other = Event(id: "evt_2", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
+            let stored = try await pipeline.context.store.store([
+                Arrival(event: event, targets: [Arrival.Target(endpoint: endpoint)]), Arrival(event: other, targets: [Arrival.Target(endpoint: endpoint)]),
+            ])
+            let x = stored[0].deliveries[0].id
+            let y = stored[1].deliveries[0].id
+            let granted = try await pipeline.context.ledger.claim([
+                Ledger.Claim(delivery: x, attempt: 1), Ledger.Claim(delivery: x, attempt: 1), Ledger.Claim(delivery: y, attempt: 2),
+            ])
+            #expect(granted == [true, false, true])
+            #expect(try await pipeline.context.ledger.claim([Ledger.Claim(delivery: y, attempt: 2)]) == [false])
         }
     }
 }

@@ -101,18 +101,8 @@ struct OperationsTests {
             let tenant = try await pipeline.tenant()
             _ = try await pipeline.endpoint(tenant: tenant, url: receiver.url)
             let port = 20_000 + Int.random(in: 0..<10_000)
-            let process = Process()
-            process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
-            process.arguments = ["worker", "--queue-prefix", pipeline.topology.prefix, "--retry-ladder", "200ms"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
-            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
-            environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
-            environment["HERALD_WORKER_PORT"] = String(port)
-            environment["HERALD_LOG_LEVEL"] = "error"
-            process.environment = environment
-            try process.run()
-            let worker = WorkerProcess(process: process)
+            let worker = try WorkerProcess.start(pipeline, ladder: "200ms", environment: ["HERALD_WORKER_PORT": String(port)])
+            defer { worker.stopIfRunning() }
             try await pipeline.publish("client.created", tenant: tenant)
             try await receiver.waitForRequests(1)
             let client = HTTPClient.Client()

@@ -31,6 +31,9 @@ struct Pipeline {
         var startWorker = true
         /// The worker's connect-time guard; nil connects anywhere.
         var addressPolicy: (@Sendable (SocketAddress) -> Bool)?
+        /// Requests in flight per endpoint, and the wait of a deferred delivery.
+        var endpointConcurrency = 10
+        var deferDelay: Duration = .milliseconds(300)
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -44,13 +47,13 @@ struct Pipeline {
                 logger: TestServices.logger
             ).run()
             let pool = try Pool(url: url, size: 6, logger: TestServices.logger)
-            let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder))
+            let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200)), store: FanOutStore(pool: pool),
                 ledger: Ledger(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
-                topology: topology, limits: EventLimits(), logger: TestServices.logger)
+                topology: topology, limits: EventLimits(), slots: Slots(limit: options.endpointConcurrency), logger: TestServices.logger)
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

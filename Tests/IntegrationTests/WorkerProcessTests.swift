@@ -3,13 +3,15 @@ import FanOut
 import Foundation
 import Testing
 import TestSupport
+import Retry
 import Topology
 
 /// The `herald worker` executable as a child process, for the tests that kill it.
 struct WorkerProcess {
     let process: Process
 
-    static func start(_ pipeline: Pipeline, ladder: String) throws -> WorkerProcess {
+    /// `environment` adds to (or overrides) the settings below.
+    static func start(_ pipeline: Pipeline, ladder: String, environment extra: [String: String] = [:]) throws -> WorkerProcess {
         let process = Process()
         process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
         process.arguments = ["worker", "--queue-prefix", pipeline.topology.prefix, "--retry-ladder", ladder]
@@ -22,6 +24,9 @@ struct WorkerProcess {
         // The receiver is on loopback, which the address guard refuses unless allow-listed.
         environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
         environment["HERALD_WORKER_PORT"] = "0"
+        // Its declarations must match the harness's (a differing queue argument fails with 406).
+        environment["HERALD_DEFER_DELAY"] = "\(Ladder.milliseconds(pipeline.topology.deferDelay))ms"
+        for (key, value) in extra { environment[key] = value }
         process.environment = environment
         try process.run()
         return WorkerProcess(process: process)
@@ -29,6 +34,12 @@ struct WorkerProcess {
 
     func signal(_ signal: Int32) {
         kill(process.processIdentifier, signal)
+    }
+
+    /// SIGKILL unless it has exited: a test that fails must not leave a worker holding
+    /// the test runner's output open.
+    func stopIfRunning() {
+        if process.isRunning { signal(SIGKILL) }
     }
 
     /// Waits for the process to exit and returns its status.
@@ -52,6 +63,7 @@ struct WorkerProcessTests {
             let tenant = try await pipeline.tenant()
             let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url, format: .envelope)
             let first = try WorkerProcess.start(pipeline, ladder: "200ms,400ms,800ms")
+            defer { first.stopIfRunning() }
             let count = 300
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for n in 0..<count {
@@ -64,6 +76,7 @@ struct WorkerProcessTests {
             first.signal(SIGKILL)
             #expect(await first.exitStatus() == SIGKILL)
             let second = try WorkerProcess.start(pipeline, ladder: "200ms,400ms,800ms")
+            defer { second.stopIfRunning() }
 
             func receivedIDs() -> [String: Set<String>] {
                 var ids: [String: Set<String>] = [:]

@@ -54,6 +54,9 @@ struct WorkMessageTests {
         #expect(try WorkMessage.parse(message, limits: EventLimits()) == .delivery(id: id, attempt: 3, manual: false))
         let manual = WorkMessage.retry(delivery: id, attempt: 4, manual: true)
         #expect(try WorkMessage.parse(manual, limits: EventLimits()) == .delivery(id: id, attempt: 4, manual: true))
+        let endpoint = UUID()
+        let deferred = WorkMessage.retry(delivery: id, attempt: 1, endpoint: endpoint)
+        #expect(try WorkMessage.parse(deferred, limits: EventLimits()) == .delivery(id: id, attempt: 1, manual: false, endpoint: endpoint))
     }
 
     @Test func eventsAreMessagesWithoutAKind() throws {

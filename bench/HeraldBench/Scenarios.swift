@@ -177,9 +177,12 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
         let rss = processes.map(\.peakRSS).max() ?? 0
         let cpu = processes.map(\.cpuSeconds).reduce(0, +)
+        // Statistics arrive at the collector a moment after the commits.
+        try await Task.sleep(for: .milliseconds(700))
+        let commits = try await database.count("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
         let received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
-        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s")
+        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; \(commits) PostgreSQL commits")
         _ = server
         for process in processes { process.stop() }
         await topology.delete()

@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import Migrations
 import Postgres
+import Settings
 import Synchronization
 import Topology
 
@@ -205,7 +206,9 @@ struct ScenarioTopology {
     static func declare(_ options: Options, prefix: String) async throws -> ScenarioTopology {
         let connection = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
         let channel = try await connection.openChannel()
-        let topology = Topology(prefix: prefix)
+        // The workers read the same environment: their declarations must match.
+        let settings = try Settings(environment: ProcessInfo.processInfo.environment)
+        let topology = Topology(prefix: prefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay)
         try await topology.declare(on: channel)
         return ScenarioTopology(topology: topology, connection: connection, channel: channel)
     }

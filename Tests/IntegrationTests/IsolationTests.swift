@@ -1,0 +1,50 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+/// A receiver that hangs until told to answer.
+final class Switch: Sendable {
+    private let hanging = Mutex(true)
+    var isHanging: Bool { hanging.withLock { $0 } }
+    func answer() { hanging.withLock { $0 = false } }
+}
+
+@Suite("Endpoint isolation (real servers)")
+struct IsolationTests {
+    /// A hanging endpoint holds at most its limit of requests; its other deliveries wait in
+    /// the defer queue, unattempted, while the tenant's healthy endpoint gets everything,
+    /// and once it answers again every deferred delivery arrives.
+    @Test func aHangingEndpointHoldsOnlyItsLimitAndLosesNothing() async throws {
+        var options = Pipeline.Options()
+        options.endpointConcurrency = 2
+        options.httpTimeout = .seconds(5)
+        let hang = Switch()
+        let slow = try await TestHTTPServer.start { _ in hang.isHanging ? .hang : .status(200) }
+        let healthy = try await TestHTTPServer.start()
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let stuck = try await pipeline.endpoint(tenant: tenant, url: slow.url + "/in")
+            let fine = try await pipeline.endpoint(tenant: tenant, url: healthy.url + "/in")
+            for n in 0..<20 { try await pipeline.publish("client.created", tenant: tenant, id: "evt_\(n)") }
+
+            try await healthy.waitForRequests(20)
+            try await pipeline.eventually("the healthy endpoint's deliveries are recorded") {
+                try await pipeline.deliveries(endpoint: fine).allSatisfy { $0.status == "delivered" }
+            }
+            let held = try await pipeline.deliveries(endpoint: stuck)
+            #expect(held.count == 20)
+            #expect(held.filter { $0.attempts > 0 }.count <= 2)
+            #expect(slow.requests.count <= 2)
+
+            hang.answer()
+            try await pipeline.eventually(timeout: .seconds(60), "every deferred delivery arrives") {
+                try await pipeline.deliveries(endpoint: stuck).allSatisfy { $0.status == "delivered" }
+            }
+            let received = Set(slow.requests.compactMap { $0.header("webhook-id") })
+            #expect(received.count == 20)
+        }
+        await slow.stop()
+        await healthy.stop()
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Worker
+
+@Suite("Per-endpoint slots")
+struct SlotsTests {
+    @Test func anEndpointGetsAtMostItsLimitAndForceGoesBeyond() {
+        let slots = Slots(limit: 2, stall: .zero)
+        let a = UUID()
+        let b = UUID()
+        #expect(slots.tryAcquire(a))
+        #expect(slots.tryAcquire(a))
+        #expect(!slots.tryAcquire(a))
+        // Another endpoint is not affected.
+        #expect(slots.tryAcquire(b))
+        // An attempt the caller already owns goes out whatever the limit.
+        #expect(slots.tryAcquire(a, force: true))
+        #expect(slots.taken == 4)
+        slots.release(a)
+        slots.release(a)
+        #expect(slots.tryAcquire(a))
+    }
+
+    @Test func zeroMeansNoLimit() {
+        let slots = Slots(limit: 0)
+        let a = UUID()
+        for _ in 0..<1000 { #expect(slots.tryAcquire(a)) }
+        #expect(slots.isOpen(a))
+    }
+
+    /// Behind an endpoint that has not answered within `stall`, a delivery is refused at
+    /// once: the caller defers it instead of holding a slot of the worker.
+    @Test func aStalledEndpointRefusesAtOnce() async {
+        let slots = Slots(limit: 1, stall: .zero)
+        let a = UUID()
+        #expect(await slots.acquire(a))
+        #expect(!slots.isOpen(a))
+        #expect(await !slots.acquire(a))
+        // A timeout does not count as an answer: still stalled with its slot free again
+        // and taken again.
+        slots.release(a, answered: false)
+        #expect(await slots.acquire(a))
+        #expect(await !slots.acquire(a))
+    }
+
+    /// Behind an endpoint that answers, a delivery waits and takes over the next slot
+    /// that comes free, in order.
+    @Test func anAnsweringEndpointHandsSlotsToWaitersInOrder() async throws {
+        let slots = Slots(limit: 1, stall: .seconds(3600))
+        let a = UUID()
+        #expect(slots.tryAcquire(a))
+        slots.release(a, answered: true)
+        #expect(slots.tryAcquire(a))
+        let order = Box<[Int]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<3 {
+                // Waiters queue one after another.
+                while slots.waiting(a) < n { await Task.yield() }
+                group.addTask {
+                    let granted = await slots.acquire(a)
+                    #expect(granted)
+                    order.withLock { $0.append(n) }
+                    slots.release(a, answered: true)
+                }
+                while slots.waiting(a) < n + 1 { await Task.yield() }
+            }
+            #expect(slots.isOpen(a))
+            slots.release(a, answered: true)
+            try await group.waitForAll()
+        }
+        #expect(order.withLock { $0 } == [0, 1, 2])
+        #expect(slots.taken == 0)
+    }
+
+    /// An endpoint not heard from yet gets `limit` waiters; the next one is refused.
+    @Test func anEndpointNotHeardFromGetsLimitedWaiters() async throws {
+        let slots = Slots(limit: 1, stall: .seconds(3600))
+        let a = UUID()
+        #expect(slots.tryAcquire(a))
+        let waiter = Task { await slots.acquire(a) }
+        while slots.waiting(a) < 1 { await Task.yield() }
+        #expect(await !slots.acquire(a))
+        slots.release(a)
+        #expect(await waiter.value)
+    }
+
+    /// A waiter gives up after `stall` when nothing comes free.
+    @Test func aWaiterGivesUpAfterTheStall() async {
+        let slots = Slots(limit: 1, stall: .milliseconds(50))
+        let a = UUID()
+        #expect(slots.tryAcquire(a))
+        #expect(await !slots.acquire(a))
+        #expect(slots.waiting(a) == 0)
+        #expect(slots.taken == 1)
+    }
+}
+
+@Suite("Batcher")
+struct BatcherTests {
+    @Test func everySubmitterGetsItsOwnResultAndBatchesStayWithinBounds() async throws {
+        let sizes = Box<[Int]>([])
+        let running = Box((now: 0, most: 0))
+        let batcher = Batcher<Int, Int>(maxBatch: 16, maxFlushes: 2) { items in
+            running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            defer { running.withLock { $0.now -= 1 } }
+            sizes.withLock { $0.append(items.count) }
+            await Task.yield()
+            return items.map { $0 * 2 }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<500 {
+                group.addTask {
+                    let doubled = try await batcher.submit(n)
+                    #expect(doubled == n * 2)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seen = sizes.withLock { $0 }
+        #expect(seen.reduce(0, +) == 500)
+        #expect(seen.allSatisfy { $0 >= 1 && $0 <= 16 })
+        #expect(running.withLock { $0.most } <= 2)
+    }
+
+    @Test func aFailedBatchFailsEachOfItsItems() async throws {
+        struct Refused: Error {}
+        let batcher = Batcher<Int, Int>(maxBatch: 8, maxFlushes: 1) { items in
+            if items.contains(3) { throw Refused() }
+            return items
+        }
+        await #expect(throws: Refused.self) { try await batcher.submit(3) }
+        #expect(try await batcher.submit(4) == 4)
+    }
+}
+
+/// Shared state of a test's concurrent tasks.
+final class Box<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}
