@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient",
+                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient", "Postgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

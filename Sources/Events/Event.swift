@@ -72,6 +72,12 @@ public struct EventError: Error, CustomStringConvertible, Equatable, Sendable {
 extension Event {
     /// Checks every field against `limits`; the first problem is thrown.
     public func validate(_ limits: EventLimits = EventLimits()) throws(EventError) {
+        try validate(limits, dataIsObject: false)
+    }
+
+    /// `dataIsObject`: the caller has parsed `data` as a JSON object already (the wire
+    /// format's decoder), so it is not parsed again.
+    func validate(_ limits: EventLimits, dataIsObject: Bool) throws(EventError) {
         guard !id.isEmpty, id.count <= limits.maxIDLength else {
             throw EventError(field: "id", reason: "must be 1 to \(limits.maxIDLength) characters")
         }
@@ -84,7 +90,7 @@ extension Event {
         guard data.count <= limits.maxDataBytes else {
             throw EventError(field: "data", reason: "is \(data.count) bytes; the limit is \(limits.maxDataBytes)")
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(data))) is [String: Any] else {
+        guard dataIsObject || (try? JSONSerialization.jsonObject(with: Data(data))) is [String: Any] else {
             throw EventError(field: "data", reason: "must be a JSON object")
         }
         guard attributes.count <= limits.maxAttributes else {
@@ -93,6 +99,9 @@ extension Event {
         for (key, value) in attributes {
             guard !key.isEmpty, key.count <= limits.maxAttributeLength, value.count <= limits.maxAttributeLength else {
                 throw EventError(field: "attributes", reason: "keys and values must be 1 to \(limits.maxAttributeLength) characters")
+            }
+            guard !key.utf8.contains(0), !value.utf8.contains(0) else {
+                throw EventError(field: "attributes", reason: "keys and values must not contain NUL characters")
             }
         }
     }

@@ -83,7 +83,8 @@ public enum WireFormat {
             bytes = Array(written)
         }
         let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, data: bytes, attributes: attributes)
-        try event.validate(limits)
+        // The document parsed, so a member value that opens with `{` is a whole JSON object.
+        try event.validate(limits, dataIsObject: bytes.first == UInt8(ascii: "{"))
         return event
     }
 }

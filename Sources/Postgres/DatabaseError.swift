@@ -24,6 +24,13 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
         public static let poolClosed = Code("poolClosed")
     }
 
+    /// The statement failed for what it was given (a data exception or an integrity
+    /// violation, SQLSTATE classes 22 and 23, or a value that cannot be sent): trying
+    /// again will fail the same way.
+    public var refusesData: Bool {
+        code == .encoding || (code == .server && (sqlState?.hasPrefix("22") == true || sqlState?.hasPrefix("23") == true))
+    }
+
     public var code: Code
     /// Five-character SQLSTATE from the server, e.g. `23505` for a unique violation.
     public var sqlState: String?

@@ -4,8 +4,9 @@ import Synchronization
 /// while a batch is being written, the next one fills up, so batches grow with the load
 /// and a lone item is written at once.
 ///
-/// Each submitter waits for its own item's result; when a batch fails, every item in it
-/// fails with the same error (nothing of it was committed).
+/// Each submitter waits for its own item's result. When a batch fails (nothing of it was
+/// committed), its items are written one by one, so that one bad item fails alone and
+/// never holds back the others.
 final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Flush = @Sendable ([Item]) async throws -> [Output]
 
@@ -62,7 +63,16 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 precondition(outputs.count == batch.count, "a flush returns one output per item")
                 for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
             } catch {
-                for waiting in batch { waiting.continuation.resume(throwing: error) }
+                if batch.count == 1 { batch[0].continuation.resume(throwing: error) }
+                for waiting in batch where batch.count > 1 {
+                    do {
+                        let outputs = try await flush([waiting.item])
+                        precondition(outputs.count == 1, "a flush returns one output per item")
+                        waiting.continuation.resume(returning: outputs[0])
+                    } catch {
+                        waiting.continuation.resume(throwing: error)
+                    }
+                }
             }
             let next: [Waiting]? = state.withLock { state in
                 guard !state.waiting.isEmpty else {

@@ -6,6 +6,7 @@ import Foundation
 public import HTTPClient
 public import Logging
 import Metrics
+import Postgres
 import Retry
 public import Topology
 
@@ -56,9 +57,9 @@ struct Processor: Sendable {
         self.publisher = publisher
         let store = context.store
         let ledger = context.ledger
-        stores = Batcher(maxBatch: 64, maxFlushes: 2) { try await store.store($0) }
-        records = Batcher(maxBatch: 256, maxFlushes: 2) { try await ledger.record($0) }
-        claims = Batcher(maxBatch: 256, maxFlushes: 2) { try await ledger.claim($0) }
+        stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await store.store($0) }
+        records = Batcher(maxBatch: 256, maxFlushes: 1) { try await ledger.record($0) }
+        claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await ledger.claim($0) }
     }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
@@ -106,6 +107,12 @@ struct Processor: Sendable {
         let stored: Stored
         do {
             stored = try await stores.submit(Arrival(event: event, targets: targets))
+        } catch let error as DatabaseError where error.refusesData {
+            // The database will never take this event (it failed on its own, not with its
+            // batch): parked with the SQLSTATE only, never the values.
+            for target in targets where target.claim { slots.release(target.endpoint) }
+            try await park(delivery, reason: "the database refused the event (SQLSTATE \(error.sqlState ?? error.code.description))")
+            return
         } catch {
             for target in targets where target.claim { slots.release(target.endpoint) }
             throw error

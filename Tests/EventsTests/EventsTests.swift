@@ -50,6 +50,16 @@ import Testing
     }
 }
 
+@Suite struct AttributeTests {
+    /// A NUL could not be stored (jsonb refuses it): the producer is told, not the database.
+    @Test func attributesMustNotContainNUL() {
+        for attributes in [["work\u{0}space": "w1"], ["workspace": "w\u{0}1"]] {
+            let event = Event(type: "client.created", tenantID: UUID(), data: Array("{}".utf8), attributes: attributes)
+            #expect(throws: EventError(field: "attributes", reason: "keys and values must not contain NUL characters")) { try event.validate() }
+        }
+    }
+}
+
 @Suite struct WireFormatTests {
     @Test func roundTripsAnEvent() throws {
         let event = Event(

@@ -124,3 +124,20 @@ struct ValueTests {
         }
     }
 }
+
+@Suite("Database errors")
+struct DatabaseErrorTests {
+    /// Data and integrity errors fail the same way every time; the rest may pass later.
+    @Test(arguments: [
+        (DatabaseError(.server, sqlState: "23503"), true),
+        (DatabaseError(.server, sqlState: "22P05"), true),
+        (DatabaseError(.encoding), true),
+        (DatabaseError(.server, sqlState: "40P01"), false),
+        (DatabaseError(.server, sqlState: "57P01"), false),
+        (DatabaseError(.connectionLost), false),
+        (DatabaseError(.poolClosed), false),
+    ])
+    func refusedDataIsToldApart(_ error: DatabaseError, _ refused: Bool) {
+        #expect(error.refusesData == refused)
+    }
+}

@@ -123,14 +123,27 @@ struct BatcherTests {
         #expect(running.withLock { $0.most } <= 2)
     }
 
-    @Test func aFailedBatchFailsEachOfItsItems() async throws {
+    /// One bad item fails alone: a failed batch is written again item by item.
+    @Test func aBadItemFailsAloneAndTheRestOfItsBatchGoesThrough() async throws {
         struct Refused: Error {}
-        let batcher = Batcher<Int, Int>(maxBatch: 8, maxFlushes: 1) { items in
+        let flushes = Box<[[Int]]>([])
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1) { items in
+            flushes.withLock { $0.append(items) }
             if items.contains(3) { throw Refused() }
             return items
         }
-        await #expect(throws: Refused.self) { try await batcher.submit(3) }
-        #expect(try await batcher.submit(4) == 4)
+        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<20 {
+                group.addTask { (n, (try? await batcher.submit(n)) == n) }
+            }
+            var results: [Int: Bool] = [:]
+            for await (n, succeeded) in group { results[n] = succeeded }
+            return results
+        }
+        #expect(results.count == 20)
+        #expect(results.filter { !$0.value }.map(\.key) == [3])
+        // The item failed on its own too, after its batch.
+        #expect(flushes.withLock { $0 }.contains([3]))
     }
 }
 
