@@ -174,9 +174,32 @@ extension JSONText {
 
 /// ISO 8601 in UTC, the form of `occurred_at` and the `X-Herald-Timestamp` header.
 public enum Timestamps {
+    /// `2026-05-12T09:30:00Z`, or `2026-05-12T09:30:00.250Z` with `fractional`: written
+    /// out by hand (it runs for every request) from the proleptic Gregorian calendar.
     public static func iso8601(_ date: Date, fractional: Bool = false) -> String {
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: fractional, timeZone: .gmt)
-        return date.formatted(style)
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
+        let millis = Int(milliseconds - seconds * 1000)
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        // Days since 1970-01-01 to year, month, day (H. Hinnant's civil_from_days).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        func digits(_ value: Int, _ count: Int) -> String {
+            let text = String(value)
+            return text.count >= count ? text : String(repeating: "0", count: count - text.count) + text
+        }
+        var out = "\(digits(year, 4))-\(digits(month, 2))-\(digits(day, 2))T"
+        out += "\(digits(secondOfDay / 3600, 2)):\(digits(secondOfDay / 60 % 60, 2)):\(digits(secondOfDay % 60, 2))"
+        if fractional { out += ".\(digits(millis, 3))" }
+        return out + "Z"
     }
 
     /// Accepts `2026-05-12T09:30:00Z`, with fractional seconds, or with an offset.

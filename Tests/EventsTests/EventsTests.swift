@@ -50,6 +50,27 @@ import Testing
     }
 }
 
+@Suite struct TimestampTests {
+    /// The hand-written formatter agrees with Foundation's across centuries, leap days and
+    /// the epoch's edges.
+    @Test func formatsLikeFoundation() {
+        var dates = [0, -1, 951_782_400, 951_868_799, 1_778_578_200.25, 4_102_444_800, -2_208_988_800.5, 253_402_300_799]
+            .map { Date(timeIntervalSince1970: $0) }
+        var generator = SystemRandomNumberGenerator()
+        // Quarter seconds are exact in binary, so both sides see the same instant.
+        for _ in 0..<2000 {
+            let quarters = Int64.random(in: -8_000_000_000...1_000_000_000_000, using: &generator)
+            dates.append(Date(timeIntervalSince1970: Double(quarters) / 4))
+        }
+        for date in dates {
+            for fractional in [false, true] {
+                let expected = date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: fractional, timeZone: .gmt))
+                #expect(Timestamps.iso8601(date, fractional: fractional) == expected, "\(date.timeIntervalSince1970)")
+            }
+        }
+    }
+}
+
 @Suite struct AttributeTests {
     /// A NUL could not be stored (jsonb refuses it): the producer is told, not the database.
     @Test func attributesMustNotContainNUL() {
