@@ -16,6 +16,8 @@ struct Options {
     var latencySeconds = 30
     var fanoutEndpoints = 100
     var fanoutEvents = 500
+    /// Runs of 3 and 5 each, in turns.
+    var rounds = 2
     var only: Set<String> = []
     var amqpURL = ProcessInfo.processInfo.environment["HERALD_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5673/"
     var adminURL = ProcessInfo.processInfo.environment["HERALD_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5433/herald"
@@ -26,7 +28,7 @@ struct Options {
 
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
-                            [--fanout-events N] [--only broker,http,e2e,latency,isolation,scaling,fanout]
+                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout]
         """
 
     init(_ arguments: [String]) {
@@ -46,6 +48,7 @@ struct Options {
             case "--latency-rate": latencyRate = number()
             case "--latency-seconds": latencySeconds = number()
             case "--fanout-events": fanoutEvents = number()
+            case "--rounds": rounds = number()
             case "--only": only = Set(value.split(separator: ",").map(String.init))
             default:
                 print(Self.usage)
