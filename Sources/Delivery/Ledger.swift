@@ -138,9 +138,12 @@ public struct Ledger: Sendable {
     /// order. A transaction that lost a deadlock or serialization race is run again.
     public func record(_ entries: [Entry]) async throws -> [Recorded] {
         guard !entries.isEmpty else { return [] }
+        let allDelivered = entries.allSatisfy { $0.attempt.outcome.verdict == .delivered }
+        let simple = allDelivered && Self.rounds(entries.map(\.attempt.deliveryID)).count == 1
         var tries = 0
         while true {
             do {
+                if simple { return try await recordDelivered(entries) }
                 return try await pool.transaction { tx in try await record(entries, in: tx) }
             } catch let error as DatabaseError where ["40P01", "40001"].contains(error.sqlState ?? "") && tries < 4 {
                 tries += 1
@@ -148,8 +151,24 @@ public struct Ledger: Sendable {
         }
     }
 
-    private func record(_ entries: [Entry], in tx: Connection) async throws -> [Recorded] {
-        let attemptRows: [[any Bindable]] = entries.map { entry in
+    /// The common case, successes of distinct deliveries, in one statement: attempts
+    /// logged, deliveries moved, their endpoints' failure runs ended.
+    private func recordDelivered(_ entries: [Entry]) async throws -> [Recorded] {
+        let moved = try await pool.query(
+            "WITH a AS (" + Self.insertAttempts(entries) + "), d AS (" + Self.moveDeliveries(entries, indices: Array(entries.indices))
+                + """
+                ), r AS (
+                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+                    WHERE id IN (SELECT endpoint_id FROM d) AND consecutive_failures <> 0
+                )
+                SELECT id FROM d
+                """)
+        let ids = Set(try moved.map { try $0.decode(UUID.self, 0) })
+        return entries.map { Recorded(applied: ids.contains($0.attempt.deliveryID), disabledEndpoint: false) }
+    }
+
+    static func insertAttempts(_ entries: [Entry]) -> Query {
+        let rows: [[any Bindable]] = entries.map { entry in
             let attempt = entry.attempt
             let outcome = attempt.outcome
             let milliseconds = Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000)
@@ -158,35 +177,49 @@ public struct Ledger: Sendable {
                 outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass, outcome.errorMessage.map { String($0.prefix(500)) },
             ]
         }
-        try await tx.query(
-            """
+        return """
             INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms,
                                            status_code, response_excerpt, error_class, error_message)
-            VALUES \(Query.values(attemptRows))
-            """)
+            VALUES \(Query.values(rows))
+            """
+    }
+
+    /// Moves the deliveries of `entries[indices]` (no delivery twice) to their new state,
+    /// unless settled or overtaken; returns the ids and endpoints of those it moved.
+    static func moveDeliveries(_ entries: [Entry], indices: [Int]) -> Query {
+        let rows: [[any Bindable]] = indices.map { index in
+            let entry = entries[index]
+            return [
+                entry.attempt.deliveryID, entry.attempt.number, entry.next.rawValue, entry.attempt.outcome.statusCode,
+                entry.attempt.outcome.errorClass, entry.nextAttemptAt,
+            ]
+        }
+        return """
+            UPDATE deliveries d SET status = v.status::text, last_status_code = v.code::int,
+                   last_error_class = v.class::text, next_attempt_at = v.next_at::timestamptz,
+                   delivered_at = CASE WHEN v.status::text = 'delivered' THEN now() ELSE d.delivered_at END, updated_at = now()
+            FROM (VALUES \(Query.values(rows))) AS v (id, attempt, status, code, class, next_at)
+            WHERE d.id = v.id::uuid AND d.status IN ('pending', 'retrying') AND d.attempts <= v.attempt::int
+            RETURNING d.id, d.endpoint_id
+            """
+    }
+
+    private func record(_ entries: [Entry], in tx: Connection) async throws -> [Recorded] {
+        try await tx.query(Self.insertAttempts(entries))
         // A delivery named twice in one batch (two holders of it) is updated in rounds, in
         // submission order, as separate records would be.
         var applied = [Bool](repeating: false, count: entries.count)
         for round in Self.rounds(entries.map(\.attempt.deliveryID)) {
-            let rows: [[any Bindable]] = round.map { index in
-                let entry = entries[index]
-                return [
-                    entry.attempt.deliveryID, entry.attempt.number, entry.next.rawValue, entry.attempt.outcome.statusCode,
-                    entry.attempt.outcome.errorClass, entry.nextAttemptAt,
-                ]
-            }
-            let updated = try await tx.query(
-                """
-                UPDATE deliveries d SET status = v.status::text, last_status_code = v.code::int,
-                       last_error_class = v.class::text, next_attempt_at = v.next_at::timestamptz,
-                       delivered_at = CASE WHEN v.status::text = 'delivered' THEN now() ELSE d.delivered_at END, updated_at = now()
-                FROM (VALUES \(Query.values(rows))) AS v (id, attempt, status, code, class, next_at)
-                WHERE d.id = v.id::uuid AND d.status IN ('pending', 'retrying') AND d.attempts <= v.attempt::int
-                RETURNING d.id
-                """)
+            let updated = try await tx.query(Self.moveDeliveries(entries, indices: round))
             let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
             for index in round where ids.contains(entries[index].attempt.deliveryID) { applied[index] = true }
         }
+        return try await countEndpoints(entries, applied: applied, in: tx)
+    }
+
+    /// Ends the failure runs of endpoints that succeeded and counts (and may disable) those
+    /// that failed, sorted by endpoint so that concurrent batches lock them in one order.
+    private func countEndpoints(_ entries: [Entry], applied: [Bool], in tx: Connection) async throws -> [Recorded] {
         var recorded = applied.map { Recorded(applied: $0, disabledEndpoint: false) }
         // A delivered attempt ends its endpoint's run of failures.
         let succeeded = Set(entries.indices.filter { applied[$0] && entries[$0].attempt.outcome.verdict == .delivered }.map { entries[$0].attempt.endpointID })

@@ -75,111 +75,131 @@ public struct FanOutStore: Sendable {
     }
 
     /// Stores each event once per (tenant, id) and one delivery per target endpoint, for a
-    /// whole batch in one transaction of at most four statements. An event or delivery that
-    /// already exists (a redelivered or republished event) is kept as it is.
+    /// whole batch in one statement (events and deliveries inserted together, so both or
+    /// neither are committed). An event or delivery that already exists (a redelivered or
+    /// republished event) is kept as it is and read back afterwards.
     public func store(_ arrivals: [Arrival]) async throws -> [Stored] {
         guard !arrivals.isEmpty else { return [] }
-        return try await pool.transaction { tx in
-            let eventRows: [[any Bindable]] = arrivals.map { arrival in
-                let event = arrival.event
-                var attributes: [UInt8] = [UInt8(ascii: "{")]
-                for (index, key) in event.attributes.keys.sorted().enumerated() {
-                    if index > 0 { attributes.append(UInt8(ascii: ",")) }
-                    attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
-                }
-                attributes.append(UInt8(ascii: "}"))
-                return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.data), JSONB(bytes: attributes)]
+        let eventRows: [[any Bindable]] = arrivals.map { arrival in
+            let event = arrival.event
+            var attributes: [UInt8] = [UInt8(ascii: "{")]
+            for (index, key) in event.attributes.keys.sorted().enumerated() {
+                if index > 0 { attributes.append(UInt8(ascii: ",")) }
+                attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
             }
-            var created: Set<EventKey> = []
-            for row in try await tx.query(
+            attributes.append(UInt8(ascii: "}"))
+            return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.data), JSONB(bytes: attributes)]
+        }
+        var claimedTargets: Set<DeliveryKey> = []
+        var deliveryRows: [[any Bindable]] = []
+        for arrival in arrivals {
+            for target in arrival.targets {
+                if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
+                deliveryRows.append([
+                    arrival.event.tenantID, arrival.event.id, target.endpoint, target.skip ? "skipped" : "pending", target.claim ? 1 : 0,
+                ])
+            }
+        }
+        let events: Query = """
+            INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
+            VALUES \(Query.values(eventRows))
+            ON CONFLICT (tenant_id, id) DO NOTHING
+            RETURNING tenant_id, id
+            """
+        func deliveries(_ rows: [[any Bindable]]) -> Query {
+            """
+            INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at)
+            SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END
+            FROM (VALUES \(Query.values(rows))) AS v (tenant_id, event_id, endpoint_id, status, attempts)
+            ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+            RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id
+            """
+        }
+        // Rows of the events created (a NULL delivery id) and of the deliveries created.
+        let written: [Row]
+        if deliveryRows.count <= 5_000 {
+            // One statement, one round trip: the foreign keys are checked at its end.
+            let statement: Query = "WITH e AS (" + events + "), d AS (" + deliveries(deliveryRows) + ")\n"
+            written = Array(
+                try await pool.query(
+                    statement
+                        + """
+                        SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id FROM e
+                        UNION ALL SELECT * FROM d
+                        """))
+        } else {
+            // Chunks keep each statement well under PostgreSQL's 65,535 parameters.
+            written = try await pool.transaction { tx in
+                var rows = try await tx.query(events).map { $0 }
+                for start in stride(from: 0, to: deliveryRows.count, by: 5_000) {
+                    rows += try await tx.query(deliveries(Array(deliveryRows[start..<min(start + 5_000, deliveryRows.count)]))).map { $0 }
+                }
+                return rows
+            }
+        }
+        var created: Set<EventKey> = []
+        var new: [EventKey: [DeliveryState]] = [:]
+        var claimed: Set<UUID> = []
+        for row in written {
+            if try row.columnCount == 2 || row.decode(UUID?.self, 0) == nil {
+                let column = row.columnCount == 2 ? 0 : 6
+                created.insert(EventKey(tenant: try row.decode(UUID.self, column), id: try row.decode(String.self, column + 1)))
+                continue
+            }
+            // A claimed delivery has attempt 1 started now.
+            let state = try Self.state(row)
+            let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
+            new[key, default: []].append(state)
+            if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
+        }
+        // Events stored earlier keep their first content.
+        var earlier: [EventKey: Event] = [:]
+        let republished = arrivals.filter { !created.contains(EventKey($0.event)) }
+        if !republished.isEmpty {
+            for row in try await pool.query(
                 """
-                INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
-                VALUES \(Query.values(eventRows))
-                ON CONFLICT (tenant_id, id) DO NOTHING
-                RETURNING tenant_id, id
+                SELECT tenant_id, id, type, occurred_at, data::text FROM events
+                WHERE (tenant_id::text, id) IN (SELECT * FROM unnest(\(republished.map { $0.event.tenantID.uuidString.lowercased() }), \(republished.map(\.event.id))))
                 """)
             {
-                created.insert(EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1)))
+                let key = EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1))
+                guard var event = republished.first(where: { EventKey($0.event) == key })?.event else { continue }
+                event.type = try row.decode(String.self, 2)
+                event.occurredAt = try row.decode(Date.self, 3)
+                event.data = Array(try row.decode(String.self, 4).utf8)
+                earlier[key] = event
             }
-            // Events stored earlier keep their first content.
-            var earlier: [EventKey: Event] = [:]
-            let republished = arrivals.filter { !created.contains(EventKey($0.event)) }
-            if !republished.isEmpty {
-                for row in try await tx.query(
-                    """
-                    SELECT tenant_id, id, type, occurred_at, data::text FROM events
-                    WHERE (tenant_id::text, id) IN (SELECT * FROM unnest(\(republished.map { $0.event.tenantID.uuidString.lowercased() }), \(republished.map(\.event.id))))
-                    """)
-                {
-                    let key = EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1))
-                    guard var event = republished.first(where: { EventKey($0.event) == key })?.event else { continue }
-                    event.type = try row.decode(String.self, 2)
-                    event.occurredAt = try row.decode(Date.self, 3)
-                    event.data = Array(try row.decode(String.self, 4).utf8)
-                    earlier[key] = event
-                }
+        }
+        // The deliveries that existed before, for arrivals that did not create all of theirs.
+        var existing: [EventKey: [DeliveryState]] = [:]
+        var seen: Set<EventKey> = []
+        let incomplete = arrivals.filter { arrival in
+            let key = EventKey(arrival.event)
+            defer { seen.insert(key) }
+            return seen.contains(key) || (new[key]?.count ?? 0) < arrival.targets.count
+        }
+        if !incomplete.isEmpty {
+            for row in try await pool.query(
+                """
+                SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
+                       COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
+                       d.tenant_id, d.event_id
+                FROM deliveries d
+                WHERE (d.tenant_id::text, d.event_id) IN (SELECT * FROM unnest(\(incomplete.map { $0.event.tenantID.uuidString.lowercased() }), \(incomplete.map(\.event.id))))
+                """)
+            {
+                existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row))
             }
-            var claimedTargets: Set<DeliveryKey> = []
-            var deliveryRows: [[any Bindable]] = []
-            for arrival in arrivals {
-                for target in arrival.targets {
-                    if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
-                    deliveryRows.append([
-                        arrival.event.tenantID, arrival.event.id, target.endpoint, target.skip ? "skipped" : "pending", target.claim ? 1 : 0,
-                    ])
-                }
-            }
-            // New deliveries, by event; a claimed one has attempt 1 started now.
-            var new: [EventKey: [DeliveryState]] = [:]
-            var claimed: Set<UUID> = []
-            // Chunks keep each statement well under PostgreSQL's 65,535 parameters.
-            for chunk in stride(from: 0, to: deliveryRows.count, by: 5_000).map({ deliveryRows[$0..<min($0 + 5_000, deliveryRows.count)] }) {
-                for row in try await tx.query(
-                    """
-                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at)
-                    SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END
-                    FROM (VALUES \(Query.values(Array(chunk)))) AS v (tenant_id, event_id, endpoint_id, status, attempts)
-                    ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
-                    RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id
-                    """)
-                {
-                    let state = try Self.state(row)
-                    let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
-                    new[key, default: []].append(state)
-                    if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
-                }
-            }
-            // The deliveries that existed before, for arrivals that did not create all of theirs.
-            var existing: [EventKey: [DeliveryState]] = [:]
-            var seen: Set<EventKey> = []
-            let incomplete = arrivals.filter { arrival in
-                let key = EventKey(arrival.event)
-                defer { seen.insert(key) }
-                return seen.contains(key) || (new[key]?.count ?? 0) < arrival.targets.count
-            }
-            if !incomplete.isEmpty {
-                for row in try await tx.query(
-                    """
-                    SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                           COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
-                           d.tenant_id, d.event_id
-                    FROM deliveries d
-                    WHERE (d.tenant_id::text, d.event_id) IN (SELECT * FROM unnest(\(incomplete.map { $0.event.tenantID.uuidString.lowercased() }), \(incomplete.map(\.event.id))))
-                    """)
-                {
-                    existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row))
-                }
-            }
-            // The first arrival of an event owns what this call created; a second copy of it
-            // in the same batch sees those deliveries as existing.
-            var handedOut: Set<EventKey> = []
-            return arrivals.map { arrival in
-                let key = EventKey(arrival.event)
-                let first = handedOut.insert(key).inserted
-                let states = existing[key] ?? new[key] ?? []
-                let mine = first ? claimed.intersection(states.map(\.id)) : []
-                return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
-            }
+        }
+        // The first arrival of an event owns what this call created; a second copy of it
+        // in the same batch sees those deliveries as existing.
+        var handedOut: Set<EventKey> = []
+        return arrivals.map { arrival in
+            let key = EventKey(arrival.event)
+            let first = handedOut.insert(key).inserted
+            let states = existing[key] ?? new[key] ?? []
+            let mine = first ? claimed.intersection(states.map(\.id)) : []
+            return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
         }
     }
 

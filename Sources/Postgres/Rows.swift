@@ -30,6 +30,9 @@ public struct Row: Sendable {
     let values: [String?]
     let query: String
 
+    /// How many columns the row has.
+    public var columnCount: Int { values.count }
+
     /// The value of column `index`; NULL decodes only into an Optional.
     public func decode<T: ColumnDecodable>(_ type: T.Type, _ index: Int) throws -> T {
         guard index >= 0, index < values.count else {

@@ -62,7 +62,7 @@ func main() async -> Int32 {
         }
     }
     func runs(_ drains: [Drain]) -> String {
-        drains.count > 1 ? " (runs: " + drains.map { format($0.deliveriesPerSecond, "") }.joined(separator: ", ") + ")" : ""
+        drains.count > 1 ? " (runs: " + drains.map { String(format: "%.0f", $0.deliveriesPerSecond) }.joined(separator: ", ") + ")" : ""
     }
     if let drain = Drain.mean(e2eRuns) {
         one = drain
