@@ -44,24 +44,25 @@ let package = Package(
 
         // Thin Swift modules over them.
         .target(name: "Threads", swiftSettings: swiftSettings),
+        .target(name: "Chronology", swiftSettings: swiftSettings),
         .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         .target(
             name: "AMQP",
-            dependencies: ["CAMQP", "Threads", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CAMQP", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Postgres",
-            dependencies: ["CPostgres", "Threads", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CPostgres", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "HTTPClient",
-            dependencies: ["CCurl", "Threads", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
 
         // Herald itself, in the order an event travels: producer → fan-out → delivery → retry.
-        .target(name: "Events", swiftSettings: swiftSettings),
-        .target(name: "Retry", swiftSettings: swiftSettings),
-        .target(name: "Topology", dependencies: ["AMQP", "Retry", "Events"], swiftSettings: swiftSettings),
+        .target(name: "Events", dependencies: ["Chronology"], swiftSettings: swiftSettings),
+        .target(name: "Retry", dependencies: ["Chronology"], swiftSettings: swiftSettings),
+        .target(name: "Topology", dependencies: ["AMQP", "Retry", "Events", "Chronology"], swiftSettings: swiftSettings),
         .target(
             name: "Producer",
             dependencies: ["AMQP", "Events", .product(name: "Logging", package: "swift-log")],
@@ -73,7 +74,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",
-            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres"],
+            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres", "Chronology"],
             swiftSettings: swiftSettings),
         .target(
             name: "Relay",
@@ -109,7 +110,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient", "Postgres",
+                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient", "Postgres", "Chronology",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,6 +139,7 @@ let package = Package(
 
         // Unit tests: pure logic, no sockets.
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: swiftSettings),
+        .testTarget(name: "ChronologyTests", dependencies: ["Chronology"], swiftSettings: swiftSettings),
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
@@ -165,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer",
+                "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer", "Chronology",
                 "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

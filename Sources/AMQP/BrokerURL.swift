@@ -1,4 +1,5 @@
 import Foundation
+import Chronology
 
 /// The parts of an `amqp://user:password@host:port/vhost?heartbeat=30` URL.
 public struct BrokerURL: Sendable, Equatable {
@@ -77,7 +78,7 @@ public struct Backoff: Sendable, Equatable {
     /// A random delay in [ceiling / 2, ceiling], so that replicas do not reconnect in lockstep.
     public func delay(attempt: Int) -> Duration {
         let ceiling = ceiling(attempt: attempt)
-        let millis = ceiling.components.seconds * 1000 + ceiling.components.attoseconds / 1_000_000_000_000_000
+        let millis = ceiling.milliseconds
         return .milliseconds(Int64.random(in: (millis / 2)...max(millis / 2, millis)))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Synchronization
+import Chronology
 
 /// A connection to RabbitMQ over rabbitmq-c, owned by a dedicated thread.
 ///
@@ -55,7 +56,7 @@ public final class Connection: Sendable {
                 let delay = backoff.delay(attempt: attempt)
                 logger.warning(
                     "broker unreachable, retrying",
-                    metadata: ["reason": "\(error.message)", "retry_in_ms": "\(delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)"])
+                    metadata: ["reason": "\(error.message)", "retry_in_ms": "\(delay.milliseconds)"])
                 attempt += 1
                 try await Task.sleep(for: delay)
             }

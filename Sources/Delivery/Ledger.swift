@@ -1,6 +1,7 @@
 import FanOut
 public import Foundation
 public import Postgres
+import Chronology
 
 /// One attempt as the delivery log shows it.
 public struct Attempt: Sendable {
@@ -171,7 +172,7 @@ public struct Ledger: Sendable {
         let rows: [[any Bindable]] = entries.map { entry in
             let attempt = entry.attempt
             let outcome = attempt.outcome
-            let milliseconds = Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int(attempt.duration.milliseconds)
             return [
                 attempt.deliveryID, attempt.number, attempt.trigger, attempt.requestID, attempt.startedAt, max(0, milliseconds),
                 outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass, outcome.errorMessage.map { String($0.prefix(500)) },

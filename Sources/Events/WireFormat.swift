@@ -1,4 +1,5 @@
 public import Foundation
+import Chronology
 
 /// The JSON an event travels as on the event exchange:
 ///
@@ -175,23 +176,14 @@ extension JSONText {
 /// ISO 8601 in UTC, the form of `occurred_at` and the `X-Herald-Timestamp` header.
 public enum Timestamps {
     /// `2026-05-12T09:30:00Z`, or `2026-05-12T09:30:00.250Z` with `fractional`: written
-    /// out by hand (it runs for every request) from the proleptic Gregorian calendar.
+    /// out by hand: it runs for every request.
     public static func iso8601(_ date: Date, fractional: Bool = false) -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
         let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
         let millis = Int(milliseconds - seconds * 1000)
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
-        // Days since 1970-01-01 to year, month, day (H. Hinnant's civil_from_days).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        let (year, month, day) = CivilDate.date(days: Int(days))
         func digits(_ value: Int, _ count: Int) -> String {
             let text = String(value)
             return text.count >= count ? text : String(repeating: "0", count: count - text.count) + text

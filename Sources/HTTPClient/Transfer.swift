@@ -1,6 +1,7 @@
 internal import CCurl
 import Foundation
 import Glibc
+import Chronology
 
 /// One request in flight: its easy handle, the request data libcurl reads and the
 /// response it writes.
@@ -68,8 +69,8 @@ final class Transfer: @unchecked Sendable {
         // An empty proxy overrides http_proxy / https_proxy / all_proxy from the environment.
         set(CURLOPT_PROXY, configuration.proxy ?? "")
         set(CURLOPT_TCP_KEEPALIVE, 1)
-        set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout))
-        set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
+        set(CURLOPT_TIMEOUT_MS, Int(request.timeout.milliseconds))
+        set(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout.milliseconds))
         if request.method == "POST" {
             set(CURLOPT_POST, 1)
         } else {
@@ -192,10 +193,6 @@ final class Transfer: @unchecked Sendable {
     }
 
     // MARK: Helpers
-
-    private static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
 
     /// CR, LF or NUL, which would split a header line or truncate a C string. Scalars,
     /// not Characters: "\r\n" is a single Character.

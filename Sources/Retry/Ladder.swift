@@ -1,4 +1,5 @@
 import Foundation
+import Chronology
 
 /// The backoff ladder: how long a delivery waits after each failed attempt.
 ///
@@ -56,12 +57,8 @@ public struct Ladder: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { delays.map(Self.label).joined(separator: ",") }
 
-    public static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
-
     private static func label(_ duration: Duration) -> String {
-        let ms = milliseconds(duration)
+        let ms = duration.milliseconds
         for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms % size == 0 {
             return "\(ms / size)\(unit)"
         }

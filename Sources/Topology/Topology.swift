@@ -1,5 +1,6 @@
 public import AMQP
 public import Retry
+import Chronology
 
 /// Herald's exchanges and queues, named from one prefix:
 ///
@@ -42,7 +43,7 @@ public struct Topology: Sendable, Equatable {
     private func delayQueueArguments(_ delay: Duration) -> FieldTable {
         [
             "x-queue-type": "quorum",
-            "x-message-ttl": .int(Ladder.milliseconds(delay)),
+            "x-message-ttl": .int(delay.milliseconds),
             "x-dead-letter-exchange": .string(requeueExchange),
             "x-dead-letter-routing-key": .string(Self.requeueRoutingKey),
             // Quorum queues dead-letter at least once only with these two.

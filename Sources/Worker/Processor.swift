@@ -9,6 +9,7 @@ import Metrics
 import Postgres
 import Retry
 public import Topology
+import Chronology
 
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
@@ -199,7 +200,7 @@ struct Processor: Sendable {
         case .permanent, .gone:
             next = .failed
         }
-        let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(Ladder.milliseconds(ladder.delays[$0])) / 1000) }
+        let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(ladder.delays[$0].milliseconds) / 1000) }
         let attempt = Attempt(
             deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
             requestID: state.requestID, startedAt: startedAt,

@@ -3,8 +3,8 @@ import FanOut
 import Foundation
 import Testing
 import TestSupport
-import Retry
 import Topology
+import Chronology
 
 /// The `herald worker` executable as a child process, for the tests that kill it.
 struct WorkerProcess {
@@ -25,7 +25,7 @@ struct WorkerProcess {
         environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
         environment["HERALD_WORKER_PORT"] = "0"
         // Its declarations must match the harness's (a differing queue argument fails with 406).
-        environment["HERALD_DEFER_DELAY"] = "\(Ladder.milliseconds(pipeline.topology.deferDelay))ms"
+        environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
         for (key, value) in extra { environment[key] = value }
         process.environment = environment
         try process.run()

@@ -153,41 +153,35 @@ struct Drain {
 /// every guarantee on; with `hanging`, that share of the tenants' endpoints never answer
 /// and only deliveries to the others are timed.
 func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double = 0) async throws -> Drain {
-    let database = try await ScenarioDatabase.create(options, label: label)
-    let prefix = "bench_\(label)_\(UUID().uuidString.prefix(6).lowercased())"
-    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
-    var processes: [WorkerProcess] = []
-    do {
+    try await Scenario.run(options, label: label) { scenario in
+        let database = scenario.database
         let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
         let hangingCount = Int((Double(tenants.count) * hanging).rounded())
-        var server: HangingServer?
-        if hangingCount > 0 {
-            let hang = try HangingServer()
-            server = hang
+        // Held until the scenario ends: its accepted connections never answer.
+        let server = hangingCount > 0 ? try HangingServer() : nil
+        if let server {
             try await database.pool.query(
                 """
-                UPDATE endpoints SET url = \("http://127.0.0.1:\(hang.port)/hang")
+                UPDATE endpoints SET url = \("http://127.0.0.1:\(server.port)/hang")
                 WHERE tenant_id::text = ANY(\(tenants.prefix(hangingCount).map { $0.uuidString.lowercased() }))
                 """)
         }
         let healthy = Set(tenants.dropFirst(hangingCount))
         let expected = (0..<options.events).filter { healthy.contains(tenants[$0 % tenants.count]) }.count
         let log = AccessLog(path: options.accessLog)
-        for _ in 0..<workers { processes.append(try WorkerProcess(options, databaseURL: database.url, prefix: prefix)) }
-        try await topology.awaitConsumers(workers)
-        let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
-        let tenantList = tenants
+        try await scenario.startWorkers(workers)
+        let producer = scenario.producer()
         let started = Date()
         let times = await publish(producer, count: options.events) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenantList[n % tenantList.count], data: payload(n))
+            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
         }
         await producer.close()
         let published = Date()
         try await database.await(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
-        let rss = processes.map(\.peakRSS).max() ?? 0
-        let cpu = processes.map(\.cpuSeconds).reduce(0, +)
+        let rss = scenario.workers.map(\.peakRSS).max() ?? 0
+        let cpu = scenario.workers.map(\.cpuSeconds).reduce(0, +)
         // Statistics arrive at the collector a moment after the commits.
         try await Task.sleep(for: .milliseconds(700))
         let commits = try await database.count("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
@@ -196,18 +190,13 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered' AND delivered_at - created_at > interval '2 seconds'")
         let received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
-        say("\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered \(String(format: "%.1f", finished.timeIntervalSince1970 - first)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; \(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
-        _ = server
-        for process in processes { process.stop() }
-        await topology.delete()
-        await database.drop()
         let elapsed = finished.timeIntervalSince1970 - first
+        say(
+            "\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered "
+                + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
+                + "\(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
+        withExtendedLifetime(server) {}
         return Drain(deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss, seconds: elapsed)
-    } catch {
-        for process in processes { process.stop() }
-        await topology.delete()
-        await database.drop()
-        throw error
     }
 }
 
@@ -222,36 +211,32 @@ struct Latency {
 
 /// 4. Events at a fixed rate for a while; publish → receiver, from the receiver's log.
 func latency(_ options: Options) async throws -> Latency {
-    let database = try await ScenarioDatabase.create(options, label: "latency")
-    let prefix = "bench_latency_\(UUID().uuidString.prefix(6).lowercased())"
-    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
-    let worker = try WorkerProcess(options, databaseURL: database.url, prefix: prefix)
-    defer { worker.stop() }
-    let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
-    try await topology.awaitConsumers(1)
-    let log = AccessLog(path: options.accessLog)
-    let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
-    let count = options.latencyRate * options.latencySeconds
-    let times = await publish(producer, count: count, lanes: 64, rate: options.latencyRate) { n in
-        Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
+    try await Scenario.run(options, label: "latency") { scenario in
+        let database = scenario.database
+        let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
+        try await scenario.startWorkers(1)
+        let log = AccessLog(path: options.accessLog)
+        let producer = scenario.producer()
+        let count = options.latencyRate * options.latencySeconds
+        let times = await publish(producer, count: count, lanes: 64, rate: options.latencyRate) { n in
+            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
+        }
+        await producer.close()
+        try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
+        var event: [Substring: Int] = [:]
+        for row in try await database.pool.query("SELECT request_id::text, event_id FROM deliveries") {
+            event[Substring(try row.decode(String.self, 0))] = Int(try row.decode(String.self, 1).dropFirst(4))
+        }
+        var latencies: [Double] = []
+        for line in try await log.lines() {
+            guard let n = event[line.requestID] else { continue }
+            latencies.append((line.time - times[n]) * 1000)
+        }
+        latencies.sort()
+        return Latency(
+            p50: quantile(latencies, 0.50), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies.last ?? .nan,
+            samples: latencies.count)
     }
-    await producer.close()
-    try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
-    var event: [Substring: Int] = [:]
-    for row in try await database.pool.query("SELECT request_id::text, event_id FROM deliveries") {
-        event[Substring(try row.decode(String.self, 0))] = Int(try row.decode(String.self, 1).dropFirst(4))
-    }
-    var latencies: [Double] = []
-    for line in try await log.lines() {
-        guard let n = event[line.requestID] else { continue }
-        latencies.append((line.time - times[n]) * 1000)
-    }
-    latencies.sort()
-    await topology.delete()
-    await database.drop()
-    return Latency(
-        p50: quantile(latencies, 0.50), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies.last ?? .nan,
-        samples: latencies.count)
 }
 
 /// What the fan-out run measured.
@@ -265,45 +250,41 @@ struct FanOutResult {
 /// 8. One tenant with many endpoints: single events timed to their last delivery, then
 /// many events for throughput.
 func fanOut(_ options: Options) async throws -> FanOutResult {
-    let database = try await ScenarioDatabase.create(options, label: "fanout")
-    let prefix = "bench_fanout_\(UUID().uuidString.prefix(6).lowercased())"
-    let topology = try await ScenarioTopology.declare(options, prefix: prefix)
-    let worker = try WorkerProcess(options, databaseURL: database.url, prefix: prefix)
-    defer { worker.stop() }
-    let endpoints = options.fanoutEndpoints
-    let tenant = try await database.tenants(1, receiver: options.receiver, endpointsEach: endpoints)[0]
-    try await topology.awaitConsumers(1)
-    let producer = Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
+    try await Scenario.run(options, label: "fanout") { scenario in
+        let database = scenario.database
+        let endpoints = options.fanoutEndpoints
+        let tenant = try await database.tenants(1, receiver: options.receiver, endpointsEach: endpoints)[0]
+        try await scenario.startWorkers(1)
+        let producer = scenario.producer()
 
-    var singles: [Double] = []
-    for n in 0..<11 {
-        let log = AccessLog(path: options.accessLog)
-        let time = await publish(producer, count: 1) { _ in
-            Event(id: "evt_single_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
-        }[0]
+        var singles: [Double] = []
+        for n in 0..<11 {
+            let log = AccessLog(path: options.accessLog)
+            let time = await publish(producer, count: 1) { _ in
+                Event(id: "evt_single_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+            }[0]
+            try await database.await(
+                "SELECT count(*)::bigint FROM deliveries WHERE event_id = \("evt_single_\(n)") AND status = 'delivered'",
+                reaches: endpoints, within: .seconds(60), label: "fan-out single")
+            let last = try await log.lines().map(\.time).max() ?? time
+            // The first event warms the worker's caches and connections.
+            if n > 0 { singles.append((last - time) * 1000) }
+        }
+        singles.sort()
+
+        let count = options.fanoutEvents
+        let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
+        let times = await publish(producer, count: count, lanes: 32) { n in
+            Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+        }
+        await producer.close()
         try await database.await(
-            "SELECT count(*)::bigint FROM deliveries WHERE event_id = \("evt_single_\(n)") AND status = 'delivered'",
-            reaches: endpoints, within: .seconds(60), label: "fan-out single")
-        let last = try await log.lines().map(\.time).max() ?? time
-        // The first event warms the worker's caches and connections.
-        if n > 0 { singles.append((last - time) * 1000) }
+            "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: before + count * endpoints, within: .seconds(600),
+            label: "fan-out")
+        let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries")[0].decode(Date.self, 0)
+        let first = times.filter { $0 > 0 }.min() ?? 0
+        return FanOutResult(
+            deliveriesPerSecond: Double(count * endpoints) / (finished.timeIntervalSince1970 - first),
+            oneEventMilliseconds: quantile(singles, 0.5), endpoints: endpoints)
     }
-    singles.sort()
-
-    let count = options.fanoutEvents
-    let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
-    let times = await publish(producer, count: count, lanes: 32) { n in
-        Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
-    }
-    await producer.close()
-    try await database.await(
-        "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: before + count * endpoints, within: .seconds(600),
-        label: "fan-out")
-    let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries")[0].decode(Date.self, 0)
-    let first = times.filter { $0 > 0 }.min() ?? 0
-    await topology.delete()
-    await database.drop()
-    return FanOutResult(
-        deliveriesPerSecond: Double(count * endpoints) / (finished.timeIntervalSince1970 - first),
-        oneEventMilliseconds: quantile(singles, 0.5), endpoints: endpoints)
 }

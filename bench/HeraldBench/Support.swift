@@ -4,6 +4,7 @@ import Glibc
 import Logging
 import Migrations
 import Postgres
+import Producer
 import Settings
 import Synchronization
 import Topology
@@ -230,6 +231,53 @@ struct ScenarioTopology {
         _ = try? await channel.deleteExchange(topology.eventsExchange)
         _ = try? await channel.deleteExchange(topology.requeueExchange)
         await connection.close()
+    }
+}
+
+/// One scenario's own database, queues and `herald worker` processes, torn down however
+/// the scenario ends.
+struct Scenario {
+    let database: ScenarioDatabase
+    let topology: ScenarioTopology
+    let options: Options
+    private(set) var workers: [WorkerProcess] = []
+
+    static func run<T>(_ options: Options, label: String, _ body: (inout Scenario) async throws -> T) async throws -> T {
+        let database = try await ScenarioDatabase.create(options, label: label)
+        let topology: ScenarioTopology
+        do {
+            topology = try await ScenarioTopology.declare(options, prefix: "bench_\(label)_\(UUID().uuidString.prefix(6).lowercased())")
+        } catch {
+            await database.drop()
+            throw error
+        }
+        var scenario = Scenario(database: database, topology: topology, options: options)
+        do {
+            let result = try await body(&scenario)
+            await scenario.tearDown()
+            return result
+        } catch {
+            await scenario.tearDown()
+            throw error
+        }
+    }
+
+    /// Starts `count` workers and waits until they consume.
+    mutating func startWorkers(_ count: Int) async throws {
+        for _ in 0..<count {
+            workers.append(try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix))
+        }
+        try await topology.awaitConsumers(workers.count)
+    }
+
+    func producer() -> Producer {
+        Producer(configuration: .init(amqpURL: options.amqpURL, exchange: topology.topology.eventsExchange), logger: logger)
+    }
+
+    private func tearDown() async {
+        for worker in workers { worker.stop() }
+        await topology.delete()
+        await database.drop()
     }
 }
 
