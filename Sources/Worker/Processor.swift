@@ -111,23 +111,21 @@ struct Processor: Sendable {
         } catch let error as DatabaseError where error.refusesData {
             // The database will never take this event (it failed on its own, not with its
             // batch): parked with the SQLSTATE only, never the values.
-            for target in targets where target.claim { slots.release(target.endpoint) }
+            for target in targets where target.claim { slots.release(target.endpoint, after: .unused) }
             try await park(delivery, reason: "the database refused the event (SQLSTATE \(error.sqlState ?? error.code.description))")
             return
         } catch {
-            for target in targets where target.claim { slots.release(target.endpoint) }
+            for target in targets where target.claim { slots.release(target.endpoint, after: .unused) }
             throw error
         }
         // Slots taken for deliveries that existed already go back; `run` takes its own.
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
-        for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint) }
+        for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint, after: .unused) }
         try await withThrowingDiscardingTaskGroup { group in
             for state in stored.deliveries {
                 if stored.claimed.contains(state.id), let endpoint = endpoints.first(where: { $0.id == state.endpointID }) {
                     group.addTask {
-                        var answered = true
-                        defer { slots.release(endpoint.id, answered: answered) }
-                        answered = try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
+                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
                     }
                 } else {
                     group.addTask {
@@ -165,21 +163,30 @@ struct Processor: Sendable {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
-            var answered = true
-            defer { context.slots.release(endpoint.id, answered: answered) }
-            if claim, try await !claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) { return }
-            answered = try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
+            var claimed = true
+            do {
+                if claim { claimed = try await claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) }
+            } catch {
+                context.slots.release(endpoint.id, after: .unused)
+                throw error
+            }
+            guard claimed else {
+                context.slots.release(endpoint.id, after: .unused)
+                return
+            }
+            try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
     }
 
-    /// Makes and records the attempt; returns whether the endpoint answered (did not time out).
-    @discardableResult
-    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws -> Bool {
+    /// Makes and records the attempt, holding a slot of the endpoint that it gives back as
+    /// soon as the exchange is over (before recording: the request is no longer in flight).
+    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
         let startedAt = Date()
         let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: state.requestID, now: startedAt, settings: context.requests)
         let clock = ContinuousClock.now
         let outcome: Outcome
         var excerpt: [UInt8] = []
+        context.slots.sending(endpoint.id)
         do {
             let response = try await context.client.execute(request)
             outcome = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
@@ -187,6 +194,7 @@ struct Processor: Sendable {
         } catch {
             outcome = Outcome.of(error)
         }
+        context.slots.release(endpoint.id, after: outcome.errorClass == "timeout" ? .timedOut : .answered)
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
         var next: Ledger.Next
@@ -226,7 +234,6 @@ struct Processor: Sendable {
         if let rung, next == .retrying, recorded.applied {
             try await schedule(state.id, attempt: k + 1, rung: rung, endpoint: endpoint.id)
         }
-        return outcome.errorClass != "timeout"
     }
 
     /// Sends attempt `attempt` to the defer queue, unclaimed, to be looked at again after

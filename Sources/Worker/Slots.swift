@@ -4,25 +4,38 @@ import Synchronization
 /// Requests in flight per endpoint in this worker, with a limit, so that an endpoint that
 /// hangs holds at most `limit` of the worker's slots while the others keep going.
 ///
-/// A delivery that finds its endpoint's slots taken waits for one as long as the endpoint
-/// keeps answering (it answered within the last `stall`). Behind an endpoint that has
-/// answered nothing for `stall` it is refused, at once or when the stall is noticed, and
-/// the caller defers it; an endpoint not heard from yet gets `limit` waiters at most. A
-/// busy endpoint therefore costs a wait, a hanging one nothing but its own `limit` slots
-/// (and, once, `limit` waiters for `stall`).
+/// A delivery that finds its endpoint's slots taken waits for one unless the endpoint
+/// stalls: requests to it are in flight and it has answered none of them for `stall`.
+/// Behind a stalled endpoint it is refused, at once or when the stall is noticed, and the
+/// caller defers it; an endpoint not heard from yet gets `limit` waiters at most. A busy
+/// endpoint (or a slow database) therefore costs a wait, a hanging endpoint nothing but
+/// its own `limit` slots (and, once, `limit` waiters for `stall`).
 public final class Slots: Sendable {
     public let limit: Int
     public let stall: Duration
 
+    /// How a slot was used.
+    public enum Use: Sendable {
+        /// A request was sent and the endpoint responded (any status, or a quick refusal).
+        case answered
+        /// A request was sent and timed out.
+        case timedOut
+        /// No request was sent with it.
+        case unused
+    }
+
     private struct Lane {
         var taken = 0
+        /// Slots whose request is on the wire.
+        var requesting = 0
         var waiters: [CheckedContinuation<Bool, Never>] = []
         /// When the endpoint last answered; nil before its first answer.
         var answeredAt: ContinuousClock.Instant?
-        var createdAt: ContinuousClock.Instant
+        /// When it last answered or, with nothing on the wire before, was sent a request.
+        var progressAt: ContinuousClock.Instant
 
         func isStalled(now: ContinuousClock.Instant, stall: Duration) -> Bool {
-            now - (answeredAt ?? createdAt) >= stall
+            requesting > 0 && now - progressAt >= stall
         }
 
         /// Whether a delivery that finds every slot taken may wait for one.
@@ -53,7 +66,7 @@ public final class Slots: Sendable {
         defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
-            var lane = state.lanes[endpoint] ?? Lane(createdAt: now)
+            var lane = state.lanes[endpoint] ?? Lane(progressAt: now)
             guard force || limit == 0 || lane.taken < limit else { return false }
             lane.taken += 1
             state.lanes[endpoint] = lane
@@ -68,7 +81,7 @@ public final class Slots: Sendable {
         let now = ContinuousClock.now
         return await withCheckedContinuation { continuation in
             let granted: Bool? = state.withLock { state in
-                var lane = state.lanes[endpoint] ?? Lane(createdAt: now)
+                var lane = state.lanes[endpoint] ?? Lane(progressAt: now)
                 if lane.taken < limit {
                     // A slot came free meanwhile.
                     lane.taken += 1
@@ -84,15 +97,29 @@ public final class Slots: Sendable {
         }
     }
 
-    /// Gives a slot back; the longest waiter, if any, takes it over. `answered`: the
-    /// endpoint responded (any status, or a quick refusal), as opposed to timing out.
-    public func release(_ endpoint: UUID, answered: Bool = true) {
+    /// Marks a slot of `endpoint` as carrying a request now on the wire.
+    public func sending(_ endpoint: UUID) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard var lane = state.lanes[endpoint] else { return }
+            if lane.requesting == 0 { lane.progressAt = now }
+            lane.requesting += 1
+            state.lanes[endpoint] = lane
+        }
+    }
+
+    /// Gives a slot back after `use`; the longest waiter, if any, takes it over.
+    public func release(_ endpoint: UUID, after use: Use) {
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
         let handedTo: CheckedContinuation<Bool, Never>? = state.withLock { state in
             defer { refused = sweep(&state, now: now) }
             guard var lane = state.lanes[endpoint] else { return nil }
-            if answered { lane.answeredAt = now }
+            if use != .unused { lane.requesting -= 1 }
+            if use == .answered {
+                lane.answeredAt = now
+                lane.progressAt = now
+            }
             if !lane.waiters.isEmpty {
                 let waiter = lane.waiters.removeFirst()
                 state.lanes[endpoint] = lane
@@ -105,7 +132,7 @@ public final class Slots: Sendable {
             state.pruneCountdown -= 1
             if state.pruneCountdown == 0 {
                 state.pruneCountdown = 4096
-                state.lanes = state.lanes.filter { _, lane in lane.taken > 0 || now - (lane.answeredAt ?? lane.createdAt) < .seconds(60) }
+                state.lanes = state.lanes.filter { _, lane in lane.taken > 0 || now - lane.progressAt < .seconds(60) }
             }
             return nil
         }

@@ -17,8 +17,8 @@ struct SlotsTests {
         // An attempt the caller already owns goes out whatever the limit.
         #expect(slots.tryAcquire(a, force: true))
         #expect(slots.taken == 4)
-        slots.release(a)
-        slots.release(a)
+        slots.release(a, after: .unused)
+        slots.release(a, after: .unused)
         #expect(slots.tryAcquire(a))
     }
 
@@ -29,19 +29,33 @@ struct SlotsTests {
         #expect(slots.isOpen(a))
     }
 
-    /// Behind an endpoint that has not answered within `stall`, a delivery is refused at
-    /// once: the caller defers it instead of holding a slot of the worker.
+    /// Behind an endpoint whose requests have gone unanswered for `stall`, a delivery is
+    /// refused at once: the caller defers it instead of holding a slot of the worker.
     @Test func aStalledEndpointRefusesAtOnce() async {
         let slots = Slots(limit: 1, stall: .zero)
         let a = UUID()
         #expect(await slots.acquire(a))
+        slots.sending(a)
         #expect(!slots.isOpen(a))
         #expect(await !slots.acquire(a))
-        // A timeout does not count as an answer: still stalled with its slot free again
-        // and taken again.
-        slots.release(a, answered: false)
+        // A timeout is no answer: the endpoint stays stalled once a request is out again.
+        slots.release(a, after: .timedOut)
         #expect(await slots.acquire(a))
+        slots.sending(a)
         #expect(await !slots.acquire(a))
+    }
+
+    /// Slots held while nothing is on the wire (the worker waiting for its database) are
+    /// no stall: deliveries wait for them rather than being deferred.
+    @Test func slotsHeldWithoutARequestAreNoStall() async {
+        let slots = Slots(limit: 1, stall: .zero)
+        let a = UUID()
+        #expect(slots.tryAcquire(a))
+        #expect(slots.isOpen(a))
+        let waiter = Task { await slots.acquire(a) }
+        while slots.waiting(a) < 1 { await Task.yield() }
+        slots.release(a, after: .unused)
+        #expect(await waiter.value)
     }
 
     /// Behind an endpoint that answers, a delivery waits and takes over the next slot
@@ -50,8 +64,10 @@ struct SlotsTests {
         let slots = Slots(limit: 1, stall: .seconds(3600))
         let a = UUID()
         #expect(slots.tryAcquire(a))
-        slots.release(a, answered: true)
+        slots.sending(a)
+        slots.release(a, after: .answered)
         #expect(slots.tryAcquire(a))
+        slots.sending(a)
         let order = Box<[Int]>([])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for n in 0..<3 {
@@ -61,12 +77,13 @@ struct SlotsTests {
                     let granted = await slots.acquire(a)
                     #expect(granted)
                     order.withLock { $0.append(n) }
-                    slots.release(a, answered: true)
+                    slots.sending(a)
+                    slots.release(a, after: .answered)
                 }
                 while slots.waiting(a) < n + 1 { await Task.yield() }
             }
             #expect(slots.isOpen(a))
-            slots.release(a, answered: true)
+            slots.release(a, after: .answered)
             try await group.waitForAll()
         }
         #expect(order.withLock { $0 } == [0, 1, 2])
@@ -81,7 +98,7 @@ struct SlotsTests {
         let waiter = Task { await slots.acquire(a) }
         while slots.waiting(a) < 1 { await Task.yield() }
         #expect(await !slots.acquire(a))
-        slots.release(a)
+        slots.release(a, after: .unused)
         #expect(await waiter.value)
     }
 
@@ -91,6 +108,7 @@ struct SlotsTests {
         let slots = Slots(limit: 1, stall: .milliseconds(50))
         let a = UUID()
         #expect(slots.tryAcquire(a))
+        slots.sending(a)
         let answer = Box<Bool?>(nil)
         let waiter = Task {
             let granted = await slots.acquire(a)
@@ -99,7 +117,7 @@ struct SlotsTests {
         // Other endpoints' traffic goes on; the sweep it triggers finds `a` silent.
         let other = UUID()
         while answer.withLock({ $0 }) == nil {
-            if slots.tryAcquire(other) { slots.release(other) }
+            if slots.tryAcquire(other) { slots.release(other, after: .unused) }
             await Task.yield()
         }
         await waiter.value
