@@ -76,7 +76,6 @@ final class Core {
             // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
             // corked around them, and uncorked before anything that waits for a reply.
             var corked = false
-            defer { if corked { cork(false) } }
             for command in inbox.drain() {
                 let oneWay = command.isOneWay
                 if oneWay != corked {

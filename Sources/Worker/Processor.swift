@@ -43,8 +43,9 @@ public struct WorkerContext: Sendable {
 /// Processes one message to the point where it may be acked: everything it caused is
 /// recorded in PostgreSQL and every retry it scheduled is confirmed by the broker.
 ///
-/// Events and attempts of concurrent messages are written in shared batches (one
-/// transaction each); a message is acked only after the batches holding its writes committed.
+/// Events, claims and attempts of concurrent messages are written in shared batches (a
+/// statement or a transaction each); a message is acked only after the batches holding
+/// its writes committed.
 struct Processor: Sendable {
     let context: WorkerContext
     /// A channel in confirm mode for retries, deferred deliveries and parked messages.
@@ -123,7 +124,12 @@ struct Processor: Sendable {
         for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint, after: .unused) }
         try await withThrowingDiscardingTaskGroup { group in
             for state in stored.deliveries {
-                if stored.claimed.contains(state.id), let endpoint = endpoints.first(where: { $0.id == state.endpointID }) {
+                if stored.claimed.contains(state.id) {
+                    // Claimed only for targets taken from `endpoints`.
+                    guard let endpoint = endpoints.first(where: { $0.id == state.endpointID }) else {
+                        slots.release(state.endpointID, after: .unused)
+                        continue
+                    }
                     group.addTask {
                         try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
                     }
