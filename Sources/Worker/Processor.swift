@@ -78,15 +78,25 @@ struct Processor: Sendable {
         case .event(let event):
             try await fanOut(event, from: delivery)
         case .delivery(let id, let attempt, let manual, let endpoint):
-            // A busy endpoint's delivery waits again without a lookup. Not a redelivered
-            // one: its attempt may be claimed already, and only this message can finish it.
-            if let endpoint, !delivery.redelivered, !context.slots.isOpen(endpoint) {
-                try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
-                return
+            // A delivery that names its endpoint takes a slot before any lookup, so behind a
+            // stalled endpoint it waits again without one. Not a redelivered one: its attempt
+            // may be claimed already, and only this message can finish it.
+            var slot: UUID?
+            if let endpoint, !delivery.redelivered {
+                guard await context.slots.acquire(endpoint) else {
+                    try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
+                    return
+                }
+                slot = endpoint
             }
+            defer { if let slot { context.slots.release(slot, after: .unused) } }
             guard let (state, event) = try await context.store.load(delivery: id) else { return }
             let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
-            try await run(state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints)
+            let holding = slot
+            slot = nil
+            try await run(
+                state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints,
+                holding: holding)
         }
     }
 
@@ -142,9 +152,14 @@ struct Processor: Sendable {
         }
     }
 
+    /// Takes attempt `k` of a delivery as far as the state allows. `holding`: a slot of
+    /// that endpoint the caller took; given back on every path that sends nothing.
     private func run(
-        _ state: DeliveryState, event: Event, attempt k: Int, manual: Bool, redelivered: Bool, endpoints: [Endpoint]
+        _ state: DeliveryState, event: Event, attempt k: Int, manual: Bool, redelivered: Bool, endpoints: [Endpoint],
+        holding: UUID? = nil
     ) async throws {
+        var slot = holding
+        defer { if let slot { context.slots.release(slot, after: .unused) } }
         switch Step.decide(state, attempt: k, redelivered: redelivered) {
         case .done:
             return
@@ -164,22 +179,19 @@ struct Processor: Sendable {
                 try await context.ledger.skip(delivery: state.id)
                 return
             }
-            // An attempt this message already owns (claim == false) goes out whatever the limit.
-            guard await context.slots.acquire(endpoint.id, force: !claim) else {
-                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
-                return
+            if slot != endpoint.id {
+                if let other = slot { context.slots.release(other, after: .unused) }
+                slot = nil
+                // An attempt this message already owns (claim == false) goes out whatever the limit.
+                guard await context.slots.acquire(endpoint.id, force: !claim) else {
+                    try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                    return
+                }
+                slot = endpoint.id
             }
-            var claimed = true
-            do {
-                if claim { claimed = try await claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) }
-            } catch {
-                context.slots.release(endpoint.id, after: .unused)
-                throw error
-            }
-            guard claimed else {
-                context.slots.release(endpoint.id, after: .unused)
-                return
-            }
+            if claim, try await !claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) { return }
+            // `attempt` gives the slot back when its exchange ends.
+            slot = nil
             try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
         }
     }

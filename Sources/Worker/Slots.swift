@@ -140,16 +140,6 @@ public final class Slots: Sendable {
         for waiter in refused { waiter.resume(returning: false) }
     }
 
-    /// Whether a delivery to `endpoint` would get a slot, or wait for one, now (a hint
-    /// for skipping a lookup: another task may change it meanwhile).
-    public func isOpen(_ endpoint: UUID) -> Bool {
-        let now = ContinuousClock.now
-        return state.withLock { state in
-            guard limit > 0, let lane = state.lanes[endpoint], lane.taken >= limit else { return true }
-            return lane.admitsWaiter(now: now, limit: limit, stall: stall)
-        }
-    }
-
     /// Deliveries waiting for a slot of `endpoint`.
     public func waiting(_ endpoint: UUID) -> Int {
         state.withLock { $0.lanes[endpoint]?.waiters.count ?? 0 }
