@@ -42,12 +42,6 @@ public struct Ledger: Sendable {
         self.policy = policy
     }
 
-    /// Claims attempt `number`: true for exactly one caller while the delivery is open
-    /// and fewer attempts were started.
-    public func claim(delivery: UUID, attempt number: Int) async throws -> Bool {
-        try await claim([Claim(delivery: delivery, attempt: number)])[0]
-    }
-
     /// One attempt to claim.
     public struct Claim: Sendable, Hashable {
         public var delivery: UUID
@@ -59,7 +53,8 @@ public struct Ledger: Sendable {
         }
     }
 
-    /// Claims a batch of attempts in one statement per round (a delivery named twice is
+    /// Claims attempts: true for exactly one claim of an attempt while the delivery is open
+    /// and fewer attempts were started. One statement per round (a delivery named twice is
     /// claimed in a later round, so only one of its claims succeeds); true for each claim
     /// that succeeded, in order.
     public func claim(_ claims: [Claim]) async throws -> [Bool] {
@@ -127,16 +122,10 @@ public struct Ledger: Sendable {
         }
     }
 
-    /// Logs `attempt` and, unless another holder already settled the delivery, applies its
-    /// new state and counts the endpoint's consecutive failures, in one transaction.
-    @discardableResult
-    public func record(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) async throws -> Recorded {
-        try await record([Entry(attempt, next: next, nextAttemptAt: nextAttemptAt)])[0]
-    }
-
-    /// Records a batch of attempts in one transaction (a few statements whatever its size),
-    /// with the same meaning as recording them one by one; returns what each changed, in
-    /// order. A transaction that lost a deadlock or serialization race is run again.
+    /// Logs each attempt and, unless another holder already settled its delivery, applies
+    /// the delivery's new state and counts the endpoint's consecutive failures: a batch in
+    /// one statement or transaction, meaning what recording them one by one would; returns
+    /// what each changed, in order. A transaction that lost a deadlock is run again.
     public func record(_ entries: [Entry]) async throws -> [Recorded] {
         guard !entries.isEmpty else { return [] }
         let allDelivered = entries.allSatisfy { $0.attempt.outcome.verdict == .delivered }

@@ -132,11 +132,12 @@ struct Processor: Sendable {
         // Slots taken for deliveries that existed already go back; `run` takes its own.
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
         for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint, after: .unused) }
+        let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         try await withThrowingDiscardingTaskGroup { group in
             for state in stored.deliveries {
                 if stored.claimed.contains(state.id) {
                     // Claimed only for targets taken from `endpoints`.
-                    guard let endpoint = endpoints.first(where: { $0.id == state.endpointID }) else {
+                    guard let endpoint = byID[state.endpointID] else {
                         slots.release(state.endpointID, after: .unused)
                         continue
                     }

@@ -140,13 +140,13 @@ public final class Slots: Sendable {
         for waiter in refused { waiter.resume(returning: false) }
     }
 
-    /// Deliveries waiting for a slot of `endpoint`.
-    public func waiting(_ endpoint: UUID) -> Int {
+    /// Deliveries waiting for a slot of `endpoint` (for tests).
+    func waiting(_ endpoint: UUID) -> Int {
         state.withLock { $0.lanes[endpoint]?.waiters.count ?? 0 }
     }
 
-    /// Slots taken across all endpoints.
-    public var taken: Int {
+    /// Slots taken across all endpoints (for tests).
+    var taken: Int {
         state.withLock { $0.lanes.values.reduce(0) { $0 + $1.taken } }
     }
 

@@ -26,11 +26,17 @@ struct LedgerTests {
             func attempt(_ number: Int, _ outcome: Outcome) -> Attempt {
                 Attempt(deliveryID: id, endpointID: endpoint, number: number, requestID: requestID, startedAt: Date(), duration: .milliseconds(5), outcome: outcome, excerpt: [])
             }
-            #expect(try await ledger.claim(delivery: id, attempt: 1))
-            #expect(try await !ledger.claim(delivery: id, attempt: 1))
-            let delivered = try await ledger.record(attempt(1, Outcome(verdict: .delivered, statusCode: 200)), next: .delivered, nextAttemptAt: nil)
+            func claim(_ number: Int) async throws -> Bool {
+                try await ledger.claim([Ledger.Claim(delivery: id, attempt: number)])[0]
+            }
+            func record(_ attempt: Attempt, next: Ledger.Next, nextAttemptAt: Date?) async throws -> Ledger.Recorded {
+                try await ledger.record([Ledger.Entry(attempt, next: next, nextAttemptAt: nextAttemptAt)])[0]
+            }
+            #expect(try await claim(1))
+            #expect(try await !claim(1))
+            let delivered = try await record(attempt(1, Outcome(verdict: .delivered, statusCode: 200)), next: .delivered, nextAttemptAt: nil)
             #expect(delivered.applied)
-            let stale = try await ledger.record(
+            let stale = try await record(
                 attempt(1, Outcome(verdict: .transient, errorClass: "network", errorMessage: "reset")), next: .retrying, nextAttemptAt: Date())
             #expect(!stale.applied)
             #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.status) == ["delivered"])
@@ -41,10 +47,10 @@ struct LedgerTests {
 
             // An attempt overtaken by a newer one changes nothing either.
             try await pipeline.pool.query("UPDATE deliveries SET status = 'retrying' WHERE id = \(id)")
-            #expect(try await ledger.claim(delivery: id, attempt: 2))
-            let overtaken = try await ledger.record(attempt(1, Outcome(verdict: .delivered, statusCode: 200)), next: .delivered, nextAttemptAt: nil)
+            #expect(try await claim(2))
+            let overtaken = try await record(attempt(1, Outcome(verdict: .delivered, statusCode: 200)), next: .delivered, nextAttemptAt: nil)
             #expect(!overtaken.applied)
-            let current = try await ledger.record(attempt(2, Outcome(verdict: .permanent, statusCode: 404)), next: .failed, nextAttemptAt: nil)
+            let current = try await record(attempt(2, Outcome(verdict: .permanent, statusCode: 404)), next: .failed, nextAttemptAt: nil)
             #expect(current.applied)
             #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.status) == ["failed"])
         }

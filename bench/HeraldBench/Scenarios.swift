@@ -135,14 +135,12 @@ struct Drain {
     var received: Int
     var expected: Int
     var peakRSS: Int
-    var seconds: Double
 
     /// The mean rate of several runs, the worst count and the highest peak.
     static func mean(_ runs: [Drain]) -> Drain? {
         guard let first = runs.first else { return nil }
         var mean = first
         mean.deliveriesPerSecond = runs.map(\.deliveriesPerSecond).reduce(0, +) / Double(runs.count)
-        mean.seconds = runs.map(\.seconds).reduce(0, +) / Double(runs.count)
         mean.peakRSS = runs.map(\.peakRSS).max() ?? 0
         mean.received = runs.first { $0.received != $0.expected }?.received ?? first.received
         return mean
@@ -196,7 +194,7 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
                 + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
                 + "\(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
         withExtendedLifetime(server) {}
-        return Drain(deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss, seconds: elapsed)
+        return Drain(deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss)
     }
 }
 
