@@ -86,7 +86,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Management",
-            dependencies: ["AMQP", "Postgres", "Delivery", "Topology", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "Postgres", "Delivery", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Operations",
@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Management", "Policy", "Events", "Producer", "Delivery", "Postgres",
+                "Management", "Policy", "Events", "Producer", "Delivery", "Postgres", "Chronology",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

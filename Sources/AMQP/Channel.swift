@@ -56,6 +56,9 @@ public struct Channel: Sendable {
     /// on a nack, on a `mandatory` message that could not be routed (`returned`) and on a
     /// lost connection; many publishes may be outstanding at once from concurrent tasks.
     public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
+        if let violation = message.protocolViolation(exchange: exchange, routingKey: routingKey) {
+            throw BrokerError(.invalidArgument, message: violation, operation: "basic.publish")
+        }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             connection.post(
                 .publish(id, Publish(message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, continuation: continuation)))

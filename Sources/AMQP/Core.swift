@@ -72,11 +72,15 @@ final class Core {
     /// The thread's loop: commands, then frames, until closed or broken.
     func run() {
         var failure: BrokerError?
+        // Commands taken from the inbox but not handled when the connection failed: each is
+        // failed at once with the rest, so no caller waits for an answer that cannot come.
+        var untaken: ArraySlice<Command> = []
         loop: while running {
             // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
             // corked around them, and uncorked before anything that waits for a reply.
             var corked = false
-            for command in inbox.drain() {
+            let commands = inbox.drain()
+            for (index, command) in commands.enumerated() {
                 let oneWay = command.isOneWay
                 if oneWay != corked {
                     cork(oneWay)
@@ -84,9 +88,13 @@ final class Core {
                 }
                 if let error = handle(command) {
                     failure = error
+                    untaken = commands[(index + 1)...]
                     break loop
                 }
-                if !running { break loop }
+                if !running {
+                    untaken = commands[(index + 1)...]
+                    break loop
+                }
             }
             if corked {
                 cork(false)
@@ -97,7 +105,7 @@ final class Core {
                 break
             }
         }
-        finish(failure)
+        finish(failure, untaken: untaken)
     }
 
     private func cork(_ on: Bool) {
@@ -434,8 +442,9 @@ final class Core {
     }
 
     /// Fails everything outstanding and releases the library's connection.
-    private func finish(_ failure: BrokerError?) {
+    private func finish(_ failure: BrokerError?, untaken: ArraySlice<Command>) {
         let error = failure ?? BrokerError(.closed, message: "the connection was closed")
+        for command in untaken { command.fail(error) }
         if let failure {
             logger.warning("broker connection lost", metadata: ["reason": "\(failure.message)"])
         }

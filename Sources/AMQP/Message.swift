@@ -61,6 +61,26 @@ public struct Message: Sendable {
     }
 }
 
+extension Message {
+    /// Why the protocol cannot carry this message, or nil: AMQP 0-9-1 sends the
+    /// properties as short strings (at most 255 bytes) and header names as at most 128.
+    /// Checked before the message reaches the connection, so that one bad message fails
+    /// alone and never breaks the connection that other callers share.
+    func protocolViolation(exchange: String, routingKey: String) -> String? {
+        let shortStrings: [(String, String?)] = [
+            ("exchange", exchange), ("routing key", routingKey), ("content type", contentType), ("message id", messageID),
+            ("correlation id", correlationID), ("type", type), ("expiration", expiration),
+        ]
+        for (name, value) in shortStrings {
+            if let value, value.utf8.count > 255 { return "the \(name) is \(value.utf8.count) bytes; AMQP allows 255" }
+        }
+        if let long = headers.keys.first(where: { $0.utf8.count > 128 }) {
+            return "a header name is \(long.utf8.count) bytes; AMQP allows 128"
+        }
+        return nil
+    }
+}
+
 /// A message the broker delivered to a consumer; acknowledge it by `deliveryTag`
 /// on the channel it came from.
 public struct Delivery: Sendable {

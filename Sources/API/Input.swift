@@ -34,21 +34,31 @@ struct Input {
         }
     }
 
-    private mutating func raw(_ field: String) -> Any? {
+    /// The field's value; nil when absent. No field of the API is nullable: `null` is
+    /// refused rather than read as absent, as the schema says.
+    private mutating func raw(_ field: String) throws -> Any? {
         used.insert(field)
-        guard let value = object[field], !(value is NSNull) else { return nil }
+        guard let value = object[field] else { return nil }
+        guard !(value is NSNull) else { throw Problem.badRequest(field, "must not be null; leave it out instead") }
         return value
     }
 
-    mutating func string(_ field: String, maxLength: Int = 2048) throws -> String? {
-        guard let value = raw(field) else { return nil }
-        guard let text = value as? String else { throw Problem.badRequest(field, "must be a string") }
-        guard text.count <= maxLength else { throw Problem.badRequest(field, "must be at most \(maxLength) characters") }
+    /// A string PostgreSQL can store: no NUL, at most `maxLength` characters counted as
+    /// the database counts them (code points, not grapheme clusters).
+    static func checked(_ text: String, _ field: String, maxLength: Int) throws -> String {
+        guard text.unicodeScalars.count <= maxLength else { throw Problem.badRequest(field, "must be at most \(maxLength) characters") }
+        guard !text.utf8.contains(0) else { throw Problem.badRequest(field, "must not contain NUL characters") }
         return text
     }
 
+    mutating func string(_ field: String, maxLength: Int = 2048) throws -> String? {
+        guard let value = try raw(field) else { return nil }
+        guard let text = value as? String else { throw Problem.badRequest(field, "must be a string") }
+        return try Self.checked(text, field, maxLength: maxLength)
+    }
+
     mutating func bool(_ field: String) throws -> Bool? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         // JSONSerialization gives booleans as NSNumber of ObjC type "c"; 0 and 1 are not booleans.
         guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
             throw Problem.badRequest(field, "must be true or false")
@@ -57,7 +67,7 @@ struct Input {
     }
 
     mutating func integer(_ field: String, _ range: ClosedRange<Int>) throws -> Int? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         guard let number = value as? NSNumber, !(String(cString: number.objCType) == "c"), number.doubleValue == Double(number.intValue),
             range.contains(number.intValue)
         else { throw Problem.badRequest(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
@@ -65,32 +75,40 @@ struct Input {
     }
 
     mutating func strings(_ field: String, maxCount: Int = 100) throws -> [String]? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         guard let array = value as? [Any], array.count <= maxCount, let strings = array as? [String] else {
             throw Problem.badRequest(field, "must be an array of at most \(maxCount) strings")
         }
-        return strings
+        return try strings.map { try Self.checked($0, field, maxLength: 2048) }
     }
 
     mutating func stringMap(_ field: String) throws -> [String: String]? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         guard let map = value as? [String: Any], map.count <= 50, let strings = map as? [String: String] else {
             throw Problem.badRequest(field, "must be an object of at most 50 string values")
+        }
+        for (key, value) in strings {
+            _ = try Self.checked(key, field, maxLength: 2048)
+            _ = try Self.checked(value, "\(field).\(key)", maxLength: 2048)
         }
         return strings
     }
 
     mutating func stringListMap(_ field: String) throws -> [String: [String]]? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         guard let map = value as? [String: Any], map.count <= 20, let lists = map as? [String: [String]] else {
             throw Problem.badRequest(field, "must be an object whose values are arrays of strings")
+        }
+        for (key, values) in lists {
+            _ = try Self.checked(key, field, maxLength: 2048)
+            for value in values { _ = try Self.checked(value, "\(field).\(key)", maxLength: 2048) }
         }
         return lists
     }
 
     /// The raw JSON object of `field`, re-serialised.
     mutating func object(_ field: String) throws -> [String: Any]? {
-        guard let value = raw(field) else { return nil }
+        guard let value = try raw(field) else { return nil }
         guard let object = value as? [String: Any] else { throw Problem.badRequest(field, "must be a JSON object") }
         return object
     }

@@ -1,3 +1,4 @@
+import Chronology
 import Delivery
 import Events
 import Foundation
@@ -115,7 +116,7 @@ extension API {
             let id = try Self.id(context)
             var input = try await Input.read(request, context: context)
             guard let sinceText = try input.string("since", maxLength: 64) else { throw Problem.badRequest("since", "is required") }
-            guard let since = Timestamps.parse(sinceText) else { throw Problem.badRequest("since", "must be an ISO 8601 date-time") }
+            guard let since = RFC3339.parse(sinceText) else { throw Problem.badRequest("since", "must be an ISO 8601 date-time") }
             let dryRun = try input.bool("dry_run") ?? false
             try input.rejectUnknown()
             let failed = try await store.failedDeliveries(tenant: context.tenant!, endpoint: id, since: since)
@@ -162,7 +163,7 @@ extension API {
             let id = try input.string("id", maxLength: 200) ?? Event.generateID()
             var occurredAt = Date()
             if let text = try input.string("occurred_at", maxLength: 64) {
-                guard let parsed = Timestamps.parse(text) else { throw Problem.badRequest("occurred_at", "must be an ISO 8601 date-time") }
+                guard let parsed = RFC3339.parse(text) else { throw Problem.badRequest("occurred_at", "must be an ISO 8601 date-time") }
                 occurredAt = parsed
             }
             let attributes = try input.stringMap("attributes") ?? [:]
@@ -263,8 +264,10 @@ extension API {
                 filter.status = value
             case "event_type": filter.eventType = value
             case "since", "until":
-                guard let date = Timestamps.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
+                guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
                 if name == "since" { filter.since = date } else { filter.until = date }
+            case "cursor" where value.isEmpty:
+                break  // the first page, as if no cursor were given
             case "cursor":
                 guard let cursor = Cursor(token: value) else { throw Problem.badRequest("cursor", "is not a cursor this API returned") }
                 filter.cursor = cursor

@@ -28,7 +28,12 @@ public enum CivilDate {
 
 extension Duration {
     /// Whole milliseconds, rounded toward zero: what timeouts, TTLs and logs are given in.
+    /// Saturates at `Int64`'s bounds rather than trapping on a duration that large.
     public var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = components.seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow else { return components.seconds < 0 ? .min : .max }
+        let (total, overflowAgain) = whole.addingReportingOverflow(components.attoseconds / 1_000_000_000_000_000)
+        guard !overflowAgain else { return whole < 0 ? .min : .max }
+        return total
     }
 }

@@ -61,11 +61,18 @@ public struct Outcome: Sendable, Equatable {
         }
     }
 
-    /// `Retry-After` as delay-seconds or an HTTP-date; nil when unparseable or in the past.
+    /// Longest wait a `Retry-After` can ask for; the ladder's last rung caps it further.
+    /// A receiver's header is input: no value of it may overflow a duration.
+    public static let longestRetryAfter = Duration.seconds(366 * 86_400)
+
+    /// `Retry-After` as delay-seconds or an HTTP-date, at most `longestRetryAfter`; nil
+    /// when unparseable or in the past.
     public static func parseRetryAfter(_ value: String, now: Date) -> Duration? {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed) {
-            return seconds >= 0 ? .seconds(seconds) : nil
+        let longest = Double(longestRetryAfter.components.seconds)
+        if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+            // Digits only (RFC 9110's delay-seconds); any count of them.
+            return .seconds(Int64(trimmed).map { min($0, Int64(longest)) } ?? Int64(longest))
         }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -73,7 +80,8 @@ public struct Outcome: Sendable, Equatable {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: trimmed) else { return nil }
         let delta = date.timeIntervalSince(now)
-        return delta > 0 ? .milliseconds(Int64(delta * 1000)) : nil
+        guard delta.isFinite, delta > 0 else { return nil }
+        return .milliseconds(Int64(min(delta, longest) * 1000))
     }
 }
 

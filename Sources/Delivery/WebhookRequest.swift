@@ -2,6 +2,7 @@ public import Events
 public import FanOut
 public import Foundation
 public import HTTPClient
+import Chronology
 
 /// Deployment-wide settings of outgoing requests.
 public struct RequestSettings: Sendable {
@@ -36,7 +37,7 @@ public enum WebhookRequest {
         case .envelope:
             var out = Array("{\"id\":".utf8) + JSONText.string(event.id)
             out += Array(",\"type\":".utf8) + JSONText.string(event.type)
-            out += Array(",\"timestamp\":\"\(Timestamps.iso8601(event.occurredAt))\"".utf8)
+            out += Array(",\"timestamp\":\"\(RFC3339.format(event.occurredAt))\"".utf8)
             out += Array(",\"tenant_id\":\"\(event.tenantID.uuidString.lowercased())\"".utf8)
             out += Array(",\"data\":".utf8) + event.data + [UInt8(ascii: "}")]
             return out
@@ -61,7 +62,7 @@ public enum WebhookRequest {
     ) -> Request {
         let body = body(for: event, format: endpoint.payloadFormat)
         let id = requestID.uuidString.lowercased()
-        let timestamp = Timestamps.iso8601(now)
+        let timestamp = RFC3339.format(now)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
         var secrets = [endpoint.secret]
         if let previous = endpoint.previousSecret, let expiry = endpoint.previousSecretExpiresAt, expiry > now {

@@ -1,3 +1,4 @@
+import Chronology
 public import Foundation
 
 /// A domain event as Herald carries it: one tenant's fact (`client.created`, …) with a
@@ -38,6 +39,7 @@ public struct Event: Sendable, Equatable {
 public struct EventLimits: Sendable, Equatable {
     /// Largest `data` object in bytes (default 256 KiB).
     public var maxDataBytes: Int
+    /// In UTF-8 bytes, like the other lengths; at most 255, an AMQP message id's limit.
     public var maxIDLength: Int
     public var maxTypeLength: Int
     public var maxAttributes: Int
@@ -48,7 +50,7 @@ public struct EventLimits: Sendable, Equatable {
         maxAttributeLength: Int = 200
     ) {
         self.maxDataBytes = maxDataBytes
-        self.maxIDLength = maxIDLength
+        self.maxIDLength = min(maxIDLength, 255)
         self.maxTypeLength = maxTypeLength
         self.maxAttributes = maxAttributes
         self.maxAttributeLength = maxAttributeLength
@@ -78,14 +80,18 @@ extension Event {
     /// `dataIsObject`: the caller has parsed `data` as a JSON object already (the wire
     /// format's decoder), so it is not parsed again.
     func validate(_ limits: EventLimits, dataIsObject: Bool) throws(EventError) {
-        guard !id.isEmpty, id.count <= limits.maxIDLength else {
-            throw EventError(field: "id", reason: "must be 1 to \(limits.maxIDLength) characters")
+        // Lengths in UTF-8 bytes: what the broker's short strings and the columns count.
+        guard !id.isEmpty, id.utf8.count <= limits.maxIDLength else {
+            throw EventError(field: "id", reason: "must be 1 to \(limits.maxIDLength) bytes of UTF-8")
         }
         guard id.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
             throw EventError(field: "id", reason: "must not contain spaces or control characters")
         }
-        guard type.count <= limits.maxTypeLength, EventType.isWellFormed(type) else {
+        guard type.utf8.count <= limits.maxTypeLength, EventType.isWellFormed(type) else {
             throw EventError(field: "type", reason: "must be dot-separated lower-case words like 'invoice.paid'")
+        }
+        guard RFC3339.isRepresentable(occurredAt) else {
+            throw EventError(field: "occurred_at", reason: "must lie between the years 0001 and 9999")
         }
         guard data.count <= limits.maxDataBytes else {
             throw EventError(field: "data", reason: "is \(data.count) bytes; the limit is \(limits.maxDataBytes)")
@@ -97,8 +103,8 @@ extension Event {
             throw EventError(field: "attributes", reason: "at most \(limits.maxAttributes) attributes")
         }
         for (key, value) in attributes {
-            guard !key.isEmpty, key.count <= limits.maxAttributeLength, value.count <= limits.maxAttributeLength else {
-                throw EventError(field: "attributes", reason: "keys and values must be 1 to \(limits.maxAttributeLength) characters")
+            guard !key.isEmpty, key.utf8.count <= limits.maxAttributeLength, value.utf8.count <= limits.maxAttributeLength else {
+                throw EventError(field: "attributes", reason: "keys and values must be 1 to \(limits.maxAttributeLength) bytes of UTF-8")
             }
             guard !key.utf8.contains(0), !value.utf8.contains(0) else {
                 throw EventError(field: "attributes", reason: "keys and values must not contain NUL characters")

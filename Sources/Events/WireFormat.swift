@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Chronology
 
 /// The JSON an event travels as on the event exchange:
@@ -14,7 +14,7 @@ public enum WireFormat {
         out += JSONText.string(event.id)
         out += Array(",\"type\":".utf8) + JSONText.string(event.type)
         out += Array(",\"tenant_id\":\"\(event.tenantID.uuidString.lowercased())\"".utf8)
-        out += Array(",\"occurred_at\":\"\(Timestamps.iso8601(event.occurredAt, fractional: true))\"".utf8)
+        out += Array(",\"occurred_at\":\"\(RFC3339.format(event.occurredAt, fractionDigits: 3))\"".utf8)
         out += Array(",\"attributes\":{".utf8)
         for (index, key) in event.attributes.keys.sorted().enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -51,7 +51,7 @@ public enum WireFormat {
             throw EventError(field: "tenant_id", reason: "is required and must be a UUID")
         }
         let occurredAt: Date
-        if let occurred = object["occurred_at"] as? String, let parsed = Timestamps.parse(occurred) {
+        if let occurred = object["occurred_at"] as? String, let parsed = RFC3339.parse(occurred) {
             occurredAt = parsed
         } else if fillingDefaults && object["occurred_at"] == nil {
             occurredAt = Date()
@@ -170,36 +170,5 @@ extension JSONText {
             guard index < json.count, json[index] == UInt8(ascii: ",") else { return found }
             index += 1
         }
-    }
-}
-
-/// ISO 8601 in UTC, the form of `occurred_at` and the `X-Herald-Timestamp` header.
-public enum Timestamps {
-    /// `2026-05-12T09:30:00Z`, or `2026-05-12T09:30:00.250Z` with `fractional`: written
-    /// out by hand: it runs for every request.
-    public static func iso8601(_ date: Date, fractional: Bool = false) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        let seconds = milliseconds >= 0 ? milliseconds / 1000 : (milliseconds - 999) / 1000
-        let millis = Int(milliseconds - seconds * 1000)
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = Int(seconds - days * 86_400)
-        let (year, month, day) = CivilDate.date(days: Int(days))
-        func digits(_ value: Int, _ count: Int) -> String {
-            let text = String(value)
-            return text.count >= count ? text : String(repeating: "0", count: count - text.count) + text
-        }
-        var out = "\(digits(year, 4))-\(digits(month, 2))-\(digits(day, 2))T"
-        out += "\(digits(secondOfDay / 3600, 2)):\(digits(secondOfDay / 60 % 60, 2)):\(digits(secondOfDay % 60, 2))"
-        if fractional { out += ".\(digits(millis, 3))" }
-        return out + "Z"
-    }
-
-    /// Accepts `2026-05-12T09:30:00Z`, with fractional seconds, or with an offset.
-    public static func parse(_ text: String) -> Date? {
-        for fractional in [false, true] {
-            let style = Date.ISO8601FormatStyle(includingFractionalSeconds: fractional, timeZone: .gmt)
-            if let date = try? style.parse(text) { return date }
-        }
-        return nil
     }
 }

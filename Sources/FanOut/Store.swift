@@ -117,7 +117,11 @@ public struct FanOutStore: Sendable {
         }
         // Rows of the events created (a NULL delivery id) and of the deliveries created.
         let written: [Row]
-        if deliveryRows.count <= 5_000 {
+        if deliveryRows.isEmpty {
+            // Events that match no endpoint (none yet, none confirmed, none subscribed) are
+            // stored all the same, so the log can say so, and the message is acked.
+            written = Array(try await pool.query(events))
+        } else if deliveryRows.count <= 5_000 {
             // One statement, one round trip: the foreign keys are checked at its end.
             let statement: Query = "WITH e AS (" + events + "), d AS (" + deliveries(deliveryRows) + ")\n"
             written = Array(

@@ -1,3 +1,4 @@
+import Chronology
 import Cryptography
 public import Foundation
 
@@ -34,13 +35,18 @@ public struct Cursor: Sendable, Equatable {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
+    /// Nil for anything `token` did not write, including a time outside the years
+    /// 0001 to 9999 (a forged cursor must not reach the timestamp writer).
     public init?(token: String) {
+        guard token.utf8.count <= 200 else { return nil }
         var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while text.count % 4 != 0 { text += "=" }
-        guard token.count <= 200, let bytes = Base64.decode(text), let decoded = String(validating: bytes, as: UTF8.self) else { return nil }
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let bytes = Base64.decode(text), let decoded = String(validating: bytes, as: UTF8.self) else { return nil }
         let parts = decoded.split(separator: ":", maxSplits: 1)
         guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
-        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        let createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        guard RFC3339.isRepresentable(createdAt) else { return nil }
+        self.createdAt = createdAt
         self.id = id
     }
 }

@@ -64,10 +64,11 @@ extension UUID: Bindable, ColumnDecodable {
 }
 
 extension Date: Bindable, ColumnDecodable {
-    public var postgresText: String? { Timestamp.format(self) }
+    /// Microseconds, the server's precision; the session is set to `timezone=UTC`, `datestyle=ISO`.
+    public var postgresText: String? { RFC3339.format(self, fractionDigits: 6) }
     public static var postgresType: UInt32 { 1184 }
     public init?(postgresText text: String) {
-        guard let date = Timestamp.parse(text) else { return nil }
+        guard let date = RFC3339.parse(text) else { return nil }
         self = date
     }
 }
@@ -106,97 +107,6 @@ public struct JSONB: Bindable, ColumnDecodable, Hashable {
     public var postgresText: String? { text }
     public static var postgresType: UInt32 { 3802 }
     public init?(postgresText text: String) { self.text = text }
-}
-
-/// `timestamptz` in the ISO style the session is set to (`timezone=UTC`, `datestyle=ISO`),
-/// converted with plain calendar arithmetic: no formatter, no locale.
-enum Timestamp {
-    /// `2026-05-12 09:30:00.123456+00`, or with an offset such as `+05:30`.
-    static func parse(_ text: String) -> Date? {
-        let b = Array(text.utf8)
-        var i = 0
-        func number(_ digits: Int) -> Int? {
-            guard i + digits <= b.count else { return nil }
-            var value = 0
-            for k in i..<(i + digits) {
-                let d = Int(b[k]) - 48
-                guard d >= 0 && d <= 9 else { return nil }
-                value = value * 10 + d
-            }
-            i += digits
-            return value
-        }
-        func expect(_ c: Unicode.Scalar) -> Bool {
-            guard i < b.count, b[i] == UInt8(ascii: c) else { return false }
-            i += 1
-            return true
-        }
-        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2) else {
-            return nil
-        }
-        guard i < b.count, b[i] == UInt8(ascii: " ") || b[i] == UInt8(ascii: "T") else { return nil }
-        i += 1
-        guard let hour = number(2), expect(":"), let minute = number(2), expect(":"), let second = number(2) else {
-            return nil
-        }
-        var fraction = 0.0
-        if i < b.count, b[i] == UInt8(ascii: ".") {
-            i += 1
-            var scale = 0.1
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
-                fraction += Double(b[i] - 48) * scale
-                scale /= 10
-                i += 1
-            }
-        }
-        var offsetSeconds = 0
-        if i < b.count, b[i] == UInt8(ascii: "Z") {
-            i += 1
-        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
-            i += 1
-            guard let hours = number(2) else { return nil }
-            var minutes = 0
-            if expect(":") {
-                guard let m = number(2) else { return nil }
-                minutes = m
-            }
-            offsetSeconds = sign * (hours * 3600 + minutes * 60)
-        } else {
-            return nil
-        }
-        guard i == b.count, (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-        else { return nil }
-        let days = CivilDate.days(year: year, month: month, day: day)
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
-        return Date(timeIntervalSince1970: Double(seconds) + fraction)
-    }
-
-    /// `2026-05-12T09:30:00.123456Z`: microseconds, the server's precision.
-    static func format(_ date: Date) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        var seconds = micros / 1_000_000
-        var fraction = micros % 1_000_000
-        if fraction < 0 {
-            fraction += 1_000_000
-            seconds -= 1
-        }
-        var days = seconds / 86_400
-        var secondOfDay = seconds % 86_400
-        if secondOfDay < 0 {
-            secondOfDay += 86_400
-            days -= 1
-        }
-        let (year, month, day) = CivilDate.date(days: Int(days))
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
-            + "\(pad(Int(secondOfDay / 3600), 2)):\(pad(Int(secondOfDay % 3600 / 60), 2)):\(pad(Int(secondOfDay % 60), 2))"
-            + ".\(pad(Int(fraction), 6))Z"
-    }
-
 }
 
 /// `text[]` literals: `{a,"b c","d\"e",NULL}`.

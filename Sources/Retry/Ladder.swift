@@ -72,7 +72,8 @@ public struct Ladder: Sendable, Equatable, CustomStringConvertible {
             let number = text.dropLast(unit.count)
             if unit == "m" && number.hasSuffix("m") { continue }
             guard let value = Int64(number), value > 0 else { return nil }
-            return .milliseconds(value * size)
+            let (milliseconds, overflow) = value.multipliedReportingOverflow(by: size)
+            return overflow ? nil : .milliseconds(milliseconds)
         }
         return nil
     }

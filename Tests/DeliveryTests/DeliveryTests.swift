@@ -160,3 +160,22 @@ struct OutcomeTests {
         #expect(!DisablePolicy(threshold: 0, window: .zero).shouldDisable(consecutiveFailures: 99, firstFailureAt: now, now: now))
     }
 }
+
+@Suite("Retry-After is input: no value of it traps")
+struct RetryAfterTests {
+    let now = Date(timeIntervalSince1970: 1_778_578_200)
+
+    @Test(arguments: [
+        ("120", Duration.seconds(120)), (" 0 ", .seconds(0)), ("9223372036854775807", Outcome.longestRetryAfter),
+        ("99999999999999999999999", Outcome.longestRetryAfter), ("Tue, 12 May 2026 09:31:00 GMT", .seconds(60)),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", Outcome.longestRetryAfter),
+    ])
+    func reads(_ header: String, _ expected: Duration) {
+        #expect(Outcome.parseRetryAfter(header, now: now) == expected)
+    }
+
+    @Test(arguments: ["-1", "+5", "1e9", "", "soon", "Tue, 12 May 2026 09:29:00 GMT", "\u{0}"])
+    func ignores(_ header: String) {
+        #expect(Outcome.parseRetryAfter(header, now: now) == nil)
+    }
+}

@@ -149,6 +149,19 @@ struct Pipeline {
         return reasons
     }
 
+    /// Messages ready in the work queue.
+    func workQueueDepth() async throws -> UInt32 {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        do {
+            let depth = try await connection.openChannel().declareQueue(topology.workQueue, passive: true).messageCount
+            await connection.close()
+            return depth
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Waits until `condition` holds, re-checking the database state every 50 ms, or fails after `timeout`.
     func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Glibc
 
 /// An HTTPS receiver with a self-signed certificate (openssl + Python's http.server),
