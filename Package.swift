@@ -104,6 +104,8 @@ let package = Package(
             dependencies: [
                 "Management", "Policy", "Events", "Producer", "Delivery", "Postgres", "Chronology",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),

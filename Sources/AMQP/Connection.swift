@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import Synchronization
+import Threads
 import Chronology
 
 /// A connection to RabbitMQ over rabbitmq-c, owned by a dedicated thread.
@@ -26,7 +27,7 @@ public final class Connection: Sendable {
         let inbox = Inbox()
         let lifecycle = Lifecycle()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
+            startNamedThread("amqp") {
                 let core: Core
                 do {
                     core = try Core.open(parsed, inbox: inbox, lifecycle: lifecycle, logger: logger)
@@ -37,8 +38,6 @@ public final class Connection: Sendable {
                 continuation.resume()
                 core.run()
             }
-            thread.name = "amqp"
-            thread.start()
         }
         return Connection(inbox: inbox, lifecycle: lifecycle, url: parsed)
     }

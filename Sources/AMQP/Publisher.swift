@@ -48,6 +48,36 @@ public actor Publisher {
         await reset()
     }
 
+    /// Whether a connection is open now, without opening one: what readiness reports.
+    public var isConnected: Bool { connection?.isOpen == true }
+
+    /// Keeps a connection open until cancelled, reconnecting with `backoff` whenever it
+    /// drops, so that `isConnected` follows the broker (heartbeats notice a dead one) and
+    /// a readiness probe never has to connect to find out.
+    public func maintain(backoff: Backoff = Backoff()) async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                _ = try await readyChannel()
+                failures = 0
+                if let connection {
+                    // Waiting for the end of a connection is not cancellable by itself:
+                    // cancelling closes it, which ends the wait.
+                    _ = await withTaskCancellationHandler {
+                        await connection.closed()
+                    } onCancel: {
+                        Task { await connection.close() }
+                    }
+                }
+            } catch {
+                failures += 1
+                logger.debug("broker connection not ready", metadata: ["reason": "\(error)"])
+            }
+            if Task.isCancelled { break }
+            try? await Task.sleep(for: backoff.delay(attempt: failures))
+        }
+    }
+
     private func readyChannel() async throws -> Channel {
         if let channel, connection?.isOpen == true { return channel }
         let url = url

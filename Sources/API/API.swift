@@ -2,6 +2,9 @@ import Delivery
 import Events
 import Foundation
 public import Hummingbird
+public import HummingbirdCore
+import Chronology
+import NIOCore
 import Logging
 public import Management
 public import Policy
@@ -17,11 +20,55 @@ public struct API: Sendable {
         /// How long a rotated-out secret keeps signing.
         public var rotationGrace: Duration
 
-        public init(operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400)) {
+        public var quotas: Quotas
+
+        public init(
+            operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas()
+        ) {
             self.operatorToken = operatorToken
             self.urlPolicy = urlPolicy
             self.rotationGrace = rotationGrace
+            self.quotas = quotas
         }
+    }
+
+    /// What one tenant or credential may use of a shared deployment; 0 is no limit.
+    public struct Quotas: Sendable {
+        /// Requests a second per credential (tenant key or operator token); twice that in a burst.
+        public var requestsPerSecond: Int
+        /// Events a second per tenant through `POST /v1/events`; twice that in a burst.
+        public var eventsPerSecond: Int
+        public var endpointsPerTenant: Int
+
+        public init(requestsPerSecond: Int = 50, eventsPerSecond: Int = 200, endpointsPerTenant: Int = 100) {
+            self.requestsPerSecond = requestsPerSecond
+            self.eventsPerSecond = eventsPerSecond
+            self.endpointsPerTenant = endpointsPerTenant
+        }
+    }
+
+    /// What one listener holds: idle connections are closed, and at most `maxConnections`
+    /// are open at once (the rest wait in the listen backlog).
+    public struct ListenerLimits: Sendable {
+        public var idleTimeout: Duration
+        public var maxConnections: Int
+
+        public init(idleTimeout: Duration = .seconds(60), maxConnections: Int = 1000) {
+            self.idleTimeout = idleTimeout
+            self.maxConnections = maxConnections
+        }
+    }
+
+    /// The HTTP/1.1 server with `limits`' idle timeout, for `Application(server:)`.
+    public static func server(_ limits: ListenerLimits) -> HTTPServerBuilder {
+        .http1(configuration: .init(idleTimeout: .milliseconds(limits.idleTimeout.milliseconds)))
+    }
+
+    /// The listener's configuration with `limits`' connection cap.
+    public static func listener(host: String, port: Int, limits: ListenerLimits) -> ApplicationConfiguration {
+        ApplicationConfiguration(
+            address: .hostname(host, port: port), serverName: "herald",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections))
     }
 
     let configuration: Configuration
@@ -32,6 +79,8 @@ public struct API: Sendable {
     let readiness: @Sendable () async -> [String: Bool]
     /// The Prometheus text for `/metrics`.
     let metrics: @Sendable () -> String
+    let requestLimiter: RateLimiter
+    let publishLimiter: RateLimiter
 
     public init(
         configuration: Configuration, pool: Pool, dispatcher: Dispatcher, producer: Producer,
@@ -43,6 +92,8 @@ public struct API: Sendable {
         self.producer = producer
         self.readiness = readiness
         self.metrics = metrics
+        requestLimiter = RateLimiter(perSecond: configuration.quotas.requestsPerSecond)
+        publishLimiter = RateLimiter(perSecond: configuration.quotas.eventsPerSecond)
     }
 
     static let encoder: JSONEncoder = {
@@ -71,6 +122,19 @@ public struct API: Sendable {
                 router.on(path, method: route.method) { request, context in
                     let context = try await authenticate(request, context, access: access)
                     return try await handler(request, context)
+                }
+            }
+        }
+        // A path the API serves answers other methods with 405 and the methods it takes.
+        let methods = Dictionary(grouping: Self.routeShapes, by: { $0.1 }).mapValues { $0.map { $0.0 } }
+        for (path, declared) in methods {
+            let routerPath = RouterPath(path.replacingOccurrences(of: "{", with: ":").replacingOccurrences(of: "}", with: ""))
+            let allow = declared.map { $0.rawValue }.sorted().joined(separator: ", ")
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where !declared.contains(method) {
+                router.on(routerPath, method: method) { request, _ -> Response in
+                    var problem = Problem(.methodNotAllowed, "\(request.method.rawValue) is not allowed here; use \(allow)")
+                    problem.headers[.allow] = allow
+                    throw problem
                 }
             }
         }
@@ -107,10 +171,11 @@ public struct API: Sendable {
     ]
 
     private func authenticate(_ request: Request, _ context: APIContext, access: Access) async throws -> APIContext {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        // The scheme is case-insensitive (RFC 9110, section 11.1).
+        guard let header = request.headers[.authorization], header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw Problem(.unauthorized, "send Authorization: Bearer <tenant key or operator token>")
         }
-        let token = String(header.dropFirst(7))
+        let token = String(header.dropFirst(7).drop { $0 == " " })
         var context = context
         if let expected = configuration.operatorToken, APIKey.matches(token, expected) {
             context.isOperator = true
@@ -120,6 +185,7 @@ public struct API: Sendable {
         } else {
             throw Problem(.unauthorized, "the key is unknown or revoked")
         }
+        try requestLimiter.admit(token, what: "requests")
         switch access {
         case .operator where !context.isOperator:
             throw Problem(.forbidden, "this route needs the operator token")

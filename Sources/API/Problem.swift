@@ -8,6 +8,8 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
     public var title: String
     public var detail: String
     public var field: String?
+    /// Headers the answer carries besides its content type (`Allow`, `Retry-After`).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ detail: String, field: String? = nil) {
         self.status = status
@@ -24,8 +26,10 @@ public struct Problem: HTTPResponseError, Sendable, Equatable {
         var object: [String: Any] = ["type": "about:blank", "title": title, "status": Int(status.code), "detail": detail]
         if let field { object["field"] = field }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
         return Response(
-            status: status, headers: [.contentType: "application/problem+json"],
+            status: status, headers: fields,
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

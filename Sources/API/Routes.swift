@@ -52,7 +52,8 @@ extension API {
         add(.get, "/v1/endpoints", .tenant) { _, context in try Self.json(["items": try await store.endpoints(tenant: context.tenant!)]) }
         add(.post, "/v1/endpoints", .tenant) { request, context in
             let input = try await endpointInput(request, context: context, creating: true)
-            return try Self.json(try await store.createEndpoint(tenant: context.tenant!, input), status: .created)
+            return try Self.json(
+                try await store.createEndpoint(tenant: context.tenant!, input, limit: configuration.quotas.endpointsPerTenant), status: .created)
         }
         add(.get, "/v1/endpoints/{id}", .tenant) { _, context in
             try Self.json(try await store.endpoint(tenant: context.tenant!, id: try Self.id(context)))
@@ -157,6 +158,7 @@ extension API {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         add(.post, "/v1/events", .tenant) { request, context in
+            try publishLimiter.admit(context.tenant!.uuidString, what: "events")
             var input = try await Input.read(request, context: context)
             guard let type = try input.string("type", maxLength: 100) else { throw Problem.badRequest("type", "is required") }
             guard let data = try input.object("data") else { throw Problem.badRequest("data", "is required and must be a JSON object") }
@@ -205,9 +207,11 @@ extension API {
         result.filters = try input.stringListMap("filters")
         result.headers = try input.stringMap("headers")
         for (name, value) in result.headers ?? [:] {
-            guard !name.isEmpty, name.count <= 100, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }),
-                !value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }), value.count <= 1000
-            else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header") }
+            // A name is an RFC 9110 token; a value has no control character but tab.
+            let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+            guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(token.contains),
+                value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
+            else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)") }
             if WebhookRequest.isReserved(name, prefix: "X-Herald") {
                 throw Problem(.unprocessableContent, "headers: '\(name)' is set by Herald and cannot be overridden", field: "headers")
             }
@@ -220,8 +224,8 @@ extension API {
         result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
         if creating {
             result.secret = try input.string("secret", maxLength: 200)
-            if let secret = result.secret, secret.count < 16 {
-                throw Problem.badRequest("secret", "must be at least 16 characters (omit it to have one generated)")
+            if let secret = result.secret, let weakness = Signature.weakness(of: secret) {
+                throw Problem.badRequest("secret", "\(weakness) (omit it to have one generated)")
             }
         }
         try input.rejectUnknown()

@@ -30,6 +30,18 @@ public enum Signature {
         return Array(secret.utf8)
     }
 
+    /// Why a secret a tenant chose is too weak to sign with, or nil: its key (see
+    /// `standardKey`) must be at least 32 bytes, as many as a generated one has, and not a
+    /// repetition of a few characters.
+    public static func weakness(of secret: String) -> String? {
+        let key = standardKey(secret)
+        guard key.count >= 32 else {
+            return "must hold at least 32 bytes of key material (whsec_ and the base64 of 32 random bytes, or 32 characters); it has \(key.count)"
+        }
+        guard Set(key).count >= 16 else { return "repeats too few distinct characters to be a secret" }
+        return nil
+    }
+
     /// A new secret: `whsec_` and 32 random bytes in base64.
     public static func generateSecret() -> String {
         "whsec_" + Base64.encode(randomBytes(count: 32))

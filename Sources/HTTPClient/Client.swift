@@ -2,6 +2,7 @@ internal import CCurl
 import Foundation
 import Glibc
 import Synchronization
+import Threads
 
 /// An HTTP client over libcurl's multi interface: one driver thread runs every transfer
 /// of this client concurrently and keeps connections alive between them.
@@ -51,9 +52,7 @@ public final class Client: Sendable {
         _ = Self.globalInit
         self.configuration = configuration
         multi = MultiHandle(configuration: configuration)
-        let thread = Thread { [self] in self.drive() }
-        thread.name = "http-client"
-        thread.start()
+        startNamedThread("http-client") { [self] in self.drive() }
     }
 
     /// libcurl's global state, set up once before any handle; SIGPIPE from a peer that

@@ -29,4 +29,14 @@ public struct Dispatcher: Sendable {
     public func close() async {
         await publisher.close()
     }
+
+    /// Whether its broker connection is open (see `Publisher.maintain`).
+    public var isConnected: Bool {
+        get async { await publisher.isConnected }
+    }
+
+    /// Keeps the connection open until cancelled: run it as a service of the process.
+    public func maintainConnection() async {
+        await publisher.maintain()
+    }
 }

@@ -114,7 +114,8 @@ public struct Store: Sendable {
         stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
             + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at ")
 
-    public func createEndpoint(tenant: UUID, _ input: EndpointInput) async throws -> EndpointView {
+    /// Creates an endpoint; `limit` (0: none) is the most a tenant may have.
+    public func createEndpoint(tenant: UUID, _ input: EndpointInput, limit: Int = 0) async throws -> EndpointView {
         guard let url = input.url, let types = input.eventTypes else {
             throw ManagementError(.invalid, field: input.url == nil ? "url" : "event_types", "is required")
         }
@@ -129,10 +130,16 @@ public struct Store: Sendable {
             SELECT id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
                    \(JSONB(Self.json(input.headers ?? [:]))), \(input.payloadFormat ?? "raw"), \(secret), \(input.enabled ?? false),
                    CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy)
-            FROM tenants WHERE id = \(tenant)
+            FROM tenants t WHERE id = \(tenant)
+              AND (\(limit) = 0 OR (SELECT count(*) FROM endpoints e WHERE e.tenant_id = t.id) < \(limit))
             RETURNING
             """ + Self.endpointColumns)
-        guard let row = rows.first else { throw ManagementError(.notFound, "no such tenant") }
+        guard let row = rows.first else {
+            guard try await pool.query("SELECT 1 FROM tenants WHERE id = \(tenant)").isEmpty else {
+                throw ManagementError(.conflict, "the tenant has \(limit) endpoints, the most allowed; delete one first")
+            }
+            throw ManagementError(.notFound, "no such tenant")
+        }
         var view = try Self.endpoint(row)
         view.secret = secret
         return view

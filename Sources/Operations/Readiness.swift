@@ -1,16 +1,13 @@
-import AMQP
-public import Logging
 public import Postgres
 
-/// Whether the servers a process depends on answer right now.
+/// Whether the servers a process depends on answer right now, from the connections the
+/// process already has: a probe opens no connection and starts no thread, so it cannot
+/// be used to exhaust either.
 public enum Readiness {
-    public static func check(pool: Pool, amqpURL: String, logger: Logger) async -> [String: Bool] {
+    /// `broker` reports the process's own broker connection (the worker: consuming; the
+    /// API: its publisher connected). The database answers `SELECT 1` on a pooled connection.
+    public static func check(pool: Pool, broker: @Sendable () async -> Bool) async -> [String: Bool] {
         async let database = (try? await pool.query("SELECT 1").count == 1) ?? false
-        async let broker: Bool = {
-            guard let connection = try? await Connection.connect(to: amqpURL, logger: logger) else { return false }
-            await connection.close()
-            return true
-        }()
-        return ["database": await database, "broker": await broker]
+        return ["database": await database, "broker": await broker()]
     }
 }

@@ -28,16 +28,21 @@ public struct AddressPolicy: Sendable, Equatable {
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
         "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
         "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "fe80::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "100::/64", "2001::/32",
+        "::/128", "::1/128", "fe80::/10", "fec0::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "100::/64", "2001::/32",
+        "64:ff9b:1::/48",
     ].compactMap { Network($0) }
 
     static func isForbidden(_ bytes: [UInt8]) -> Bool {
         if bytes.count == 16 {
-            // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
+            // IPv4-mapped (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d), IPv4-compatible
+            // (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address in their last four bytes.
             let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff
+            let translated = bytes[0..<8].allSatisfy { $0 == 0 } && bytes[8] == 0xff && bytes[9] == 0xff && bytes[10] == 0 && bytes[11] == 0
             let compatible = bytes[0..<12].allSatisfy { $0 == 0 } && bytes[12..<16].contains { $0 != 0 }
             let nat64 = bytes[0..<12] == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0][...]
-            if mapped || compatible || nat64 { return isForbidden(Array(bytes[12..<16])) }
+            if mapped || translated || compatible || nat64 { return isForbidden(Array(bytes[12..<16])) }
+            // 6to4 (2002:aabb:ccdd::/48) carries it in bytes 2 to 5.
+            if bytes[0] == 0x20 && bytes[1] == 0x02 && isForbidden(Array(bytes[2..<6])) { return true }
         }
         return forbidden.contains { $0.contains(bytes) }
     }

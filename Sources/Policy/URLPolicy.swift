@@ -10,12 +10,15 @@ public struct URLPolicy: Sendable, Equatable {
     /// Host names exempt from the name rules (e.g. `localhost` in development).
     public var allowedHosts: [String]
     public var maxLength: Int
+    /// Ports allowed besides 80 and 443 (`allowedHosts` may use any).
+    public var allowedPorts: [Int]
 
     /// Always refused: loopback and local names, cloud metadata names.
     public static let builtInBlockedDomains = ["localhost", "local", "internal", "localdomain", "home.arpa", "arpa", "metadata.google.internal"]
 
-    public init(allowHTTP: Bool = false, blockedDomains: [String] = [], allowedHosts: [String] = [], maxLength: Int = 2048) {
+    public init(allowHTTP: Bool = false, blockedDomains: [String] = [], allowedHosts: [String] = [], allowedPorts: [Int] = [], maxLength: Int = 2048) {
         self.allowHTTP = allowHTTP
+        self.allowedPorts = allowedPorts
         self.blockedDomains = blockedDomains.map { $0.lowercased() }
         self.allowedHosts = allowedHosts.map { $0.lowercased() }
         self.maxLength = maxLength
@@ -43,18 +46,23 @@ public struct URLPolicy: Sendable, Equatable {
         guard !authority.contains("%") else { return "must not percent-encode the host" }
         guard !authority.contains("["), !authority.contains("]") else { return "must use a host name, not an IP address" }
         var host = Substring(authority)
+        var port: Int?
         if let colon = authority.lastIndex(of: ":") {
             host = authority[..<colon]
-            let port = authority[authority.index(after: colon)...]
-            guard let number = Int(port), (1...65535).contains(number), port.allSatisfy(\.isNumber) else {
+            let text = authority[authority.index(after: colon)...]
+            guard text.count <= 5, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let number = Int(text), (1...65535).contains(number) else {
                 return "has an invalid port"
             }
+            port = number
         }
         var name = host.lowercased()
         if name.hasSuffix(".") { name.removeLast() }
         guard !name.isEmpty else { return "has no host" }
         guard URLComponents(string: url)?.host != nil else { return "is not a valid URL" }
         if allowedHosts.contains(name) { return nil }
+        if let port, port != 80, port != 443, !allowedPorts.contains(port) {
+            return "may use port 80 or 443\(allowedPorts.isEmpty ? "" : " or one of \(allowedPorts.map(String.init).joined(separator: ", "))"), not \(port)"
+        }
         let labels = name.split(separator: ".", omittingEmptySubsequences: false)
         if labels.allSatisfy(Self.isNumericLabel) { return "must use a host name, not an IP address" }
         guard labels.allSatisfy(Self.isHostLabel) else { return "has an invalid host name" }

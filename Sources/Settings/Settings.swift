@@ -50,6 +50,18 @@ public struct Settings: Sendable {
     /// Address the API listens on.
     public var apiHost: String
     public var apiPort: Int
+    /// An API connection with no request for this long is closed.
+    public var apiIdleTimeout: Duration
+    /// Connections the API holds at once; more wait in the listen backlog.
+    public var apiMaxConnections: Int
+    /// Requests a second one API credential may make (twice that in a burst; 0: no limit).
+    public var apiRateLimit: Int
+    /// Events a second one tenant may publish over HTTP (twice that in a burst; 0: no limit).
+    public var publishRateLimit: Int
+    /// Endpoints one tenant may have (0: no limit).
+    public var maxEndpointsPerTenant: Int
+    /// Ports endpoint URLs may use besides 80 and 443.
+    public var allowedPorts: [Int]
     /// Port of the worker's /healthz, /readyz and /metrics (0: none).
     public var workerPort: Int
     /// The operator's token for tenants and keys; nil: those routes refuse everyone.
@@ -101,6 +113,12 @@ public struct Settings: Sendable {
         case publishTimeout = "HERALD_PUBLISH_TIMEOUT"
         case apiHost = "HERALD_API_HOST"
         case apiPort = "HERALD_API_PORT"
+        case apiIdleTimeout = "HERALD_API_IDLE_TIMEOUT"
+        case apiMaxConnections = "HERALD_API_MAX_CONNECTIONS"
+        case apiRateLimit = "HERALD_API_RATE_LIMIT"
+        case publishRateLimit = "HERALD_PUBLISH_RATE_LIMIT"
+        case maxEndpointsPerTenant = "HERALD_MAX_ENDPOINTS"
+        case allowedPorts = "HERALD_ALLOWED_PORTS"
         case workerPort = "HERALD_WORKER_PORT"
         case operatorToken = "HERALD_OPERATOR_TOKEN"
         case allowHTTP = "HERALD_ALLOW_HTTP"
@@ -136,6 +154,12 @@ public struct Settings: Sendable {
             case .publishTimeout: "10s"
             case .apiHost: "127.0.0.1"
             case .apiPort: "8080"
+            case .apiIdleTimeout: "60s"
+            case .apiMaxConnections: "1000"
+            case .apiRateLimit: "50"
+            case .publishRateLimit: "200"
+            case .maxEndpointsPerTenant: "100"
+            case .allowedPorts: ""
             case .workerPort: "9090"
             case .operatorToken: ""
             case .allowHTTP: "false"
@@ -173,6 +197,12 @@ public struct Settings: Sendable {
             case .publishTimeout: "how long a publish waits for the broker's confirm"
             case .apiHost: "address the API listens on"
             case .apiPort: "port the API listens on"
+            case .apiIdleTimeout: "an API connection idle this long is closed"
+            case .apiMaxConnections: "connections the API holds at once"
+            case .apiRateLimit: "requests per second per API credential, twice that in a burst (0: no limit)"
+            case .publishRateLimit: "events per second per tenant over HTTP, twice that in a burst (0: no limit)"
+            case .maxEndpointsPerTenant: "endpoints one tenant may have (0: no limit)"
+            case .allowedPorts: "ports endpoint URLs may use besides 80 and 443, comma-separated"
             case .workerPort: "port of the worker's health and metrics (0: none)"
             case .operatorToken: "token for creating tenants and keys (empty: disabled)"
             case .allowHTTP: "endpoint URLs may use http (development)"
@@ -258,6 +288,11 @@ public struct Settings: Sendable {
         publishTimeout = try duration(.publishTimeout)
         apiHost = value(.apiHost)
         apiPort = try integer(.apiPort, 0...65535)
+        apiIdleTimeout = try duration(.apiIdleTimeout)
+        apiMaxConnections = try integer(.apiMaxConnections, 1...1_000_000)
+        apiRateLimit = try integer(.apiRateLimit, 0...1_000_000)
+        publishRateLimit = try integer(.publishRateLimit, 0...1_000_000)
+        maxEndpointsPerTenant = try integer(.maxEndpointsPerTenant, 0...1_000_000)
         workerPort = try integer(.workerPort, 0...65535)
         operatorToken = value(.operatorToken).isEmpty ? nil : value(.operatorToken)
         if let token = operatorToken, token.count < 16 {
@@ -274,6 +309,12 @@ public struct Settings: Sendable {
         allowedHosts = list(.allowedHosts)
         blockedDomains = list(.blockedDomains)
         allowedAddresses = list(.allowedAddresses)
+        allowedPorts = try list(.allowedPorts).map { (text: String) throws(SettingsError) -> Int in
+            guard let port = Int(text), (1...65535).contains(port) else {
+                throw SettingsError(key: .allowedPorts, reason: "'\(text)' is not a port from 1 to 65535")
+            }
+            return port
+        }
         retention = try duration(.retention)
         rotationGrace = try duration(.rotationGrace, allowZero: true)
         apiURL = value(.apiURL)

@@ -18,9 +18,7 @@ public final class SerialThread: Sendable {
 
     public init(name: String) {
         self.name = name
-        let thread = Thread { [self] in self.loop() }
-        thread.name = name
-        thread.start()
+        startNamedThread(name) { [self] in self.loop() }
     }
 
     /// Runs `body` on the thread and returns its result. Fails with

@@ -2,6 +2,7 @@ public import AMQP
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 import Topology
 public import ServiceLifecycle
 
@@ -17,6 +18,8 @@ public struct WorkerService: Service {
     /// The consumer's prefetch: how many messages are processed concurrently.
     public let concurrency: Int
     public let backoff: Backoff
+    /// Whether a consumer is subscribed to the work queue now: the worker's readiness.
+    public let consuming = ConsumingFlag()
 
     public init(amqpURL: String, context: WorkerContext, concurrency: Int = 500, backoff: Backoff = Backoff()) {
         self.amqpURL = amqpURL
@@ -59,6 +62,8 @@ public struct WorkerService: Service {
         let channel = try await connection.openChannel()
         try await channel.setPrefetch(UInt16(clamping: concurrency))
         let consumer = try await channel.consume(context.topology.workQueue)
+        consuming.set(true)
+        defer { consuming.set(false) }
         let processor = Processor(context: context, publisher: publisher)
         let inFlight = Meter(label: "herald_deliveries_in_flight")
         context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
@@ -86,4 +91,13 @@ public struct WorkerService: Service {
         }
         if let reason = connection.isOpen ? nil : await connection.closed() { throw reason }
     }
+}
+
+/// Set while the worker's consumer is subscribed; read by readiness probes.
+public final class ConsumingFlag: Sendable {
+    private let value = Atomic(false)
+
+    public var isSet: Bool { value.load(ordering: .relaxed) }
+
+    func set(_ on: Bool) { value.store(on, ordering: .relaxed) }
 }

@@ -33,24 +33,30 @@ struct APICommand: AsyncParsableCommand {
                 amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),
                 timeout: settings.publishTimeout),
             logger: logger)
-        let amqpURL = settings.amqpURL
         let api = API(
             configuration: .init(
                 operatorToken: settings.operatorToken,
-                urlPolicy: URLPolicy(allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts),
-                rotationGrace: settings.rotationGrace),
+                urlPolicy: URLPolicy(
+                    allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
+                    allowedPorts: settings.allowedPorts),
+                rotationGrace: settings.rotationGrace,
+                quotas: .init(
+                    requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
+                    endpointsPerTenant: settings.maxEndpointsPerTenant)),
             pool: pool, dispatcher: dispatcher, producer: producer,
-            readiness: { await Readiness.check(pool: pool, amqpURL: amqpURL, logger: logger) },
+            readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })
         if settings.operatorToken == nil {
             logger.warning("HERALD_OPERATOR_TOKEN is not set: tenants and keys cannot be created through the API")
         }
+        let limits = API.ListenerLimits(idleTimeout: settings.apiIdleTimeout, maxConnections: settings.apiMaxConnections)
         let app = Application(
-            router: api.router(), configuration: .init(address: .hostname(settings.apiHost, port: settings.apiPort), serverName: "herald"),
-            logger: logger)
+            router: api.router(), server: API.server(limits),
+            configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
+        let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
-            configuration: .init(services: [app, housekeeping], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: [link, app, housekeeping], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await dispatcher.close()
         await producer.close()

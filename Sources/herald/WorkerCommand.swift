@@ -48,11 +48,11 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = WorkerService(amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency)
         var services: [any Service] = [worker]
         if settings.workerPort > 0 {
-            let amqpURL = settings.amqpURL
+            let consuming = worker.consuming
             services.append(
                 OpsServer.application(
                     host: settings.apiHost, port: settings.workerPort,
-                    readiness: { await Readiness.check(pool: pool, amqpURL: amqpURL, logger: logger) }, logger: logger))
+                    readiness: { await Readiness.check(pool: pool, broker: { consuming.isSet }) }, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Hummingbird
 import Management
+import Operations
 import Policy
 import ServiceLifecycle
 import Testing
@@ -15,9 +16,13 @@ struct APIHarness {
 
     let pipeline: Pipeline
     let base: String
+    let port: Int
     let client: Client
 
-    static func run<T>(_ options: Pipeline.Options = Pipeline.Options(), _ body: (APIHarness) async throws -> T) async throws -> T {
+    static func run<T>(
+        _ options: Pipeline.Options = Pipeline.Options(), quotas: API.Quotas = API.Quotas(requestsPerSecond: 0, eventsPerSecond: 0),
+        listener: API.ListenerLimits = API.ListenerLimits(), _ body: (APIHarness) async throws -> T
+    ) async throws -> T {
         var options = options
         if options.addressPolicy == nil {
             options.addressPolicy = AddressPolicy(allowed: [Network("127.0.0.0/8")!]).check
@@ -27,19 +32,21 @@ struct APIHarness {
             let api = API(
                 configuration: .init(
                     operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
-                    rotationGrace: .seconds(3600)),
+                    rotationGrace: .seconds(3600), quotas: quotas),
                 pool: pipeline.pool, dispatcher: dispatcher, producer: pipeline.producer,
-                readiness: { ["database": true, "broker": true] }, metrics: { "herald_up 1\n" })
+                readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
+                metrics: { "herald_up 1\n" })
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let app = Application(
-                router: api.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                router: api.router(), server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
-            let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: TestServices.logger))
+            let group = ServiceGroup(
+                configuration: .init(services: [BrokerLink(dispatcher: dispatcher), app], gracefulShutdownSignals: [], logger: TestServices.logger))
             let server = Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0
-            let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", client: Client())
+            let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", port: port, client: Client())
             do {
                 let result = try await body(harness)
                 await group.triggerGracefulShutdown()
@@ -61,6 +68,8 @@ struct APIHarness {
         var status: Int
         var contentType: String?
         var json: Any?
+        var allow: String?
+        var retryAfter: String?
         var object: [String: Any] { json as? [String: Any] ?? [:] }
         var items: [[String: Any]] { object["items"] as? [[String: Any]] ?? [] }
         subscript(key: String) -> Any? { object[key] }
@@ -69,9 +78,9 @@ struct APIHarness {
 
     /// One request; `body` may be a JSON object or raw text.
     @discardableResult
-    func call(_ method: String, _ path: String, token: String? = nil, body: Any? = nil) async throws -> Answer {
+    func call(_ method: String, _ path: String, token: String? = nil, scheme: String = "Bearer", body: Any? = nil) async throws -> Answer {
         var headers: [(name: String, value: String)] = []
-        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        if let token { headers.append(("Authorization", "\(scheme) \(token)")) }
         var bytes: [UInt8] = []
         if let text = body as? String {
             bytes = Array(text.utf8)
@@ -82,7 +91,9 @@ struct APIHarness {
         let response = try await client.execute(
             HTTPClient.Request(url: base + path, method: method, headers: headers, body: bytes, maxResponseBytes: 4 * 1024 * 1024))
         let json = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
-        return Answer(status: response.status, contentType: response.header("content-type"), json: json)
+        return Answer(
+            status: response.status, contentType: response.header("content-type"), json: json, allow: response.header("allow"),
+            retryAfter: response.header("retry-after"))
     }
 
     /// A tenant and one of its keys.

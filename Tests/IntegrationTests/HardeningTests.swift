@@ -1,10 +1,16 @@
 import AMQP
 import Cryptography
 import Events
+import API
 import Foundation
+import Glibc
+import HTTPClient
 import Postgres
 import Testing
 import TestSupport
+import Topology
+import Retry
+import Chronology
 
 /// Regressions of what an attack on the running system broke (the hardening issue): each
 /// failed before its fix.
@@ -26,6 +32,71 @@ struct HardeningTests {
             // The first page for an empty cursor, as the schema allows.
             #expect(try await api.call("GET", "/v1/deliveries?cursor=", token: tenant.key).status == 200)
             #expect(try await api.call("GET", "/v1/endpoints", token: tenant.key).status == 200)
+        }
+    }
+
+    /// Item 5: every `/readyz` opened a broker connection and its thread (300 probes took
+    /// the API from 14 to 110 threads). It now reports the connections the process has:
+    /// `herald api` as a child process, its threads counted while 300 probes run.
+    @Test func readinessProbesOpenNoConnections() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let port = try RawSocket.freePort()
+            let process = Process()
+            process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+            process.arguments = ["api", "--queue-prefix", pipeline.topology.prefix]
+            var environment = ProcessInfo.processInfo.environment
+            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
+            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
+            environment["HERALD_LOG_LEVEL"] = "error"
+            environment["HERALD_API_PORT"] = "\(port)"
+            environment["HERALD_API_RATE_LIMIT"] = "0"
+            environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
+            environment["HERALD_RETRY_LADDER"] = pipeline.topology.ladder.description
+            process.environment = environment
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let client = Client()
+            func probe() async -> Int {
+                (try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/readyz", method: "GET")).status) ?? 0
+            }
+            try await pipeline.eventually("the API reports ready") { await probe() == 200 }
+            // Threads other than Dispatch's own workers, which it adds and parks under any load.
+            let folder = "/proc/\(process.processIdentifier)/task"
+            let threads = {
+                ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { task in
+                    let name = (try? String(contentsOfFile: "\(folder)/\(task)/comm", encoding: .utf8)) ?? ""
+                    return !name.contains("qos")
+                }.count
+            }
+            // A first round, as concurrent as the measured one, fills what the process
+            // grows lazily up to a bound (its database pool).
+            func round() async -> Set<Int> {
+                await withTaskGroup(of: Set<Int>.self) { group in
+                    for _ in 0..<12 {
+                        group.addTask {
+                            var statuses: Set<Int> = []
+                            for _ in 0..<25 { statuses.insert(await probe()) }
+                            return statuses
+                        }
+                    }
+                    return await group.reduce(into: Set<Int>()) { $0.formUnion($1) }
+                }
+            }
+            _ = await round()
+            let before = threads()
+            async let sampled: Int = {
+                var most = before
+                for _ in 0..<200 {
+                    most = max(most, threads())
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                return most
+            }()
+            let answered = await round()
+            let most = await sampled
+            await client.shutdown()
+            #expect(answered == [200])
+            #expect(most - before < 3, "threads rose from \(before) to \(most) under 300 probes")
         }
     }
 
@@ -143,5 +214,170 @@ struct HardeningTests {
         let deadline = ContinuousClock.now + .seconds(20)
         while answered.count < 1000, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(answered.count == 1000, "publishes never answered")
+    }
+
+    /// Item 6: 1,500 idle connections were held indefinitely. An idle connection is
+    /// closed after the listener's idle timeout.
+    @Test func anIdleConnectionIsClosed() async throws {
+        try await APIHarness.run(listener: .init(idleTimeout: .milliseconds(500), maxConnections: 100)) { api in
+            let socket = try RawSocket(port: api.port)
+            try await socket.waitForClose(within: .seconds(15))
+            socket.close()
+            #expect(try await api.call("GET", "/healthz").status == 200)
+        }
+    }
+
+    /// Item 6: at most `maxConnections` are open at once; a request beyond them waits
+    /// until one closes, then is answered.
+    @Test func connectionsAreCapped() async throws {
+        try await APIHarness.run(listener: .init(idleTimeout: .seconds(60), maxConnections: 3)) { api in
+            var held = try (0..<3).map { _ in try RawSocket(port: api.port) }
+            // Each held connection is accepted: it answers a request.
+            for socket in held { #expect(try await socket.get("/healthz").hasPrefix("HTTP/1.1 200")) }
+            let waiting = try RawSocket(port: api.port)
+            try waiting.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await waiting.read(within: .milliseconds(500)) == nil, "a fourth connection was served")
+            held.removeFirst().close()
+            let answer = try await waiting.read(within: .seconds(15))
+            #expect(answer?.hasPrefix("HTTP/1.1 200") == true)
+            waiting.close()
+            held.forEach { $0.close() }
+        }
+    }
+
+    /// Item 7: quotas. Requests per credential and events per tenant answer 429 with
+    /// `Retry-After` beyond their rate; another tenant's key is not slowed; a tenant has at
+    /// most so many endpoints.
+    @Test func quotasAnswer429WithRetryAfterPerCredential() async throws {
+        try await APIHarness.run(quotas: .init(requestsPerSecond: 2, eventsPerSecond: 1, endpointsPerTenant: 2)) { api in
+            let a = try await api.tenant("A")
+            let b = try await api.tenant("B")
+            // Concurrent, so that a slow machine cannot spread them over more than a second.
+            func burst(_ count: Int, _ make: @escaping @Sendable () async throws -> APIHarness.Answer) async throws -> [(status: Int, retryAfter: String?)] {
+                try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                    for _ in 0..<count { group.addTask { let answer = try await make(); return (answer.status, answer.retryAfter) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            let requests = try await burst(16) { try await api.call("GET", "/v1/endpoints", token: a.key) }
+            #expect(requests.filter { $0.status == 200 }.count >= 4, "\(requests.map(\.status))")
+            #expect(requests.filter { $0.status == 429 }.count >= 1, "\(requests.map(\.status))")
+            #expect(requests.filter { $0.status == 429 }.allSatisfy { $0.retryAfter.flatMap(Int.init).map { $0 >= 1 } == true })
+            #expect(try await api.call("GET", "/v1/endpoints", token: b.key).status == 200)
+            // Events: the same rule per tenant, on B's own requests.
+            let events = try await burst(10) {
+                try await api.call("POST", "/v1/events", token: b.key, body: ["type": "a.b", "data": [:] as [String: Any]])
+            }.map(\.status)
+            #expect(events.contains(429), "\(events)")
+        }
+        try await APIHarness.run(quotas: .init(requestsPerSecond: 0, eventsPerSecond: 0, endpointsPerTenant: 2)) { api in
+            let a = try await api.tenant("A")
+            for index in 0..<2 { _ = try await api.endpoint(a.key, url: "https://example.com/\(index)") }
+            let third = try await api.call(
+                "POST", "/v1/endpoints", token: a.key,
+                body: ["url": "https://example.com/3", "event_types": ["*"]])
+            #expect(third.status == 409)
+            #expect(try await api.call("GET", "/v1/endpoints", token: a.key).items.count == 2)
+        }
+    }
+
+    /// Items 7 and 11: header names are HTTP tokens (the worker refused `X(a)` later, so
+    /// every delivery failed), weak secrets and ports other than 80/443 are refused,
+    /// undeclared methods answer 405 with `Allow`, and `Bearer` is case-insensitive.
+    @Test func theContractIsEnforcedAtTheAPI() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let base: [String: Any] = ["url": "https://example.com/hook", "event_types": ["*"]]
+            let refused: [([String: Any], String)] = [
+                (["headers": ["X(a)": "1"]], "headers"), (["headers": ["X-A": "line\u{1}"]], "headers"),
+                (["headers": ["X,A": "1"]], "headers"), (["secret": String(repeating: "ab", count: 20)], "secret"),
+                (["secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], "secret"), (["url": "https://example.com:22/"], "url"),
+            ]
+            for (extra, field) in refused {
+                let answer = try await api.call("POST", "/v1/endpoints", token: tenant.key, body: base.merging(extra) { _, new in new })
+                #expect((400...422).contains(answer.status), "\(extra) answered \(answer.status)")
+                #expect(answer.string("field") == field)
+            }
+            let strong = "whsec_" + Base64.encode(randomBytes(count: 32))
+            #expect(try await api.call("POST", "/v1/endpoints", token: tenant.key, body: base.merging(["secret": strong, "headers": ["X-Api-Key~1": "v"]]) { _, new in new }).status == 201)
+            for (method, path, allow) in [("PUT", "/v1/endpoints", "GET, POST"), ("DELETE", "/v1/tenants", "GET, POST"), ("POST", "/healthz", "GET")] {
+                let answer = try await api.call(method, path, token: tenant.key)
+                #expect(answer.status == 405, "\(method) \(path)")
+                #expect(answer.allow == allow)
+                #expect(answer.contentType == "application/problem+json")
+            }
+            for scheme in ["bearer", "BEARER", "Bearer"] {
+                #expect(try await api.call("GET", "/v1/endpoints", token: tenant.key, scheme: scheme).status == 200, "\(scheme)")
+            }
+            #expect(try await api.call("GET", "/v1/endpoints", token: tenant.key, scheme: "Basic").status == 401)
+        }
+    }
+}
+
+/// A plain TCP client for what an HTTP client hides: idle and held connections.
+final class RawSocket: Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard status == 0 else { throw WaitTimedOut(expected: 1, received: 0) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    }
+
+    func send(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        guard Glibc.send(fd, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw WaitTimedOut(expected: 1, received: 0) }
+    }
+
+    /// What arrives within `limit` (nil: nothing yet), polled without blocking a thread.
+    func read(within limit: Duration) async throws -> String? {
+        let deadline = ContinuousClock.now + limit
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while ContinuousClock.now < deadline {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count > 0 { return String(decoding: buffer[0..<count], as: UTF8.self) }
+            if count == 0 { return "" }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    func get(_ path: String) async throws -> String {
+        try send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+        return try await read(within: .seconds(15)) ?? ""
+    }
+
+    /// Waits until the server closes the connection (end of stream), or fails after `limit`.
+    func waitForClose(within limit: Duration) async throws {
+        guard try await read(within: limit) == "" else {
+            Issue.record("the connection was not closed")
+            throw WaitTimedOut(expected: 1, received: 0)
+        }
+    }
+
+    func close() {
+        _ = Glibc.close(fd)
+    }
+
+    /// A port nothing listens on now, from the kernel.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { _ = Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw WaitTimedOut(expected: 1, received: 0) }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -40,7 +40,7 @@ struct URLPolicyTests {
     }
 
     @Test(arguments: [
-        "https://hooks.zapier.com/hooks/catch/123/abc/", "https://hook.eu1.make.com/abcdef", "https://n8n.studio.de:5678/webhook/x?y=1",
+        "https://hooks.zapier.com/hooks/catch/123/abc/", "https://hook.eu1.make.com/abcdef", "https://n8n.studio.de:443/webhook/x?y=1",
         "https://example.com", "https://xn--exmple-cua.com/", "https://api.example.co.uk/v1/hooks#frag",
     ])
     func accepts(_ url: String) {
@@ -57,6 +57,47 @@ struct URLPolicyTests {
         #expect(development.violation("http://localhost:8080/hook") == nil)
         #expect(development.violation("http://user@localhost/") != nil)
         #expect(development.violation("http://127.0.0.1/") != nil)
+    }
+
+    /// Hardening item 7: `example.com:22` was accepted; ports are 80, 443 and the allow-list.
+    @Test func portsAreEightyFourFourThreeAndTheAllowList() {
+        #expect(policy.violation("https://example.com:22/") != nil)
+        #expect(policy.violation("https://n8n.studio.de:5678/webhook/x") != nil)
+        #expect(policy.violation("https://example.com:080/") == nil)
+        #expect(policy.violation("https://example.com:００８０/") != nil)
+        let n8n = URLPolicy(allowedPorts: [5678])
+        #expect(n8n.violation("https://n8n.studio.de:5678/webhook/x") == nil)
+        #expect(n8n.violation("https://n8n.studio.de:5679/webhook/x") != nil)
+    }
+
+    /// Random text and mutations of good URLs: the policy never traps, and whatever it
+    /// accepts is https with a dotted host name, no credentials and no IP literal.
+    @Test func survivesRandomInput() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcxyz019.-_:/@[]%?#\\ \u{0}\u{7F}é".unicodeScalars)
+        let seeds = ["https://hooks.zapier.com/hooks/catch/1/abc", "https://example.com:443/x?y=1", "https://[::1]/", "https://127.0.0.1/"]
+        var accepted = 0
+        for round in 0..<20_000 {
+            var scalars = Array(seeds[round % seeds.count].unicodeScalars)
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let index = Int.random(in: 0..<scalars.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: scalars[index] = alphabet.randomElement(using: &generator)!
+                case 1: scalars.insert(alphabet.randomElement(using: &generator)!, at: index)
+                default: if scalars.count > 1 { scalars.remove(at: index) }
+                }
+            }
+            var text = String.UnicodeScalarView()
+            text.append(contentsOf: scalars)
+            let url = String(text)
+            guard policy.violation(url) == nil else { continue }
+            accepted += 1
+            let authority = url.dropFirst("https://".count).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+            #expect(url.lowercased().hasPrefix("https://"), "\(url)")
+            #expect(!authority.contains("@") && !authority.contains("[") && !authority.contains("%"), "\(url)")
+            #expect(authority.contains("."), "\(url)")
+        }
+        #expect(accepted > 0)
     }
 
     @Test func longURLsAreRefused() {
@@ -82,7 +123,13 @@ struct AddressPolicyTests {
         #expect(!AddressPolicy().permits(v4(address)))
     }
 
-    @Test(arguments: ["::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe", "::127.0.0.1", "2001:db8::1"])
+    @Test(arguments: [
+        "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe",
+        "::127.0.0.1", "2001:db8::1",
+        // Hardening item 10: 6to4 around an internal IPv4, NAT64 local use, site-local, IPv4-translated.
+        "2002:7f00:1::1", "2002:a9fe:a9fe::", "2002:c0a8:101::5", "64:ff9b:1::a01:203", "64:ff9b:1:ffff::1", "fec0::1",
+        "feff::1", "::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe",
+    ])
     func refusesInternalIPv6(_ address: String) {
         #expect(!AddressPolicy().permits(v6(address)))
     }
@@ -92,7 +139,7 @@ struct AddressPolicyTests {
         #expect(AddressPolicy().permits(v4(address)))
     }
 
-    @Test(arguments: ["2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "::ffff:93.184.216.34"])
+    @Test(arguments: ["2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "::ffff:93.184.216.34", "2002:5db8:d822::1", "::ffff:0:5db8:d822"])
     func permitsPublicIPv6(_ address: String) {
         #expect(AddressPolicy().permits(v6(address)))
     }
@@ -112,5 +159,35 @@ struct AddressPolicyTests {
         #expect(Network("10.0.0.0/33") == nil)
         #expect(Network("::1::2/128") == nil)
         #expect(Network("1:2:3:4:5:6:7:8:9") == nil)
+    }
+}
+
+@Suite("Token bucket")
+struct TokenBucketTests {
+    @Test func aFullBucketLetsTheBurstThroughThenPacesAtTheRate() {
+        var bucket = TokenBucket(rate: 10, burst: 5, now: 0)
+        for _ in 0..<5 { #expect(bucket.take(now: 0) == nil) }
+        let wait = bucket.take(now: 0)
+        #expect(wait.map { abs($0 - 0.1) < 1e-9 } == true)
+        #expect(bucket.take(now: 0.05) != nil)
+        #expect(bucket.take(now: 0.1) == nil)
+        #expect(bucket.take(now: 0.1) != nil)
+        // A long pause refills only up to the burst.
+        for _ in 0..<5 { #expect(bucket.take(now: 100) == nil) }
+        #expect(bucket.take(now: 100) != nil)
+    }
+
+    @Test func noRateMeansNoLimit() {
+        var bucket = TokenBucket(rate: 0, burst: 1, now: 0)
+        for _ in 0..<1000 { #expect(bucket.take(now: 0) == nil) }
+        #expect(bucket.isFull(now: 0))
+    }
+
+    @Test func aClockGoingBackwardsRefillsNothing() {
+        var bucket = TokenBucket(rate: 1, burst: 1, now: 10)
+        #expect(bucket.take(now: 10) == nil)
+        #expect(bucket.take(now: 5) != nil)
+        #expect(!bucket.isFull(now: 10.5))
+        #expect(bucket.isFull(now: 11))
     }
 }
