@@ -151,6 +151,31 @@ import Testing
         }
     }
 
+    /// Mutations of a valid message body: the decoder never traps, and whatever it
+    /// accepts passes validation and encodes back to a body it accepts again.
+    @Test func decoderSurvivesMutatedBodies() {
+        let valid = Array(#"{"id":"evt_1","type":"invoice.paid","tenant_id":"00000000-0000-0000-0000-000000000001","occurred_at":"2026-05-12T09:30:00.250Z","attributes":{"w":"1"},"data":{"a":[1,2.5,"x"],"b":{"c":null}}}"#.utf8)
+        let alphabet = Array(#"{}[]":,.-+0123456789eE\ u"#.utf8) + [0, 0x80, 0xC3, 0xFF]
+        var generator = SystemRandomNumberGenerator()
+        var accepted = 0
+        for _ in 0..<20_000 {
+            var body = valid
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let index = Int.random(in: 0..<body.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: body[index] = alphabet.randomElement(using: &generator)!
+                case 1: body.insert(alphabet.randomElement(using: &generator)!, at: index)
+                default: body.remove(at: index)
+                }
+            }
+            guard let event = try? WireFormat.decode(body) else { continue }
+            accepted += 1
+            #expect(throws: Never.self) { try event.validate() }
+            #expect(throws: Never.self) { _ = try WireFormat.decode(WireFormat.encode(event)) }
+        }
+        #expect(accepted > 0)
+    }
+
     @Test func jsonStringsAreEscaped() {
         #expect(String(decoding: JSONText.string("a\"b\\c\nd\u{1}"), as: UTF8.self) == #""a\"b\\c\nd\u0001""#)
     }
