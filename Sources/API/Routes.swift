@@ -208,8 +208,7 @@ extension API {
         result.headers = try input.stringMap("headers")
         for (name, value) in result.headers ?? [:] {
             // A name is an RFC 9110 token; a value has no control character but tab.
-            let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
-            guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(token.contains),
+            guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(Self.tokenCharacters.contains),
                 value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
             else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)") }
             if WebhookRequest.isReserved(name, prefix: "X-Herald") {
@@ -235,6 +234,9 @@ extension API {
         }
         return result
     }
+
+    /// The characters of an HTTP token (RFC 9110, section 5.6.2): what a header name is made of.
+    static let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
 
     /// `*`, a type, or a wildcard on whole leading words (`invoice.*`).
     static func isSelection(_ pattern: String) -> Bool {
