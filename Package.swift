@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
             name: "FanOut",
-            dependencies: ["Events", "Postgres", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Events", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",
@@ -86,7 +86,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Management",
-            dependencies: ["AMQP", "Postgres", "Delivery", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "Postgres", "Delivery", "FanOut", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Operations",
@@ -120,7 +120,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: ["Retry", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Retry", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",
@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Worker",
+                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Worker", "Cryptography",
                 "Topology", "Retry", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

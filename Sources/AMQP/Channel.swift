@@ -67,13 +67,20 @@ public struct Channel: Sendable {
 
     /// Starts consuming `queue` with manual acknowledgements. The sequence ends when the
     /// consumer is cancelled or the channel closes (throwing the reason).
-    public func consume(_ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:]) async throws
-        -> Consumer
-    {
+    ///
+    /// A message whose body is over `maxBodyBytes` arrives with an excerpt of its body only
+    /// (`Delivery.isTruncated`): its size is read from the content header and its frames
+    /// are dropped as they come, so a consumer holds at most its prefetch times this limit.
+    public func consume(
+        _ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:],
+        maxBodyBytes: Int = .max
+    ) async throws -> Consumer {
         let (stream, continuation) = AsyncThrowingStream<Delivery, any Error>.makeStream()
         let tag = try await withCheckedThrowingContinuation { (started: CheckedContinuation<String, any Error>) in
             connection.post(
-                .consume(id, Consume(queue: queue, consumerTag: consumerTag, exclusive: exclusive, arguments: arguments, stream: continuation, started: started)))
+                .consume(id, Consume(
+                    queue: queue, consumerTag: consumerTag, exclusive: exclusive, arguments: arguments,
+                    maxBodyBytes: maxBodyBytes, stream: continuation, started: started)))
         }
         return Consumer(tag: tag, channel: self, deliveries: stream)
     }

@@ -18,8 +18,17 @@ final class Core {
         var oldestUnconfirmed: UInt64 = 1
         /// Tags whose message came back as unroutable; their ack reports the failure.
         var returned: [UInt64: BrokerError] = [:]
-        var consumers: [String: AsyncThrowingStream<Delivery, any Error>.Continuation] = [:]
+        var consumers: [String: ConsumerState] = [:]
     }
+
+    /// A consumer's stream and the largest body it takes in full.
+    private struct ConsumerState {
+        var stream: AsyncThrowingStream<Delivery, any Error>.Continuation
+        var maxBodyBytes: Int
+    }
+
+    /// How much of a body over a consumer's limit is kept, for the reader of a parked message.
+    static let excerptBytes = 4096
 
     /// Header that tags a mandatory publish so that a basic.return can be matched to it.
     static let publishTagHeader = "herald-publish-tag"
@@ -32,6 +41,9 @@ final class Core {
     private var channels: [UInt16: ChannelState] = [:]
     private var nextChannel: UInt16 = 1
     private var running = true
+    /// Frames of other channels that arrived while a message's content was read; they are
+    /// dispatched, in order, before anything else is read.
+    private var deferred: [amqp_frame_t] = []
 
     private init(conn: amqp_connection_state_t, inbox: Inbox, lifecycle: Lifecycle, logger: Logger, heartbeat: Int) {
         self.conn = conn
@@ -174,11 +186,11 @@ final class Core {
                 return connectionError(error)
             }
             let tag = FieldDecoder.string(ok.pointee.consumer_tag)
-            channels[id]?.consumers[tag] = consume.stream
+            channels[id]?.consumers[tag] = ConsumerState(stream: consume.stream, maxBodyBytes: consume.maxBodyBytes)
             consume.started.resume(returning: tag)
 
         case .cancel(let id, let tag):
-            guard let stream = channels[id]?.consumers.removeValue(forKey: tag) else { return nil }
+            guard let stream = channels[id]?.consumers.removeValue(forKey: tag)?.stream else { return nil }
             let arena = Arena()
             if amqp_basic_cancel(conn, id, arena.bytes(tag)) == nil {
                 let error = rpcFailure(channel: id, operation: "basic.cancel")
@@ -292,6 +304,9 @@ final class Core {
 
     /// Waits briefly for the socket or the inbox, then dispatches what arrived.
     private func readFrames() -> BrokerError? {
+        while !deferred.isEmpty {
+            if let error = dispatch(deferred.removeFirst()) { return error }
+        }
         if amqp_frames_enqueued(conn) == 0 && amqp_data_in_buffer(conn) == 0 {
             var fds = [
                 pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
@@ -303,6 +318,10 @@ final class Core {
             if fds[0].revents == 0 && fds[1].revents != 0 { return nil }
         }
         for _ in 0..<512 {
+            if !deferred.isEmpty {
+                if let error = dispatch(deferred.removeFirst()) { return error }
+                continue
+            }
             var frame = amqp_frame_t()
             var zero = timeval(tv_sec: 0, tv_usec: 0)
             let status = amqp_simple_wait_frame_noblock(conn, &frame, &zero)
@@ -312,7 +331,7 @@ final class Core {
             }
             if let error = dispatch(frame) { return error }
         }
-        amqp_maybe_release_buffers(conn)
+        if deferred.isEmpty { amqp_maybe_release_buffers(conn) }
         return nil
     }
 
@@ -326,17 +345,16 @@ final class Core {
             let consumerTag = FieldDecoder.string(deliver.consumer_tag)
             let exchange = FieldDecoder.string(deliver.exchange)
             let routingKey = FieldDecoder.string(deliver.routing_key)
-            var content = amqp_message_t()
-            let reply = amqp_read_message(conn, id, &content, 0)
-            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-                return BrokerError(.connectionLost, message: Self.replyText(reply), operation: "basic.deliver")
+            let limit = channels[id]?.consumers[consumerTag]?.maxBodyBytes ?? Int.max
+            let content: (message: Message, bodySize: Int)
+            switch readContent(channel: id, maxBodyBytes: limit, operation: "basic.deliver") {
+            case .success(let read): content = read
+            case .failure(let error): return error
             }
-            let message = FieldDecoder.message(content.properties, body: content.body)
-            amqp_destroy_message(&content)
             let delivery = Delivery(
-                message: message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
-                exchange: exchange, routingKey: routingKey, consumerTag: consumerTag)
-            channels[id]?.consumers[consumerTag]?.yield(delivery)
+                message: content.message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
+                exchange: exchange, routingKey: routingKey, consumerTag: consumerTag, bodySize: content.bodySize)
+            channels[id]?.consumers[consumerTag]?.stream.yield(delivery)
 
         case herald_method_basic_ack:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
@@ -351,13 +369,12 @@ final class Core {
             let error = BrokerError(
                 .returned, replyCode: returned.reply_code, message: FieldDecoder.string(returned.reply_text),
                 operation: "basic.publish to \(FieldDecoder.string(returned.exchange)) with \(FieldDecoder.string(returned.routing_key))")
-            var content = amqp_message_t()
-            let reply = amqp_read_message(conn, id, &content, 0)
-            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-                return BrokerError(.connectionLost, message: Self.replyText(reply), operation: "basic.return")
+            // Only the headers are needed: the body is read and dropped frame by frame.
+            let headers: FieldTable
+            switch readContent(channel: id, maxBodyBytes: 0, operation: "basic.return") {
+            case .success(let read): headers = read.message.headers
+            case .failure(let error): return error
             }
-            let headers = FieldDecoder.message(content.properties, body: amqp_bytes_t(len: 0, bytes: nil)).headers
-            amqp_destroy_message(&content)
             if let tag = headers[Self.publishTagHeader]?.int {
                 channels[id]?.returned[UInt64(tag)] = error
             } else {
@@ -367,7 +384,7 @@ final class Core {
         case herald_method_basic_cancel:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = FieldDecoder.string(cancel.consumer_tag)
-            channels[id]?.consumers.removeValue(forKey: tag)?.finish(
+            channels[id]?.consumers.removeValue(forKey: tag)?.stream.finish(
                 throwing: BrokerError(.channelClosed, message: "the broker cancelled the consumer (queue deleted?)", operation: "basic.consume"))
 
         case herald_method_channel_close:
@@ -386,6 +403,75 @@ final class Core {
             break
         }
         return nil
+    }
+
+    /// Reads the header and body frames of a message on channel `id`. A body over
+    /// `maxBodyBytes` (its size is declared in the header frame) is never held whole:
+    /// each frame is dropped once read, and the message keeps its first `excerptBytes`.
+    /// The channel's frame memory is released after each frame, so a large body costs
+    /// one frame of memory, not its size (`amqp_read_message` held it twice).
+    private func readContent(channel id: UInt16, maxBodyBytes: Int, operation: String) -> Result<(message: Message, bodySize: Int), BrokerError> {
+        var frame: amqp_frame_t
+        switch nextFrame(on: id, operation: operation) {
+        case .success(let next): frame = next
+        case .failure(let error): return .failure(error)
+        }
+        guard frame.frame_type == AMQP_FRAME_HEADER else {
+            return .failure(BrokerError(.connectionLost, message: "expected a content header frame, got frame type \(frame.frame_type)", operation: operation))
+        }
+        let bodySize = Int(clamping: frame.payload.properties.body_size)
+        let properties = frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
+        var message = FieldDecoder.message(properties, body: amqp_bytes_t(len: 0, bytes: nil))
+        let keep = bodySize <= maxBodyBytes ? bodySize : min(bodySize, Self.excerptBytes)
+        var body = [UInt8]()
+        body.reserveCapacity(keep)
+        var received = 0
+        while received < bodySize {
+            releaseFrames(of: id)
+            switch nextFrame(on: id, operation: operation) {
+            case .success(let next): frame = next
+            case .failure(let error): return .failure(error)
+            }
+            guard frame.frame_type == AMQP_FRAME_BODY else {
+                return .failure(BrokerError(.connectionLost, message: "expected a content body frame, got frame type \(frame.frame_type)", operation: operation))
+            }
+            let fragment = frame.payload.body_fragment
+            if body.count < keep, let bytes = fragment.bytes {
+                let take = min(keep - body.count, fragment.len)
+                body.append(contentsOf: UnsafeRawBufferPointer(start: bytes, count: take))
+            }
+            received += fragment.len
+        }
+        releaseFrames(of: id)
+        message.body = body
+        return .success((message, bodySize))
+    }
+
+    /// The next frame on channel `id`: one put aside earlier, else from the socket, putting
+    /// aside (in order) the frames of other channels that arrive first. The protocol lets
+    /// a broker interleave channels between a message's frames.
+    private func nextFrame(on id: UInt16, operation: String) -> Result<amqp_frame_t, BrokerError> {
+        if let index = deferred.firstIndex(where: { $0.channel == id }) {
+            return .success(deferred.remove(at: index))
+        }
+        while true {
+            var frame = amqp_frame_t()
+            // The rest of a message follows its first frame at once; the bound only keeps a
+            // broker that stops mid-message from holding the thread for ever.
+            var timeout = timeval(tv_sec: 30, tv_usec: 0)
+            let status = amqp_simple_wait_frame_noblock(conn, &frame, &timeout)
+            guard status == AMQP_STATUS_OK.rawValue else {
+                return .failure(BrokerError(.connectionLost, message: Self.statusText(status), operation: operation))
+            }
+            if frame.channel == id { return .success(frame) }
+            deferred.append(frame)
+        }
+    }
+
+    /// Gives the memory of channel `id`'s frames back, unless frames put aside still use it.
+    private func releaseFrames(of id: UInt16) {
+        guard !deferred.contains(where: { $0.channel == id }) else { return }
+        amqp_maybe_release_buffers_on_channel(conn, id)
     }
 
     /// Resolves publishes the broker acked or nacked.
@@ -438,7 +524,7 @@ final class Core {
     private func failChannel(_ id: UInt16, _ error: BrokerError) {
         guard let state = channels.removeValue(forKey: id) else { return }
         for continuation in state.unconfirmed.values { continuation.resume(throwing: error) }
-        for stream in state.consumers.values { stream.finish(throwing: error) }
+        for consumer in state.consumers.values { consumer.stream.finish(throwing: error) }
     }
 
     /// Fails everything outstanding and releases the library's connection.
@@ -450,7 +536,7 @@ final class Core {
         }
         for id in Array(channels.keys) {
             if failure == nil, let consumers = channels[id]?.consumers.values {
-                for stream in consumers { stream.finish() }
+                for consumer in consumers { consumer.stream.finish() }
                 channels[id]?.consumers.removeAll()
             }
             failChannel(id, error)

@@ -144,6 +144,7 @@ struct Consume: Sendable {
     var consumerTag: String
     var exclusive: Bool
     var arguments: FieldTable
+    var maxBodyBytes: Int
     var stream: AsyncThrowingStream<Delivery, any Error>.Continuation
     var started: CheckedContinuation<String, any Error>
 }

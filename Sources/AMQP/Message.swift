@@ -90,6 +90,12 @@ public struct Delivery: Sendable {
     public var exchange: String
     public var routingKey: String
     public var consumerTag: String
+    /// The body's size as the broker declared it. Larger than `message.body.count` when
+    /// the body was over the consumer's `maxBodyBytes`: then only its start was kept.
+    public var bodySize: Int
+
+    /// Whether the body was over the consumer's limit and is only an excerpt.
+    public var isTruncated: Bool { bodySize > message.body.count }
 }
 
 /// A queue's state as the broker reported it on declare.

@@ -1,3 +1,4 @@
+public import Cryptography
 import Delivery
 import Events
 import Foundation
@@ -21,14 +22,18 @@ public struct API: Sendable {
         public var rotationGrace: Duration
 
         public var quotas: Quotas
+        /// Seals endpoint secrets at rest.
+        public var secretKeyring: SecretKeyring
 
         public init(
-            operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas()
+            operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas(),
+            secretKeyring: SecretKeyring = .plaintext
         ) {
             self.operatorToken = operatorToken
             self.urlPolicy = urlPolicy
             self.rotationGrace = rotationGrace
             self.quotas = quotas
+            self.secretKeyring = secretKeyring
         }
     }
 
@@ -87,7 +92,7 @@ public struct API: Sendable {
         readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String
     ) {
         self.configuration = configuration
-        self.store = Store(pool: pool)
+        self.store = Store(pool: pool, keyring: configuration.secretKeyring)
         self.dispatcher = dispatcher
         self.producer = producer
         self.readiness = readiness

@@ -1,3 +1,4 @@
+import Cryptography
 import Chronology
 import Delivery
 import Events
@@ -223,6 +224,9 @@ extension API {
         result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
         if creating {
             result.secret = try input.string("secret", maxLength: 200)
+            if let secret = result.secret, SecretKeyring.isSealed(secret) {
+                throw Problem.badRequest("secret", "must not begin with \(SecretKeyring.prefix) (the form of a secret sealed at rest)")
+            }
             if let secret = result.secret, let weakness = Signature.weakness(of: secret) {
                 throw Problem.badRequest("secret", "\(weakness) (omit it to have one generated)")
             }

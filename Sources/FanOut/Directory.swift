@@ -1,3 +1,4 @@
+public import Cryptography
 public import Foundation
 import Logging
 public import Postgres
@@ -13,11 +14,14 @@ public final class Directory: Sendable {
 
     private let pool: Pool
     private let timeToLive: Duration
+    private let keyring: SecretKeyring
     private let cache = Mutex<[UUID: Entry]>([:])
 
-    public init(pool: Pool, timeToLive: Duration = .seconds(5)) {
+    /// `keyring` opens the secrets stored sealed.
+    public init(pool: Pool, timeToLive: Duration = .seconds(5), keyring: SecretKeyring = .plaintext) {
         self.pool = pool
         self.timeToLive = timeToLive
+        self.keyring = keyring
     }
 
     /// The tenant's endpoints, or nil when no such tenant exists.
@@ -53,8 +57,8 @@ public final class Directory: Sendable {
                 filters: Self.filters(try row.decode(String.self, 4)),
                 customHeaders: Self.headers(try row.decode(String.self, 5)),
                 payloadFormat: Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6)) ?? .raw,
-                secret: try row.decode(String.self, 7),
-                previousSecret: try row.decode(String?.self, 8),
+                secret: try keyring.open(try row.decode(String.self, 7), endpoint: id),
+                previousSecret: try row.decode(String?.self, 8).map { stored throws(SecretKeyError) in try keyring.open(stored, endpoint: id) },
                 previousSecretExpiresAt: try row.decode(Date?.self, 9),
                 enabled: try row.decode(Bool.self, 10),
                 disabledAt: try row.decode(Date?.self, 11))

@@ -1,3 +1,4 @@
+public import Cryptography
 public import Foundation
 
 /// A tenant's webhook endpoint, as the worker needs it.
@@ -43,5 +44,21 @@ public struct Endpoint: Sendable, Equatable {
         self.previousSecretExpiresAt = previousSecretExpiresAt
         self.enabled = enabled
         self.disabledAt = disabledAt
+    }
+}
+
+extension SecretKeyring {
+    /// An endpoint secret as it is stored, bound to the endpoint's row.
+    public func seal(_ secret: String, endpoint: UUID) -> String {
+        seal(secret, context: Self.context(endpoint))
+    }
+
+    /// The secret an endpoint's stored value holds.
+    public func open(_ stored: String, endpoint: UUID) throws(SecretKeyError) -> String {
+        try open(stored, context: Self.context(endpoint))
+    }
+
+    private static func context(_ endpoint: UUID) -> [UInt8] {
+        Array("endpoint:\(endpoint.uuidString.lowercased())".utf8)
     }
 }

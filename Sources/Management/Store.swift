@@ -1,4 +1,6 @@
+public import Cryptography
 import Delivery
+import FanOut
 public import Foundation
 public import Postgres
 
@@ -60,9 +62,12 @@ public struct DeliveryFilter: Sendable, Equatable {
 /// and filters by it, so a foreign id is indistinguishable from a missing one.
 public struct Store: Sendable {
     let pool: Pool
+    /// Seals endpoint secrets before they are stored and opens them for reveal.
+    let keyring: SecretKeyring
 
-    public init(pool: Pool) {
+    public init(pool: Pool, keyring: SecretKeyring = .plaintext) {
         self.pool = pool
+        self.keyring = keyring
     }
 
     // MARK: Tenants and keys
@@ -123,12 +128,15 @@ public struct Store: Sendable {
             throw ManagementError(.invalid, field: "enabled", "an endpoint cannot be enabled before its DPA is confirmed (dpa_confirmed_by)")
         }
         let secret = input.secret ?? Signature.generateSecret()
+        // The id is chosen here: the sealed secret is bound to it.
+        let id = UUID()
         let rows = try await pool.query(
             """
-            INSERT INTO endpoints (tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
+            INSERT INTO endpoints (id, tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
                                    enabled, dpa_confirmed_at, dpa_confirmed_by)
-            SELECT id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
-                   \(JSONB(Self.json(input.headers ?? [:]))), \(input.payloadFormat ?? "raw"), \(secret), \(input.enabled ?? false),
+            SELECT \(id), id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
+                   \(JSONB(Self.json(input.headers ?? [:]))), \(input.payloadFormat ?? "raw"), \(keyring.seal(secret, endpoint: id)),
+                   \(input.enabled ?? false),
                    CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy)
             FROM tenants t WHERE id = \(tenant)
               AND (\(limit) = 0 OR (SELECT count(*) FROM endpoints e WHERE e.tenant_id = t.id) < \(limit))
@@ -163,7 +171,16 @@ public struct Store: Sendable {
             throw ManagementError(.invalid, field: "enabled", "an endpoint cannot be enabled before its DPA is confirmed (dpa_confirmed_by)")
         }
         let filters = input.filters.map { JSONB(Self.json($0)) }
-        let headers = input.headers.map { JSONB(Self.json($0)) }
+        var newHeaders = input.headers
+        if let given = newHeaders, given.values.contains(EndpointView.redactedValue) {
+            // A view's "[redacted]" sent back keeps the value it stands for.
+            let stored = try await pool.query("SELECT custom_headers::text FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id)")
+                .first.map { Self.headers(try $0.decode(String.self, 0)) } ?? [:]
+            for (name, value) in given where value == EndpointView.redactedValue {
+                newHeaders?[name] = stored[name]
+            }
+        }
+        let headers = newHeaders.map { JSONB(Self.json($0)) }
         let disabling = input.enabled == false && current.enabled
         let rows = try await pool.query(
             """
@@ -199,7 +216,8 @@ public struct Store: Sendable {
             FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id)
             """).first
         else { throw ManagementError(.notFound, "no such endpoint") }
-        return SecretView(secret: try row.decode(String.self, 0), previousSecretExpiresAt: try row.decode(Date?.self, 1))
+        return SecretView(
+            secret: try keyring.open(try row.decode(String.self, 0), endpoint: id), previousSecretExpiresAt: try row.decode(Date?.self, 1))
     }
 
     /// A new secret; the old one keeps signing (a second `v1,` entry) for `grace`.
@@ -208,7 +226,7 @@ public struct Store: Sendable {
         let graceSeconds = Double(grace.components.seconds)
         guard let row = try await pool.query(
             """
-            UPDATE endpoints SET previous_secret = secret, secret = \(secret),
+            UPDATE endpoints SET previous_secret = secret, secret = \(keyring.seal(secret, endpoint: id)),
                    previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)), updated_at = now()
             WHERE tenant_id = \(tenant) AND id = \(id)
             RETURNING previous_secret_expires_at
@@ -348,6 +366,34 @@ public struct Store: Sendable {
             """).map { try $0.decode(UUID.self, 0) }
     }
 
+    // MARK: Secrets at rest
+
+    /// Seals every endpoint secret that is not sealed with the current key (plaintext rows,
+    /// rows of a retired key), one row per statement; returns how many were sealed again.
+    /// After it, the retired keys may be dropped.
+    public func resealSecrets() async throws -> Int {
+        guard keyring.current != nil else { return 0 }
+        let rows = try await pool.query("SELECT id, secret, previous_secret FROM endpoints ORDER BY id")
+        var count = 0
+        for row in rows {
+            let id = try row.decode(UUID.self, 0)
+            let stored = try row.decode(String.self, 1)
+            let previous = try row.decode(String?.self, 2)
+            guard keyring.needsResealing(stored) || previous.map(keyring.needsResealing) == true else { continue }
+            let secret = keyring.seal(try keyring.open(stored, endpoint: id), endpoint: id)
+            let previousSecret = try previous.map { (value: String) throws(SecretKeyError) -> String in
+                keyring.seal(try keyring.open(value, endpoint: id), endpoint: id)
+            }
+            // Only if the row still holds what was read: a rotation in between wins.
+            count += try await pool.query(
+                """
+                UPDATE endpoints SET secret = \(secret), previous_secret = \(previousSecret)
+                WHERE id = \(id) AND secret = \(stored) AND previous_secret IS NOT DISTINCT FROM \(previous)
+                """).affectedRows
+        }
+        return count
+    }
+
     // MARK: Retention
 
     /// Deletes attempts and events (with their deliveries) older than `cutoff`, `batch`
@@ -377,7 +423,7 @@ public struct Store: Sendable {
             id: try row.id(0), url: try row.decode(String.self, 1), description: try row.decode(String.self, 2),
             eventTypes: try row.decode([String].self, 3),
             filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 4).utf8)) as? [String: [String]]) ?? [:],
-            headers: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 5).utf8)) as? [String: String]) ?? [:],
+            headers: EndpointView.redacting(Self.headers(try row.decode(String.self, 5))),
             payloadFormat: try row.decode(String.self, 6), enabled: try row.decode(Bool.self, 7),
             dpaConfirmedAt: try row.decode(Date?.self, 8), dpaConfirmedBy: try row.decode(String?.self, 9),
             disabledAt: try row.decode(Date?.self, 10), disabledReason: try row.decode(String?.self, 11),
@@ -392,6 +438,10 @@ public struct Store: Sendable {
             requestId: try row.id(6), lastStatusCode: try row.decode(Int?.self, 7),
             lastErrorClass: try row.decode(String?.self, 8), nextAttemptAt: try row.decode(Date?.self, 9),
             createdAt: try row.decode(Date.self, 10), deliveredAt: try row.decode(Date?.self, 11))
+    }
+
+    static func headers(_ json: String) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String]) ?? [:]
     }
 
     static func json(_ value: Any) -> String {

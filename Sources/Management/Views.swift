@@ -37,6 +37,26 @@ public struct EndpointView: Codable, Sendable, Equatable {
     public var secret: String?
 }
 
+extension EndpointView {
+    /// What a view shows for a header that holds a credential.
+    public static let redactedValue = "[redacted]"
+
+    /// Whether a custom header holds a credential (a receiver's `Authorization`, an API
+    /// key, a token): its value is stored and sent, but never shown again through the API.
+    public static func isSensitiveHeader(_ name: String) -> Bool {
+        let name = name.lowercased()
+        if ["authorization", "proxy-authorization", "cookie"].contains(name) { return true }
+        return ["auth", "token", "secret", "password", "passwd", "key", "signature", "credential", "session"].contains {
+            name.contains($0)
+        }
+    }
+
+    /// `headers` as a view shows them.
+    public static func redacting(_ headers: [String: String]) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: headers.map { ($0.key, isSensitiveHeader($0.key) ? redactedValue : $0.value) })
+    }
+}
+
 public struct SecretView: Codable, Sendable, Equatable {
     public var secret: String
     public var previousSecretExpiresAt: Date?

@@ -11,7 +11,10 @@ public import Topology
 /// Periodic work of the API process: retention (attempts and events older than the
 /// configured age, deleted in batches) and the gauges only the database and broker know
 /// (messages waiting per retry rung, endpoints disabled).
-public struct Housekeeping: Service {
+public struct Housekeeping: Service, CustomStringConvertible {
+    /// What service-lifecycle logs for this service: never the URL, which holds the password.
+    public var description: String { "Housekeeping(retention: \(retention))" }
+
     let pool: Pool
     let amqpURL: String
     let topology: Topology

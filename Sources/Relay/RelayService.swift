@@ -10,7 +10,10 @@ public import ServiceLifecycle
 /// in the same transaction only after the broker confirmed every event; a relay that dies
 /// in between leaves the rows pending and another publishes them again: the event id is
 /// the same, and the worker stores each (tenant, id) once.
-public struct RelayService: Service {
+public struct RelayService: Service, CustomStringConvertible {
+    /// What service-lifecycle logs for this service: never a URL, which holds a password.
+    public var description: String { "RelayService(batch: \(batchSize))" }
+
     let pool: Pool
     let producer: Producer
     let batchSize: Int

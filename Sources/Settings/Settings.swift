@@ -1,4 +1,5 @@
 public import Logging
+public import Cryptography
 public import Retry
 import Foundation
 
@@ -45,6 +46,10 @@ public struct Settings: Sendable {
     public var disableWindow: Duration
     /// Largest event `data` accepted, in bytes.
     public var maxDataBytes: Int
+    /// Largest message body a worker reads in full; a larger one is parked from its
+    /// declared size with only an excerpt read. A worker holds at most
+    /// `workerConcurrency` × this in message bodies.
+    public var maxMessageBytes: Int
     /// How long a publish may wait for the broker's confirm.
     public var publishTimeout: Duration
     /// Address the API listens on.
@@ -78,6 +83,8 @@ public struct Settings: Sendable {
     public var retention: Duration
     /// How long a rotated-out secret keeps signing.
     public var rotationGrace: Duration
+    /// Keys that encrypt endpoint secrets at rest (AES-256-GCM); no current key: stored as they are.
+    public var secretKeyring: SecretKeyring
     /// The management API, for the CLI.
     public var apiURL: String
     /// The CLI's credential: a tenant key (or the operator token for tenants and keys).
@@ -110,6 +117,7 @@ public struct Settings: Sendable {
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
+        case maxMessageBytes = "HERALD_MAX_MESSAGE_BYTES"
         case publishTimeout = "HERALD_PUBLISH_TIMEOUT"
         case apiHost = "HERALD_API_HOST"
         case apiPort = "HERALD_API_PORT"
@@ -127,6 +135,8 @@ public struct Settings: Sendable {
         case allowedAddresses = "HERALD_ALLOWED_ADDRESSES"
         case retention = "HERALD_RETENTION"
         case rotationGrace = "HERALD_ROTATION_GRACE"
+        case secretKey = "HERALD_SECRET_KEY"
+        case retiredSecretKeys = "HERALD_SECRET_KEYS_RETIRED"
         case apiURL = "HERALD_API_URL"
         case apiKey = "HERALD_API_KEY"
         case outboxDatabaseURL = "HERALD_OUTBOX_DATABASE_URL"
@@ -151,6 +161,7 @@ public struct Settings: Sendable {
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
+            case .maxMessageBytes: ""
             case .publishTimeout: "10s"
             case .apiHost: "127.0.0.1"
             case .apiPort: "8080"
@@ -168,6 +179,8 @@ public struct Settings: Sendable {
             case .allowedAddresses: ""
             case .retention: "90d"
             case .rotationGrace: "24h"
+            case .secretKey: ""
+            case .retiredSecretKeys: ""
             case .apiURL: "http://127.0.0.1:8080"
             case .apiKey: ""
             case .outboxDatabaseURL: ""
@@ -194,6 +207,7 @@ public struct Settings: Sendable {
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
+            case .maxMessageBytes: "largest message a worker reads; larger ones are parked unread (unset: HERALD_MAX_DATA_BYTES + 65536)"
             case .publishTimeout: "how long a publish waits for the broker's confirm"
             case .apiHost: "address the API listens on"
             case .apiPort: "port the API listens on"
@@ -211,6 +225,8 @@ public struct Settings: Sendable {
             case .allowedAddresses: "CIDR ranges deliveries may reach despite the internal-address guard"
             case .retention: "age after which attempts and events are deleted"
             case .rotationGrace: "how long a rotated-out secret keeps signing"
+            case .secretKey: "base64 of 32 random bytes that encrypt endpoint secrets at rest (unset: stored in plaintext)"
+            case .retiredSecretKeys: "earlier HERALD_SECRET_KEY values, comma-separated, still read until `herald secrets rekey`"
             case .apiURL: "the management API, for the CLI"
             case .apiKey: "the CLI's tenant key (or the operator token)"
             case .outboxDatabaseURL: "database of the outbox table for herald relay (empty: HERALD_DATABASE_URL)"
@@ -285,6 +301,13 @@ public struct Settings: Sendable {
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)
+        // The envelope around `data` (id, type, attributes) is far below 64 KiB.
+        let leastMessage = maxDataBytes + 65536
+        if value(.maxMessageBytes).isEmpty {
+            maxMessageBytes = leastMessage
+        } else {
+            maxMessageBytes = try integer(.maxMessageBytes, leastMessage...128 * 1024 * 1024)
+        }
         publishTimeout = try duration(.publishTimeout)
         apiHost = value(.apiHost)
         apiPort = try integer(.apiPort, 0...65535)
@@ -317,6 +340,12 @@ public struct Settings: Sendable {
         }
         retention = try duration(.retention)
         rotationGrace = try duration(.rotationGrace, allowZero: true)
+        do {
+            secretKeyring = try SecretKeyring(
+                current: value(.secretKey).isEmpty ? nil : value(.secretKey), retired: list(.retiredSecretKeys))
+        } catch {
+            throw SettingsError(key: error.retired ? .retiredSecretKeys : .secretKey, reason: error.reason)
+        }
         apiURL = value(.apiURL)
         guard apiURL.hasPrefix("http://") || apiURL.hasPrefix("https://") else {
             throw SettingsError(key: .apiURL, reason: "must be an http:// or https:// URL")

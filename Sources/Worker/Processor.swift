@@ -50,13 +50,16 @@ struct Processor: Sendable {
     let context: WorkerContext
     /// A channel in confirm mode for retries, deferred deliveries and parked messages.
     let publisher: Channel
+    /// The consumer's body limit, named in the reason of a message parked for it.
+    let maxMessageBytes: Int
     private let stores: Batcher<Arrival, Stored>
     private let records: Batcher<Ledger.Entry, Ledger.Recorded>
     private let claims: Batcher<Ledger.Claim, Bool>
 
-    init(context: WorkerContext, publisher: Channel) {
+    init(context: WorkerContext, publisher: Channel, maxMessageBytes: Int = .max) {
         self.context = context
         self.publisher = publisher
+        self.maxMessageBytes = maxMessageBytes
         let store = context.store
         let ledger = context.ledger
         stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await store.store($0) }
@@ -67,6 +70,13 @@ struct Processor: Sendable {
     /// Handles `delivery`; throws when the message must not be acked (database or broker
     /// trouble), so it comes back.
     func handle(_ delivery: AMQP.Delivery) async throws {
+        if delivery.isTruncated {
+            // Only an excerpt was read: the body is parked as that excerpt, with its size.
+            try await park(
+                delivery,
+                reason: "the message body is \(delivery.bodySize) bytes; the limit is \(maxMessageBytes) (HERALD_MAX_MESSAGE_BYTES)")
+            return
+        }
         let message: WorkMessage
         do {
             message = try WorkMessage.parse(delivery.message, limits: context.limits)
@@ -277,6 +287,9 @@ struct Processor: Sendable {
         message.headers = message.headers.filter { !$0.key.hasPrefix("x-") }
         message.headers["herald-parked-reason"] = .string(String(reason.prefix(500)))
         message.headers["herald-parked-from"] = .string(delivery.routingKey)
+        if delivery.isTruncated {
+            message.headers["herald-parked-body-bytes"] = .int(Int64(delivery.bodySize))
+        }
         message.persistent = true
         try await publisher.publish(message, exchange: "", routingKey: context.topology.parkingQueue, mandatory: true)
         context.logger.warning("message parked", metadata: ["reason": "\(reason)", "routing_key": "\(delivery.routingKey)"])

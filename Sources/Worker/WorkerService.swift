@@ -12,19 +12,28 @@ public import ServiceLifecycle
 /// Reconnects with backoff when the broker goes away. On graceful shutdown (SIGTERM,
 /// SIGINT) it cancels its consumer, lets the messages in hand finish (bounded by the HTTP
 /// timeout), then closes; anything unacked returns to the queue for another replica.
-public struct WorkerService: Service {
+public struct WorkerService: Service, CustomStringConvertible {
+    /// What service-lifecycle logs for this service: never the URL, which holds the password.
+    public var description: String { "WorkerService(queue: \(context.topology.workQueue))" }
+
     public let amqpURL: String
     public let context: WorkerContext
     /// The consumer's prefetch: how many messages are processed concurrently.
     public let concurrency: Int
+    /// Largest message body read in full; a larger one is parked from its declared size.
+    /// With `concurrency`, it bounds the memory messages take.
+    public let maxMessageBytes: Int
     public let backoff: Backoff
     /// Whether a consumer is subscribed to the work queue now: the worker's readiness.
     public let consuming = ConsumingFlag()
 
-    public init(amqpURL: String, context: WorkerContext, concurrency: Int = 500, backoff: Backoff = Backoff()) {
+    public init(
+        amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff()
+    ) {
         self.amqpURL = amqpURL
         self.context = context
         self.concurrency = concurrency
+        self.maxMessageBytes = maxMessageBytes
         self.backoff = backoff
     }
 
@@ -34,9 +43,12 @@ public struct WorkerService: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let connection: Connection
             do {
-                connection = try await Connection.connect(to: amqpURL, logger: logger, backoff: backoff)
+                // A broker that refuses or is down must not keep a stopping worker waiting.
+                connection = try await cancelWhenGracefulShutdown {
+                    try await Connection.connect(to: amqpURL, logger: logger, backoff: backoff)
+                }
             } catch is CancellationError {
-                return
+                break
             }
             do {
                 try await session(on: connection)
@@ -47,7 +59,10 @@ public struct WorkerService: Service {
             }
             await connection.close()
             if Task.isShuttingDownGracefully { break }
-            if failures > 0 { try? await Task.sleep(for: backoff.delay(attempt: failures)) }
+            if failures > 0 {
+                let delay = backoff.delay(attempt: failures)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
+            }
         }
         logger.info("worker stopped")
     }
@@ -61,10 +76,10 @@ public struct WorkerService: Service {
         try await publisher.enableConfirms()
         let channel = try await connection.openChannel()
         try await channel.setPrefetch(UInt16(clamping: concurrency))
-        let consumer = try await channel.consume(context.topology.workQueue)
+        let consumer = try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)
         consuming.set(true)
         defer { consuming.set(false) }
-        let processor = Processor(context: context, publisher: publisher)
+        let processor = Processor(context: context, publisher: publisher, maxMessageBytes: maxMessageBytes)
         let inFlight = Meter(label: "herald_deliveries_in_flight")
         context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
         try await withGracefulShutdownHandler {

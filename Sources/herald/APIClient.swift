@@ -10,11 +10,31 @@ struct APIOptions: ParsableArguments {
     @Option(help: "The management API (HERALD_API_URL).")
     var apiUrl: String?
 
-    @Option(help: "Tenant key, or the operator token for tenants and keys (HERALD_API_KEY).")
+    @Option(help: "Tenant key, or the operator token for tenants and keys (HERALD_API_KEY). Arguments show in `ps`: prefer the variable or --api-key-file.")
     var apiKey: String?
+
+    @Option(help: ArgumentHelp("File holding the tenant key or operator token ('-': standard input).", valueName: "path"))
+    var apiKeyFile: String?
 
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
+}
+
+/// A credential from a file ('-': standard input), without its trailing line break: a
+/// secret given this way never appears in the process list.
+func readSecret(fromFile path: String, flag: String) throws -> String {
+    let data: Data
+    if path == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let read = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("\(flag): cannot read '\(path)'")
+        }
+        data = read
+    }
+    let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .newlines)
+    guard !text.isEmpty else { throw ValidationError("\(flag): '\(path)' is empty") }
+    return text
 }
 
 /// Exit statuses scripts can rely on: 0 done, 1 refused by the API (4xx), 3 the API could
@@ -33,7 +53,8 @@ struct APIClient {
     init(_ options: APIOptions, operator: Bool = false) throws {
         let settings = try options.global.settings()
         base = (options.apiUrl ?? settings.apiURL).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        token = options.apiKey ?? settings.apiKey ?? (`operator` ? settings.operatorToken : nil)
+        token = try options.apiKeyFile.map { try readSecret(fromFile: $0, flag: "--api-key-file") }
+            ?? options.apiKey ?? settings.apiKey ?? (`operator` ? settings.operatorToken : nil)
         json = options.json
     }
 

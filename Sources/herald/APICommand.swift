@@ -42,10 +42,12 @@ struct APICommand: AsyncParsableCommand {
                 rotationGrace: settings.rotationGrace,
                 quotas: .init(
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
-                    endpointsPerTenant: settings.maxEndpointsPerTenant)),
+                    endpointsPerTenant: settings.maxEndpointsPerTenant),
+                secretKeyring: settings.secretKeyring),
             pool: pool, dispatcher: dispatcher, producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })
+        warnIfSecretsInPlaintext(settings, logger: logger)
         if settings.operatorToken == nil {
             logger.warning("HERALD_OPERATOR_TOKEN is not set: tenants and keys cannot be created through the API")
         }

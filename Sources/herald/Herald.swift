@@ -16,7 +16,7 @@ struct Herald: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
-            Deliveries.self,
+            Deliveries.self, Secrets.self,
         ])
 }
 

@@ -90,12 +90,17 @@ struct Endpoints: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
         @OptionGroup var fields: EndpointFields
-        @Option(help: "Signing secret (default: generated).") var secret: String?
+        @Option(help: "Signing secret (default: generated). Arguments show in `ps`: prefer --secret-file.") var secret: String?
+        @Option(help: ArgumentHelp("File holding the signing secret ('-': standard input).", valueName: "path")) var secretFile: String?
+
+        func validate() throws {
+            if secret != nil && secretFile != nil { throw ValidationError("give --secret or --secret-file, not both") }
+        }
 
         func run() async throws {
             let client = try APIClient(api)
             var body = try fields.body()
-            body["secret"] = secret
+            body["secret"] = try secretFile.map { try readSecret(fromFile: $0, flag: "--secret-file") } ?? secret
             client.show(try await client.send("POST", "/v1/endpoints", body: body), columns: [])
         }
     }

@@ -32,11 +32,12 @@ struct WorkerCommand: AsyncParsableCommand {
             }
             allowed.append(network)
         }
+        warnIfSecretsInPlaintext(settings, logger: logger)
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", logger: logger)
         // Every delivery connects only where the address policy allows.
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
         let context = WorkerContext(
-            directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL),
+            directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL, keyring: settings.secretKeyring),
             store: FanOutStore(pool: pool),
             ledger: Ledger(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
             client: client,
@@ -45,7 +46,8 @@ struct WorkerCommand: AsyncParsableCommand {
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
             slots: Slots(limit: settings.endpointConcurrency),
             logger: logger)
-        let worker = WorkerService(amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency)
+        let worker = WorkerService(
+            amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)
         var services: [any Service] = [worker]
         if settings.workerPort > 0 {
             let consuming = worker.consuming

@@ -1,4 +1,6 @@
 import API
+import Cryptography
+import Delivery
 import Foundation
 import HTTPClient
 import Hummingbird
@@ -32,7 +34,7 @@ struct APIHarness {
             let api = API(
                 configuration: .init(
                     operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
-                    rotationGrace: .seconds(3600), quotas: quotas),
+                    rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring),
                 pool: pipeline.pool, dispatcher: dispatcher, producer: pipeline.producer,
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
                 metrics: { "herald_up 1\n" })
@@ -112,4 +114,19 @@ struct APIHarness {
         #expect(answer.status == 201)
         return (try #require(answer.string("id")), try #require(answer.string("secret")))
     }
+}
+
+/// Whether the X-Herald-Signature of `request` verifies with `secret`.
+func heraldSignatureValid(_ request: ReceivedRequest, secret: String) -> Bool {
+    guard let timestamp = request.header("x-herald-timestamp"), let signature = request.header("x-herald-signature") else { return false }
+    return constantTimeEquals(Array(Signature.herald(secret: secret, timestamp: timestamp, body: request.body).utf8), Array(signature.utf8))
+}
+
+/// Which of `secrets` have a matching `v1,` entry in webhook-signature.
+func verifiedSecrets(_ request: ReceivedRequest, _ secrets: [String]) -> [String] {
+    guard let id = request.header("webhook-id"), let seconds = request.header("webhook-timestamp").flatMap(Int64.init),
+        let header = request.header("webhook-signature")
+    else { return [] }
+    let entries = Set(header.split(separator: " ").map(String.init))
+    return secrets.filter { entries.contains(Signature.standard(secret: $0, id: id, seconds: seconds, body: request.body)) }
 }

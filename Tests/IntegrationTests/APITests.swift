@@ -368,20 +368,6 @@ struct APITests {
     private func status(_ api: APIHarness, _ key: String, _ delivery: String) async throws -> String? {
         (try await api.call("GET", "/v1/deliveries/\(delivery)", token: key)["delivery"] as? [String: Any])?["status"] as? String
     }
-
-    private func heraldSignatureValid(_ request: ReceivedRequest, secret: String) -> Bool {
-        guard let timestamp = request.header("x-herald-timestamp"), let signature = request.header("x-herald-signature") else { return false }
-        return constantTimeEquals(Array(Signature.herald(secret: secret, timestamp: timestamp, body: request.body).utf8), Array(signature.utf8))
-    }
-
-    /// Which of `secrets` have a matching `v1,` entry in webhook-signature.
-    private func verifiedSecrets(_ request: ReceivedRequest, _ secrets: [String]) -> [String] {
-        guard let id = request.header("webhook-id"), let seconds = request.header("webhook-timestamp").flatMap(Int64.init),
-            let header = request.header("webhook-signature")
-        else { return [] }
-        let entries = Set(header.split(separator: " ").map(String.init))
-        return secrets.filter { entries.contains(Signature.standard(secret: $0, id: id, seconds: seconds, body: request.body)) }
-    }
 }
 
 /// A switch a receiver reads and a test flips.

@@ -1,3 +1,4 @@
+import Cryptography
 import Foundation
 import HTTPClient
 import Operations
@@ -47,15 +48,7 @@ struct OperationsTests {
                 var environment = ProcessInfo.processInfo.environment
                 environment["HERALD_OPERATOR_TOKEN"] = APIHarness.operatorToken
                 process.environment = environment
-                let output = Pipe()
-                process.standardOutput = output
-                let errors = Pipe()
-                process.standardError = errors
-                try process.run()
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                let errorText = errors.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data + errorText, as: UTF8.self))
+                return try await process.runToCompletion()
             }
             func object(_ text: String) -> [String: Any] {
                 (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
@@ -90,6 +83,23 @@ struct OperationsTests {
             unreachable.waitUntilExit()
             #expect(unreachable.terminationStatus == 3)
             #expect(try await herald(["endpoints", "frobnicate"], key: key).0 == 64)
+
+            // Credentials from files, so that `ps` never shows them.
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("cli"))
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let keyFile = folder.appendingPathComponent("key")
+            try Data((key + "\n").utf8).write(to: keyFile)
+            let secret = "whsec_" + Base64.encode(randomBytes(count: 32))
+            let secretFile = folder.appendingPathComponent("secret")
+            try Data((secret + "\n").utf8).write(to: secretFile)
+            let (fileStatus, fileJSON) = try await herald(
+                ["endpoints", "create", "--url", "https://hooks.example.com/file", "--events", "*", "--secret-file", secretFile.path,
+                 "--api-key-file", keyFile.path])
+            #expect(fileStatus == 0, "\(fileJSON)")
+            #expect(object(fileJSON)["secret"] as? String == secret)
+            let (missingFile, missingText) = try await herald(["endpoints", "list", "--api-key-file", folder.appendingPathComponent("none").path])
+            #expect(missingFile == 64 && missingText.contains("--api-key-file"), "exit \(missingFile): \(missingText)")
         }
     }
 

@@ -1,4 +1,5 @@
 import AMQP
+import Cryptography
 import Delivery
 import Events
 import FanOut
@@ -34,6 +35,8 @@ struct Pipeline {
         /// Requests in flight per endpoint, and the wait of a deferred delivery.
         var endpointConcurrency = 10
         var deferDelay: Duration = .milliseconds(300)
+        /// Seals and opens endpoint secrets, in the worker and the API.
+        var secretKeyring: SecretKeyring = .plaintext
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -50,7 +53,7 @@ struct Pipeline {
             let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
-                directory: Directory(pool: pool, timeToLive: .milliseconds(200)), store: FanOutStore(pool: pool),
+                directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring), store: FanOutStore(pool: pool),
                 ledger: Ledger(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
                 topology: topology, limits: EventLimits(), slots: Slots(limit: options.endpointConcurrency), logger: TestServices.logger)
@@ -135,25 +138,35 @@ struct Pipeline {
 
     /// The reasons of the next `count` messages in the parking queue, acked as they are read.
     func parkedReasons(_ count: Int) async throws -> [String] {
+        try await parked(count).map { $0.message.headers["herald-parked-reason"]?.string ?? "" }
+    }
+
+    /// The next `count` messages in the parking queue, acked as they are read.
+    func parked(_ count: Int) async throws -> [AMQP.Delivery] {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()
         let consumer = try await channel.consume(topology.parkingQueue)
-        var reasons: [String] = []
+        var messages: [AMQP.Delivery] = []
         for try await parked in consumer {
-            reasons.append(parked.message.headers["herald-parked-reason"]?.string ?? "")
+            messages.append(parked)
             channel.ack(parked.deliveryTag)
-            if reasons.count == count { break }
+            if messages.count == count { break }
         }
         consumer.cancel()
         await connection.close()
-        return reasons
+        return messages
     }
 
     /// Messages ready in the work queue.
     func workQueueDepth() async throws -> UInt32 {
+        try await queueDepth(topology.workQueue)
+    }
+
+    /// Messages ready in `queue`.
+    func queueDepth(_ queue: String) async throws -> UInt32 {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         do {
-            let depth = try await connection.openChannel().declareQueue(topology.workQueue, passive: true).messageCount
+            let depth = try await connection.openChannel().declareQueue(queue, passive: true).messageCount
             await connection.close()
             return depth
         } catch {

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The API against its own OpenAPI document, as an outsider generates requests from it:
+/// schemathesis (installed by scripts/services) with a fixed seed and a bounded number of
+/// examples, as a tenant. No answer may be a 5xx or differ from the document.
+@Suite("Contract")
+struct ContractTests {
+    static let schemathesis = TestServices.repositoryRoot.appendingPathComponent(".services/venv/bin/schemathesis")
+
+    @Test func schemathesisFindsNoServerErrorAndNoSchemaViolation() async throws {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.schemathesis.path),
+            "schemathesis is missing: scripts/services start installs it under .services/venv")
+        // No worker: the endpoints it creates name hosts that deliveries must never try.
+        try await APIHarness.run(Pipeline.Options(startWorker: false)) { api in
+            let tenant = try await api.tenant()
+            let process = Process()
+            process.executableURL = Self.schemathesis
+            process.arguments = [
+                "run", "\(api.base)/v1/openapi.json", "-H", "Authorization: Bearer \(tenant.key)",
+                "--checks", "not_a_server_error,response_schema_conformance", "--seed", "1", "--max-examples", "20", "--workers", "1",
+                "--request-timeout", "10",
+            ]
+            var environment = ProcessInfo.processInfo.environment
+            environment["NO_COLOR"] = "1"
+            // Its settings folder and examples database stay out of the home folder.
+            environment["HOME"] = FileManager.default.temporaryDirectory.path
+            process.environment = environment
+            process.currentDirectoryURL = FileManager.default.temporaryDirectory
+            let (status, text) = try await process.runToCompletion()
+            #expect(status == 0, "schemathesis found failures:\n\(text.suffix(6000))")
+            let summary = try #require(text.split(separator: "\n").first { $0.contains(" generated, ") }, "no summary in:\n\(text.suffix(2000))")
+            #expect(summary.contains("passed") && !summary.contains("failed"), "\(summary)")
+        }
+    }
+}
