@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "SettingsTests", dependencies: ["Settings"], swiftSettings: swiftSettings),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
         .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: swiftSettings),
         .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),

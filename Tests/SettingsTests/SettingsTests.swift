@@ -1,3 +1,4 @@
+import Cryptography
 import Logging
 import Settings
 import Testing
@@ -36,6 +37,10 @@ import Testing
         (.apiURL, "ftp://x"),
         (.queuePrefix, "bad prefix"),
         (.headerPrefix, "Herald"),
+        (.maxMessageBytes, "1000"),
+        (.maxMessageBytes, "lots"),
+        (.secretKey, "too-short"),
+        (.secretKey, "bm90IDMyIGJ5dGVz"),
     ])
     func badValuesNameTheVariable(_ key: Settings.Key, _ value: String) {
         #expect(throws: SettingsError.self) { try Settings(environment: [key.rawValue: value]) }
@@ -44,6 +49,32 @@ import Testing
         } catch {
             #expect(error.key == key)
             #expect(error.description.hasPrefix(key.rawValue))
+        }
+    }
+
+    @Test func theMessageLimitFollowsTheDataLimitUnlessSet() throws {
+        #expect(try Settings(environment: [:]).maxMessageBytes == 262_144 + 65_536)
+        #expect(try Settings(environment: ["HERALD_MAX_DATA_BYTES": "1000000"]).maxMessageBytes == 1_065_536)
+        #expect(try Settings(environment: ["HERALD_MAX_MESSAGE_BYTES": "1048576"]).maxMessageBytes == 1_048_576)
+        // Below data + envelope, valid events would be parked.
+        #expect(throws: SettingsError.self) {
+            try Settings(environment: ["HERALD_MAX_DATA_BYTES": "1000000", "HERALD_MAX_MESSAGE_BYTES": "1000000"])
+        }
+    }
+
+    @Test func secretKeysAreCheckedAndNeverEchoed() throws {
+        #expect(try Settings(environment: [:]).secretKeyring.current == nil)
+        let key = Base64.encode(randomBytes(count: 32))
+        let old = Base64.encode(randomBytes(count: 32))
+        let settings = try Settings(environment: ["HERALD_SECRET_KEY": key, "HERALD_SECRET_KEYS_RETIRED": " \(old) "])
+        #expect(settings.secretKeyring.current == (try SecretKeyring.Key(base64: key)))
+        #expect(settings.secretKeyring.retired == [try SecretKeyring.Key(base64: old)])
+        do {
+            _ = try Settings(environment: ["HERALD_SECRET_KEY": key, "HERALD_SECRET_KEYS_RETIRED": "\(old),c2VjcmV0LXZhbHVl"])
+            Issue.record("a malformed retired key was taken")
+        } catch {
+            #expect(error.key == .retiredSecretKeys)
+            #expect(!error.description.contains(old) && !error.description.contains("c2VjcmV0LXZhbHVl"))
         }
     }
 
