@@ -24,11 +24,14 @@ public struct API: Sendable {
         public var quotas: Quotas
         /// Seals endpoint secrets at rest.
         public var secretKeyring: SecretKeyring
+        /// The workers' `HERALD_HEADER_PREFIX`: custom headers may not use the names it reserves.
+        public var headerPrefix: String
 
         public init(
             operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas(),
-            secretKeyring: SecretKeyring = .plaintext
+            secretKeyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald"
         ) {
+            self.headerPrefix = headerPrefix
             self.operatorToken = operatorToken
             self.urlPolicy = urlPolicy
             self.rotationGrace = rotationGrace

@@ -212,7 +212,7 @@ extension API {
             guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(Self.tokenCharacters.contains),
                 value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
             else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)") }
-            if WebhookRequest.isReserved(name, prefix: "X-Herald") {
+            if WebhookRequest.isReserved(name, prefix: configuration.headerPrefix) {
                 throw Problem(.unprocessableContent, "headers: '\(name)' is set by Herald and cannot be overridden", field: "headers")
             }
         }
@@ -222,6 +222,9 @@ extension API {
         }
         result.enabled = try input.bool("enabled")
         result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
+        if let person = result.dpaConfirmedBy, person.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw Problem.badRequest("dpa_confirmed_by", "must name the person who confirmed the DPA")
+        }
         if creating {
             result.secret = try input.string("secret", maxLength: 200)
             if let secret = result.secret, SecretKeyring.isSealed(secret) {

@@ -11,12 +11,29 @@
 #include <amqp_tcp_socket.h>
 #endif
 
-/* amqp_login is variadic (the SASL arguments), which Swift cannot call. */
+/* amqp_login is variadic (the SASL arguments), which Swift cannot call. The client
+ * announces consumer_cancel_notify (merged with the library's default capabilities):
+ * without it the broker cancels a consumer (its queue deleted, a node lost) silently. */
 static inline amqp_rpc_reply_t herald_amqp_login_plain(
     amqp_connection_state_t conn, const char *vhost, int channel_max, int frame_max,
     int heartbeat, const char *user, const char *password) {
-  return amqp_login(conn, vhost, channel_max, frame_max, heartbeat,
-                    AMQP_SASL_METHOD_PLAIN, user, password);
+  amqp_table_entry_t capability;
+  capability.key = amqp_cstring_bytes("consumer_cancel_notify");
+  capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+  capability.value.value.boolean = 1;
+  amqp_table_entry_t entries[2];
+  entries[0].key = amqp_cstring_bytes("capabilities");
+  entries[0].value.kind = AMQP_FIELD_KIND_TABLE;
+  entries[0].value.value.table.num_entries = 1;
+  entries[0].value.value.table.entries = &capability;
+  entries[1].key = amqp_cstring_bytes("connection_name");
+  entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
+  entries[1].value.value.bytes = amqp_cstring_bytes("herald");
+  amqp_table_t properties;
+  properties.num_entries = 2;
+  properties.entries = entries;
+  return amqp_login_with_properties(conn, vhost, channel_max, frame_max, heartbeat, &properties,
+                                    AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
 /* Method ids and property flags are macros with casts; give Swift plain constants. */

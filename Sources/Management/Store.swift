@@ -196,6 +196,10 @@ public struct Store: Sendable {
                 enabled = COALESCE(\(input.enabled), enabled),
                 disabled_at = CASE WHEN \(disabling) THEN now() WHEN \(enabling) THEN NULL ELSE disabled_at END,
                 disabled_reason = CASE WHEN \(disabling) THEN 'disabled by the tenant' WHEN \(enabling) THEN NULL ELSE disabled_reason END,
+                -- Enabling starts the failure count anew, as activation does: otherwise one
+                -- more failure would disable it again at once.
+                consecutive_failures = CASE WHEN \(enabling) THEN 0 ELSE consecutive_failures END,
+                first_failure_at = CASE WHEN \(enabling) THEN NULL ELSE first_failure_at END,
                 updated_at = now()
             WHERE tenant_id = \(tenant) AND id = \(id)
             RETURNING

@@ -47,21 +47,48 @@ enum CLIExit {
 /// Calls the management API and prints its answers.
 struct APIClient {
     let base: String
-    let token: String?
+    let token: String
     let json: Bool
 
-    init(_ options: APIOptions, operator: Bool = false) throws {
+    /// Which credential a command needs: each takes its own from the environment, so that
+    /// with both variables set every command works.
+    enum Credential {
+        /// A tenant key: `HERALD_API_KEY`.
+        case tenant
+        /// The operator token: `HERALD_OPERATOR_TOKEN`.
+        case `operator`
+        /// Either (revoking a key): the operator token if set, else the tenant key.
+        case either
+    }
+
+    init(_ options: APIOptions, credential: Credential = .tenant) throws {
         let settings = try options.global.settings()
         base = (options.apiUrl ?? settings.apiURL).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        token = try options.apiKeyFile.map { try readSecret(fromFile: $0, flag: "--api-key-file") }
-            ?? options.apiKey ?? settings.apiKey ?? (`operator` ? settings.operatorToken : nil)
+        let given = try options.apiKeyFile.map { try readSecret(fromFile: $0, flag: "--api-key-file") } ?? options.apiKey
+        switch credential {
+        case .tenant:
+            guard let key = given ?? settings.apiKey else {
+                throw ValidationError("this command needs a tenant key: set HERALD_API_KEY or pass --api-key-file")
+            }
+            token = key
+        case .operator:
+            guard let key = given ?? settings.operatorToken else {
+                throw ValidationError("this command needs the operator token: set HERALD_OPERATOR_TOKEN or pass --api-key-file")
+            }
+            token = key
+        case .either:
+            guard let key = given ?? settings.operatorToken ?? settings.apiKey else {
+                throw ValidationError("this command needs the operator token or a tenant key: set HERALD_OPERATOR_TOKEN or HERALD_API_KEY")
+            }
+            token = key
+        }
         json = options.json
     }
 
     /// Sends a request and returns the parsed JSON answer (nil for 204).
     func send(_ method: String, _ path: String, body: [String: Any]? = nil) async throws -> Any? {
         var headers: [(name: String, value: String)] = [("Accept", "application/json")]
-        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        headers.append(("Authorization", "Bearer \(token)"))
         var bytes: [UInt8] = []
         if let body {
             headers.append(("Content-Type", "application/json"))

@@ -43,7 +43,7 @@ struct APICommand: AsyncParsableCommand {
                 quotas: .init(
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
-                secretKeyring: settings.secretKeyring),
+                secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix),
             pool: pool, dispatcher: dispatcher, producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })

@@ -14,10 +14,14 @@ struct Herald: AsyncParsableCommand {
 
             \(Settings.environmentHelp)
             """,
+        version: Herald.version,
         subcommands: [
             Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
             Deliveries.self, Secrets.self,
         ])
+
+    /// The release this binary is; `herald --version` prints it.
+    static let version = "0.9.0"
 }
 
 /// The flags every subcommand shares; each overrides its environment variable.

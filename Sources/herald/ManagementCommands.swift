@@ -10,7 +10,7 @@ struct Tenants: AsyncParsableCommand {
         @Argument(help: "The tenant's name.") var name: String
 
         func run() async throws {
-            let client = try APIClient(api, operator: true)
+            let client = try APIClient(api, credential: .operator)
             client.show(try await client.send("POST", "/v1/tenants", body: ["name": name]), columns: [])
         }
     }
@@ -19,7 +19,7 @@ struct Tenants: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
 
         func run() async throws {
-            let client = try APIClient(api, operator: true)
+            let client = try APIClient(api, credential: .operator)
             client.show(try await client.send("GET", "/v1/tenants"), columns: ["id", "name", "created_at"])
         }
     }
@@ -35,7 +35,7 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "A name to recognise the key by.") var name: String = ""
 
         func run() async throws {
-            let client = try APIClient(api, operator: true)
+            let client = try APIClient(api, credential: .operator)
             client.show(try await client.send("POST", "/v1/tenants/\(tenant)/keys", body: ["name": name]), columns: [])
         }
     }
@@ -45,7 +45,7 @@ struct Keys: AsyncParsableCommand {
         @Argument(help: "Key id.") var id: String
 
         func run() async throws {
-            let client = try APIClient(api, operator: true)
+            let client = try APIClient(api, credential: .either)
             _ = try await client.send("DELETE", "/v1/keys/\(id)")
             if !api.json { print("revoked \(id)") }
         }
@@ -123,12 +123,36 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change an endpoint's fields; --header adds or replaces one header and keeps the others.")
+
         @OptionGroup var api: APIOptions
         @Argument var id: String
         @OptionGroup var fields: EndpointFields
+        @Option(name: .customLong("remove-header"), help: ArgumentHelp("Remove a custom header (repeatable).", valueName: "NAME"))
+        var removedHeaders: [String] = []
+
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("PATCH", "/v1/endpoints/\(id)", body: try fields.body()), columns: [])
+            var body = try fields.body()
+            if !fields.headers.isEmpty || !removedHeaders.isEmpty {
+                // The API replaces the whole map: start from the current one. Its redacted
+                // values go back as "[redacted]", which keeps what they stand for.
+                let current = try await client.send("GET", "/v1/endpoints/\(id)") as? [String: Any]
+                var headers = current?["headers"] as? [String: String] ?? [:]
+                for name in removedHeaders {
+                    guard let existing = headers.keys.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) else {
+                        throw ValidationError("--remove-header: the endpoint has no header '\(name.prefix(100))'")
+                    }
+                    headers[existing] = nil
+                }
+                for (name, value) in try pairs(fields.headers, flag: "--header") {
+                    if let existing = headers.keys.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) { headers[existing] = nil }
+                    headers[name] = value
+                }
+                body["headers"] = headers
+            }
+            client.show(try await client.send("PATCH", "/v1/endpoints/\(id)", body: body), columns: [])
         }
     }
 

@@ -34,7 +34,8 @@ struct APIHarness {
             let api = API(
                 configuration: .init(
                     operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
-                    rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring),
+                    rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring,
+                    headerPrefix: options.headerPrefix),
                 pool: pipeline.pool, dispatcher: dispatcher, producer: pipeline.producer,
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
                 metrics: { "herald_up 1\n" })

@@ -41,12 +41,13 @@ struct OperationsTests {
 
     @Test func theCLIDrivesTheAPIWithStableExitCodes() async throws {
         try await APIHarness.run { api in
-            func herald(_ arguments: [String], key: String? = nil) async throws -> (Int32, String) {
+            func herald(_ arguments: [String], key: String? = nil, environment extra: [String: String] = [:]) async throws -> (Int32, String) {
                 let process = Process()
                 process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
                 process.arguments = arguments + ["--api-url", api.base, "--json"] + (key.map { ["--api-key", $0] } ?? [])
                 var environment = ProcessInfo.processInfo.environment
                 environment["HERALD_OPERATOR_TOKEN"] = APIHarness.operatorToken
+                for (name, value) in extra { environment[name] = value }
                 process.environment = environment
                 return try await process.runToCompletion()
             }
@@ -67,6 +68,15 @@ struct OperationsTests {
             #expect(created["event_types"] as? [String] == ["client.created", "invoice.*"])
             #expect(created["filters"] as? [String: [String]] == ["workspace": ["w1", "w2"]])
             #expect((created["secret"] as? String)?.hasPrefix("whsec_") == true)
+            // Updating one header keeps the others; one can be removed.
+            let endpointID = try #require(created["id"] as? String)
+            let (addStatus, addJSON) = try await herald(["endpoints", "update", endpointID, "--header", "X-Region=eu"], key: key)
+            #expect(addStatus == 0, "\(addJSON)")
+            #expect(object(addJSON)["headers"] as? [String: String] == ["X-Team": "photo", "X-Region": "eu"])
+            let (removeStatus, removeJSON) = try await herald(["endpoints", "update", endpointID, "--remove-header", "x-team"], key: key)
+            #expect(removeStatus == 0, "\(removeJSON)")
+            #expect(object(removeJSON)["headers"] as? [String: String] == ["X-Region": "eu"])
+            #expect(try await herald(["endpoints", "update", endpointID, "--remove-header", "X-Absent"], key: key).0 == 64)
             let (listStatus, listJSON) = try await herald(["endpoints", "list"], key: key)
             #expect(listStatus == 0)
             #expect((object(listJSON)["items"] as? [[String: Any]])?.count == 1)
@@ -100,6 +110,15 @@ struct OperationsTests {
             #expect(object(fileJSON)["secret"] as? String == secret)
             let (missingFile, missingText) = try await herald(["endpoints", "list", "--api-key-file", folder.appendingPathComponent("none").path])
             #expect(missingFile == 64 && missingText.contains("--api-key-file"), "exit \(missingFile): \(missingText)")
+
+            // Each command takes the credential it needs: with the README's
+            // `export HERALD_API_KEY=…`, operator commands still use the operator token.
+            let both = try await herald(["tenants", "list"], environment: ["HERALD_API_KEY": key])
+            #expect(both.0 == 0, "exit \(both.0): \(both.1)")
+            let tenantOnly = try await herald(["tenants", "list"], environment: ["HERALD_API_KEY": key, "HERALD_OPERATOR_TOKEN": ""])
+            #expect(tenantOnly.0 == 64 && tenantOnly.1.contains("HERALD_OPERATOR_TOKEN"), "exit \(tenantOnly.0): \(tenantOnly.1)")
+            let neither = try await herald(["endpoints", "list"], environment: ["HERALD_OPERATOR_TOKEN": ""])
+            #expect(neither.0 == 64 && neither.1.contains("HERALD_API_KEY"), "exit \(neither.0): \(neither.1)")
         }
     }
 

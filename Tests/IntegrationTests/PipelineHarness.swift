@@ -164,11 +164,16 @@ struct Pipeline {
 
     /// Messages ready in `queue`.
     func queueDepth(_ queue: String) async throws -> UInt32 {
+        try await queueInfo(queue).messageCount
+    }
+
+    /// What the broker reports of `queue`; throws when it does not exist.
+    func queueInfo(_ queue: String) async throws -> QueueInfo {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         do {
-            let depth = try await connection.openChannel().declareQueue(queue, passive: true).messageCount
+            let info = try await connection.openChannel().declareQueue(queue, passive: true)
             await connection.close()
-            return depth
+            return info
         } catch {
             await connection.close()
             throw error
