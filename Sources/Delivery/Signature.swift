@@ -30,13 +30,16 @@ public enum Signature {
         return Array(secret.utf8)
     }
 
-    /// Why a secret a tenant chose is too weak to sign with, or nil: its key (see
-    /// `standardKey`) must be at least 32 bytes, as many as a generated one has, and not a
-    /// repetition of a few characters.
+    /// Why a secret a tenant chose cannot sign, or nil. It must be `whsec_` and base64:
+    /// the Standard Webhooks libraries (and the shipped snippets) key with the decoded
+    /// bytes, so any other form would make `webhook-signature` unverifiable. Its key must be
+    /// at least 32 bytes, as many as a generated one has, and not a repetition of a few bytes.
     public static func weakness(of secret: String) -> String? {
-        let key = standardKey(secret)
+        guard secret.hasPrefix("whsec_"), let key = Base64.decode(secret.dropFirst(6)), !key.isEmpty else {
+            return "must be whsec_ and the base64 of 32 random bytes, the form every webhook-signature verifier reads"
+        }
         guard key.count >= 32 else {
-            return "must hold at least 32 bytes of key material (whsec_ and the base64 of 32 random bytes, or 32 characters); it has \(key.count)"
+            return "must hold at least 32 bytes of key material (whsec_ and the base64 of 32 random bytes); it has \(key.count)"
         }
         guard Set(key).count >= 16 else { return "repeats too few distinct characters to be a secret" }
         return nil

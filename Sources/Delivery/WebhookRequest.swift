@@ -55,13 +55,15 @@ public enum WebhookRequest {
         return owned.contains(lowered) || lowered.hasPrefix(prefix.lowercased() + "-") || lowered.hasPrefix("webhook-")
     }
 
-    /// The request for `event` to `endpoint` at `now`, with `requestID` as
-    /// `X-Herald-Request-ID` and `webhook-id`.
+    /// The request for `event` to `endpoint` at `now`. `webhook-id` is the delivery's id,
+    /// the same on every attempt and every manual resend, as Standard Webhooks intends (a
+    /// receiver deduplicates on it); `X-Herald-Request-ID` is `requestID`, which a manual
+    /// resend renews (the reference systems' "a re-trigger is a new request").
     public static func make(
-        event: Event, endpoint: Endpoint, requestID: UUID, now: Date, settings: RequestSettings
+        event: Event, endpoint: Endpoint, deliveryID: UUID, requestID: UUID, now: Date, settings: RequestSettings
     ) -> Request {
         let body = body(for: event, format: endpoint.payloadFormat)
-        let id = requestID.uuidString.lowercased()
+        let id = deliveryID.uuidString.lowercased()
         let timestamp = RFC3339.format(now)
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
         var secrets = [endpoint.secret]
@@ -75,7 +77,7 @@ public enum WebhookRequest {
             ("\(prefix)-Event", event.type),
             ("\(prefix)-Timestamp", timestamp),
             ("\(prefix)-Signature", Signature.herald(secret: endpoint.secret, timestamp: timestamp, body: body)),
-            ("\(prefix)-Request-ID", id),
+            ("\(prefix)-Request-ID", requestID.uuidString.lowercased()),
             ("webhook-id", id),
             ("webhook-timestamp", String(seconds)),
             ("webhook-signature", secrets.map { Signature.standard(secret: $0, id: id, seconds: seconds, body: body) }.joined(separator: " ")),

@@ -211,7 +211,8 @@ struct Processor: Sendable {
     /// soon as the exchange is over (before recording: the request is no longer in flight).
     private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
         let startedAt = Date()
-        let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: state.requestID, now: startedAt, settings: context.requests)
+        let request = WebhookRequest.make(
+            event: event, endpoint: endpoint, deliveryID: state.id, requestID: state.requestID, now: startedAt, settings: context.requests)
         let clock = ContinuousClock.now
         let outcome: Outcome
         var excerpt: [UInt8] = []

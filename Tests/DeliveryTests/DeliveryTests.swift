@@ -40,6 +40,7 @@ struct SignatureTests {
 struct WebhookRequestTests {
     let tenant = UUID()
     let requestID = UUID()
+    let deliveryID = UUID()
     let now = Date(timeIntervalSince1970: 1_778_578_200)
 
     var event: Event {
@@ -57,15 +58,15 @@ struct WebhookRequestTests {
     }
 
     @Test func carriesEveryHeaderAndSignsTheBody() {
-        let request = WebhookRequest.make(event: event, endpoint: endpoint(), requestID: requestID, now: now, settings: RequestSettings())
-        let id = requestID.uuidString.lowercased()
+        let request = WebhookRequest.make(event: event, endpoint: endpoint(), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
+        let id = deliveryID.uuidString.lowercased()
         #expect(request.method == "POST")
         #expect(request.body == event.data)
         #expect(header(request, "Content-Type") == ["application/json"])
         #expect(header(request, "User-Agent") == ["Herald-Webhooks/1.0"])
         #expect(header(request, "X-Herald-Event") == ["invoice.paid"])
         #expect(header(request, "X-Herald-Timestamp") == ["2026-05-12T09:30:00Z"])
-        #expect(header(request, "X-Herald-Request-ID") == [id])
+        #expect(header(request, "X-Herald-Request-ID") == [requestID.uuidString.lowercased()])
         #expect(header(request, "webhook-id") == [id])
         #expect(header(request, "webhook-timestamp") == ["1778578200"])
         #expect(header(request, "X-Herald-Signature") == [Signature.herald(secret: endpoint().secret, timestamp: "2026-05-12T09:30:00Z", body: request.body)])
@@ -74,7 +75,7 @@ struct WebhookRequestTests {
     }
 
     @Test func thePrefixIsADeploymentSetting() {
-        let request = WebhookRequest.make(event: event, endpoint: endpoint(), requestID: requestID, now: now, settings: RequestSettings(headerPrefix: "X-CreatorDesk"))
+        let request = WebhookRequest.make(event: event, endpoint: endpoint(), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings(headerPrefix: "X-CreatorDesk"))
         #expect(header(request, "X-CreatorDesk-Signature").count == 1)
         #expect(header(request, "X-Herald-Signature").isEmpty)
     }
@@ -84,28 +85,37 @@ struct WebhookRequestTests {
             "X-Herald-Signature": "forged", "x-herald-event": "forged", "Webhook-Signature": "forged", "content-type": "text/plain",
             "User-Agent": "forged", "Host": "evil", "Authorization": "Bearer abc", "X-Team": "photo",
         ]
-        let request = WebhookRequest.make(event: event, endpoint: endpoint(headers: custom), requestID: requestID, now: now, settings: RequestSettings())
+        let request = WebhookRequest.make(event: event, endpoint: endpoint(headers: custom), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         #expect(!request.headers.contains { $0.value == "forged" || $0.value == "evil" || $0.value == "text/plain" })
         #expect(header(request, "Authorization") == ["Bearer abc"])
         #expect(header(request, "X-Team") == ["photo"])
     }
 
+    @Test func onlySecretsEveryVerifierReadsAreAccepted() {
+        #expect(Signature.weakness(of: Signature.generateSecret()) == nil)
+        // Long and random, but Standard Webhooks libraries base64-decode what follows whsec_.
+        #expect(Signature.weakness(of: "plain-" + Hex.encode(randomBytes(count: 32))) != nil)
+        #expect(Signature.weakness(of: "whsec_not base64!") != nil)
+        #expect(Signature.weakness(of: "whsec_" + Base64.encode(randomBytes(count: 16))) != nil)
+        #expect(Signature.weakness(of: "whsec_" + Base64.encode([UInt8](repeating: 7, count: 40))) != nil)
+    }
+
     @Test func rotationSignsWithBothSecretsUntilTheGraceEnds() {
         let old = "whsec_AAECAwQFBgcICQoLDA0ODw=="
         let during = WebhookRequest.make(
-            event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(60)), requestID: requestID, now: now, settings: RequestSettings())
+            event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(60)), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         let entries = header(during, "webhook-signature").first?.split(separator: " ") ?? []
         #expect(entries.count == 2)
         #expect(entries.allSatisfy { $0.hasPrefix("v1,") })
         // The X-Herald signature uses the new secret only.
         #expect(header(during, "X-Herald-Signature") == [Signature.herald(secret: endpoint().secret, timestamp: "2026-05-12T09:30:00Z", body: during.body)])
         let after = WebhookRequest.make(
-            event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(-1)), requestID: requestID, now: now, settings: RequestSettings())
+            event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(-1)), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         #expect(header(after, "webhook-signature").first?.split(separator: " ").count == 1)
     }
 
     @Test func envelopeWrapsTheData() throws {
-        let request = WebhookRequest.make(event: event, endpoint: endpoint(format: .envelope), requestID: requestID, now: now, settings: RequestSettings())
+        let request = WebhookRequest.make(event: event, endpoint: endpoint(format: .envelope), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         let object = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
         #expect(object["id"] as? String == "evt_1")
         #expect(object["type"] as? String == "invoice.paid")

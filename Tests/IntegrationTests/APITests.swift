@@ -167,6 +167,8 @@ struct APITests {
             let requests = receiver.requests
             #expect(requests.count == 2)
             #expect(requests[0].header("x-herald-request-id") != requests[1].header("x-herald-request-id"))
+            // The message is the same one: webhook-id stays, so receivers deduplicate it.
+            #expect(requests[0].header("webhook-id") == delivery && requests[1].header("webhook-id") == delivery)
             let attempts = try await api.call("GET", "/v1/deliveries/\(delivery)", token: tenant.key)["attempts"] as? [[String: Any]] ?? []
             #expect(attempts.map { $0["trigger"] as? String } == ["manual", "manual"])
             #expect(attempts.map { $0["status_code"] as? Int } == [404, 200])

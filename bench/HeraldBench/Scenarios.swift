@@ -114,7 +114,7 @@ func httpCeiling(_ options: Options) async throws -> Double {
             group.addTask {
                 var n = lane
                 while n < count {
-                    let request = WebhookRequest.make(event: event, endpoint: endpoint, requestID: UUID(), now: Date(), settings: RequestSettings())
+                    let request = WebhookRequest.make(event: event, endpoint: endpoint, deliveryID: UUID(), requestID: UUID(), now: Date(), settings: RequestSettings())
                     let status = (try? await client.execute(request))?.status
                     if status != 204 { failures.withLock { $0 += 1 } }
                     n += lanes
@@ -222,12 +222,13 @@ func latency(_ options: Options) async throws -> Latency {
         await producer.close()
         try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
         var event: [Substring: Int] = [:]
-        for row in try await database.pool.query("SELECT request_id::text, event_id FROM deliveries") {
+        // nginx logs webhook-id, which is the delivery's id.
+        for row in try await database.pool.query("SELECT id::text, event_id FROM deliveries") {
             event[Substring(try row.decode(String.self, 0))] = Int(try row.decode(String.self, 1).dropFirst(4))
         }
         var latencies: [Double] = []
         for line in try await log.lines() {
-            guard let n = event[line.requestID] else { continue }
+            guard let n = event[line.webhookID] else { continue }
             latencies.append((line.time - times[n]) * 1000)
         }
         latencies.sort()

@@ -294,7 +294,7 @@ struct AccessLog {
     struct Line {
         var time: Double
         var uri: Substring
-        var requestID: Substring
+        var webhookID: Substring
         var status: Substring
     }
 
@@ -308,7 +308,7 @@ struct AccessLog {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             guard fields.count == 4, let time = Double(fields[0]) else { return nil }
-            return Line(time: time, uri: fields[1], requestID: fields[2], status: fields[3])
+            return Line(time: time, uri: fields[1], webhookID: fields[2], status: fields[3])
         }
     }
 }
