@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Hummingbird
 
@@ -5,6 +6,8 @@ import Hummingbird
 /// field the route does not know is a 400 naming it.
 struct Input {
     private let object: [String: Any]
+    /// The body as it came, for a value that must be kept byte for byte.
+    private let bytes: [UInt8]
     private var used: Set<String> = []
 
     /// Reads the body (at most the context's upload size) as a JSON object.
@@ -16,15 +19,28 @@ struct Input {
         } catch {
             throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
         }
-        if buffer.readableBytes == 0 { return Input(object: [:]) }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any] else {
+        if buffer.readableBytes == 0 { return Input(object: [:], bytes: []) }
+        let bytes = Array(buffer.readableBytesView)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
             throw Problem(.badRequest, "the body must be a JSON object")
         }
-        return Input(object: object)
+        return Input(object: object, bytes: bytes)
     }
 
-    init(object: [String: Any]) {
+    init(object: [String: Any], bytes: [UInt8] = []) {
         self.object = object
+        self.bytes = bytes
+    }
+
+    /// An object field's JSON exactly as the body spells it (key order, number forms,
+    /// escapes), after checking that it is an object; nil when absent.
+    mutating func verbatimObject(_ field: String) throws -> [UInt8]? {
+        guard try object(field) != nil else { return nil }
+        guard let range = JSONText.topLevelValue(named: field, in: bytes) else {
+            // Spelled with escapes in its key: JSONSerialization found it, the scanner did not.
+            throw Problem.badRequest(field, "must be spelled plainly as a key")
+        }
+        return Array(bytes[range])
     }
 
     /// Fails on any field that was not read.

@@ -1577,6 +1577,11 @@ public enum OpenAPIDocument {
                     "format": "date-time",
                     "type": "string"
                   },
+                  "tenant_id": {
+                    "description": "With the operator token, the tenant the event belongs to (required then); a tenant key publishes for its own tenant and may not name one",
+                    "format": "uuid",
+                    "type": "string"
+                  },
                   "type": {
                     "type": "string"
                   }
@@ -1629,9 +1634,12 @@ public enum OpenAPIDocument {
         "security": [
           {
             "tenantKey": []
+          },
+          {
+            "operatorToken": []
           }
         ],
-        "summary": "Publish an event over HTTP; answers after the broker confirmed"
+        "summary": "Publish an event over HTTP, its data kept byte for byte; answers after the broker confirmed"
       }
     },
     "/v1/keys/{id}": {

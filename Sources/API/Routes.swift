@@ -158,11 +158,26 @@ extension API {
             let data = try JSONSerialization.data(withJSONObject: ["items": items], options: [.sortedKeys, .withoutEscapingSlashes])
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        add(.post, "/v1/events", .tenant) { request, context in
-            try publishLimiter.admit(context.tenant!.uuidString, what: "events")
+        add(.post, "/v1/events", .operatorOrTenant) { request, context in
             var input = try await Input.read(request, context: context)
+            // The operator publishes for the tenant it names (a CRM in any language, no
+            // Swift linked); a tenant key for its own tenant only.
+            let tenant: UUID
+            if let own = context.tenant {
+                if try input.string("tenant_id", maxLength: 36) != nil {
+                    throw Problem.badRequest("tenant_id", "only the operator token names a tenant; a tenant key publishes for its own")
+                }
+                tenant = own
+            } else {
+                guard let text = try input.string("tenant_id", maxLength: 36) else {
+                    throw Problem.badRequest("tenant_id", "is required with the operator token")
+                }
+                guard let named = UUID(uuidString: text) else { throw Problem.badRequest("tenant_id", "must be a UUID") }
+                tenant = named
+            }
+            try publishLimiter.admit(tenant.uuidString, what: "events")
             guard let type = try input.string("type", maxLength: 100) else { throw Problem.badRequest("type", "is required") }
-            guard let data = try input.object("data") else { throw Problem.badRequest("data", "is required and must be a JSON object") }
+            guard let data = try input.verbatimObject("data") else { throw Problem.badRequest("data", "is required and must be a JSON object") }
             let id = try input.string("id", maxLength: 200) ?? Event.generateID()
             var occurredAt = Date()
             if let text = try input.string("occurred_at", maxLength: 64) {
@@ -171,8 +186,10 @@ extension API {
             }
             let attributes = try input.stringMap("attributes") ?? [:]
             try input.rejectUnknown()
-            let bytes = try JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes])
-            let event = Event(id: id, type: type, tenantID: context.tenant!, occurredAt: occurredAt, data: Array(bytes), attributes: attributes)
+            if context.tenant == nil, try await !store.tenantExists(tenant) {
+                throw Problem(.unprocessableContent, "tenant_id: no such tenant", field: "tenant_id")
+            }
+            let event = Event(id: id, type: type, tenantID: tenant, occurredAt: occurredAt, data: data, attributes: attributes)
             try await producer.publish(event)
             return try Self.json(["id": id], status: .accepted)
         }

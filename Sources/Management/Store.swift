@@ -83,6 +83,10 @@ public struct Store: Sendable {
         }
     }
 
+    public func tenantExists(_ tenant: UUID) async throws -> Bool {
+        try await !pool.query("SELECT 1 FROM tenants WHERE id = \(tenant)").isEmpty
+    }
+
     public func createKey(tenant: UUID, name: String) async throws -> KeyView {
         let key = APIKey.generate()
         let rows = try await pool.query(

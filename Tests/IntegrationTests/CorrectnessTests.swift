@@ -64,4 +64,36 @@ struct CorrectnessTests {
             }
         }
     }
+
+    /// 4.7: `POST /v1/events` re-serialised `data` (sorted keys, `1.10` became `1.1`), and
+    /// only a tenant key could publish. The body is now kept byte for byte, and the
+    /// operator token publishes for the tenant it names.
+    @Test func eventsPublishedOverHTTPKeepTheirBytesAndTheOperatorMayPublish() async throws {
+        let receiver = try await TestHTTPServer.start()
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            _ = try await api.endpoint(tenant.key, url: "http://localhost:\(receiver.port)/in")
+            let data = #"{ "z": 1.10, "a": "caf\u00e9", "n": [1, 2e3],"o":{}}"#
+            let body = #"{"type": "invoice.paid", "id": "evt_bytes", "data": "# + data + "}"
+            #expect(try await api.call("POST", "/v1/events", token: tenant.key, body: body).status == 202)
+            let first = try #require(try await receiver.waitForRequests(1).first)
+            #expect(String(decoding: first.body, as: UTF8.self) == data)
+
+            let operatorBody = #"{"type": "invoice.paid", "id": "evt_operator", "tenant_id": ""# + tenant.id + #"", "data": {"n": 1.0}}"#
+            #expect(try await api.call("POST", "/v1/events", token: APIHarness.operatorToken, body: operatorBody).status == 202)
+            let second = try await receiver.waitForRequests(2)
+            #expect(second.contains { String(decoding: $0.body, as: UTF8.self) == #"{"n": 1.0}"# })
+
+            let missing = try await api.call("POST", "/v1/events", token: APIHarness.operatorToken, body: ["type": "invoice.paid", "data": [:]])
+            #expect(missing.status == 400 && missing.string("field") == "tenant_id")
+            let unknown = try await api.call(
+                "POST", "/v1/events", token: APIHarness.operatorToken,
+                body: ["type": "invoice.paid", "data": [:], "tenant_id": UUID().uuidString])
+            #expect(unknown.status == 422 && unknown.string("field") == "tenant_id")
+            let foreign = try await api.call(
+                "POST", "/v1/events", token: tenant.key, body: ["type": "invoice.paid", "data": [:], "tenant_id": tenant.id])
+            #expect(foreign.status == 400 && foreign.string("field") == "tenant_id")
+        }
+        await receiver.stop()
+    }
 }
