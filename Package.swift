@@ -108,6 +108,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The API's single source of truth, compiled into the binary (no resource bundle to ship).
+            resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings),
         .target(
             name: "Worker",

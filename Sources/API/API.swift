@@ -82,6 +82,7 @@ public struct API: Sendable {
     let configuration: Configuration
     let store: Store
     let dispatcher: Dispatcher
+    let parking: ParkingLot
     let producer: Producer
     /// Whether the database and the broker answer, for `/readyz`.
     let readiness: @Sendable () async -> [String: Bool]
@@ -91,12 +92,13 @@ public struct API: Sendable {
     let publishLimiter: RateLimiter
 
     public init(
-        configuration: Configuration, pool: Pool, dispatcher: Dispatcher, producer: Producer,
+        configuration: Configuration, pool: Pool, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer,
         readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String
     ) {
         self.configuration = configuration
         self.store = Store(pool: pool, keyring: configuration.secretKeyring)
         self.dispatcher = dispatcher
+        self.parking = parking
         self.producer = producer
         self.readiness = readiness
         self.metrics = metrics
@@ -176,6 +178,7 @@ public struct API: Sendable {
         (.post, "/v1/endpoints/{id}/test"), (.get, "/v1/endpoints/{id}/deliveries"), (.post, "/v1/endpoints/{id}/recover"),
         (.get, "/v1/deliveries"), (.get, "/v1/deliveries/{id}"), (.post, "/v1/deliveries/{id}/retry"),
         (.get, "/v1/event-types"), (.post, "/v1/events"),
+        (.get, "/v1/parked"), (.post, "/v1/parked/{id}/replay"), (.delete, "/v1/parked/{id}"),
     ]
 
     private func authenticate(_ request: Request, _ context: APIContext, access: Access) async throws -> APIContext {

@@ -49,6 +49,25 @@ extension API {
             return Response(status: .noContent)
         }
 
+        // The parking queue (operator)
+        add(.get, "/v1/parked", .operator) { request, _ in
+            var limit = 100
+            for (name, value) in request.uri.queryParameters {
+                guard name == "limit" else { throw Problem.badRequest(String(name), "is not a known query parameter") }
+                guard let parsed = Int(value), (1...1000).contains(parsed) else { throw Problem.badRequest("limit", "must be 1 to 1000") }
+                limit = parsed
+            }
+            return try Self.json(["items": try await parking.list(limit: limit)])
+        }
+        add(.post, "/v1/parked/{id}/replay", .operator) { _, context in
+            try await parking.replay(id: try Self.parkedID(context))
+            return Response(status: .accepted)
+        }
+        add(.delete, "/v1/parked/{id}", .operator) { _, context in
+            try await parking.discard(id: try Self.parkedID(context))
+            return Response(status: .noContent)
+        }
+
         // Endpoints
         add(.get, "/v1/endpoints", .tenant) { _, context in try Self.json(["items": try await store.endpoints(tenant: context.tenant!)]) }
         add(.post, "/v1/endpoints", .tenant) { request, context in
@@ -268,6 +287,14 @@ extension API {
         guard pattern.hasSuffix(".*") else { return false }
         // The prefix must be words a type could start with.
         return EventType.isWellFormed(String(pattern.dropLast(2)) + ".x")
+    }
+
+    /// A parked message's id: a UUID, or the message id of one parked before ids were given.
+    static func parkedID(_ context: APIContext) throws -> String {
+        guard let text = context.parameters.get("id"), !text.isEmpty, text.utf8.count <= 255 else {
+            throw Problem(.notFound, "no such parked message")
+        }
+        return text
     }
 
     static func id(_ context: APIContext) throws -> UUID {

@@ -286,10 +286,12 @@ struct Processor: Sendable {
     private func park(_ delivery: AMQP.Delivery, reason: String) async throws {
         var message = delivery.message
         message.headers = message.headers.filter { !$0.key.hasPrefix("x-") }
-        message.headers["herald-parked-reason"] = .string(String(reason.prefix(500)))
-        message.headers["herald-parked-from"] = .string(delivery.routingKey)
+        message.headers[Parked.idHeader] = .string(UUID().uuidString.lowercased())
+        message.headers[Parked.reasonHeader] = .string(String(reason.prefix(500)))
+        message.headers[Parked.fromHeader] = .string(delivery.routingKey)
+        message.headers[Parked.atHeader] = .int(Int64(Date().timeIntervalSince1970 * 1000))
         if delivery.isTruncated {
-            message.headers["herald-parked-body-bytes"] = .int(Int64(delivery.bodySize))
+            message.headers[Parked.bodyBytesHeader] = .int(Int64(delivery.bodySize))
         }
         message.persistent = true
         try await publisher.publish(message, exchange: "", routingKey: context.topology.parkingQueue, mandatory: true)

@@ -44,7 +44,8 @@ struct APICommand: AsyncParsableCommand {
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
                 secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix),
-            pool: pool, dispatcher: dispatcher, producer: producer,
+            pool: pool, dispatcher: dispatcher, parking: ParkingLot(amqpURL: settings.amqpURL, topology: topology, logger: logger),
+            producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })
         warnIfSecretsInPlaintext(settings, logger: logger)

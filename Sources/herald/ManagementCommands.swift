@@ -294,3 +294,45 @@ struct Deliveries: AsyncParsableCommand {
         }
     }
 }
+
+struct ParkedMessages: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parked",
+        abstract: "Messages the worker could not process: list, replay once the cause is fixed, or discard (operator token).",
+        subcommands: [List.self, Replay.self, Discard.self])
+
+    struct List: AsyncParsableCommand {
+        @OptionGroup var api: APIOptions
+        @Option(help: "How many, 1 to 1000 (default 100).") var limit: Int?
+
+        func run() async throws {
+            let client = try APIClient(api, credential: .operator)
+            let path = limit.map { "/v1/parked?limit=\($0)" } ?? "/v1/parked"
+            client.show(try await client.send("GET", path), columns: ["id", "parked_at", "routing_key", "body_bytes", "reason"])
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Publish a parked message into the work queue again.")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "The parked message's id (from list).") var id: String
+
+        func run() async throws {
+            let client = try APIClient(api, credential: .operator)
+            _ = try await client.send("POST", "/v1/parked/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)/replay")
+            if !api.json { print("replayed \(id)") }
+        }
+    }
+
+    struct Discard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a parked message for good.")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "The parked message's id (from list).") var id: String
+
+        func run() async throws {
+            let client = try APIClient(api, credential: .operator)
+            _ = try await client.send("DELETE", "/v1/parked/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)")
+            if !api.json { print("discarded \(id)") }
+        }
+    }
+}

@@ -36,7 +36,9 @@ struct APIHarness {
                     operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
                     rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring,
                     headerPrefix: options.headerPrefix),
-                pool: pipeline.pool, dispatcher: dispatcher, producer: pipeline.producer,
+                pool: pipeline.pool, dispatcher: dispatcher,
+                parking: ParkingLot(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger),
+                producer: pipeline.producer,
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
                 metrics: { "herald_up 1\n" })
             let (ports, continuation) = AsyncStream<Int>.makeStream()

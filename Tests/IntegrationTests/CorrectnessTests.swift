@@ -1,7 +1,9 @@
+import AMQP
 import Foundation
 import Postgres
 import Testing
 import TestSupport
+import Topology
 
 /// Bugs found by trying Herald as a new user would (the architecture issue, section 4).
 @Suite("Found by trying it")
@@ -93,6 +95,48 @@ struct CorrectnessTests {
             let foreign = try await api.call(
                 "POST", "/v1/events", token: tenant.key, body: ["type": "invoice.paid", "data": [:], "tenant_id": tenant.id])
             #expect(foreign.status == 400 && foreign.string("field") == "tenant_id")
+        }
+        await receiver.stop()
+    }
+
+    /// 4.10: parked messages could be neither listed nor replayed. The operator lists
+    /// them with their reasons, replays one once its cause is fixed, and discards another.
+    @Test func theOperatorListsReplaysAndDiscardsParkedMessages() async throws {
+        let receiver = try await TestHTTPServer.start()
+        try await APIHarness.run { api in
+            let missingTenant = UUID()
+            try await api.pipeline.publish("invoice.paid", tenant: missingTenant, id: "evt_for_a_tenant_not_yet_created")
+            let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+            let channel = try await connection.openChannel()
+            try await channel.enableConfirms()
+            try await channel.publish(
+                Message(body: Array("not json".utf8), messageID: "garbage"), exchange: api.pipeline.topology.eventsExchange,
+                routingKey: "client.created")
+            await connection.close()
+
+            var items: [[String: Any]] = []
+            try await api.pipeline.eventually("both messages are parked") {
+                items = try await api.call("GET", "/v1/parked", token: APIHarness.operatorToken).items
+                return items.count == 2
+            }
+            let reasons = items.compactMap { $0["reason"] as? String }
+            #expect(reasons.contains { $0.contains("no tenant \(missingTenant.uuidString.lowercased())") })
+            #expect(items.allSatisfy { ($0["id"] as? String)?.isEmpty == false && $0["body_kept"] as? Bool == true })
+            let tenant = try await api.tenant()
+            #expect(try await api.call("GET", "/v1/parked", token: tenant.key).status == 403)
+
+            // The cause is fixed (the tenant exists now, with an endpoint): replay delivers it.
+            _ = try await api.pipeline.pool.query("INSERT INTO tenants (id, name) VALUES (\(missingTenant), 'late')")
+            _ = try await api.pipeline.endpoint(tenant: missingTenant, url: receiver.url)
+            let parkedEvent = try #require(items.first { ($0["reason"] as? String)?.contains("no tenant") == true }?["id"] as? String)
+            #expect(try await api.call("POST", "/v1/parked/\(parkedEvent)/replay", token: APIHarness.operatorToken).status == 202)
+            let request = try #require(try await receiver.waitForRequests(1).first)
+            #expect(request.header("x-herald-event") == "invoice.paid")
+
+            let garbage = try #require(items.first { ($0["reason"] as? String)?.contains("no tenant") == false }?["id"] as? String)
+            #expect(try await api.call("DELETE", "/v1/parked/\(garbage)", token: APIHarness.operatorToken).status == 204)
+            #expect(try await api.call("GET", "/v1/parked", token: APIHarness.operatorToken).items.isEmpty)
+            #expect(try await api.call("DELETE", "/v1/parked/\(garbage)", token: APIHarness.operatorToken).status == 404)
         }
         await receiver.stop()
     }

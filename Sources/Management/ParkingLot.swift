@@ -1,0 +1,159 @@
+import AMQP
+public import Foundation
+public import Logging
+import Synchronization
+public import Topology
+
+/// A parked message as the operator sees it: why, from where, when; never its body.
+public struct ParkedView: Codable, Sendable, Equatable {
+    public var id: String
+    public var reason: String
+    public var routingKey: String
+    public var parkedAt: Date?
+    /// The body's size; `bodyKept` is false when only an excerpt was parked.
+    public var bodyBytes: Int
+    public var bodyKept: Bool
+    public var messageId: String?
+}
+
+/// The parking queue for the operator: list what waits there, replay a message into the
+/// work queue (after the cause is fixed, e.g. its tenant created), or discard it.
+///
+/// AMQP cannot address a message in a queue, so each call takes up to `scanLimit`
+/// messages with a consumer, acts on the one it needs, and lets the others return to the
+/// queue unacknowledged when its connection closes.
+public struct ParkingLot: Sendable {
+    let amqpURL: String
+    let topology: Topology
+    let logger: Logger
+    /// Messages one call looks at at most.
+    let scanLimit: Int
+
+    public init(amqpURL: String, topology: Topology, scanLimit: Int = 10_000, logger: Logger) {
+        self.amqpURL = amqpURL
+        self.topology = topology
+        self.scanLimit = scanLimit
+        self.logger = logger
+    }
+
+    /// The oldest `limit` parked messages.
+    public func list(limit: Int) async throws -> [ParkedView] {
+        try await scan(limit: limit) { _, messages in messages.map(Self.view) }
+    }
+
+    /// Publishes the parked message `id` into the work queue, as it arrived (without the
+    /// parking headers), then removes it from the parking queue.
+    public func replay(id: String) async throws {
+        try await scan(limit: scanLimit) { connection, messages in
+            guard let parked = messages.first(where: { Self.view($0).id == id }) else {
+                throw ManagementError(.notFound, "no parked message \(id.prefix(64))")
+            }
+            guard !parked.isTruncated, parked.message.headers[Parked.bodyBytesHeader] == nil else {
+                throw ManagementError(
+                    .conflict, "only an excerpt of this message was kept (its body was over HERALD_MAX_MESSAGE_BYTES): discard it")
+            }
+            var message = parked.message
+            message.headers = message.headers.filter { !Parked.headers.contains($0.key) }
+            message.persistent = true
+            let publisher = try await connection.openChannel()
+            try await publisher.enableConfirms()
+            try await publisher.publish(message, exchange: "", routingKey: topology.workQueue, mandatory: true)
+            parked.acknowledge()
+            logger.notice("parked message replayed", metadata: ["parked_id": "\(id)"])
+        }
+    }
+
+    /// Removes the parked message `id` for good.
+    public func discard(id: String) async throws {
+        try await scan(limit: scanLimit) { _, messages in
+            guard let parked = messages.first(where: { Self.view($0).id == id }) else {
+                throw ManagementError(.notFound, "no parked message \(id.prefix(64))")
+            }
+            parked.acknowledge()
+            logger.notice("parked message discarded", metadata: ["parked_id": "\(id)"])
+        }
+    }
+
+    /// Takes up to `limit` parked messages (fewer if others hold some for a second) and
+    /// hands them to `body`; whatever `body` does not acknowledge returns to the queue.
+    private func scan<T>(limit: Int, _ body: (Connection, [Taken]) async throws -> T) async throws -> T {
+        let connection: Connection
+        do {
+            connection = try await Connection.connect(to: amqpURL, logger: logger)
+        } catch {
+            throw ManagementError(.unavailable, "the broker is unreachable: \(error)")
+        }
+        do {
+            let channel = try await connection.openChannel()
+            let waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
+            let wanted = min(waiting, limit, Int(UInt16.max))
+            var taken: [AMQP.Delivery] = []
+            if wanted > 0 {
+                try await channel.setPrefetch(UInt16(wanted))
+                let consumer = try await channel.consume(topology.parkingQueue)
+                taken = await Self.collect(wanted, from: consumer, within: .seconds(2))
+                consumer.cancel()
+            }
+            let result = try await body(connection, taken.map { Taken(delivery: $0, channel: channel) })
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Up to `count` deliveries, or those that came within `limit`.
+    private static func collect(_ count: Int, from consumer: Consumer, within limit: Duration) async -> [AMQP.Delivery] {
+        let collected = Collected()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await delivery in consumer {
+                        if collected.append(delivery) >= count { return }
+                    }
+                } catch {}
+            }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+        return collected.items.withLock { $0 }
+    }
+
+    private final class Collected: Sendable {
+        let items = Mutex<[AMQP.Delivery]>([])
+
+        func append(_ delivery: AMQP.Delivery) -> Int {
+            items.withLock {
+                $0.append(delivery)
+                return $0.count
+            }
+        }
+    }
+
+    /// A parked message in hand, acknowledged (removed) only on purpose.
+    struct Taken {
+        let delivery: AMQP.Delivery
+        let channel: Channel
+
+        var message: Message { delivery.message }
+        var isTruncated: Bool { delivery.isTruncated }
+
+        func acknowledge() {
+            channel.ack(delivery.deliveryTag)
+        }
+    }
+
+    static func view(_ taken: Taken) -> ParkedView {
+        let headers = taken.message.headers
+        let parkedAt = headers[Parked.atHeader]?.int.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+        let fullSize = headers[Parked.bodyBytesHeader]?.int.map(Int.init)
+        return ParkedView(
+            id: headers[Parked.idHeader]?.string ?? taken.message.messageID ?? "",
+            reason: headers[Parked.reasonHeader]?.string ?? "",
+            routingKey: headers[Parked.fromHeader]?.string ?? taken.delivery.routingKey,
+            parkedAt: parkedAt, bodyBytes: fullSize ?? taken.message.body.count, bodyKept: fullSize == nil,
+            messageId: taken.message.messageID)
+    }
+}
