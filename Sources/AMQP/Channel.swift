@@ -1,3 +1,4 @@
+import Threads
 /// An AMQP channel: topology, publishing with confirms, consuming with manual acks.
 ///
 /// A value handle: every call goes to the connection's thread. Delivery tags and
@@ -54,14 +55,16 @@ public struct Channel: Sendable {
 
     /// Publishes `message`. In confirm mode this returns after the broker's ack and throws
     /// on a nack, on a `mandatory` message that could not be routed (`returned`) and on a
-    /// lost connection; many publishes may be outstanding at once from concurrent tasks.
+    /// lost connection, and at once when the calling task is cancelled (the message may
+    /// still reach the broker); many publishes may be outstanding at once.
     public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
         if let violation = message.protocolViolation(exchange: exchange, routingKey: routingKey) {
             throw BrokerError(.invalidArgument, message: violation, operation: "basic.publish")
         }
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            connection.post(
-                .publish(id, Publish(message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, continuation: continuation)))
+        // Cancelling the caller ends its wait at once; a confirm that comes later is dropped.
+        let reply = OneShot<Void>()
+        try await reply.wait {
+            connection.post(.publish(id, Publish(message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, reply: reply)))
         }
     }
 

@@ -2,6 +2,7 @@ internal import CAMQP
 import Foundation
 import Glibc
 import Logging
+import Threads
 
 /// The rabbitmq-c connection and everything that depends on it, confined to the
 /// connection's own thread: rabbitmq-c is not thread-safe and services heartbeats only
@@ -14,7 +15,7 @@ final class Core {
         /// The delivery tag the broker will give the next publish (after confirm.select).
         var nextTag: UInt64 = 1
         /// Publishes awaiting the broker's ack, by delivery tag.
-        var unconfirmed: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+        var unconfirmed: [UInt64: OneShot<Void>] = [:]
         var oldestUnconfirmed: UInt64 = 1
         /// Tags whose message came back as unroutable; their ack reports the failure.
         var returned: [UInt64: BrokerError] = [:]
@@ -262,7 +263,7 @@ final class Core {
 
     private func publish(_ publish: Publish, channel id: UInt16) -> BrokerError? {
         guard var state = channels[id] else {
-            publish.continuation.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.publish"))
+            publish.reply.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.publish"))
             return nil
         }
         let arena = Arena()
@@ -274,15 +275,15 @@ final class Core {
             &properties, arena.bytes(publish.message.body))
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = BrokerError(.connectionLost, message: Self.statusText(status), operation: "basic.publish")
-            publish.continuation.resume(throwing: error)
+            publish.reply.resume(throwing: error)
             return error
         }
         if state.confirms {
-            state.unconfirmed[tag] = publish.continuation
+            state.unconfirmed[tag] = publish.reply
             state.nextTag += 1
             channels[id] = state
         } else {
-            publish.continuation.resume()
+            publish.reply.resume(returning: ())
         }
         return nil
     }
@@ -479,13 +480,13 @@ final class Core {
         guard var state = channels[id] else { return }
         let tags: [UInt64] = multiple ? Array(state.oldestUnconfirmed...max(tag, state.oldestUnconfirmed)) : [tag]
         for settled in tags {
-            guard let continuation = state.unconfirmed.removeValue(forKey: settled) else { continue }
+            guard let reply = state.unconfirmed.removeValue(forKey: settled) else { continue }
             if let returned = state.returned.removeValue(forKey: settled) {
-                continuation.resume(throwing: returned)
+                reply.resume(throwing: returned)
             } else if nack {
-                continuation.resume(throwing: BrokerError(.nacked, message: "the broker did not accept the message", operation: "basic.publish"))
+                reply.resume(throwing: BrokerError(.nacked, message: "the broker did not accept the message", operation: "basic.publish"))
             } else {
-                continuation.resume()
+                reply.resume(returning: ())
             }
         }
         while state.oldestUnconfirmed < state.nextTag, state.unconfirmed[state.oldestUnconfirmed] == nil {
@@ -523,7 +524,7 @@ final class Core {
 
     private func failChannel(_ id: UInt16, _ error: BrokerError) {
         guard let state = channels.removeValue(forKey: id) else { return }
-        for continuation in state.unconfirmed.values { continuation.resume(throwing: error) }
+        for reply in state.unconfirmed.values { reply.resume(throwing: error) }
         for consumer in state.consumers.values { consumer.stream.finish(throwing: error) }
     }
 

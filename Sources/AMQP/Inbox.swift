@@ -1,3 +1,4 @@
+import Threads
 import Foundation
 import Glibc
 import Synchronization
@@ -97,7 +98,7 @@ enum Command: Sendable {
         case .openChannel(let c): c.resume(throwing: error)
         case .closeChannel(_, let c): c.resume(throwing: error)
         case .rpc(_, _, let c): c.resume(throwing: error)
-        case .publish(_, let p): p.continuation.resume(throwing: error)
+        case .publish(_, let p): p.reply.resume(throwing: error)
         case .consume(_, let c):
             c.started.resume(throwing: error)
             c.stream.finish(throwing: error)
@@ -136,7 +137,8 @@ struct Publish: Sendable {
     var exchange: String
     var routingKey: String
     var mandatory: Bool
-    var continuation: CheckedContinuation<Void, any Error>
+    /// Answered by the broker's confirm; the caller may stop waiting first (cancellation).
+    var reply: OneShot<Void>
 }
 
 struct Consume: Sendable {

@@ -38,7 +38,9 @@ public actor Publisher {
                 try await group.next()
             }
         } catch let error as BrokerError {
-            if [.connectionLost, .closed, .channelClosed, .timeout].contains(error.code) { await reset() }
+            // The old connection closes in the background: a broker that confirms nothing
+            // may not answer connection.close either, and the caller has waited enough.
+            if [.connectionLost, .closed, .channelClosed, .timeout].contains(error.code) { drop() }
             throw error
         }
     }
@@ -108,5 +110,12 @@ public actor Publisher {
         connection = nil
         channel = nil
         await old?.close()
+    }
+
+    private func drop() {
+        let old = connection
+        connection = nil
+        channel = nil
+        if let old { Task { await old.close() } }
     }
 }

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+import Threads
 
 /// A small pool of connections to one database.
 ///
@@ -16,7 +17,8 @@ public final class Pool: Sendable {
     private struct State {
         var idle: [Connection] = []
         var open = 0
-        var waiters: [CheckedContinuation<Lease, any Error>] = []
+        /// Callers waiting for a connection; one that was cancelled refuses what it is handed.
+        var waiters: [OneShot<Lease>] = []
         var closed = false
     }
 
@@ -75,18 +77,24 @@ public final class Pool: Sendable {
 
     private func acquire() async throws -> Connection {
         while true {
-            let lease: Lease = try await withCheckedThrowingContinuation { continuation in
-                let immediate: Result<Lease, any Error>? = state.withLock { state in
-                    if state.closed { return .failure(DatabaseError(.poolClosed)) }
-                    if let connection = state.idle.popLast() { return .success(.reuse(connection)) }
-                    if state.open < size {
-                        state.open += 1
-                        return .success(.open)
-                    }
-                    state.waiters.append(continuation)
-                    return nil
+            let waiter = OneShot<Lease>()
+            let immediate: Result<Lease, any Error>? = state.withLock { state in
+                if state.closed { return .failure(DatabaseError(.poolClosed)) }
+                if let connection = state.idle.popLast() { return .success(.reuse(connection)) }
+                if state.open < size {
+                    state.open += 1
+                    return .success(.open)
                 }
-                if let immediate { continuation.resume(with: immediate) }
+                state.waiters.append(waiter)
+                return nil
+            }
+            // A waiter that is cancelled returns at once; what is handed to it later goes on
+            // to the next one (see `handOver`).
+            let lease: Lease
+            if let immediate {
+                lease = try immediate.get()
+            } else {
+                lease = try await waiter.wait {}
             }
             switch lease {
             case .reuse(let connection):
@@ -109,25 +117,7 @@ public final class Pool: Sendable {
             await discard(connection)
             return
         }
-        enum Next {
-            case handTo(CheckedContinuation<Lease, any Error>)
-            case keep
-            case close
-        }
-        let next: Next = state.withLock { state in
-            if state.closed {
-                state.open -= 1
-                return .close
-            }
-            if !state.waiters.isEmpty { return .handTo(state.waiters.removeFirst()) }
-            state.idle.append(connection)
-            return .keep
-        }
-        switch next {
-        case .handTo(let waiter): waiter.resume(returning: .reuse(connection))
-        case .keep: break
-        case .close: await connection.close()
-        }
+        if let closing = handOver(.reuse(connection)) { await closing.close() }
     }
 
     private func discard(_ connection: Connection) async {
@@ -137,11 +127,36 @@ public final class Pool: Sendable {
 
     /// A slot was freed: a waiter may open a connection in it.
     private func handOn() {
-        let waiter: CheckedContinuation<Lease, any Error>? = state.withLock { state in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
-            state.open -= 1
-            return nil
+        _ = handOver(.open)
+    }
+
+    /// Gives `lease` to the first waiter still waiting; with none, a connection becomes
+    /// idle and a free slot is given back. Returns a connection to close (the pool closed).
+    private func handOver(_ lease: Lease) -> Connection? {
+        while true {
+            enum Next {
+                case give(OneShot<Lease>)
+                case kept
+                case close(Connection?)
+            }
+            let next: Next = state.withLock { state in
+                if state.closed {
+                    state.open -= 1
+                    if case .reuse(let connection) = lease { return .close(connection) }
+                    return .close(nil)
+                }
+                if !state.waiters.isEmpty { return .give(state.waiters.removeFirst()) }
+                switch lease {
+                case .reuse(let connection): state.idle.append(connection)
+                case .open: state.open -= 1
+                }
+                return .kept
+            }
+            switch next {
+            case .give(let waiter): if waiter.resume(returning: lease) { return nil }
+            case .kept: return nil
+            case .close(let connection): return connection
+            }
         }
-        waiter?.resume(returning: .open)
     }
 }

@@ -121,3 +121,38 @@ extension RestartTests {
         }
     }
 }
+
+@Suite("Waits that end (faults instance)", .serialized)
+struct BoundedWaitTests {
+    /// A broker that stays connected but confirms nothing (publishing blocked by its
+    /// memory alarm) held a publish until the heartbeat dropped the connection: the
+    /// timeout raced a wait that ignored cancellation. Now the publish fails with its
+    /// timeout while the broker is still blocked.
+    @Test func aPublishToABrokerThatNeverConfirmsEndsWithItsTimeout() async throws {
+        let queue = TestServices.uniqueName("blocked")
+        let setup = try await Connection.connect(to: TestServices.faultsAMQPURL, logger: TestServices.logger)
+        try await setup.openChannel().declareQueue(queue)
+        let publisher = Publisher(url: TestServices.faultsAMQPURL, timeout: .seconds(2), logger: TestServices.logger)
+        // Connected (and confirming) before the broker blocks.
+        try await publisher.publish(Message(body: [0]), exchange: "", routingKey: queue)
+        try TestServices.script("block-publishing", "faults")
+        // Were the wait still unbounded, lifting the block lets the test end (and fail).
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            try TestServices.script("unblock-publishing", "faults")
+        }
+        defer { watchdog.cancel() }
+        do {
+            try await publisher.publish(Message(body: [1]), exchange: "", routingKey: queue)
+            Issue.record("a publish was confirmed by a blocked broker")
+        } catch let error as BrokerError {
+            #expect(error.code == .timeout, "\(error)")
+        }
+        try TestServices.script("unblock-publishing", "faults")
+        // The publisher starts over with a new connection.
+        try await publisher.publish(Message(body: [2]), exchange: "", routingKey: queue)
+        await publisher.close()
+        try await setup.openChannel().deleteQueue(queue)
+        await setup.close()
+    }
+}

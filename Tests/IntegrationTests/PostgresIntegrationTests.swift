@@ -2,6 +2,7 @@ import Foundation
 import Migrations
 import Postgres
 import Testing
+import Threads
 import TestSupport
 
 @Suite("PostgreSQL over libpq (real server)")
@@ -37,6 +38,32 @@ struct PostgresIntegrationTests {
             #expect(throws: DatabaseError.self) { try row.decode(String.self, "missing") }
             await connection.close()
         }
+    }
+
+    /// A caller waiting for a pooled connection used to wait on, cancelled or not, until
+    /// one was free. It now returns at once, and the connection freed later goes to the
+    /// next caller, not to the one that left.
+    @Test func aCancelledAcquireReturnsAtOnceAndLosesNoConnection() async throws {
+        let pool = try Pool(url: TestServices.databaseURL, size: 1, logger: TestServices.logger)
+        let holding = OneShot<Void>()
+        let letGo = OneShot<Void>()
+        let holder = Task {
+            try await pool.withConnection { _ in
+                holding.resume(returning: ())
+                try await letGo.wait {}
+            }
+        }
+        try await holding.wait {}
+        let cancelled = Task { try await pool.query("SELECT 1") }
+        let next = Task { try await pool.query("SELECT 2")[0].decode(Int.self, 0) }
+        cancelled.cancel()
+        // It returns while the only connection is still held.
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        letGo.resume(returning: ())
+        try await holder.value
+        #expect(try await next.value == 2)
+        #expect(try await pool.query("SELECT 3")[0].decode(Int.self, 0) == 3)
+        await pool.close()
     }
 
     @Test func transactionRollsBackOnError() async throws {

@@ -1,0 +1,42 @@
+import Testing
+import Threads
+
+@Suite("OneShot")
+struct OneShotTests {
+    @Test func theAnswerIsTakenOnce() async throws {
+        let shot = OneShot<Int>()
+        let value = try await shot.wait { #expect(shot.resume(returning: 7)) }
+        #expect(value == 7)
+        #expect(!shot.resume(returning: 8))
+        #expect(!shot.resume(throwing: CancellationError()))
+    }
+
+    @Test func cancellationEndsTheWaitAndTheLateAnswerIsRefused() async throws {
+        let shot = OneShot<Int>()
+        let started = OneShot<Void>()
+        let waiting = Task { try await shot.wait { started.resume(returning: ()) } }
+        try await started.wait {}
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        // The answering side learns that nobody took it, and can hand it to someone else.
+        #expect(!shot.resume(returning: 1))
+    }
+
+    @Test func aTaskCancelledBeforeWaitingNeverStartsItsRequest() async throws {
+        let shot = OneShot<Int>()
+        let gate = OneShot<Void>()
+        let waiting = Task {
+            try? await gate.wait {}
+            var started = false
+            do {
+                _ = try await shot.wait { started = true }
+            } catch {
+                #expect(error is CancellationError)
+            }
+            return started
+        }
+        waiting.cancel()
+        gate.resume(returning: ())
+        #expect(await waiting.value == false)
+    }
+}
