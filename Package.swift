@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Management", "Policy", "Events", "Producer", "Delivery", "Postgres", "Chronology",
+                "Management", "Policy", "Events", "Producer", "Delivery", "FanOut", "Postgres", "Chronology",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Cryptography
 import Chronology
 import Delivery
 import Events
+import FanOut
 import Foundation
 import Hummingbird
 import Management
@@ -145,7 +146,7 @@ extension API {
             var resent = 0
             for delivery in failed {
                 guard let attempt = try? await store.reopenForResend(tenant: context.tenant!, id: delivery) else { continue }
-                try await dispatch(delivery, attempt: attempt, restoring: "failed")
+                try await dispatch(delivery, attempt: attempt, restoring: .failed)
                 resent += 1
             }
             return try Self.json(RecoveryView(count: failed.count, resent: resent, dryRun: false))
@@ -162,7 +163,8 @@ extension API {
             let id = try Self.id(context)
             let input = try await Input.read(request, context: context)
             try input.rejectUnknown()
-            let previous = try await store.delivery(tenant: context.tenant!, id: id).delivery.status
+            let shown = try await store.delivery(tenant: context.tenant!, id: id).delivery.status
+            let previous = DeliveryState.Status(rawValue: shown) ?? .failed
             let attempt = try await store.reopenForResend(tenant: context.tenant!, id: id)
             try await dispatch(id, attempt: attempt, restoring: previous)
             return try Self.json(["delivery_id": id.uuidString.lowercased(), "attempt": String(attempt)], status: .accepted)
@@ -217,7 +219,7 @@ extension API {
 
     /// Dispatches a reopened delivery; if the broker refuses, the delivery goes back to
     /// `status` so nothing waits for a message that was never sent.
-    private func dispatch(_ delivery: UUID, attempt: Int, restoring status: String) async throws {
+    private func dispatch(_ delivery: UUID, attempt: Int, restoring status: DeliveryState.Status) async throws {
         do {
             try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: true)
         } catch {
@@ -315,10 +317,11 @@ extension API {
             guard known.contains(name) else { throw Problem.badRequest(name, "is not a known query parameter") }
             switch name {
             case "status":
-                guard ["pending", "retrying", "delivered", "failed", "skipped"].contains(value) else {
-                    throw Problem.badRequest("status", "must be pending, retrying, delivered, failed or skipped")
+                guard let status = DeliveryState.Status(rawValue: value) else {
+                    let names = DeliveryState.Status.allCases.map(\.rawValue)
+                    throw Problem.badRequest("status", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
                 }
-                filter.status = value
+                filter.status = status
             case "event_type": filter.eventType = value
             case "since", "until":
                 guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }

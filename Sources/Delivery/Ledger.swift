@@ -1,4 +1,4 @@
-import FanOut
+public import FanOut
 public import Foundation
 public import Postgres
 import Chronology
@@ -8,7 +8,7 @@ public struct Attempt: Sendable {
     public var deliveryID: UUID
     public var endpointID: UUID
     public var number: Int
-    public var trigger: String
+    public var trigger: DeliveryState.Trigger
     public var requestID: UUID
     public var startedAt: Date
     public var duration: Duration
@@ -17,7 +17,7 @@ public struct Attempt: Sendable {
     public var excerpt: [UInt8]
 
     public init(
-        deliveryID: UUID, endpointID: UUID, number: Int, trigger: String = "automatic", requestID: UUID, startedAt: Date,
+        deliveryID: UUID, endpointID: UUID, number: Int, trigger: DeliveryState.Trigger = .automatic, requestID: UUID, startedAt: Date,
         duration: Duration, outcome: Outcome, excerpt: [UInt8]
     ) {
         self.deliveryID = deliveryID
@@ -163,8 +163,8 @@ public struct Ledger: Sendable {
             let outcome = attempt.outcome
             let milliseconds = Int(attempt.duration.milliseconds)
             return [
-                attempt.deliveryID, attempt.number, attempt.trigger, attempt.requestID, attempt.startedAt, max(0, milliseconds),
-                outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass, outcome.errorMessage.map { String($0.prefix(500)) },
+                attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.requestID, attempt.startedAt, max(0, milliseconds),
+                outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass?.rawValue, outcome.errorMessage.map { String($0.prefix(500)) },
             ]
         }
         return """
@@ -181,7 +181,7 @@ public struct Ledger: Sendable {
             let entry = entries[index]
             return [
                 entry.attempt.deliveryID, entry.attempt.number, entry.next.rawValue, entry.attempt.outcome.statusCode,
-                entry.attempt.outcome.errorClass, entry.nextAttemptAt,
+                entry.attempt.outcome.errorClass?.rawValue, entry.nextAttemptAt,
             ]
         }
         return """

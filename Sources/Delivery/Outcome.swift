@@ -13,15 +13,27 @@ public struct Outcome: Sendable, Equatable {
         case gone
     }
 
+    /// The delivery log's class of a failed attempt.
+    public enum ErrorClass: String, Sendable, CaseIterable {
+        /// No complete answer within the HTTP timeout.
+        case timeout
+        case connect, dns, tls
+        /// An answer that is not 2xx (or a request that could not be made).
+        case http
+        /// The connect-time address policy refused the address.
+        case blocked
+        /// The connection broke, or anything else below HTTP.
+        case network
+    }
+
     public var verdict: Verdict
     public var statusCode: Int?
-    /// The delivery log's error class: `timeout`, `connect`, `dns`, `tls`, `http`, `blocked`, `network`.
-    public var errorClass: String?
+    public var errorClass: ErrorClass?
     public var errorMessage: String?
     /// From `Retry-After` on 429 and 503.
     public var retryAfter: Duration?
 
-    public init(verdict: Verdict, statusCode: Int? = nil, errorClass: String? = nil, errorMessage: String? = nil, retryAfter: Duration? = nil) {
+    public init(verdict: Verdict, statusCode: Int? = nil, errorClass: ErrorClass? = nil, errorMessage: String? = nil, retryAfter: Duration? = nil) {
         self.verdict = verdict
         self.statusCode = statusCode
         self.errorClass = errorClass
@@ -35,14 +47,14 @@ public struct Outcome: Sendable, Equatable {
         case 200..<300:
             return Outcome(verdict: .delivered, statusCode: status)
         case 410:
-            return Outcome(verdict: .gone, statusCode: status, errorClass: "http", errorMessage: "410 Gone: the receiver asked to stop")
+            return Outcome(verdict: .gone, statusCode: status, errorClass: .http, errorMessage: "410 Gone: the receiver asked to stop")
         case 408, 429, 500..<600:
             let wait = (status == 429 || status == 503) ? header.flatMap { parseRetryAfter($0, now: now) } : nil
-            return Outcome(verdict: .transient, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status)", retryAfter: wait)
+            return Outcome(verdict: .transient, statusCode: status, errorClass: .http, errorMessage: "HTTP \(status)", retryAfter: wait)
         case 300..<400:
-            return Outcome(verdict: .permanent, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status): redirects are not followed")
+            return Outcome(verdict: .permanent, statusCode: status, errorClass: .http, errorMessage: "HTTP \(status): redirects are not followed")
         default:
-            return Outcome(verdict: .permanent, statusCode: status, errorClass: "http", errorMessage: "HTTP \(status)")
+            return Outcome(verdict: .permanent, statusCode: status, errorClass: .http, errorMessage: "HTTP \(status)")
         }
     }
 
@@ -50,14 +62,14 @@ public struct Outcome: Sendable, Equatable {
     /// URL points somewhere Herald must not go; anything else may heal.
     public static func of(_ error: TransferError) -> Outcome {
         switch error.kind {
-        case .timeout: return Outcome(verdict: .transient, errorClass: "timeout", errorMessage: error.message)
-        case .dns: return Outcome(verdict: .transient, errorClass: "dns", errorMessage: error.message)
-        case .connect: return Outcome(verdict: .transient, errorClass: "connect", errorMessage: error.message)
-        case .tls: return Outcome(verdict: .transient, errorClass: "tls", errorMessage: error.message)
-        case .blocked: return Outcome(verdict: .permanent, errorClass: "blocked", errorMessage: error.message)
-        case .invalidRequest: return Outcome(verdict: .permanent, errorClass: "http", errorMessage: error.message)
+        case .timeout: return Outcome(verdict: .transient, errorClass: .timeout, errorMessage: error.message)
+        case .dns: return Outcome(verdict: .transient, errorClass: .dns, errorMessage: error.message)
+        case .connect: return Outcome(verdict: .transient, errorClass: .connect, errorMessage: error.message)
+        case .tls: return Outcome(verdict: .transient, errorClass: .tls, errorMessage: error.message)
+        case .blocked: return Outcome(verdict: .permanent, errorClass: .blocked, errorMessage: error.message)
+        case .invalidRequest: return Outcome(verdict: .permanent, errorClass: .http, errorMessage: error.message)
         case .network, .tooLarge, .cancelled, .other:
-            return Outcome(verdict: .transient, errorClass: "network", errorMessage: error.message)
+            return Outcome(verdict: .transient, errorClass: .network, errorMessage: error.message)
         }
     }
 

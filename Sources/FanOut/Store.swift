@@ -4,10 +4,15 @@ public import Postgres
 
 /// A delivery as the worker sees it when deciding what to do.
 public struct DeliveryState: Sendable, Equatable {
-    public enum Status: String, Sendable {
+    public enum Status: String, Sendable, CaseIterable {
         case pending, retrying, delivered, failed, skipped
 
         public var isFinal: Bool { self == .delivered || self == .failed || self == .skipped }
+    }
+
+    /// What started an attempt: the pipeline, or someone's resend.
+    public enum Trigger: String, Sendable {
+        case automatic, manual
     }
 
     public var id: UUID
@@ -96,7 +101,7 @@ public struct FanOutStore: Sendable {
             for target in arrival.targets {
                 if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
                 deliveryRows.append([
-                    arrival.event.tenantID, arrival.event.id, target.endpoint, target.skip ? "skipped" : "pending", target.claim ? 1 : 0,
+                    arrival.event.tenantID, arrival.event.id, target.endpoint, (target.skip ? DeliveryState.Status.skipped : .pending).rawValue, target.claim ? 1 : 0,
                 ])
             }
         }

@@ -1,6 +1,6 @@
 public import Cryptography
 import Delivery
-import FanOut
+public import FanOut
 public import Foundation
 public import Postgres
 
@@ -37,7 +37,7 @@ public struct EndpointInput: Sendable, Equatable {
 /// Filters of the delivery log.
 public struct DeliveryFilter: Sendable, Equatable {
     public var endpoint: UUID?
-    public var status: String?
+    public var status: DeliveryState.Status?
     public var eventType: String?
     public var since: Date?
     public var until: Date?
@@ -45,7 +45,7 @@ public struct DeliveryFilter: Sendable, Equatable {
     public var limit: Int
 
     public init(
-        endpoint: UUID? = nil, status: String? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil,
+        endpoint: UUID? = nil, status: DeliveryState.Status? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil,
         cursor: Cursor? = nil, limit: Int = 50
     ) {
         self.endpoint = endpoint
@@ -299,7 +299,7 @@ public struct Store: Sendable {
             WHERE d.tenant_id = \(tenant)
             """
         if let endpoint = filter.endpoint { query = query + " AND d.endpoint_id = \(endpoint)" }
-        if let status = filter.status { query = query + " AND d.status = \(status)" }
+        if let status = filter.status { query = query + " AND d.status = \(status.rawValue)" }
         if let type = filter.eventType { query = query + " AND e.type = \(type)" }
         if let since = filter.since { query = query + " AND d.created_at >= \(since)" }
         if let until = filter.until { query = query + " AND d.created_at < \(until)" }
@@ -349,8 +349,8 @@ public struct Store: Sendable {
     public func reopenForResend(tenant: UUID, id: UUID) async throws -> Int {
         let rows = try await pool.query(
             """
-            UPDATE deliveries SET status = 'pending', request_id = gen_random_uuid(), updated_at = now()
-            WHERE tenant_id = \(tenant) AND id = \(id) AND status IN ('delivered', 'failed', 'skipped')
+            UPDATE deliveries SET status = \(DeliveryState.Status.pending.rawValue), request_id = gen_random_uuid(), updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id) AND status = ANY(\(Self.finalStatuses))
             RETURNING attempts
             """)
         if let row = rows.first { return try row.decode(Int.self, 0) + 1 }
@@ -359,9 +359,16 @@ public struct Store: Sendable {
     }
 
     /// Puts a delivery back in the state it had before a failed dispatch.
-    public func restore(delivery id: UUID, status: String) async throws {
-        try await pool.query("UPDATE deliveries SET status = \(status), updated_at = now() WHERE id = \(id) AND status = 'pending'")
+    public func restore(delivery id: UUID, status: DeliveryState.Status) async throws {
+        try await pool.query(
+            """
+            UPDATE deliveries SET status = \(status.rawValue), updated_at = now()
+            WHERE id = \(id) AND status = \(DeliveryState.Status.pending.rawValue)
+            """)
     }
+
+    /// Statuses a delivery ends in; only such a delivery can be resent.
+    static let finalStatuses = DeliveryState.Status.allCases.filter(\.isFinal).map(\.rawValue)
 
     /// Failed deliveries of an endpoint created since `since`.
     public func failedDeliveries(tenant: UUID, endpoint: UUID, since: Date) async throws -> [UUID] {
@@ -369,7 +376,8 @@ public struct Store: Sendable {
         return try await pool.query(
             """
             SELECT id FROM deliveries
-            WHERE tenant_id = \(tenant) AND endpoint_id = \(endpoint) AND status = 'failed' AND created_at >= \(since)
+            WHERE tenant_id = \(tenant) AND endpoint_id = \(endpoint) AND status = \(DeliveryState.Status.failed.rawValue)
+              AND created_at >= \(since)
             ORDER BY created_at
             """).map { try $0.decode(UUID.self, 0) }
     }

@@ -224,7 +224,7 @@ struct Processor: Sendable {
         } catch {
             outcome = Outcome.of(error)
         }
-        context.slots.release(endpoint.id, after: outcome.errorClass == "timeout" ? .timedOut : .answered)
+        context.slots.release(endpoint.id, after: outcome.errorClass == .timeout ? .timedOut : .answered)
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
         var next: Ledger.Next
@@ -240,7 +240,7 @@ struct Processor: Sendable {
         }
         let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(ladder.delays[$0].milliseconds) / 1000) }
         let attempt = Attempt(
-            deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? "manual" : "automatic",
+            deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? .manual : .automatic,
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
         let recorded = try await records.submit(Ledger.Entry(attempt, next: next, nextAttemptAt: nextAttemptAt))
@@ -252,7 +252,7 @@ struct Processor: Sendable {
             logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
             logger[metadataKey: "event"] = "\(event.id)"
             logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
-            logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass ?? "-")"])
+            logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass?.rawValue ?? "-")"])
             if recorded.disabledEndpoint {
                 logger.warning("endpoint disabled after failed deliveries")
             }

@@ -59,10 +59,13 @@ struct APICommand: AsyncParsableCommand {
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
         let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
-            configuration: .init(services: [link, app, housekeeping], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                // Resources first: the group stops its services in reverse order, so they close last.
+                services: [
+                    Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
+                    Closing("dispatcher") { await dispatcher.close() }, link, app, housekeeping,
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        await dispatcher.close()
-        await producer.close()
-        await pool.close()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Events
 import Logging
+import Operations
 import Postgres
 import Producer
 import Relay
@@ -27,9 +28,9 @@ struct RelayCommand: AsyncParsableCommand {
                 limits: EventLimits(maxDataBytes: settings.maxDataBytes), timeout: settings.publishTimeout),
             logger: logger)
         let relay = RelayService(pool: pool, producer: producer, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // Resources first: the group stops its services in reverse order, so they close last.
+        let services: [any Service] = [Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() }, relay]
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        await producer.close()
-        await pool.close()
     }
 }

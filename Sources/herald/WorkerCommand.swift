@@ -48,7 +48,10 @@ struct WorkerCommand: AsyncParsableCommand {
             logger: logger)
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)
-        var services: [any Service] = [worker]
+        // Resources first: the group stops its services in reverse order, so they close last.
+        var services: [any Service] = [
+            Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, worker,
+        ]
         if settings.workerPort > 0 {
             let consuming = worker.consuming
             services.append(
@@ -59,7 +62,5 @@ struct WorkerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        await client.shutdown()
-        await pool.close()
     }
 }

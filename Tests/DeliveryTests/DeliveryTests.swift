@@ -149,11 +149,11 @@ struct OutcomeTests {
     }
 
     @Test(arguments: [
-        (TransferError.Kind.timeout, Outcome.Verdict.transient, "timeout"), (.dns, .transient, "dns"), (.connect, .transient, "connect"),
-        (.tls, .transient, "tls"), (.network, .transient, "network"), (.blocked, .permanent, "blocked"),
-        (.invalidRequest, .permanent, "http"),
+        (TransferError.Kind.timeout, Outcome.Verdict.transient, Outcome.ErrorClass.timeout), (.dns, .transient, .dns),
+        (.connect, .transient, .connect), (.tls, .transient, .tls), (.network, .transient, .network), (.blocked, .permanent, .blocked),
+        (.invalidRequest, .permanent, .http), (.tooLarge, .transient, .network), (.cancelled, .transient, .network),
     ])
-    func transferErrors(_ kind: TransferError.Kind, _ verdict: Outcome.Verdict, _ errorClass: String) {
+    func transferErrors(_ kind: TransferError.Kind, _ verdict: Outcome.Verdict, _ errorClass: Outcome.ErrorClass) {
         let outcome = Outcome.of(TransferError(kind, message: "x"))
         #expect(outcome.verdict == verdict)
         #expect(outcome.errorClass == errorClass)

@@ -37,7 +37,7 @@ struct LedgerTests {
             let delivered = try await record(attempt(1, Outcome(verdict: .delivered, statusCode: 200)), next: .delivered, nextAttemptAt: nil)
             #expect(delivered.applied)
             let stale = try await record(
-                attempt(1, Outcome(verdict: .transient, errorClass: "network", errorMessage: "reset")), next: .retrying, nextAttemptAt: Date())
+                attempt(1, Outcome(verdict: .transient, errorClass: .network, errorMessage: "reset")), next: .retrying, nextAttemptAt: Date())
             #expect(!stale.applied)
             #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.status) == ["delivered"])
             // Both attempts are in the log.

@@ -199,12 +199,16 @@ struct PasswordLogTests {
                 "HERALD_API_PORT": "\(try RawSocket.freePort())", "HERALD_DATABASE_URL": TestServices.databaseURL,
             ])
         defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
-        // The services have started (service-lifecycle logs them) and the broker refused a login.
+        // The services have started (service-lifecycle logs them) and, for the two that
+        // connect at once, the broker refused a login: by then the signal handlers are in
+        // place (the relay connects only to publish, so its exit status is not judged).
         try await child.waitFor("Starting service")
         if command != "relay" { try await child.waitFor("ACCESS_REFUSED") }
         let status = await child.terminate()
-        #expect(status == 0, "herald \(command) exited with \(status) after SIGTERM")
+        if command != "relay" {
+            #expect(status == 0, "herald \(command) exited with \(status) after SIGTERM")
+            #expect(child.text.contains("amqp://127.0.0.1"), "the broker is still named, without its password")
+        }
         #expect(!child.text.contains(password))
-        if command != "relay" { #expect(child.text.contains("amqp://127.0.0.1"), "the broker is still named, without its password") }
     }
 }
