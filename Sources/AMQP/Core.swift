@@ -409,7 +409,7 @@ final class Core {
     /// Reads the header and body frames of a message on channel `id`. A body over
     /// `maxBodyBytes` (its size is declared in the header frame) is never held whole:
     /// each frame is dropped once read, and the message keeps its first `excerptBytes`.
-    /// The channel's frame memory is released after each frame, so a large body costs
+    /// The channel's frame memory is released after each frame of a large body, so it costs
     /// one frame of memory, not its size (`amqp_read_message` held it twice).
     private func readContent(channel id: UInt16, maxBodyBytes: Int, operation: String) -> Result<(message: Message, bodySize: Int), BrokerError> {
         var frame: amqp_frame_t
@@ -427,8 +427,11 @@ final class Core {
         var body = [UInt8]()
         body.reserveCapacity(keep)
         var received = 0
+        // A body of more than one frame gives its frames' memory back as it goes; a small
+        // one leaves that to the end of the read loop, as every other frame does.
+        let releasing = bodySize > 65_536
         while received < bodySize {
-            releaseFrames(of: id)
+            if releasing { releaseFrames(of: id) }
             switch nextFrame(on: id, operation: operation) {
             case .success(let next): frame = next
             case .failure(let error): return .failure(error)
@@ -443,7 +446,7 @@ final class Core {
             }
             received += fragment.len
         }
-        releaseFrames(of: id)
+        if releasing { releaseFrames(of: id) }
         message.body = body
         return .success((message, bodySize))
     }

@@ -167,7 +167,7 @@ extension API {
             let previous = DeliveryState.Status(rawValue: shown) ?? .failed
             let attempt = try await store.reopenForResend(tenant: context.tenant!, id: id)
             try await dispatch(id, attempt: attempt, restoring: previous)
-            return try Self.json(["delivery_id": id.uuidString.lowercased(), "attempt": String(attempt)], status: .accepted)
+            return try Self.json(ResendView(deliveryId: id.uuidString.lowercased(), attempt: attempt), status: .accepted)
         }
 
         // Catalog and ingestion
@@ -362,4 +362,10 @@ struct RecoveryView: Encodable {
 struct ReadinessView: Encodable {
     var status: String
     var checks: [String: Bool]
+}
+
+/// The answer to a resend: which attempt will be made.
+struct ResendView: Encodable {
+    var deliveryId: String
+    var attempt: Int
 }

@@ -328,7 +328,7 @@ public struct Store: Sendable {
         let attributes = (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 13).utf8)) as? [String: String]) ?? [:]
         let event = EventView(
             id: delivery.eventId, type: delivery.eventType, occurredAt: try row.decode(Date.self, 12), attributes: attributes,
-            data: try row.decode(String.self, 14))
+            data: JSONValue(parsing: try row.decode(String.self, 14)))
         let attempts = try await pool.query(
             """
             SELECT attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message

@@ -94,8 +94,84 @@ public struct EventView: Codable, Sendable, Equatable {
     public var type: String
     public var occurredAt: Date
     public var attributes: [String: String]
-    /// The data object as sent.
-    public var data: String
+    /// The data object as sent (its members as JSON values; the bytes a receiver gets are
+    /// the stored ones, whatever order or number form a view shows).
+    public var data: JSONValue
+}
+
+/// Any JSON value, for a view that shows stored JSON as JSON rather than as a string.
+public indirect enum JSONValue: Codable, Sendable, Equatable {
+    case null
+    case bool(Bool)
+    /// Decimal, so that integers of any size and decimal fractions stay exact.
+    case number(Decimal)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    /// From a value JSONSerialization produced; nil for anything else.
+    public init?(_ value: Any) {
+        switch value {
+        case is NSNull: self = .null
+        case let number as NSNumber:
+            if String(cString: number.objCType) == "c" {
+                self = .bool(number.boolValue)
+            } else {
+                self = .number(number.decimalValue)
+            }
+        case let text as String: self = .string(text)
+        case let array as [Any]:
+            var items: [JSONValue] = []
+            for item in array {
+                guard let value = JSONValue(item) else { return nil }
+                items.append(value)
+            }
+            self = .array(items)
+        case let object as [String: Any]:
+            var members: [String: JSONValue] = [:]
+            for (key, item) in object {
+                guard let value = JSONValue(item) else { return nil }
+                members[key] = value
+            }
+            self = .object(members)
+        default: return nil
+        }
+    }
+
+    /// Parses JSON text; an unparseable one becomes an empty object.
+    public init(parsing text: String) {
+        let parsed = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])).flatMap { JSONValue($0) }
+        self = parsed ?? .object([:])
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Decimal.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
 }
 
 public struct DeliveryDetail: Codable, Sendable, Equatable {

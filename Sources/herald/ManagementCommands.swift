@@ -59,6 +59,10 @@ struct EndpointFields: ParsableArguments {
     @Option(help: "Description.") var description: String?
     @Option(help: "raw or envelope.") var format: String?
     @Option(name: .customLong("header"), help: ArgumentHelp("Custom header (repeatable).", valueName: "NAME=VALUE")) var headers: [String] = []
+    @Option(
+        name: .customLong("header-file"),
+        help: ArgumentHelp("Custom headers, one NAME=VALUE a line ('-': standard input): for credentials, which `ps` would show as --header.", valueName: "path"))
+    var headerFile: String?
     @Option(name: .customLong("filter"), help: ArgumentHelp("Attribute filter (repeatable).", valueName: "KEY=V1,V2")) var filters: [String] = []
     @Option(help: "Confirms the DPA in this person's name.") var dpaConfirmedBy: String?
     @Option(help: "true to enable (needs the DPA), false to disable.") var enabled: Bool?
@@ -69,11 +73,22 @@ struct EndpointFields: ParsableArguments {
         body["event_types"] = events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         body["description"] = description
         body["payload_format"] = format
-        if !headers.isEmpty { body["headers"] = try pairs(headers, flag: "--header") }
+        let given = try headerPairs()
+        if !given.isEmpty { body["headers"] = given }
         if !filters.isEmpty { body["filters"] = try pairs(filters, flag: "--filter").mapValues { $0.split(separator: ",").map(String.init) } }
         body["dpa_confirmed_by"] = dpaConfirmedBy
         body["enabled"] = enabled
         return body
+    }
+
+    /// The headers of --header-file, then of --header (which win).
+    func headerPairs() throws -> [String: String] {
+        var result: [String: String] = [:]
+        if let headerFile {
+            let lines = try readSecret(fromFile: headerFile, flag: "--header-file").split(whereSeparator: \.isNewline).map(String.init)
+            result = try pairs(lines.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }, flag: "--header-file")
+        }
+        return result.merging(try pairs(headers, flag: "--header")) { _, flag in flag }
     }
 }
 
@@ -135,7 +150,8 @@ struct Endpoints: AsyncParsableCommand {
         func run() async throws {
             let client = try APIClient(api)
             var body = try fields.body()
-            if !fields.headers.isEmpty || !removedHeaders.isEmpty {
+            let given = try fields.headerPairs()
+            if !given.isEmpty || !removedHeaders.isEmpty {
                 // The API replaces the whole map: start from the current one. Its redacted
                 // values go back as "[redacted]", which keeps what they stand for.
                 let current = try await client.send("GET", "/v1/endpoints/\(id)") as? [String: Any]
@@ -146,7 +162,7 @@ struct Endpoints: AsyncParsableCommand {
                     }
                     headers[existing] = nil
                 }
-                for (name, value) in try pairs(fields.headers, flag: "--header") {
+                for (name, value) in given {
                     if let existing = headers.keys.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) { headers[existing] = nil }
                     headers[name] = value
                 }
@@ -301,6 +317,11 @@ struct ParkedMessages: AsyncParsableCommand {
         abstract: "Messages the worker could not process: list, replay once the cause is fixed, or discard (operator token).",
         subcommands: [List.self, Replay.self, Discard.self])
 
+    /// The API path of one parked message (its id may be an old message id of any text).
+    static func path(_ id: String) -> String {
+        "/v1/parked/" + (id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id)
+    }
+
     struct List: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
         @Option(help: "How many, 1 to 1000 (default 100).") var limit: Int?
@@ -319,7 +340,7 @@ struct ParkedMessages: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            _ = try await client.send("POST", "/v1/parked/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)/replay")
+            _ = try await client.send("POST", ParkedMessages.path(id) + "/replay")
             if !api.json { print("replayed \(id)") }
         }
     }
@@ -331,7 +352,7 @@ struct ParkedMessages: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            _ = try await client.send("DELETE", "/v1/parked/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)")
+            _ = try await client.send("DELETE", ParkedMessages.path(id))
             if !api.json { print("discarded \(id)") }
         }
     }

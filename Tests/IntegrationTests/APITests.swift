@@ -163,13 +163,16 @@ struct APITests {
             try await api.pipeline.eventually("the first attempt failed") { try await status(api, tenant.key, delivery) == "failed" }
             let retry = try await api.call("POST", "/v1/deliveries/\(delivery)/retry", token: tenant.key)
             #expect(retry.status == 202)
+            #expect(retry["attempt"] as? Int == 2, "the attempt number is an integer")
             try await api.pipeline.eventually("the resend is delivered") { try await status(api, tenant.key, delivery) == "delivered" }
             let requests = receiver.requests
             #expect(requests.count == 2)
             #expect(requests[0].header("x-herald-request-id") != requests[1].header("x-herald-request-id"))
             // The message is the same one: webhook-id stays, so receivers deduplicate it.
             #expect(requests[0].header("webhook-id") == delivery && requests[1].header("webhook-id") == delivery)
-            let attempts = try await api.call("GET", "/v1/deliveries/\(delivery)", token: tenant.key)["attempts"] as? [[String: Any]] ?? []
+            let detail = try await api.call("GET", "/v1/deliveries/\(delivery)", token: tenant.key)
+            #expect((detail["event"] as? [String: Any])?["data"] is [String: Any], "an event's data is an object")
+            let attempts = detail["attempts"] as? [[String: Any]] ?? []
             #expect(attempts.map { $0["trigger"] as? String } == ["manual", "manual"])
             #expect(attempts.map { $0["status_code"] as? Int } == [404, 200])
             #expect(attempts.last?["request_id"] as? String == requests[1].header("x-herald-request-id"))

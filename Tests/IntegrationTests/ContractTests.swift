@@ -35,4 +35,17 @@ struct ContractTests {
             #expect(summary.contains("passed") && !summary.contains("failed"), "\(summary)")
         }
     }
+
+    /// The committed document is a valid OpenAPI 3.1 description (openapi-spec-validator).
+    @Test func theCommittedDocumentIsValidOpenAPI() async throws {
+        let validator = TestServices.repositoryRoot.appendingPathComponent(".services/venv/bin/openapi-spec-validator")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: validator.path),
+            "openapi-spec-validator is missing: scripts/services start installs it under .services/venv")
+        let process = Process()
+        process.executableURL = validator
+        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("Sources/API/openapi.json").path]
+        let (status, output) = try await process.runToCompletion()
+        #expect(status == 0, "\(output.suffix(4000))")
+    }
 }

@@ -108,6 +108,13 @@ struct OperationsTests {
                  "--api-key-file", keyFile.path])
             #expect(fileStatus == 0, "\(fileJSON)")
             #expect(object(fileJSON)["secret"] as? String == secret)
+            let headerFile = folder.appendingPathComponent("headers")
+            try Data("Authorization=Bearer receiver-token\n\nX-Region=eu\n".utf8).write(to: headerFile)
+            let (headersStatus, headersJSON) = try await herald(
+                ["endpoints", "create", "--url", "https://hooks.example.com/headers", "--events", "*", "--header-file", headerFile.path,
+                 "--header", "X-Region=us"], key: key)
+            #expect(headersStatus == 0, "\(headersJSON)")
+            #expect(object(headersJSON)["headers"] as? [String: String] == ["Authorization": "[redacted]", "X-Region": "us"])
             let (missingFile, missingText) = try await herald(["endpoints", "list", "--api-key-file", folder.appendingPathComponent("none").path])
             #expect(missingFile == 64 && missingText.contains("--api-key-file"), "exit \(missingFile): \(missingText)")
 
