@@ -120,10 +120,8 @@ extension RestartTests {
             #expect(report.contains(line), "missing '\(line)' in \(report)")
         }
     }
-}
 
-@Suite("Waits that end (faults instance)", .serialized)
-struct BoundedWaitTests {
+    // In this suite, not a suite of its own: the restarts above must not run meanwhile.
     /// A broker that stays connected but confirms nothing (publishing blocked by its
     /// memory alarm) held a publish until the heartbeat dropped the connection: the
     /// timeout raced a wait that ignored cancellation. Now the publish fails with its
