@@ -370,7 +370,7 @@ final class Core {
             let error = BrokerError(
                 .returned, replyCode: returned.reply_code, message: FieldDecoder.string(returned.reply_text),
                 operation: "basic.publish to \(FieldDecoder.string(returned.exchange)) with \(FieldDecoder.string(returned.routing_key))")
-            // Only the headers are needed: the body is read and dropped frame by frame.
+            // Only the headers are needed: the body is read frame by frame, an excerpt kept.
             let headers: FieldTable
             switch readContent(channel: id, maxBodyBytes: 0, operation: "basic.return") {
             case .success(let read): headers = read.message.headers
@@ -468,6 +468,17 @@ final class Core {
                 return .failure(BrokerError(.connectionLost, message: Self.statusText(status), operation: operation))
             }
             if frame.channel == id { return .success(frame) }
+            if frame.channel == 0 {
+                // The connection's own frames are not put aside: rabbitmq-c recycles channel
+                // 0's memory on every heartbeat. A connection.close ends the read at once.
+                if frame.frame_type == AMQP_FRAME_METHOD, frame.payload.method.id == herald_method_connection_close {
+                    let close = frame.payload.method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                    _ = herald_amqp_send_connection_close_ok(conn)
+                    return .failure(
+                        BrokerError(.connectionLost, replyCode: close.reply_code, message: FieldDecoder.string(close.reply_text), operation: operation))
+                }
+                continue
+            }
             deferred.append(frame)
         }
     }

@@ -49,19 +49,35 @@ public final class Directory: Sendable {
             WHERE t.id = \(tenant)
             """)
         guard !rows.isEmpty else { return nil }
+        let now = Date()
         return try rows.compactMap { row -> Endpoint? in
             guard let id = try row.decode(UUID?.self, 1) else { return nil }
-            return Endpoint(
+            // One endpoint whose secret does not open must not stop the tenant's others.
+            var unavailable: String?
+            func open(_ stored: String) -> String {
+                do {
+                    return try keyring.open(stored, endpoint: id)
+                } catch {
+                    unavailable = error.description
+                    return ""
+                }
+            }
+            let previousExpiresAt = try row.decode(Date?.self, 9)
+            // A rotated-out secret past its grace signs nothing: it is not opened.
+            let previous = previousExpiresAt.map { $0 > now } == true ? try row.decode(String?.self, 8).map(open) : nil
+            var endpoint = Endpoint(
                 id: id, tenantID: tenant, url: try row.decode(String.self, 2),
                 eventTypes: try row.decode([String].self, 3),
                 filters: Self.filters(try row.decode(String.self, 4)),
                 customHeaders: Self.headers(try row.decode(String.self, 5)),
                 payloadFormat: Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6)) ?? .raw,
-                secret: try keyring.open(try row.decode(String.self, 7), endpoint: id),
-                previousSecret: try row.decode(String?.self, 8).map { stored throws(SecretKeyError) in try keyring.open(stored, endpoint: id) },
-                previousSecretExpiresAt: try row.decode(Date?.self, 9),
+                secret: open(try row.decode(String.self, 7)),
+                previousSecret: previous,
+                previousSecretExpiresAt: previousExpiresAt,
                 enabled: try row.decode(Bool.self, 10),
                 disabledAt: try row.decode(Date?.self, 11))
+            endpoint.secretUnavailable = unavailable
+            return endpoint
         }
     }
 

@@ -26,6 +26,9 @@ public struct Endpoint: Sendable, Equatable {
     public var enabled: Bool
     /// Set when the endpoint was disabled after being active: its deliveries are recorded as skipped.
     public var disabledAt: Date?
+    /// Why its stored secret could not be opened (a key this process lacks): it cannot
+    /// sign, so its deliveries wait, while the tenant's other endpoints go on.
+    public var secretUnavailable: String?
 
     public init(
         id: UUID, tenantID: UUID, url: String, eventTypes: [String], filters: [String: Set<String>] = [:],

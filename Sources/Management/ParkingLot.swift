@@ -21,32 +21,37 @@ public struct ParkedView: Codable, Sendable, Equatable {
 ///
 /// AMQP cannot address a message in a queue, so each call takes up to `scanLimit`
 /// messages with a consumer, acts on the one it needs, and lets the others return to the
-/// queue unacknowledged when its connection closes.
+/// queue unacknowledged when its connection closes. Listing and discarding read no body
+/// (only headers and declared sizes); a replay reads bodies up to the workers' limit, so
+/// it holds at most `scanLimit` × `maxMessageBytes`.
 public struct ParkingLot: Sendable {
     let amqpURL: String
     let topology: Topology
     let logger: Logger
     /// Messages one call looks at at most.
     let scanLimit: Int
+    /// The workers' `HERALD_MAX_MESSAGE_BYTES`: no parked body is larger, but an excerpt.
+    let maxMessageBytes: Int
 
-    public init(amqpURL: String, topology: Topology, scanLimit: Int = 10_000, logger: Logger) {
+    public init(amqpURL: String, topology: Topology, scanLimit: Int = 1000, maxMessageBytes: Int = 320 * 1024, logger: Logger) {
         self.amqpURL = amqpURL
         self.topology = topology
         self.scanLimit = scanLimit
+        self.maxMessageBytes = maxMessageBytes
         self.logger = logger
     }
 
     /// The oldest `limit` parked messages.
     public func list(limit: Int) async throws -> [ParkedView] {
-        try await scan(limit: limit) { _, messages in messages.map(Self.view) }
+        try await scan(limit: limit, maxBodyBytes: 0) { _, messages in messages.map(Self.view) }
     }
 
     /// Publishes the parked message `id` into the work queue, as it arrived (without the
     /// parking headers), then removes it from the parking queue.
     public func replay(id: String) async throws {
-        try await scan(limit: scanLimit) { connection, messages in
+        try await scan(limit: scanLimit, maxBodyBytes: maxMessageBytes) { connection, messages in
             guard let parked = messages.first(where: { Self.view($0).id == id }) else {
-                throw ManagementError(.notFound, "no parked message \(id.prefix(64))")
+                throw ManagementError(.notFound, "no parked message \(id.prefix(64)) among the oldest \(scanLimit)")
             }
             guard !parked.isTruncated, parked.message.headers[Parked.bodyBytesHeader] == nil else {
                 throw ManagementError(
@@ -65,9 +70,9 @@ public struct ParkingLot: Sendable {
 
     /// Removes the parked message `id` for good.
     public func discard(id: String) async throws {
-        try await scan(limit: scanLimit) { _, messages in
+        try await scan(limit: scanLimit, maxBodyBytes: 0) { _, messages in
             guard let parked = messages.first(where: { Self.view($0).id == id }) else {
-                throw ManagementError(.notFound, "no parked message \(id.prefix(64))")
+                throw ManagementError(.notFound, "no parked message \(id.prefix(64)) among the oldest \(scanLimit)")
             }
             parked.acknowledge()
             logger.notice("parked message discarded", metadata: ["parked_id": "\(id)"])
@@ -76,7 +81,7 @@ public struct ParkingLot: Sendable {
 
     /// Takes up to `limit` parked messages (fewer if others hold some for a second) and
     /// hands them to `body`; whatever `body` does not acknowledge returns to the queue.
-    private func scan<T>(limit: Int, _ body: (Connection, [Taken]) async throws -> T) async throws -> T {
+    private func scan<T>(limit: Int, maxBodyBytes: Int, _ body: (Connection, [Taken]) async throws -> T) async throws -> T {
         let connection: Connection
         do {
             connection = try await Connection.connect(to: amqpURL, logger: logger)
@@ -90,7 +95,7 @@ public struct ParkingLot: Sendable {
             var taken: [AMQP.Delivery] = []
             if wanted > 0 {
                 try await channel.setPrefetch(UInt16(wanted))
-                let consumer = try await channel.consume(topology.parkingQueue)
+                let consumer = try await channel.consume(topology.parkingQueue, maxBodyBytes: maxBodyBytes)
                 taken = await Self.collect(wanted, from: consumer, within: .seconds(2))
                 consumer.cancel()
             }
@@ -153,7 +158,7 @@ public struct ParkingLot: Sendable {
             id: headers[Parked.idHeader]?.string ?? taken.message.messageID ?? "",
             reason: headers[Parked.reasonHeader]?.string ?? "",
             routingKey: headers[Parked.fromHeader]?.string ?? taken.delivery.routingKey,
-            parkedAt: parkedAt, bodyBytes: fullSize ?? taken.message.body.count, bodyKept: fullSize == nil,
+            parkedAt: parkedAt, bodyBytes: fullSize ?? taken.delivery.bodySize, bodyKept: fullSize == nil,
             messageId: taken.message.messageID)
     }
 }

@@ -94,8 +94,8 @@ public struct EventView: Codable, Sendable, Equatable {
     public var type: String
     public var occurredAt: Date
     public var attributes: [String: String]
-    /// The data object as sent (its members as JSON values; the bytes a receiver gets are
-    /// the stored ones, whatever order or number form a view shows).
+    /// The data object as sent, as JSON values; a view may show another key order or
+    /// number form than the stored bytes, which are what a receiver gets.
     public var data: JSONValue
 }
 
@@ -103,7 +103,7 @@ public struct EventView: Codable, Sendable, Equatable {
 public indirect enum JSONValue: Codable, Sendable, Equatable {
     case null
     case bool(Bool)
-    /// Decimal, so that integers of any size and decimal fractions stay exact.
+    /// As JSONSerialization read it (integers exact within 64 bits, fractions as doubles).
     case number(Decimal)
     case string(String)
     case array([JSONValue])

@@ -10,6 +10,9 @@ import Synchronization
 public final class OneShot<Value: Sendable>: Sendable {
     private enum State {
         case idle
+        /// Answered before `wait` was reached (the request was visible to the answering
+        /// side before its waiter suspended): `wait` returns it at once.
+        case answered(Result<Value, any Error>)
         case waiting(CheckedContinuation<Value, any Error>)
         case cancelled
         case done
@@ -25,13 +28,21 @@ public final class OneShot<Value: Sendable>: Sendable {
     public func wait(_ start: () -> Void) async throws -> Value {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
-                let cancelled = state.withLock { state in
-                    if case .cancelled = state { return true }
-                    state = .waiting(continuation)
-                    return false
+                let early: Result<Value, any Error>? = state.withLock { state in
+                    switch state {
+                    case .cancelled:
+                        state = .done
+                        return .failure(CancellationError())
+                    case .answered(let result):
+                        state = .done
+                        return result
+                    case .idle, .waiting, .done:
+                        state = .waiting(continuation)
+                        return nil
+                    }
                 }
-                if cancelled {
-                    continuation.resume(throwing: CancellationError())
+                if let early {
+                    continuation.resume(with: early)
                 } else {
                     start()
                 }
@@ -45,7 +56,8 @@ public final class OneShot<Value: Sendable>: Sendable {
                 case .waiting(let continuation):
                     state = .done
                     return continuation
-                case .cancelled, .done:
+                case .answered, .cancelled, .done:
+                    // An answer already given is returned: it may hold a resource.
                     return nil
                 }
             }
@@ -53,26 +65,43 @@ public final class OneShot<Value: Sendable>: Sendable {
         }
     }
 
-    /// Answers the wait; false when it had ended already (cancelled, or answered).
+    /// Answers the wait, now or when `wait` is reached; false when the wait had ended
+    /// already (cancelled, or answered), so the answer was not taken.
     @discardableResult
     public func resume(returning value: Value) -> Bool {
-        guard let continuation = take() else { return false }
-        continuation.resume(returning: value)
-        return true
+        answer(.success(value))
     }
 
     @discardableResult
     public func resume(throwing error: any Error) -> Bool {
-        guard let continuation = take() else { return false }
-        continuation.resume(throwing: error)
-        return true
+        answer(.failure(error))
     }
 
-    private func take() -> CheckedContinuation<Value, any Error>? {
-        state.withLock { state in
-            guard case .waiting(let continuation) = state else { return nil }
-            state = .done
-            return continuation
+    private enum Outcome {
+        case stored
+        case resume(CheckedContinuation<Value, any Error>)
+        case refused
+    }
+
+    private func answer(_ result: Result<Value, any Error>) -> Bool {
+        let outcome: Outcome = state.withLock { state in
+            switch state {
+            case .idle:
+                state = .answered(result)
+                return .stored
+            case .waiting(let continuation):
+                state = .done
+                return .resume(continuation)
+            case .answered, .cancelled, .done:
+                return .refused
+            }
+        }
+        switch outcome {
+        case .stored: return true
+        case .resume(let continuation):
+            continuation.resume(with: result)
+            return true
+        case .refused: return false
         }
     }
 }

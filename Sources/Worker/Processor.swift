@@ -210,6 +210,16 @@ struct Processor: Sendable {
     /// Makes and records the attempt, holding a slot of the endpoint that it gives back as
     /// soon as the exchange is over (before recording: the request is no longer in flight).
     private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
+        if let reason = endpoint.secretUnavailable {
+            // Nothing can be signed: the message returns to the queue (and this attempt is
+            // made once the key is there); other endpoints' deliveries are not held.
+            context.slots.release(endpoint.id, after: .unused)
+            context.directory.invalidate(tenant: event.tenantID)
+            context.logger.error(
+                "endpoint secret cannot be opened; its delivery waits",
+                metadata: ["endpoint": "\(endpoint.id.uuidString.lowercased())", "reason": "\(reason)"])
+            throw SecretUnavailable(endpoint: endpoint.id)
+        }
         let startedAt = Date()
         let request = WebhookRequest.make(
             event: event, endpoint: endpoint, deliveryID: state.id, requestID: state.requestID, now: startedAt, settings: context.requests)
@@ -308,4 +318,10 @@ enum AttemptMetrics {
     static let duration = Timer(label: "herald_attempt_duration_seconds")
     /// Deliveries sent to the defer queue because their endpoint had no free slot.
     static let deferred = Counter(label: "herald_deliveries_deferred_total")
+}
+
+/// An endpoint's secret could not be opened with this process's keys.
+struct SecretUnavailable: Error, CustomStringConvertible {
+    let endpoint: UUID
+    var description: String { "the secret of endpoint \(endpoint.uuidString.lowercased()) cannot be opened with this process's keys" }
 }

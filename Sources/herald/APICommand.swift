@@ -44,7 +44,7 @@ struct APICommand: AsyncParsableCommand {
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
                 secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix),
-            pool: pool, dispatcher: dispatcher, parking: ParkingLot(amqpURL: settings.amqpURL, topology: topology, logger: logger),
+            pool: pool, dispatcher: dispatcher, parking: ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger),
             producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })
@@ -59,9 +59,9 @@ struct APICommand: AsyncParsableCommand {
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
         let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
-            configuration: .init(
+            configuration: .process(
                 // Resources first: the group stops its services in reverse order, so they close last.
-                services: [
+                [
                     Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
                     Closing("dispatcher") { await dispatcher.close() }, link, app, housekeeping,
                 ],

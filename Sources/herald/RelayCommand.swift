@@ -30,7 +30,7 @@ struct RelayCommand: AsyncParsableCommand {
         let relay = RelayService(pool: pool, producer: producer, logger: logger)
         // Resources first: the group stops its services in reverse order, so they close last.
         let services: [any Service] = [Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() }, relay]
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .process(services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -60,7 +60,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     readiness: { await Readiness.check(pool: pool, broker: { consuming.isSet }) }, logger: logger))
         }
         let group = ServiceGroup(
-            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .process(services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import Testing
 import TestSupport
 
@@ -47,5 +48,45 @@ struct ContractTests {
         process.arguments = [TestServices.repositoryRoot.appendingPathComponent("Sources/API/openapi.json").path]
         let (status, output) = try await process.runToCompletion()
         #expect(status == 0, "\(output.suffix(4000))")
+    }
+
+    /// A client generated from the served document (openapi-python-client) drives the
+    /// running API as a tenant's developer would: every call typed as the document says.
+    @Test func aClientGeneratedFromTheDocumentWorksAgainstTheAPI() async throws {
+        let venv = TestServices.repositoryRoot.appendingPathComponent(".services/venv/bin")
+        let generator = venv.appendingPathComponent("openapi-python-client")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: generator.path),
+            "openapi-python-client is missing: scripts/services start installs it under .services/venv")
+        let receiver = try await TestHTTPServer.start()
+        try await APIHarness.run { api in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("client"))
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let served = try await api.client.execute(HTTPClient.Request(url: api.base + "/v1/openapi.json", method: "GET", maxResponseBytes: 4 << 20))
+            #expect(served.status == 200)
+            let document = folder.appendingPathComponent("openapi.json")
+            try Data(served.body).write(to: document)
+
+            let generate = Process()
+            generate.executableURL = generator
+            generate.arguments = ["generate", "--path", document.path, "--meta", "none", "--output-path", folder.appendingPathComponent("herald_client").path]
+            generate.currentDirectoryURL = folder
+            let (generated, generateOutput) = try await generate.runToCompletion()
+            #expect(generated == 0, "\(generateOutput.suffix(3000))")
+
+            let run = Process()
+            run.executableURL = venv.appendingPathComponent("python")
+            run.arguments = [TestServices.repositoryRoot.appendingPathComponent("Tests/Contract/client_round_trip.py").path]
+            var environment = ProcessInfo.processInfo.environment
+            environment["PYTHONPATH"] = folder.path
+            environment["HERALD_BASE_URL"] = api.base
+            environment["HERALD_OPERATOR_TOKEN"] = APIHarness.operatorToken
+            environment["HERALD_RECEIVER_URL"] = "http://localhost:\(receiver.port)/in"
+            run.environment = environment
+            let (status, output) = try await run.runToCompletion()
+            #expect(status == 0 && output.contains("client round trip:"), "\(output.suffix(4000))")
+        }
+        await receiver.stop()
     }
 }

@@ -28,24 +28,24 @@ struct LifecycleTests {
     }
 
     /// Resources were closed by hand after `group.run()`, so a service that threw skipped
-    /// their cleanup. Now they close whatever ends the group.
-    @Test func resourcesCloseEvenWhenAServiceFails() async throws {
+    /// their cleanup. Now they close after the others, also when one fails.
+    @Test func resourcesCloseLastEvenWhenAServiceFails() async throws {
         let closed = Closed()
         let group = ServiceGroup(
-            configuration: .init(
-                services: [Closing("pool") { closed.add("pool") }, Closing("client") { closed.add("client") }, Failing()],
-                logger: TestServices.logger))
+            configuration: .process(
+                [Closing("pool") { closed.add("pool") }, Closing("client") { closed.add("client") }, Working(closed: closed), Failing()],
+                gracefulShutdownSignals: [], logger: TestServices.logger))
         await #expect(throws: Failed.self) { try await group.run() }
-        #expect(Set(closed.names.withLock { $0 }) == ["client", "pool"])
+        #expect(closed.names.withLock { $0 } == ["worker", "client", "pool"])
     }
 
     /// Listed before the services that use them, they close after them, in reverse order.
     @Test func onGracefulShutdownResourcesCloseAfterTheirUsers() async throws {
         let closed = Closed()
         let group = ServiceGroup(
-            configuration: .init(
-                services: [Closing("pool") { closed.add("pool") }, Closing("client") { closed.add("client") }, Working(closed: closed)],
-                logger: TestServices.logger))
+            configuration: .process(
+                [Closing("pool") { closed.add("pool") }, Closing("client") { closed.add("client") }, Working(closed: closed)],
+                gracefulShutdownSignals: [], logger: TestServices.logger))
         let running = Task { try await group.run() }
         await group.triggerGracefulShutdown()
         try await running.value

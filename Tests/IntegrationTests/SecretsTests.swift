@@ -1,4 +1,5 @@
 import Cryptography
+import Delivery
 import FanOut
 import Foundation
 import Management
@@ -73,16 +74,41 @@ struct SecretsTests {
             #expect(endpoints.first { $0.id == id }?.previousSecret == endpoint.secret)
             #expect(endpoints.first { $0.id == otherID }?.secret == legacy)
 
-            // Without the key, loading fails naming the key, never the secret.
-            do {
-                _ = try await Directory(pool: api.pipeline.pool, keyring: .plaintext).endpoints(tenant: tenantID)
-                Issue.record("secrets opened without their key")
-            } catch let error as SecretKeyError {
-                #expect(error.description.contains(second.id))
-                #expect(!error.description.contains(newSecret))
+            // Without the key, each endpoint says why it cannot sign, naming the key, never the
+            // secret; the tenant's endpoints still load (one bad row holds up no other).
+            let keyless = try #require(try await Directory(pool: api.pipeline.pool, keyring: .plaintext).endpoints(tenant: tenantID))
+            #expect(keyless.count == 2)
+            for endpoint in keyless {
+                let reason = try #require(endpoint.secretUnavailable)
+                #expect(reason.contains(second.id) && !reason.contains(newSecret))
             }
+            #expect(endpoints.allSatisfy { $0.secretUnavailable == nil })
         }
         await receiver.stop()
+    }
+
+    /// One endpoint sealed with a key the worker lacks (an API restarted with a new key
+    /// before the workers) held up every delivery of its tenant. Now only its own wait.
+    @Test func anEndpointWhoseSecretCannotBeOpenedHoldsUpNoOther() async throws {
+        let healthy = try await TestHTTPServer.start()
+        let locked = try await TestHTTPServer.start()
+        try await Pipeline.run { pipeline in
+            let tenant = try await pipeline.tenant()
+            let open = try await pipeline.endpoint(tenant: tenant, url: healthy.url)
+            let sealed = try await pipeline.endpoint(tenant: tenant, url: locked.url)
+            let foreign = SecretKeyring(currentKey: try Self.key(), retiredKeys: [])
+            _ = try await pipeline.pool.query(
+                "UPDATE endpoints SET secret = \(foreign.seal(Signature.generateSecret(), endpoint: sealed)) WHERE id = \(sealed)")
+            try await pipeline.publish("client.created", tenant: tenant)
+            try await healthy.waitForRequests(1)
+            try await pipeline.eventually("the healthy endpoint's delivery is recorded") {
+                try await pipeline.deliveries(endpoint: open).first?.status == "delivered"
+            }
+            #expect(locked.requests.isEmpty)
+            #expect(try await pipeline.deliveries(endpoint: sealed).allSatisfy { $0.status != "delivered" && $0.status != "failed" })
+        }
+        await healthy.stop()
+        await locked.stop()
     }
 
     @Test func aTenantSecretInTheSealedFormIsRefused() async throws {

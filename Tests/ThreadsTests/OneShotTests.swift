@@ -11,6 +11,15 @@ struct OneShotTests {
         #expect(!shot.resume(throwing: CancellationError()))
     }
 
+    /// The answering side may see the request (a pool's waiter list) before the waiter
+    /// suspends: an answer given then is kept for the wait, not lost.
+    @Test func anAnswerGivenBeforeTheWaitIsKept() async throws {
+        let shot = OneShot<Int>()
+        #expect(shot.resume(returning: 5))
+        #expect(!shot.resume(returning: 6))
+        #expect(try await shot.wait {} == 5)
+    }
+
     @Test func cancellationEndsTheWaitAndTheLateAnswerIsRefused() async throws {
         let shot = OneShot<Int>()
         let started = OneShot<Void>()
