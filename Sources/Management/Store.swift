@@ -181,7 +181,12 @@ public struct Store: Sendable {
             let stored = try await pool.query("SELECT custom_headers::text FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id)")
                 .first.map { Self.headers(try $0.decode(String.self, 0)) } ?? [:]
             for (name, value) in given where value == EndpointView.redactedValue {
-                newHeaders?[name] = stored[name]
+                // Header names are case-insensitive; a placeholder with nothing behind it is refused.
+                guard let kept = stored.first(where: { $0.key.caseInsensitiveCompare(name) == .orderedSame })?.value else {
+                    throw ManagementError(
+                        .invalid, field: "headers", "'\(name.prefix(100))' is \(EndpointView.redactedValue), but the endpoint has no such header to keep")
+                }
+                newHeaders?[name] = kept
             }
         }
         let headers = newHeaders.map { JSONB(Self.json($0)) }

@@ -140,6 +140,10 @@ struct SecretsTests {
                 "PATCH", "/v1/endpoints/\(endpoint.id)", token: tenant.key,
                 body: ["headers": ["Authorization": "[redacted]", "X-Api-Key": "k-new", "X-Team": "green"]])
             #expect(updated.status == 200)
+            // A placeholder with nothing behind it is refused rather than stored.
+            let placeholder = try await api.call(
+                "PATCH", "/v1/endpoints/\(endpoint.id)", token: tenant.key, body: ["headers": ["X-Secret-Token": "[redacted]"]])
+            #expect(placeholder.status == 422 && placeholder.string("field") == "headers", "\(placeholder.status)")
             _ = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/test", token: tenant.key, body: ["event_type": "invoice.paid"])
             let request = try #require(try await receiver.waitForRequests(1).first)
             #expect(request.header("authorization") == "Bearer receiver-credential-1234")
