@@ -91,22 +91,22 @@ struct Processor: Sendable {
             // A delivery that names its endpoint takes a slot before any lookup, so behind a
             // stalled endpoint it waits again without one. Not a redelivered one: its attempt
             // may be claimed already, and only this message can finish it.
-            var slot: UUID?
+            var lease: SlotLease?
             if let endpoint, !delivery.redelivered {
-                guard await context.slots.acquire(endpoint) else {
+                guard let taken = await context.slots.lease(endpoint) else {
                     try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
                     return
                 }
-                slot = endpoint
+                lease = taken
             }
-            defer { if let slot { context.slots.release(slot, after: .unused) } }
-            guard let (state, event) = try await context.store.load(delivery: id) else { return }
+            guard let (state, event) = try await context.store.load(delivery: id) else {
+                lease?.release(after: .unused)
+                return
+            }
             let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
-            let holding = slot
-            slot = nil
             try await run(
                 state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints,
-                holding: holding)
+                holding: lease)
         }
     }
 
@@ -126,9 +126,13 @@ struct Processor: Sendable {
         // A delivery created with a slot in hand starts with attempt 1 claimed; the others
         // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
+        var leases: [UUID: SlotLease] = [:]
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes) {
-            case .deliver: targets.append(Arrival.Target(endpoint: endpoint.id, claim: slots.tryAcquire(endpoint.id)))
+            case .deliver:
+                let lease = slots.tryLease(endpoint.id)
+                leases[endpoint.id] = lease
+                targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
@@ -139,27 +143,27 @@ struct Processor: Sendable {
         } catch let error as DatabaseError where error.refusesData {
             // The database will never take this event (it failed on its own, not with its
             // batch): parked with the SQLSTATE only, never the values.
-            for target in targets where target.claim { slots.release(target.endpoint, after: .unused) }
+            for lease in leases.values { lease.release(after: .unused) }
             try await park(delivery, reason: "the database refused the event (SQLSTATE \(error.sqlState ?? error.code.description))")
             return
         } catch {
-            for target in targets where target.claim { slots.release(target.endpoint, after: .unused) }
+            for lease in leases.values { lease.release(after: .unused) }
             throw error
         }
         // Slots taken for deliveries that existed already go back; `run` takes its own.
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
-        for target in targets where target.claim && !claimedEndpoints.contains(target.endpoint) { slots.release(target.endpoint, after: .unused) }
+        for (endpoint, lease) in leases where !claimedEndpoints.contains(endpoint) { lease.release(after: .unused) }
         let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         try await withThrowingDiscardingTaskGroup { group in
             for state in stored.deliveries {
                 if stored.claimed.contains(state.id) {
-                    // Claimed only for targets taken from `endpoints`.
-                    guard let endpoint = byID[state.endpointID] else {
-                        slots.release(state.endpointID, after: .unused)
+                    // Claimed only for targets taken from `endpoints`, each with its lease.
+                    guard let endpoint = byID[state.endpointID], let lease = leases[state.endpointID] else {
+                        leases[state.endpointID]?.release(after: .unused)
                         continue
                     }
                     group.addTask {
-                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, manual: false)
+                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false)
                     }
                 } else {
                     group.addTask {
@@ -174,10 +178,11 @@ struct Processor: Sendable {
     /// that endpoint the caller took; given back on every path that sends nothing.
     private func run(
         _ state: DeliveryState, event: Event, attempt k: Int, manual: Bool, redelivered: Bool, endpoints: [Endpoint],
-        holding: UUID? = nil
+        holding: SlotLease? = nil
     ) async throws {
-        var slot = holding
-        defer { if let slot { context.slots.release(slot, after: .unused) } }
+        var lease = holding
+        // Every path that sends nothing gives it back; after a request this does nothing.
+        defer { lease?.release(after: .unused) }
         switch Step.decide(state, attempt: k, redelivered: redelivered) {
         case .done:
             return
@@ -197,30 +202,28 @@ struct Processor: Sendable {
                 try await context.ledger.skip(delivery: state.id)
                 return
             }
-            if slot != endpoint.id {
-                if let other = slot { context.slots.release(other, after: .unused) }
-                slot = nil
+            if lease?.endpoint != endpoint.id {
+                lease?.release(after: .unused)
                 // An attempt this message already owns (claim == false) goes out whatever the limit.
-                guard await context.slots.acquire(endpoint.id, force: !claim) else {
-                    try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
-                    return
-                }
-                slot = endpoint.id
+                lease = await context.slots.lease(endpoint.id, force: !claim)
+            }
+            guard let held = lease else {
+                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                return
             }
             if claim, try await !claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) { return }
             // `attempt` gives the slot back when its exchange ends.
-            slot = nil
-            try await attempt(k, of: state, event: event, endpoint: endpoint, manual: manual)
+            try await attempt(k, of: state, event: event, endpoint: endpoint, lease: held, manual: manual)
         }
     }
 
     /// Makes and records the attempt, holding a slot of the endpoint that it gives back as
     /// soon as the exchange is over (before recording: the request is no longer in flight).
-    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, manual: Bool) async throws {
+    private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, lease: SlotLease, manual: Bool) async throws {
         if let reason = endpoint.secretUnavailable {
             // Nothing can be signed: the message returns to the queue (and this attempt is
             // made once the key is there); other endpoints' deliveries are not held.
-            context.slots.release(endpoint.id, after: .unused)
+            lease.release(after: .unused)
             context.directory.invalidate(tenant: event.tenantID)
             context.logger.error(
                 "endpoint secret cannot be opened; its delivery waits",
@@ -241,7 +244,7 @@ struct Processor: Sendable {
         } catch {
             outcome = Outcome.of(error)
         }
-        context.slots.release(endpoint.id, after: outcome.errorClass == .timeout ? .timedOut : .answered)
+        lease.release(after: outcome.errorClass == .timeout ? .timedOut : .answered)
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
         var next: Ledger.Next

@@ -164,3 +164,40 @@ public final class Slots: Sendable {
         return refused
     }
 }
+
+/// A slot of one endpoint, taken: given back exactly once — by `release(after:)` once its
+/// request is over, or unused when the last reference to it goes (a path that returned
+/// early, threw or was cancelled), so no path can leave a slot taken.
+public final class SlotLease: Sendable {
+    public let endpoint: UUID
+    private let slots: Slots
+    private let released = Atomic(false)
+
+    fileprivate init(endpoint: UUID, slots: Slots) {
+        self.endpoint = endpoint
+        self.slots = slots
+    }
+
+    /// Gives the slot back after `use`; later calls do nothing.
+    public func release(after use: Slots.Use) {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        slots.release(endpoint, after: use)
+    }
+
+    deinit {
+        release(after: .unused)
+    }
+}
+
+extension Slots {
+    /// A lease on a slot of `endpoint` if one is free now (always with `force`).
+    public func tryLease(_ endpoint: UUID, force: Bool = false) -> SlotLease? {
+        tryAcquire(endpoint, force: force) ? SlotLease(endpoint: endpoint, slots: self) : nil
+    }
+
+    /// A lease on a slot of `endpoint`, after waiting for one while the endpoint answers;
+    /// nil when the caller should defer the delivery instead.
+    public func lease(_ endpoint: UUID, force: Bool = false) async -> SlotLease? {
+        await acquire(endpoint, force: force) ? SlotLease(endpoint: endpoint, slots: self) : nil
+    }
+}
