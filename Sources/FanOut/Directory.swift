@@ -8,7 +8,7 @@ import Synchronization
 /// queried per message; a change shows up within `timeToLive`.
 public final class Directory: Sendable {
     private struct Entry {
-        var endpoints: [Endpoint]?
+        var endpoints: [Endpoint]
         var fetchedAt: ContinuousClock.Instant
     }
 
@@ -24,13 +24,15 @@ public final class Directory: Sendable {
         self.keyring = keyring
     }
 
-    /// The tenant's endpoints, or nil when no such tenant exists.
+    /// The tenant's endpoints, or nil when no such tenant exists. An absent tenant is not
+    /// cached: its event is parked, which is final, so it is always checked afresh (a
+    /// tenant created a moment ago, then its parked events replayed, is found).
     public func endpoints(tenant: UUID) async throws -> [Endpoint]? {
         let now = ContinuousClock.now
         if let entry = cache.withLock({ $0[tenant] }), now - entry.fetchedAt < timeToLive {
             return entry.endpoints
         }
-        let endpoints = try await load(tenant: tenant)
+        guard let endpoints = try await load(tenant: tenant) else { return nil }
         cache.withLock { $0[tenant] = Entry(endpoints: endpoints, fetchedAt: now) }
         return endpoints
     }

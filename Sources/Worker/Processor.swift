@@ -111,14 +111,7 @@ struct Processor: Sendable {
     }
 
     private func fanOut(_ event: Event, from delivery: AMQP.Delivery) async throws {
-        var known = try await context.directory.endpoints(tenant: event.tenantID)
-        if known == nil {
-            // Parking is final for this message: a cached "no such tenant" (one created a
-            // moment ago, then its parked events replayed) is checked against fresh data.
-            context.directory.invalidate(tenant: event.tenantID)
-            known = try await context.directory.endpoints(tenant: event.tenantID)
-        }
-        guard let endpoints = known else {
+        guard let endpoints = try await context.directory.endpoints(tenant: event.tenantID) else {
             try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
             return
         }

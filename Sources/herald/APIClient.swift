@@ -65,23 +65,15 @@ struct APIClient {
         let settings = try options.global.settings()
         base = (options.apiUrl ?? settings.apiURL).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let given = try options.apiKeyFile.map { try readSecret(fromFile: $0, flag: "--api-key-file") } ?? options.apiKey
-        switch credential {
-        case .tenant:
-            guard let key = given ?? settings.apiKey else {
-                throw ValidationError("this command needs a tenant key: set HERALD_API_KEY or pass --api-key-file")
+        let (fallback, needed): (String?, String) =
+            switch credential {
+            case .tenant: (settings.apiKey, "a tenant key: set HERALD_API_KEY or pass --api-key-file")
+            case .operator: (settings.operatorToken, "the operator token: set HERALD_OPERATOR_TOKEN or pass --api-key-file")
+            case .either:
+                (settings.operatorToken ?? settings.apiKey, "the operator token or a tenant key: set HERALD_OPERATOR_TOKEN or HERALD_API_KEY")
             }
-            token = key
-        case .operator:
-            guard let key = given ?? settings.operatorToken else {
-                throw ValidationError("this command needs the operator token: set HERALD_OPERATOR_TOKEN or pass --api-key-file")
-            }
-            token = key
-        case .either:
-            guard let key = given ?? settings.operatorToken ?? settings.apiKey else {
-                throw ValidationError("this command needs the operator token or a tenant key: set HERALD_OPERATOR_TOKEN or HERALD_API_KEY")
-            }
-            token = key
-        }
+        guard let key = given ?? fallback else { throw ValidationError("this command needs \(needed)") }
+        token = key
         json = options.json
     }
 
