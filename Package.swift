@@ -74,7 +74,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",
-            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Postgres", "Chronology"],
+            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Chronology"],
+            swiftSettings: swiftSettings),
+        // The one owner of the delivery record: every statement on events, deliveries and attempts.
+        .target(
+            name: "Records",
+            dependencies: ["Events", "Delivery", "Postgres", "Chronology", "Cryptography"],
             swiftSettings: swiftSettings),
         .target(
             name: "Relay",
@@ -86,12 +91,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Management",
-            dependencies: ["AMQP", "Postgres", "Delivery", "FanOut", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["AMQP", "Postgres", "Delivery", "FanOut", "Records", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Operations",
             dependencies: [
-                "AMQP", "Postgres", "Management", "Topology", "Retry",
+                "AMQP", "Postgres", "Management", "Records", "Topology", "Retry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -103,7 +108,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Management", "Policy", "Events", "Producer", "Delivery", "FanOut", "Postgres", "Chronology",
+                "Management", "Records", "Policy", "Events", "Producer", "Delivery", "FanOut", "Postgres", "Chronology",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -115,7 +120,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AMQP", "Events", "FanOut", "Delivery", "Retry", "Topology", "HTTPClient", "Postgres", "Chronology",
+                "AMQP", "Events", "FanOut", "Delivery", "Records", "Retry", "Topology", "HTTPClient", "Postgres", "Chronology",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Worker", "Cryptography",
+                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
                 "Topology", "Retry", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -157,13 +162,17 @@ let package = Package(
         .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "Events", "HTTPClient", "Cryptography"], swiftSettings: swiftSettings),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "FanOut", "Events", "AMQP", "Topology"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "Events", "AMQP", "Topology", "Retry"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
 
         // Integration tests against the real RabbitMQ, PostgreSQL and HTTP servers.
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres",
+                "Postgres", "Records", "Delivery", "Events",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -174,7 +183,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer", "Chronology", "Threads",
-                "FanOut", "Delivery", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations", "Relay",
+                "FanOut", "Delivery", "Records", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -183,7 +192,7 @@ let package = Package(
         // restarts, then accounts for every (event, endpoint) pair.
         .executableTarget(
             name: "faultrun",
-            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events", "Migrations", "Delivery", "Topology", "Retry"],
+            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events", "Migrations", "Delivery", "Records", "Topology", "Retry"],
             path: "Tests/FaultRun",
             swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the

@@ -94,6 +94,19 @@ public struct Delivery: Sendable {
     /// the body was over the consumer's `maxBodyBytes`: then only its start was kept.
     public var bodySize: Int
 
+    package init(
+        message: Message, deliveryTag: UInt64 = 1, redelivered: Bool = false, exchange: String = "", routingKey: String,
+        consumerTag: String = "", bodySize: Int? = nil
+    ) {
+        self.message = message
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.consumerTag = consumerTag
+        self.bodySize = bodySize ?? message.body.count
+    }
+
     /// Whether the body was over the consumer's limit and is only an excerpt.
     public var isTruncated: Bool { bodySize > message.body.count }
 }

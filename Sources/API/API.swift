@@ -10,6 +10,7 @@ import Logging
 public import Management
 public import Policy
 public import Postgres
+import Records
 public import Producer
 
 /// The management API under `/v1`: what a tenant does in a webhook dashboard, as JSON.
@@ -81,6 +82,8 @@ public struct API: Sendable {
 
     let configuration: Configuration
     let store: Store
+    /// The delivery log's reads and resends.
+    let log: any DeliveryLog
     let dispatcher: Dispatcher
     let parking: ParkingLot
     let producer: Producer
@@ -97,6 +100,7 @@ public struct API: Sendable {
     ) {
         self.configuration = configuration
         self.store = Store(pool: pool, keyring: configuration.secretKeyring)
+        self.log = PostgresRecords(pool: pool)
         self.dispatcher = dispatcher
         self.parking = parking
         self.producer = producer
@@ -224,6 +228,11 @@ struct ProblemMiddleware: RouterMiddleware {
             case .invalid: throw Problem(.unprocessableContent, error.description, field: error.field)
             case .conflict: throw Problem(.conflict, error.message)
             case .unavailable: throw Problem(.serviceUnavailable, error.message)
+            }
+        } catch let error as RecordError {
+            switch error.kind {
+            case .notFound: throw Problem(.notFound, error.message)
+            case .conflict: throw Problem(.conflict, error.message)
             }
         } catch let error as EventError {
             throw Problem(.unprocessableContent, error.description, field: error.field)

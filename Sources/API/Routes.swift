@@ -8,6 +8,7 @@ import Hummingbird
 import Management
 import Policy
 import Producer
+import Records
 
 extension API {
     func routes() -> [Route] {
@@ -109,7 +110,8 @@ extension API {
             var input = try await Input.read(request, context: context)
             let replay = try input.bool("replay_skipped") ?? false
             try input.rejectUnknown()
-            let (endpoint, reopened) = try await store.activate(tenant: context.tenant!, id: id, replaySkipped: replay)
+            let endpoint = try await store.activate(tenant: context.tenant!, id: id)
+            let reopened = replay ? try await log.reopenSkipped(endpoint: id) : []
             for (delivery, attempt) in reopened {
                 try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: false)
             }
@@ -123,7 +125,10 @@ extension API {
             guard let entry = Catalog.entry(type) else {
                 throw Problem(.unprocessableContent, "event_type: not in the catalog (GET /v1/event-types)", field: "event_type")
             }
-            let delivery = try await store.createTestDelivery(tenant: context.tenant!, endpoint: id, type: type, data: entry.sample)
+            guard try await store.endpoint(tenant: context.tenant!, id: id).enabled else {
+                throw ManagementError(.conflict, "enable the endpoint before sending it a test event")
+            }
+            let delivery = try await log.storeTestEvent(tenant: context.tenant!, endpoint: id, type: type, data: entry.sample)
             try await dispatcher.dispatch(delivery: delivery, attempt: 1, manual: true)
             return try Self.json(["delivery_id": delivery.uuidString.lowercased()], status: .accepted)
         }
@@ -132,7 +137,7 @@ extension API {
             _ = try await store.endpoint(tenant: context.tenant!, id: id)
             var filter = try Self.deliveryFilter(request, allowEndpoint: false)
             filter.endpoint = id
-            return try Self.json(try await store.deliveries(tenant: context.tenant!, filter))
+            return try Self.json(try await log.deliveries(tenant: context.tenant!, filter))
         }
         add(.post, "/v1/endpoints/{id}/recover", .tenant) { request, context in
             let id = try Self.id(context)
@@ -141,11 +146,12 @@ extension API {
             guard let since = RFC3339.parse(sinceText) else { throw Problem.badRequest("since", "must be an ISO 8601 date-time") }
             let dryRun = try input.bool("dry_run") ?? false
             try input.rejectUnknown()
-            let failed = try await store.failedDeliveries(tenant: context.tenant!, endpoint: id, since: since)
+            _ = try await store.endpoint(tenant: context.tenant!, id: id)
+            let failed = try await log.failedDeliveries(tenant: context.tenant!, endpoint: id, since: since)
             if dryRun { return try Self.json(RecoveryView(count: failed.count, resent: 0, dryRun: true)) }
             var resent = 0
             for delivery in failed {
-                guard let attempt = try? await store.reopenForResend(tenant: context.tenant!, id: delivery) else { continue }
+                guard let attempt = try? await log.reopenForResend(tenant: context.tenant!, id: delivery) else { continue }
                 try await dispatch(delivery, attempt: attempt, restoring: .failed)
                 resent += 1
             }
@@ -154,18 +160,17 @@ extension API {
 
         // Delivery log
         add(.get, "/v1/deliveries", .tenant) { request, context in
-            try Self.json(try await store.deliveries(tenant: context.tenant!, try Self.deliveryFilter(request, allowEndpoint: true)))
+            try Self.json(try await log.deliveries(tenant: context.tenant!, try Self.deliveryFilter(request, allowEndpoint: true)))
         }
         add(.get, "/v1/deliveries/{id}", .tenant) { _, context in
-            try Self.json(try await store.delivery(tenant: context.tenant!, id: try Self.id(context)))
+            try Self.json(try await log.delivery(tenant: context.tenant!, id: try Self.id(context)))
         }
         add(.post, "/v1/deliveries/{id}/retry", .tenant) { request, context in
             let id = try Self.id(context)
             let input = try await Input.read(request, context: context)
             try input.rejectUnknown()
-            let shown = try await store.delivery(tenant: context.tenant!, id: id).delivery.status
-            let previous = DeliveryState.Status(rawValue: shown) ?? .failed
-            let attempt = try await store.reopenForResend(tenant: context.tenant!, id: id)
+            let previous = try await log.delivery(tenant: context.tenant!, id: id).delivery.status
+            let attempt = try await log.reopenForResend(tenant: context.tenant!, id: id)
             try await dispatch(id, attempt: attempt, restoring: previous)
             return try Self.json(ResendView(deliveryId: id.uuidString.lowercased(), attempt: attempt), status: .accepted)
         }
@@ -223,7 +228,7 @@ extension API {
         do {
             try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: true)
         } catch {
-            try? await store.restore(delivery: delivery, status: status)
+            try? await log.restore(delivery: delivery, status: status)
             throw error
         }
     }

@@ -90,3 +90,11 @@ public enum WebhookRequest {
             connectTimeout: settings.connectTimeout, maxResponseBytes: settings.excerptBytes, overflow: .abort)
     }
 }
+
+/// What sends a webhook request: libcurl's `Client` in Herald, scripted answers in the
+/// worker's unit tests.
+public protocol WebhookTransport: Sendable {
+    func execute(_ request: Request) async throws(TransferError) -> Response
+}
+
+extension Client: WebhookTransport {}

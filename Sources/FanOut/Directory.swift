@@ -12,16 +12,20 @@ public final class Directory: Sendable {
         var fetchedAt: ContinuousClock.Instant
     }
 
-    private let pool: Pool
     private let timeToLive: Duration
-    private let keyring: SecretKeyring
+    private let load: @Sendable (UUID) async throws -> [Endpoint]?
     private let cache = Mutex<[UUID: Entry]>([:])
 
-    /// `keyring` opens the secrets stored sealed.
-    public init(pool: Pool, timeToLive: Duration = .seconds(5), keyring: SecretKeyring = .plaintext) {
-        self.pool = pool
+    /// The endpoints as `load` reads them (nil: no such tenant); a worker's unit tests
+    /// give a fixed list, Herald reads PostgreSQL (`init(pool:timeToLive:keyring:)`).
+    public init(timeToLive: Duration = .seconds(5), load: @escaping @Sendable (UUID) async throws -> [Endpoint]?) {
         self.timeToLive = timeToLive
-        self.keyring = keyring
+        self.load = load
+    }
+
+    /// Reads PostgreSQL; `keyring` opens the secrets stored sealed.
+    public convenience init(pool: Pool, timeToLive: Duration = .seconds(5), keyring: SecretKeyring = .plaintext) {
+        self.init(timeToLive: timeToLive) { tenant in try await Self.load(tenant: tenant, pool: pool, keyring: keyring) }
     }
 
     /// The tenant's endpoints, or nil when no such tenant exists. An absent tenant is not
@@ -32,7 +36,7 @@ public final class Directory: Sendable {
         if let entry = cache.withLock({ $0[tenant] }), now - entry.fetchedAt < timeToLive {
             return entry.endpoints
         }
-        guard let endpoints = try await load(tenant: tenant) else { return nil }
+        guard let endpoints = try await load(tenant) else { return nil }
         cache.withLock { $0[tenant] = Entry(endpoints: endpoints, fetchedAt: now) }
         return endpoints
     }
@@ -42,7 +46,7 @@ public final class Directory: Sendable {
         _ = cache.withLock { $0.removeValue(forKey: tenant) }
     }
 
-    private func load(tenant: UUID) async throws -> [Endpoint]? {
+    private static func load(tenant: UUID, pool: Pool, keyring: SecretKeyring) async throws -> [Endpoint]? {
         let rows = try await pool.query(
             """
             SELECT t.id, e.id, e.url, e.event_types, e.filters::text, e.custom_headers::text, e.payload_format,

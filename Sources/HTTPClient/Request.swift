@@ -54,6 +54,18 @@ public struct Response: Sendable {
     /// The address actually connected to.
     public var remoteAddress: String?
 
+    public init(
+        status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], bodyTruncated: Bool = false,
+        duration: Duration = .zero, remoteAddress: String? = nil
+    ) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.bodyTruncated = bodyTruncated
+        self.duration = duration
+        self.remoteAddress = remoteAddress
+    }
+
     /// The first header named `name` (case-insensitive).
     public func header(_ name: String) -> String? {
         let lowered = name.lowercased()

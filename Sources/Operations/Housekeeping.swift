@@ -1,8 +1,8 @@
 import AMQP
 import Foundation
 public import Logging
-import Management
 import Metrics
+import Records
 import Retry
 public import Postgres
 public import ServiceLifecycle
@@ -49,7 +49,7 @@ public struct Housekeeping: Service, CustomStringConvertible {
     public func applyRetention() async -> Int {
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
         do {
-            let deleted = try await Store(pool: pool).deleteOlder(than: cutoff)
+            let deleted = try await PostgresRecords(pool: pool).deleteOlder(than: cutoff, batch: 1000)
             if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
             return deleted
         } catch {

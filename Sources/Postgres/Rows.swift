@@ -1,3 +1,4 @@
+import Foundation
 /// The rows a statement returned, copied out of libpq's result in text format.
 public struct Rows: Sendable, Sequence {
     public let columns: [String]
@@ -54,6 +55,11 @@ public struct Row: Sendable {
         }
         guard values[index] != nil else { return nil }
         return try decode(T.self, index)
+    }
+
+    /// A uuid column as lower-case text, the form an API shows and webhook headers carry.
+    public func id(_ index: Int) throws -> String {
+        try decode(UUID.self, index).uuidString.lowercased()
     }
 
     public func decode<T: ColumnDecodable>(_ type: T.Type, _ column: String) throws -> T {

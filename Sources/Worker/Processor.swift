@@ -1,12 +1,13 @@
-import AMQP
+package import AMQP
 public import Delivery
 public import Events
 public import FanOut
 import Foundation
-public import HTTPClient
+import HTTPClient
 public import Logging
 import Metrics
 import Postgres
+public import Records
 import Retry
 public import Topology
 import Chronology
@@ -14,9 +15,10 @@ import Chronology
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
     public var directory: Directory
-    public var store: FanOutStore
-    public var ledger: Ledger
-    public var client: Client
+    /// Where events, claims and attempts are written: PostgreSQL, or memory in unit tests.
+    public var records: any PipelineRecords
+    /// Where webhook requests go: libcurl, or scripted answers in unit tests.
+    public var client: any WebhookTransport
     public var requests: RequestSettings
     public var topology: Topology
     public var limits: EventLimits
@@ -25,12 +27,11 @@ public struct WorkerContext: Sendable {
     public var logger: Logger
 
     public init(
-        directory: Directory, store: FanOutStore, ledger: Ledger, client: Client, requests: RequestSettings,
+        directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
         topology: Topology, limits: EventLimits, slots: Slots = Slots(limit: 10), logger: Logger
     ) {
         self.directory = directory
-        self.store = store
-        self.ledger = ledger
+        self.records = records
         self.client = client
         self.requests = requests
         self.topology = topology
@@ -46,30 +47,29 @@ public struct WorkerContext: Sendable {
 /// Events, claims and attempts of concurrent messages are written in shared batches (a
 /// statement or a transaction each); a message is acked only after the batches holding
 /// its writes committed.
-struct Processor: Sendable {
+package struct Processor: Sendable {
     let context: WorkerContext
     /// A channel in confirm mode for retries, deferred deliveries and parked messages.
-    let publisher: Channel
+    let publisher: any ConfirmedPublishing
     /// The consumer's body limit, named in the reason of a message parked for it.
     let maxMessageBytes: Int
     private let stores: Batcher<Arrival, Stored>
-    private let records: Batcher<Ledger.Entry, Ledger.Recorded>
-    private let claims: Batcher<Ledger.Claim, Bool>
+    private let records: Batcher<AttemptRecord, Recorded>
+    private let claims: Batcher<AttemptClaim, Bool>
 
-    init(context: WorkerContext, publisher: Channel, maxMessageBytes: Int = .max) {
+    package init(context: WorkerContext, publisher: any ConfirmedPublishing, maxMessageBytes: Int = .max) {
         self.context = context
         self.publisher = publisher
         self.maxMessageBytes = maxMessageBytes
-        let store = context.store
-        let ledger = context.ledger
-        stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await store.store($0) }
-        records = Batcher(maxBatch: 256, maxFlushes: 1) { try await ledger.record($0) }
-        claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await ledger.claim($0) }
+        let records = context.records
+        stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await records.store($0) }
+        self.records = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.record($0) }
+        claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
     }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
     /// trouble), so it comes back.
-    func handle(_ delivery: AMQP.Delivery) async throws {
+    package func handle(_ delivery: AMQP.Delivery) async throws {
         if delivery.isTruncated {
             // Only an excerpt was read: the body is parked as that excerpt, with its size.
             try await park(
@@ -99,7 +99,7 @@ struct Processor: Sendable {
                 }
                 lease = taken
             }
-            guard let (state, event) = try await context.store.load(delivery: id) else {
+            guard let (state, event) = try await context.records.load(delivery: id) else {
                 lease?.release(after: .unused)
                 return
             }
@@ -192,7 +192,7 @@ struct Processor: Sendable {
             }
             guard let endpoint else { return }
             guard endpoint.enabled else {
-                try await context.ledger.skip(delivery: state.id)
+                try await context.records.skip(delivery: state.id)
                 return
             }
             if lease?.endpoint != endpoint.id {
@@ -204,7 +204,7 @@ struct Processor: Sendable {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
-            if claim, try await !claims.submit(Ledger.Claim(delivery: state.id, attempt: k)) { return }
+            if claim, try await !claims.submit(AttemptClaim(delivery: state.id, attempt: k)) { return }
             // `attempt` gives the slot back when its exchange ends.
             try await attempt(k, of: state, event: event, endpoint: endpoint, lease: held, manual: manual)
         }
@@ -240,7 +240,7 @@ struct Processor: Sendable {
         lease.release(after: outcome.errorClass == .timeout ? .timedOut : .answered)
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
-        var next: Ledger.Next
+        var next: AttemptRecord.Next
         var rung: Int?
         switch outcome.verdict {
         case .delivered:
@@ -256,7 +256,7 @@ struct Processor: Sendable {
             deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? .manual : .automatic,
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
-        let recorded = try await records.submit(Ledger.Entry(attempt, next: next, nextAttemptAt: nextAttemptAt))
+        let recorded = try await records.submit(AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt))
         AttemptMetrics.outcomes[next]?.increment()
         AttemptMetrics.duration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         if context.logger.logLevel <= .debug || recorded.disabledEndpoint {
@@ -314,8 +314,8 @@ struct Processor: Sendable {
 
 /// The worker's per-attempt metrics, created once rather than looked up per attempt.
 enum AttemptMetrics {
-    static let outcomes: [Ledger.Next: Counter] = Dictionary(
-        uniqueKeysWithValues: [Ledger.Next.delivered, .retrying, .failed].map {
+    static let outcomes: [AttemptRecord.Next: Counter] = Dictionary(
+        uniqueKeysWithValues: AttemptRecord.Next.allCases.map {
             ($0, Counter(label: "herald_deliveries_total", dimensions: [("outcome", $0.rawValue)]))
         })
     static let duration = Timer(label: "herald_attempt_duration_seconds")
@@ -328,3 +328,12 @@ struct SecretUnavailable: Error, CustomStringConvertible {
     let endpoint: UUID
     var description: String { "the secret of endpoint \(endpoint.uuidString.lowercased()) cannot be opened with this process's keys" }
 }
+
+/// Where the processor publishes what must be confirmed before its message is acked
+/// (retries, deferred deliveries, parked messages): a channel in confirm mode, or a
+/// recorder in the worker's unit tests.
+package protocol ConfirmedPublishing: Sendable {
+    func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool) async throws
+}
+
+extension Channel: ConfirmedPublishing {}

@@ -1,4 +1,4 @@
-public import FanOut
+public import Records
 
 /// What to do with one delivery when a message asks for attempt `k` of it.
 ///

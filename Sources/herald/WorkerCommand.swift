@@ -7,6 +7,7 @@ import Logging
 import Operations
 import Policy
 import Postgres
+import Records
 import ServiceLifecycle
 import UnixSignals
 import Settings
@@ -38,8 +39,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
         let context = WorkerContext(
             directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL, keyring: settings.secretKeyring),
-            store: FanOutStore(pool: pool),
-            ledger: Ledger(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
+            records: PostgresRecords(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
             client: client,
             requests: RequestSettings(headerPrefix: settings.headerPrefix, timeout: settings.httpTimeout, connectTimeout: settings.connectTimeout),
             topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),

@@ -3,6 +3,7 @@ import Events
 import FanOut
 import Foundation
 import Postgres
+import Records
 import Testing
 import TestSupport
 import Worker
@@ -22,15 +23,15 @@ struct LedgerTests {
                 "INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), 'evt_1', \(endpoint)) RETURNING id, request_id")[0]
             let id = try delivery.decode(UUID.self, 0)
             let requestID = try delivery.decode(UUID.self, 1)
-            let ledger = pipeline.context.ledger
+            let ledger = pipeline.context.records
             func attempt(_ number: Int, _ outcome: Outcome) -> Attempt {
                 Attempt(deliveryID: id, endpointID: endpoint, number: number, requestID: requestID, startedAt: Date(), duration: .milliseconds(5), outcome: outcome, excerpt: [])
             }
             func claim(_ number: Int) async throws -> Bool {
-                try await ledger.claim([Ledger.Claim(delivery: id, attempt: number)])[0]
+                try await ledger.claim([AttemptClaim(delivery: id, attempt: number)])[0]
             }
-            func record(_ attempt: Attempt, next: Ledger.Next, nextAttemptAt: Date?) async throws -> Ledger.Recorded {
-                try await ledger.record([Ledger.Entry(attempt, next: next, nextAttemptAt: nextAttemptAt)])[0]
+            func record(_ attempt: Attempt, next: AttemptRecord.Next, nextAttemptAt: Date?) async throws -> Recorded {
+                try await ledger.record([AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt)])[0]
             }
             #expect(try await claim(1))
             #expect(try await !claim(1))
@@ -70,11 +71,11 @@ struct LedgerTests {
                 let event = Event(id: "evt_\(n)", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
                 targets.append(Arrival(event: event, targets: [Arrival.Target(endpoint: good, claim: true), Arrival.Target(endpoint: bad, claim: true)]))
             }
-            let stored = try await pipeline.context.store.store(targets)
+            let stored = try await pipeline.context.records.store(targets)
             let states = stored.flatMap(\.deliveries)
             #expect(states.count == 6)
-            func attempt(_ state: DeliveryState, _ outcome: Outcome) -> Ledger.Entry {
-                Ledger.Entry(
+            func attempt(_ state: DeliveryState, _ outcome: Outcome) -> AttemptRecord {
+                AttemptRecord(
                     Attempt(
                         deliveryID: state.id, endpointID: state.endpointID, number: 1, requestID: state.requestID, startedAt: Date(),
                         duration: .milliseconds(3), outcome: outcome, excerpt: Array("ok".utf8)),
@@ -86,7 +87,7 @@ struct LedgerTests {
             // A second holder's late failure of a delivered one, in the same batch.
             let first = states.first { $0.endpointID == good }!
             entries.append(attempt(first, refused))
-            let recorded = try await pipeline.context.ledger.record(entries)
+            let recorded = try await pipeline.context.records.record(entries)
             #expect(recorded.count == 7)
             #expect(recorded.prefix(6).allSatisfy { $0.applied })
             #expect(!recorded[6].applied)
@@ -108,7 +109,7 @@ struct LedgerTests {
             let a = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/a")
             let b = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/b")
             let c = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/c")
-            let store = pipeline.context.store
+            let store = pipeline.context.records
             let original = Event(id: "evt_1", type: "a.b", tenantID: tenant, data: Array(#"{"v":1}"#.utf8))
             let targets = [Arrival.Target(endpoint: a, claim: true), Arrival.Target(endpoint: b), Arrival.Target(endpoint: c, skip: true, claim: true)]
             let first = try await store.store([Arrival(event: original, targets: targets)])[0]
@@ -143,16 +144,16 @@ struct LedgerTests {
             let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/in")
             let event = Event(id: "evt_1", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
             let other = Event(id: "evt_2", type: "a.b", tenantID: tenant, data: Array("{}".utf8))
-            let stored = try await pipeline.context.store.store([
+            let stored = try await pipeline.context.records.store([
                 Arrival(event: event, targets: [Arrival.Target(endpoint: endpoint)]), Arrival(event: other, targets: [Arrival.Target(endpoint: endpoint)]),
             ])
             let x = stored[0].deliveries[0].id
             let y = stored[1].deliveries[0].id
-            let granted = try await pipeline.context.ledger.claim([
-                Ledger.Claim(delivery: x, attempt: 1), Ledger.Claim(delivery: x, attempt: 1), Ledger.Claim(delivery: y, attempt: 2),
+            let granted = try await pipeline.context.records.claim([
+                AttemptClaim(delivery: x, attempt: 1), AttemptClaim(delivery: x, attempt: 1), AttemptClaim(delivery: y, attempt: 2),
             ])
             #expect(granted == [true, false, true])
-            #expect(try await pipeline.context.ledger.claim([Ledger.Claim(delivery: y, attempt: 2)]) == [false])
+            #expect(try await pipeline.context.records.claim([AttemptClaim(delivery: y, attempt: 2)]) == [false])
         }
     }
 }

@@ -9,6 +9,7 @@ import Logging
 import Migrations
 import Postgres
 import Producer
+import Records
 import Retry
 import Testing
 import TestSupport
@@ -53,8 +54,8 @@ struct Pipeline {
             let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
-                directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring), store: FanOutStore(pool: pool),
-                ledger: Ledger(pool: pool, policy: options.disable), client: client,
+                directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),
+                records: PostgresRecords(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
                 topology: topology, limits: EventLimits(), slots: Slots(limit: options.endpointConcurrency), logger: TestServices.logger)
             let producer = Producer(

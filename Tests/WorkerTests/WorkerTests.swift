@@ -1,6 +1,7 @@
 import AMQP
 import Events
 import FanOut
+import Records
 import Foundation
 import Testing
 import Topology

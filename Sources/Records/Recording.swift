@@ -1,63 +1,12 @@
-public import FanOut
 public import Foundation
-public import Postgres
 import Chronology
+import Delivery
+import Postgres
 
-/// One attempt as the delivery log shows it.
-public struct Attempt: Sendable {
-    public var deliveryID: UUID
-    public var endpointID: UUID
-    public var number: Int
-    public var trigger: DeliveryState.Trigger
-    public var requestID: UUID
-    public var startedAt: Date
-    public var duration: Duration
-    public var outcome: Outcome
-    /// The first bytes of the response body.
-    public var excerpt: [UInt8]
-
-    public init(
-        deliveryID: UUID, endpointID: UUID, number: Int, trigger: DeliveryState.Trigger = .automatic, requestID: UUID, startedAt: Date,
-        duration: Duration, outcome: Outcome, excerpt: [UInt8]
-    ) {
-        self.deliveryID = deliveryID
-        self.endpointID = endpointID
-        self.number = number
-        self.trigger = trigger
-        self.requestID = requestID
-        self.startedAt = startedAt
-        self.duration = duration
-        self.outcome = outcome
-        self.excerpt = excerpt
-    }
-}
-
-/// Writes delivery state: claims, attempts, endpoint failure counts.
-public struct Ledger: Sendable {
-    let pool: Pool
-    let policy: DisablePolicy
-
-    public init(pool: Pool, policy: DisablePolicy) {
-        self.pool = pool
-        self.policy = policy
-    }
-
-    /// One attempt to claim.
-    public struct Claim: Sendable, Hashable {
-        public var delivery: UUID
-        public var attempt: Int
-
-        public init(delivery: UUID, attempt: Int) {
-            self.delivery = delivery
-            self.attempt = attempt
-        }
-    }
-
-    /// Claims attempts: true for exactly one claim of an attempt while the delivery is open
-    /// and fewer attempts were started. One statement per round (a delivery named twice is
-    /// claimed in a later round, so only one of its claims succeeds); true for each claim
-    /// that succeeded, in order.
-    public func claim(_ claims: [Claim]) async throws -> [Bool] {
+extension PostgresRecords {
+    /// One statement per round: a delivery named twice is claimed in a later round, so
+    /// only one of its claims succeeds.
+    public func claim(_ claims: [AttemptClaim]) async throws -> [Bool] {
         guard !claims.isEmpty else { return [] }
         var granted = [Bool](repeating: false, count: claims.count)
         for round in Self.rounds(claims.map(\.delivery)) {
@@ -66,7 +15,7 @@ public struct Ledger: Sendable {
                 """
                 UPDATE deliveries d SET attempts = v.attempt::int, claimed_at = now(), updated_at = now()
                 FROM (VALUES \(Query.values(rows))) AS v (id, attempt)
-                WHERE d.id = v.id::uuid AND d.attempts < v.attempt::int AND d.status IN ('pending', 'retrying')
+                WHERE d.id = v.id::uuid AND d.attempts < v.attempt::int AND d.status = ANY(\(Self.openStatuses))
                 RETURNING d.id
                 """)
             let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
@@ -88,45 +37,17 @@ public struct Ledger: Sendable {
         return rounds
     }
 
-    /// Marks a delivery skipped (its endpoint is disabled).
-    public func skip(delivery: UUID) async throws {
+    public func skip(delivery id: UUID) async throws {
         try await pool.query(
-            "UPDATE deliveries SET status = 'skipped', updated_at = now() WHERE id = \(delivery) AND status IN ('pending', 'retrying')")
+            """
+            UPDATE deliveries SET status = \(DeliveryState.Status.skipped.rawValue), updated_at = now()
+            WHERE id = \(id) AND status = ANY(\(Self.openStatuses))
+            """)
     }
 
-    /// The delivery's next state after an attempt.
-    public enum Next: String, Sendable {
-        case delivered, retrying, failed
-    }
-
-    /// What recording an attempt changed.
-    public struct Recorded: Sendable, Equatable {
-        /// The delivery took the new state. False when it was already final or a later
-        /// attempt had started (another holder of a redelivered message got there first):
-        /// the attempt is logged, but it must neither move the delivery back nor schedule a retry.
-        public var applied: Bool
-        /// This attempt disabled the endpoint.
-        public var disabledEndpoint: Bool
-    }
-
-    /// One attempt to record, with the delivery's state after it.
-    public struct Entry: Sendable {
-        public var attempt: Attempt
-        public var next: Next
-        public var nextAttemptAt: Date?
-
-        public init(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) {
-            self.attempt = attempt
-            self.next = next
-            self.nextAttemptAt = nextAttemptAt
-        }
-    }
-
-    /// Logs each attempt and, unless another holder already settled its delivery, applies
-    /// the delivery's new state and counts the endpoint's consecutive failures: a batch in
-    /// one statement or transaction, meaning what recording them one by one would; returns
-    /// what each changed, in order. A transaction that lost a deadlock is run again.
-    public func record(_ entries: [Entry]) async throws -> [Recorded] {
+    /// A batch in one statement or transaction, meaning what recording them one by one
+    /// would. A transaction that lost a deadlock is run again.
+    public func record(_ entries: [AttemptRecord]) async throws -> [Recorded] {
         guard !entries.isEmpty else { return [] }
         let allDelivered = entries.allSatisfy { $0.attempt.outcome.verdict == .delivered }
         let simple = allDelivered && Self.rounds(entries.map(\.attempt.deliveryID)).count == 1
@@ -143,7 +64,7 @@ public struct Ledger: Sendable {
 
     /// The common case, successes of distinct deliveries, in one statement: attempts
     /// logged, deliveries moved, their endpoints' failure runs ended.
-    private func recordDelivered(_ entries: [Entry]) async throws -> [Recorded] {
+    private func recordDelivered(_ entries: [AttemptRecord]) async throws -> [Recorded] {
         let moved = try await pool.query(
             "WITH a AS (" + Self.insertAttempts(entries) + "), d AS (" + Self.moveDeliveries(entries, indices: Array(entries.indices))
                 + """
@@ -157,7 +78,7 @@ public struct Ledger: Sendable {
         return entries.map { Recorded(applied: ids.contains($0.attempt.deliveryID), disabledEndpoint: false) }
     }
 
-    static func insertAttempts(_ entries: [Entry]) -> Query {
+    static func insertAttempts(_ entries: [AttemptRecord]) -> Query {
         let rows: [[any Bindable]] = entries.map { entry in
             let attempt = entry.attempt
             let outcome = attempt.outcome
@@ -176,7 +97,7 @@ public struct Ledger: Sendable {
 
     /// Moves the deliveries of `entries[indices]` (no delivery twice) to their new state,
     /// unless settled or overtaken; returns the ids and endpoints of those it moved.
-    static func moveDeliveries(_ entries: [Entry], indices: [Int]) -> Query {
+    static func moveDeliveries(_ entries: [AttemptRecord], indices: [Int]) -> Query {
         let rows: [[any Bindable]] = indices.map { index in
             let entry = entries[index]
             return [
@@ -187,14 +108,14 @@ public struct Ledger: Sendable {
         return """
             UPDATE deliveries d SET status = v.status::text, last_status_code = v.code::int,
                    last_error_class = v.class::text, next_attempt_at = v.next_at::timestamptz,
-                   delivered_at = CASE WHEN v.status::text = 'delivered' THEN now() ELSE d.delivered_at END, updated_at = now()
+                   delivered_at = CASE WHEN v.status::text = \(DeliveryState.Status.delivered.rawValue) THEN now() ELSE d.delivered_at END, updated_at = now()
             FROM (VALUES \(Query.values(rows))) AS v (id, attempt, status, code, class, next_at)
-            WHERE d.id = v.id::uuid AND d.status IN ('pending', 'retrying') AND d.attempts <= v.attempt::int
+            WHERE d.id = v.id::uuid AND d.status = ANY(\(Self.openStatuses)) AND d.attempts <= v.attempt::int
             RETURNING d.id, d.endpoint_id
             """
     }
 
-    private func record(_ entries: [Entry], in tx: Connection) async throws -> [Recorded] {
+    private func record(_ entries: [AttemptRecord], in tx: Connection) async throws -> [Recorded] {
         try await tx.query(Self.insertAttempts(entries))
         // A delivery named twice in one batch (two holders of it) is updated in rounds, in
         // submission order, as separate records would be.
@@ -209,7 +130,7 @@ public struct Ledger: Sendable {
 
     /// Ends the failure runs of endpoints that succeeded and counts (and may disable) those
     /// that failed, sorted by endpoint so that concurrent batches lock them in one order.
-    private func countEndpoints(_ entries: [Entry], applied: [Bool], in tx: Connection) async throws -> [Recorded] {
+    private func countEndpoints(_ entries: [AttemptRecord], applied: [Bool], in tx: Connection) async throws -> [Recorded] {
         var recorded = applied.map { Recorded(applied: $0, disabledEndpoint: false) }
         // A delivered attempt ends its endpoint's run of failures.
         let succeeded = Set(entries.indices.filter { applied[$0] && entries[$0].attempt.outcome.verdict == .delivered }.map { entries[$0].attempt.endpointID })

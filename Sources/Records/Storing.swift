@@ -1,86 +1,9 @@
 public import Events
 public import Foundation
-public import Postgres
+import Postgres
 
-/// A delivery as the worker sees it when deciding what to do.
-public struct DeliveryState: Sendable, Equatable {
-    public enum Status: String, Sendable, CaseIterable {
-        case pending, retrying, delivered, failed, skipped
-
-        public var isFinal: Bool { self == .delivered || self == .failed || self == .skipped }
-    }
-
-    /// What started an attempt: the pipeline, or someone's resend.
-    public enum Trigger: String, Sendable {
-        case automatic, manual
-    }
-
-    public var id: UUID
-    public var endpointID: UUID
-    public var requestID: UUID
-    public var status: Status
-    /// Attempts started (claimed).
-    public var attempts: Int
-    /// The highest attempt number recorded in `delivery_attempts`.
-    public var recordedAttempts: Int
-
-    public init(id: UUID, endpointID: UUID, requestID: UUID, status: Status, attempts: Int, recordedAttempts: Int) {
-        self.id = id
-        self.endpointID = endpointID
-        self.requestID = requestID
-        self.status = status
-        self.attempts = attempts
-        self.recordedAttempts = recordedAttempts
-    }
-}
-
-/// One event as the worker hands it to `FanOutStore.store`, with the endpoints it goes to.
-public struct Arrival: Sendable {
-    /// An endpoint the event goes to.
-    public struct Target: Sendable, Equatable {
-        public var endpoint: UUID
-        /// Recorded as skipped (the endpoint is disabled), never sent.
-        public var skip: Bool
-        /// A delivery created for it starts with attempt 1 claimed by the caller, so the
-        /// claim costs no statement of its own.
-        public var claim: Bool
-
-        public init(endpoint: UUID, skip: Bool = false, claim: Bool = false) {
-            self.endpoint = endpoint
-            self.skip = skip
-            self.claim = claim && !skip
-        }
-    }
-
-    public var event: Event
-    public var targets: [Target]
-
-    public init(event: Event, targets: [Target]) {
-        self.event = event
-        self.targets = targets
-    }
-}
-
-/// What `FanOutStore.store` did with one arrival.
-public struct Stored: Sendable {
-    /// The stored event: a republished id keeps its first content.
-    public var event: Event
-    /// Every delivery of the event, new or not.
-    public var deliveries: [DeliveryState]
-    /// The deliveries this call created with attempt 1 claimed for the caller.
-    public var claimed: Set<UUID>
-}
-
-/// Stores events and creates their deliveries, idempotently.
-public struct FanOutStore: Sendable {
-    let pool: Pool
-
-    public init(pool: Pool) {
-        self.pool = pool
-    }
-
-    /// Stores each event once per (tenant, id) and one delivery per target endpoint, for a
-    /// whole batch in one statement (events and deliveries inserted together, so both or
+extension PostgresRecords {
+    /// A whole batch in one statement (events and deliveries inserted together, so both or
     /// neither are committed). An event or delivery that already exists (a redelivered or
     /// republished event) is kept as it is and read back afterwards.
     public func store(_ arrivals: [Arrival]) async throws -> [Stored] {
@@ -212,7 +135,6 @@ public struct FanOutStore: Sendable {
         }
     }
 
-    /// A delivery with its event, for a retry; nil when it no longer exists.
     public func load(delivery id: UUID) async throws -> (DeliveryState, Event)? {
         let rows = try await pool.query(
             """
@@ -233,33 +155,7 @@ public struct FanOutStore: Sendable {
     static func state(_ row: Row) throws -> DeliveryState {
         DeliveryState(
             id: try row.decode(UUID.self, 0), endpointID: try row.decode(UUID.self, 1), requestID: try row.decode(UUID.self, 2),
-            status: DeliveryState.Status(rawValue: try row.decode(String.self, 3)) ?? .pending,
+            status: try row.decode(DeliveryState.Status.self, 3),
             attempts: try row.decode(Int.self, 4), recordedAttempts: try row.decode(Int.self, 5))
-    }
-}
-
-/// An event's identity in the tables.
-struct EventKey: Hashable {
-    var tenant: UUID
-    var id: String
-
-    init(tenant: UUID, id: String) {
-        self.tenant = tenant
-        self.id = id
-    }
-
-    init(_ event: Event) {
-        self.init(tenant: event.tenantID, id: event.id)
-    }
-}
-
-/// A delivery's identity in the tables.
-struct DeliveryKey: Hashable {
-    var event: EventKey
-    var endpoint: UUID
-
-    init(_ event: EventKey, _ endpoint: UUID) {
-        self.event = event
-        self.endpoint = endpoint
     }
 }

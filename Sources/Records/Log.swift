@@ -1,0 +1,148 @@
+public import Foundation
+public import Postgres
+
+extension PostgresRecords {
+    public func deliveries(tenant: UUID, _ filter: DeliveryFilter) async throws -> Page<DeliveryView> {
+        var query: Query = """
+            SELECT d.id, d.endpoint_id, d.event_id, e.type, d.status, d.attempts, d.request_id, d.last_status_code,
+                   d.last_error_class, d.next_attempt_at, d.created_at, d.delivered_at
+            FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            WHERE d.tenant_id = \(tenant)
+            """
+        if let endpoint = filter.endpoint { query = query + " AND d.endpoint_id = \(endpoint)" }
+        if let status = filter.status { query = query + " AND d.status = \(status.rawValue)" }
+        if let type = filter.eventType { query = query + " AND e.type = \(type)" }
+        if let since = filter.since { query = query + " AND d.created_at >= \(since)" }
+        if let until = filter.until { query = query + " AND d.created_at < \(until)" }
+        if let cursor = filter.cursor { query = query + " AND (d.created_at, d.id) < (\(cursor.createdAt), \(cursor.id))" }
+        query = query + " ORDER BY d.created_at DESC, d.id DESC LIMIT \(filter.limit + 1)"
+        var items = try await pool.query(query).map(Self.delivery)
+        var next: String?
+        if items.count > filter.limit {
+            items.removeLast()
+            next = items.last.flatMap { item in UUID(uuidString: item.id).map { Cursor(createdAt: item.createdAt, id: $0).token } }
+        }
+        return Page(items: items, nextCursor: next)
+    }
+
+    public func delivery(tenant: UUID, id: UUID) async throws -> DeliveryDetail {
+        guard let row = try await pool.query(
+            """
+            SELECT d.id, d.endpoint_id, d.event_id, e.type, d.status, d.attempts, d.request_id, d.last_status_code,
+                   d.last_error_class, d.next_attempt_at, d.created_at, d.delivered_at,
+                   e.occurred_at, e.attributes::text, e.data::text
+            FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            WHERE d.tenant_id = \(tenant) AND d.id = \(id)
+            """).first
+        else { throw RecordError(.notFound, "no such delivery") }
+        let delivery = try Self.delivery(row)
+        let attributes = (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 13).utf8)) as? [String: String]) ?? [:]
+        let event = EventView(
+            id: delivery.eventId, type: delivery.eventType, occurredAt: try row.decode(Date.self, 12), attributes: attributes,
+            data: JSONValue(parsing: try row.decode(String.self, 14)))
+        let attempts = try await pool.query(
+            """
+            SELECT attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message
+            FROM delivery_attempts WHERE delivery_id = \(id) ORDER BY started_at, id
+            """
+        ).map { row in
+            AttemptView(
+                attempt: try row.decode(Int.self, 0), trigger: try row.decode(DeliveryState.Trigger.self, 1), requestId: try row.id(2),
+                startedAt: try row.decode(Date.self, 3), durationMs: try row.decode(Int.self, 4), statusCode: try row.decode(Int?.self, 5),
+                responseExcerpt: try row.decode(String?.self, 6), errorClass: try row.decode(String?.self, 7),
+                errorMessage: try row.decode(String?.self, 8))
+        }
+        return DeliveryDetail(delivery: delivery, event: event, attempts: attempts)
+    }
+
+    /// The new request id says "you really do want to deliver again"; `webhook-id` stays.
+    public func reopenForResend(tenant: UUID, id: UUID) async throws -> Int {
+        let rows = try await pool.query(
+            """
+            UPDATE deliveries SET status = \(DeliveryState.Status.pending.rawValue), request_id = gen_random_uuid(), updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id) AND status = ANY(\(Self.finalStatuses))
+            RETURNING attempts
+            """)
+        if let row = rows.first { return try row.decode(Int.self, 0) + 1 }
+        _ = try await delivery(tenant: tenant, id: id)
+        throw RecordError(.conflict, "the delivery is still pending or retrying")
+    }
+
+    public func restore(delivery id: UUID, status: DeliveryState.Status) async throws {
+        try await pool.query(
+            """
+            UPDATE deliveries SET status = \(status.rawValue), updated_at = now()
+            WHERE id = \(id) AND status = \(DeliveryState.Status.pending.rawValue)
+            """)
+    }
+
+    public func failedDeliveries(tenant: UUID, endpoint: UUID, since: Date) async throws -> [UUID] {
+        try await pool.query(
+            """
+            SELECT id FROM deliveries
+            WHERE tenant_id = \(tenant) AND endpoint_id = \(endpoint) AND status = \(DeliveryState.Status.failed.rawValue)
+              AND created_at >= \(since)
+            ORDER BY created_at
+            """).map { try $0.decode(UUID.self, 0) }
+    }
+
+    public func reopenSkipped(endpoint: UUID) async throws -> [(UUID, Int)] {
+        try await pool.query(
+            """
+            UPDATE deliveries SET status = \(DeliveryState.Status.pending.rawValue), updated_at = now()
+            WHERE endpoint_id = \(endpoint) AND status = \(DeliveryState.Status.skipped.rawValue)
+            RETURNING id, attempts
+            """).map { (try $0.decode(UUID.self, 0), try $0.decode(Int.self, 1) + 1) }
+    }
+
+    public func storeTestEvent(tenant: UUID, endpoint id: UUID, type: String, data: String) async throws -> UUID {
+        try await pool.transaction { tx in
+            let eventID = "evt_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+            try await tx.query(
+                """
+                INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
+                VALUES (\(tenant), \(eventID), \(type), now(), \(data)::json, '{"test": "true"}'::jsonb)
+                """)
+            return try await tx.query(
+                "INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), \(eventID), \(id)) RETURNING id"
+            )[0].decode(UUID.self, 0)
+        }
+    }
+
+    /// Small batches keep any statement from holding locks for long.
+    public func deleteOlder(than cutoff: Date, batch: Int = 1000) async throws -> Int {
+        var total = 0
+        while true {
+            let attempts = try await pool.query(
+                """
+                DELETE FROM delivery_attempts WHERE id IN
+                    (SELECT id FROM delivery_attempts WHERE started_at < \(cutoff) LIMIT \(batch))
+                """).affectedRows
+            let events = try await pool.query(
+                """
+                DELETE FROM events WHERE (tenant_id, id) IN
+                    (SELECT tenant_id, id FROM events WHERE received_at < \(cutoff) LIMIT \(batch))
+                """).affectedRows
+            total += attempts + events
+            if attempts < batch && events < batch { return total }
+        }
+    }
+
+    static func delivery(_ row: Row) throws -> DeliveryView {
+        DeliveryView(
+            id: try row.id(0), endpointId: try row.id(1), eventId: try row.decode(String.self, 2),
+            eventType: try row.decode(String.self, 3), status: try row.decode(DeliveryState.Status.self, 4), attempts: try row.decode(Int.self, 5),
+            requestId: try row.id(6), lastStatusCode: try row.decode(Int?.self, 7),
+            lastErrorClass: try row.decode(String?.self, 8), nextAttemptAt: try row.decode(Date?.self, 9),
+            createdAt: try row.decode(Date.self, 10), deliveredAt: try row.decode(Date?.self, 11))
+    }
+}
+
+// A status or trigger the type does not know is a decoding error, not a guess.
+extension DeliveryState.Status: ColumnDecodable {
+    public init?(postgresText text: String) { self.init(rawValue: text) }
+}
+
+extension DeliveryState.Trigger: ColumnDecodable {
+    public init?(postgresText text: String) { self.init(rawValue: text) }
+}

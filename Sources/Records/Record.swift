@@ -1,0 +1,197 @@
+public import Delivery
+public import Events
+public import Foundation
+
+/// A delivery as the worker sees it when deciding what to do.
+public struct DeliveryState: Sendable, Equatable {
+    public enum Status: String, Sendable, CaseIterable, Codable {
+        case pending, retrying, delivered, failed, skipped
+
+        public var isFinal: Bool { self == .delivered || self == .failed || self == .skipped }
+    }
+
+    /// What started an attempt: the pipeline, or someone's resend.
+    public enum Trigger: String, Sendable, Codable {
+        case automatic, manual
+    }
+
+    public var id: UUID
+    public var endpointID: UUID
+    public var requestID: UUID
+    public var status: Status
+    /// Attempts started (claimed).
+    public var attempts: Int
+    /// The highest attempt number recorded in `delivery_attempts`.
+    public var recordedAttempts: Int
+
+    public init(id: UUID, endpointID: UUID, requestID: UUID, status: Status, attempts: Int, recordedAttempts: Int) {
+        self.id = id
+        self.endpointID = endpointID
+        self.requestID = requestID
+        self.status = status
+        self.attempts = attempts
+        self.recordedAttempts = recordedAttempts
+    }
+}
+
+/// One event as the worker hands it to `PipelineRecords.store`, with the endpoints it goes to.
+public struct Arrival: Sendable {
+    /// An endpoint the event goes to.
+    public struct Target: Sendable, Equatable {
+        public var endpoint: UUID
+        /// Recorded as skipped (the endpoint is disabled), never sent.
+        public var skip: Bool
+        /// A delivery created for it starts with attempt 1 claimed by the caller, so the
+        /// claim costs no statement of its own.
+        public var claim: Bool
+
+        public init(endpoint: UUID, skip: Bool = false, claim: Bool = false) {
+            self.endpoint = endpoint
+            self.skip = skip
+            self.claim = claim && !skip
+        }
+    }
+
+    public var event: Event
+    public var targets: [Target]
+
+    public init(event: Event, targets: [Target]) {
+        self.event = event
+        self.targets = targets
+    }
+}
+
+/// What `PipelineRecords.store` did with one arrival.
+public struct Stored: Sendable {
+    /// The stored event: a republished id keeps its first content.
+    public var event: Event
+    /// Every delivery of the event, new or not.
+    public var deliveries: [DeliveryState]
+    /// The deliveries this call created with attempt 1 claimed for the caller.
+    public var claimed: Set<UUID>
+
+    public init(event: Event, deliveries: [DeliveryState], claimed: Set<UUID>) {
+        self.event = event
+        self.deliveries = deliveries
+        self.claimed = claimed
+    }
+}
+
+/// One attempt as the delivery log shows it.
+public struct Attempt: Sendable {
+    public var deliveryID: UUID
+    public var endpointID: UUID
+    public var number: Int
+    public var trigger: DeliveryState.Trigger
+    public var requestID: UUID
+    public var startedAt: Date
+    public var duration: Duration
+    public var outcome: Outcome
+    /// The first bytes of the response body.
+    public var excerpt: [UInt8]
+
+    public init(
+        deliveryID: UUID, endpointID: UUID, number: Int, trigger: DeliveryState.Trigger = .automatic, requestID: UUID, startedAt: Date,
+        duration: Duration, outcome: Outcome, excerpt: [UInt8]
+    ) {
+        self.deliveryID = deliveryID
+        self.endpointID = endpointID
+        self.number = number
+        self.trigger = trigger
+        self.requestID = requestID
+        self.startedAt = startedAt
+        self.duration = duration
+        self.outcome = outcome
+        self.excerpt = excerpt
+    }
+}
+
+/// A claim of attempt `attempt` of a delivery, made before its request is sent.
+public struct AttemptClaim: Sendable, Hashable {
+    public var delivery: UUID
+    public var attempt: Int
+
+    public init(delivery: UUID, attempt: Int) {
+        self.delivery = delivery
+        self.attempt = attempt
+    }
+}
+
+/// One attempt to record, with the delivery's state after it.
+public struct AttemptRecord: Sendable {
+    /// The delivery's next state after an attempt.
+    public enum Next: String, Sendable, CaseIterable {
+        case delivered, retrying, failed
+    }
+
+    public var attempt: Attempt
+    public var next: Next
+    public var nextAttemptAt: Date?
+
+    public init(_ attempt: Attempt, next: Next, nextAttemptAt: Date?) {
+        self.attempt = attempt
+        self.next = next
+        self.nextAttemptAt = nextAttemptAt
+    }
+}
+
+/// What recording an attempt changed.
+public struct Recorded: Sendable, Equatable {
+    /// The delivery took the new state. False when it was already final or a later
+    /// attempt had started (another holder of a redelivered message got there first):
+    /// the attempt is logged, but it must neither move the delivery back nor schedule a retry.
+    public var applied: Bool
+    /// This attempt disabled the endpoint.
+    public var disabledEndpoint: Bool
+
+    public init(applied: Bool, disabledEndpoint: Bool) {
+        self.applied = applied
+        self.disabledEndpoint = disabledEndpoint
+    }
+}
+
+/// An event's identity in the tables.
+package struct EventKey: Hashable, Sendable {
+    package var tenant: UUID
+    package var id: String
+
+    package init(tenant: UUID, id: String) {
+        self.tenant = tenant
+        self.id = id
+    }
+
+    package init(_ event: Event) {
+        self.init(tenant: event.tenantID, id: event.id)
+    }
+}
+
+/// A delivery's identity in the tables.
+package struct DeliveryKey: Hashable, Sendable {
+    package var event: EventKey
+    package var endpoint: UUID
+
+    package init(_ event: EventKey, _ endpoint: UUID) {
+        self.event = event
+        self.endpoint = endpoint
+    }
+}
+
+/// A delivery log call that names something absent or asks what its state forbids.
+public struct RecordError: Error, CustomStringConvertible, Equatable, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// No such delivery for this tenant (a foreign one is indistinguishable).
+        case notFound
+        /// The delivery's state forbids it (a resend of an open delivery).
+        case conflict
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
