@@ -1,0 +1,196 @@
+import Delivery
+import Events
+import Foundation
+import Records
+import Testing
+import TestSupport
+
+/// The same scenarios against PostgreSQL and the in-memory record the worker's unit tests
+/// use: if they ever mean different things, one of these fails.
+@Suite("Delivery records: PostgreSQL and memory agree")
+struct RecordsConformanceTests {
+    enum Backend: String, CaseIterable, CustomTestStringConvertible {
+        case postgres, memory
+        var testDescription: String { rawValue }
+    }
+
+    typealias Records = any PipelineRecords & DeliveryLog
+
+    static let policy = DisablePolicy(threshold: 2, window: .zero)
+
+    /// A record with one tenant and `endpoints` enabled endpoints of it.
+    func withRecords(_ backend: Backend, endpoints count: Int = 1, _ body: (Records, UUID, [UUID]) async throws -> Void) async throws {
+        switch backend {
+        case .memory:
+            try await body(MemoryRecords(policy: Self.policy), UUID(), (0..<count).map { _ in UUID() })
+        case .postgres:
+            var options = Pipeline.Options(startWorker: false)
+            options.disable = Self.policy
+            try await Pipeline.run(options) { pipeline in
+                let tenant = try await pipeline.tenant()
+                var endpoints: [UUID] = []
+                for n in 0..<count { endpoints.append(try await pipeline.endpoint(tenant: tenant, url: "https://example.com/\(n)")) }
+                try await body(PostgresRecords(pool: pipeline.pool, policy: Self.policy), tenant, endpoints)
+            }
+        }
+    }
+
+    func event(_ tenant: UUID, _ id: String, type: String = "invoice.paid", data: String = #"{"n":1.10}"#) -> Event {
+        Event(id: id, type: type, tenantID: tenant, data: Array(data.utf8))
+    }
+
+    func record(_ state: DeliveryState, _ number: Int, _ outcome: Outcome, next: AttemptRecord.Next, trigger: DeliveryState.Trigger = .automatic)
+        -> AttemptRecord
+    {
+        AttemptRecord(
+            Attempt(
+                deliveryID: state.id, endpointID: state.endpointID, number: number, trigger: trigger, requestID: state.requestID,
+                startedAt: Date(), duration: .milliseconds(4), outcome: outcome, excerpt: Array("ok".utf8)),
+            next: next, nextAttemptAt: next == .retrying ? Date().addingTimeInterval(60) : nil)
+    }
+
+    static let ok = Outcome(verdict: .delivered, statusCode: 200)
+    static let unavailable = Outcome(verdict: .transient, statusCode: 503, errorClass: .http, errorMessage: "HTTP 503")
+    static let gone = Outcome(verdict: .gone, statusCode: 410, errorClass: .http, errorMessage: "410 Gone")
+
+    @Test(arguments: Backend.allCases)
+    func storingIsIdempotentAndTheFirstContentStays(_ backend: Backend) async throws {
+        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
+            let targets = [Arrival.Target(endpoint: endpoints[0], claim: true), Arrival.Target(endpoint: endpoints[1], skip: true)]
+            let first = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: targets)])[0]
+            #expect(first.deliveries.count == 2)
+            #expect(Set(first.deliveries.map(\.status)) == [.pending, .skipped])
+            let claimed = try #require(first.deliveries.first { $0.endpointID == endpoints[0] })
+            #expect(first.claimed == [claimed.id] && claimed.attempts == 1)
+
+            // The same id again, with other content, in a batch with a second copy of itself.
+            let again = try await records.store([
+                Arrival(event: event(tenant, "evt_1", data: #"{"n":2}"#), targets: targets),
+                Arrival(event: event(tenant, "evt_1", data: #"{"n":3}"#), targets: targets),
+            ])
+            for stored in again {
+                #expect(Set(stored.deliveries.map(\.id)) == Set(first.deliveries.map(\.id)))
+                #expect(stored.claimed.isEmpty)
+                #expect(stored.event.data == Array(#"{"n":1.10}"#.utf8), "the first content, byte for byte")
+            }
+            let (state, loaded) = try #require(try await records.load(delivery: claimed.id))
+            #expect(state.id == claimed.id && loaded.id == "evt_1" && loaded.data == Array(#"{"n":1.10}"#.utf8))
+            #expect(try await records.load(delivery: UUID()) == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anAttemptIsClaimedOnceAndAStaleHolderNeverMovesItBack(_ backend: Backend) async throws {
+        try await withRecords(backend) { records, tenant, endpoints in
+            let state = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: [.init(endpoint: endpoints[0])])])[0].deliveries[0]
+            #expect(try await records.claim([AttemptClaim(delivery: state.id, attempt: 1), AttemptClaim(delivery: state.id, attempt: 1)]) == [true, false])
+            #expect(try await records.record([record(state, 1, Self.ok, next: .delivered)]) == [Recorded(applied: true, disabledEndpoint: false)])
+            // A second holder's failure of the same attempt is logged but changes nothing.
+            #expect(try await records.record([record(state, 1, Self.unavailable, next: .retrying)]) == [Recorded(applied: false, disabledEndpoint: false)])
+            #expect(try await records.claim([AttemptClaim(delivery: state.id, attempt: 2)]) == [false], "a final delivery takes no claim")
+            let detail = try await records.delivery(tenant: tenant, id: state.id)
+            #expect(detail.delivery.status == .delivered && detail.attempts.count == 2)
+            #expect(try await records.load(delivery: state.id)?.0.recordedAttempts == 1)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRunOfFailuresOrA410DisablesTheEndpointOnce(_ backend: Backend) async throws {
+        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
+            var states: [DeliveryState] = []
+            for n in 0..<3 {
+                states += try await records.store([
+                    Arrival(event: event(tenant, "evt_\(n)"), targets: endpoints.map { Arrival.Target(endpoint: $0, claim: true) })
+                ])[0].deliveries
+            }
+            let first = states.filter { $0.endpointID == endpoints[0] }
+            // Threshold 2: the second failure in a row disables; a success in between resets the run.
+            #expect(try await records.record([record(first[0], 1, Self.unavailable, next: .retrying)]).map(\.disabledEndpoint) == [false])
+            #expect(try await records.record([record(first[1], 1, Self.ok, next: .delivered)]).map(\.disabledEndpoint) == [false])
+            #expect(try await records.record([record(first[2], 1, Self.unavailable, next: .retrying)]).map(\.disabledEndpoint) == [false])
+            #expect(try await records.claim([AttemptClaim(delivery: first[0].id, attempt: 2)]) == [true])
+            #expect(try await records.record([record(first[0], 2, Self.unavailable, next: .retrying)]) == [Recorded(applied: true, disabledEndpoint: true)])
+            let second = states.filter { $0.endpointID == endpoints[1] }
+            #expect(try await records.record([record(second[0], 1, Self.gone, next: .failed)]).map(\.disabledEndpoint) == [true])
+            #expect(try await records.record([record(second[1], 1, Self.gone, next: .failed)]).map(\.disabledEndpoint) == [false], "disabled once")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theLogPagesNewestFirstAndFilters(_ backend: Backend) async throws {
+        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
+            var ids: [UUID] = []
+            for n in 0..<7 {
+                let stored = try await records.store([
+                    Arrival(event: event(tenant, "evt_\(n)", type: n % 2 == 0 ? "invoice.paid" : "booking.confirmed"), targets: [.init(endpoint: endpoints[n % 2])])
+                ])
+                ids += stored[0].deliveries.map(\.id)
+            }
+            var seen: [String] = []
+            var filter = DeliveryFilter(limit: 3)
+            while true {
+                let page = try await records.deliveries(tenant: tenant, filter)
+                seen += page.items.map(\.id)
+                guard let next = page.nextCursor else { break }
+                filter.cursor = try #require(Cursor(token: next))
+            }
+            #expect(seen == ids.reversed().map { $0.uuidString.lowercased() }, "every delivery once, newest first")
+            let invoices = try await records.deliveries(tenant: tenant, DeliveryFilter(eventType: "invoice.paid"))
+            #expect(invoices.items.count == 4 && invoices.items.allSatisfy { $0.eventType == "invoice.paid" })
+            let second = try await records.deliveries(tenant: tenant, DeliveryFilter(endpoint: endpoints[1], status: .pending))
+            #expect(second.items.count == 3)
+            #expect(try await records.deliveries(tenant: UUID(), DeliveryFilter()).items.isEmpty, "another tenant sees nothing")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func resendsReopenOnlyFinalDeliveries(_ backend: Backend) async throws {
+        try await withRecords(backend) { records, tenant, endpoints in
+            let state = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: [.init(endpoint: endpoints[0], claim: true)])])[0]
+                .deliveries[0]
+            await #expect(throws: RecordError(.conflict, "the delivery is still pending or retrying")) {
+                try await records.reopenForResend(tenant: tenant, id: state.id)
+            }
+            await #expect(throws: RecordError(.notFound, "no such delivery")) { try await records.reopenForResend(tenant: UUID(), id: state.id) }
+            await #expect(throws: RecordError(.notFound, "no such delivery")) { try await records.delivery(tenant: tenant, id: UUID()) }
+            _ = try await records.record([record(state, 1, Outcome(verdict: .permanent, statusCode: 404, errorClass: .http), next: .failed)])
+            #expect(try await records.failedDeliveries(tenant: tenant, endpoint: endpoints[0], since: Date().addingTimeInterval(-60)) == [state.id])
+            #expect(try await records.reopenForResend(tenant: tenant, id: state.id) == 2)
+            let reopened = try await records.delivery(tenant: tenant, id: state.id).delivery
+            #expect(reopened.status == .pending && reopened.requestId != state.requestID.uuidString.lowercased())
+            // A dispatch that failed puts it back.
+            try await records.restore(delivery: state.id, status: .failed)
+            #expect(try await records.delivery(tenant: tenant, id: state.id).delivery.status == .failed)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func skippedDeliveriesReopenAndTestEventsAreStored(_ backend: Backend) async throws {
+        try await withRecords(backend) { records, tenant, endpoints in
+            let state = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: [.init(endpoint: endpoints[0])])])[0].deliveries[0]
+            try await records.skip(delivery: state.id)
+            #expect(try await records.delivery(tenant: tenant, id: state.id).delivery.status == .skipped)
+            let reopened = try await records.reopenSkipped(endpoint: endpoints[0])
+            #expect(reopened.map(\.0) == [state.id] && reopened.map(\.1) == [1])
+            #expect(try await records.delivery(tenant: tenant, id: state.id).delivery.status == .pending)
+
+            let test = try await records.storeTestEvent(tenant: tenant, endpoint: endpoints[0], type: "client.created", data: #"{"id":"c_1"}"#)
+            let detail = try await records.delivery(tenant: tenant, id: test)
+            #expect(detail.event.type == "client.created" && detail.event.attributes == ["test": "true"])
+            #expect(detail.event.data == .object(["id": .string("c_1")]))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func retentionDeletesWhatIsOlderOnly(_ backend: Backend) async throws {
+        try await withRecords(backend) { records, tenant, endpoints in
+            let state = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: [.init(endpoint: endpoints[0], claim: true)])])[0]
+                .deliveries[0]
+            _ = try await records.record([record(state, 1, Self.ok, next: .delivered)])
+            #expect(try await records.deleteOlder(than: Date().addingTimeInterval(-3600), batch: 10) == 0)
+            // The event and its attempt are older than a cutoff in the future.
+            #expect(try await records.deleteOlder(than: Date().addingTimeInterval(3600), batch: 10) == 2)
+            #expect(try await records.load(delivery: state.id) == nil)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+import AMQP
+import Delivery
+import Events
+import FanOut
+import Foundation
+import HTTPClient
+import Logging
+import Records
+import Retry
+import Synchronization
+import Testing
+import TestSupport
+import Topology
+@testable import Worker
+
+/// The worker's processing of one message, without sockets: the record in memory,
+/// scripted HTTP answers, and a publisher that keeps what it was asked to publish.
+@Suite("Processor (no sockets)")
+struct ProcessorTests {
+    /// Answers each request with what `answer` says, and keeps the requests.
+    final class ScriptedTransport: WebhookTransport {
+        let answer: @Sendable (Request) -> Result<Response, TransferError>
+        private let sent = Mutex<[Request]>([])
+
+        init(_ answer: @escaping @Sendable (Request) -> Result<Response, TransferError> = { _ in .success(Response(status: 204)) }) {
+            self.answer = answer
+        }
+
+        var requests: [Request] { sent.withLock { $0 } }
+
+        func execute(_ request: Request) async throws(TransferError) -> Response {
+            sent.withLock { $0.append(request) }
+            return try answer(request).get()
+        }
+    }
+
+    /// Keeps every confirmed publish: retries, deferrals, parked messages.
+    final class RecordingPublisher: ConfirmedPublishing {
+        private let published = Mutex<[(message: Message, routingKey: String)]>([])
+
+        var messages: [(message: Message, routingKey: String)] { published.withLock { $0 } }
+
+        func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool) async throws {
+            published.withLock { $0.append((message, routingKey)) }
+        }
+    }
+
+    /// One tenant with endpoints, a processor and what it touches.
+    struct Harness {
+        let tenant = UUID()
+        let records: MemoryRecords
+        let transport: ScriptedTransport
+        let publisher = RecordingPublisher()
+        let slots: Slots
+        let topology = Topology(prefix: "unit", ladder: .standard)
+        let processor: Processor
+
+        init(
+            endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
+            policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(limit: 10, stall: .seconds(60))
+        ) {
+            let tenant = self.tenant
+            let endpoints = endpoints.map { endpoint -> Endpoint in
+                var endpoint = endpoint
+                endpoint.tenantID = tenant
+                return endpoint
+            }
+            records = MemoryRecords(policy: policy)
+            self.transport = transport
+            self.slots = slots
+            let directory = Directory(timeToLive: .zero) { asked in knownTenant && asked == tenant ? endpoints : nil }
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let context = WorkerContext(
+                directory: directory, records: records, client: transport, requests: RequestSettings(), topology: topology,
+                limits: EventLimits(), slots: slots, logger: logger)
+            processor = Processor(context: context, publisher: publisher, maxMessageBytes: 64 * 1024)
+        }
+
+        func event(_ type: String = "invoice.paid", id: String = Event.generateID()) -> Event {
+            Event(id: id, type: type, tenantID: tenant, data: Array(#"{"amount":1.10}"#.utf8))
+        }
+
+        /// The message a producer publishes for `event`.
+        func handle(_ event: Event, redelivered: Bool = false) async throws {
+            let message = Message(body: WireFormat.encode(event))
+            try await processor.handle(AMQP.Delivery(message: message, redelivered: redelivered, routingKey: event.type))
+        }
+
+        /// The message a retry, a deferral or a resend puts on the work queue.
+        func handle(retry delivery: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil, redelivered: Bool = false) async throws {
+            let message = WorkMessage.retry(delivery: delivery, attempt: attempt, manual: manual, endpoint: endpoint)
+            try await processor.handle(AMQP.Delivery(message: message, redelivered: redelivered, routingKey: topology.workQueue))
+        }
+
+        func deliveries(to endpoint: UUID) -> [DeliveryState] {
+            records.states.values.filter { $0.endpointID == endpoint }
+        }
+    }
+
+    static func endpoint(_ types: [String] = ["*"], url: String = "https://receiver.example/in", enabled: Bool = true, disabledAt: Date? = nil)
+        -> Endpoint
+    {
+        Endpoint(
+            id: UUID(), tenantID: UUID(), url: url, eventTypes: types, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", enabled: enabled,
+            disabledAt: disabledAt)
+    }
+
+    @Test func anEventGoesToEveryMatchingEndpointAndIsRecordedDelivered() async throws {
+        let invoices = Self.endpoint(["invoice.*"], url: "https://a.example/in")
+        let all = Self.endpoint(["*"], url: "https://b.example/in")
+        let bookings = Self.endpoint(["booking.confirmed"], url: "https://c.example/in")
+        let harness = Harness(endpoints: [invoices, all, bookings])
+        let event = harness.event()
+        try await harness.handle(event)
+
+        #expect(Set(harness.transport.requests.map(\.url)) == ["https://a.example/in", "https://b.example/in"])
+        // The receiver gets the event's bytes exactly, signed.
+        for request in harness.transport.requests {
+            #expect(request.body == event.data)
+            #expect(request.headers.contains { $0.name.lowercased() == "webhook-signature" })
+        }
+        for endpoint in [invoices, all] {
+            let states = harness.deliveries(to: endpoint.id)
+            #expect(states.map(\.status) == [.delivered])
+            let attempts = harness.records.attempts(of: states[0].id)
+            #expect(attempts.map(\.number) == [1] && attempts[0].trigger == .automatic)
+        }
+        #expect(harness.deliveries(to: bookings.id).isEmpty)
+        #expect(harness.publisher.messages.isEmpty)
+        #expect(harness.slots.taken == 0)
+    }
+
+    @Test func aSecondCopyOfTheEventSendsNothingAgain() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint])
+        let event = harness.event()
+        try await harness.handle(event)
+        try await harness.handle(event)
+        try await harness.handle(event, redelivered: true)
+        #expect(harness.transport.requests.count == 1)
+        #expect(harness.deliveries(to: endpoint.id).map(\.status) == [.delivered])
+    }
+
+    @Test func aTransientFailureSchedulesTheNextAttemptOnTheFirstRung() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
+        try await harness.handle(harness.event())
+
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        #expect(state.status == .retrying)
+        let published = try #require(harness.publisher.messages.first)
+        #expect(harness.publisher.messages.count == 1)
+        #expect(published.routingKey == harness.topology.retryQueue(rung: 0))
+        #expect(try WorkMessage.parse(published.message, limits: EventLimits()) == .delivery(id: state.id, attempt: 2, manual: false, endpoint: endpoint.id))
+        #expect(harness.records.attempts(of: state.id).first?.outcome.statusCode == 503)
+        #expect(harness.slots.taken == 0)
+    }
+
+    @Test func theRetryMakesTheNextAttemptOnceAndAResendIsManual() async throws {
+        let endpoint = Self.endpoint()
+        let answers = Mutex([503, 200, 200])
+        let transport = ScriptedTransport { _ in .success(Response(status: answers.withLock { $0.removeFirst() })) }
+        let harness = Harness(endpoints: [endpoint], transport: transport)
+        try await harness.handle(harness.event())
+        let id = try #require(harness.deliveries(to: endpoint.id).first?.id)
+
+        try await harness.handle(retry: id, attempt: 2, endpoint: endpoint.id)
+        // A duplicate of the retry message (the broker redelivered a copy) sends nothing.
+        try await harness.handle(retry: id, attempt: 2, endpoint: endpoint.id)
+        #expect(harness.transport.requests.count == 2)
+        #expect(harness.records.states[id]?.status == .delivered)
+
+        // A resend reopens the delivery; its attempt is recorded as manual.
+        _ = try await harness.records.reopenForResend(tenant: harness.tenant, id: id)
+        try await harness.handle(retry: id, attempt: 3, manual: true)
+        #expect(harness.records.attempts(of: id).map(\.trigger) == [.automatic, .automatic, .manual])
+        #expect(harness.records.states[id]?.status == .delivered)
+        #expect(harness.slots.taken == 0)
+    }
+
+    @Test(arguments: [(404, DeliveryState.Status.failed, false), (410, .failed, true), (200, .delivered, false)])
+    func aFinalAnswerSchedulesNothing(_ status: Int, _ expected: DeliveryState.Status, _ disables: Bool) async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: status)) })
+        try await harness.handle(harness.event())
+        #expect(harness.deliveries(to: endpoint.id).map(\.status) == [expected])
+        #expect(harness.publisher.messages.isEmpty)
+        #expect(harness.records.disabledEndpoints == (disables ? [endpoint.id] : []))
+    }
+
+    @Test func aTimeoutIsTransientAndLoggedAsATimeout() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(
+            endpoints: [endpoint], transport: ScriptedTransport { _ in .failure(TransferError(.timeout, message: "no answer within 10 s")) })
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        #expect(state.status == .retrying)
+        #expect(harness.records.attempts(of: state.id).first?.outcome.errorClass == .timeout)
+        #expect(harness.slots.taken == 0)
+    }
+
+    @Test func aDisabledEndpointsDeliveryIsSkippedWithoutARequest() async throws {
+        let disabled = Self.endpoint(enabled: false, disabledAt: Date())
+        let harness = Harness(endpoints: [disabled])
+        try await harness.handle(harness.event())
+        #expect(harness.deliveries(to: disabled.id).map(\.status) == [.skipped])
+        #expect(harness.transport.requests.isEmpty)
+    }
+
+    @Test func anEventForAnUnknownTenantIsParkedWithTheReason() async throws {
+        let harness = Harness(endpoints: [Self.endpoint()], knownTenant: false)
+        try await harness.handle(harness.event())
+        let parked = try #require(harness.publisher.messages.first)
+        #expect(parked.routingKey == harness.topology.parkingQueue)
+        #expect(parked.message.headers[Parked.reasonHeader]?.string?.hasPrefix("tenant_id: no tenant") == true)
+        #expect(harness.records.states.isEmpty && harness.transport.requests.isEmpty)
+    }
+
+    @Test func anUnreadableMessageIsParkedNotRetried() async throws {
+        let harness = Harness(endpoints: [Self.endpoint()])
+        try await harness.processor.handle(AMQP.Delivery(message: Message(body: Array("not json".utf8)), routingKey: "invoice.paid"))
+        let parked = try #require(harness.publisher.messages.first)
+        #expect(parked.routingKey == harness.topology.parkingQueue)
+        #expect(parked.message.headers[Parked.fromHeader]?.string == "invoice.paid")
+        #expect(harness.records.states.isEmpty)
+    }
+
+    @Test func aRetryForAStalledEndpointIsDeferred() async throws {
+        let endpoint = Self.endpoint()
+        // Any request on the wire counts as stalled: a retry finding no free slot defers.
+        let slots = Slots(limit: 1, stall: .zero)
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) }, slots: slots)
+        try await harness.handle(harness.event())
+        let id = try #require(harness.deliveries(to: endpoint.id).first?.id)
+        let busy = try #require(slots.tryLease(endpoint.id))
+        slots.sending(endpoint.id)
+
+        try await harness.handle(retry: id, attempt: 2, endpoint: endpoint.id)
+        let deferred = try #require(harness.publisher.messages.last)
+        #expect(deferred.routingKey == harness.topology.deferQueue)
+        #expect(harness.transport.requests.count == 1, "nothing sent while the endpoint is at its limit")
+        busy.release(after: .unused)
+        #expect(slots.taken == 0)
+    }
+
+    @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        // Attempt 2 was claimed by a worker that died before recording it.
+        #expect(try await harness.records.claim([AttemptClaim(delivery: state.id, attempt: 2)]) == [true])
+        try await harness.handle(retry: state.id, attempt: 2, redelivered: true)
+        let requests = harness.transport.requests
+        #expect(requests.count == 2)
+        let ids = requests.map { $0.headers.first { $0.name == "X-Herald-Request-ID" }?.value }
+        #expect(ids[0] != nil && ids[0] == ids[1], "the repeat carries the request id of the claimed attempt")
+        #expect(harness.records.attempts(of: state.id).map(\.number) == [1, 2])
+    }
+}
