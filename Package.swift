@@ -167,6 +167,13 @@ let package = Package(
             dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "Events", "AMQP", "Topology", "Retry"],
             swiftSettings: swiftSettings),
         .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "APITests",
+            dependencies: [
+                "API", "Records", "Management", "Postgres", "Producer", "Topology", "Events", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings),
 
         // Integration tests against the real RabbitMQ, PostgreSQL and HTTP servers.
         .target(

@@ -10,7 +10,7 @@ import Logging
 public import Management
 public import Policy
 public import Postgres
-import Records
+package import Records
 public import Producer
 
 /// The management API under `/v1`: what a tenant does in a webhook dashboard, as JSON.
@@ -82,9 +82,11 @@ public struct API: Sendable {
 
     let configuration: Configuration
     let store: Store
+    /// Which tenant a key belongs to.
+    let keys: any TenantKeys
     /// The delivery log's reads and resends.
     let log: any DeliveryLog
-    let dispatcher: Dispatcher
+    let dispatcher: any DeliveryDispatching
     let parking: ParkingLot
     let producer: Producer
     /// Whether the database and the broker answer, for `/readyz`.
@@ -98,9 +100,23 @@ public struct API: Sendable {
         configuration: Configuration, pool: Pool, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer,
         readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String
     ) {
+        let store = Store(pool: pool, keyring: configuration.secretKeyring)
+        self.init(
+            configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool), dispatcher: dispatcher,
+            parking: parking, producer: producer, readiness: readiness, metrics: metrics)
+    }
+
+    /// With the key lookup, the delivery log and the dispatcher given: the route tests
+    /// run the router on them without sockets.
+    package init(
+        configuration: Configuration, store: Store, keys: any TenantKeys, log: any DeliveryLog, dispatcher: any DeliveryDispatching,
+        parking: ParkingLot, producer: Producer, readiness: @escaping @Sendable () async -> [String: Bool],
+        metrics: @escaping @Sendable () -> String
+    ) {
         self.configuration = configuration
-        self.store = Store(pool: pool, keyring: configuration.secretKeyring)
-        self.log = PostgresRecords(pool: pool)
+        self.store = store
+        self.keys = keys
+        self.log = log
         self.dispatcher = dispatcher
         self.parking = parking
         self.producer = producer
@@ -194,7 +210,7 @@ public struct API: Sendable {
         var context = context
         if let expected = configuration.operatorToken, APIKey.matches(token, expected) {
             context.isOperator = true
-        } else if token.hasPrefix("hk_"), let tenant = try await store.tenant(forKey: token) {
+        } else if token.hasPrefix("hk_"), let tenant = try await keys.tenant(forKey: token) {
             context.tenant = tenant
             context.logger[metadataKey: "tenant"] = "\(tenant.uuidString.lowercased())"
         } else {

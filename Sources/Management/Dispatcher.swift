@@ -3,9 +3,15 @@ public import Foundation
 public import Logging
 public import Topology
 
+/// What puts a delivery message on the work queue: the API's `Dispatcher`, or a recorder
+/// in the route tests.
+public protocol DeliveryDispatching: Sendable {
+    func dispatch(delivery: UUID, attempt: Int, manual: Bool) async throws
+}
+
 /// Sends delivery messages (resends, replays, test events) into the work queue, with a
 /// confirm, for processes other than the worker.
-public struct Dispatcher: Sendable {
+public struct Dispatcher: DeliveryDispatching {
     let publisher: Publisher
     let topology: Topology
 

@@ -34,9 +34,14 @@ public struct EndpointInput: Sendable, Equatable {
     }
 }
 
+/// Which tenant a live API key belongs to: the API's authentication.
+public protocol TenantKeys: Sendable {
+    func tenant(forKey key: String) async throws -> UUID?
+}
+
 /// The database side of the management API. Every tenant-scoped call takes the tenant
 /// and filters by it, so a foreign id is indistinguishable from a missing one.
-public struct Store: Sendable {
+public struct Store: TenantKeys {
     let pool: Pool
     /// Seals endpoint secrets before they are stored and opens them for reveal.
     let keyring: SecretKeyring
