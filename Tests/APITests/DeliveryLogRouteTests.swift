@@ -43,13 +43,14 @@ struct DeliveryLogRouteTests {
         let endpoint = UUID()
         let records = MemoryRecords()
         let dispatcher: RecordingDispatcher
+        let api: API
         let app: Application<RouterResponder<APIContext>>
 
         init(refuse: Bool = false) throws {
             dispatcher = RecordingDispatcher(refuse: refuse)
             let logger = Logger(label: "test")
             let nowhere = "amqp://guest:guest@127.0.0.1:1/"
-            let api = API(
+            api = API(
                 configuration: .init(operatorToken: "operator-token"),
                 store: Store(pool: try Pool(url: "postgresql://nobody@127.0.0.1:1/none", logger: logger)),
                 keys: FixedKeys(keys: [key: tenant]), log: records, dispatcher: dispatcher,
