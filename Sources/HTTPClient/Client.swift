@@ -40,6 +40,8 @@ public final class Client: Sendable {
     private struct Inbox {
         var commands: [Command] = []
         var shutdown = false
+        /// The driver thread was started (by the first request).
+        var driving = false
         var nextID: UInt64 = 1
     }
 
@@ -52,7 +54,6 @@ public final class Client: Sendable {
         _ = Self.globalInit
         self.configuration = configuration
         multi = MultiHandle(configuration: configuration)
-        startNamedThread("http-client") { [self] in self.drive() }
     }
 
     /// libcurl's global state, set up once before any handle; SIGPIPE from a peer that
@@ -64,13 +65,19 @@ public final class Client: Sendable {
 
     /// Performs `request`; an HTTP response of any status returns, a failure to get
     /// one throws a classified `TransferError`.
+    /// The driver thread starts with the first request, so a client that is made and
+    /// never used (a throw before its service group runs) holds no thread.
     public func execute(_ request: Request) async throws(TransferError) -> Response {
-        let id = inbox.withLock { state -> UInt64? in
+        let admitted = inbox.withLock { state -> (id: UInt64, start: Bool)? in
             guard !state.shutdown else { return nil }
-            defer { state.nextID += 1 }
-            return state.nextID
+            defer {
+                state.nextID += 1
+                state.driving = true
+            }
+            return (state.nextID, !state.driving)
         }
-        guard let id else { throw TransferError(.cancelled, message: "the client is shut down") }
+        guard let (id, start) = admitted else { throw TransferError(.cancelled, message: "the client is shut down") }
+        if start { startNamedThread("http-client") { [self] in self.drive() } }
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 do throws(TransferError) {
@@ -88,17 +95,32 @@ public final class Client: Sendable {
 
     /// Fails new requests, lets running transfers end, and stops the driver thread.
     public func shutdown() async {
+        let driving = inbox.withLock { state in
+            state.shutdown = true
+            return state.driving
+        }
+        guard driving else {
+            // No request was ever made, and none can start now: the handle closes here, once.
+            let first = stopped.withLock { waiters in
+                defer { waiters = nil }
+                return waiters != nil
+            }
+            if first { multi.close() }
+            return
+        }
         await withCheckedContinuation { continuation in
             let alreadyStopped = stopped.withLock { waiters -> Bool in
                 guard waiters != nil else { return true }
                 waiters?.append(continuation)
                 return false
             }
-            inbox.withLock { $0.shutdown = true }
             multi.wakeup()
             if alreadyStopped { continuation.resume() }
         }
     }
+
+    /// Whether the driver thread was started: by the first request, never by `init`.
+    package var isDriving: Bool { inbox.withLock { $0.driving } }
 
     private func post(_ command: Command) {
         inbox.withLock { $0.commands.append(command) }

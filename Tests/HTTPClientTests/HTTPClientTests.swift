@@ -46,3 +46,34 @@ import Testing
         #expect(response.header("x-missing") == nil)
     }
 }
+
+/// The client's driver thread starts with its first request, never in `init`, and a
+/// client that never sent anything shuts down at once.
+@Suite struct ClientLifecycleTests {
+    @Test func anUnusedClientHoldsNoThreadAndShutsDownAtOnce() async throws {
+        let client = Client()
+        #expect(!client.isDriving)
+        await client.shutdown()
+        await client.shutdown()
+        #expect(!client.isDriving)
+        await #expect(throws: TransferError.self) {
+            try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: []))
+        }
+        #expect(!client.isDriving, "a shut-down client starts nothing")
+    }
+
+    @Test func theFirstRequestStartsTheThreadAndShutdownStopsIt() async throws {
+        let client = Client()
+        // Port 1 on loopback refuses: a classified failure, made on the driver thread.
+        let error = await #expect(throws: TransferError.self) {
+            try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: [], connectTimeout: .seconds(2)))
+        }
+        #expect(error?.kind == .connect)
+        #expect(client.isDriving)
+        await client.shutdown()
+        let after = await #expect(throws: TransferError.self) {
+            try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: []))
+        }
+        #expect(after?.kind == .cancelled)
+    }
+}
