@@ -12,11 +12,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
-        .library(name: "AMQP", targets: ["AMQP"]),
-        .library(name: "Postgres", targets: ["Postgres"]),
-        .library(name: "HTTPClient", targets: ["HTTPClient"]),
-        .library(name: "Cryptography", targets: ["Cryptography"]),
-        .library(name: "Producer", targets: ["Producer"]),
+        // What a CRM links: every module it brings along is named Herald… so none of them
+        // clashes with a module of the CRM's own.
+        .library(name: "HeraldProducer", targets: ["HeraldProducer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -30,7 +28,7 @@ let package = Package(
     targets: [
         // C libraries from Debian, found through pkg-config.
         .systemLibrary(
-            name: "CAMQP", pkgConfig: "librabbitmq",
+            name: "CHeraldAMQP", pkgConfig: "librabbitmq",
             providers: [.apt(["librabbitmq-dev"])]),
         .systemLibrary(
             name: "CPostgres", pkgConfig: "libpq",
@@ -43,60 +41,59 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]),
 
         // Thin Swift modules over them.
-        .target(name: "Threads", swiftSettings: swiftSettings),
-        .target(name: "Chronology", swiftSettings: swiftSettings),
+        // Threads that own a blocking C handle, and the date and duration arithmetic they share.
+        .target(name: "HeraldSupport", swiftSettings: swiftSettings),
         .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         .target(
-            name: "AMQP",
-            dependencies: ["CAMQP", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
+            name: "HeraldAMQP",
+            dependencies: ["CHeraldAMQP", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Postgres",
-            dependencies: ["CPostgres", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CPostgres", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "HTTPClient",
-            dependencies: ["CCurl", "Threads", "Chronology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CCurl", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
 
         // Herald itself, in the order an event travels: producer → fan-out → delivery → retry.
-        .target(name: "Events", dependencies: ["Chronology"], swiftSettings: swiftSettings),
-        .target(name: "Retry", dependencies: ["Chronology"], swiftSettings: swiftSettings),
-        .target(name: "Topology", dependencies: ["AMQP", "Retry", "Events", "Chronology"], swiftSettings: swiftSettings),
+        .target(name: "HeraldEvents", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
+        .target(name: "Topology", dependencies: ["HeraldAMQP", "Delivery", "HeraldEvents", "HeraldSupport"], swiftSettings: swiftSettings),
         .target(
-            name: "Producer",
-            dependencies: ["AMQP", "Events", .product(name: "Logging", package: "swift-log")],
+            name: "HeraldProducer",
+            dependencies: ["HeraldAMQP", "HeraldEvents", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
             name: "FanOut",
-            dependencies: ["Events", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldEvents", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",
-            dependencies: ["Events", "FanOut", "HTTPClient", "Cryptography", "Chronology"],
+            dependencies: ["HeraldEvents", "FanOut", "HTTPClient", "Cryptography", "HeraldSupport"],
             swiftSettings: swiftSettings),
         // The one owner of the delivery record: every statement on events, deliveries and attempts.
         .target(
             name: "Records",
-            dependencies: ["Events", "Delivery", "Postgres", "Chronology", "Cryptography"],
+            dependencies: ["HeraldEvents", "Delivery", "Postgres", "HeraldSupport", "Cryptography"],
             swiftSettings: swiftSettings),
         .target(
             name: "Relay",
             dependencies: [
-                "Events", "Postgres", "Producer",
+                "HeraldEvents", "Postgres", "HeraldProducer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "Management",
-            dependencies: ["AMQP", "Postgres", "Delivery", "FanOut", "Records", "Topology", "Cryptography", "Chronology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldAMQP", "Postgres", "Delivery", "FanOut", "Records", "Topology", "Cryptography", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Operations",
             dependencies: [
-                "AMQP", "Postgres", "Management", "Records", "Topology", "Retry",
+                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -108,7 +105,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Management", "Records", "Policy", "Events", "Producer", "Delivery", "FanOut", "Postgres", "Chronology",
+                "Management", "Records", "Policy", "HeraldEvents", "HeraldProducer", "Delivery", "FanOut", "Postgres", "HeraldSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -120,7 +117,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "AMQP", "Events", "FanOut", "Delivery", "Records", "Retry", "Topology", "HTTPClient", "Postgres", "Chronology",
+                "HeraldAMQP", "HeraldEvents", "FanOut", "Delivery", "Records", "Topology", "HTTPClient", "Postgres", "HeraldSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +125,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: ["Retry", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Delivery", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",
@@ -137,8 +134,8 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "Settings", "Migrations", "Postgres", "AMQP", "Events", "Producer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
-                "Topology", "Retry", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
+                "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
+                "Topology", "Delivery", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -148,29 +145,27 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Unit tests: pure logic, no sockets.
-        .testTarget(name: "ThreadsTests", dependencies: ["Threads"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldSupportTests", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: swiftSettings),
-        .testTarget(name: "ChronologyTests", dependencies: ["Chronology"], swiftSettings: swiftSettings),
-        .testTarget(name: "AMQPTests", dependencies: ["AMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldAMQPTests", dependencies: ["HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
-        .testTarget(name: "EventsTests", dependencies: ["Events"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldEventsTests", dependencies: ["HeraldEvents"], swiftSettings: swiftSettings),
         .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "RetryTests", dependencies: ["Retry", "Topology", "AMQP"], swiftSettings: swiftSettings),
-        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "Events"], swiftSettings: swiftSettings),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "Events", "HTTPClient", "Cryptography"], swiftSettings: swiftSettings),
+        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "HeraldEvents"], swiftSettings: swiftSettings),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "HeraldEvents", "HTTPClient", "Cryptography", "Topology", "HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "Events", "AMQP", "Topology", "Retry"],
+            dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology"],
             swiftSettings: swiftSettings),
         .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Records", "Management", "Postgres", "Producer", "Topology", "Events", "TestSupport",
+                "API", "Records", "Management", "Postgres", "HeraldProducer", "Topology", "HeraldEvents", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
@@ -179,7 +174,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Records", "Delivery", "Events",
+                "Postgres", "Records", "Delivery", "HeraldEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -189,8 +184,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "AMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "Events", "Producer", "Chronology", "Threads",
-                "FanOut", "Delivery", "Records", "Worker", "Topology", "Retry", "API", "Management", "Policy", "Operations", "Relay",
+                "TestSupport", "HeraldAMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "HeraldEvents", "HeraldProducer", "HeraldSupport",
+                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
@@ -199,7 +194,7 @@ let package = Package(
         // restarts, then accounts for every (event, endpoint) pair.
         .executableTarget(
             name: "faultrun",
-            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events", "Migrations", "Delivery", "Records", "Topology", "Retry"],
+            dependencies: ["TestSupport", "HeraldAMQP", "Postgres", "HeraldProducer", "HeraldEvents", "Migrations", "Delivery", "Records", "Topology"],
             path: "Tests/FaultRun",
             swiftSettings: swiftSettings),
         // Tests that stop and restart servers: they use a second pair of servers (the
@@ -208,14 +203,14 @@ let package = Package(
         .executableTarget(
             name: "herald-bench",
             dependencies: [
-                "AMQP", "Postgres", "HTTPClient", "Producer", "Events", "Migrations", "Delivery", "FanOut", "Topology", "Settings",
+                "HeraldAMQP", "Postgres", "HTTPClient", "HeraldProducer", "HeraldEvents", "Migrations", "Delivery", "FanOut", "Topology", "Settings",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/HeraldBench",
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FaultTests",
-            dependencies: ["TestSupport", "AMQP", "Postgres", "Producer", "Events"],
+            dependencies: ["TestSupport", "HeraldAMQP", "Postgres", "HeraldProducer", "HeraldEvents"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -1,17 +1,17 @@
 public import Cryptography
 import Delivery
-import Events
+import HeraldEvents
 import Foundation
 public import Hummingbird
 public import HummingbirdCore
-import Chronology
+import HeraldSupport
 import NIOCore
 import Logging
 public import Management
 public import Policy
 public import Postgres
 package import Records
-public import Producer
+public import HeraldProducer
 
 /// The management API under `/v1`: what a tenant does in a webhook dashboard, as JSON.
 public struct API: Sendable {

@@ -1,4 +1,4 @@
-import Events
+import HeraldEvents
 import Foundation
 import Hummingbird
 

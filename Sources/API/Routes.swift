@@ -1,13 +1,13 @@
 import Cryptography
-import Chronology
+import HeraldSupport
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import Hummingbird
 import Management
 import Policy
-import Producer
+import HeraldProducer
 import Records
 
 extension API {

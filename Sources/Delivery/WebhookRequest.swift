@@ -1,8 +1,8 @@
-public import Events
+public import HeraldEvents
 public import FanOut
 public import Foundation
 public import HTTPClient
-import Chronology
+import HeraldSupport
 
 /// Deployment-wide settings of outgoing requests.
 public struct RequestSettings: Sendable {

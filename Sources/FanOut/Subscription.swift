@@ -1,4 +1,4 @@
-import Events
+import HeraldEvents
 
 /// What an endpoint's subscription makes of an event.
 public enum Target: Sendable, Equatable {

@@ -2,7 +2,7 @@ internal import CCurl
 import Foundation
 import Glibc
 import Synchronization
-import Threads
+import HeraldSupport
 
 /// An HTTP client over libcurl's multi interface: one driver thread runs every transfer
 /// of this client concurrently and keeps connections alive between them.

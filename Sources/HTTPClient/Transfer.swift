@@ -1,7 +1,7 @@
 internal import CCurl
 import Foundation
 import Glibc
-import Chronology
+import HeraldSupport
 
 /// One request in flight: its easy handle, the request data libcurl reads and the
 /// response it writes.

@@ -1,4 +1,4 @@
-import AMQP
+import HeraldAMQP
 public import Foundation
 public import Logging
 public import Topology

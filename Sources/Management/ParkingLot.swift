@@ -1,4 +1,4 @@
-import AMQP
+import HeraldAMQP
 public import Foundation
 public import Logging
 import Synchronization
@@ -92,7 +92,7 @@ public struct ParkingLot: Sendable {
             let channel = try await connection.openChannel()
             let waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
             let wanted = min(waiting, limit, Int(UInt16.max))
-            var taken: [AMQP.Delivery] = []
+            var taken: [HeraldAMQP.Delivery] = []
             if wanted > 0 {
                 try await channel.setPrefetch(UInt16(wanted))
                 let consumer = try await channel.consume(topology.parkingQueue, maxBodyBytes: maxBodyBytes)
@@ -109,7 +109,7 @@ public struct ParkingLot: Sendable {
     }
 
     /// Up to `count` deliveries, or those that came within `limit`.
-    private static func collect(_ count: Int, from consumer: Consumer, within limit: Duration) async -> [AMQP.Delivery] {
+    private static func collect(_ count: Int, from consumer: Consumer, within limit: Duration) async -> [HeraldAMQP.Delivery] {
         let collected = Collected()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -127,9 +127,9 @@ public struct ParkingLot: Sendable {
     }
 
     private final class Collected: Sendable {
-        let items = Mutex<[AMQP.Delivery]>([])
+        let items = Mutex<[HeraldAMQP.Delivery]>([])
 
-        func append(_ delivery: AMQP.Delivery) -> Int {
+        func append(_ delivery: HeraldAMQP.Delivery) -> Int {
             items.withLock {
                 $0.append(delivery)
                 return $0.count
@@ -139,7 +139,7 @@ public struct ParkingLot: Sendable {
 
     /// A parked message in hand, acknowledged (removed) only on purpose.
     struct Taken {
-        let delivery: AMQP.Delivery
+        let delivery: HeraldAMQP.Delivery
         let channel: Channel
 
         var message: Message { delivery.message }

@@ -1,9 +1,9 @@
-import AMQP
+import HeraldAMQP
 import Foundation
 public import Logging
 import Metrics
 import Records
-import Retry
+import Delivery
 public import Postgres
 public import ServiceLifecycle
 public import Topology

@@ -1,7 +1,7 @@
 internal import CPostgres
 import Foundation
 public import Logging
-import Threads
+import HeraldSupport
 
 /// One PostgreSQL session over libpq. Every libpq call runs on the connection's own
 /// thread (`SerialThread`): libpq blocks, and a `PGconn` must be used by one thread at a time.

@@ -1,6 +1,6 @@
 public import Logging
 import Synchronization
-import Threads
+import HeraldSupport
 
 /// A small pool of connections to one database.
 ///

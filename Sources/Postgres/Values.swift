@@ -1,5 +1,5 @@
 public import Foundation
-import Chronology
+import HeraldSupport
 
 /// A Swift value that can be sent as a statement parameter, in PostgreSQL's text format.
 public protocol Bindable: Sendable {

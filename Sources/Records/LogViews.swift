@@ -1,4 +1,4 @@
-import Chronology
+import HeraldSupport
 import Cryptography
 public import Foundation
 

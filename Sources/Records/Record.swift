@@ -1,5 +1,5 @@
 public import Delivery
-public import Events
+public import HeraldEvents
 public import Foundation
 
 /// A delivery as the worker sees it when deciding what to do.

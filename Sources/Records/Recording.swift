@@ -1,5 +1,5 @@
 public import Foundation
-import Chronology
+import HeraldSupport
 import Delivery
 import Postgres
 

@@ -1,4 +1,4 @@
-public import Events
+public import HeraldEvents
 public import Foundation
 
 /// The delivery record as the pipeline changes it: events stored with their deliveries,

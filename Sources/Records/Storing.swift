@@ -1,4 +1,4 @@
-public import Events
+public import HeraldEvents
 public import Foundation
 import Postgres
 

@@ -1,8 +1,8 @@
-import Events
+import HeraldEvents
 import Foundation
 public import Logging
 public import Postgres
-public import Producer
+public import HeraldProducer
 public import ServiceLifecycle
 
 /// Publishes the outbox: pending rows, oldest first, in batches locked with

@@ -1,6 +1,6 @@
 public import Logging
 public import Cryptography
-public import Retry
+public import Delivery
 import Foundation
 
 /// Everything a Herald process is configured with, read in one place: environment

@@ -1,6 +1,6 @@
-public import AMQP
-public import Retry
-import Chronology
+public import HeraldAMQP
+public import Delivery
+import HeraldSupport
 
 /// Herald's exchanges and queues, named from one prefix:
 ///

@@ -1,5 +1,5 @@
-public import AMQP
-public import Events
+public import HeraldAMQP
+public import HeraldEvents
 public import Foundation
 
 /// What a message on the work queue asks for.

@@ -1,6 +1,6 @@
-package import AMQP
+package import HeraldAMQP
 public import Delivery
-public import Events
+public import HeraldEvents
 public import FanOut
 import Foundation
 import HTTPClient
@@ -8,9 +8,8 @@ public import Logging
 import Metrics
 import Postgres
 public import Records
-import Retry
 public import Topology
-import Chronology
+import HeraldSupport
 
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
@@ -69,7 +68,7 @@ package struct Processor: Sendable {
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
     /// trouble), so it comes back.
-    package func handle(_ delivery: AMQP.Delivery) async throws {
+    package func handle(_ delivery: HeraldAMQP.Delivery) async throws {
         if delivery.isTruncated {
             // Only an excerpt was read: the body is parked as that excerpt, with its size.
             try await park(
@@ -110,7 +109,7 @@ package struct Processor: Sendable {
         }
     }
 
-    private func fanOut(_ event: Event, from delivery: AMQP.Delivery) async throws {
+    private func fanOut(_ event: Event, from delivery: HeraldAMQP.Delivery) async throws {
         guard let endpoints = try await context.directory.endpoints(tenant: event.tenantID) else {
             try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
             return
@@ -296,7 +295,7 @@ package struct Processor: Sendable {
     }
 
     /// Moves an unprocessable message to the parking queue with the reason.
-    private func park(_ delivery: AMQP.Delivery, reason: String) async throws {
+    private func park(_ delivery: HeraldAMQP.Delivery, reason: String) async throws {
         var message = delivery.message
         message.headers = message.headers.filter { !$0.key.hasPrefix("x-") }
         message.headers[Parked.idHeader] = .string(UUID().uuidString.lowercased())

@@ -1,4 +1,4 @@
-public import AMQP
+public import HeraldAMQP
 import Foundation
 import Logging
 import Metrics

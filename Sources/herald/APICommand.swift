@@ -1,13 +1,13 @@
 import API
 import ArgumentParser
-import Events
+import HeraldEvents
 import Hummingbird
 import Logging
 import Management
 import Operations
 import Policy
 import Postgres
-import Producer
+import HeraldProducer
 import ServiceLifecycle
 import Settings
 import Topology

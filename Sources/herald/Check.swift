@@ -1,4 +1,4 @@
-import AMQP
+import HeraldAMQP
 import ArgumentParser
 import Foundation
 import Logging
@@ -40,7 +40,7 @@ struct Check: AsyncParsableCommand {
         }
 
         await report("rabbitmq") {
-            let connection = try await AMQP.Connection.connect(to: settings.amqpURL, logger: logger)
+            let connection = try await HeraldAMQP.Connection.connect(to: settings.amqpURL, logger: logger)
             let channel = try await connection.openChannel()
             try await channel.enableConfirms()
             let queue = try await channel.declareQueue("", durable: false, exclusive: true, autoDelete: true).name

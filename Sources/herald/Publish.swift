@@ -1,8 +1,8 @@
 import ArgumentParser
-import Events
+import HeraldEvents
 import Foundation
 import Logging
-import Producer
+import HeraldProducer
 import Settings
 import Topology
 

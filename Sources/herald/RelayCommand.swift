@@ -1,9 +1,9 @@
 import ArgumentParser
-import Events
+import HeraldEvents
 import Logging
 import Operations
 import Postgres
-import Producer
+import HeraldProducer
 import Relay
 import ServiceLifecycle
 import Settings

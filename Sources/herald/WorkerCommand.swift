@@ -1,6 +1,6 @@
 import ArgumentParser
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import HTTPClient
 import Logging

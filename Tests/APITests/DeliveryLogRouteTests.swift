@@ -1,13 +1,13 @@
 import API
 import Delivery
-import Events
+import HeraldEvents
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import Management
 import Postgres
-import Producer
+import HeraldProducer
 import Records
 import Synchronization
 import Testing

@@ -1,6 +1,6 @@
 import Cryptography
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import HTTPClient

@@ -1,4 +1,4 @@
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import Testing

@@ -1,14 +1,13 @@
 // The fault run: publishes events to several tenants' endpoints on a local receiver while
 // killing, freezing and restarting workers, the broker and the database, then accounts for
 // every (event, endpoint) pair. Runs against the `faults` servers of scripts/services.
-import AMQP
+import HeraldAMQP
 import Delivery
-import Events
+import HeraldEvents
 import Foundation
 import Migrations
 import Postgres
-import Producer
-import Retry
+import HeraldProducer
 import Synchronization
 import TestSupport
 import Topology
@@ -262,7 +261,7 @@ func run() async throws -> Int32 {
         if want.isSubset(of: seen) {
             let open = (try? await pool.query("SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'failed', 'skipped')")[0].decode(Int.self, 0)) ?? -1
             final = open == 0
-            if final, let connection = try? await AMQP.Connection.connect(to: amqpURL, logger: TestServices.logger) {
+            if final, let connection = try? await HeraldAMQP.Connection.connect(to: amqpURL, logger: TestServices.logger) {
                 var waiting = 0
                 for queue in Topology(prefix: prefix, ladder: try Ladder(parsing: options.ladder)).queues {
                     if let channel = try? await connection.openChannel(), let info = try? await channel.declareQueue(queue, passive: true) {

@@ -1,7 +1,7 @@
-import AMQP
-import Events
+import HeraldAMQP
+import HeraldEvents
 import Foundation
-import Producer
+import HeraldProducer
 import Postgres
 import Testing
 import TestSupport

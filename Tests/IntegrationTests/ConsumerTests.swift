@@ -1,4 +1,4 @@
-import AMQP
+import HeraldAMQP
 import Foundation
 import Testing
 import TestSupport

@@ -1,6 +1,6 @@
-import AMQP
+import HeraldAMQP
 import Cryptography
-import Events
+import HeraldEvents
 import API
 import Foundation
 import Glibc
@@ -9,8 +9,8 @@ import Postgres
 import Testing
 import TestSupport
 import Topology
-import Retry
-import Chronology
+import Delivery
+import HeraldSupport
 
 /// Regressions of what an attack on the running system broke (the hardening issue): each
 /// failed before its fix.

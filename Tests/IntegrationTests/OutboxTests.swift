@@ -1,7 +1,7 @@
 import FanOut
 import Foundation
 import Postgres
-import Producer
+import HeraldProducer
 import Relay
 import Testing
 import TestSupport

@@ -1,16 +1,15 @@
-import AMQP
+import HeraldAMQP
 import Cryptography
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import HTTPClient
 import Logging
 import Migrations
 import Postgres
-import Producer
+import HeraldProducer
 import Records
-import Retry
 import Testing
 import TestSupport
 import Topology
@@ -143,11 +142,11 @@ struct Pipeline {
     }
 
     /// The next `count` messages in the parking queue, acked as they are read.
-    func parked(_ count: Int) async throws -> [AMQP.Delivery] {
+    func parked(_ count: Int) async throws -> [HeraldAMQP.Delivery] {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()
         let consumer = try await channel.consume(topology.parkingQueue)
-        var messages: [AMQP.Delivery] = []
+        var messages: [HeraldAMQP.Delivery] = []
         for try await parked in consumer {
             messages.append(parked)
             channel.ack(parked.deliveryTag)

@@ -1,14 +1,14 @@
 import Synchronization
-import AMQP
+import HeraldAMQP
 import Cryptography
-import Events
+import HeraldEvents
 import Foundation
 import Postgres
 import Testing
 import TestSupport
 import Topology
 import FanOut
-import Retry
+import Delivery
 
 @Suite("Delivery pipeline (real broker, database and receivers)")
 struct PipelineTests {

@@ -2,7 +2,7 @@ import Foundation
 import Migrations
 import Postgres
 import Testing
-import Threads
+import HeraldSupport
 import TestSupport
 
 @Suite("PostgreSQL over libpq (real server)")

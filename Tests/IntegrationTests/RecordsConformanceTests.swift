@@ -1,5 +1,5 @@
 import Delivery
-import Events
+import HeraldEvents
 import Foundation
 import Records
 import Testing

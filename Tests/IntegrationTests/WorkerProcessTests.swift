@@ -1,10 +1,10 @@
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import Testing
 import TestSupport
 import Topology
-import Chronology
+import HeraldSupport
 
 /// The `herald worker` executable as a child process, for the tests that kill it.
 struct WorkerProcess {

@@ -1,5 +1,5 @@
 public import Delivery
-public import Events
+public import HeraldEvents
 public import Foundation
 public import Records
 import Synchronization

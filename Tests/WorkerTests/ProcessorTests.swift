@@ -1,12 +1,11 @@
-import AMQP
+import HeraldAMQP
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import HTTPClient
 import Logging
 import Records
-import Retry
 import Synchronization
 import Testing
 import TestSupport
@@ -84,13 +83,13 @@ struct ProcessorTests {
         /// The message a producer publishes for `event`.
         func handle(_ event: Event, redelivered: Bool = false) async throws {
             let message = Message(body: WireFormat.encode(event))
-            try await processor.handle(AMQP.Delivery(message: message, redelivered: redelivered, routingKey: event.type))
+            try await processor.handle(HeraldAMQP.Delivery(message: message, redelivered: redelivered, routingKey: event.type))
         }
 
         /// The message a retry, a deferral or a resend puts on the work queue.
         func handle(retry delivery: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil, redelivered: Bool = false) async throws {
             let message = WorkMessage.retry(delivery: delivery, attempt: attempt, manual: manual, endpoint: endpoint)
-            try await processor.handle(AMQP.Delivery(message: message, redelivered: redelivered, routingKey: topology.workQueue))
+            try await processor.handle(HeraldAMQP.Delivery(message: message, redelivered: redelivered, routingKey: topology.workQueue))
         }
 
         func deliveries(to endpoint: UUID) -> [DeliveryState] {
@@ -219,7 +218,7 @@ struct ProcessorTests {
 
     @Test func anUnreadableMessageIsParkedNotRetried() async throws {
         let harness = Harness(endpoints: [Self.endpoint()])
-        try await harness.processor.handle(AMQP.Delivery(message: Message(body: Array("not json".utf8)), routingKey: "invoice.paid"))
+        try await harness.processor.handle(HeraldAMQP.Delivery(message: Message(body: Array("not json".utf8)), routingKey: "invoice.paid"))
         let parked = try #require(harness.publisher.messages.first)
         #expect(parked.routingKey == harness.topology.parkingQueue)
         #expect(parked.message.headers[Parked.fromHeader]?.string == "invoice.paid")

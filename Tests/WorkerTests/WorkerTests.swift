@@ -1,5 +1,5 @@
-import AMQP
-import Events
+import HeraldAMQP
+import HeraldEvents
 import FanOut
 import Records
 import Foundation

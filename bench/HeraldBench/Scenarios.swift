@@ -1,11 +1,11 @@
-import AMQP
+import HeraldAMQP
 import Delivery
-import Events
+import HeraldEvents
 import FanOut
 import Foundation
 import HTTPClient
 import Postgres
-import Producer
+import HeraldProducer
 import Topology
 
 /// A 1 KiB JSON object for event number `n`.
@@ -54,8 +54,8 @@ func publish(
 func brokerCeiling(_ options: Options) async throws -> Double {
     let count = options.events
     let queue = "bench.broker.\(UUID().uuidString.prefix(8).lowercased())"
-    let publishing = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
-    let consuming = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
+    let publishing = try await HeraldAMQP.Connection.connect(to: options.amqpURL, logger: logger)
+    let consuming = try await HeraldAMQP.Connection.connect(to: options.amqpURL, logger: logger)
     defer {
         Task {
             await publishing.close()

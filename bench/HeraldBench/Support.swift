@@ -1,10 +1,10 @@
-import AMQP
+import HeraldAMQP
 import Foundation
 import Glibc
 import Logging
 import Migrations
 import Postgres
-import Producer
+import HeraldProducer
 import Settings
 import Synchronization
 import Topology
@@ -204,11 +204,11 @@ final class WorkerProcess: Sendable {
 /// that publishing can begin at once, deleted afterwards.
 struct ScenarioTopology {
     let topology: Topology
-    let connection: AMQP.Connection
+    let connection: HeraldAMQP.Connection
     let channel: Channel
 
     static func declare(_ options: Options, prefix: String) async throws -> ScenarioTopology {
-        let connection = try await AMQP.Connection.connect(to: options.amqpURL, logger: logger)
+        let connection = try await HeraldAMQP.Connection.connect(to: options.amqpURL, logger: logger)
         let channel = try await connection.openChannel()
         // The workers read the same environment: their declarations must match.
         let settings = try Settings(environment: ProcessInfo.processInfo.environment)

@@ -1,8 +1,7 @@
 import Foundation
 public import Logging
 import Synchronization
-import Threads
-import Chronology
+import HeraldSupport
 
 /// A connection to RabbitMQ over rabbitmq-c, owned by a dedicated thread.
 ///

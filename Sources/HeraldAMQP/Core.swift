@@ -1,8 +1,8 @@
-internal import CAMQP
+internal import CHeraldAMQP
 import Foundation
 import Glibc
 import Logging
-import Threads
+import HeraldSupport
 
 /// The rabbitmq-c connection and everything that depends on it, confined to the
 /// connection's own thread: rabbitmq-c is not thread-safe and services heartbeats only

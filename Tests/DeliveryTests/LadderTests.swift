@@ -1,5 +1,5 @@
-import AMQP
-import Retry
+import HeraldAMQP
+import Delivery
 import Testing
 import Topology
 

@@ -1,4 +1,4 @@
-import Chronology
+import HeraldSupport
 public import Foundation
 
 /// A domain event as Herald carries it: one tenant's fact (`client.created`, …) with a

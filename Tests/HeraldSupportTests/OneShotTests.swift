@@ -1,5 +1,5 @@
 import Testing
-import Threads
+import HeraldSupport
 
 @Suite("OneShot")
 struct OneShotTests {

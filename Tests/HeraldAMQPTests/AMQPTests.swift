@@ -1,4 +1,4 @@
-@testable import AMQP
+@testable import HeraldAMQP
 import Testing
 
 @Suite("Broker URLs")

@@ -1,4 +1,4 @@
-import Threads
+import HeraldSupport
 import Foundation
 import Glibc
 import Synchronization

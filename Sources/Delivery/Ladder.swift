@@ -1,5 +1,5 @@
 import Foundation
-import Chronology
+import HeraldSupport
 
 /// The backoff ladder: how long a delivery waits after each failed attempt.
 ///

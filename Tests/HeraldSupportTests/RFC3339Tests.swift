@@ -1,4 +1,4 @@
-@testable import Chronology
+@testable import HeraldSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,4 @@
-import Threads
+import HeraldSupport
 /// An AMQP channel: topology, publishing with confirms, consuming with manual acks.
 ///
 /// A value handle: every call goes to the connection's thread. Delivery tags and

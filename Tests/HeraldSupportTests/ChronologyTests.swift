@@ -1,4 +1,4 @@
-import Chronology
+import HeraldSupport
 import Testing
 
 @Suite("Civil dates and durations")

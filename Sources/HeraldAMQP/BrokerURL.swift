@@ -1,5 +1,5 @@
 import Foundation
-import Chronology
+import HeraldSupport
 
 /// The parts of an `amqp://user:password@host:port/vhost?heartbeat=30` URL.
 public struct BrokerURL: Sendable, Equatable {

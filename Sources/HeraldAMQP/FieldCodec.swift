@@ -1,4 +1,4 @@
-internal import CAMQP
+internal import CHeraldAMQP
 import Foundation
 
 /// C memory for one library call: strings, byte buffers and field tables that must

@@ -1,5 +1,5 @@
-import AMQP
-public import Events
+import HeraldAMQP
+public import HeraldEvents
 import Foundation
 public import Logging
 

@@ -1,5 +1,5 @@
 import Foundation
-import Chronology
+import HeraldSupport
 
 /// The JSON an event travels as on the event exchange:
 ///
