@@ -2,18 +2,18 @@ import Foundation
 import HeraldSupport
 
 /// The parts of an `amqp://user:password@host:port/vhost?heartbeat=30` URL.
-public struct BrokerURL: Sendable, Equatable {
-    public var host: String
-    public var port: Int
-    public var user: String
-    public var password: String
-    public var virtualHost: String
+package struct BrokerURL: Sendable, Equatable {
+    package var host: String
+    package var port: Int
+    package var user: String
+    package var password: String
+    package var virtualHost: String
     /// Seconds between heartbeats; 0 turns them off (not advised).
-    public var heartbeat: Int
+    package var heartbeat: Int
     /// Seconds to wait for TCP connect and login.
-    public var connectTimeout: Int
+    package var connectTimeout: Int
 
-    public init(_ text: String) throws(BrokerError) {
+    package init(_ text: String) throws(BrokerError) {
         guard let components = URLComponents(string: text), components.scheme == "amqp" else {
             throw BrokerError(.invalidURL, message: "expected amqp://user:password@host:port/vhost")
         }
@@ -52,23 +52,23 @@ public struct BrokerURL: Sendable, Equatable {
     }
 
     /// Host, port and vhost, for logs: no credentials.
-    public var redacted: String { "amqp://\(host):\(port)/\(virtualHost == "/" ? "" : virtualHost)" }
+    package var redacted: String { "amqp://\(host):\(port)/\(virtualHost == "/" ? "" : virtualHost)" }
 }
 
 /// Exponential backoff with full jitter, capped, for reconnecting.
-public struct Backoff: Sendable, Equatable {
-    public var initial: Duration
-    public var maximum: Duration
-    public var multiplier: Double
+package struct Backoff: Sendable, Equatable {
+    package var initial: Duration
+    package var maximum: Duration
+    package var multiplier: Double
 
-    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10), multiplier: Double = 2) {
+    package init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10), multiplier: Double = 2) {
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier
     }
 
     /// The ceiling of the delay before attempt `attempt` (0-based): initial × multiplier^attempt, capped.
-    public func ceiling(attempt: Int) -> Duration {
+    package func ceiling(attempt: Int) -> Duration {
         let seconds = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
         let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
         let value = min(maximumSeconds, seconds * pow(multiplier, Double(min(attempt, 60))))
@@ -76,7 +76,7 @@ public struct Backoff: Sendable, Equatable {
     }
 
     /// A random delay in [ceiling / 2, ceiling], so that replicas do not reconnect in lockstep.
-    public func delay(attempt: Int) -> Duration {
+    package func delay(attempt: Int) -> Duration {
         let ceiling = ceiling(attempt: attempt)
         let millis = ceiling.milliseconds
         return .milliseconds(Int64.random(in: (millis / 2)...max(millis / 2, millis)))

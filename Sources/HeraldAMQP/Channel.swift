@@ -3,25 +3,25 @@ import HeraldSupport
 ///
 /// A value handle: every call goes to the connection's thread. Delivery tags and
 /// publisher-confirm sequence numbers belong to the channel they came from.
-public struct Channel: Sendable {
-    public let id: UInt16
-    public let connection: Connection
+package struct Channel: Sendable {
+    package let id: UInt16
+    package let connection: Connection
 
-    public func declareExchange(
+    package func declareExchange(
         _ name: String, type: ExchangeType, durable: Bool = true, autoDelete: Bool = false, isInternal: Bool = false,
         arguments: FieldTable = [:]
     ) async throws {
         _ = try await rpc(.declareExchange(name: name, type: type, durable: durable, autoDelete: autoDelete, isInternal: isInternal, arguments: arguments))
     }
 
-    public func deleteExchange(_ name: String) async throws {
+    package func deleteExchange(_ name: String) async throws {
         _ = try await rpc(.deleteExchange(name: name))
     }
 
     /// Declares a queue, or checks that it exists with `passive`; returns its depth.
     /// Declaring an existing queue with other arguments closes the channel (406).
     @discardableResult
-    public func declareQueue(
+    package func declareQueue(
         _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
         arguments: FieldTable = [:], passive: Bool = false
     ) async throws -> QueueInfo {
@@ -30,26 +30,26 @@ public struct Channel: Sendable {
         return info ?? QueueInfo(name: name, messageCount: 0, consumerCount: 0)
     }
 
-    public func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
+    package func bindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
         _ = try await rpc(.bindQueue(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
     }
 
-    public func purgeQueue(_ name: String) async throws {
+    package func purgeQueue(_ name: String) async throws {
         _ = try await rpc(.purgeQueue(name: name))
     }
 
-    public func deleteQueue(_ name: String) async throws {
+    package func deleteQueue(_ name: String) async throws {
         _ = try await rpc(.deleteQueue(name: name))
     }
 
     /// How many unacknowledged deliveries the broker sends this channel's consumers.
-    public func setPrefetch(_ count: UInt16) async throws {
+    package func setPrefetch(_ count: UInt16) async throws {
         _ = try await rpc(.qos(prefetch: count))
     }
 
     /// Puts the channel in confirm mode: from then on `publish` returns only once the
     /// broker has taken responsibility for the message.
-    public func enableConfirms() async throws {
+    package func enableConfirms() async throws {
         _ = try await rpc(.confirmSelect)
     }
 
@@ -57,7 +57,7 @@ public struct Channel: Sendable {
     /// on a nack, on a `mandatory` message that could not be routed (`returned`) and on a
     /// lost connection, and at once when the calling task is cancelled (the message may
     /// still reach the broker); many publishes may be outstanding at once.
-    public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
+    package func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
         if let violation = message.protocolViolation(exchange: exchange, routingKey: routingKey) {
             throw BrokerError(.invalidArgument, message: violation, operation: "basic.publish")
         }
@@ -74,7 +74,7 @@ public struct Channel: Sendable {
     /// A message whose body is over `maxBodyBytes` arrives with an excerpt of its body only
     /// (`Delivery.isTruncated`): its size is read from the content header and its frames
     /// are dropped as they come, so a consumer holds at most its prefetch times this limit.
-    public func consume(
+    package func consume(
         _ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:],
         maxBodyBytes: Int = .max
     ) async throws -> Consumer {
@@ -88,19 +88,19 @@ public struct Channel: Sendable {
         return Consumer(tag: tag, channel: self, deliveries: stream)
     }
 
-    public func ack(_ deliveryTag: UInt64, multiple: Bool = false) {
+    package func ack(_ deliveryTag: UInt64, multiple: Bool = false) {
         connection.post(.ack(id, deliveryTag, multiple: multiple))
     }
 
-    public func nack(_ deliveryTag: UInt64, multiple: Bool = false, requeue: Bool) {
+    package func nack(_ deliveryTag: UInt64, multiple: Bool = false, requeue: Bool) {
         connection.post(.nack(id, deliveryTag, multiple: multiple, requeue: requeue))
     }
 
-    public func reject(_ deliveryTag: UInt64, requeue: Bool) {
+    package func reject(_ deliveryTag: UInt64, requeue: Bool) {
         connection.post(.reject(id, deliveryTag, requeue: requeue))
     }
 
-    public func close() async throws {
+    package func close() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             connection.post(.closeChannel(id, continuation))
         }
@@ -114,18 +114,18 @@ public struct Channel: Sendable {
 }
 
 /// The deliveries of one consumer, in order.
-public struct Consumer: AsyncSequence, Sendable {
-    public typealias Element = Delivery
-    public let tag: String
-    public let channel: Channel
+package struct Consumer: AsyncSequence, Sendable {
+    package typealias Element = Delivery
+    package let tag: String
+    package let channel: Channel
     let deliveries: AsyncThrowingStream<Delivery, any Error>
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<Delivery, any Error>.AsyncIterator {
+    package func makeAsyncIterator() -> AsyncThrowingStream<Delivery, any Error>.AsyncIterator {
         deliveries.makeAsyncIterator()
     }
 
     /// Stops the broker from sending more; the sequence then ends.
-    public func cancel() {
+    package func cancel() {
         channel.connection.post(.cancel(channel.id, consumerTag: tag))
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-public import Logging
+package import Logging
 import Synchronization
 import HeraldSupport
 
@@ -9,10 +9,10 @@ import HeraldSupport
 /// publisher confirms and feeds consumers. When the broker goes away every pending
 /// call fails with `connectionLost` and `closed()` returns the reason: reconnecting
 /// means opening a new `Connection` (see `connect(to:logger:backoff:)`).
-public final class Connection: Sendable {
+package final class Connection: Sendable {
     private let inbox: Inbox
     private let lifecycle: Lifecycle
-    public let url: BrokerURL
+    package let url: BrokerURL
 
     private init(inbox: Inbox, lifecycle: Lifecycle, url: BrokerURL) {
         self.inbox = inbox
@@ -21,7 +21,7 @@ public final class Connection: Sendable {
     }
 
     /// Connects and logs in once.
-    public static func connect(to url: String, logger: Logger) async throws -> Connection {
+    package static func connect(to url: String, logger: Logger) async throws -> Connection {
         let parsed = try BrokerURL(url)
         let inbox = Inbox()
         let lifecycle = Lifecycle()
@@ -43,7 +43,7 @@ public final class Connection: Sendable {
 
     /// Connects, retrying with `backoff` while the broker is unreachable, until it
     /// succeeds or the task is cancelled. Each failure is logged once.
-    public static func connect(to url: String, logger: Logger, backoff: Backoff) async throws -> Connection {
+    package static func connect(to url: String, logger: Logger, backoff: Backoff) async throws -> Connection {
         var attempt = 0
         while true {
             do {
@@ -62,7 +62,7 @@ public final class Connection: Sendable {
     }
 
     /// Opens a new channel on this connection.
-    public func openChannel() async throws -> Channel {
+    package func openChannel() async throws -> Channel {
         let id = try await withCheckedThrowingContinuation { continuation in
             post(.openChannel(continuation))
         }
@@ -70,18 +70,18 @@ public final class Connection: Sendable {
     }
 
     /// Closes the connection cleanly; pending publishes fail with `closed`, consumers finish.
-    public func close() async {
+    package func close() async {
         await withCheckedContinuation { continuation in
             if !inbox.post(.close(continuation)) { continuation.resume() }
         }
     }
 
     /// Waits until the connection ends: nil after `close()`, the reason otherwise.
-    public func closed() async -> BrokerError? {
+    package func closed() async -> BrokerError? {
         await lifecycle.wait()
     }
 
-    public var isOpen: Bool { !lifecycle.isFinished }
+    package var isOpen: Bool { !lifecycle.isFinished }
 
     /// Posts `command`, failing it at once if the connection is already gone.
     func post(_ command: Command) {

@@ -1,5 +1,5 @@
 /// A value in an AMQP field table: message headers and declare arguments.
-public indirect enum FieldValue: Sendable, Hashable {
+package indirect enum FieldValue: Sendable, Hashable {
     case bool(Bool)
     case int(Int64)
     case double(Double)
@@ -11,40 +11,40 @@ public indirect enum FieldValue: Sendable, Hashable {
     case void
 }
 
-public typealias FieldTable = [String: FieldValue]
+package typealias FieldTable = [String: FieldValue]
 
 extension FieldValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .int(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    package init(stringLiteral value: String) { self = .string(value) }
+    package init(integerLiteral value: Int64) { self = .int(value) }
+    package init(booleanLiteral value: Bool) { self = .bool(value) }
 
-    public var string: String? {
+    package var string: String? {
         if case .string(let value) = self { return value }
         if case .bytes(let value) = self { return String(validating: value, as: UTF8.self) }
         return nil
     }
 
-    public var int: Int64? {
+    package var int: Int64? {
         if case .int(let value) = self { return value }
         return nil
     }
 }
 
 /// A message to publish. Persistent by default: Herald never trades durability for speed.
-public struct Message: Sendable {
-    public var body: [UInt8]
-    public var headers: FieldTable
-    public var contentType: String?
-    public var messageID: String?
-    public var correlationID: String?
-    public var type: String?
+package struct Message: Sendable {
+    package var body: [UInt8]
+    package var headers: FieldTable
+    package var contentType: String?
+    package var messageID: String?
+    package var correlationID: String?
+    package var type: String?
     /// Seconds since 1970.
-    public var timestamp: UInt64?
+    package var timestamp: UInt64?
     /// Per-message TTL in milliseconds (as the broker's `expiration` string).
-    public var expiration: String?
-    public var persistent: Bool
+    package var expiration: String?
+    package var persistent: Bool
 
-    public init(
+    package init(
         body: [UInt8], headers: FieldTable = [:], contentType: String? = "application/json",
         messageID: String? = nil, correlationID: String? = nil, type: String? = nil, timestamp: UInt64? = nil,
         expiration: String? = nil, persistent: Bool = true
@@ -83,16 +83,16 @@ extension Message {
 
 /// A message the broker delivered to a consumer; acknowledge it by `deliveryTag`
 /// on the channel it came from.
-public struct Delivery: Sendable {
-    public var message: Message
-    public var deliveryTag: UInt64
-    public var redelivered: Bool
-    public var exchange: String
-    public var routingKey: String
-    public var consumerTag: String
+package struct Delivery: Sendable {
+    package var message: Message
+    package var deliveryTag: UInt64
+    package var redelivered: Bool
+    package var exchange: String
+    package var routingKey: String
+    package var consumerTag: String
     /// The body's size as the broker declared it. Larger than `message.body.count` when
     /// the body was over the consumer's `maxBodyBytes`: then only its start was kept.
-    public var bodySize: Int
+    package var bodySize: Int
 
     package init(
         message: Message, deliveryTag: UInt64 = 1, redelivered: Bool = false, exchange: String = "", routingKey: String,
@@ -108,16 +108,16 @@ public struct Delivery: Sendable {
     }
 
     /// Whether the body was over the consumer's limit and is only an excerpt.
-    public var isTruncated: Bool { bodySize > message.body.count }
+    package var isTruncated: Bool { bodySize > message.body.count }
 }
 
 /// A queue's state as the broker reported it on declare.
-public struct QueueInfo: Sendable, Equatable {
-    public var name: String
-    public var messageCount: UInt32
-    public var consumerCount: UInt32
+package struct QueueInfo: Sendable, Equatable {
+    package var name: String
+    package var messageCount: UInt32
+    package var consumerCount: UInt32
 }
 
-public enum ExchangeType: String, Sendable {
+package enum ExchangeType: String, Sendable {
     case direct, fanout, topic, headers
 }

@@ -1,12 +1,12 @@
-public import Logging
+package import Logging
 
 /// A long-lived confirmed publisher for processes that publish now and then (the
 /// producer library, the API): connects on first use, shares one connection attempt
 /// among concurrent callers, and starts over after the connection broke or a confirm
 /// did not come in time. Nothing is reported as published unless the broker confirmed it.
-public actor Publisher {
-    public let url: String
-    public let timeout: Duration
+package actor Publisher {
+    package let url: String
+    package let timeout: Duration
     private let setup: @Sendable (Channel) async throws -> Void
     private let logger: Logger
     private var connection: Connection?
@@ -14,7 +14,7 @@ public actor Publisher {
     private var connecting: Task<(Connection, Channel), any Error>?
 
     /// `setup` runs on each new channel before confirm mode (declare what you publish to).
-    public init(url: String, timeout: Duration = .seconds(10), logger: Logger, setup: @escaping @Sendable (Channel) async throws -> Void = { _ in }) {
+    package init(url: String, timeout: Duration = .seconds(10), logger: Logger, setup: @escaping @Sendable (Channel) async throws -> Void = { _ in }) {
         self.url = url
         self.timeout = timeout
         self.logger = logger
@@ -22,7 +22,7 @@ public actor Publisher {
     }
 
     /// Publishes with a confirm, within `timeout` (connecting included).
-    public func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = true) async throws {
+    package func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = true) async throws {
         let timeout = timeout
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -46,17 +46,17 @@ public actor Publisher {
     }
 
     /// Closes the connection; a later publish opens a new one.
-    public func close() async {
+    package func close() async {
         await reset()
     }
 
     /// Whether a connection is open now, without opening one: what readiness reports.
-    public var isConnected: Bool { connection?.isOpen == true }
+    package var isConnected: Bool { connection?.isOpen == true }
 
     /// Keeps a connection open until cancelled, reconnecting with `backoff` whenever it
     /// drops, so that `isConnected` follows the broker (heartbeats notice a dead one) and
     /// a readiness probe never has to connect to find out.
-    public func maintain(backoff: Backoff = Backoff()) async {
+    package func maintain(backoff: Backoff = Backoff()) async {
         var failures = 0
         while !Task.isCancelled {
             do {

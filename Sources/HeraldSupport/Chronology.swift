@@ -1,9 +1,9 @@
 /// Calendar arithmetic on the proleptic Gregorian calendar (H. Hinnant's algorithms), for
 /// the modules that read and write timestamps by hand: PostgreSQL's text format and the
 /// ISO 8601 headers, both on every delivery, where Foundation's formatters are too slow.
-public enum CivilDate {
+package enum CivilDate {
     /// Days since 1970-01-01 of a date.
-    public static func days(year: Int, month: Int, day: Int) -> Int {
+    package static func days(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -13,7 +13,7 @@ public enum CivilDate {
     }
 
     /// The date of a count of days since 1970-01-01.
-    public static func date(days: Int) -> (year: Int, month: Int, day: Int) {
+    package static func date(days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
@@ -29,7 +29,7 @@ public enum CivilDate {
 extension Duration {
     /// Whole milliseconds, rounded toward zero: what timeouts, TTLs and logs are given in.
     /// Saturates at `Int64`'s bounds rather than trapping on a duration that large.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (whole, overflow) = components.seconds.multipliedReportingOverflow(by: 1000)
         guard !overflow else { return components.seconds < 0 ? .min : .max }
         let (total, overflowAgain) = whole.addingReportingOverflow(components.attoseconds / 1_000_000_000_000_000)

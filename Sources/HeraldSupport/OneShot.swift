@@ -7,7 +7,7 @@ import Synchronization
 /// The answering side learns whether its answer was taken (`resume` returns false after
 /// a cancellation), so that a resource handed over (a pooled connection) can go to
 /// someone else instead of leaking.
-public final class OneShot<Value: Sendable>: Sendable {
+package final class OneShot<Value: Sendable>: Sendable {
     private enum State {
         case idle
         /// Answered before `wait` was reached (the request was visible to the answering
@@ -20,12 +20,12 @@ public final class OneShot<Value: Sendable>: Sendable {
 
     private let state = Mutex(State.idle)
 
-    public init() {}
+    package init() {}
 
     /// Suspends until `resume`, or throws `CancellationError` as soon as the task is
     /// cancelled. `start` (which posts the request that will be answered) runs once the
     /// wait is in place, and not at all if the task was cancelled before.
-    public func wait(_ start: () -> Void) async throws -> Value {
+    package func wait(_ start: () -> Void) async throws -> Value {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
                 let early: Result<Value, any Error>? = state.withLock { state in
@@ -68,12 +68,12 @@ public final class OneShot<Value: Sendable>: Sendable {
     /// Answers the wait, now or when `wait` is reached; false when the wait had ended
     /// already (cancelled, or answered), so the answer was not taken.
     @discardableResult
-    public func resume(returning value: Value) -> Bool {
+    package func resume(returning value: Value) -> Bool {
         answer(.success(value))
     }
 
     @discardableResult
-    public func resume(throwing error: any Error) -> Bool {
+    package func resume(throwing error: any Error) -> Bool {
         answer(.failure(error))
     }
 

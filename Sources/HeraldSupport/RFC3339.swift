@@ -1,4 +1,4 @@
-public import Foundation
+package import Foundation
 
 /// Date-times as text, the one strict reader and writer behind `occurred_at`, query
 /// dates, cursors, the signature headers and PostgreSQL's `timestamptz` text format.
@@ -6,17 +6,17 @@ public import Foundation
 /// Only years 0001 to 9999 exist here: what four digits can write and what every
 /// receiver's parser accepts. The reader refuses what a lenient parser would roll over
 /// (`2026-02-30`, `12:99:00`); the writer never traps, whatever `Date` it is given.
-public enum RFC3339 {
+package enum RFC3339 {
     /// 0001-01-01T00:00:00Z.
-    public static let earliest = Date(timeIntervalSince1970: Double(earliestSecond))
+    package static let earliest = Date(timeIntervalSince1970: Double(earliestSecond))
     /// 9999-12-31T23:59:59.999999Z.
-    public static let latest = Date(timeIntervalSince1970: Double(latestSecond) + 0.999_999)
+    package static let latest = Date(timeIntervalSince1970: Double(latestSecond) + 0.999_999)
 
     static let earliestSecond = Int64(CivilDate.days(year: 1, month: 1, day: 1)) * 86_400
     static let latestSecond = Int64(CivilDate.days(year: 9999, month: 12, day: 31)) * 86_400 + 86_399
 
     /// Whether `date` can be written and read back: finite and within `earliest...latest`.
-    public static func isRepresentable(_ date: Date) -> Bool {
+    package static func isRepresentable(_ date: Date) -> Bool {
         let t = date.timeIntervalSince1970
         return t.isFinite && t >= Double(earliestSecond) && t < Double(latestSecond + 1)
     }
@@ -25,7 +25,7 @@ public enum RFC3339 {
     /// a date, `T` or a space, a time, an optional fraction of up to nine digits, and `Z` or
     /// an offset (`±hh`, `±hh:mm` or `±hhmm`). Nil for anything else, for a day the month
     /// does not have, and for an instant outside the years 0001 to 9999.
-    public static func parse(_ text: String) -> Date? {
+    package static func parse(_ text: String) -> Date? {
         var text = text
         return text.withUTF8 { parse(bytes: $0) }
     }
@@ -96,7 +96,7 @@ public enum RFC3339 {
     /// with 6 (PostgreSQL's precision): the instant to the nearest microsecond, cut to the
     /// digits shown. A date outside the years 0001 to 9999 is written as the nearest one
     /// inside (the readers refuse such dates before they get here).
-    public static func format(_ date: Date, fractionDigits: Int = 0) -> String {
+    package static func format(_ date: Date, fractionDigits: Int = 0) -> String {
         let t = date.timeIntervalSince1970
         let micros: Int64
         if t.isNaN || t < Double(earliestSecond) {

@@ -6,7 +6,7 @@ import Synchronization
 /// C handles that are not thread-safe (a libpq `PGconn`) belong to one of these: every
 /// call on the handle is a job on its thread, so it never runs concurrently and never
 /// blocks Swift's cooperative pool.
-public final class SerialThread: Sendable {
+package final class SerialThread: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var stopping = false
@@ -14,16 +14,16 @@ public final class SerialThread: Sendable {
 
     private let state = Mutex(State())
     private let signal = NSCondition()
-    public let name: String
+    package let name: String
 
-    public init(name: String) {
+    package init(name: String) {
         self.name = name
         startNamedThread(name) { [self] in self.loop() }
     }
 
     /// Runs `body` on the thread and returns its result. Fails with
     /// `SerialThreadStopped` once `stop()` was called.
-    public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = enqueue {
                 continuation.resume(with: Result { try body() })
@@ -34,7 +34,7 @@ public final class SerialThread: Sendable {
 
     /// Queues a job without waiting for it; false if the thread has stopped.
     @discardableResult
-    public func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+    package func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
         let accepted = state.withLock { state in
             guard !state.stopping else { return false }
             state.jobs.append(job)
@@ -49,7 +49,7 @@ public final class SerialThread: Sendable {
     }
 
     /// Lets queued jobs finish, then ends the thread. Later `run` calls fail.
-    public func stop() {
+    package func stop() {
         state.withLock { $0.stopping = true }
         signal.lock()
         signal.signal()
@@ -76,7 +76,7 @@ public final class SerialThread: Sendable {
 }
 
 /// A job was offered to a `SerialThread` after it was stopped.
-public struct SerialThreadStopped: Error, CustomStringConvertible {
-    public let name: String
-    public var description: String { "thread \(name) has stopped" }
+package struct SerialThreadStopped: Error, CustomStringConvertible {
+    package let name: String
+    package var description: String { "thread \(name) has stopped" }
 }

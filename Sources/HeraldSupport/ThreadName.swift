@@ -3,7 +3,7 @@ import Glibc
 /// Starts a thread of its own whose name the system shows (`/proc/PID/task/*/comm`, `top -H`,
 /// gdb): Foundation's `Thread.name` does not reach the kernel on Linux, so every
 /// thread would otherwise carry the name of whichever thread started it.
-public func startNamedThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
+package func startNamedThread(_ name: String, _ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
     let box = Unmanaged.passRetained(ThreadBody(name: String(name.utf8.prefix(15)) ?? "herald", body: body)).toOpaque()
     let status = pthread_create(&thread, nil, { argument in

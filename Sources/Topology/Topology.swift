@@ -1,4 +1,4 @@
-public import HeraldAMQP
+package import HeraldAMQP
 public import Delivery
 import HeraldSupport
 
@@ -33,12 +33,12 @@ public struct Topology: Sendable, Equatable {
     public func retryQueue(rung: Int) -> String { "\(prefix).retry.\(ladder.label(rung: rung))" }
 
     /// Declare arguments of a rung's queue.
-    public func retryQueueArguments(rung: Int) -> FieldTable {
+    package func retryQueueArguments(rung: Int) -> FieldTable {
         delayQueueArguments(ladder.delays[rung])
     }
 
     /// Declare arguments of the defer queue.
-    public var deferQueueArguments: FieldTable { delayQueueArguments(deferDelay) }
+    package var deferQueueArguments: FieldTable { delayQueueArguments(deferDelay) }
 
     private func delayQueueArguments(_ delay: Duration) -> FieldTable {
         [
@@ -53,7 +53,7 @@ public struct Topology: Sendable, Equatable {
     }
 
     /// Declares everything (idempotent; a changed argument on an existing queue fails with 406).
-    public func declare(on channel: Channel) async throws {
+    package func declare(on channel: Channel) async throws {
         try await channel.declareExchange(eventsExchange, type: .topic)
         try await channel.declareExchange(requeueExchange, type: .direct)
         try await channel.declareQueue(workQueue, arguments: ["x-queue-type": "quorum"])

@@ -1,4 +1,4 @@
-public import HeraldAMQP
+package import HeraldAMQP
 public import HeraldEvents
 public import Foundation
 
@@ -21,7 +21,7 @@ public enum WorkMessage: Sendable, Equatable {
     public static let endpointHeader = "herald-endpoint"
 
     /// Reads a message; a message that cannot be read throws the reason it is parked for.
-    public static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
+    package static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
         switch message.headers[kindHeader]?.string {
         case nil:
             return .event(try WireFormat.decode(message.body, limits: limits))
@@ -43,7 +43,7 @@ public enum WorkMessage: Sendable, Equatable {
     }
 
     /// The message that asks for attempt `attempt` of delivery `id`.
-    public static func retry(delivery id: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil) -> Message {
+    package static func retry(delivery id: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil) -> Message {
         var headers: FieldTable = [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))]
         if manual { headers[triggerHeader] = "manual" }
         if let endpoint { headers[endpointHeader] = .string(endpoint.uuidString.lowercased()) }

@@ -1,4 +1,4 @@
-public import HeraldAMQP
+package import HeraldAMQP
 import Foundation
 import Logging
 import Metrics
@@ -23,11 +23,11 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// Largest message body read in full; a larger one is parked from its declared size.
     /// With `concurrency`, it bounds the memory messages take.
     public let maxMessageBytes: Int
-    public let backoff: Backoff
+    package let backoff: Backoff
     /// Whether a consumer is subscribed to the work queue now: the worker's readiness.
     public let consuming = ConsumingFlag()
 
-    public init(
+    package init(
         amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff()
     ) {
         self.amqpURL = amqpURL

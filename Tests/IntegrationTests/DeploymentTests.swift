@@ -24,7 +24,8 @@ struct DeploymentTests {
 
     /// The image once failed to build (`invalid custom path 'bench/HeraldBench'`): the
     /// package is loaded from exactly the files the build stage copies, every target path
-    /// checked. (A full build there would repeat the suite's own build for minutes.)
+    /// checked (a full build there would repeat the suite's own build for minutes), and
+    /// what it describes is checked for the library a CRM links.
     @Test func thePackageLoadsFromExactlyTheFilesTheDockerfileCopies() async throws {
         let sources = try Self.buildStageSources()
         #expect(sources.contains("Package.swift") && sources.contains("Sources"))
@@ -40,6 +41,29 @@ struct DeploymentTests {
         let (status, output) = try await process.runToCompletion()
         #expect(status == 0, "the image's file set does not load: \(output.suffix(2000))")
         #expect(output.contains("\"herald\""))
+        try Self.expectOnlyHeraldModulesInTheLibrary(described: output)
+    }
+
+    /// A CRM that links HeraldProducer gets only modules named Herald…: none of them can
+    /// clash with a module of its own (an `AMQP` or `Events` of the CRM's).
+    static func expectOnlyHeraldModulesInTheLibrary(described output: String) throws {
+        let json = try #require(output.firstIndex(of: "{").map { output[$0...] })
+        let package = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let products = try #require(package["products"] as? [[String: Any]])
+        let libraries = products.filter { ($0["type"] as? [String: Any])?["library"] != nil }.compactMap { $0["name"] as? String }
+        #expect(libraries == ["HeraldProducer"], "the only library a CRM links")
+        let targets = try #require(package["targets"] as? [[String: Any]])
+        let dependencies = Dictionary(uniqueKeysWithValues: targets.compactMap { target in
+            (target["name"] as? String).map { ($0, target["target_dependencies"] as? [String] ?? []) }
+        })
+        var closure: Set<String> = []
+        var next = ["HeraldProducer"]
+        while let name = next.popLast() {
+            guard closure.insert(name).inserted else { continue }
+            next += dependencies[name] ?? []
+        }
+        #expect(closure.count >= 4)
+        #expect(closure.allSatisfy { $0.hasPrefix("Herald") || $0.hasPrefix("CHerald") }, "\(closure.sorted())")
     }
 
     @Test func theRuntimeImageRunsAsAnUnprivilegedUser() throws {
