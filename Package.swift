@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -114,6 +115,22 @@ let package = Package(
             // The API's single source of truth, compiled into the binary (no resource bundle to ship).
             resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings),
+        // The tenant portal: server-rendered pages on the API's router, templates compiled in.
+        .target(
+            name: "Portal",
+            dependencies: [
+                "API", "Management", "Records", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "Cryptography",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [
+                .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/message.mustache"),
+                .embedInCode("Templates/endpoints.mustache"), .embedInCode("Templates/endpoint.mustache"),
+                .embedInCode("Templates/endpoint_form.mustache"), .embedInCode("Templates/deliveries.mustache"),
+                .embedInCode("Templates/delivery.mustache"), .embedInCode("Templates/portal.css"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "Worker",
             dependencies: [
@@ -135,7 +152,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
-                "Topology", "Delivery", "HTTPClient", "API", "Management", "Policy", "Operations", "Relay",
+                "Topology", "Delivery", "HTTPClient", "API", "Portal", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -185,7 +202,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "HeraldAMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "HeraldEvents", "HeraldProducer", "HeraldSupport",
-                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Management", "Policy", "Operations", "Relay",
+                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Portal", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

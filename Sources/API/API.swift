@@ -27,12 +27,15 @@ public struct API: Sendable {
         public var secretKeyring: SecretKeyring
         /// The workers' `HERALD_HEADER_PREFIX`: custom headers may not use the names it reserves.
         public var headerPrefix: String
+        /// How long a tenant portal link may wait to be opened.
+        public var portalLinkTTL: Duration
 
         public init(
             operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas(),
-            secretKeyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald"
+            secretKeyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald", portalLinkTTL: Duration = .seconds(900)
         ) {
             self.headerPrefix = headerPrefix
+            self.portalLinkTTL = portalLinkTTL
             self.operatorToken = operatorToken
             self.urlPolicy = urlPolicy
             self.rotationGrace = rotationGrace
@@ -86,7 +89,10 @@ public struct API: Sendable {
     let keys: any TenantKeys
     /// The delivery log's reads and resends.
     let log: any DeliveryLog
-    let dispatcher: any DeliveryDispatching
+    /// Activation, tests, resends and recovery: shared with the portal.
+    let actions: Actions
+    /// Issues the portal's single-use links.
+    let portalAccess: PortalAccess
     let parking: ParkingLot
     let producer: Producer
     /// Whether the database and the broker answer, for `/readyz`.
@@ -103,21 +109,22 @@ public struct API: Sendable {
         let store = Store(pool: pool, keyring: configuration.secretKeyring)
         self.init(
             configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool), dispatcher: dispatcher,
-            parking: parking, producer: producer, readiness: readiness, metrics: metrics)
+            portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer, readiness: readiness, metrics: metrics)
     }
 
     /// With the key lookup, the delivery log and the dispatcher given: the route tests
     /// run the router on them without sockets.
     package init(
         configuration: Configuration, store: Store, keys: any TenantKeys, log: any DeliveryLog, dispatcher: any DeliveryDispatching,
-        parking: ParkingLot, producer: Producer, readiness: @escaping @Sendable () async -> [String: Bool],
+        portalAccess: PortalAccess, parking: ParkingLot, producer: Producer, readiness: @escaping @Sendable () async -> [String: Bool],
         metrics: @escaping @Sendable () -> String
     ) {
         self.configuration = configuration
         self.store = store
         self.keys = keys
         self.log = log
-        self.dispatcher = dispatcher
+        actions = Actions(store: store, log: log, dispatcher: dispatcher)
+        self.portalAccess = portalAccess
         self.parking = parking
         self.producer = producer
         self.readiness = readiness

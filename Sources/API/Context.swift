@@ -1,5 +1,6 @@
 public import Foundation
 public import Hummingbird
+public import Management
 
 /// Per-request state: who is calling. Set by `AuthMiddleware`.
 public struct APIContext: RequestContext {
@@ -8,6 +9,8 @@ public struct APIContext: RequestContext {
     public var tenant: UUID?
     /// The caller presented the operator token.
     public var isOperator = false
+    /// The portal session of a browser (its cookie), on `/portal` pages.
+    public var portalSession: PortalSession?
 
     public init(source: Source) {
         coreContext = .init(source: source)

@@ -8,7 +8,7 @@ import Hummingbird
 import Management
 import Policy
 import HeraldProducer
-import Records
+package import Records
 
 extension API {
     func routes() -> [Route] {
@@ -45,6 +45,14 @@ extension API {
             let name = try input.string("name", maxLength: 200) ?? ""
             try input.rejectUnknown()
             return try Self.json(try await store.createKey(tenant: tenant, name: name), status: .created)
+        }
+        add(.post, "/v1/tenants/{id}/portal-links", .operator) { request, context in
+            let tenant = try Self.id(context)
+            var input = try await Input.read(request, context: context)
+            let readOnly = try input.bool("read_only") ?? false
+            try input.rejectUnknown()
+            return try Self.json(
+                try await portalAccess.createLink(tenant: tenant, readOnly: readOnly, ttl: configuration.portalLinkTTL), status: .created)
         }
         add(.delete, "/v1/keys/{id}", .operatorOrTenant) { _, context in
             try await store.revokeKey(try Self.id(context), tenant: context.tenant)
@@ -110,26 +118,15 @@ extension API {
             var input = try await Input.read(request, context: context)
             let replay = try input.bool("replay_skipped") ?? false
             try input.rejectUnknown()
-            let endpoint = try await store.activate(tenant: context.tenant!, id: id)
-            let reopened = replay ? try await log.reopenSkipped(endpoint: id) : []
-            for (delivery, attempt) in reopened {
-                try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: false)
-            }
-            return try Self.json(ActivationView(endpoint: endpoint, replayed: reopened.count))
+            let (endpoint, replayed) = try await actions.activate(tenant: context.tenant!, endpoint: id, replaySkipped: replay)
+            return try Self.json(ActivationView(endpoint: endpoint, replayed: replayed))
         }
         add(.post, "/v1/endpoints/{id}/test", .tenant) { request, context in
             let id = try Self.id(context)
             var input = try await Input.read(request, context: context)
             guard let type = try input.string("event_type", maxLength: 100) else { throw Problem.badRequest("event_type", "is required") }
             try input.rejectUnknown()
-            guard let entry = Catalog.entry(type) else {
-                throw Problem(.unprocessableContent, "event_type: not in the catalog (GET /v1/event-types)", field: "event_type")
-            }
-            guard try await store.endpoint(tenant: context.tenant!, id: id).enabled else {
-                throw ManagementError(.conflict, "enable the endpoint before sending it a test event")
-            }
-            let delivery = try await log.storeTestEvent(tenant: context.tenant!, endpoint: id, type: type, data: entry.sample)
-            try await dispatcher.dispatch(delivery: delivery, attempt: 1, manual: true)
+            let delivery = try await actions.sendTest(tenant: context.tenant!, endpoint: id, type: type)
             return try Self.json(["delivery_id": delivery.uuidString.lowercased()], status: .accepted)
         }
         add(.get, "/v1/endpoints/{id}/deliveries", .tenant) { request, context in
@@ -146,16 +143,8 @@ extension API {
             guard let since = RFC3339.parse(sinceText) else { throw Problem.badRequest("since", "must be an ISO 8601 date-time") }
             let dryRun = try input.bool("dry_run") ?? false
             try input.rejectUnknown()
-            _ = try await store.endpoint(tenant: context.tenant!, id: id)
-            let failed = try await log.failedDeliveries(tenant: context.tenant!, endpoint: id, since: since)
-            if dryRun { return try Self.json(RecoveryView(count: failed.count, resent: 0, dryRun: true)) }
-            var resent = 0
-            for delivery in failed {
-                guard let attempt = try? await log.reopenForResend(tenant: context.tenant!, id: delivery) else { continue }
-                try await dispatch(delivery, attempt: attempt, restoring: .failed)
-                resent += 1
-            }
-            return try Self.json(RecoveryView(count: failed.count, resent: resent, dryRun: false))
+            let (count, resent) = try await actions.recover(tenant: context.tenant!, endpoint: id, since: since, dryRun: dryRun)
+            return try Self.json(RecoveryView(count: count, resent: resent, dryRun: dryRun))
         }
 
         // Delivery log
@@ -169,9 +158,7 @@ extension API {
             let id = try Self.id(context)
             let input = try await Input.read(request, context: context)
             try input.rejectUnknown()
-            let previous = try await log.delivery(tenant: context.tenant!, id: id).delivery.status
-            let attempt = try await log.reopenForResend(tenant: context.tenant!, id: id)
-            try await dispatch(id, attempt: attempt, restoring: previous)
+            let attempt = try await actions.resend(tenant: context.tenant!, delivery: id)
             return try Self.json(ResendView(deliveryId: id.uuidString.lowercased(), attempt: attempt), status: .accepted)
         }
 
@@ -220,17 +207,6 @@ extension API {
             return try Self.json(["id": id], status: .accepted)
         }
         return routes
-    }
-
-    /// Dispatches a reopened delivery; if the broker refuses, the delivery goes back to
-    /// `status` so nothing waits for a message that was never sent.
-    private func dispatch(_ delivery: UUID, attempt: Int, restoring status: DeliveryState.Status) async throws {
-        do {
-            try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: true)
-        } catch {
-            try? await log.restore(delivery: delivery, status: status)
-            throw error
-        }
     }
 
     private func endpointInput(_ request: Request, context: APIContext, creating: Bool) async throws -> EndpointInput {
@@ -289,7 +265,7 @@ extension API {
     static let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
 
     /// `*`, a type, or a wildcard on whole leading words (`invoice.*`).
-    static func isSelection(_ pattern: String) -> Bool {
+    package static func isSelection(_ pattern: String) -> Bool {
         if pattern == "*" || EventType.isWellFormed(pattern) { return true }
         guard pattern.hasSuffix(".*") else { return false }
         // The prefix must be words a type could start with.
@@ -313,12 +289,15 @@ extension API {
     }
 
     static func deliveryFilter(_ request: Request, allowEndpoint: Bool) throws -> DeliveryFilter {
+        try deliveryFilter(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, allowEndpoint: allowEndpoint)
+    }
+
+    /// The delivery log's filter from query parameters; the portal's filter form uses it too.
+    package static func deliveryFilter(_ parameters: [(String, String)], allowEndpoint: Bool) throws -> DeliveryFilter {
         var filter = DeliveryFilter()
         let known: Set<String> = allowEndpoint
             ? ["status", "event_type", "since", "until", "cursor", "limit", "endpoint_id"] : ["status", "event_type", "since", "until", "cursor", "limit"]
-        for (name, value) in request.uri.queryParameters {
-            let name = String(name)
-            let value = String(value)
+        for (name, value) in parameters {
             guard known.contains(name) else { throw Problem.badRequest(name, "is not a known query parameter") }
             switch name {
             case "status":

@@ -1,6 +1,7 @@
 import HeraldAMQP
 import Foundation
 public import Logging
+import Management
 import Metrics
 import Records
 import Delivery
@@ -49,7 +50,9 @@ public struct Housekeeping: Service, CustomStringConvertible {
     public func applyRetention() async -> Int {
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
         do {
-            let deleted = try await PostgresRecords(pool: pool).deleteOlder(than: cutoff, batch: 1000)
+            var deleted = try await PostgresRecords(pool: pool).deleteOlder(than: cutoff, batch: 1000)
+            // Portal links and sessions that expired: nothing can use them any more.
+            deleted += try await PortalAccess(pool: pool).deleteExpired()
             if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
             return deleted
         } catch {

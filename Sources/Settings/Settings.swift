@@ -85,6 +85,12 @@ public struct Settings: Sendable {
     public var rotationGrace: Duration
     /// Keys that encrypt endpoint secrets at rest (AES-256-GCM); no current key: stored as they are.
     public var secretKeyring: SecretKeyring
+    /// How long a portal link may wait to be opened (it opens once).
+    public var portalLinkTTL: Duration
+    /// How long a portal session lasts.
+    public var portalSessionTTL: Duration
+    /// Origins that may frame the portal (the CRM's); empty: none may.
+    public var portalFrameAncestors: [String]
     /// The management API, for the CLI.
     public var apiURL: String
     /// The CLI's credential: a tenant key (or the operator token for tenants and keys).
@@ -135,6 +141,9 @@ public struct Settings: Sendable {
         case allowedAddresses = "HERALD_ALLOWED_ADDRESSES"
         case retention = "HERALD_RETENTION"
         case rotationGrace = "HERALD_ROTATION_GRACE"
+        case portalLinkTTL = "HERALD_PORTAL_LINK_TTL"
+        case portalSessionTTL = "HERALD_PORTAL_SESSION_TTL"
+        case portalFrameAncestors = "HERALD_PORTAL_FRAME_ANCESTORS"
         case secretKey = "HERALD_SECRET_KEY"
         case retiredSecretKeys = "HERALD_SECRET_KEYS_RETIRED"
         case apiURL = "HERALD_API_URL"
@@ -179,6 +188,9 @@ public struct Settings: Sendable {
             case .allowedAddresses: ""
             case .retention: "90d"
             case .rotationGrace: "24h"
+            case .portalLinkTTL: "15m"
+            case .portalSessionTTL: "1h"
+            case .portalFrameAncestors: ""
             case .secretKey: ""
             case .retiredSecretKeys: ""
             case .apiURL: "http://127.0.0.1:8080"
@@ -225,6 +237,9 @@ public struct Settings: Sendable {
             case .allowedAddresses: "CIDR ranges deliveries may reach despite the internal-address guard"
             case .retention: "age after which attempts and events are deleted"
             case .rotationGrace: "how long a rotated-out secret keeps signing"
+            case .portalLinkTTL: "how long a tenant portal link may wait to be opened (each opens once)"
+            case .portalSessionTTL: "how long a tenant portal session lasts"
+            case .portalFrameAncestors: "origins that may show the portal in a frame, space-separated (the CRM's: https://crm.example.com); empty: none"
             case .secretKey: "base64 of 32 random bytes that encrypt endpoint secrets at rest (unset: stored in plaintext)"
             case .retiredSecretKeys: "earlier HERALD_SECRET_KEY values, comma-separated, still read until `herald secrets rekey`"
             case .apiURL: "the management API, for the CLI"
@@ -340,6 +355,12 @@ public struct Settings: Sendable {
         }
         retention = try duration(.retention)
         rotationGrace = try duration(.rotationGrace, allowZero: true)
+        portalLinkTTL = try duration(.portalLinkTTL)
+        portalSessionTTL = try duration(.portalSessionTTL)
+        portalFrameAncestors = value(.portalFrameAncestors).split(separator: " ").map(String.init)
+        for origin in portalFrameAncestors where !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) || origin.contains(";") {
+            throw SettingsError(key: .portalFrameAncestors, reason: "'\(origin.prefix(100))' is not an origin like https://crm.example.com")
+        }
         do {
             secretKeyring = try SecretKeyring(
                 current: value(.secretKey).isEmpty ? nil : value(.secretKey), retired: list(.retiredSecretKeys))

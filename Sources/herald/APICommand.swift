@@ -6,6 +6,8 @@ import Logging
 import Management
 import Operations
 import Policy
+import Records
+import Portal
 import Postgres
 import HeraldProducer
 import ServiceLifecycle
@@ -33,17 +35,18 @@ struct APICommand: AsyncParsableCommand {
                 amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),
                 timeout: settings.publishTimeout),
             logger: logger)
+        let urlPolicy = URLPolicy(
+            allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
+            allowedPorts: settings.allowedPorts)
         let api = API(
             configuration: .init(
                 operatorToken: settings.operatorToken,
-                urlPolicy: URLPolicy(
-                    allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
-                    allowedPorts: settings.allowedPorts),
+                urlPolicy: urlPolicy,
                 rotationGrace: settings.rotationGrace,
                 quotas: .init(
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
-                secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix),
+                secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix, portalLinkTTL: settings.portalLinkTTL),
             pool: pool, dispatcher: dispatcher, parking: ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger),
             producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
@@ -53,8 +56,16 @@ struct APICommand: AsyncParsableCommand {
             logger.warning("HERALD_OPERATOR_TOKEN is not set: tenants and keys cannot be created through the API")
         }
         let limits = API.ListenerLimits(idleTimeout: settings.apiIdleTimeout, maxConnections: settings.apiMaxConnections)
+        let router = api.router()
+        Portal(
+            configuration: .init(
+                sessionTTL: settings.portalSessionTTL, frameAncestors: settings.portalFrameAncestors, urlPolicy: urlPolicy,
+                rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant),
+            store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
+            dispatcher: dispatcher
+        ).register(on: router)
         let app = Application(
-            router: api.router(), server: API.server(limits),
+            router: router, server: API.server(limits),
             configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
         let link = BrokerLink(dispatcher: dispatcher)

@@ -3,7 +3,7 @@ import Foundation
 
 struct Tenants: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create and list tenants (operator token).", subcommands: [Create.self, List.self])
+        abstract: "Create and list tenants, open their portal (operator token).", subcommands: [Create.self, List.self, PortalLink.self])
 
     struct Create: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
@@ -21,6 +21,19 @@ struct Tenants: AsyncParsableCommand {
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
             client.show(try await client.send("GET", "/v1/tenants"), columns: ["id", "name", "created_at"])
+        }
+    }
+
+    struct PortalLink: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "portal-link", abstract: "A single-use link that opens the tenant portal (append its path to Herald's address).")
+        @OptionGroup var api: APIOptions
+        @Argument(help: "Tenant id.") var tenant: String
+        @Flag(help: "The session can look but not change anything.") var readOnly = false
+
+        func run() async throws {
+            let client = try APIClient(api, credential: .operator)
+            client.show(try await client.send("POST", "/v1/tenants/\(tenant)/portal-links", body: ["read_only": readOnly]), columns: [])
         }
     }
 }

@@ -50,10 +50,11 @@ struct DeliveryLogRouteTests {
             dispatcher = RecordingDispatcher(refuse: refuse)
             let logger = Logger(label: "test")
             let nowhere = "amqp://guest:guest@127.0.0.1:1/"
+            let pool = try Pool(url: "postgresql://nobody@127.0.0.1:1/none", logger: logger)
             api = API(
                 configuration: .init(operatorToken: "operator-token"),
-                store: Store(pool: try Pool(url: "postgresql://nobody@127.0.0.1:1/none", logger: logger)),
-                keys: FixedKeys(keys: [key: tenant]), log: records, dispatcher: dispatcher,
+                store: Store(pool: pool),
+                keys: FixedKeys(keys: [key: tenant]), log: records, dispatcher: dispatcher, portalAccess: PortalAccess(pool: pool),
                 parking: ParkingLot(amqpURL: nowhere, topology: Topology(), logger: logger),
                 producer: Producer(configuration: .init(amqpURL: nowhere), logger: logger), readiness: { [:] }, metrics: { "" })
             app = Application(router: api.router())

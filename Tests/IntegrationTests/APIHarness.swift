@@ -7,6 +7,8 @@ import Hummingbird
 import Management
 import Operations
 import Policy
+import Portal
+import Records
 import ServiceLifecycle
 import Testing
 import TestSupport
@@ -31,9 +33,10 @@ struct APIHarness {
         }
         return try await Pipeline.run(options) { pipeline in
             let dispatcher = Dispatcher(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
+            let urlPolicy = URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"])
             let api = API(
                 configuration: .init(
-                    operatorToken: operatorToken, urlPolicy: URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"]),
+                    operatorToken: operatorToken, urlPolicy: urlPolicy,
                     rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring,
                     headerPrefix: options.headerPrefix),
                 pool: pipeline.pool, dispatcher: dispatcher,
@@ -42,8 +45,14 @@ struct APIHarness {
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
                 metrics: { "herald_up 1\n" })
             let (ports, continuation) = AsyncStream<Int>.makeStream()
+            let router = api.router()
+            Portal(
+                configuration: .init(urlPolicy: urlPolicy, rotationGrace: .seconds(3600)),
+                store: Store(pool: pipeline.pool, keyring: options.secretKeyring), log: PostgresRecords(pool: pipeline.pool),
+                access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher
+            ).register(on: router)
             let app = Application(
-                router: api.router(), server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
+                router: router, server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
             let group = ServiceGroup(
