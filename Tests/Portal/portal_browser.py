@@ -18,7 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE = os.environ["HERALD_BASE_URL"]
@@ -59,10 +59,19 @@ def wait_for(driver, condition, what, seconds=30):
 
 
 def go(driver, element):
-    """Clicks what submits a form or follows a link, and waits for the next page."""
+    """Clicks what submits a form or follows a link, and waits until the next page has
+    replaced this one (the old root gone, however the driver reports it) and loaded."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def replaced(_):
+        try:
+            page.is_enabled()
+            return False
+        except WebDriverException:
+            return driver.execute_script("return document.readyState") == "complete"
+
+    WebDriverWait(driver, 20).until(replaced)
 
 
 def session_cookie(driver):
