@@ -132,7 +132,10 @@ struct RecordsConformanceTests {
                 let page = try await records.deliveries(tenant: tenant, filter)
                 seen += page.items.map(\.id)
                 guard let next = page.nextCursor else { break }
-                filter.cursor = try #require(Cursor(token: next))
+                let cursor = Cursor(token: next)
+                #expect(cursor != nil, "a cursor the log returned reads back")
+                filter.cursor = cursor
+                if cursor == nil { break }
             }
             #expect(seen == ids.reversed().map { $0.uuidString.lowercased() }, "every delivery once, newest first")
             let invoices = try await records.deliveries(tenant: tenant, DeliveryFilter(eventType: "invoice.paid"))
