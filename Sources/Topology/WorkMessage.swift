@@ -17,6 +17,8 @@ public enum WorkMessage: Sendable, Equatable {
     public static let attemptHeader = "herald-attempt"
     /// `manual` on a resend requested through the API or CLI.
     public static let triggerHeader = "herald-trigger"
+    /// The trigger header's value on a resend.
+    static let manualTrigger = "manual"
     /// The delivery's endpoint (optional).
     public static let endpointHeader = "herald-endpoint"
 
@@ -35,7 +37,7 @@ public enum WorkMessage: Sendable, Equatable {
                 throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
             }
             return .delivery(
-                id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == "manual",
+                id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == manualTrigger,
                 endpoint: message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)))
         case let other?:
             throw EventError(field: kindHeader, reason: "unknown message kind '\(other.prefix(40))'")
@@ -45,7 +47,7 @@ public enum WorkMessage: Sendable, Equatable {
     /// The message that asks for attempt `attempt` of delivery `id`.
     package static func retry(delivery id: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil) -> Message {
         var headers: FieldTable = [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))]
-        if manual { headers[triggerHeader] = "manual" }
+        if manual { headers[triggerHeader] = .string(manualTrigger) }
         if let endpoint { headers[endpointHeader] = .string(endpoint.uuidString.lowercased()) }
         return Message(
             body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8), headers: headers,
