@@ -15,7 +15,8 @@ import Records
 struct Pages: Sendable {
     let library: MustacheLibrary
 
-    init() {
+    /// Throws only if a template compiled into the binary does not parse.
+    init() throws {
         var library = MustacheLibrary()
         let templates: [(String, [UInt8])] = [
             ("layout", PackageResources.layout_mustache), ("message", PackageResources.message_mustache),
@@ -24,8 +25,7 @@ struct Pages: Sendable {
             ("delivery", PackageResources.delivery_mustache),
         ]
         for (name, bytes) in templates {
-            // The templates are part of the build; one that does not parse is a programming error.
-            try! library.register(String(decoding: bytes, as: UTF8.self), named: name)
+            try library.register(String(decoding: bytes, as: UTF8.self), named: name)
         }
         self.library = library
     }

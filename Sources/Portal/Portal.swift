@@ -51,13 +51,16 @@ public struct Portal: Sendable {
     let actions: Actions
     let pages: Pages
 
-    public init(configuration: Configuration, store: Store, log: any DeliveryLog, access: PortalAccess, dispatcher: any DeliveryDispatching) {
+    /// Throws if a template compiled into the binary does not parse: at startup, never per request.
+    public init(
+        configuration: Configuration, store: Store, log: any DeliveryLog, access: PortalAccess, dispatcher: any DeliveryDispatching
+    ) throws {
         self.configuration = configuration
         self.store = store
         self.log = log
         self.access = access
         actions = Actions(store: store, log: log, dispatcher: dispatcher)
-        pages = Pages()
+        pages = try Pages()
     }
 
     /// Adds the portal's pages to the API's router.
@@ -86,17 +89,21 @@ public struct Portal: Sendable {
             }
         }
         portal.post("endpoints") { request, context in try await createEndpoint(request, context) }
-        portal.get("endpoints/:id") { request, context in try await endpoint(request, context, secret: nil) }
+        portal.get("endpoints/:id") { request, context in
+            try await page(request, context) { session in try await endpoint(request, context, session: session, secret: nil) }
+        }
         portal.post("endpoints/:id/secret") { request, context in
             try await form(request, context) { session, _ in
                 let secret = try await store.secret(tenant: session.tenant, id: try Self.id(context))
-                return try await endpoint(request, context, secret: secret)
+                return try await endpoint(request, context, session: session, secret: secret)
             }
         }
         portal.post("endpoints/:id/rotate-secret") { request, context in
             try await form(request, context) { session, _ in
                 let secret = try await store.rotateSecret(tenant: session.tenant, id: try Self.id(context), grace: configuration.rotationGrace)
-                return try await endpoint(request, context, secret: secret, notice: "The secret was rotated. Update your receiver; the old one keeps signing for a while.")
+                return try await endpoint(
+                    request, context, session: session, secret: secret,
+                    notice: "The secret was rotated. Update your receiver; the old one keeps signing for a while.")
             }
         }
         portal.post("endpoints/:id/enable") { request, context in
@@ -180,7 +187,7 @@ public struct Portal: Sendable {
                 let done = try await body(session, id, form)
                 return Response.redirect(to: "/portal/endpoints/\(id.uuidString.lowercased())?done=\(done)", type: .found)
             } catch let error as ManagementError where error.kind != .notFound {
-                return try await endpoint(request, context, secret: nil, notice: error.message)
+                return try await endpoint(request, context, session: session, secret: nil, notice: error.message)
             }
         }
     }
@@ -193,15 +200,15 @@ public struct Portal: Sendable {
         }
     }
 
+    /// The endpoint's page for a session already loaded (a form post has it in hand).
     private func endpoint(
-        _ request: Request, _ context: APIContext, secret: SecretView?, notice: String? = nil
+        _ request: Request, _ context: APIContext, session: PortalSession, secret: SecretView?, notice: String? = nil
     ) async throws -> Response {
-        try await page(request, context) { session in
-            let endpoint = try await store.endpoint(tenant: session.tenant, id: try Self.id(context))
-            let done = request.uri.queryParameters.get("done").flatMap(Pages.doneMessage)
-            return try pages.endpoint(endpoint, secret: secret, graceHours: Int(configuration.rotationGrace.components.seconds / 3600),
-                session: session, notice: notice ?? done)
-        }
+        let endpoint = try await store.endpoint(tenant: session.tenant, id: try Self.id(context))
+        let done = request.uri.queryParameters.get("done").flatMap(Pages.doneMessage)
+        return try pages.endpoint(
+            endpoint, secret: secret, graceHours: Int(configuration.rotationGrace.components.seconds / 3600), session: session,
+            notice: notice ?? done)
     }
 
     private func createEndpoint(_ request: Request, _ context: APIContext) async throws -> Response {

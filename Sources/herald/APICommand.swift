@@ -57,7 +57,7 @@ struct APICommand: AsyncParsableCommand {
         }
         let limits = API.ListenerLimits(idleTimeout: settings.apiIdleTimeout, maxConnections: settings.apiMaxConnections)
         let router = api.router()
-        Portal(
+        try Portal(
             configuration: .init(
                 sessionTTL: settings.portalSessionTTL, frameAncestors: settings.portalFrameAncestors, urlPolicy: urlPolicy,
                 rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant),

@@ -46,7 +46,7 @@ struct APIHarness {
                 metrics: { "herald_up 1\n" })
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let router = api.router()
-            Portal(
+            try Portal(
                 configuration: .init(urlPolicy: urlPolicy, rotationGrace: .seconds(3600)),
                 store: Store(pool: pipeline.pool, keyring: options.secretKeyring), log: PostgresRecords(pool: pipeline.pool),
                 access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher
