@@ -115,9 +115,10 @@ let package = Package(
             // The API's single source of truth, compiled into the binary (no resource bundle to ship).
             resources: [.embedInCode("openapi.json")],
             swiftSettings: swiftSettings),
-        // The tenant portal: server-rendered pages on the API's router, templates compiled in.
+        // The dashboard: the tenant portal (/portal) and the operator console (/console),
+        // server-rendered pages on the API's router, templates compiled in.
         .target(
-            name: "Portal",
+            name: "Dashboard",
             dependencies: [
                 "API", "Management", "Records", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "Cryptography",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -152,7 +153,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
-                "Topology", "Delivery", "HTTPClient", "API", "Portal", "Management", "Policy", "Operations", "Relay",
+                "Topology", "HTTPClient", "API", "Dashboard", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -191,7 +192,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Records", "Delivery", "HeraldEvents",
+                "Postgres", "Records", "Delivery", "HeraldEvents", "HeraldSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -202,7 +203,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "HeraldAMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "HeraldEvents", "HeraldProducer", "HeraldSupport",
-                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Portal", "Management", "Policy", "Operations", "Relay",
+                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Dashboard", "Management", "Policy", "Operations", "Relay",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -9,7 +9,8 @@ public import Postgres
 public import ServiceLifecycle
 public import Topology
 
-/// Periodic work of the API process: retention (attempts and events older than the
+/// Periodic work of the API process: the dashboard's hourly figures (attempts added up
+/// per endpoint and hour, a minute behind), retention (attempts and events older than the
 /// configured age, deleted in batches) and the gauges only the database and broker know
 /// (messages waiting per retry rung, endpoints disabled).
 public struct Housekeeping: Service, CustomStringConvertible {
@@ -20,14 +21,21 @@ public struct Housekeeping: Service, CustomStringConvertible {
     let amqpURL: String
     let topology: Topology
     let retention: Duration
+    /// How long after an attempt started it is counted: longer than the HTTP timeout, so
+    /// no attempt is still on the wire when its time is counted.
+    let rollupLag: Duration
     let interval: Duration
     let logger: Logger
 
-    public init(pool: Pool, amqpURL: String, topology: Topology, retention: Duration, interval: Duration = .seconds(15), logger: Logger) {
+    public init(
+        pool: Pool, amqpURL: String, topology: Topology, retention: Duration, rollupLag: Duration, interval: Duration = .seconds(15),
+        logger: Logger
+    ) {
         self.pool = pool
         self.amqpURL = amqpURL
         self.topology = topology
         self.retention = retention
+        self.rollupLag = rollupLag
         self.interval = interval
         self.logger = logger
     }
@@ -36,6 +44,7 @@ public struct Housekeeping: Service, CustomStringConvertible {
         var lastRetention = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await measure()
+            await rollUp()
             if ContinuousClock.now - lastRetention >= .seconds(3600) {
                 lastRetention = ContinuousClock.now
                 await applyRetention()
@@ -58,6 +67,15 @@ public struct Housekeeping: Service, CustomStringConvertible {
         } catch {
             logger.warning("retention failed", metadata: ["error": "\(error)"])
             return 0
+        }
+    }
+
+    /// Adds the attempts old enough to the hourly figures.
+    public func rollUp() async {
+        do {
+            try await PostgresRecords(pool: pool).rollUp(lag: rollupLag)
+        } catch {
+            logger.warning("adding up the hourly figures failed", metadata: ["error": "\(error)"])
         }
     }
 

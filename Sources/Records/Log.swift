@@ -124,8 +124,13 @@ extension PostgresRecords {
                     (SELECT tenant_id, id FROM events WHERE received_at < \(cutoff) LIMIT \(batch))
                 """).affectedRows
             total += attempts + events
-            if attempts < batch && events < batch { return total }
+            if attempts < batch && events < batch { break }
         }
+        // A week of hourly figures stays for the charts, whatever the attempts' retention.
+        total += try await pool.query(
+            "DELETE FROM endpoint_hours WHERE hour < least(\(cutoff)::timestamptz, now() - interval '8 days')"
+        ).affectedRows
+        return total
     }
 
     static func delivery(_ row: Row) throws -> DeliveryView {

@@ -46,4 +46,16 @@ public protocol DeliveryLog: Sendable {
     /// Deletes attempts and events (with their deliveries) older than `cutoff`, `batch`
     /// rows per statement; returns the rows deleted.
     func deleteOlder(than cutoff: Date, batch: Int) async throws -> Int
+
+    // The dashboard's figures. PostgreSQL answers from hourly counts that lag the attempts
+    // by a minute or two (`PostgresRecords.rollUp`); memory counts its attempts directly.
+
+    /// An endpoint's attempts per hour from the hour of `since` on, oldest first; hours
+    /// without attempts are absent.
+    func hours(tenant: UUID, endpoint: UUID, since: Date) async throws -> [EndpointHour]
+    /// Per endpoint of `endpoints`: attempts and successes from the hour of `since` on, and
+    /// its newest delivery; an endpoint with neither is absent.
+    func summaries(tenant: UUID, endpoints: [UUID], since: Date) async throws -> [UUID: EndpointSummary]
+    /// Per tenant: attempts and failed attempts from the hour of `since` on.
+    func tenantActivity(since: Date) async throws -> [UUID: TenantActivity]
 }

@@ -7,7 +7,7 @@ import Management
 import Operations
 import Policy
 import Records
-import Portal
+import Dashboard
 import Postgres
 import HeraldProducer
 import ServiceLifecycle
@@ -67,7 +67,8 @@ struct APICommand: AsyncParsableCommand {
         let app = Application(
             router: router, server: API.server(limits),
             configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
-        let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention, logger: logger)
+        let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention,
+            rollupLag: settings.httpTimeout + .seconds(60), logger: logger)
         let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
             configuration: .process(

@@ -7,7 +7,7 @@ import Hummingbird
 import Management
 import Operations
 import Policy
-import Portal
+import Dashboard
 import Records
 import ServiceLifecycle
 import Testing

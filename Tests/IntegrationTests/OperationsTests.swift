@@ -29,7 +29,7 @@ struct OperationsTests {
                     """)
             }
             let housekeeping = Housekeeping(
-                pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(90 * 86_400),
+                pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(90 * 86_400), rollupLag: .seconds(70),
                 logger: TestServices.logger)
             #expect(await housekeeping.applyRetention() >= 2)
             let events = try await pipeline.pool.query("SELECT id FROM events ORDER BY id").map { try $0.decode(String.self, 0) }

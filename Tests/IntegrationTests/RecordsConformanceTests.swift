@@ -196,4 +196,45 @@ struct RecordsConformanceTests {
             #expect(try await records.load(delivery: state.id) == nil)
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func figuresCountAttemptsPerEndpointAndHourOnce(_ backend: Backend) async throws {
+        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
+            let since = Date().addingTimeInterval(-3600)
+            let timeout = Outcome(verdict: .transient, errorClass: .timeout, errorMessage: "timed out")
+            var states: [DeliveryState] = []
+            for n in 0..<3 {
+                states += try await records.store([
+                    Arrival(event: event(tenant, "evt_\(n)"), targets: endpoints.map { Arrival.Target(endpoint: $0, claim: true) })
+                ])[0].deliveries
+            }
+            let first = states.filter { $0.endpointID == endpoints[0] }
+            let second = states.filter { $0.endpointID == endpoints[1] }
+            _ = try await records.record([
+                record(first[0], 1, Self.ok, next: .delivered), record(first[1], 1, Self.unavailable, next: .retrying),
+                record(first[2], 1, timeout, next: .retrying), record(second[0], 1, Self.ok, next: .delivered),
+            ])
+            // PostgreSQL answers from the hourly counts: add them up (twice: nothing counts twice).
+            if let postgres = records as? PostgresRecords {
+                #expect(try await postgres.rollUp(lag: .zero) > 0)
+                #expect(try await postgres.rollUp(lag: .zero) == 0)
+            }
+            let hours = try await records.hours(tenant: tenant, endpoint: endpoints[0], since: since)
+            #expect(hours.map(\.succeeded).reduce(0, +) == 1)
+            #expect(hours.map(\.rejected).reduce(0, +) == 1)
+            #expect(hours.map(\.unanswered).reduce(0, +) == 1)
+            #expect(hours.map(\.latency.total).reduce(0, +) == 3)
+            #expect(hours.allSatisfy { $0.latency.counts[LatencyHistogram.bucket(milliseconds: 4)] == $0.attempts }, "each took 4 ms")
+            #expect(try await records.hours(tenant: UUID(), endpoint: endpoints[0], since: since).isEmpty, "another tenant sees nothing")
+
+            let summaries = try await records.summaries(tenant: tenant, endpoints: endpoints, since: since)
+            #expect(summaries[endpoints[0]]?.attempts == 3 && summaries[endpoints[0]]?.succeeded == 1)
+            #expect(summaries[endpoints[1]]?.successRate == 1)
+            #expect(summaries[endpoints[0]]?.lastDeliveryAt != nil && summaries[endpoints[0]]?.lastStatus == .retrying)
+            #expect(try await records.summaries(tenant: UUID(), endpoints: endpoints, since: since).isEmpty)
+
+            let activity = try await records.tenantActivity(since: since)
+            #expect(activity[tenant] == TenantActivity(attempts: 4, failed: 2))
+        }
+    }
 }

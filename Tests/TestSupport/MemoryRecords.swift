@@ -2,6 +2,7 @@ public import Delivery
 public import HeraldEvents
 public import Foundation
 public import Records
+import HeraldSupport
 import Synchronization
 
 /// The delivery record in memory, for tests that run the worker's `Processor` and the
@@ -170,7 +171,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
             let attempts = (state.attempts[id] ?? []).map { attempt in
                 AttemptView(
                     attempt: attempt.number, trigger: attempt.trigger, requestId: attempt.requestID.uuidString.lowercased(),
-                    startedAt: attempt.startedAt, durationMs: Int(attempt.duration.components.seconds * 1000),
+                    startedAt: attempt.startedAt, durationMs: attempt.milliseconds,
                     statusCode: attempt.outcome.statusCode, responseExcerpt: attempt.excerpt.isEmpty ? nil : String(decoding: attempt.excerpt, as: UTF8.self),
                     errorClass: attempt.outcome.errorClass?.rawValue, errorMessage: attempt.outcome.errorMessage)
             }
@@ -250,6 +251,50 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         }
     }
 
+    public func hours(tenant: UUID, endpoint: UUID, since: Date) async throws -> [EndpointHour] {
+        state.withLock { state in
+            var hours: [Date: EndpointHour] = [:]
+            for attempt in state.attempts(tenant: tenant, since: since) where attempt.endpointID == endpoint {
+                let hour = EndpointHour.start(of: attempt.startedAt)
+                hours[hour, default: EndpointHour(hour: hour)].add(statusCode: attempt.outcome.statusCode, milliseconds: attempt.milliseconds)
+            }
+            return hours.values.sorted { $0.hour < $1.hour }
+        }
+    }
+
+    public func summaries(tenant: UUID, endpoints: [UUID], since: Date) async throws -> [UUID: EndpointSummary] {
+        state.withLock { state in
+            var summaries: [UUID: EndpointSummary] = [:]
+            for attempt in state.attempts(tenant: tenant, since: since) where endpoints.contains(attempt.endpointID) {
+                summaries[attempt.endpointID, default: EndpointSummary()].attempts += 1
+                if case .some(200...299) = attempt.outcome.statusCode { summaries[attempt.endpointID, default: EndpointSummary()].succeeded += 1 }
+            }
+            for endpoint in endpoints {
+                let newest = state.deliveries.values.filter { $0.tenant == tenant && $0.state.endpointID == endpoint }
+                    .min { Self.newestFirst(($0.createdAt, $0.state.id), ($1.createdAt, $1.state.id)) }
+                if let newest {
+                    summaries[endpoint, default: EndpointSummary()].lastDeliveryAt = newest.createdAt
+                    summaries[endpoint, default: EndpointSummary()].lastStatus = newest.state.status
+                }
+            }
+            return summaries
+        }
+    }
+
+    public func tenantActivity(since: Date) async throws -> [UUID: TenantActivity] {
+        state.withLock { state in
+            var activity: [UUID: TenantActivity] = [:]
+            for (id, attempts) in state.attempts {
+                guard let tenant = state.deliveries[id]?.tenant else { continue }
+                for attempt in attempts where attempt.startedAt >= EndpointHour.start(of: since) {
+                    activity[tenant, default: TenantActivity()].attempts += 1
+                    if case .some(200...299) = attempt.outcome.statusCode {} else { activity[tenant, default: TenantActivity()].failed += 1 }
+                }
+            }
+            return activity
+        }
+    }
+
     /// Whether `a` comes before `b` newest first: later time, then the larger id, as
     /// PostgreSQL orders `(created_at, id) DESC` (uuids compare as their lower-case text).
     static func newestFirst(_ a: (Date, UUID), _ b: (Date, UUID)) -> Bool {
@@ -257,7 +302,20 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
     }
 }
 
+extension Attempt {
+    /// As PostgreSQL keeps `duration_ms`.
+    var milliseconds: Int { Int(duration.milliseconds) }
+}
+
 extension MemoryRecords.State {
+    /// The tenant's attempts from the hour of `since` on.
+    func attempts(tenant: UUID, since: Date) -> [Attempt] {
+        let from = EndpointHour.start(of: since)
+        return attempts.flatMap { id, attempts in
+            deliveries[id]?.tenant == tenant ? attempts.filter { $0.startedAt >= from } : []
+        }
+    }
+
     /// The time now, strictly increasing, in whole microseconds as PostgreSQL keeps it.
     mutating func tick() -> Date {
         let micros = max((Date().timeIntervalSince1970 * 1_000_000).rounded(), (clock.timeIntervalSince1970 * 1_000_000).rounded() + 1)
