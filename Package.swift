@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: [
-                "API", "Management", "Records", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "Cryptography",
+                "API", "Management", "Records", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "FanOut", "Cryptography",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,7 +129,9 @@ let package = Package(
                 .embedInCode("Templates/layout.mustache"), .embedInCode("Templates/message.mustache"),
                 .embedInCode("Templates/endpoints.mustache"), .embedInCode("Templates/endpoint.mustache"),
                 .embedInCode("Templates/endpoint_form.mustache"), .embedInCode("Templates/deliveries.mustache"),
-                .embedInCode("Templates/delivery.mustache"), .embedInCode("Templates/portal.css"),
+                .embedInCode("Templates/delivery.mustache"), .embedInCode("Templates/help.mustache"), .embedInCode("Templates/portal.css"),
+                // The receivers' verification code shown on the help page: links to examples/verify.
+                .embedInCode("Help/verify.py"), .embedInCode("Help/verify.js"), .embedInCode("Help/verify.php"),
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -180,6 +182,7 @@ let package = Package(
             dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology"],
             swiftSettings: swiftSettings),
         .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Records", "Management", "Delivery"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",
             dependencies: [

@@ -1,4 +1,6 @@
 import API
+import Delivery
+import FanOut
 import Foundation
 import HeraldEvents
 import HeraldSupport
@@ -22,7 +24,7 @@ struct Pages: Sendable {
             ("layout", PackageResources.layout_mustache), ("message", PackageResources.message_mustache),
             ("endpoints", PackageResources.endpoints_mustache), ("endpoint", PackageResources.endpoint_mustache),
             ("endpoint_form", PackageResources.endpoint_form_mustache), ("deliveries", PackageResources.deliveries_mustache),
-            ("delivery", PackageResources.delivery_mustache),
+            ("delivery", PackageResources.delivery_mustache), ("help", PackageResources.help_mustache),
         ]
         for (name, bytes) in templates {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
@@ -94,13 +96,17 @@ struct Pages: Sendable {
         return ("disabled", "disabled")
     }
 
-    func endpoints(_ endpoints: [EndpointView], session: PortalSession) throws -> Response {
+    func endpoints(_ endpoints: [EndpointView], summaries: [UUID: EndpointSummary], session: PortalSession) throws -> Response {
         let rows: [[String: Any]] = endpoints.map { endpoint in
             let badge = Self.badge(endpoint)
+            let summary = UUID(uuidString: endpoint.id).flatMap { summaries[$0] } ?? EndpointSummary()
             var row: [String: Any] = [
                 "id": endpoint.id, "url": endpoint.url, "badge": badge.text, "badgeClass": badge.cssClass,
                 "eventTypes": endpoint.eventTypes.joined(separator: ", "),
+                "successRate": summary.successRate.map { "\(Self.percent($0)) of \(summary.attempts)" } ?? "no attempts",
+                "lastDelivery": summary.lastDeliveryAt.map { RFC3339.format($0) } ?? "never",
             ]
+            if let status = summary.lastStatus { row["lastStatus"] = status.rawValue }
             if !endpoint.description.isEmpty { row["description"] = endpoint.description }
             if badge.cssClass == "auto-disabled", let reason = endpoint.disabledReason { row["disabledReason"] = reason }
             return row
@@ -108,9 +114,16 @@ struct Pages: Sendable {
         return render("endpoints", title: "Endpoints", values: ["endpoints": rows, "hasEndpoints": !rows.isEmpty], session: session, nav: "onEndpoints")
     }
 
-    func endpoint(_ endpoint: EndpointView, secret: SecretView?, graceHours: Int, session: PortalSession, notice: String?) throws -> Response {
+    func endpoint(
+        _ endpoint: EndpointView, chart: Chart, secret: SecretView?, graceHours: Int, session: PortalSession, notice: String?
+    ) throws -> Response {
         let badge = Self.badge(endpoint)
+        let totals = chart.totals
         var values: [String: Any] = [
+            "attemptsSVG": chart.attemptsSVG, "latencySVG": chart.latencySVG, "totalAttempts": totals.attempts,
+            "successRate": totals.attempts > 0 ? Self.percent(Double(totals.succeeded) / Double(totals.attempts)) : "—",
+            "p50": chart.percentile(0.5).map(Chart.milliseconds) ?? "—", "p95": chart.percentile(0.95).map(Chart.milliseconds) ?? "—",
+            "periods": Chart.Period.allCases.map { ["value": $0.rawValue, "label": $0 == .day ? "24 hours" : "7 days", "current": $0 == chart.period] },
             "endpoint": Self.dictionary(endpoint), "badge": badge.text, "badgeClass": badge.cssClass,
             "eventTypes": endpoint.eventTypes.joined(separator: ", "),
             "headers": endpoint.headers.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] },
@@ -142,6 +155,59 @@ struct Pages: Sendable {
         ]
         if let formError = form.formError { values["formError"] = formError }
         return render("endpoint_form", title: "New endpoint", values: values, session: session, nav: "onEndpoints", status: status)
+    }
+
+    // MARK: Help
+
+    /// The receiver contract for one endpoint: the headers with this deployment's prefix,
+    /// the body in the endpoint's format, verification code, the retry table, troubleshooting.
+    func help(_ endpoint: EndpointView, request settings: RequestSettings, ladder: Ladder, disable: DisablePolicy, session: PortalSession) -> Response {
+        let prefix = settings.headerPrefix
+        let subscription = Self.subscription(endpoint)
+        let sampleEntry = Catalog.entries.first { subscription.selects($0.type) } ?? Catalog.entries[0]
+        let sampleEvent = Event(
+            id: "evt_3f9a1c2b", type: sampleEntry.type, tenantID: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!,
+            occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array(sampleEntry.sample.utf8))
+        let format = Endpoint.PayloadFormat(rawValue: endpoint.payloadFormat) ?? .raw
+        let headers: [[String: String]] = [
+            ["name": "Content-Type", "example": "application/json", "meaning": "The body is JSON, UTF-8."],
+            ["name": "User-Agent", "example": settings.userAgent, "meaning": "Who is calling."],
+            ["name": "\(prefix)-Event", "example": sampleEntry.type, "meaning": "The event type."],
+            ["name": "\(prefix)-Timestamp", "example": "2026-05-12T09:30:00Z", "meaning": "When this attempt was signed (UTC)."],
+            ["name": "\(prefix)-Signature", "example": "sha256=5d41402a…", "meaning": "Hex HMAC-SHA256 of \"{timestamp}.{body}\" with the secret."],
+            ["name": "\(prefix)-Request-ID", "example": "0b6f1e9e-…", "meaning": "The same on every automatic retry; new on a manual Retry."],
+            ["name": "webhook-id", "example": "9a1c3f5e-…", "meaning": "Standard Webhooks: the delivery's id, the same on every attempt. Deduplicate on it."],
+            ["name": "webhook-timestamp", "example": "1778578200", "meaning": "Standard Webhooks: Unix seconds."],
+            ["name": "webhook-signature", "example": "v1,K5oZfzN95Z9UVu1…", "meaning": "Standard Webhooks: base64 HMAC-SHA256 of \"{id}.{timestamp}.{body}\"."],
+        ] + endpoint.headers.sorted { $0.key < $1.key }.map { ["name": $0.key, "example": $0.value, "meaning": "A custom header of this endpoint."] }
+        // The examples name the default prefix; a deployment that brands it sees its own.
+        let lowered = prefix.lowercased() + "-"
+        let snippets: [[String: Any]] = [
+            ("python", "Python", PackageResources.verify_py), ("node", "Node.js", PackageResources.verify_js), ("php", "PHP", PackageResources.verify_php),
+        ].enumerated().map { index, snippet in
+            [
+                "id": snippet.0, "language": snippet.1, "open": index == 0,
+                "code": String(decoding: snippet.2, as: UTF8.self).replacingOccurrences(of: "x-herald-", with: lowered)
+                    .replacingOccurrences(of: "X-Herald-", with: prefix + "-"),
+            ]
+        }
+        var ladderRows: [[String: Any]] = [["attempt": 1, "when": "at once"]]
+        var elapsed = Duration.zero
+        for (rung, delay) in ladder.delays.enumerated() {
+            elapsed += delay
+            ladderRows.append(["attempt": rung + 2, "when": "\(ladder.label(rung: rung)) after the previous one (\(Self.span(elapsed)) after the first)"])
+        }
+        let values: [String: Any] = [
+            "endpointId": endpoint.id, "url": endpoint.url, "timeoutSeconds": Int(settings.timeout.components.seconds), "headers": headers,
+            "prefix": prefix, "sampleType": sampleEntry.type,
+            "sampleBody": String(decoding: WebhookRequest.body(for: sampleEvent, format: format), as: UTF8.self),
+            "formatDescription": format == .envelope
+                ? "The envelope: the event's id, type, timestamp, tenant_id, and its data."
+                : "The event's data object as it is; the type is in the \(prefix)-Event header.",
+            "snippets": snippets, "ladder": ladderRows, "maxAttempts": ladder.maxAttempts,
+            "disableAfter": disable.threshold > 0 ? disable.threshold as Any : false,
+        ]
+        return render("help", title: "Receiving webhooks", values: values, session: session, nav: "onEndpoints")
     }
 
     // MARK: Delivery log
@@ -193,12 +259,35 @@ struct Pages: Sendable {
 
     // MARK: Helpers
 
+    /// The endpoint as the delivery code sees it, without its secret: for what it selects
+    /// and the request it makes.
+    static func subscription(_ view: EndpointView) -> Endpoint {
+        Endpoint(
+            id: UUID(uuidString: view.id) ?? UUID(), tenantID: UUID(), url: view.url, eventTypes: view.eventTypes,
+            filters: view.filters.mapValues(Set.init), customHeaders: view.headers,
+            payloadFormat: Endpoint.PayloadFormat(rawValue: view.payloadFormat) ?? .raw, secret: "", enabled: view.enabled)
+    }
+
+    /// "1h 36m", "14h 36m": a time since the first attempt.
+    static func span(_ duration: Duration) -> String {
+        let minutes = Int(duration.components.seconds / 60)
+        let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60)
+        return [days > 0 ? "\(days)d" : nil, hours > 0 ? "\(hours)h" : nil, rest > 0 || minutes == 0 ? "\(rest)m" : nil]
+            .compactMap { $0 }.joined(separator: " ")
+    }
+
     /// A view as the dictionary a template reads (snake_case keys turned back to the Swift names).
     static func dictionary(_ value: some Encodable) -> [String: Any] {
         guard let data = try? JSONEncoder().encode(value), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             return [:]
         }
         return object
+    }
+
+    /// "97 %", "99.5 %": one decimal only where it tells something.
+    static func percent(_ share: Double) -> String {
+        let value = share * 100
+        return value == value.rounded() || value < 99 ? "\(Int(value.rounded())) %" : String(format: "%.1f %%", value)
     }
 
     static func query(_ parameters: [(String, String)]) -> String {

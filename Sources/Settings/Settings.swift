@@ -395,3 +395,14 @@ public struct SettingsError: Error, CustomStringConvertible, Equatable {
     public let reason: String
     public var description: String { "\(key.rawValue): \(reason)" }
 }
+
+extension Settings {
+    /// What every outgoing request is built with; the API shows the same on its help page.
+    public var requestSettings: RequestSettings {
+        RequestSettings(headerPrefix: headerPrefix, timeout: httpTimeout, connectTimeout: connectTimeout)
+    }
+
+    public var disablePolicy: DisablePolicy {
+        DisablePolicy(threshold: disableThreshold, window: disableWindow)
+    }
+}

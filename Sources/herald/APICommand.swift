@@ -60,7 +60,8 @@ struct APICommand: AsyncParsableCommand {
         try Portal(
             configuration: .init(
                 sessionTTL: settings.portalSessionTTL, frameAncestors: settings.portalFrameAncestors, urlPolicy: urlPolicy,
-                rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant),
+                rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant,
+                request: settings.requestSettings, ladder: settings.retryLadder, disable: settings.disablePolicy),
             store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
             dispatcher: dispatcher
         ).register(on: router)

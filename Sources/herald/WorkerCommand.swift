@@ -39,9 +39,9 @@ struct WorkerCommand: AsyncParsableCommand {
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
         let context = WorkerContext(
             directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL, keyring: settings.secretKeyring),
-            records: PostgresRecords(pool: pool, policy: DisablePolicy(threshold: settings.disableThreshold, window: settings.disableWindow)),
+            records: PostgresRecords(pool: pool, policy: settings.disablePolicy),
             client: client,
-            requests: RequestSettings(headerPrefix: settings.headerPrefix, timeout: settings.httpTimeout, connectTimeout: settings.connectTimeout),
+            requests: settings.requestSettings,
             topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
             slots: Slots(limit: settings.endpointConcurrency),

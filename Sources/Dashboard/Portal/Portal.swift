@@ -1,6 +1,6 @@
 public import API
 import Cryptography
-import Delivery
+public import Delivery
 import Foundation
 import HeraldEvents
 public import Hummingbird
@@ -28,10 +28,16 @@ public struct Portal: Sendable {
         public var rotationGrace: Duration
         /// The most endpoints a tenant may have (0: no limit).
         public var endpointsPerTenant: Int
+        /// What the workers send (header prefix, user agent, timeout), for the help page
+        /// and an attempt's request headers.
+        public var request: RequestSettings
+        public var ladder: Ladder
+        public var disable: DisablePolicy
 
         public init(
             sessionTTL: Duration = .seconds(3600), frameAncestors: [String] = [], secureCookies: Bool = false, urlPolicy: URLPolicy = URLPolicy(),
-            rotationGrace: Duration = .seconds(86_400), endpointsPerTenant: Int = 0
+            rotationGrace: Duration = .seconds(86_400), endpointsPerTenant: Int = 0, request: RequestSettings = RequestSettings(),
+            ladder: Ladder = .standard, disable: DisablePolicy = DisablePolicy()
         ) {
             self.sessionTTL = sessionTTL
             self.frameAncestors = frameAncestors
@@ -39,6 +45,9 @@ public struct Portal: Sendable {
             self.urlPolicy = urlPolicy
             self.rotationGrace = rotationGrace
             self.endpointsPerTenant = endpointsPerTenant
+            self.request = request
+            self.ladder = ladder
+            self.disable = disable
         }
     }
 
@@ -91,6 +100,12 @@ public struct Portal: Sendable {
         portal.post("endpoints") { request, context in try await createEndpoint(request, context) }
         portal.get("endpoints/:id") { request, context in
             try await page(request, context) { session in try await endpoint(request, context, session: session, secret: nil) }
+        }
+        portal.get("endpoints/:id/help") { request, context in
+            try await page(request, context) { session in
+                let endpoint = try await store.endpoint(tenant: session.tenant, id: try Self.id(context))
+                return pages.help(endpoint, request: configuration.request, ladder: configuration.ladder, disable: configuration.disable, session: session)
+            }
         }
         portal.post("endpoints/:id/secret") { request, context in
             try await form(request, context) { session, _ in
@@ -196,7 +211,10 @@ public struct Portal: Sendable {
 
     private func endpoints(_ request: Request, _ context: APIContext) async throws -> Response {
         try await page(request, context) { session in
-            try pages.endpoints(try await store.endpoints(tenant: session.tenant), session: session)
+            let endpoints = try await store.endpoints(tenant: session.tenant)
+            let summaries = try await log.summaries(
+                tenant: session.tenant, endpoints: endpoints.compactMap { UUID(uuidString: $0.id) }, since: Date().addingTimeInterval(-86_400))
+            return try pages.endpoints(endpoints, summaries: summaries, session: session)
         }
     }
 
@@ -204,10 +222,14 @@ public struct Portal: Sendable {
     private func endpoint(
         _ request: Request, _ context: APIContext, session: PortalSession, secret: SecretView?, notice: String? = nil
     ) async throws -> Response {
-        let endpoint = try await store.endpoint(tenant: session.tenant, id: try Self.id(context))
+        let id = try Self.id(context)
+        let endpoint = try await store.endpoint(tenant: session.tenant, id: id)
         let done = request.uri.queryParameters.get("done").flatMap(Pages.doneMessage)
+        let period = request.uri.queryParameters.get("period").flatMap(Chart.Period.init(rawValue:)) ?? .day
+        let now = Date()
+        let hours = try await log.hours(tenant: session.tenant, endpoint: id, since: Chart.since(period, now: now))
         return try pages.endpoint(
-            endpoint, secret: secret, graceHours: Int(configuration.rotationGrace.components.seconds / 3600), session: session,
+            endpoint, chart: Chart(hours: hours, period: period, now: now), secret: secret, graceHours: Int(configuration.rotationGrace.components.seconds / 3600), session: session,
             notice: notice ?? done)
     }
 

@@ -1,0 +1,1 @@
+../../../examples/verify/verify.js
