@@ -120,7 +120,7 @@ let package = Package(
         .target(
             name: "Dashboard",
             dependencies: [
-                "API", "Management", "Records", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "FanOut", "Cryptography",
+                "API", "Management", "Records", "Operations", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "FanOut", "HTTPClient", "Cryptography",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -130,6 +130,8 @@ let package = Package(
                 .embedInCode("Templates/endpoints.mustache"), .embedInCode("Templates/endpoint.mustache"),
                 .embedInCode("Templates/endpoint_form.mustache"), .embedInCode("Templates/deliveries.mustache"),
                 .embedInCode("Templates/delivery.mustache"), .embedInCode("Templates/help.mustache"), .embedInCode("Templates/portal.css"),
+                .embedInCode("Templates/console_signin.mustache"), .embedInCode("Templates/console_tenants.mustache"),
+                .embedInCode("Templates/console_queues.mustache"), .embedInCode("Templates/console_workers.mustache"),
                 // The receivers' verification code shown on the help page: links to examples/verify.
                 .embedInCode("Help/verify.py"), .embedInCode("Help/verify.js"), .embedInCode("Help/verify.php"),
             ],

@@ -227,12 +227,9 @@ extension API {
         result.filters = try input.stringListMap("filters")
         result.headers = try input.stringMap("headers")
         for (name, value) in result.headers ?? [:] {
-            // A name is an RFC 9110 token; a value has no control character but tab.
-            guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(Self.tokenCharacters.contains),
-                value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
-            else { throw Problem.badRequest("headers", "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)") }
-            if WebhookRequest.isReserved(name, prefix: configuration.headerPrefix) {
-                throw Problem(.unprocessableContent, "headers: '\(name)' is set by Herald and cannot be overridden", field: "headers")
+            if let violation = Self.headerViolation(name: name, value: value, prefix: configuration.headerPrefix) {
+                throw WebhookRequest.isReserved(name, prefix: configuration.headerPrefix)
+                    ? Problem(.unprocessableContent, "headers: \(violation)", field: "headers") : Problem.badRequest("headers", violation)
             }
         }
         result.payloadFormat = try input.string("payload_format", maxLength: 20)
@@ -259,6 +256,16 @@ extension API {
             if result.eventTypes == nil { throw Problem.badRequest("event_types", "is required") }
         }
         return result
+    }
+
+    /// Why a custom header cannot be sent; nil when it can. A name is an RFC 9110 token
+    /// and not one Herald sets; a value has no control character but tab.
+    package static func headerViolation(name: String, value: String, prefix: String) -> String? {
+        guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(tokenCharacters.contains),
+            value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
+        else { return "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)" }
+        if WebhookRequest.isReserved(name, prefix: prefix) { return "'\(name)' is set by Herald and cannot be overridden" }
+        return nil
     }
 
     /// The characters of an HTTP token (RFC 9110, section 5.6.2): what a header name is made of.
@@ -296,7 +303,8 @@ extension API {
     package static func deliveryFilter(_ parameters: [(String, String)], allowEndpoint: Bool) throws -> DeliveryFilter {
         var filter = DeliveryFilter()
         let known: Set<String> = allowEndpoint
-            ? ["status", "event_type", "since", "until", "cursor", "limit", "endpoint_id"] : ["status", "event_type", "since", "until", "cursor", "limit"]
+            ? ["status", "event_type", "event_id", "since", "until", "cursor", "limit", "endpoint_id"]
+            : ["status", "event_type", "event_id", "since", "until", "cursor", "limit"]
         for (name, value) in parameters {
             guard known.contains(name) else { throw Problem.badRequest(name, "is not a known query parameter") }
             switch name {
@@ -307,6 +315,9 @@ extension API {
                 }
                 filter.status = status
             case "event_type": filter.eventType = value
+            case "event_id":
+                guard !value.isEmpty, value.utf8.count <= 200 else { throw Problem.badRequest("event_id", "must be 1 to 200 characters") }
+                filter.eventId = value
             case "since", "until":
                 guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
                 if name == "since" { filter.since = date } else { filter.until = date }

@@ -3,6 +3,7 @@ import Delivery
 import FanOut
 import Foundation
 import HeraldEvents
+import HTTPClient
 import HeraldSupport
 import Hummingbird
 import Management
@@ -25,6 +26,8 @@ struct Pages: Sendable {
             ("endpoints", PackageResources.endpoints_mustache), ("endpoint", PackageResources.endpoint_mustache),
             ("endpoint_form", PackageResources.endpoint_form_mustache), ("deliveries", PackageResources.deliveries_mustache),
             ("delivery", PackageResources.delivery_mustache), ("help", PackageResources.help_mustache),
+            ("console_signin", PackageResources.console_signin_mustache), ("console_tenants", PackageResources.console_tenants_mustache),
+            ("console_queues", PackageResources.console_queues_mustache), ("console_workers", PackageResources.console_workers_mustache),
         ]
         for (name, bytes) in templates {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
@@ -32,32 +35,45 @@ struct Pages: Sendable {
         self.library = library
     }
 
-    /// `template` with `values`, inside the layout.
+    /// `template` with `values`, inside the layout of `chrome`'s area; `current` names the
+    /// navigation link to mark.
     func render(
-        _ template: String, title: String, values: [String: Any], session: PortalSession?, notice: String? = nil, nav: String? = nil,
+        _ template: String, title: String, values: [String: Any], chrome: Chrome, notice: String? = nil, current: String? = nil,
         status: HTTPResponse.Status = .ok
     ) -> Response {
         var values = values
-        values["readOnly"] = session?.readOnly ?? false
-        values["csrf"] = session?.csrfToken ?? ""
+        values["readOnly"] = chrome.readOnly
+        values["csrf"] = chrome.csrf ?? ""
         let content = library.render(values, withTemplate: template) ?? ""
-        var layout: [String: Any] = ["title": title, "content": content, "csrf": session?.csrfToken ?? ""]
-        if let session {
+        var layout: [String: Any] = ["title": title, "brand": chrome.brand, "content": content, "csrf": chrome.csrf ?? ""]
+        if chrome.csrf != nil {
             layout["signedIn"] = true
-            layout["readOnly"] = session.readOnly
+            layout["readOnly"] = chrome.readOnly
+            layout["signOut"] = chrome.signOut
+            layout["links"] = chrome.links.map { ["href": $0.href, "label": $0.label, "current": $0.key == current] }
         }
         if let notice { layout["notice"] = notice }
-        if let nav { layout[nav] = true }
         let html = library.render(layout, withTemplate: "layout") ?? ""
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
-    func message(heading: String, message: String, status: HTTPResponse.Status = .ok) -> Response {
-        render("message", title: heading, values: ["heading": heading, "message": message], session: nil, status: status)
+    /// A portal page.
+    func render(
+        _ template: String, title: String, values: [String: Any], session: PortalSession?, notice: String? = nil, nav: String? = nil,
+        status: HTTPResponse.Status = .ok
+    ) -> Response {
+        render(template, title: title, values: values, chrome: .portal(session), notice: notice, current: nav, status: status)
     }
 
-    func refusal(_ error: PortalError) -> Response {
-        switch error {
+    func message(heading: String, message: String, status: HTTPResponse.Status = .ok, chrome: Chrome = .portal(nil)) -> Response {
+        render("message", title: heading, values: ["heading": heading, "message": message], chrome: chrome, status: status)
+    }
+
+    func refusal(_ error: PortalError, chrome: Chrome = .portal(nil)) -> Response {
+        func message(heading: String, message: String, status: HTTPResponse.Status) -> Response {
+            self.message(heading: heading, message: message, status: status, chrome: chrome)
+        }
+        return switch error {
         case .linkUnusable:
             message(
                 heading: "This link cannot be used", message: "It has expired or was already used. Open the webhooks page again from your CRM to get a new one.",
@@ -69,7 +85,7 @@ struct Pages: Sendable {
         case .readOnly:
             message(heading: "Read-only access", message: "This session can look but not change anything.", status: .forbidden)
         case .notFound:
-            message(heading: "Not found", message: "There is no such endpoint or delivery.", status: .notFound)
+            message(heading: "Not found", message: "There is no such page, endpoint, delivery or message.", status: .notFound)
         }
     }
 
@@ -79,8 +95,11 @@ struct Pages: Sendable {
         if key.hasPrefix("activated-replayed-"), let count = Int(key.dropFirst("activated-replayed-".count)) {
             return "The endpoint is active again; \(count) skipped deliveries are being sent."
         }
+        if key.hasPrefix("recovered-"), let count = Int(key.dropFirst("recovered-".count)) {
+            return "\(count) failed deliveries are being sent again."
+        }
         return [
-            "created": "The endpoint was saved.", "enabled": "The endpoint is enabled.", "disabled": "The endpoint is disabled.",
+            "created": "The endpoint was saved.", "saved": "The changes were saved.", "enabled": "The endpoint is enabled.", "disabled": "The endpoint is disabled.",
             "activated": "The endpoint is active again.", "tested": "A test event is on its way; it shows in the delivery log in a moment.",
             "resent": "The delivery is being sent again with a new request ID.",
         ][key]
@@ -111,11 +130,12 @@ struct Pages: Sendable {
             if badge.cssClass == "auto-disabled", let reason = endpoint.disabledReason { row["disabledReason"] = reason }
             return row
         }
-        return render("endpoints", title: "Endpoints", values: ["endpoints": rows, "hasEndpoints": !rows.isEmpty], session: session, nav: "onEndpoints")
+        return render("endpoints", title: "Endpoints", values: ["endpoints": rows, "hasEndpoints": !rows.isEmpty], session: session, nav: "endpoints")
     }
 
     func endpoint(
-        _ endpoint: EndpointView, chart: Chart, secret: SecretView?, graceHours: Int, session: PortalSession, notice: String?
+        _ endpoint: EndpointView, chart: Chart, secret: SecretView?, recovering: (since: Date, count: Int)? = nil, graceHours: Int,
+        session: PortalSession, notice: String?
     ) throws -> Response {
         let badge = Self.badge(endpoint)
         let totals = chart.totals
@@ -131,11 +151,16 @@ struct Pages: Sendable {
             "catalog": Catalog.entries.map { ["type": $0.type] },
         ]
         if let disabledAt = endpoint.disabledAt { values["disabledAt"] = RFC3339.format(disabledAt) }
+        // The recover form offers the last day; after a count, it asks to confirm.
+        values["recoverSince"] = String(RFC3339.format(recovering?.since ?? Date().addingTimeInterval(-86_400)).prefix(16))
+        if let recovering {
+            values["recovering"] = ["count": recovering.count, "since": RFC3339.format(recovering.since), "none": recovering.count == 0]
+        }
         if let secret {
             values["secret"] = secret.secret
             if let expires = secret.previousSecretExpiresAt { values["previousExpires"] = RFC3339.format(expires) }
         }
-        return render("endpoint", title: endpoint.url, values: values, session: session, notice: notice, nav: "onEndpoints")
+        return render("endpoint", title: endpoint.url, values: values, session: session, notice: notice, nav: "endpoints")
     }
 
     func endpointForm(_ form: EndpointForm, session: PortalSession, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -151,10 +176,16 @@ struct Pages: Sendable {
         var values: [String: Any] = [
             "url": form.url, "description": form.description, "groups": groups, "allEvents": selected.contains("*"),
             "raw": form.payloadFormat != "envelope", "envelope": form.payloadFormat == "envelope", "dpa": form.dpa,
-            "dpaConfirmedBy": form.dpaConfirmedBy, "errors": form.errors,
+            "dpaConfirmedBy": form.dpaConfirmedBy, "errors": form.errors, "headers": form.headers, "filters": form.filters,
+            "action": form.editing.map { "/portal/endpoints/\($0.id)" } ?? "/portal/endpoints",
+            "heading": form.editing == nil ? "New endpoint" : "Edit endpoint",
         ]
+        if let editing = form.editing {
+            values["editing"] = ["id": editing.id]
+            if editing.dpaConfirmedAt != nil { values["dpaConfirmed"] = true }
+        }
         if let formError = form.formError { values["formError"] = formError }
-        return render("endpoint_form", title: "New endpoint", values: values, session: session, nav: "onEndpoints", status: status)
+        return render("endpoint_form", title: form.editing == nil ? "New endpoint" : "Edit endpoint", values: values, session: session, nav: "endpoints", status: status)
     }
 
     // MARK: Help
@@ -207,7 +238,7 @@ struct Pages: Sendable {
             "snippets": snippets, "ladder": ladderRows, "maxAttempts": ladder.maxAttempts,
             "disableAfter": disable.threshold > 0 ? disable.threshold as Any : false,
         ]
-        return render("help", title: "Receiving webhooks", values: values, session: session, nav: "onEndpoints")
+        return render("help", title: "Receiving webhooks", values: values, session: session, nav: "endpoints")
     }
 
     // MARK: Delivery log
@@ -224,7 +255,8 @@ struct Pages: Sendable {
             ]
         }
         var values: [String: Any] = [
-            "items": items, "eventType": filter.eventType ?? "",
+            "items": items, "eventType": filter.eventType ?? "", "eventId": filter.eventId ?? "",
+            "since": filter.since.map { String(RFC3339.format($0).prefix(16)) } ?? "", "until": filter.until.map { String(RFC3339.format($0).prefix(16)) } ?? "",
             "endpointOptions": endpoints.map { ["id": $0.id, "url": $0.url, "selected": $0.id == filter.endpoint?.uuidString.lowercased()] },
             "statusOptions": DeliveryState.Status.allCases.map { ["value": $0.rawValue, "selected": $0 == filter.status] },
         ]
@@ -232,10 +264,10 @@ struct Pages: Sendable {
         if let cursor = page.nextCursor {
             values["next"] = "/portal/deliveries?" + Self.query(parameters + [("cursor", cursor)])
         }
-        return render("deliveries", title: "Delivery log", values: values, session: session, nav: "onDeliveries")
+        return render("deliveries", title: "Delivery log", values: values, session: session, nav: "deliveries")
     }
 
-    func delivery(_ detail: DeliveryDetail, endpointURL: String?, session: PortalSession, notice: String?) throws -> Response {
+    func delivery(_ detail: DeliveryDetail, endpoint: EndpointView?, request settings: RequestSettings, session: PortalSession, notice: String?) throws -> Response {
         let attempts: [[String: Any]] = detail.attempts.map { attempt in
             var row: [String: Any] = [
                 "attempt": attempt.attempt, "startedAt": RFC3339.format(attempt.startedAt), "trigger": attempt.trigger.rawValue,
@@ -243,18 +275,39 @@ struct Pages: Sendable {
             ]
             if let message = attempt.errorMessage { row["errorMessage"] = message }
             if let excerpt = attempt.responseExcerpt, !excerpt.isEmpty { row["responseExcerpt"] = excerpt }
+            if let endpoint {
+                row["requestHeaders"] = Self.sentHeaders(detail, attempt: attempt, endpoint: endpoint, settings: settings).map { ["name": $0.name, "value": $0.value] }
+                row["hasHeaders"] = true
+            }
             return row
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let payload = (try? encoder.encode(detail.event.data)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let values: [String: Any] = [
-            "delivery": Self.dictionary(detail.delivery), "endpointURL": endpointURL ?? detail.delivery.endpointId,
+            "delivery": Self.dictionary(detail.delivery), "endpointURL": endpoint?.url ?? detail.delivery.endpointId,
             "occurredAt": RFC3339.format(detail.event.occurredAt), "attempts": attempts, "payload": payload,
             "final": detail.delivery.status.isFinal,
             "nextAttempt": detail.delivery.nextAttemptAt.map { RFC3339.format($0) } ?? "—",
         ]
-        return render("delivery", title: "Delivery", values: values, session: session, notice: notice, nav: "onDeliveries")
+        return render("delivery", title: "Delivery", values: values, session: session, notice: notice, nav: "deliveries")
+    }
+
+    /// The headers an attempt carried, built again the way the worker builds them, with the
+    /// endpoint's settings of now: signatures are shown without their value, and custom
+    /// header values that look like credentials stay redacted.
+    static func sentHeaders(_ detail: DeliveryDetail, attempt: AttemptView, endpoint: EndpointView, settings: RequestSettings) -> [(name: String, value: String)] {
+        let event = Event(
+            id: detail.event.id, type: detail.event.type, tenantID: UUID(), occurredAt: detail.event.occurredAt, data: [],
+            attributes: detail.event.attributes)
+        let request = WebhookRequest.make(
+            event: event, endpoint: subscription(endpoint), deliveryID: UUID(uuidString: detail.delivery.id) ?? UUID(),
+            requestID: UUID(uuidString: attempt.requestId) ?? UUID(), now: attempt.startedAt, settings: settings)
+        let signatures = ["\(settings.headerPrefix)-signature", "webhook-signature"]
+        return request.headers.map { header in
+            guard signatures.contains(header.name.lowercased()) else { return header }
+            return (header.name, header.name.lowercased() == "webhook-signature" ? "v1,… (not shown)" : "sha256=… (not shown)")
+        }
     }
 
     // MARK: Helpers
@@ -299,12 +352,43 @@ struct Pages: Sendable {
     }
 }
 
-/// The new-endpoint form: what was typed (kept when it is shown again) and what is wrong.
+/// The frame around a page: whose it is, where its links go, and the session's form token
+/// (nil: not signed in, no navigation).
+struct Chrome {
+    var brand: String
+    var links: [(href: String, label: String, key: String)]
+    var signOut: String
+    var csrf: String?
+    var readOnly: Bool
+
+    static func portal(_ session: PortalSession?) -> Chrome {
+        Chrome(
+            brand: "Webhooks",
+            links: [("/portal/endpoints", "Endpoints", "endpoints"), ("/portal/deliveries", "Delivery log", "deliveries")],
+            signOut: "/portal/sign-out", csrf: session?.csrfToken, readOnly: session?.readOnly ?? false)
+    }
+
+    static func console(_ session: ConsoleSession?) -> Chrome {
+        Chrome(
+            brand: "Herald console",
+            links: [("/console", "Tenants", "tenants"), ("/console/queues", "Queues", "queues"), ("/console/workers", "Workers", "workers")],
+            signOut: "/console/sign-out", csrf: session?.csrfToken, readOnly: false)
+    }
+}
+
+/// The endpoint form, new or edited: what was typed (kept when it is shown again) and
+/// what is wrong, per field.
 struct EndpointForm {
+    /// The endpoint being edited; nil for a new one.
+    var editing: EndpointView?
     var url = ""
     var description = ""
     var eventTypes: [String] = []
     var payloadFormat = "raw"
+    /// `Name: value`, one per line.
+    var headers = ""
+    /// `attribute: value, value`, one per line.
+    var filters = ""
     var dpa = false
     var dpaConfirmedBy = ""
     var errors: [String: String] = [:]
@@ -312,16 +396,64 @@ struct EndpointForm {
 
     init() {}
 
-    init(_ form: Form) {
+    /// The form filled with an endpoint's settings, to edit them.
+    init(editing endpoint: EndpointView) {
+        editing = endpoint
+        url = endpoint.url
+        description = endpoint.description
+        eventTypes = endpoint.eventTypes
+        payloadFormat = endpoint.payloadFormat
+        headers = endpoint.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
+        filters = endpoint.filters.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "\n")
+        dpa = endpoint.dpaConfirmedAt != nil
+        dpaConfirmedBy = endpoint.dpaConfirmedBy ?? ""
+    }
+
+    init(_ form: Form, editing: EndpointView? = nil) {
+        self.editing = editing
         url = (form.value("url") ?? "").trimmingCharacters(in: .whitespaces)
         description = form.value("description") ?? ""
         eventTypes = form.values("event_types")
         payloadFormat = form.value("payload_format") == "envelope" ? "envelope" : "raw"
-        dpa = form.value("dpa") == "yes"
-        dpaConfirmedBy = (form.value("dpa_confirmed_by") ?? "").trimmingCharacters(in: .whitespaces)
+        headers = form.value("headers") ?? ""
+        filters = form.value("filters") ?? ""
+        if let editing, editing.dpaConfirmedAt != nil {
+            // A confirmed agreement stays confirmed; the form shows it, it does not ask again.
+            dpa = true
+            dpaConfirmedBy = editing.dpaConfirmedBy ?? ""
+        } else {
+            dpa = form.value("dpa") == "yes"
+            dpaConfirmedBy = (form.value("dpa_confirmed_by") ?? "").trimmingCharacters(in: .whitespaces)
+        }
     }
 
-    mutating func validate(urlPolicy: URLPolicy) {
+    /// Non-empty lines split at their first colon; the error names the first bad line.
+    static func pairs(_ text: String, what: String) -> (pairs: [(String, String)], error: String?) {
+        var pairs: [(String, String)] = []
+        for (index, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { continue }
+            guard let colon = trimmed.firstIndex(of: ":") else {
+                return (pairs, "Line \(index + 1): write \(what) as name: value.")
+            }
+            pairs.append((
+                trimmed[..<colon].trimmingCharacters(in: .whitespaces), trimmed[trimmed.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            ))
+        }
+        return (pairs, nil)
+    }
+
+    var parsedHeaders: [String: String] {
+        Dictionary(Self.pairs(headers, what: "a header").pairs, uniquingKeysWith: { _, last in last })
+    }
+
+    var parsedFilters: [String: [String]] {
+        Dictionary(
+            Self.pairs(filters, what: "a filter").pairs.map { ($0.0, $0.1.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }) },
+            uniquingKeysWith: { a, b in a + b })
+    }
+
+    mutating func validate(urlPolicy: URLPolicy, headerPrefix: String) {
         if url.isEmpty {
             errors["url"] = "Enter the URL that receives the webhooks."
         } else if let violation = urlPolicy.violation(url) {
@@ -333,6 +465,21 @@ struct EndpointForm {
             errors["event_types"] = "'\(bad.prefix(100))' is not an event type or a wildcard such as invoice.*"
         }
         if description.utf8.count > 500 { errors["description"] = "At most 500 characters." }
+        let (headerPairs, headerError) = Self.pairs(headers, what: "a header")
+        if let headerError {
+            errors["headers"] = headerError
+        } else if headerPairs.count > 20 {
+            errors["headers"] = "At most 20 custom headers."
+        } else if let violation = headerPairs.lazy.compactMap({ API.headerViolation(name: $0.0, value: $0.1, prefix: headerPrefix) }).first {
+            errors["headers"] = violation
+        }
+        let (filterPairs, filterError) = Self.pairs(filters, what: "a filter")
+        if let filterError {
+            errors["filters"] = filterError
+        } else if let empty = filterPairs.first(where: { pair in pair.0.isEmpty || !pair.1.contains { $0 != "," && $0 != " " } }) {
+            errors["filters"] = "'\(empty.0.prefix(100))' needs an attribute name and at least one value."
+        }
+        guard editing?.dpaConfirmedAt == nil else { return }
         if dpa && dpaConfirmedBy.isEmpty {
             errors["dpa_confirmed_by"] = "Name the person who confirmed the data processing agreement."
         } else if !dpa && !dpaConfirmedBy.isEmpty {
@@ -342,10 +489,12 @@ struct EndpointForm {
         }
     }
 
-    /// What the store creates: enabled once the DPA is confirmed, saved disabled before.
+    /// What the store saves. A new endpoint is enabled once the DPA is confirmed and saved
+    /// disabled before; an edit leaves enabling to Enable and Activate.
     var input: EndpointInput {
-        EndpointInput(
-            url: url, description: description, eventTypes: eventTypes, payloadFormat: payloadFormat, enabled: dpa,
-            dpaConfirmedBy: dpa ? dpaConfirmedBy : nil)
+        let confirming = editing?.dpaConfirmedAt == nil && dpa
+        return EndpointInput(
+            url: url, description: description, eventTypes: eventTypes, filters: parsedFilters, headers: parsedHeaders,
+            payloadFormat: payloadFormat, enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
     }
 }

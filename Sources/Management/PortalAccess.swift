@@ -71,8 +71,7 @@ public struct PortalAccess: Sendable {
 
     /// The live session a cookie names; nil for anything else (expired, unknown, tampered).
     public func session(id: String) async throws -> PortalSession? {
-        guard id.utf8.count == 64, id.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
-        else { return nil }
+        guard Self.isSessionID(id) else { return nil }
         let rows = try await pool.query(
             "SELECT tenant_id, read_only, csrf_token, expires_at FROM portal_sessions WHERE id_hash = \(Self.hash(id)) AND expires_at > now()")
         guard let row = rows.first else { return nil }
@@ -91,6 +90,11 @@ public struct PortalAccess: Sendable {
         let links = try await pool.query("DELETE FROM portal_links WHERE expires_at < now() - interval '1 day'").affectedRows
         let sessions = try await pool.query("DELETE FROM portal_sessions WHERE expires_at < now()").affectedRows
         return links + sessions
+    }
+
+    /// 64 lower-case hex digits, as every session id Herald hands out.
+    static func isSessionID(_ id: String) -> Bool {
+        id.utf8.count == 64 && id.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
     static func hash(_ token: String) -> String {

@@ -64,6 +64,34 @@ public struct Store: TenantKeys {
         }
     }
 
+    /// Every tenant with its endpoints counted, for the operator console.
+    public func tenantOverview() async throws -> [TenantOverview] {
+        try await pool.query(
+            """
+            SELECT t.id, t.name, t.created_at, count(e.id), count(e.id) FILTER (WHERE e.enabled),
+                   count(e.id) FILTER (WHERE NOT e.enabled AND e.disabled_at IS NOT NULL)
+            FROM tenants t LEFT JOIN endpoints e ON e.tenant_id = t.id
+            GROUP BY t.id ORDER BY t.created_at, t.id
+            """
+        ).map {
+            TenantOverview(
+                tenant: TenantView(id: try $0.id(0), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2)),
+                endpoints: try $0.decode(Int.self, 3), enabled: try $0.decode(Int.self, 4), disabled: try $0.decode(Int.self, 5))
+        }
+    }
+
+    /// Endpoints that were active and are disabled now (by their tenant or automatically),
+    /// across tenants, most recently disabled first.
+    public func disabledEndpoints(limit: Int) async throws -> [(tenant: String, endpoint: EndpointView)] {
+        try await pool.query(
+            """
+            SELECT (SELECT name FROM tenants WHERE tenants.id = endpoints.tenant_id), \(Self.endpointColumns) FROM endpoints
+            WHERE NOT enabled AND disabled_at IS NOT NULL
+            ORDER BY disabled_at DESC LIMIT \(limit)
+            """
+        ).map { (try $0.decode(String.self, 0), try Self.endpoint($0, offset: 1)) }
+    }
+
     public func tenantExists(_ tenant: UUID) async throws -> Bool {
         try await !pool.query("SELECT 1 FROM tenants WHERE id = \(tenant)").isEmpty
     }
@@ -140,7 +168,7 @@ public struct Store: TenantKeys {
 
     public func endpoints(tenant: UUID) async throws -> [EndpointView] {
         try await pool.query("SELECT " + Self.endpointColumns + " FROM endpoints WHERE tenant_id = \(tenant) ORDER BY created_at, id")
-            .map(Self.endpoint)
+            .map { try Self.endpoint($0) }
     }
 
     public func endpoint(tenant: UUID, id: UUID) async throws -> EndpointView {
@@ -279,17 +307,18 @@ public struct Store: TenantKeys {
 
     // MARK: Rows
 
-    static func endpoint(_ row: Row) throws -> EndpointView {
+    /// An endpoint from `endpointColumns`, which start at column `offset`.
+    static func endpoint(_ row: Row, offset o: Int = 0) throws -> EndpointView {
         EndpointView(
-            id: try row.id(0), url: try row.decode(String.self, 1), description: try row.decode(String.self, 2),
-            eventTypes: try row.decode([String].self, 3),
-            filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, 4).utf8)) as? [String: [String]]) ?? [:],
-            headers: EndpointView.redacting(Self.headers(try row.decode(String.self, 5))),
-            payloadFormat: try row.decode(String.self, 6), enabled: try row.decode(Bool.self, 7),
-            dpaConfirmedAt: try row.decode(Date?.self, 8), dpaConfirmedBy: try row.decode(String?.self, 9),
-            disabledAt: try row.decode(Date?.self, 10), disabledReason: try row.decode(String?.self, 11),
-            consecutiveFailures: try row.decode(Int.self, 12), createdAt: try row.decode(Date.self, 13),
-            updatedAt: try row.decode(Date.self, 14), secret: nil)
+            id: try row.id(o + 0), url: try row.decode(String.self, o + 1), description: try row.decode(String.self, o + 2),
+            eventTypes: try row.decode([String].self, o + 3),
+            filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, o + 4).utf8)) as? [String: [String]]) ?? [:],
+            headers: EndpointView.redacting(Self.headers(try row.decode(String.self, o + 5))),
+            payloadFormat: try row.decode(String.self, o + 6), enabled: try row.decode(Bool.self, o + 7),
+            dpaConfirmedAt: try row.decode(Date?.self, o + 8), dpaConfirmedBy: try row.decode(String?.self, o + 9),
+            disabledAt: try row.decode(Date?.self, o + 10), disabledReason: try row.decode(String?.self, o + 11),
+            consecutiveFailures: try row.decode(Int.self, o + 12), createdAt: try row.decode(Date.self, o + 13),
+            updatedAt: try row.decode(Date.self, o + 14), secret: nil)
     }
 
     static func headers(_ json: String) -> [String: String] {

@@ -61,3 +61,12 @@ public struct SecretView: Codable, Sendable, Equatable {
     public var secret: String
     public var previousSecretExpiresAt: Date?
 }
+
+/// A tenant with its endpoints counted, for the operator console.
+public struct TenantOverview: Sendable, Equatable {
+    public var tenant: TenantView
+    public var endpoints: Int
+    public var enabled: Int
+    /// Disabled after having been active (by hand or automatically).
+    public var disabled: Int
+}

@@ -1,4 +1,3 @@
-import HeraldAMQP
 import Foundation
 public import Logging
 import Management
@@ -60,8 +59,9 @@ public struct Housekeeping: Service, CustomStringConvertible {
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
         do {
             var deleted = try await PostgresRecords(pool: pool).deleteOlder(than: cutoff, batch: 1000)
-            // Portal links and sessions that expired: nothing can use them any more.
+            // Portal links and dashboard sessions that expired: nothing can use them any more.
             deleted += try await PortalAccess(pool: pool).deleteExpired()
+            deleted += try await ConsoleAccess(pool: pool, operatorToken: nil).deleteExpired()
             if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
             return deleted
         } catch {
@@ -85,15 +85,10 @@ public struct Housekeeping: Service, CustomStringConvertible {
         {
             Gauge(label: "herald_endpoints_disabled").record(count)
         }
-        guard let connection = try? await Connection.connect(to: amqpURL, logger: logger) else { return }
-        for rung in topology.ladder.delays.indices {
-            // A passive declare on its own channel: a missing queue closes only that channel.
-            guard let channel = try? await connection.openChannel(),
-                let info = try? await channel.declareQueue(topology.retryQueue(rung: rung), passive: true)
-            else { continue }
-            Gauge(label: "herald_retry_queue_messages", dimensions: [("rung", topology.ladder.label(rung: rung))]).record(Int(info.messageCount))
-            try? await channel.close()
+        guard let queues = try? await BrokerCensus(amqpURL: amqpURL, topology: topology, logger: logger).queues() else { return }
+        for queue in queues {
+            guard case .retry(_, let delay) = queue.role, let messages = queue.messages else { continue }
+            Gauge(label: "herald_retry_queue_messages", dimensions: [("rung", delay)]).record(messages)
         }
-        await connection.close()
     }
 }

@@ -12,6 +12,7 @@ extension PostgresRecords {
         if let endpoint = filter.endpoint { query = query + " AND d.endpoint_id = \(endpoint)" }
         if let status = filter.status { query = query + " AND d.status = \(status.rawValue)" }
         if let type = filter.eventType { query = query + " AND e.type = \(type)" }
+        if let eventId = filter.eventId { query = query + " AND d.event_id = \(eventId)" }
         if let since = filter.since { query = query + " AND d.created_at >= \(since)" }
         if let until = filter.until { query = query + " AND d.created_at < \(until)" }
         if let cursor = filter.cursor { query = query + " AND (d.created_at, d.id) < (\(cursor.createdAt), \(cursor.id))" }

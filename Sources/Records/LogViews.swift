@@ -179,18 +179,21 @@ public struct DeliveryFilter: Sendable, Equatable {
     public var endpoint: UUID?
     public var status: DeliveryState.Status?
     public var eventType: String?
+    /// The producer's id of the event: its deliveries only.
+    public var eventId: String?
     public var since: Date?
     public var until: Date?
     public var cursor: Cursor?
     public var limit: Int
 
     public init(
-        endpoint: UUID? = nil, status: DeliveryState.Status? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil,
-        cursor: Cursor? = nil, limit: Int = 50
+        endpoint: UUID? = nil, status: DeliveryState.Status? = nil, eventType: String? = nil, eventId: String? = nil, since: Date? = nil,
+        until: Date? = nil, cursor: Cursor? = nil, limit: Int = 50
     ) {
         self.endpoint = endpoint
         self.status = status
         self.eventType = eventType
+        self.eventId = eventId
         self.since = since
         self.until = until
         self.cursor = cursor

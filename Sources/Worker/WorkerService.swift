@@ -24,12 +24,15 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// With `concurrency`, it bounds the memory messages take.
     public let maxMessageBytes: Int
     package let backoff: Backoff
-    /// Whether a consumer is subscribed to the work queue now: the worker's readiness.
-    public let consuming = ConsumingFlag()
+    /// Whether a consumer is subscribed to the work queue now (the worker's readiness),
+    /// and how many messages it holds: what its heartbeat reports.
+    public let status: WorkerStatus
 
     package init(
-        amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff()
+        amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff(),
+        status: WorkerStatus = WorkerStatus()
     ) {
+        self.status = status
         self.amqpURL = amqpURL
         self.context = context
         self.concurrency = concurrency
@@ -77,8 +80,8 @@ public struct WorkerService: Service, CustomStringConvertible {
         let channel = try await connection.openChannel()
         try await channel.setPrefetch(UInt16(clamping: concurrency))
         let consumer = try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)
-        consuming.set(true)
-        defer { consuming.set(false) }
+        status.setConsuming(true)
+        defer { status.setConsuming(false) }
         let processor = Processor(context: context, publisher: publisher, maxMessageBytes: maxMessageBytes)
         let inFlight = Meter(label: "herald_deliveries_in_flight")
         context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
@@ -87,7 +90,11 @@ public struct WorkerService: Service, CustomStringConvertible {
                 for try await delivery in consumer {
                     group.addTask {
                         inFlight.increment()
-                        defer { inFlight.decrement() }
+                        status.began()
+                        defer {
+                            inFlight.decrement()
+                            status.ended()
+                        }
                         do {
                             try await processor.handle(delivery)
                             channel.ack(delivery.deliveryTag)
@@ -108,11 +115,19 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 }
 
-/// Set while the worker's consumer is subscribed; read by readiness probes.
-public final class ConsumingFlag: Sendable {
-    private let value = Atomic(false)
+/// What a worker is doing now: read by readiness probes and the heartbeat.
+public final class WorkerStatus: Sendable {
+    public init() {}
 
-    public var isSet: Bool { value.load(ordering: .relaxed) }
+    private let subscribed = Atomic(false)
+    private let holding = Atomic(0)
 
-    func set(_ on: Bool) { value.store(on, ordering: .relaxed) }
+    /// Whether the consumer is subscribed to the work queue.
+    public var consuming: Bool { subscribed.load(ordering: .relaxed) }
+    /// Messages being processed.
+    public var inFlight: Int { holding.load(ordering: .relaxed) }
+
+    func setConsuming(_ on: Bool) { subscribed.store(on, ordering: .relaxed) }
+    func began() { holding.add(1, ordering: .relaxed) }
+    func ended() { holding.subtract(1, ordering: .relaxed) }
 }

@@ -35,6 +35,7 @@ struct APICommand: AsyncParsableCommand {
                 amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),
                 timeout: settings.publishTimeout),
             logger: logger)
+        let parking = ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger)
         let urlPolicy = URLPolicy(
             allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
             allowedPorts: settings.allowedPorts)
@@ -47,7 +48,7 @@ struct APICommand: AsyncParsableCommand {
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
                 secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix, portalLinkTTL: settings.portalLinkTTL),
-            pool: pool, dispatcher: dispatcher, parking: ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger),
+            pool: pool, dispatcher: dispatcher, parking: parking,
             producer: producer,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() })
@@ -64,6 +65,12 @@ struct APICommand: AsyncParsableCommand {
                 request: settings.requestSettings, ladder: settings.retryLadder, disable: settings.disablePolicy),
             store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
             dispatcher: dispatcher
+        ).register(on: router)
+        try Console(
+            configuration: .init(sessionTTL: settings.portalSessionTTL, portalLinkTTL: settings.portalLinkTTL),
+            access: ConsoleAccess(pool: pool, operatorToken: settings.operatorToken), portalAccess: PortalAccess(pool: pool),
+            store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool),
+            census: BrokerCensus(amqpURL: settings.amqpURL, topology: topology, logger: logger), parking: parking, heartbeats: Heartbeats(pool: pool)
         ).register(on: router)
         let app = Application(
             router: router, server: API.server(limits),

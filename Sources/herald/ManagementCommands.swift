@@ -267,6 +267,7 @@ struct Deliveries: AsyncParsableCommand {
         @Option(help: "Only this endpoint.") var endpoint: String?
         @Option(help: "pending, retrying, delivered, failed or skipped.") var status: String?
         @Option(help: "Only this event type.") var type: String?
+        @Option(help: "Only the deliveries of this event id.") var event: String?
         @Option(help: "Created at or after (ISO 8601).") var since: String?
         @Option(help: "Created before (ISO 8601).") var until: String?
         @Option(help: "Page size, 1 to 200.") var limit: Int?
@@ -275,7 +276,7 @@ struct Deliveries: AsyncParsableCommand {
         func run() async throws {
             let client = try APIClient(api)
             var query: [String] = []
-            for (name, value) in [("status", status), ("event_type", type), ("since", since), ("until", until), ("limit", limit.map(String.init)), ("cursor", cursor)] {
+            for (name, value) in [("status", status), ("event_type", type), ("event_id", event), ("since", since), ("until", until), ("limit", limit.map(String.init)), ("cursor", cursor)] {
                 if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)") }
             }
             let base = endpoint.map { "/v1/endpoints/\($0)/deliveries" } ?? "/v1/deliveries"

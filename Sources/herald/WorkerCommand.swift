@@ -49,15 +49,19 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)
         // Resources first: the group stops its services in reverse order, so they close last.
+        // The heartbeat stops after the worker: a draining replica still shows in the console.
+        let status = worker.status
+        let heartbeat = Heartbeat(
+            pool: pool, identity: .current(version: Herald.version, concurrency: settings.workerConcurrency), logger: logger
+        ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
         var services: [any Service] = [
-            Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, worker,
+            Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,
         ]
         if settings.workerPort > 0 {
-            let consuming = worker.consuming
             services.append(
                 OpsServer.application(
                     host: settings.apiHost, port: settings.workerPort,
-                    readiness: { await Readiness.check(pool: pool, broker: { consuming.isSet }) }, logger: logger))
+                    readiness: { await Readiness.check(pool: pool, broker: { status.consuming }) }, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .process(services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

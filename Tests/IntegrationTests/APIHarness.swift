@@ -12,6 +12,7 @@ import Records
 import ServiceLifecycle
 import Testing
 import TestSupport
+import Worker
 
 /// The management API served in-process on a free port, over a `Pipeline` whose worker
 /// may only reach loopback addresses because they are allow-listed.
@@ -25,7 +26,7 @@ struct APIHarness {
 
     static func run<T>(
         _ options: Pipeline.Options = Pipeline.Options(), quotas: API.Quotas = API.Quotas(requestsPerSecond: 0, eventsPerSecond: 0),
-        listener: API.ListenerLimits = API.ListenerLimits(), _ body: (APIHarness) async throws -> T
+        listener: API.ListenerLimits = API.ListenerLimits(), dashboard: Bool = false, _ body: (APIHarness) async throws -> T
     ) async throws -> T {
         var options = options
         if options.addressPolicy == nil {
@@ -51,12 +52,33 @@ struct APIHarness {
                 store: Store(pool: pipeline.pool, keyring: options.secretKeyring), log: PostgresRecords(pool: pipeline.pool),
                 access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher
             ).register(on: router)
+            let census = BrokerCensus(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
+            try Console(
+                configuration: .init(), access: ConsoleAccess(pool: pipeline.pool, operatorToken: operatorToken),
+                portalAccess: PortalAccess(pool: pipeline.pool), store: Store(pool: pipeline.pool, keyring: options.secretKeyring),
+                log: PostgresRecords(pool: pipeline.pool), census: census,
+                parking: ParkingLot(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger),
+                heartbeats: Heartbeats(pool: pipeline.pool)
+            ).register(on: router)
             let app = Application(
                 router: router, server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
-            let group = ServiceGroup(
-                configuration: .init(services: [BrokerLink(dispatcher: dispatcher), app], gracefulShutdownSignals: [], logger: TestServices.logger))
+            var services: [any Service] = [BrokerLink(dispatcher: dispatcher), app]
+            if dashboard {
+                // What `herald api` and `herald worker` run beside the pages: the hourly figures
+                // (counted a second behind here) and the worker's heartbeat.
+                let status = pipeline.workerStatus
+                services += [
+                    Housekeeping(
+                        pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(86_400),
+                        rollupLag: .seconds(1), interval: .seconds(1), logger: TestServices.logger),
+                    Heartbeat(
+                        pool: pipeline.pool, identity: .current(version: "test", concurrency: 50), interval: .seconds(1), logger: TestServices.logger
+                    ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) },
+                ]
+            }
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [], logger: TestServices.logger))
             let server = Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0

@@ -30,7 +30,7 @@ struct ConsumerTests {
                 try await pipeline.eventually("the worker declared its queue and subscribed again") {
                     (try? await pipeline.queueInfo(pipeline.topology.workQueue).consumerCount) == 1
                 }
-                #expect(service.consuming.isSet)
+                #expect(service.status.consuming)
                 try await pipeline.publish("client.created", tenant: tenant)
                 try await receiver.waitForRequests(1)
             } catch {

@@ -23,6 +23,8 @@ struct Pipeline {
     let topology: Topology
     let producer: Producer
     let context: WorkerContext
+    /// What the pipeline's worker is doing, for a heartbeat; idle without a worker.
+    let workerStatus = WorkerStatus()
 
     struct Options {
         var ladder = "200ms,400ms,800ms"
@@ -75,7 +77,7 @@ struct Pipeline {
     }
 
     func startWorker() -> Task<Void, any Error> {
-        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50)
+        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50, status: workerStatus)
         return Task { try await service.run() }
     }
 

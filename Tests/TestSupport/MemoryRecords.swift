@@ -151,6 +151,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
                 let type = state.events[EventKey(tenant: row.tenant, id: row.eventID)]?.event.type
                 return row.tenant == tenant && (filter.endpoint.map { $0 == row.state.endpointID } ?? true)
                     && (filter.status.map { $0 == row.state.status } ?? true) && (filter.eventType.map { $0 == type } ?? true)
+                    && (filter.eventId.map { $0 == row.eventID } ?? true)
                     && (filter.since.map { row.createdAt >= $0 } ?? true) && (filter.until.map { row.createdAt < $0 } ?? true)
                     && (filter.cursor.map { Self.newestFirst(($0.createdAt, $0.id), (row.createdAt, row.state.id)) } ?? true)
             }.sorted { Self.newestFirst(($0.createdAt, $0.state.id), ($1.createdAt, $1.state.id)) }

@@ -74,7 +74,7 @@ public struct Portal: Sendable {
 
     /// Adds the portal's pages to the API's router.
     public func register(on router: Router<APIContext>) {
-        let portal = router.group("portal").add(middleware: PortalMiddleware(pages: pages, frameAncestors: configuration.frameAncestors))
+        let portal = router.group("portal").add(middleware: DashboardMiddleware(pages: pages, frameAncestors: configuration.frameAncestors, chrome: .portal(nil)))
         portal.get("static/portal.css") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
@@ -98,6 +98,14 @@ public struct Portal: Sendable {
             }
         }
         portal.post("endpoints") { request, context in try await createEndpoint(request, context) }
+        portal.get("endpoints/:id/edit") { request, context in
+            try await page(request, context) { session in
+                guard !session.readOnly else { throw PortalError.readOnly }
+                return try pages.endpointForm(EndpointForm(editing: try await store.endpoint(tenant: session.tenant, id: try Self.id(context))), session: session)
+            }
+        }
+        portal.post("endpoints/:id") { request, context in try await updateEndpoint(request, context) }
+        portal.post("endpoints/:id/recover") { request, context in try await recover(request, context) }
         portal.get("endpoints/:id") { request, context in
             try await page(request, context) { session in try await endpoint(request, context, session: session, secret: nil) }
         }
@@ -182,11 +190,7 @@ public struct Portal: Sendable {
         _ request: Request, _ context: APIContext, allowReadOnly: Bool = false, _ body: (PortalSession, Form) async throws -> Response
     ) async throws -> Response {
         try await page(request, context) { session in
-            let buffer = try await request.body.collect(upTo: 64 * 1024)
-            let form = Form(String(buffer: buffer))
-            guard let token = form.value("csrf"), constantTimeEquals(Array(token.utf8), Array(session.csrfToken.utf8)) else {
-                throw PortalError.forged
-            }
+            let form = try await Form.read(request, csrf: session.csrfToken)
             guard allowReadOnly || !session.readOnly else { throw PortalError.readOnly }
             return try await body(session, form)
         }
@@ -220,7 +224,8 @@ public struct Portal: Sendable {
 
     /// The endpoint's page for a session already loaded (a form post has it in hand).
     private func endpoint(
-        _ request: Request, _ context: APIContext, session: PortalSession, secret: SecretView?, notice: String? = nil
+        _ request: Request, _ context: APIContext, session: PortalSession, secret: SecretView?, notice: String? = nil,
+        recovering: (since: Date, count: Int)? = nil
     ) async throws -> Response {
         let id = try Self.id(context)
         let endpoint = try await store.endpoint(tenant: session.tenant, id: id)
@@ -229,30 +234,78 @@ public struct Portal: Sendable {
         let now = Date()
         let hours = try await log.hours(tenant: session.tenant, endpoint: id, since: Chart.since(period, now: now))
         return try pages.endpoint(
-            endpoint, chart: Chart(hours: hours, period: period, now: now), secret: secret, graceHours: Int(configuration.rotationGrace.components.seconds / 3600), session: session,
+            endpoint, chart: Chart(hours: hours, period: period, now: now), secret: secret, recovering: recovering, graceHours: Int(configuration.rotationGrace.components.seconds / 3600), session: session,
             notice: notice ?? done)
     }
 
     private func createEndpoint(_ request: Request, _ context: APIContext) async throws -> Response {
         try await form(request, context) { session, form in
-            var entry = EndpointForm(form)
-            entry.validate(urlPolicy: configuration.urlPolicy)
-            guard entry.errors.isEmpty else { return try pages.endpointForm(entry, session: session, status: .unprocessableContent) }
-            do {
-                let created = try await store.createEndpoint(tenant: session.tenant, entry.input, limit: configuration.endpointsPerTenant)
-                return Response.redirect(to: "/portal/endpoints/\(created.id)?done=created", type: .found)
-            } catch let error as ManagementError where error.kind == .invalid || error.kind == .conflict {
-                if let field = error.field { entry.errors[field] = error.message } else { entry.formError = error.message }
-                return try pages.endpointForm(entry, session: session, status: .unprocessableContent)
+            try await save(EndpointForm(form), session: session) { input in
+                try await store.createEndpoint(tenant: session.tenant, input, limit: configuration.endpointsPerTenant)
             }
         }
+    }
+
+    private func updateEndpoint(_ request: Request, _ context: APIContext) async throws -> Response {
+        try await form(request, context) { session, form in
+            let id = try Self.id(context)
+            let current = try await store.endpoint(tenant: session.tenant, id: id)
+            return try await save(EndpointForm(form, editing: current), session: session) { input in
+                try await store.updateEndpoint(tenant: session.tenant, id: id, input)
+            }
+        }
+    }
+
+    /// Validates the form and saves it; shown again with the errors next to their fields.
+    private func save(_ entry: EndpointForm, session: PortalSession, _ body: (EndpointInput) async throws -> EndpointView) async throws -> Response {
+        var entry = entry
+        entry.validate(urlPolicy: configuration.urlPolicy, headerPrefix: configuration.request.headerPrefix)
+        guard entry.errors.isEmpty else { return try pages.endpointForm(entry, session: session, status: .unprocessableContent) }
+        do {
+            let saved = try await body(entry.input)
+            return Response.redirect(to: "/portal/endpoints/\(saved.id)?done=\(entry.editing == nil ? "created" : "saved")", type: .found)
+        } catch let error as ManagementError where error.kind == .invalid || error.kind == .conflict {
+            if let field = error.field { entry.errors[field] = error.message } else { entry.formError = error.message }
+            return try pages.endpointForm(entry, session: session, status: .unprocessableContent)
+        }
+    }
+
+    /// Recover: the failed deliveries since a time are counted first; a second post with
+    /// `confirm` sends them again.
+    private func recover(_ request: Request, _ context: APIContext) async throws -> Response {
+        try await form(request, context) { session, form in
+            let id = try Self.id(context)
+            guard let since = form.value("since").flatMap(Self.dateTime) else {
+                return try await endpoint(request, context, session: session, secret: nil, notice: "Give the time to recover from, such as 2026-05-12T09:30 (UTC).")
+            }
+            let confirmed = form.value("confirm") == "yes"
+            let (count, resent) = try await actions.recover(tenant: session.tenant, endpoint: id, since: since, dryRun: !confirmed)
+            if confirmed {
+                return Response.redirect(to: "/portal/endpoints/\(id.uuidString.lowercased())?done=recovered-\(resent)", type: .found)
+            }
+            return try await endpoint(request, context, session: session, secret: nil, recovering: (since, count))
+        }
+    }
+
+    /// A time from the filter and recover forms: RFC 3339, or a browser's `datetime-local`
+    /// value (`2026-05-12T09:30`), read as UTC.
+    static func dateTime(_ text: String) -> Date? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if let date = RFC3339.parse(trimmed) { return date }
+        if trimmed.utf8.count == 16 { return RFC3339.parse(trimmed + ":00Z") }
+        if trimmed.utf8.count == 19 { return RFC3339.parse(trimmed + "Z") }
+        return nil
     }
 
     private func deliveries(_ request: Request, _ context: APIContext) async throws -> Response {
         try await page(request, context) { session in
             // The filter form sends empty values for "all".
             let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-                .filter { !$0.1.isEmpty && ["endpoint_id", "status", "event_type", "cursor"].contains($0.0) }
+                .filter { !$0.1.isEmpty && ["endpoint_id", "status", "event_type", "event_id", "since", "until", "cursor"].contains($0.0) }
+                // The form's datetime-local values, in the API's form.
+                .map { name, value in
+                    (name == "since" || name == "until") ? (name, Self.dateTime(value).map { RFC3339.format($0) } ?? value) : (name, value)
+                }
             let endpoints = try await store.endpoints(tenant: session.tenant)
             var filterError: String?
             var filter = DeliveryFilter()
@@ -273,79 +326,18 @@ public struct Portal: Sendable {
             let detail = try await log.delivery(tenant: session.tenant, id: try Self.id(context))
             let endpoint = try? await store.endpoint(tenant: session.tenant, id: UUID(uuidString: detail.delivery.endpointId) ?? UUID())
             let done = request.uri.queryParameters.get("done").flatMap(Pages.doneMessage)
-            return try pages.delivery(detail, endpointURL: endpoint?.url, session: session, notice: done)
+            return try pages.delivery(detail, endpoint: endpoint, request: configuration.request, session: session, notice: done)
         }
     }
 
     // MARK: Request parts
 
     static func cookie(_ request: Request) -> String? {
-        for header in request.headers[values: .cookie] {
-            for pair in header.split(separator: ";") {
-                let trimmed = pair.trimmingCharacters(in: .whitespaces)
-                if trimmed.hasPrefix(cookieName + "=") { return String(trimmed.dropFirst(cookieName.count + 1)) }
-            }
-        }
-        return nil
+        request.cookie(cookieName)
     }
 
     static func id(_ context: APIContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw PortalError.notFound }
         return id
     }
-}
-
-/// Why a portal page cannot be shown; each is a page of its own, never a stack trace.
-enum PortalError: Error {
-    case linkUnusable, signedOut, forged, readOnly, notFound
-}
-
-/// Answers every portal request with its security headers, and turns refusals into pages.
-struct PortalMiddleware: RouterMiddleware {
-    typealias Context = APIContext
-    let pages: Pages
-    let frameAncestors: [String]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response: Response
-        do {
-            response = try await next(request, context)
-        } catch let error as PortalError {
-            response = pages.refusal(error)
-        } catch let error as ManagementError where error.kind == .notFound {
-            response = pages.refusal(.notFound)
-        } catch let error as RecordError where error.kind == .notFound {
-            response = pages.refusal(.notFound)
-        } catch let error as RecordError {
-            response = pages.message(heading: "Not possible now", message: error.message, status: .conflict)
-        } catch let error as ManagementError {
-            response = pages.message(heading: "Not possible now", message: error.message, status: error.kind == .unavailable ? .serviceUnavailable : .conflict)
-        }
-        let ancestors = frameAncestors.isEmpty ? "'none'" : frameAncestors.joined(separator: " ")
-        response.headers[.contentSecurityPolicy] =
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors \(ancestors)"
-        response.headers[.init("X-Content-Type-Options")!] = "nosniff"
-        // The link in the address bar is single-use, but it must not travel on.
-        response.headers[.init("Referrer-Policy")!] = "no-referrer"
-        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
-        return response
-    }
-}
-
-/// An `application/x-www-form-urlencoded` body.
-struct Form {
-    var fields: [(String, String)] = []
-
-    init(_ body: String) {
-        for pair in body.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String {
-                String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            fields.append((decode(parts[0]), parts.count > 1 ? decode(parts[1]) : ""))
-        }
-    }
-
-    func value(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-    func values(_ name: String) -> [String] { fields.filter { $0.0 == name }.map(\.1) }
 }

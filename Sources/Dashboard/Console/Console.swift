@@ -1,0 +1,197 @@
+public import API
+import Foundation
+import HeraldSupport
+public import Hummingbird
+public import Management
+public import Operations
+public import Records
+
+/// The operator console under `/console`: tenants with their endpoints and recent failure
+/// rates, disabled endpoints across tenants, the queues with depth and consumers, parked
+/// messages (replay, discard), the worker replicas. Signed in by typing the operator token
+/// into a form; the session lives in a cookie scoped to `/console`.
+public struct Console: Sendable {
+    public struct Configuration: Sendable {
+        public var sessionTTL: Duration
+        /// `Secure` on the cookie even without `X-Forwarded-Proto: https`.
+        public var secureCookies: Bool
+        /// How long a portal link the operator opens for a tenant lasts.
+        public var portalLinkTTL: Duration
+
+        public init(sessionTTL: Duration = .seconds(3600), secureCookies: Bool = false, portalLinkTTL: Duration = .seconds(900)) {
+            self.sessionTTL = sessionTTL
+            self.secureCookies = secureCookies
+            self.portalLinkTTL = portalLinkTTL
+        }
+    }
+
+    static let cookieName = "herald_console"
+
+    let configuration: Configuration
+    let access: ConsoleAccess
+    let portalAccess: PortalAccess
+    let store: Store
+    let log: any DeliveryLog
+    let census: BrokerCensus
+    let parking: ParkingLot
+    let heartbeats: Heartbeats
+    let pages: Pages
+
+    public init(
+        configuration: Configuration, access: ConsoleAccess, portalAccess: PortalAccess, store: Store, log: any DeliveryLog, census: BrokerCensus,
+        parking: ParkingLot, heartbeats: Heartbeats
+    ) throws {
+        self.configuration = configuration
+        self.access = access
+        self.portalAccess = portalAccess
+        self.store = store
+        self.log = log
+        self.census = census
+        self.parking = parking
+        self.heartbeats = heartbeats
+        pages = try Pages()
+    }
+
+    public func register(on router: Router<APIContext>) {
+        let console = router.group("console").add(middleware: DashboardMiddleware(pages: pages, frameAncestors: [], chrome: .console(nil)))
+        console.get { request, _ in try await page(request) { session in try await tenants(session) } }
+        console.post("sign-in") { request, _ in try await signIn(request) }
+        console.post("sign-out") { request, _ in
+            try await form(request) { _, _ in
+                if let id = request.cookie(Self.cookieName) { try await access.close(session: id) }
+                var response = signInPage(error: nil, status: .ok)
+                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict"
+                return response
+            }
+        }
+        console.get("queues") { request, _ in try await page(request) { session in try await queues(session, notice: nil) } }
+        console.post("parked/replay") { request, _ in
+            try await form(request) { session, form in
+                try await queues(session, notice: try await onParked(form) { try await parking.replay(id: $0) } ?? "The message is back in the work queue.")
+            }
+        }
+        console.post("parked/discard") { request, _ in
+            try await form(request) { session, form in
+                try await queues(session, notice: try await onParked(form) { try await parking.discard(id: $0) } ?? "The message was discarded.")
+            }
+        }
+        console.get("workers") { request, _ in try await page(request) { session in try await workers(session) } }
+        console.post("tenants/:id/portal") { request, context in
+            try await form(request) { _, form in
+                guard let text = context.parameters.get("id"), let tenant = UUID(uuidString: text) else { throw PortalError.notFound }
+                let link = try await portalAccess.createLink(tenant: tenant, readOnly: form.value("read_only") == "yes", ttl: configuration.portalLinkTTL)
+                return Response.redirect(to: link.path, type: .found)
+            }
+        }
+    }
+
+    // MARK: Sessions
+
+    private func signIn(_ request: Request) async throws -> Response {
+        let form = Form(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
+        guard let session = try await access.signIn(token: form.value("token") ?? "", ttl: configuration.sessionTTL), let id = session.id else {
+            return signInPage(error: "That is not the operator token.", status: .unauthorized)
+        }
+        var response = Response.redirect(to: "/console", type: .found)
+        let secure = configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
+        response.headers[.setCookie] =
+            "\(Self.cookieName)=\(id); Path=/console; Max-Age=\(configuration.sessionTTL.components.seconds); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
+        return response
+    }
+
+    private func signInPage(error: String?, status: HTTPResponse.Status) -> Response {
+        var values: [String: Any] = ["sessionHours": max(1, configuration.sessionTTL.components.seconds / 3600)]
+        if let error { values["error"] = error }
+        return pages.render("console_signin", title: "Sign in", values: values, chrome: .console(nil), status: status)
+    }
+
+    /// The page for a live session; without one, the sign-in form.
+    private func page(_ request: Request, _ body: (ConsoleSession) async throws -> Response) async throws -> Response {
+        guard let id = request.cookie(Self.cookieName), let session = try await access.session(id: id) else {
+            return signInPage(error: nil, status: .ok)
+        }
+        return try await body(session)
+    }
+
+    /// A form post of a live session carrying its CSRF token.
+    private func form(_ request: Request, _ body: (ConsoleSession, Form) async throws -> Response) async throws -> Response {
+        guard let id = request.cookie(Self.cookieName), let session = try await access.session(id: id) else {
+            return signInPage(error: "Your session has ended; sign in again.", status: .unauthorized)
+        }
+        return try await body(session, try await Form.read(request, csrf: session.csrfToken))
+    }
+
+    // MARK: Pages
+
+    private func tenants(_ session: ConsoleSession) async throws -> Response {
+        let since = Date().addingTimeInterval(-86_400)
+        async let overview = store.tenantOverview()
+        async let activity = log.tenantActivity(since: since)
+        async let disabled = store.disabledEndpoints(limit: 200)
+        let (rows, figures, endpoints) = try await (overview, activity, disabled)
+        let tenants: [[String: Any]] = rows.map { row in
+            let figures = UUID(uuidString: row.tenant.id).flatMap { figures[$0] } ?? TenantActivity()
+            return [
+                "id": row.tenant.id, "name": row.tenant.name, "endpoints": row.endpoints, "enabled": row.enabled, "disabled": row.disabled,
+                "attempts": figures.attempts, "failureRate": figures.failureRate.map(Pages.percent) ?? "—",
+                "failing": (figures.failureRate ?? 0) >= 0.2,
+            ]
+        }
+        let disabledRows: [[String: Any]] = endpoints.map { tenant, endpoint in
+            let badge = Pages.badge(endpoint)
+            return [
+                "tenant": tenant, "url": endpoint.url, "badge": badge.text, "badgeClass": badge.cssClass, "reason": endpoint.disabledReason ?? "",
+                "disabledAt": endpoint.disabledAt.map { RFC3339.format($0) } ?? "", "failures": endpoint.consecutiveFailures,
+            ]
+        }
+        return pages.render(
+            "console_tenants", title: "Tenants", values: ["tenants": tenants, "disabled": disabledRows], chrome: .console(session), current: "tenants")
+    }
+
+    private func queues(_ session: ConsoleSession, notice: String?) async throws -> Response {
+        var values: [String: Any] = [:]
+        do {
+            values["queues"] = try await census.queues().map { queue in
+                ["role": queue.role.label, "name": queue.name, "messages": queue.messages.map(String.init) ?? "missing", "consumers": queue.consumers.map(String.init) ?? "—"]
+            }
+            values["parked"] = try await parking.list(limit: 100).map { parked in
+                [
+                    "id": parked.id, "reason": parked.reason, "routingKey": parked.routingKey, "bodyKept": parked.bodyKept,
+                    "parkedAt": parked.parkedAt.map { RFC3339.format($0) } ?? "", "size": "\(parked.bodyBytes) bytes\(parked.bodyKept ? "" : " (excerpt kept)")",
+                ] as [String: Any]
+            }
+        } catch let error as ManagementError where error.kind == .unavailable {
+            values["brokerError"] = error.message
+        }
+        return pages.render("console_queues", title: "Queues", values: values, chrome: .console(session), notice: notice, current: "queues")
+    }
+
+    /// Acts on the parked message the form names; the error's text when it cannot.
+    private func onParked(_ form: Form, _ body: (String) async throws -> Void) async throws -> String? {
+        guard let id = form.value("id"), !id.isEmpty, id.utf8.count <= 200 else { return "No parked message was named." }
+        do {
+            try await body(id)
+            return nil
+        } catch let error as ManagementError {
+            return error.message
+        }
+    }
+
+    private func workers(_ session: ConsoleSession) async throws -> Response {
+        let replicas = try await heartbeats.replicas()
+        let work = try? await census.queues().first { $0.role == .work }
+        let rows: [[String: Any]] = replicas.map { replica in
+            let health = !replica.alive ? ("missing", "missing") : replica.consuming ? ("consuming", "healthy") : ("not consuming", "idle")
+            return [
+                "id": replica.id, "host": replica.host, "pid": replica.pid, "version": replica.version, "inFlight": replica.inFlight,
+                "concurrency": replica.concurrency, "startedAt": RFC3339.format(replica.startedAt), "seenAt": RFC3339.format(replica.seenAt),
+                "health": health.0, "healthClass": health.1,
+            ]
+        }
+        let values: [String: Any] = [
+            "replicas": rows, "interval": Heartbeat.defaultInterval.components.seconds,
+            "consumers": work?.consumers.map(String.init) ?? "an unknown number of",
+        ]
+        return pages.render("console_workers", title: "Workers", values: values, chrome: .console(session), current: "workers")
+    }
+}

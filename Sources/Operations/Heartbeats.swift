@@ -1,0 +1,127 @@
+public import Foundation
+public import Logging
+public import Postgres
+public import ServiceLifecycle
+
+/// A worker replica as the operator console shows it.
+public struct ReplicaView: Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var pid: Int
+    public var version: String
+    public var concurrency: Int
+    public var inFlight: Int
+    public var consuming: Bool
+    public var startedAt: Date
+    public var seenAt: Date
+    /// Whether its last heartbeat is recent (within three intervals).
+    public var alive: Bool
+}
+
+/// The worker replicas' heartbeats: the only code on `worker_heartbeats`.
+public struct Heartbeats: Sendable {
+    let pool: Pool
+
+    public init(pool: Pool) {
+        self.pool = pool
+    }
+
+    /// What a replica says about itself now.
+    public struct Beat: Sendable {
+        public var inFlight: Int
+        public var consuming: Bool
+
+        public init(inFlight: Int, consuming: Bool) {
+            self.inFlight = inFlight
+            self.consuming = consuming
+        }
+    }
+
+    func beat(_ replica: Heartbeat.Identity, _ beat: Beat) async throws {
+        try await pool.query(
+            """
+            INSERT INTO worker_heartbeats (id, host, pid, version, concurrency, in_flight, consuming, started_at, seen_at)
+            VALUES (\(replica.id), \(replica.host), \(replica.pid), \(replica.version), \(replica.concurrency), \(beat.inFlight),
+                    \(beat.consuming), \(replica.startedAt), now())
+            ON CONFLICT (id) DO UPDATE SET in_flight = excluded.in_flight, consuming = excluded.consuming, seen_at = now()
+            """)
+    }
+
+    func remove(_ id: String) async throws {
+        try await pool.query("DELETE FROM worker_heartbeats WHERE id = \(id)")
+    }
+
+    /// Every replica seen, newest first; one silent for longer than three `interval`s is
+    /// not alive, and one silent for a day is forgotten.
+    public func replicas(interval: Duration = Heartbeat.defaultInterval) async throws -> [ReplicaView] {
+        try await pool.query("DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 day'")
+        let stale = Double(interval.components.seconds * 3)
+        return try await pool.query(
+            """
+            SELECT id, host, pid, version, concurrency, in_flight, consuming, started_at, seen_at,
+                   seen_at > now() - make_interval(secs => \(stale))
+            FROM worker_heartbeats ORDER BY started_at DESC
+            """
+        ).map { row in
+            ReplicaView(
+                id: try row.decode(String.self, 0), host: try row.decode(String.self, 1), pid: try row.decode(Int.self, 2),
+                version: try row.decode(String.self, 3), concurrency: try row.decode(Int.self, 4), inFlight: try row.decode(Int.self, 5),
+                consuming: try row.decode(Bool.self, 6), startedAt: try row.decode(Date.self, 7), seenAt: try row.decode(Date.self, 8),
+                alive: try row.decode(Bool.self, 9))
+        }
+    }
+}
+
+/// A worker's heartbeat: every `interval` it writes what it holds; on a graceful stop it
+/// removes its row, so the console tells a replica stopped from one that died.
+public struct Heartbeat: Service, CustomStringConvertible {
+    public static let defaultInterval = Duration.seconds(10)
+
+    public struct Identity: Sendable {
+        public var id: String
+        public var host: String
+        public var pid: Int
+        public var version: String
+        public var concurrency: Int
+        public var startedAt: Date
+
+        /// This process: host name and pid, with a random suffix so a reused pid is a new replica.
+        public static func current(version: String, concurrency: Int) -> Identity {
+            let host = ProcessInfo.processInfo.hostName
+            let pid = Int(ProcessInfo.processInfo.processIdentifier)
+            let suffix = UUID().uuidString.prefix(8).lowercased()
+            return Identity(id: "\(host)-\(pid)-\(suffix)", host: host, pid: pid, version: version, concurrency: concurrency, startedAt: Date())
+        }
+    }
+
+    public var description: String { "Heartbeat(\(identity.id))" }
+
+    let heartbeats: Heartbeats
+    let identity: Identity
+    let interval: Duration
+    let read: @Sendable () -> Heartbeats.Beat
+    let logger: Logger
+
+    public init(
+        pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
+        read: @escaping @Sendable () -> Heartbeats.Beat
+    ) {
+        heartbeats = Heartbeats(pool: pool)
+        self.identity = identity
+        self.interval = interval
+        self.read = read
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await heartbeats.beat(identity, read())
+            } catch {
+                logger.debug("heartbeat not written", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+        try? await heartbeats.remove(identity.id)
+    }
+}
