@@ -12,6 +12,7 @@ import Records
 import ServiceLifecycle
 import Testing
 import TestSupport
+import Topology
 import Worker
 
 /// The management API served in-process on a free port, over a `Pipeline` whose worker
@@ -48,7 +49,9 @@ struct APIHarness {
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let router = api.router()
             try Portal(
-                configuration: .init(urlPolicy: urlPolicy, rotationGrace: .seconds(3600)),
+                configuration: .init(
+                    urlPolicy: urlPolicy, rotationGrace: .seconds(3600), request: pipeline.context.requests, ladder: pipeline.topology.ladder,
+                    disable: options.disable),
                 store: Store(pool: pipeline.pool, keyring: options.secretKeyring), log: PostgresRecords(pool: pipeline.pool),
                 access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher
             ).register(on: router)
