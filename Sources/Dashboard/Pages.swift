@@ -303,7 +303,7 @@ struct Pages: Sendable {
         let request = WebhookRequest.make(
             event: event, endpoint: subscription(endpoint), deliveryID: UUID(uuidString: detail.delivery.id) ?? UUID(),
             requestID: UUID(uuidString: attempt.requestId) ?? UUID(), now: attempt.startedAt, settings: settings)
-        let signatures = ["\(settings.headerPrefix)-signature", "webhook-signature"]
+        let signatures = [settings.headerPrefix.lowercased() + "-signature", "webhook-signature"]
         return request.headers.map { header in
             guard signatures.contains(header.name.lowercased()) else { return header }
             return (header.name, header.name.lowercased() == "webhook-signature" ? "v1,… (not shown)" : "sha256=… (not shown)")

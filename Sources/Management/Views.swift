@@ -35,6 +35,29 @@ public struct EndpointView: Codable, Sendable, Equatable {
     public var updatedAt: Date
     /// Only on creation, reveal and rotation.
     public var secret: String?
+
+    package init(
+        id: String, url: String, description: String = "", eventTypes: [String], filters: [String: [String]] = [:], headers: [String: String] = [:],
+        payloadFormat: String = "raw", enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
+        disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil
+    ) {
+        self.id = id
+        self.url = url
+        self.description = description
+        self.eventTypes = eventTypes
+        self.filters = filters
+        self.headers = headers
+        self.payloadFormat = payloadFormat
+        self.enabled = enabled
+        self.dpaConfirmedAt = dpaConfirmedAt
+        self.dpaConfirmedBy = dpaConfirmedBy
+        self.disabledAt = disabledAt
+        self.disabledReason = disabledReason
+        self.consecutiveFailures = consecutiveFailures
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.secret = secret
+    }
 }
 
 extension EndpointView {
