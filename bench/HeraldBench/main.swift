@@ -128,6 +128,20 @@ func main() async -> Int32 {
                 number: "8", name: "fan-out: one event to \(result.endpoints) endpoints of a tenant",
                 value: "\(format(result.oneEventMilliseconds, "ms", decimals: 1)) to the last (median of 10); \(format(result.deliveriesPerSecond, "deliveries/s")) over \(options.fanoutEvents) events"))
     }
+    await attempt("dashboard") {
+        let figures = try await dashboard(options)
+        rows.append(Row(number: "9", name: "dashboard: 1,000,000 deliveries, 3,000,000 attempts seeded", value: format(figures.seedSeconds, "s")))
+        rows.append(Row(number: "", name: "  hourly figures added up from nothing", value: format(figures.rollupSeconds, "s", decimals: 1)))
+        for page in figures.pages {
+            rows.append(
+                Row(
+                    number: "", name: "  \(page.page), p50 / p95", value: format(page.p50, "ms", decimals: 1) + " / " + format(page.p95, "ms", decimals: 1),
+                    target: "p95 < 100 ms", verdict: verdict(page.p95 < 100)))
+        }
+        for plan in figures.plans {
+            rows.append(Row(number: "", name: "  plan of \(plan.query)", value: plan.indexed ? "index" : "SEQUENTIAL SCAN", target: "index", verdict: verdict(plan.indexed)))
+        }
+    }
 
     let date = ISO8601DateFormatter().string(from: Date())
     print("\nHerald benchmarks — \(date) — \(ProcessInfo.processInfo.activeProcessorCount) cores, RabbitMQ, PostgreSQL and nginx on this machine\n")
