@@ -251,9 +251,15 @@ def others(b, endpoint_path, delivery_path):
     assert "Not found" in text(b), text(b)
     b.get(BASE + "/portal/deliveries")
     assert "No deliveries match" in text(b)
+    for page in ["/help", "/edit", "?period=7d"]:
+        b.get(BASE + endpoint_path + page)
+        assert "Not found" in text(b), (page, text(b))
+    b.get(BASE + "/portal/endpoints")
     cookie_b = session_cookie(b)
     csrf_b = b.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
-    assert post(endpoint_path + "/disable", {"csrf": csrf_b}, cookie_b) == 404
+    for action in ["/disable", "/enable", "/activate", "/test", "/secret", "/rotate-secret", "/recover", ""]:
+        assert post(endpoint_path + action, {"csrf": csrf_b, "since": "2026-01-01T00:00", "url": "https://b.example.com"}, cookie_b) == 404, action
+    assert post(delivery_path + "/retry", {"csrf": csrf_b}, cookie_b) == 404
 
     step("a read-only session can look but not change")
     b.delete_all_cookies()

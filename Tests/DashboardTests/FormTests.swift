@@ -74,4 +74,10 @@ struct FormTests {
         #expect(headers["X-Herald-Signature"] == "sha256=… (not shown)" && headers["webhook-signature"] == "v1,… (not shown)")
         #expect(headers["X-Team"] == "photo")
     }
+
+    @Test func aFramedPortalOverHTTPSGetsACookieTheFrameReceives() {
+        #expect(Portal.cookieAttributes(secure: true, framed: true) == "HttpOnly; SameSite=None; Secure")
+        #expect(Portal.cookieAttributes(secure: true, framed: false) == "HttpOnly; SameSite=Lax; Secure")
+        #expect(Portal.cookieAttributes(secure: false, framed: true) == "HttpOnly; SameSite=Lax", "None without Secure is refused by browsers")
+    }
 }

@@ -175,7 +175,8 @@ public struct Portal: Sendable {
         var response = Response.redirect(to: "/portal/endpoints", type: .found)
         let seconds = configuration.sessionTTL.components.seconds
         let secure = configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
-        response.headers[.setCookie] = "\(Self.cookieName)=\(id); Path=/portal; Max-Age=\(seconds); HttpOnly; SameSite=Lax\(secure ? "; Secure" : "")"
+        response.headers[.setCookie] =
+            "\(Self.cookieName)=\(id); Path=/portal; Max-Age=\(seconds); " + Self.cookieAttributes(secure: secure, framed: !configuration.frameAncestors.isEmpty)
         return response
     }
 
@@ -331,6 +332,13 @@ public struct Portal: Sendable {
     }
 
     // MARK: Request parts
+
+    /// Framed by the CRM on another site, a Lax cookie would not reach the frame: there it
+    /// is SameSite=None, which browsers accept only with Secure (every form still carries
+    /// the session's CSRF token). Otherwise Lax.
+    static func cookieAttributes(secure: Bool, framed: Bool) -> String {
+        "HttpOnly; SameSite=\(secure && framed ? "None" : "Lax")\(secure ? "; Secure" : "")"
+    }
 
     static func cookie(_ request: Request) -> String? {
         request.cookie(cookieName)
