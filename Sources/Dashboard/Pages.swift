@@ -273,7 +273,8 @@ struct Pages: Sendable {
                 "attempt": attempt.attempt, "startedAt": RFC3339.format(attempt.startedAt), "trigger": attempt.trigger.rawValue,
                 "result": attempt.statusCode.map { "HTTP \($0)" } ?? attempt.errorClass ?? "", "durationMs": attempt.durationMs,
             ]
-            if let message = attempt.errorMessage { row["errorMessage"] = message }
+            let result = row["result"] as? String
+            if let message = attempt.errorMessage, message != result { row["errorMessage"] = message }
             if let excerpt = attempt.responseExcerpt, !excerpt.isEmpty { row["responseExcerpt"] = excerpt }
             if let endpoint {
                 row["requestHeaders"] = Self.sentHeaders(detail, attempt: attempt, endpoint: endpoint, settings: settings).map { ["name": $0.name, "value": $0.value] }
