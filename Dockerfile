@@ -9,6 +9,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
+# The dashboard's help page embeds the verification examples (symlinked from Sources).
+COPY examples ./examples
 COPY Tests ./Tests
 COPY bench ./bench
 RUN swift build -c release --product herald --static-swift-stdlib \

@@ -35,6 +35,12 @@ struct DeploymentTests {
         for source in sources {
             try FileManager.default.copyItem(at: Self.root.appendingPathComponent(source), to: folder.appendingPathComponent(source))
         }
+        // A symlink into a folder the image lacks would load here but fail to build there.
+        let files = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isSymbolicLinkKey])
+        while let file = files?.nextObject() as? URL {
+            guard (try? file.resourceValues(forKeys: [.isSymbolicLinkKey]))?.isSymbolicLink == true else { continue }
+            #expect(FileManager.default.fileExists(atPath: file.resolvingSymlinksInPath().path), "\(file.lastPathComponent) points outside the image's files")
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["swift", "package", "--package-path", folder.path, "describe", "--type", "json"]
