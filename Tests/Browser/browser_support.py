@@ -4,6 +4,9 @@
 import atexit
 import os
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -58,3 +61,16 @@ def go(driver, element):
             return driver.execute_script("return document.readyState") == "complete"
 
     WebDriverWait(driver, 20).until(replaced)
+
+
+def post(path, fields, cookie_name, cookie):
+    """A form post outside the browser (a forged one), with session cookie `cookie_name`;
+    returns the status."""
+    request = urllib.request.Request(
+        BASE + path, data=urllib.parse.urlencode(fields).encode(), method="POST",
+        headers={"Cookie": f"{cookie_name}={cookie}", "Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

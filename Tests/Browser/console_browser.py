@@ -7,12 +7,10 @@ line per step; any failed check raises, so the exit status tells.
 """
 
 import os
-import urllib.error
-import urllib.parse
-import urllib.request
 
 from selenium.webdriver.common.by import By
 
+import browser_support
 from browser_support import BASE, SHOTS, browser, go, text, wait_for
 
 TOKEN = os.environ["OPERATOR_TOKEN"]
@@ -25,15 +23,7 @@ def step(words):
 
 
 def post(path, fields, cookie):
-    """A form post outside the browser (a forged one); returns the status."""
-    request = urllib.request.Request(
-        BASE + path, data=urllib.parse.urlencode(fields).encode(), method="POST",
-        headers={"Cookie": f"herald_console={cookie}", "Content-Type": "application/x-www-form-urlencoded"})
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return browser_support.post(path, fields, "herald_console", cookie)
 
 
 def sign_in(c, token):

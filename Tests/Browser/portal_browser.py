@@ -17,6 +17,7 @@ import urllib.request
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+import browser_support
 from browser_support import BASE, SHOTS, browser, go, text, wait_for
 
 RECEIVER = os.environ["HERALD_RECEIVER_URL"]
@@ -34,15 +35,7 @@ def session_cookie(driver):
 
 
 def post(path, fields, cookie):
-    """A form post outside the browser (a forged one); returns the status."""
-    request = urllib.request.Request(
-        BASE + path, data=urllib.parse.urlencode(fields).encode(), method="POST",
-        headers={"Cookie": f"herald_portal={cookie}", "Content-Type": "application/x-www-form-urlencoded"})
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return browser_support.post(path, fields, "herald_portal", cookie)
 
 
 def call(method, path, body=None, token=None, base=BASE):
