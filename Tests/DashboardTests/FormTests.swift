@@ -80,4 +80,20 @@ struct FormTests {
         #expect(Portal.cookieAttributes(secure: true, framed: false) == "HttpOnly; SameSite=Lax; Secure")
         #expect(Portal.cookieAttributes(secure: false, framed: true) == "HttpOnly; SameSite=Lax", "None without Secure is refused by browsers")
     }
+
+    @Test func wrongOperatorTokensCloseSignInForAWhile() {
+        let start = ContinuousClock.now
+        let throttle = SignInThrottle(rate: 0.2, burst: 10, origin: start)
+        for n in 0..<10 {
+            throttle.failed(now: start + .milliseconds(n))
+            #expect(throttle.blocked(now: start + .milliseconds(n)) == nil, "the first ten cost nothing")
+        }
+        throttle.failed(now: start + .milliseconds(10))
+        #expect(throttle.blocked(now: start + .milliseconds(20)) == 5, "the eleventh closes it until a token is back")
+        #expect(throttle.blocked(now: start + .seconds(5) + .milliseconds(20)) == nil)
+        throttle.failed(now: start + .seconds(5) + .milliseconds(20))
+        #expect(throttle.blocked(now: start + .seconds(6)) == nil, "the token that came back was taken, none missing yet")
+        throttle.failed(now: start + .seconds(6))
+        #expect(throttle.blocked(now: start + .seconds(6)) != nil)
+    }
 }

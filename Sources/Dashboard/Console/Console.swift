@@ -1,6 +1,8 @@
 public import API
 import Foundation
 import HeraldSupport
+import Policy
+import Synchronization
 public import Hummingbird
 public import Management
 public import Operations
@@ -36,6 +38,9 @@ public struct Console: Sendable {
     let parking: ParkingLot
     let heartbeats: Heartbeats
     let pages: Pages
+    /// Wrong tokens: eleven at once, then one every five seconds; while sign-in is closed
+    /// no token is even compared (a guess that happens to be right is refused too).
+    let failedSignIns = SignInThrottle()
 
     public init(
         configuration: Configuration, access: ConsoleAccess, portalAccess: PortalAccess, store: Store, log: any DeliveryLog, census: BrokerCensus,
@@ -89,7 +94,14 @@ public struct Console: Sendable {
 
     private func signIn(_ request: Request) async throws -> Response {
         let form = Form(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
+        let now = ContinuousClock.now
+        if let wait = failedSignIns.blocked(now: now) {
+            var response = signInPage(error: "Too many wrong tokens; try again in \(wait) s.", status: .tooManyRequests)
+            response.headers[.retryAfter] = String(wait)
+            return response
+        }
         guard let session = try await access.signIn(token: form.value("token") ?? "", ttl: configuration.sessionTTL), let id = session.id else {
+            failedSignIns.failed(now: now)
             return signInPage(error: "That is not the operator token.", status: .unauthorized)
         }
         var response = Response.redirect(to: "/console", type: .found)
@@ -193,5 +205,42 @@ public struct Console: Sendable {
             "consumers": work?.consumers.map(String.init) ?? "an unknown number of",
         ]
         return pages.render("console_workers", title: "Workers", values: values, chrome: .console(session), current: "workers")
+    }
+}
+
+/// Counts wrong operator tokens with a token bucket: each refused sign-in takes a token;
+/// one refused with none left closes sign-in, for everyone, until a token is back.
+final class SignInThrottle: Sendable {
+    private struct State {
+        var bucket: TokenBucket
+        var closedUntil: Double = 0
+    }
+
+    private let state: Mutex<State>
+    private let origin: ContinuousClock.Instant
+
+    init(rate: Double = 0.2, burst: Double = 10, origin: ContinuousClock.Instant = .now) {
+        state = Mutex(State(bucket: TokenBucket(rate: rate, burst: burst, now: 0)))
+        self.origin = origin
+    }
+
+    private func seconds(_ now: ContinuousClock.Instant) -> Double {
+        let elapsed = now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    /// Whole seconds until sign-in opens again; nil while it is open.
+    func blocked(now: ContinuousClock.Instant) -> Int? {
+        let time = seconds(now)
+        let wait = state.withLock { $0.closedUntil } - time
+        return wait > 0 ? Int(wait.rounded(.up)) : nil
+    }
+
+    func failed(now: ContinuousClock.Instant) {
+        let time = seconds(now)
+        state.withLock { state in
+            // A failure with no token left to take closes sign-in until one is back.
+            if let wait = state.bucket.take(now: time) { state.closedUntil = time + wait }
+        }
     }
 }
