@@ -189,6 +189,9 @@ def failing_endpoint(a):
     assert call("POST", "/v1/events", {"type": "client.created", "data": {"note": note}}, os.environ["TENANT_A_KEY"]) == 202
     a.get(BASE + f"/portal/deliveries?endpoint_id={endpoint_id}&status=skipped")
     wait_for(a, lambda d: d.find_elements(By.CSS_SELECTOR, "[data-status=skipped]"), "a skipped delivery")
+    go(a, a.find_element(By.CSS_SELECTOR, "tbody a"))
+    assert note in a.find_element(By.ID, "payload").text, "event data shows as text"
+    assert "<script>alert('data')" not in a.page_source
 
     step("Recover counts the failed deliveries before sending anything")
     a.get(BASE + endpoint_path)
