@@ -23,6 +23,9 @@ public struct ConsoleAccess: Sendable {
         self.operatorToken = operatorToken
     }
 
+    /// Whether an operator token is configured; without one no session can be opened.
+    public var isOpen: Bool { operatorToken?.isEmpty == false }
+
     /// A session for `ttl` if `token` is the operator token (compared in constant time).
     public func signIn(token: String, ttl: Duration) async throws -> ConsoleSession? {
         guard let expected = operatorToken, !token.isEmpty, APIKey.matches(token, expected) else { return nil }

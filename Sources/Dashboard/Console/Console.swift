@@ -93,6 +93,9 @@ public struct Console: Sendable {
     // MARK: Sessions
 
     private func signIn(_ request: Request) async throws -> Response {
+        guard access.isOpen else {
+            return signInPage(error: "The console is closed: this deployment has no HERALD_OPERATOR_TOKEN.", status: .serviceUnavailable)
+        }
         let form = Form(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
         let now = ContinuousClock.now
         if let wait = failedSignIns.blocked(now: now) {
