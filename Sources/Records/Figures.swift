@@ -65,7 +65,9 @@ extension PostgresRecords {
                 succeeded = endpoint_hours.succeeded + excluded.succeeded,
                 rejected = endpoint_hours.rejected + excluded.rejected,
                 unanswered = endpoint_hours.unanswered + excluded.unanswered,
-                latency = ARRAY(SELECT coalesce(x, 0) + coalesce(y, 0) FROM unnest(endpoint_hours.latency, excluded.latency) AS t(x, y))
+                latency = ARRAY(
+                    SELECT coalesce(x, 0) + coalesce(y, 0)
+                    FROM unnest(endpoint_hours.latency, excluded.latency) WITH ORDINALITY AS t(x, y, n) ORDER BY n)
             """)
     }
 

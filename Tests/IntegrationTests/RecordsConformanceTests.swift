@@ -219,6 +219,12 @@ struct RecordsConformanceTests {
                 #expect(try await postgres.rollUp(lag: .zero) > 0)
                 #expect(try await postgres.rollUp(lag: .zero) == 0)
             }
+            // Another attempt in the same hour adds to the row: every latency bucket in place.
+            _ = try await records.record([record(second[1], 1, Self.ok, next: .delivered)])
+            if let postgres = records as? PostgresRecords { #expect(try await postgres.rollUp(lag: .zero) > 0) }
+            let secondHours = try await records.hours(tenant: tenant, endpoint: endpoints[1], since: since)
+            #expect(secondHours.map(\.succeeded).reduce(0, +) == 2)
+            #expect(secondHours.map { $0.latency.counts[LatencyHistogram.bucket(milliseconds: 4)] }.reduce(0, +) == 2)
             let hours = try await records.hours(tenant: tenant, endpoint: endpoints[0], since: since)
             #expect(hours.map(\.succeeded).reduce(0, +) == 1)
             #expect(hours.map(\.rejected).reduce(0, +) == 1)
@@ -229,12 +235,12 @@ struct RecordsConformanceTests {
 
             let summaries = try await records.summaries(tenant: tenant, endpoints: endpoints, since: since)
             #expect(summaries[endpoints[0]]?.attempts == 3 && summaries[endpoints[0]]?.succeeded == 1)
-            #expect(summaries[endpoints[1]]?.successRate == 1)
+            #expect(summaries[endpoints[1]]?.successRate == 1 && summaries[endpoints[1]]?.attempts == 2)
             #expect(summaries[endpoints[0]]?.lastDeliveryAt != nil && summaries[endpoints[0]]?.lastStatus == .retrying)
             #expect(try await records.summaries(tenant: UUID(), endpoints: endpoints, since: since).isEmpty)
 
             let activity = try await records.tenantActivity(since: since)
-            #expect(activity[tenant] == TenantActivity(attempts: 4, failed: 2))
+            #expect(activity[tenant] == TenantActivity(attempts: 5, failed: 2))
         }
     }
 }
