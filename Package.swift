@@ -87,6 +87,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
+        // Inbound webhooks, in the order a request travels: source → intake (verify) →
+        // parsing (body, mapping) → storage (stored before the 2xx; events through the outbox).
+        .target(
+            name: "Inbound",
+            dependencies: ["Postgres", "Cryptography", "Delivery", "HeraldEvents", "HeraldSupport", "Records"],
+            swiftSettings: swiftSettings),
         .target(
             name: "Management",
             dependencies: ["HeraldAMQP", "Postgres", "Delivery", "FanOut", "Records", "Topology", "Cryptography", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
@@ -94,7 +100,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery",
+                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery", "Inbound",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -106,7 +112,9 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "Management", "Records", "Policy", "HeraldEvents", "HeraldProducer", "Delivery", "FanOut", "Postgres", "HeraldSupport",
+                "Management", "Records", "Policy", "HeraldEvents", "HeraldProducer", "Delivery", "FanOut", "Postgres", "HeraldSupport", "Inbound",
+                "Cryptography",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -121,6 +129,7 @@ let package = Package(
             name: "Dashboard",
             dependencies: [
                 "API", "Management", "Records", "Operations", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "FanOut", "HTTPClient", "Cryptography",
+                "Inbound",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -157,7 +166,7 @@ let package = Package(
             name: "herald",
             dependencies: [
                 "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
-                "Topology", "HTTPClient", "API", "Dashboard", "Management", "Policy", "Operations", "Relay",
+                "Topology", "HTTPClient", "API", "Dashboard", "Management", "Policy", "Operations", "Relay", "Inbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -183,6 +192,7 @@ let package = Package(
             name: "WorkerTests",
             dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cryptography", "Delivery"], swiftSettings: swiftSettings),
         .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Records", "Management", "Delivery"], swiftSettings: swiftSettings),
         .testTarget(
@@ -208,7 +218,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport", "HeraldAMQP", "Postgres", "HTTPClient", "Migrations", "Cryptography", "HeraldEvents", "HeraldProducer", "HeraldSupport",
-                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Dashboard", "Management", "Policy", "Operations", "Relay",
+                "FanOut", "Delivery", "Records", "Worker", "Topology", "API", "Dashboard", "Management", "Policy", "Operations", "Relay", "Inbound",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

@@ -109,6 +109,47 @@ public struct JSONB: Bindable, ColumnDecodable, Hashable {
     public init?(postgresText text: String) { self.text = text }
 }
 
+/// A `bytea` value: bytes kept exactly, sent and read in the hex format (`\\x…`).
+public struct Bytea: Bindable, ColumnDecodable, Hashable {
+    public var bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    public var postgresText: String? {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8](repeating: 0, count: 2 + bytes.count * 2)
+        text[0] = UInt8(ascii: "\\")
+        text[1] = UInt8(ascii: "x")
+        for (index, byte) in bytes.enumerated() {
+            text[2 + index * 2] = digits[Int(byte >> 4)]
+            text[3 + index * 2] = digits[Int(byte & 0x0F)]
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+    public static var postgresType: UInt32 { 17 }
+
+    public init?(postgresText text: String) {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        func value(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var index = 2
+        while index < utf8.count {
+            guard let high = value(utf8[index]), let low = value(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self.bytes = bytes
+    }
+}
+
 /// `text[]` literals: `{a,"b c","d\"e",NULL}`.
 enum TextArray {
     static func format(_ elements: [String]) -> String {

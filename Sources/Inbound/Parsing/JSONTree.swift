@@ -1,0 +1,311 @@
+/// A JSON document read strictly (RFC 8259, UTF-8), keeping each value's byte range so a
+/// sub-object can become an event's data exactly as the sender spelled it.
+///
+/// Foundation's reader gives no ranges and no position in its errors; a sender whose
+/// body is refused should learn where and why. Nesting is bounded, so a hostile
+/// 10,000-deep body is an error, not a deep recursion.
+package struct JSONNode: Sendable {
+    package indirect enum Value: Sendable {
+        case object([(key: String, node: JSONNode)])
+        case array([JSONNode])
+        case string(String)
+        case number(String)
+        case bool(Bool)
+        case null
+    }
+
+    package var value: Value
+    /// Where the value is in the document's bytes.
+    package var range: Range<Int>
+
+    /// The member `key` of an object; nil for another kind of value or an absent key.
+    package subscript(key: String) -> JSONNode? {
+        guard case .object(let members) = value else { return nil }
+        return members.last { $0.key == key }?.node
+    }
+
+    /// A string's text, a number's or a boolean's spelling: what a type map looks up.
+    package var scalarText: String? {
+        switch value {
+        case .string(let text): text
+        case .number(let text): text
+        case .bool(let flag): flag ? "true" : "false"
+        default: nil
+        }
+    }
+
+    package var kind: String {
+        switch value {
+        case .object: "an object"
+        case .array: "an array"
+        case .string: "a string"
+        case .number: "a number"
+        case .bool: "a boolean"
+        case .null: "null"
+        }
+    }
+}
+
+/// Where and why a document is not JSON.
+package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var offset: Int
+    package var reason: String
+    package var description: String { "invalid JSON at byte \(offset): \(reason)" }
+}
+
+package enum JSONTree {
+    /// Nesting deeper than this is refused; real webhooks nest a few levels.
+    package static let defaultMaxDepth = 64
+
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> JSONNode {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth)
+        parser.skipSpace()
+        let node = try parser.value(depth: 0)
+        parser.skipSpace()
+        guard parser.at == bytes.count else { throw parser.error("unexpected content after the document") }
+        return node
+    }
+
+    private struct Parser {
+        let bytes: [UInt8]
+        let maxDepth: Int
+        var at = 0
+
+        func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: at, reason: reason) }
+
+        mutating func skipSpace() {
+            while at < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[at]) { at += 1 }
+        }
+
+        mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONNode {
+            guard at < bytes.count else { throw error("the document ends where a value was expected") }
+            let start = at
+            switch bytes[at] {
+            case UInt8(ascii: "{"):
+                guard depth < maxDepth else { throw error("nested more than \(maxDepth) levels deep") }
+                at += 1
+                var members: [(key: String, node: JSONNode)] = []
+                skipSpace()
+                if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
+                    at += 1
+                    return JSONNode(value: .object(members), range: start..<at)
+                }
+                while true {
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
+                    let key = try string()
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                    at += 1
+                    skipSpace()
+                    members.append((key, try value(depth: depth + 1)))
+                    skipSpace()
+                    guard at < bytes.count else { throw error("the document ends inside an object") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}' in an object") }
+                    at += 1
+                    return JSONNode(value: .object(members), range: start..<at)
+                }
+            case UInt8(ascii: "["):
+                guard depth < maxDepth else { throw error("nested more than \(maxDepth) levels deep") }
+                at += 1
+                var elements: [JSONNode] = []
+                skipSpace()
+                if at < bytes.count, bytes[at] == UInt8(ascii: "]") {
+                    at += 1
+                    return JSONNode(value: .array(elements), range: start..<at)
+                }
+                while true {
+                    skipSpace()
+                    elements.append(try value(depth: depth + 1))
+                    skipSpace()
+                    guard at < bytes.count else { throw error("the document ends inside an array") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    guard bytes[at] == UInt8(ascii: "]") else { throw error("expected ',' or ']' in an array") }
+                    at += 1
+                    return JSONNode(value: .array(elements), range: start..<at)
+                }
+            case UInt8(ascii: "\""):
+                let text = try string()
+                return JSONNode(value: .string(text), range: start..<at)
+            case UInt8(ascii: "t"):
+                try literal("true")
+                return JSONNode(value: .bool(true), range: start..<at)
+            case UInt8(ascii: "f"):
+                try literal("false")
+                return JSONNode(value: .bool(false), range: start..<at)
+            case UInt8(ascii: "n"):
+                try literal("null")
+                return JSONNode(value: .null, range: start..<at)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try number()
+                return JSONNode(value: .number(String(decoding: bytes[start..<at], as: UTF8.self)), range: start..<at)
+            default:
+                throw error("expected a value")
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
+            let count = word.utf8CodeUnitCount
+            let expected = UnsafeBufferPointer(start: word.utf8Start, count: count)
+            guard at + count <= bytes.count, bytes[at..<at + count].elementsEqual(expected) else { throw error("expected a value") }
+            at += count
+        }
+
+        mutating func digits() -> Int {
+            let start = at
+            while at < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[at]) { at += 1 }
+            return at - start
+        }
+
+        mutating func number() throws(JSONSyntaxError) {
+            if bytes[at] == UInt8(ascii: "-") { at += 1 }
+            guard at < bytes.count else { throw error("a number ends after '-'") }
+            if bytes[at] == UInt8(ascii: "0") {
+                at += 1
+            } else if digits() == 0 {
+                throw error("a number needs a digit")
+            }
+            if at < bytes.count, bytes[at] == UInt8(ascii: ".") {
+                at += 1
+                guard digits() > 0 else { throw error("a number needs digits after '.'") }
+            }
+            if at < bytes.count, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
+                at += 1
+                if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+                guard digits() > 0 else { throw error("a number needs digits in its exponent") }
+            }
+        }
+
+        /// A string from its opening quote; escapes resolved, UTF-8 checked.
+        mutating func string() throws(JSONSyntaxError) -> String {
+            at += 1
+            var scalars = String.UnicodeScalarView()
+            var runStart = at
+            func flush(_ end: Int) throws(JSONSyntaxError) {
+                guard runStart < end else { return }
+                guard let text = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+                    throw JSONSyntaxError(offset: runStart, reason: "a string is not valid UTF-8")
+                }
+                scalars.append(contentsOf: text.unicodeScalars)
+            }
+            while at < bytes.count {
+                let byte = bytes[at]
+                if byte == UInt8(ascii: "\"") {
+                    try flush(at)
+                    at += 1
+                    return String(scalars)
+                }
+                if byte < 0x20 { throw error("a control character in a string must be escaped") }
+                if byte == UInt8(ascii: "\\") {
+                    try flush(at)
+                    at += 1
+                    guard at < bytes.count else { break }
+                    let escape = bytes[at]
+                    at += 1
+                    switch escape {
+                    case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "\\"): scalars.append("\\")
+                    case UInt8(ascii: "/"): scalars.append("/")
+                    case UInt8(ascii: "b"): scalars.append("\u{08}")
+                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
+                    case UInt8(ascii: "n"): scalars.append("\n")
+                    case UInt8(ascii: "r"): scalars.append("\r")
+                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "u"):
+                        var code = try hex4()
+                        if (0xD800..<0xDC00).contains(code) {
+                            guard at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
+                                throw error("a lone surrogate in \\u escapes")
+                            }
+                            at += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw error("a lone surrogate in \\u escapes") }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let scalar = Unicode.Scalar(code) else { throw error("a lone surrogate in \\u escapes") }
+                        scalars.append(scalar)
+                    default:
+                        throw error("an unknown escape in a string")
+                    }
+                    runStart = at
+                    continue
+                }
+                at += 1
+            }
+            throw error("the document ends inside a string")
+        }
+
+        mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+            guard at + 4 <= bytes.count else { throw error("a \\u escape needs four hex digits") }
+            var code: UInt32 = 0
+            for byte in bytes[at..<at + 4] {
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: throw error("a \\u escape needs four hex digits")
+                }
+                code = code << 4 | UInt32(digit)
+            }
+            at += 4
+            return code
+        }
+    }
+}
+
+/// A path into a JSON document: `$.data.object.id`, `items[0].name`, `EntityName`.
+package struct JSONPath: Sendable, Equatable, CustomStringConvertible {
+    package enum Step: Sendable, Equatable {
+        case key(String)
+        case index(Int)
+    }
+
+    package let steps: [Step]
+    package let description: String
+
+    /// nil when `text` is not a path: keys are letters, digits, `_` and `-`, joined by dots,
+    /// with `[n]` for an array element; `$.` may lead.
+    package init?(_ text: String) {
+        guard !text.isEmpty, text.utf8.count <= 200 else { return nil }
+        var rest = Substring(text)
+        if rest.hasPrefix("$.") { rest = rest.dropFirst(2) } else if rest == "$" { return nil }
+        var steps: [Step] = []
+        for part in rest.split(separator: ".", omittingEmptySubsequences: false) {
+            var segment = part
+            let keyEnd = segment.firstIndex(of: "[") ?? segment.endIndex
+            let key = segment[..<keyEnd]
+            guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else { return nil }
+            steps.append(.key(String(key)))
+            segment = segment[keyEnd...]
+            while !segment.isEmpty {
+                guard segment.first == "[", let close = segment.firstIndex(of: "]"),
+                    let index = Int(segment[segment.index(after: segment.startIndex)..<close]), index >= 0, index < 10_000
+                else { return nil }
+                steps.append(.index(index))
+                segment = segment[segment.index(after: close)...]
+            }
+        }
+        self.steps = steps
+        description = text
+    }
+
+    /// The node the path names; nil when a step is missing.
+    package func find(in root: JSONNode) -> JSONNode? {
+        var node = root
+        for step in steps {
+            switch (step, node.value) {
+            case (.key(let key), .object):
+                guard let next = node[key] else { return nil }
+                node = next
+            case (.index(let index), .array(let elements)):
+                guard index < elements.count else { return nil }
+                node = elements[index]
+            default:
+                return nil
+            }
+        }
+        return node
+    }
+}

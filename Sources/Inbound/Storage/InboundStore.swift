@@ -1,0 +1,444 @@
+package import Cryptography
+package import Foundation
+import HeraldEvents
+package import Postgres
+package import Records
+
+/// Why a call on sources or inbound webhooks could not be done.
+package struct InboundError: Error, Sendable, CustomStringConvertible {
+    package enum Kind: Sendable { case notFound, conflict }
+    package var kind: Kind
+    package var message: String
+    package var description: String { message }
+
+    init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// What a stored request became, for the sender's answer.
+package struct Receipt: Sendable, Equatable {
+    package var id: UUID
+    package var status: InboundStatus
+    package var duplicateOf: UUID?
+    package var eventID: String?
+}
+
+/// The filter of the inbound log.
+package struct InboundFilter: Sendable {
+    package var source: UUID?
+    package var status: InboundStatus?
+    package var since: Date?
+    package var until: Date?
+    package var cursor: Cursor?
+    package var limit = 50
+
+    package init() {}
+}
+
+/// The one owner of `inbound_sources`, `inbound_webhooks` and `inbound_dedup`. Every
+/// tenant-scoped call filters by the tenant, so a foreign id is a missing one.
+package struct InboundStore: Sendable {
+    let pool: Pool
+    /// Seals the URL tokens and the secrets at rest.
+    let keyring: SecretKeyring
+    /// The base of the URLs senders post to.
+    let publicURL: String
+    /// An event's largest `data`: a mapping that makes more is a parse error.
+    let maxDataBytes: Int
+
+    package init(pool: Pool, keyring: SecretKeyring, publicURL: String, maxDataBytes: Int) {
+        self.pool = pool
+        self.keyring = keyring
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        self.maxDataBytes = maxDataBytes
+    }
+
+    // MARK: Sources
+
+    static let sourceColumns = columns(of: "inbound_sources")
+
+    package func createSource(tenant: UUID, _ input: SourceInput) async throws -> SourceView {
+        let id = UUID()
+        let verification = input.verification ?? .none
+        let secret = verification.needsSecret ? (input.secret ?? Self.generateSecret(for: verification)) : ""
+        let token = Self.generateToken()
+        let rows = try await pool.query(
+            """
+            INSERT INTO inbound_sources (id, tenant_id, name, service, token_hash, token, verification, secret, mapping, dedup,
+                                         dedup_window_seconds, max_body_bytes, retention)
+            SELECT \(id), t.id, \(input.name ?? ""), \(input.service ?? ""), \(Self.hash(token)), \(keyring.seal(token, context: Self.tokenContext(id))),
+                   \(JSONB(ConfigValue.text(verification.config))), \(secret.isEmpty ? "" : keyring.seal(secret, context: Self.secretContext(id))),
+                   \(Self.mappingText(input.mapping)), \(Self.dedupText(input.deliveryID)),
+                   \(input.dedupWindow ?? 86_400), \(input.maxBodyBytes ?? 1_048_576), \(JSONB(Self.retentionText(input.retention ?? [:])))
+            FROM tenants t WHERE t.id = \(tenant)
+            RETURNING \(Self.sourceColumns)
+            """)
+        guard let row = rows.first else { throw InboundError(.notFound, "no such tenant") }
+        var view = try sourceView(row)
+        if !secret.isEmpty { view.secret = secret }
+        return view
+    }
+
+    package func sources(tenant: UUID) async throws -> [SourceView] {
+        try await pool.query("SELECT \(Self.sourceColumns) FROM inbound_sources WHERE tenant_id = \(tenant) ORDER BY created_at, id")
+            .map(sourceView)
+    }
+
+    package func source(tenant: UUID, id: UUID) async throws -> SourceView {
+        guard let row = try await pool.query("SELECT \(Self.sourceColumns) FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id)").first
+        else { throw InboundError(.notFound, "no such source") }
+        return try sourceView(row)
+    }
+
+    package func updateSource(tenant: UUID, id: UUID, _ input: SourceInput) async throws -> SourceView {
+        try await pool.transaction { tx in
+            guard let row = try await tx.query("SELECT \(Self.sourceColumns) FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE").first
+            else { throw InboundError(.notFound, "no such source") }
+            let current = try intakeSource(row)
+            let verification = input.verification ?? current.verification
+            var secret = input.secret
+            var generated = false
+            let stored = try row.decode(String.self, 7)
+            if verification.needsSecret && secret == nil && stored.isEmpty {
+                secret = Self.generateSecret(for: verification)
+                generated = true
+            }
+            let sealed = secret.map { keyring.seal($0, context: Self.secretContext(id)) }
+            let updated = try await tx.query(
+                """
+                UPDATE inbound_sources SET
+                    name = coalesce(\(input.name), name), service = coalesce(\(input.service), service),
+                    verification = \(JSONB(ConfigValue.text(verification.config))), secret = coalesce(\(sealed), secret),
+                    mapping = CASE WHEN \(input.mapping != nil) THEN \(Self.mappingText(input.mapping)) ELSE mapping END,
+                    dedup = CASE WHEN \(input.deliveryID != nil) THEN \(Self.dedupText(input.deliveryID)) ELSE dedup END,
+                    dedup_window_seconds = coalesce(\(input.dedupWindow), dedup_window_seconds),
+                    max_body_bytes = coalesce(\(input.maxBodyBytes), max_body_bytes),
+                    retention = coalesce(\(input.retention.map { JSONB(Self.retentionText($0)) }), retention),
+                    updated_at = now()
+                WHERE id = \(id)
+                RETURNING \(Self.sourceColumns)
+                """)
+            var view = try sourceView(updated[0])
+            if generated || input.secret != nil { view.secret = secret }
+            return view
+        }
+    }
+
+    package func deleteSource(tenant: UUID, id: UUID) async throws {
+        let deleted = try await pool.query("DELETE FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id)").affectedRows
+        if deleted == 0 { throw InboundError(.notFound, "no such source") }
+    }
+
+    /// A new URL; the old one keeps working for `grace`, then answers 404.
+    package func rotateToken(tenant: UUID, id: UUID, grace: Duration) async throws -> SourceView {
+        let token = Self.generateToken()
+        let rows = try await pool.query(
+            """
+            UPDATE inbound_sources SET previous_token_hash = token_hash, token_hash = \(Self.hash(token)),
+                   token = \(keyring.seal(token, context: Self.tokenContext(id))),
+                   previous_token_expires_at = now() + make_interval(secs => \(Int(grace.components.seconds))), updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id)
+            RETURNING \(Self.sourceColumns)
+            """)
+        guard let row = rows.first else { throw InboundError(.notFound, "no such source") }
+        return try sourceView(row)
+    }
+
+    /// The verification secret, for the tenant to paste into the sending service.
+    package func secret(tenant: UUID, id: UUID) async throws -> String {
+        guard let row = try await pool.query("SELECT secret FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id)").first else {
+            throw InboundError(.notFound, "no such source")
+        }
+        let stored = try row.decode(String.self, 0)
+        return stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(id))
+    }
+
+    // MARK: Intake
+
+    /// The source a URL token names, with its secret; nil for an unknown token or one
+    /// rotated out longer ago than its grace.
+    package func intake(token: String) async throws -> (source: InboundSource, secret: String)? {
+        guard token.hasPrefix("hin_"), token.utf8.count <= 100 else { return nil }
+        let hash = Self.hash(token)
+        guard let row = try await pool.query(
+            """
+            SELECT \(Self.sourceColumns) FROM inbound_sources
+            WHERE token_hash = \(hash) OR (previous_token_hash = \(hash) AND previous_token_expires_at > now())
+            """
+        ).first else { return nil }
+        let source = try intakeSource(row)
+        let stored = try row.decode(String.self, 7)
+        return (source, stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(source.id)))
+    }
+
+    /// Stores a request with its verdict, in one transaction: a repeat of a delivery id
+    /// within the window becomes a duplicate, and a processed webhook's event goes into
+    /// the outbox with it, so the event exists exactly when the webhook says processed.
+    package func receive(_ verdict: Verdict, request: InboundRequest, source: InboundSource) async throws -> Receipt {
+        let id = UUID()
+        return try await pool.transaction { tx in
+            var status = verdict.status
+            var duplicateOf: UUID?
+            if let key = verdict.dedupKey, status != .rejected {
+                let claimed = try await tx.query(
+                    """
+                    INSERT INTO inbound_dedup (source_id, key, webhook_id, expires_at)
+                    VALUES (\(source.id), \(key), \(id), now() + make_interval(secs => \(source.dedupWindow)))
+                    ON CONFLICT (source_id, key) DO UPDATE SET webhook_id = EXCLUDED.webhook_id, expires_at = EXCLUDED.expires_at
+                        WHERE inbound_dedup.expires_at <= now()
+                    RETURNING 1
+                    """)
+                if claimed.isEmpty {
+                    status = .duplicate
+                    duplicateOf = try await tx.query("SELECT webhook_id FROM inbound_dedup WHERE source_id = \(source.id) AND key = \(key)")
+                        .first?.decode(UUID.self, 0)
+                }
+            }
+            let event = status == .processed ? verdict.event : nil
+            let eventID = event.map { _ in Event.generateID() }
+            try await tx.query(
+                """
+                INSERT INTO inbound_webhooks (id, source_id, tenant_id, status, error, error_field, response_status, remote_address,
+                    content_type, headers, query, body, body_size, dedup_key, duplicate_of, event_id, event_type, processed_at)
+                VALUES (\(id), \(source.id), \(source.tenantID), \(status.rawValue), \(verdict.failure?.reason), \(verdict.failure?.field),
+                    \(verdict.httpStatus), \(request.remoteAddress), \(String((request.header("Content-Type") ?? "").prefix(200))),
+                    \(JSONB(Self.headersText(request, source: source))), \(Self.queryText(request, source: source)),
+                    \(verdict.keepsBody ? Bytea(request.body) : nil), \(request.bodySize), \(verdict.dedupKey), \(duplicateOf),
+                    \(eventID), \(event?.type), CASE WHEN \(status.rawValue) IN ('processed', 'parse_error') THEN now() END)
+                """)
+            if let event, let eventID {
+                try await Self.enqueue(event, id: eventID, source: source, on: tx)
+            }
+            return Receipt(id: id, status: status, duplicateOf: duplicateOf, eventID: eventID)
+        }
+    }
+
+    static func enqueue(_ event: MappedEvent, id: String, source: InboundSource, on tx: Connection) async throws {
+        let attributes = ConfigValue.text(["inbound_source": .string(source.id.uuidString.lowercased())])
+        try await tx.query(
+            """
+            INSERT INTO outbox (tenant_id, event_id, type, data, attributes)
+            VALUES (\(source.tenantID), \(id), \(event.type), \(JSON(bytes: event.data)), \(JSONB(attributes)))
+            """)
+    }
+
+    // MARK: The inbound log
+
+    package func webhooks(tenant: UUID, _ filter: InboundFilter) async throws -> InboundPage {
+        var conditions: Query = "tenant_id = \(tenant)"
+        if let source = filter.source { conditions = conditions + " AND source_id = \(source)" }
+        if let status = filter.status { conditions = conditions + " AND status = \(status.rawValue)" }
+        if let since = filter.since { conditions = conditions + " AND received_at >= \(since)" }
+        if let until = filter.until { conditions = conditions + " AND received_at < \(until)" }
+        if let cursor = filter.cursor {
+            conditions = conditions + " AND (received_at, id) < (\(cursor.createdAt), \(cursor.id))"
+        }
+        let rows = try await pool.query(
+            """
+            SELECT id, source_id, received_at, status, response_status, error, error_field, body_size, event_id, event_type, duplicate_of
+            FROM inbound_webhooks WHERE \(conditions)
+            ORDER BY received_at DESC, id DESC LIMIT \(filter.limit + 1)
+            """)
+        var items: [InboundSummaryView] = []
+        for row in rows.prefix(filter.limit) {
+            items.append(
+                InboundSummaryView(
+                    id: try row.id(0), sourceId: try row.id(1), receivedAt: try row.decode(Date.self, 2),
+                    status: try Self.status(row, 3), responseStatus: try row.decode(Int.self, 4), error: try row.decode(String?.self, 5),
+                    errorField: try row.decode(String?.self, 6), bodySize: try row.decode(Int.self, 7), eventId: try row.decode(String?.self, 8),
+                    eventType: try row.decode(String?.self, 9), duplicateOf: try row.decode(UUID?.self, 10)?.uuidString.lowercased()))
+        }
+        var next: String?
+        if rows.count > filter.limit, let last = items.last, let id = UUID(uuidString: last.id) {
+            next = Cursor(createdAt: last.receivedAt, id: id).token
+        }
+        return InboundPage(items: items, nextCursor: next)
+    }
+
+    package func webhook(tenant: UUID, id: UUID) async throws -> InboundWebhookView {
+        guard let row = try await pool.query(
+            """
+            SELECT id, source_id, received_at, status, response_status, error, error_field, remote_address, content_type, headers::text,
+                   query, body, body_size, dedup_key, duplicate_of, event_id, event_type, processed_at
+            FROM inbound_webhooks WHERE tenant_id = \(tenant) AND id = \(id)
+            """
+        ).first else { throw InboundError(.notFound, "no such inbound webhook") }
+        let body = try row.decode(Bytea?.self, 11)?.bytes
+        let text = body.flatMap { String(validating: $0, as: UTF8.self) }
+        return InboundWebhookView(
+            id: try row.id(0), sourceId: try row.id(1), receivedAt: try row.decode(Date.self, 2), status: try Self.status(row, 3),
+            responseStatus: try row.decode(Int.self, 4), error: try row.decode(String?.self, 5), errorField: try row.decode(String?.self, 6),
+            remoteAddress: try row.decode(String.self, 7), contentType: try row.decode(String.self, 8),
+            headers: Self.headers(try row.decode(String.self, 9)).map { [$0.name, $0.value] }, query: try row.decode(String.self, 10),
+            body: text, bodyBase64: text == nil ? body.map(Base64.encode) : nil, bodySize: try row.decode(Int.self, 12),
+            dedupKey: try row.decode(String?.self, 13), duplicateOf: try row.decode(UUID?.self, 14)?.uuidString.lowercased(),
+            eventId: try row.decode(String?.self, 15), eventType: try row.decode(String?.self, 16), processedAt: try row.decode(Date?.self, 17))
+    }
+
+    /// Runs a stored webhook through its source's present mapping again: after the
+    /// mapping was fixed, a parse error becomes an event. A rejected webhook was never
+    /// verified and is not replayed. Locked while it is done, so two replays make one event each.
+    package func replay(tenant: UUID, id: UUID) async throws -> ReplayView {
+        try await pool.transaction { tx in
+            guard let row = try await tx.query(
+                """
+                SELECT w.status, w.body, w.content_type, w.headers::text, \(Self.columns(of: "s"))
+                FROM inbound_webhooks w JOIN inbound_sources s ON s.id = w.source_id
+                WHERE w.tenant_id = \(tenant) AND w.id = \(id) FOR UPDATE OF w
+                """
+            ).first else { throw InboundError(.notFound, "no such inbound webhook") }
+            let status = try Self.status(row, 0)
+            guard status != .rejected, let body = try row.decode(Bytea?.self, 1)?.bytes else {
+                throw InboundError(.conflict, "a rejected webhook was never verified and cannot be replayed")
+            }
+            let source = try intakeSource(row, offset: 4)
+            let verdict = Intake.remap(
+                body: body, contentType: try row.decode(String.self, 2), headers: Self.headers(try row.decode(String.self, 3)), source: source,
+                maxDataBytes: maxDataBytes)
+            let eventID = verdict.event.map { _ in Event.generateID() }
+            if let event = verdict.event, let eventID {
+                try await Self.enqueue(event, id: eventID, source: source, on: tx)
+            }
+            try await tx.query(
+                """
+                UPDATE inbound_webhooks SET status = \(verdict.status.rawValue), error = \(verdict.failure?.reason),
+                       error_field = \(verdict.failure?.field), event_id = coalesce(\(eventID), event_id),
+                       event_type = coalesce(\(verdict.event?.type), event_type), processed_at = now()
+                WHERE id = \(id)
+                """)
+            return ReplayView(
+                id: id.uuidString.lowercased(), status: verdict.status, error: verdict.failure?.reason, errorField: verdict.failure?.field,
+                eventId: eventID, eventType: verdict.event?.type)
+        }
+    }
+
+    // MARK: Retention
+
+    /// Deletes webhooks older than their status's retention (the source's own, else
+    /// `defaults`), and delivery ids whose window ended, in batches; returns the rows deleted.
+    package func deleteExpired(defaults: [InboundStatus: Int], batch: Int = 1000) async throws -> Int {
+        var days: [String: ConfigValue] = [:]
+        for status in InboundStatus.allCases { days[status.rawValue] = .int(defaults[status] ?? 90) }
+        let fallback = JSONB(ConfigValue.text(days))
+        var total = 0
+        while true {
+            let deleted = try await pool.query(
+                """
+                DELETE FROM inbound_webhooks WHERE id IN (
+                    SELECT w.id FROM inbound_webhooks w JOIN inbound_sources s ON s.id = w.source_id
+                    WHERE w.received_at < now() - make_interval(days => coalesce((s.retention ->> w.status)::int, (\(fallback)::jsonb ->> w.status)::int))
+                    LIMIT \(batch))
+                """).affectedRows
+            total += deleted
+            if deleted < batch { break }
+        }
+        total += try await pool.query(
+            "DELETE FROM inbound_dedup WHERE (source_id, key) IN (SELECT source_id, key FROM inbound_dedup WHERE expires_at < now() LIMIT \(batch * 10))"
+        ).affectedRows
+        return total
+    }
+
+    // MARK: Rows
+
+    static func columns(of alias: String) -> Query {
+        Query(stringLiteral: """
+            \(alias).id, \(alias).tenant_id, \(alias).name, \(alias).service, \(alias).token,
+            CASE WHEN \(alias).previous_token_expires_at > now() THEN \(alias).previous_token_expires_at END,
+            \(alias).verification::text, \(alias).secret, \(alias).mapping::text, \(alias).dedup::text, \(alias).dedup_window_seconds,
+            \(alias).max_body_bytes, \(alias).retention::text, \(alias).created_at, \(alias).updated_at
+            """)
+    }
+
+    func intakeSource(_ row: Row, offset: Int = 0) throws -> InboundSource {
+        func stored(_ index: Int) throws -> [String: Any]? {
+            guard let text = try row.decode(String?.self, offset + index) else { return nil }
+            guard let object = ConfigValue.object(text) else { throw InboundError(.conflict, "a stored source setting is not a JSON object") }
+            return object
+        }
+        do {
+            return InboundSource(
+                id: try row.decode(UUID.self, offset), tenantID: try row.decode(UUID.self, offset + 1), name: try row.decode(String.self, offset + 2),
+                verification: try Verification(object: try stored(6) ?? [:]), mapping: try stored(8).map { try Mapping(object: $0) },
+                deliveryID: try stored(9).map { try DeliveryIDRule(object: $0) }, dedupWindow: try row.decode(Int.self, offset + 10),
+                maxBodyBytes: try row.decode(Int.self, offset + 11), retention: try InboundSource.retention(object: try stored(12) ?? [:]))
+        } catch let failure as ParseFailure {
+            throw InboundError(.conflict, "a stored source setting is no longer valid: \(failure)")
+        }
+    }
+
+    func sourceView(_ row: Row) throws -> SourceView {
+        let source = try intakeSource(row)
+        let token = try keyring.open(try row.decode(String.self, 4), context: Self.tokenContext(source.id))
+        return SourceView(
+            id: source.id.uuidString.lowercased(), name: source.name, service: try row.decode(String.self, 3), url: "\(publicURL)/in/\(token)",
+            previousUrlExpiresAt: try row.decode(Date?.self, 5), verification: source.verification.config, mapping: source.mapping?.config,
+            dedup: source.effectiveDeliveryID?.config, dedupWindowSeconds: source.dedupWindow, maxBodyBytes: source.maxBodyBytes,
+            retentionDays: Dictionary(uniqueKeysWithValues: source.retention.map { ($0.key.rawValue, $0.value) }),
+            createdAt: try row.decode(Date.self, 13), updatedAt: try row.decode(Date.self, 14))
+    }
+
+    static func status(_ row: Row, _ index: Int) throws -> InboundStatus {
+        let text = try row.decode(String.self, index)
+        guard let status = InboundStatus(rawValue: text) else { throw InboundError(.conflict, "unknown inbound status '\(text)'") }
+        return status
+    }
+
+    static func mappingText(_ change: SourceInput.Change<Mapping>?) -> JSONB? {
+        guard case .set(let mapping) = change else { return nil }
+        return JSONB(ConfigValue.text(mapping.config))
+    }
+
+    static func dedupText(_ change: SourceInput.Change<DeliveryIDRule>?) -> JSONB? {
+        guard case .set(let rule) = change else { return nil }
+        return JSONB(ConfigValue.text(rule.config))
+    }
+
+    static func retentionText(_ retention: [InboundStatus: Int]) -> String {
+        ConfigValue.text(Dictionary(uniqueKeysWithValues: retention.map { ($0.key.rawValue, ConfigValue.int($0.value)) }))
+    }
+
+    /// Headers that carry credentials are not kept: a stored webhook shows who knocked, not their keys.
+    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
+
+    static func headersText(_ request: InboundRequest, source: InboundSource) -> String {
+        let secretNames = credentialHeaders.union(source.verification.credentialHeaders.map { $0.lowercased() })
+        let kept = request.headers.filter { !secretNames.contains($0.name.lowercased()) }.map { [$0.name, $0.value] }
+        let data = (try? JSONSerialization.data(withJSONObject: kept, options: [.withoutEscapingSlashes])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func headers(_ text: String) -> [(name: String, value: String)] {
+        guard let pairs = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String]] else { return [] }
+        return pairs.compactMap { $0.count == 2 ? ($0[0], $0[1]) : nil }
+    }
+
+    /// The query without the source's token parameter, encoded again.
+    static func queryText(_ request: InboundRequest, source: InboundSource) -> String {
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+")
+        return request.query.filter { item in
+            if case .queryToken(let parameter) = source.verification { return item.name != parameter }
+            return true
+        }.map { "\($0.name.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }
+        .joined(separator: "&")
+    }
+
+    static func generateToken() -> String {
+        "hin_" + Base64.encode(randomBytes(count: 24)).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    /// A secret for a sender that takes one: `whsec_` and 32 random bytes for signatures,
+    /// 32 hex digits for a token or a password.
+    static func generateSecret(for verification: Verification) -> String {
+        switch verification {
+        case .headerToken, .queryToken, .basic: Hex.encode(randomBytes(count: 16))
+        default: "whsec_" + Base64.encode(randomBytes(count: 32))
+        }
+    }
+
+    static func hash(_ token: String) -> Bytea { Bytea(SHA256.hash(Array(token.utf8))) }
+    static func tokenContext(_ id: UUID) -> [UInt8] { Array("inbound-token:\(id.uuidString.lowercased())".utf8) }
+    static func secretContext(_ id: UUID) -> [UInt8] { Array("inbound-secret:\(id.uuidString.lowercased())".utf8) }
+}
