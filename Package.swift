@@ -156,7 +156,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: ["Delivery", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Delivery", "Cryptography", "Inbound", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",
@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Records", "Management", "Postgres", "HeraldProducer", "Topology", "HeraldEvents", "TestSupport",
+                "API", "Records", "Management", "Postgres", "HeraldProducer", "Topology", "HeraldEvents", "TestSupport", "Inbound", "Cryptography",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),

@@ -8,6 +8,7 @@ import HeraldSupport
 import NIOCore
 import Logging
 public import Management
+package import Inbound
 public import Policy
 public import Postgres
 package import Records
@@ -29,11 +30,15 @@ public struct API: Sendable {
         public var headerPrefix: String
         /// How long a tenant portal link may wait to be opened.
         public var portalLinkTTL: Duration
+        /// The inbound side's time and flood limits.
+        public var inbound: InboundLimits
 
         public init(
             operatorToken: String?, urlPolicy: URLPolicy = URLPolicy(), rotationGrace: Duration = .seconds(86_400), quotas: Quotas = Quotas(),
-            secretKeyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald", portalLinkTTL: Duration = .seconds(900)
+            secretKeyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald", portalLinkTTL: Duration = .seconds(900),
+            inbound: InboundLimits = InboundLimits()
         ) {
+            self.inbound = inbound
             self.headerPrefix = headerPrefix
             self.portalLinkTTL = portalLinkTTL
             self.operatorToken = operatorToken
@@ -101,24 +106,40 @@ public struct API: Sendable {
     let metrics: @Sendable () -> String
     let requestLimiter: RateLimiter
     let publishLimiter: RateLimiter
+    /// Sources, their URLs and the webhooks they received.
+    let inbound: InboundStore
+    var inboundLimits: InboundLimits { configuration.inbound }
+    /// Refused requests kept per source and second.
+    let rejectionLimiter: RateLimiter
+    /// Called when an inbound webhook put an event into the outbox: wakes the relay.
+    let onInboundEvent: @Sendable () -> Void
 
+    /// `publicURL`: the base of the URLs senders post to (`{publicURL}/in/{token}`).
     public init(
-        configuration: Configuration, pool: Pool, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer,
-        readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String
+        configuration: Configuration, pool: Pool, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer, publicURL: String,
+        readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
+        onInboundEvent: @escaping @Sendable () -> Void = {}
     ) {
         let store = Store(pool: pool, keyring: configuration.secretKeyring)
         self.init(
             configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool), dispatcher: dispatcher,
-            portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer, readiness: readiness, metrics: metrics)
+            portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer,
+            inbound: InboundStore(
+                pool: pool, keyring: configuration.secretKeyring, publicURL: publicURL, maxDataBytes: producer.configuration.limits.maxDataBytes),
+            readiness: readiness, metrics: metrics, onInboundEvent: onInboundEvent)
     }
 
     /// With the key lookup, the delivery log and the dispatcher given: the route tests
     /// run the router on them without sockets.
     package init(
         configuration: Configuration, store: Store, keys: any TenantKeys, log: any DeliveryLog, dispatcher: any DeliveryDispatching,
-        portalAccess: PortalAccess, parking: ParkingLot, producer: Producer, readiness: @escaping @Sendable () async -> [String: Bool],
-        metrics: @escaping @Sendable () -> String
+        portalAccess: PortalAccess, parking: ParkingLot, producer: Producer, inbound: InboundStore,
+        readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
+        onInboundEvent: @escaping @Sendable () -> Void = {}
     ) {
+        self.inbound = inbound
+        self.onInboundEvent = onInboundEvent
+        rejectionLimiter = RateLimiter(perSecond: configuration.inbound.rejectionsKeptPerSecond)
         self.configuration = configuration
         self.store = store
         self.keys = keys
@@ -247,6 +268,13 @@ struct ProblemMiddleware: RouterMiddleware {
             case .notFound: throw Problem(.notFound, error.message)
             case .conflict: throw Problem(.conflict, error.message)
             }
+        } catch let error as InboundError {
+            switch error.kind {
+            case .notFound: throw Problem(.notFound, error.message)
+            case .conflict: throw Problem(.conflict, error.message)
+            }
+        } catch let failure as ParseFailure {
+            throw Problem(.badRequest, failure.description, field: failure.field)
         } catch let error as EventError {
             throw Problem(.unprocessableContent, error.description, field: error.field)
         } catch let error as PublishError {

@@ -12,8 +12,12 @@ public struct APIContext: RequestContext {
     /// The portal session of a browser (its cookie), on `/portal` pages.
     public var portalSession: PortalSession?
 
+    /// The peer's IP address (no proxy header is trusted): shown with inbound webhooks.
+    public var remoteAddress: String
+
     public init(source: Source) {
         coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? ""
     }
 
     /// Bodies larger than this are refused with 413.

@@ -27,6 +27,11 @@ struct Input {
         return Input(object: object, bytes: bytes)
     }
 
+    /// The body as a JSON object, for a reader that checks its fields itself.
+    static func readObject(_ request: Request, context: APIContext) async throws -> [String: Any] {
+        try await read(request, context: context).object
+    }
+
     init(object: [String: Any], bytes: [UInt8] = []) {
         self.object = object
         self.bytes = bytes

@@ -206,6 +206,7 @@ extension API {
             try await producer.publish(event)
             return try Self.json(["id": id], status: .accepted)
         }
+        inboundRoutes(add)
         return routes
     }
 

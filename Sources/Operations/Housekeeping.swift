@@ -1,16 +1,17 @@
 import Foundation
-public import Logging
+package import Logging
 import Management
+package import Inbound
 import Metrics
 import Records
 import Delivery
-public import Postgres
+package import Postgres
 public import ServiceLifecycle
-public import Topology
+package import Topology
 
 /// Periodic work of the API process: the dashboard's hourly figures (attempts added up
 /// per endpoint and hour, a minute behind), retention (attempts and events older than the
-/// configured age, deleted in batches) and the gauges only the database and broker know
+/// configured age, inbound webhooks by status, deleted in batches) and the gauges only the database and broker know
 /// (messages waiting per retry rung, endpoints disabled).
 public struct Housekeeping: Service, CustomStringConvertible {
     /// What service-lifecycle logs for this service: never the URL, which holds the password.
@@ -20,16 +21,19 @@ public struct Housekeeping: Service, CustomStringConvertible {
     let amqpURL: String
     let topology: Topology
     let retention: Duration
+    /// Days inbound webhooks are kept per status, where their source keeps no age of its own.
+    let inboundRetention: [InboundStatus: Int]
     /// How long after an attempt started it is counted: longer than the HTTP timeout, so
     /// no attempt is still on the wire when its time is counted.
     let rollupLag: Duration
     let interval: Duration
     let logger: Logger
 
-    public init(
-        pool: Pool, amqpURL: String, topology: Topology, retention: Duration, rollupLag: Duration, interval: Duration = .seconds(15),
-        logger: Logger
+    package init(
+        pool: Pool, amqpURL: String, topology: Topology, retention: Duration, inboundRetention: [InboundStatus: Int] = [:], rollupLag: Duration,
+        interval: Duration = .seconds(15), logger: Logger
     ) {
+        self.inboundRetention = inboundRetention
         self.pool = pool
         self.amqpURL = amqpURL
         self.topology = topology
@@ -62,6 +66,7 @@ public struct Housekeeping: Service, CustomStringConvertible {
             // Portal links and dashboard sessions that expired: nothing can use them any more.
             deleted += try await PortalAccess(pool: pool).deleteExpired()
             deleted += try await ConsoleAccess(pool: pool, operatorToken: nil).deleteExpired()
+            deleted += try await InboundStore.deleteExpired(on: pool, defaults: inboundRetention)
             if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
             return deleted
         } catch {

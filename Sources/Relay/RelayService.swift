@@ -18,29 +18,53 @@ public struct RelayService: Service, CustomStringConvertible {
     let producer: Producer
     let batchSize: Int
     let idleInterval: Duration
+    let bell: RelayBell
     let logger: Logger
 
-    public init(pool: Pool, producer: Producer, batchSize: Int = 200, idleInterval: Duration = .milliseconds(200), logger: Logger) {
+    /// `bell`: rung by whoever just wrote to the outbox in this process (an inbound
+    /// webhook's event), so it is published at once instead of at the next look.
+    public init(
+        pool: Pool, producer: Producer, batchSize: Int = 200, idleInterval: Duration = .milliseconds(200), bell: RelayBell = RelayBell(),
+        logger: Logger
+    ) {
         self.pool = pool
         self.producer = producer
         self.batchSize = batchSize
         self.idleInterval = idleInterval
+        self.bell = bell
         self.logger = logger
     }
 
     public func run() async throws {
-        var failures = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                let relayed = try await relayBatch()
-                failures = 0
-                if relayed > 0 { continue }
-            } catch {
-                failures += 1
-                logger.warning("outbox batch not relayed; retrying", metadata: ["reason": "\(error)"])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                // The outbox is also written by other processes: look at least every idle interval.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: idleInterval)
+                        bell.ring()
+                    }
+                }
+                var failures = 0
+                for await _ in bell.rings {
+                    while !Task.isShuttingDownGracefully {
+                        do {
+                            let relayed = try await relayBatch()
+                            failures = 0
+                            if relayed == 0 { break }
+                        } catch {
+                            failures += 1
+                            logger.warning("outbox batch not relayed; retrying", metadata: ["reason": "\(error)"])
+                            let pause = Duration.milliseconds(min(5000, 200 * (1 << min(failures, 5))))
+                            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+                            break
+                        }
+                    }
+                }
+                group.cancelAll()
             }
-            let pause = failures > 0 ? Duration.milliseconds(min(5000, 200 * (1 << min(failures, 5)))) : idleInterval
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+        } onGracefulShutdown: {
+            bell.close()
         }
     }
 
@@ -87,5 +111,24 @@ public struct RelayService: Service, CustomStringConvertible {
             }
             return rows.count
         }
+    }
+}
+
+/// Wakes a relay: rings are not counted, one pending ring stands for any number.
+public final class RelayBell: Sendable {
+    let rings: AsyncStream<Void>
+    private let continuation: AsyncStream<Void>.Continuation
+
+    public init() {
+        (rings, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func ring() {
+        continuation.yield()
+    }
+
+    /// Ends the relay's loop after the batch in hand.
+    func close() {
+        continuation.finish()
     }
 }

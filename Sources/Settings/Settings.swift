@@ -1,6 +1,7 @@
 public import Logging
 public import Cryptography
 public import Delivery
+package import Inbound
 import Foundation
 
 /// Everything a Herald process is configured with, read in one place: environment
@@ -97,6 +98,14 @@ public struct Settings: Sendable {
     public var apiKey: String?
     /// The database whose `outbox` table `herald relay` publishes; nil: `databaseURL`.
     public var outboxDatabaseURL: String?
+    /// The base of the URLs inbound senders post to (`{publicURL}/in/{token}`).
+    public var publicURL: String
+    /// How long an inbound request's body may take to arrive (408 after).
+    public var inboundBodyTimeout: Duration
+    /// Days an inbound webhook is kept per status; a source may keep its own.
+    package var inboundRetention: [InboundStatus: Int]
+    /// Refused inbound requests stored per source and second; beyond, answered only.
+    public var inboundRejectionsKept: Int
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -149,6 +158,10 @@ public struct Settings: Sendable {
         case apiURL = "HERALD_API_URL"
         case apiKey = "HERALD_API_KEY"
         case outboxDatabaseURL = "HERALD_OUTBOX_DATABASE_URL"
+        case publicURL = "HERALD_PUBLIC_URL"
+        case inboundBodyTimeout = "HERALD_INBOUND_BODY_TIMEOUT"
+        case inboundRetention = "HERALD_INBOUND_RETENTION"
+        case inboundRejectionsKept = "HERALD_INBOUND_REJECTIONS_KEPT"
 
         public var defaultValue: String {
             switch self {
@@ -196,6 +209,10 @@ public struct Settings: Sendable {
             case .apiURL: "http://127.0.0.1:8080"
             case .apiKey: ""
             case .outboxDatabaseURL: ""
+            case .publicURL: ""
+            case .inboundBodyTimeout: "10s"
+            case .inboundRetention: "90d"
+            case .inboundRejectionsKept: "10"
             }
         }
 
@@ -245,6 +262,10 @@ public struct Settings: Sendable {
             case .apiURL: "the management API, for the CLI"
             case .apiKey: "the CLI's tenant key (or the operator token)"
             case .outboxDatabaseURL: "database of the outbox table for herald relay (empty: HERALD_DATABASE_URL)"
+            case .publicURL: "base of the inbound URLs senders post to (empty: http://HERALD_API_HOST:HERALD_API_PORT)"
+            case .inboundBodyTimeout: "time an inbound request's body may take to arrive (408 after)"
+            case .inboundRetention: "days inbound webhooks are kept: one age, then status=age pairs (90d,rejected=7d)"
+            case .inboundRejectionsKept: "refused inbound requests stored per source and second (more are answered only)"
             }
         }
     }
@@ -375,6 +396,32 @@ public struct Settings: Sendable {
         outboxDatabaseURL = value(.outboxDatabaseURL).isEmpty ? nil : value(.outboxDatabaseURL)
         if let url = outboxDatabaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw SettingsError(key: .outboxDatabaseURL, reason: "must be a postgres:// or postgresql:// URL")
+        }
+        publicURL = value(.publicURL).isEmpty ? "http://\(apiHost):\(apiPort)" : value(.publicURL)
+        guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://") else {
+            throw SettingsError(key: .publicURL, reason: "must be an http:// or https:// URL")
+        }
+        inboundBodyTimeout = try duration(.inboundBodyTimeout)
+        inboundRejectionsKept = try integer(.inboundRejectionsKept, 0...1_000_000)
+        inboundRetention = [:]
+        func days(_ text: String) throws(SettingsError) -> Int {
+            guard let age = Ladder.parse(text), age.components.seconds >= 86_400, age.components.seconds % 86_400 == 0 else {
+                throw SettingsError(key: .inboundRetention, reason: "'\(text)' is not a whole number of days like 90d")
+            }
+            return Int(age.components.seconds / 86_400)
+        }
+        for (index, item) in list(.inboundRetention).enumerated() {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 1 && index == 0 {
+                let age = try days(parts[0])
+                for status in InboundStatus.allCases { inboundRetention[status] = age }
+            } else if parts.count == 2, let status = InboundStatus(rawValue: parts[0]) {
+                inboundRetention[status] = try days(parts[1])
+            } else {
+                throw SettingsError(
+                    key: .inboundRetention,
+                    reason: "'\(item.prefix(100))' is not an age or status=age (statuses: \(InboundStatus.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import Management
 import Operations
 import Policy
 import Records
+import Relay
 import Dashboard
 import Postgres
 import HeraldProducer
@@ -19,7 +20,7 @@ struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api",
         abstract: "Serve the management API (/v1), health, readiness and metrics.",
-        discussion: "Also runs retention and the queue-depth gauges. Stops gracefully on SIGTERM or SIGINT.")
+        discussion: "Also receives inbound webhooks (/in/{token}), relays the outbox, runs retention and the queue-depth gauges. Stops gracefully on SIGTERM or SIGINT.")
 
     @OptionGroup var options: GlobalOptions
 
@@ -35,6 +36,10 @@ struct APICommand: AsyncParsableCommand {
                 amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),
                 timeout: settings.publishTimeout),
             logger: logger)
+        // Inbound webhooks' events go through this database's outbox; this relay publishes
+        // them the moment they are stored (and, with any other relay, what a CRM writes there).
+        let bell = RelayBell()
+        let relay = RelayService(pool: pool, producer: producer, bell: bell, logger: logger)
         let parking = ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger)
         let urlPolicy = URLPolicy(
             allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
@@ -47,11 +52,12 @@ struct APICommand: AsyncParsableCommand {
                 quotas: .init(
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
-                secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix, portalLinkTTL: settings.portalLinkTTL),
+                secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix, portalLinkTTL: settings.portalLinkTTL,
+                inbound: .init(bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept)),
             pool: pool, dispatcher: dispatcher, parking: parking,
-            producer: producer,
+            producer: producer, publicURL: settings.publicURL,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
-            metrics: { Telemetry.render() })
+            metrics: { Telemetry.render() }, onInboundEvent: { bell.ring() })
         warnIfSecretsInPlaintext(settings, logger: logger)
         if settings.operatorToken == nil {
             logger.warning("HERALD_OPERATOR_TOKEN is not set: tenants and keys cannot be created through the API")
@@ -76,14 +82,14 @@ struct APICommand: AsyncParsableCommand {
             router: router, server: API.server(limits),
             configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention,
-            rollupLag: settings.httpTimeout + .seconds(60), logger: logger)
+            inboundRetention: settings.inboundRetention, rollupLag: settings.httpTimeout + .seconds(60), logger: logger)
         let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
             configuration: .process(
                 // Resources first: the group stops its services in reverse order, so they close last.
                 [
                     Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
-                    Closing("dispatcher") { await dispatcher.close() }, link, app, housekeeping,
+                    Closing("dispatcher") { await dispatcher.close() }, link, relay, app, housekeeping,
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

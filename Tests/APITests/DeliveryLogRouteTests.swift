@@ -9,6 +9,8 @@ import Management
 import Postgres
 import HeraldProducer
 import Records
+import Inbound
+import Cryptography
 import Synchronization
 import Testing
 import TestSupport
@@ -56,7 +58,9 @@ struct DeliveryLogRouteTests {
                 store: Store(pool: pool),
                 keys: FixedKeys(keys: [key: tenant]), log: records, dispatcher: dispatcher, portalAccess: PortalAccess(pool: pool),
                 parking: ParkingLot(amqpURL: nowhere, topology: Topology(), logger: logger),
-                producer: Producer(configuration: .init(amqpURL: nowhere), logger: logger), readiness: { [:] }, metrics: { "" })
+                producer: Producer(configuration: .init(amqpURL: nowhere), logger: logger),
+                inbound: InboundStore(pool: pool, keyring: .plaintext, publicURL: "http://127.0.0.1", maxDataBytes: 1024), readiness: { [:] },
+                metrics: { "" })
             app = Application(router: api.router())
         }
 

@@ -9,6 +9,7 @@ import Operations
 import Policy
 import Dashboard
 import Records
+import Relay
 import ServiceLifecycle
 import Testing
 import TestSupport
@@ -27,7 +28,8 @@ struct APIHarness {
 
     static func run<T>(
         _ options: Pipeline.Options = Pipeline.Options(), quotas: API.Quotas = API.Quotas(requestsPerSecond: 0, eventsPerSecond: 0),
-        listener: API.ListenerLimits = API.ListenerLimits(), dashboard: Bool = false, _ body: (APIHarness) async throws -> T
+        listener: API.ListenerLimits = API.ListenerLimits(), inbound: API.InboundLimits = API.InboundLimits(), dashboard: Bool = false,
+        _ body: (APIHarness) async throws -> T
     ) async throws -> T {
         var options = options
         if options.addressPolicy == nil {
@@ -35,17 +37,20 @@ struct APIHarness {
         }
         return try await Pipeline.run(options) { pipeline in
             let dispatcher = Dispatcher(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
+            // As in `herald api`: inbound webhooks' events leave through this relay.
+            let bell = RelayBell()
+            let relay = RelayService(pool: pipeline.pool, producer: pipeline.producer, bell: bell, logger: TestServices.logger)
             let urlPolicy = URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"])
             let api = API(
                 configuration: .init(
                     operatorToken: operatorToken, urlPolicy: urlPolicy,
                     rotationGrace: .seconds(3600), quotas: quotas, secretKeyring: options.secretKeyring,
-                    headerPrefix: options.headerPrefix),
+                    headerPrefix: options.headerPrefix, inbound: inbound),
                 pool: pipeline.pool, dispatcher: dispatcher,
                 parking: ParkingLot(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger),
-                producer: pipeline.producer,
+                producer: pipeline.producer, publicURL: "http://127.0.0.1:0",
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
-                metrics: { "herald_up 1\n" })
+                metrics: { "herald_up 1\n" }, onInboundEvent: { bell.ring() })
             let (ports, continuation) = AsyncStream<Int>.makeStream()
             let router = api.router()
             try Portal(
@@ -67,7 +72,7 @@ struct APIHarness {
                 router: router, server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
-            var services: [any Service] = [BrokerLink(dispatcher: dispatcher), app]
+            var services: [any Service] = [BrokerLink(dispatcher: dispatcher), relay, app]
             if dashboard {
                 // What `herald api` and `herald worker` run beside the pages: the hourly figures
                 // (counted a second behind here) and the worker's heartbeat.
@@ -133,6 +138,14 @@ struct APIHarness {
         return Answer(
             status: response.status, contentType: response.header("content-type"), json: json, allow: response.header("allow"),
             retryAfter: response.header("retry-after"))
+    }
+
+    /// A request with the body and headers exactly as given (a sender's webhook).
+    func send(_ path: String, headers: [(String, String)], body: [UInt8]) async throws -> Answer {
+        let response = try await client.execute(
+            HTTPClient.Request(url: base + path, method: "POST", headers: headers.map { (name: $0.0, value: $0.1) }, body: body, maxResponseBytes: 1024 * 1024))
+        let json = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
+        return Answer(status: response.status, contentType: response.header("content-type"), json: json, allow: nil, retryAfter: nil)
     }
 
     /// A tenant and one of its keys.

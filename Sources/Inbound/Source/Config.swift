@@ -77,7 +77,8 @@ package struct ConfigReader {
         used.insert(name)
         guard let value = object[name], !(value is NSNull) else { return nil }
         guard let map = value as? [String: Any], map.count <= maxCount, let strings = map as? [String: String],
-            strings.allSatisfy({ $0.key.unicodeScalars.count <= 200 && $0.value.unicodeScalars.count <= 200 })
+            strings.allSatisfy({ $0.key.unicodeScalars.count <= 200 && $0.value.unicodeScalars.count <= 200 }),
+            strings.allSatisfy({ !$0.key.utf8.contains(0) && !$0.value.utf8.contains(0) })
         else { throw ParseFailure(field: field(name), "must be an object of at most \(maxCount) strings of at most 200 characters") }
         return strings
     }

@@ -318,7 +318,7 @@ package struct InboundStore: Sendable {
 
     /// Deletes webhooks older than their status's retention (the source's own, else
     /// `defaults`), and delivery ids whose window ended, in batches; returns the rows deleted.
-    package func deleteExpired(defaults: [InboundStatus: Int], batch: Int = 1000) async throws -> Int {
+    package static func deleteExpired(on pool: Pool, defaults: [InboundStatus: Int], batch: Int = 1000) async throws -> Int {
         var days: [String: ConfigValue] = [:]
         for status in InboundStatus.allCases { days[status.rawValue] = .int(defaults[status] ?? 90) }
         let fallback = JSONB(ConfigValue.text(days))

@@ -1,0 +1,309 @@
+import API
+import Cryptography
+import Foundation
+import Inbound
+import Postgres
+import Testing
+import TestSupport
+
+/// Inbound webhooks through the real API, PostgreSQL, broker, worker and a receiver.
+@Suite("Inbound webhooks (real server, database, broker and receivers)")
+struct InboundWebhookTests {
+    static let creatio = #"{"Name": "John Best", "Email": "j.best@ourcompany.com", "MobilePhone": "+1 212 542 4238", "CountryId": "f8af0e88-f36b-1410-fa98-00155d043204", "EntityName": "Contact"}"#
+    static var entities: [String: Any] { ["event_type_path": "$.EntityName", "event_types": ["Contact": "contact.created", "Lead": "lead.created"]] }
+    static let json = [("Content-Type", "application/json")]
+
+    /// A source of `key`'s tenant; returns its id, the path of its URL and its secret.
+    func source(_ api: APIHarness, _ key: String, _ body: [String: Any]) async throws -> (id: String, path: String, secret: String) {
+        var fields: [String: Any] = ["name": "test source"]
+        fields.merge(body) { _, new in new }
+        let created = try await api.call("POST", "/v1/sources", token: key, body: fields)
+        #expect(created.status == 201, "\(created.object)")
+        let url = try #require(created.string("url"))
+        let path = String(url[try #require(url.range(of: "/in/")).lowerBound...])
+        return (try #require(created.string("id")), path, created.string("secret") ?? "")
+    }
+
+    func inbound(_ api: APIHarness, _ key: String, _ id: String) async throws -> [String: Any] {
+        try await api.call("GET", "/v1/inbound/\(id)", token: key).object
+    }
+
+    @Test func creatiosContactReachesAnEndpointAsContactCreated() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let receiver = try await TestHTTPServer.start()
+            let endpoint = try await api.endpoint(tenant.key, url: "http://localhost:\(receiver.port)/hook", types: ["contact.*", "lead.*", "order.*"])
+            let source = try await source(api, tenant.key, ["service": "Creatio", "verification": ["method": "basic", "username": "creatio"], "mapping": Self.entities])
+            let basic = ("Authorization", "Basic " + Base64.encode(Array("creatio:\(source.secret)".utf8)))
+
+            // JSON, as the reference document's example.
+            let answer = try await api.send(source.path, headers: Self.json + [basic], body: Array(Self.creatio.utf8))
+            #expect(answer.status == 200)
+            #expect(answer.string("status") == "processed")
+            let first = try await receiver.waitForRequests(1)[0]
+            #expect(first.header("x-herald-event") == "contact.created")
+            #expect(first.body == Array(Self.creatio.utf8))
+            #expect(heraldSignatureValid(first, secret: endpoint.secret))
+            let stored = try await inbound(api, tenant.key, try #require(answer.string("id")))
+            #expect(stored["status"] as? String == "processed")
+            #expect(stored["body"] as? String == Self.creatio)
+            #expect(stored["event_type"] as? String == "contact.created")
+            // The credentials are not kept with the webhook.
+            let names = (stored["headers"] as? [[String]] ?? []).map { $0[0].lowercased() }
+            #expect(names.contains("content-type") && !names.contains("authorization"))
+
+            // Form data, as Creatio's landing pages send it.
+            let form = try await api.send(
+                source.path, headers: [("Content-Type", "application/x-www-form-urlencoded"), basic],
+                body: Array("Name=Jane+Roe&Email=jane%40example.com&EntityName=Lead".utf8))
+            #expect(form.string("status") == "processed")
+            let second = try await receiver.waitForRequests(2)[1]
+            #expect(second.header("x-herald-event") == "lead.created")
+            #expect(String(decoding: second.body, as: UTF8.self) == #"{"Name":"Jane Roe","Email":"jane@example.com","EntityName":"Lead"}"#)
+
+            // An unregistered entity: accepted, kept, the error names the field.
+            let order = try await api.send(source.path, headers: Self.json + [basic], body: Array(#"{"EntityName": "Order", "Number": "A-7"}"#.utf8))
+            #expect(order.status == 200)
+            #expect(order.string("status") == "parse_error")
+            let orderID = try #require(order.string("id"))
+            let failed = try await inbound(api, tenant.key, orderID)
+            #expect(failed["error_field"] as? String == "$.EntityName")
+            #expect(failed["error"] as? String == "'Order' is not a registered entity; registered: Contact, Lead")
+            // Without EntityName: stored only.
+            let plain = try await api.send(source.path, headers: Self.json + [basic], body: Array(#"{"Name": "No Entity"}"#.utf8))
+            #expect(plain.string("status") == "received")
+
+            // The mapping is fixed; the stored webhook is replayed and becomes an event.
+            let fixed = try await api.call(
+                "PATCH", "/v1/sources/\(source.id)", token: tenant.key,
+                body: ["mapping": ["event_type_path": "$.EntityName", "event_types": ["Contact": "contact.created", "Order": "order.created"]]])
+            #expect(fixed.status == 200)
+            let replay = try await api.call("POST", "/v1/inbound/\(orderID)/replay", token: tenant.key)
+            #expect(replay.string("status") == "processed")
+            #expect(replay.string("event_type") == "order.created")
+            let third = try await receiver.waitForRequests(3)[2]
+            #expect(third.header("x-herald-event") == "order.created")
+            #expect(String(decoding: third.body, as: UTF8.self) == #"{"EntityName": "Order", "Number": "A-7"}"#)
+
+            // The list filters by status.
+            let errors = try await api.call("GET", "/v1/inbound?status=received&source_id=\(source.id)", token: tenant.key)
+            #expect(errors.items.count == 1)
+            #expect(errors.items.first?["status"] as? String == "received")
+            // Another tenant sees none of it.
+            let other = try await api.tenant("Other")
+            #expect(try await api.call("GET", "/v1/inbound/\(orderID)", token: other.key).status == 404)
+            #expect(try await api.call("GET", "/v1/sources/\(source.id)", token: other.key).status == 404)
+            #expect(try await api.call("GET", "/v1/inbound", token: other.key).items.isEmpty)
+        }
+    }
+
+    @Test func eachProvidersSignatureVerifiesAndAForgedOneIsRejectedAndKept() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let body = Array(#"{"id": "evt_1", "type": "invoice.paid", "data": {"object": {"amount": 1200}}}"#.utf8)
+            for method in ["github", "stripe", "shopify", "standard-webhooks"] {
+                let source = try await source(api, tenant.key, ["verification": ["method": method]])
+                let headers = try Self.signed(method, secret: source.secret, body: body)
+                let good = try await api.send(source.path, headers: Self.json + headers, body: body)
+                #expect(good.status == 200, "\(method): \(good.object)")
+                #expect(good.string("status") == "received", "\(method)")
+                // The same signature over another body.
+                var tampered = body
+                tampered[tampered.count - 3] = UInt8(ascii: "9")
+                let forged = try await api.send(source.path, headers: Self.json + headers, body: tampered)
+                #expect(forged.status == 401, "\(method)")
+                let page = try await api.call("GET", "/v1/inbound?status=rejected&source_id=\(source.id)", token: tenant.key)
+                #expect(page.items.count == 1, "\(method)")
+                let rejected = try await inbound(api, tenant.key, try #require(page.items.first?["id"] as? String))
+                #expect((rejected["error"] as? String)?.hasPrefix("verification failed:") == true, "\(method)")
+                #expect(rejected["body"] as? String == String(decoding: tampered, as: UTF8.self), "\(method)")
+            }
+            // A shared token in a header and in the query (which is not kept).
+            let header = try await source(api, tenant.key, ["verification": ["method": "token", "header": "X-Token"]])
+            #expect(try await api.send(header.path, headers: Self.json + [("X-Token", header.secret)], body: body).status == 200)
+            #expect(try await api.send(header.path, headers: Self.json + [("X-Token", "guess")], body: body).status == 401)
+            let query = try await source(api, tenant.key, ["verification": ["method": "token", "query": "key"]])
+            let accepted = try await api.send(query.path + "?key=\(query.secret)&page=2", headers: Self.json, body: body)
+            #expect(accepted.status == 200)
+            #expect(try await inbound(api, tenant.key, try #require(accepted.string("id")))["query"] as? String == "page=2")
+            // Generic HMAC over "{timestamp}.{body}", base64.
+            let hmac = try await source(
+                api, tenant.key,
+                ["verification": ["method": "hmac", "header": "X-Sig", "encoding": "base64", "signed": "timestamp.body", "timestamp_header": "X-Time"]])
+            let stamp = String(Int(Date().timeIntervalSince1970))
+            let signature = Base64.encode(SHA256.hmac(key: Array(hmac.secret.utf8), message: Array("\(stamp).".utf8) + body))
+            #expect(try await api.send(hmac.path, headers: Self.json + [("X-Sig", signature), ("X-Time", stamp)], body: body).status == 200)
+            #expect(try await api.send(hmac.path, headers: Self.json + [("X-Sig", signature), ("X-Time", "1")], body: body).status == 401)
+        }
+    }
+
+    /// What `Tests/Inbound/sign.py` computes with the provider's documented algorithm.
+    static func signed(_ method: String, secret: String, body: [UInt8]) throws -> [(String, String)] {
+        let process = Process()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".services/venv/bin/python")
+        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("Tests/Inbound/sign.py").path, method, secret]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(body))
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
+        return object.map { ($0.key, $0.value) }
+    }
+
+    @Test func aRepeatedDeliveryIdIsAcknowledgedAsADuplicateAndMakesOneEvent() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let receiver = try await TestHTTPServer.start()
+            _ = try await api.endpoint(tenant.key, url: "http://localhost:\(receiver.port)/hook", types: ["push.received"])
+            let source = try await source(api, tenant.key, ["verification": ["method": "github"], "mapping": ["event_type": "push.received"]])
+            let body = Array(#"{"ref": "refs/heads/main"}"#.utf8)
+            let headers = try Self.signed("github", secret: source.secret, body: body)
+            let first = try await api.send(source.path, headers: Self.json + headers, body: body)
+            let again = try await api.send(source.path, headers: Self.json + headers, body: body)
+            #expect(first.string("status") == "processed")
+            #expect(again.status == 200)
+            #expect(again.string("status") == "duplicate")
+            #expect(again.string("duplicate_of") == first.string("id"))
+            _ = try await receiver.waitForRequests(1)
+            let events = try await api.pipeline.pool.query("SELECT count(*) FROM outbox WHERE attributes->>'inbound_source' = \(source.id)")
+            #expect(try events[0].decode(Int.self, 0) == 1)
+            // A concurrent burst of the same delivery: one is processed, the rest are duplicates.
+            let burstHeaders = try Self.signed("github", secret: source.secret, body: body)
+            let answers = try await withThrowingTaskGroup(of: String?.self) { group in
+                for _ in 0..<8 { group.addTask { try await api.send(source.path, headers: Self.json + burstHeaders, body: body).string("status") } }
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            #expect(answers.filter { $0 == "processed" }.count == 1)
+            #expect(answers.filter { $0 == "duplicate" }.count == 7)
+        }
+    }
+
+    @Test func hostileInputGetsAClearStatusAndNothingAcceptedIsLost() async throws {
+        try await APIHarness.run(inbound: .init(bodyTimeout: .seconds(1), rejectionsKeptPerSecond: 5)) { api in
+            let tenant = try await api.tenant()
+            let open = try await source(api, tenant.key, ["verification": ["method": "none"], "max_body_bytes": 65536])
+            let invalid = try await api.send(open.path, headers: Self.json, body: Array("{\"a\": ".utf8))
+            #expect(invalid.status == 400)
+            #expect((invalid.string("detail"))?.contains("invalid JSON at byte 6") == true)
+            let utf8 = try await api.send(open.path, headers: Self.json, body: [0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D])
+            #expect(utf8.status == 400)
+            let deep = try await api.send(open.path, headers: Self.json, body: Array(repeating: UInt8(ascii: "["), count: 10_000) + Array(repeating: UInt8(ascii: "]"), count: 10_000))
+            #expect(deep.status == 400)
+            #expect(deep.string("detail")?.contains("nested more than 64 levels deep") == true)
+            let xml = try await api.send(open.path, headers: [("Content-Type", "text/xml")], body: Array("<a/>".utf8))
+            #expect(xml.status == 415)
+            // 50 MB: refused from its length, nothing of it kept.
+            let large = try await api.send(open.path, headers: Self.json, body: [UInt8](repeating: UInt8(ascii: " "), count: 50 * 1024 * 1024))
+            #expect(large.status == 413)
+            let rejected = try await api.call("GET", "/v1/inbound?status=rejected", token: tenant.key).items
+            let tooLarge = try #require(rejected.first { ($0["response_status"] as? Int) == 413 })
+            #expect(tooLarge["body_size"] as? Int == 50 * 1024 * 1024)
+            #expect(try await inbound(api, tenant.key, try #require(tooLarge["id"] as? String))["body"] == nil)
+            // An unknown URL.
+            #expect(try await api.send("/in/hin_unknown", headers: Self.json, body: Array("{}".utf8)).status == 404)
+
+            // A sender trickling its body is cut off after the time limit.
+            let trickled = try await Self.trickle(port: api.port, path: open.path)
+            #expect(trickled.hasPrefix("HTTP/1.1 408"), "\(trickled.prefix(200))")
+
+            // A flood of forged requests: each answered 401; a sample is kept; accepted ones still are.
+            let guarded = try await source(api, tenant.key, ["verification": ["method": "token", "header": "X-Token"]])
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<200 {
+                    group.addTask { try await api.send(guarded.path, headers: Self.json + [("X-Token", "guess\(n)")], body: Array("{}".utf8)).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == 401 })
+            let kept = try await api.call("GET", "/v1/inbound?status=rejected&source_id=\(guarded.id)&limit=200", token: tenant.key).items.count
+            #expect(kept >= 1 && kept < 200)
+            let accepted = try await api.send(guarded.path, headers: Self.json + [("X-Token", guarded.secret)], body: Array(#"{"ok": true}"#.utf8))
+            #expect(accepted.string("status") == "received")
+            #expect(try await inbound(api, tenant.key, try #require(accepted.string("id")))["body"] as? String == #"{"ok": true}"#)
+        }
+    }
+
+    /// Sends a request whose body never completes: its headers announce 100 bytes, then
+    /// one byte every 200 ms. Returns what the server answered.
+    static func trickle(port: Int, path: String) async throws -> String {
+        let socket = try RawSocket(port: port)
+        defer { socket.close() }
+        try socket.send("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let answer = try await socket.read(within: .milliseconds(200)) { return answer }
+            try? socket.send(" ")
+        }
+        return ""
+    }
+
+    @Test func aRotatedURLWorksDuringItsGraceThenAnswers404() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
+            let graceful = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 3600])
+            let newURL = try #require(graceful.string("url"))
+            let newPath = String(newURL[try #require(newURL.range(of: "/in/")).lowerBound...])
+            #expect(newPath != source.path)
+            #expect(graceful.string("previous_url_expires_at") != nil)
+            #expect(try await api.send(source.path, headers: Self.json, body: Array("{}".utf8)).status == 200)
+            #expect(try await api.send(newPath, headers: Self.json, body: Array("{}".utf8)).status == 200)
+            let immediate = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 0])
+            let latest = try #require(immediate.string("url"))
+            #expect(try await api.send(newPath, headers: Self.json, body: Array("{}".utf8)).status == 404)
+            #expect(try await api.send(String(latest[try #require(latest.range(of: "/in/")).lowerBound...]), headers: Self.json, body: Array("{}".utf8)).status == 200)
+        }
+    }
+
+    @Test func retentionDeletesByStatusWithASourcesOwnAge() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let short = try await source(api, tenant.key, ["verification": ["method": "none"], "retention_days": ["received": 2]])
+            let normal = try await source(api, tenant.key, ["verification": ["method": "token", "header": "X-Token"]])
+            for path in [short.path, normal.path] {
+                _ = try await api.send(path, headers: Self.json + [("X-Token", normal.secret)], body: Array("{}".utf8))
+                _ = try await api.send(path, headers: Self.json + [("X-Token", "forged")], body: Array("{}".utf8))
+            }
+            let pool = api.pipeline.pool
+            let sources = [short.id, normal.id]
+            try await pool.query("UPDATE inbound_webhooks SET received_at = now() - interval '5 days' WHERE source_id::text = ANY(\(sources))")
+            // The deployment keeps received for 90 days and rejected for 3.
+            let deleted = try await InboundStore.deleteExpired(on: pool, defaults: [.received: 90, .rejected: 3, .processed: 90])
+            #expect(deleted >= 2)
+            let left = try await pool.query(
+                "SELECT source_id::text, status FROM inbound_webhooks WHERE source_id::text = ANY(\(sources)) ORDER BY source_id, status"
+            ).map { "\(try $0.decode(String.self, 0) == short.id ? "short" : "normal") \(try $0.decode(String.self, 1))" }
+            // short: its received is past its own 2 days, its rejected past 3; normal keeps its received.
+            #expect(left == ["normal received"])
+        }
+    }
+
+    @Test func aSenderAcknowledgedWhileNoWorkerRunsIsDeliveredWhenOneStarts() async throws {
+        var options = Pipeline.Options()
+        options.startWorker = false
+        try await APIHarness.run(options) { api in
+            let tenant = try await api.tenant()
+            let receiver = try await TestHTTPServer.start()
+            _ = try await api.endpoint(tenant.key, url: "http://localhost:\(receiver.port)/hook", types: ["contact.created"])
+            let source = try await source(api, tenant.key, ["verification": ["method": "none"], "mapping": Self.entities])
+            let answer = try await api.send(source.path, headers: Self.json, body: Array(Self.creatio.utf8))
+            #expect(answer.string("status") == "processed")
+            // Published (the outbox row is sent) while no worker consumes.
+            try await api.pipeline.eventually("the outbox row is published") {
+                try await api.pipeline.pool.query("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND attributes->>'inbound_source' = \(source.id)")[0]
+                    .decode(Int.self, 0) == 0
+            }
+            #expect(receiver.requests.isEmpty)
+            let worker = api.pipeline.startWorker()
+            defer { worker.cancel() }
+            let delivered = try await receiver.waitForRequests(1)[0]
+            #expect(delivered.body == Array(Self.creatio.utf8))
+        }
+    }
+}
