@@ -17,7 +17,7 @@ struct Herald: AsyncParsableCommand {
         version: Herald.version,
         subcommands: [
             Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
-            Deliveries.self, ParkedMessages.self, Secrets.self,
+            Deliveries.self, Sources.self, InboundWebhooks.self, ParkedMessages.self, Secrets.self,
         ])
 
     /// The release this binary is; `herald --version` prints it.

@@ -148,6 +148,22 @@ struct APIHarness {
         return Answer(status: response.status, contentType: response.header("content-type"), json: json, allow: nil, retryAfter: nil)
     }
 
+    /// `herald` (the built binary) against this API, with `--json`; its exit status and output.
+    func cli(_ arguments: [String], key: String? = nil, environment extra: [String: String] = [:]) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+        process.arguments = arguments + ["--api-url", base, "--json"] + (key.map { ["--api-key", $0] } ?? [])
+        var environment = ProcessInfo.processInfo.environment
+        environment["HERALD_OPERATOR_TOKEN"] = Self.operatorToken
+        for (name, value) in extra { environment[name] = value }
+        process.environment = environment
+        return try await process.runToCompletion()
+    }
+
+    static func object(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
+    }
+
     /// A tenant and one of its keys.
     func tenant(_ name: String = "Studio") async throws -> (id: String, key: String) {
         let tenant = try await call("POST", "/v1/tenants", token: Self.operatorToken, body: ["name": name])

@@ -306,4 +306,38 @@ struct InboundWebhookTests {
             #expect(delivered.body == Array(Self.creatio.utf8))
         }
     }
+
+    @Test func theCLIManagesSourcesAndReadsTheInboundLog() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let (status, created) = try await api.cli(
+                ["sources", "create", "Creatio forms", "--service", "Creatio", "--verify", "token", "--verify-option", "header=X-Token",
+                 "--event-type-path", "$.EntityName", "--event-map", "Contact=contact.created", "--retention", "rejected=7"], key: tenant.key)
+            #expect(status == 0, "\(created)")
+            let source = APIHarness.object(created)
+            let id = try #require(source["id"] as? String)
+            let secret = try #require(source["secret"] as? String)
+            #expect(source["retention_days"] as? [String: Int] == ["rejected": 7])
+            let url = try #require(source["url"] as? String)
+            let path = String(url[try #require(url.range(of: "/in/")).lowerBound...])
+            let order = try await api.send(path, headers: Self.json + [("X-Token", secret)], body: Array(#"{"EntityName": "Order"}"#.utf8))
+            #expect(order.string("status") == "parse_error")
+            let (listStatus, list) = try await api.cli(["inbound", "list", "--source", id, "--status", "parse_error"], key: tenant.key)
+            #expect(listStatus == 0)
+            #expect((APIHarness.object(list)["items"] as? [[String: Any]])?.count == 1)
+            let (showStatus, shown) = try await api.cli(["inbound", "show", try #require(order.string("id"))], key: tenant.key)
+            #expect(showStatus == 0)
+            #expect(APIHarness.object(shown)["error_field"] as? String == "$.EntityName")
+            // Store only from now on: the replay keeps it, with no event and no error.
+            #expect(try await api.cli(["sources", "update", id, "--no-mapping"], key: tenant.key).0 == 0)
+            let (replayStatus, replayed) = try await api.cli(["inbound", "replay", try #require(order.string("id"))], key: tenant.key)
+            #expect(replayStatus == 0, "\(replayed)")
+            #expect(APIHarness.object(replayed)["status"] as? String == "received")
+            // Usage errors are refused before any request.
+            #expect(try await api.cli(["sources", "update", id, "--no-mapping", "--event-type", "a.b"], key: tenant.key).0 == 64)
+            #expect(try await api.cli(["sources", "create", "x", "--verify", "md5"], key: tenant.key).0 == 1)
+            #expect(try await api.cli(["sources", "delete", id], key: tenant.key).0 == 0)
+            #expect(try await api.send(path, headers: Self.json + [("X-Token", secret)], body: Array("{}".utf8)).status == 404)
+        }
+    }
 }

@@ -42,18 +42,9 @@ struct OperationsTests {
     @Test func theCLIDrivesTheAPIWithStableExitCodes() async throws {
         try await APIHarness.run { api in
             func herald(_ arguments: [String], key: String? = nil, environment extra: [String: String] = [:]) async throws -> (Int32, String) {
-                let process = Process()
-                process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
-                process.arguments = arguments + ["--api-url", api.base, "--json"] + (key.map { ["--api-key", $0] } ?? [])
-                var environment = ProcessInfo.processInfo.environment
-                environment["HERALD_OPERATOR_TOKEN"] = APIHarness.operatorToken
-                for (name, value) in extra { environment[name] = value }
-                process.environment = environment
-                return try await process.runToCompletion()
+                try await api.cli(arguments, key: key, environment: extra)
             }
-            func object(_ text: String) -> [String: Any] {
-                (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]) ?? [:]
-            }
+            func object(_ text: String) -> [String: Any] { APIHarness.object(text) }
             let (tenantStatus, tenantJSON) = try await herald(["tenants", "create", "CLI Studio"])
             #expect(tenantStatus == 0)
             let tenant = try #require(object(tenantJSON)["id"] as? String)
