@@ -141,6 +141,9 @@ let package = Package(
                 .embedInCode("Templates/delivery.mustache"), .embedInCode("Templates/help.mustache"), .embedInCode("Templates/portal.css"),
                 .embedInCode("Templates/console_signin.mustache"), .embedInCode("Templates/console_tenants.mustache"),
                 .embedInCode("Templates/console_queues.mustache"), .embedInCode("Templates/console_workers.mustache"),
+                .embedInCode("Templates/sources.mustache"), .embedInCode("Templates/source.mustache"),
+                .embedInCode("Templates/source_form.mustache"), .embedInCode("Templates/inbound.mustache"),
+                .embedInCode("Templates/inbound_rows.mustache"), .embedInCode("Templates/inbound_webhook.mustache"),
                 // The receivers' verification code shown on the help page: links to examples/verify.
                 .embedInCode("Help/verify.py"), .embedInCode("Help/verify.js"), .embedInCode("Help/verify.php"),
             ],

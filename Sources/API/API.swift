@@ -107,7 +107,7 @@ public struct API: Sendable {
     let requestLimiter: RateLimiter
     let publishLimiter: RateLimiter
     /// Sources, their URLs and the webhooks they received.
-    let inbound: InboundStore
+    package let inbound: InboundStore
     var inboundLimits: InboundLimits { configuration.inbound }
     /// Refused requests kept per source and second.
     let rejectionLimiter: RateLimiter

@@ -28,6 +28,9 @@ struct Pages: Sendable {
             ("delivery", PackageResources.delivery_mustache), ("help", PackageResources.help_mustache),
             ("console_signin", PackageResources.console_signin_mustache), ("console_tenants", PackageResources.console_tenants_mustache),
             ("console_queues", PackageResources.console_queues_mustache), ("console_workers", PackageResources.console_workers_mustache),
+            ("sources", PackageResources.sources_mustache), ("source", PackageResources.source_mustache),
+            ("source_form", PackageResources.source_form_mustache), ("inbound", PackageResources.inbound_mustache),
+            ("inbound_rows", PackageResources.inbound_rows_mustache), ("inbound_webhook", PackageResources.inbound_webhook_mustache),
         ]
         for (name, bytes) in templates {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
@@ -102,6 +105,9 @@ struct Pages: Sendable {
             "created": "The endpoint was saved.", "saved": "The changes were saved.", "enabled": "The endpoint is enabled.", "disabled": "The endpoint is disabled.",
             "activated": "The endpoint is active again.", "tested": "A test event is on its way; it shows in the delivery log in a moment.",
             "resent": "The delivery is being sent again with a new request ID.",
+            "source-created": "The source was created. Paste its URL (and its secret, if it has one) into the sending service.",
+            "url-rotated": "The source has a new URL. Update the sending service; the old URL keeps working for a while.",
+            "replayed": "The webhook was processed again through the source's present mapping.",
         ][key]
     }
 
@@ -365,7 +371,10 @@ struct Chrome {
     static func portal(_ session: PortalSession?) -> Chrome {
         Chrome(
             brand: "Webhooks",
-            links: [("/portal/endpoints", "Endpoints", "endpoints"), ("/portal/deliveries", "Delivery log", "deliveries")],
+            links: [
+                ("/portal/endpoints", "Endpoints", "endpoints"), ("/portal/deliveries", "Delivery log", "deliveries"),
+                ("/portal/sources", "Inbound sources", "sources"), ("/portal/inbound", "Incoming webhooks", "inbound"),
+            ],
             signOut: "/portal/sign-out", csrf: session?.csrfToken, readOnly: session?.readOnly ?? false)
     }
 

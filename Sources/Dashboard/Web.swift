@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Management
 import Records
+import Inbound
 
 /// Why a dashboard page cannot be shown; each is a page of its own, never a stack trace.
 enum PortalError: Error {
@@ -27,6 +28,10 @@ struct DashboardMiddleware: RouterMiddleware {
             response = pages.refusal(error, chrome: chrome)
         } catch let error as ManagementError where error.kind == .notFound {
             response = pages.refusal(.notFound, chrome: chrome)
+        } catch let error as InboundError where error.kind == .notFound {
+            response = pages.refusal(.notFound, chrome: chrome)
+        } catch let error as InboundError {
+            response = pages.message(heading: "Not possible now", message: error.message, status: .conflict, chrome: chrome)
         } catch let error as RecordError where error.kind == .notFound {
             response = pages.refusal(.notFound, chrome: chrome)
         } catch let error as RecordError {

@@ -70,7 +70,7 @@ struct APICommand: AsyncParsableCommand {
                 rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant,
                 request: settings.requestSettings, ladder: settings.retryLadder, disable: settings.disablePolicy),
             store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
-            dispatcher: dispatcher
+            dispatcher: dispatcher, inbound: api.inbound, onInboundEvent: { bell.ring() }
         ).register(on: router)
         try Console(
             configuration: .init(sessionTTL: settings.portalSessionTTL, portalLinkTTL: settings.portalLinkTTL),

@@ -275,6 +275,86 @@ def others(b, endpoint_path, delivery_path):
     assert "Signed out" in text(b)
 
 
+def send_webhook(path, body, headers):
+    """A sender's POST to a source's URL; returns the status and the answer."""
+    request = urllib.request.Request(BASE + path, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def inbound(a):
+    step("a source is created through its form, errors next to their fields")
+    a.get(BASE + "/portal/sources")
+    assert "No sources yet." in text(a)
+    go(a, a.find_element(By.ID, "new-source"))
+    Select(a.find_element(By.ID, "mapping")).select_by_value("path")
+    go(a, a.find_element(By.ID, "save"))
+    assert "is required" in a.find_element(By.ID, "name-error").text
+    assert "is not a path" in a.find_element(By.ID, "event_type_path-error").text
+    a.find_element(By.ID, "name").send_keys("Landing <i>pages</i>")
+    a.find_element(By.ID, "service").send_keys("Creatio")
+    Select(a.find_element(By.ID, "method")).select_by_value("token")
+    a.find_element(By.ID, "header").send_keys("X-Token")
+    a.find_element(By.ID, "event_type_path").send_keys("$.EntityName")
+    a.find_element(By.ID, "event_types").send_keys("Contact = client.created")
+    go(a, a.find_element(By.ID, "save"))
+    assert "The source was created." in text(a), text(a)
+    assert "Landing <i>pages</i>" in text(a) and "<i>pages" not in a.page_source
+    source_path = urllib.parse.urlparse(a.current_url).path
+    url = a.find_element(By.ID, "source-url").text
+    path = urllib.parse.urlparse(url).path
+    assert path.startswith("/in/hin_"), url
+    go(a, a.find_element(By.ID, "reveal-secret"))
+    token = a.find_element(By.ID, "source-secret").text
+    assert "Contact → client.created" in a.find_element(By.ID, "mapping").text
+
+    step("what senders post shows with status badges; a parse error is marked in the body")
+    headers = {"Content-Type": "application/json", "X-Token": token}
+    status, answer = send_webhook(path, b'{"Name": "Ann", "EntityName": "Order"}', headers)
+    assert status == 200 and answer["status"] == "parse_error", answer
+    status, answer = send_webhook(path, b'{"Name": "Bo", "EntityName": "Contact"}', headers)
+    assert status == 200 and answer["status"] == "processed", answer
+    status, _ = send_webhook(path, b'{"Name": ', headers)
+    assert status == 400
+    status, _ = send_webhook(path, b'{"EntityName": "Contact"}', {"Content-Type": "application/json", "X-Token": "guess"})
+    assert status == 401
+    a.get(BASE + "/portal/inbound")
+    for badge_status in ["parse_error", "processed", "rejected"]:
+        assert a.find_elements(By.CSS_SELECTOR, f"[data-status={badge_status}]"), badge_status
+    a.save_screenshot(os.path.join(SHOTS, "portal-inbound.png"))
+    Select(a.find_element(By.NAME, "status")).select_by_value("parse_error")
+    go(a, a.find_element(By.XPATH, "//form[@class='filters']//button"))
+    rows = a.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 2, len(rows)
+    go(a, a.find_element(By.XPATH, "//tr[contains(., 'registered entity')]//a"))
+    assert a.find_element(By.ID, "error-field").text == "$.EntityName"
+    assert "'Order' is not a registered entity" in a.find_element(By.ID, "error").text
+    assert a.find_element(By.ID, "error-mark").text == '"Order"'
+    a.save_screenshot(os.path.join(SHOTS, "portal-inbound-webhook.png"))
+    webhook_path = urllib.parse.urlparse(a.current_url).path
+    assert post(webhook_path + "/replay", {"csrf": "0" * 32}, session_cookie(a)) == 403
+
+    step("the mapping is fixed and the stored webhook is processed again")
+    a.get(BASE + source_path + "/edit")
+    assert a.find_element(By.ID, "event_type_path").get_attribute("value") == "$.EntityName"
+    a.find_element(By.ID, "event_types").send_keys("\nOrder = client.updated")
+    go(a, a.find_element(By.ID, "save"))
+    assert "The changes were saved." in text(a), text(a)
+    a.get(BASE + webhook_path)
+    go(a, a.find_element(By.ID, "replay"))
+    assert "processed again" in text(a)
+    assert a.find_element(By.CSS_SELECTOR, "main .badge").text == "processed"
+    assert "client.updated" in text(a)
+
+    step("a syntax error is marked where the parser stopped")
+    a.get(BASE + "/portal/inbound?status=parse_error")
+    go(a, a.find_element(By.XPATH, "//tr[contains(., 'invalid JSON')]//a"))
+    assert a.find_elements(By.ID, "error-mark") or "ends" in a.find_element(By.ID, "error").text
+
+
 def sign_out(a):
     step("signing out ends the session; a second link opens a new one")
     a.get(BASE + "/portal/endpoints")
@@ -288,6 +368,7 @@ def sign_out(a):
 first = browser()
 endpoint, delivery = tenant_a(first)
 failing_endpoint(first)
+inbound(first)
 others(browser(), endpoint, delivery)
 sign_out(first)
 print("portal: all steps passed", flush=True)

@@ -58,7 +58,7 @@ struct APIHarness {
                     urlPolicy: urlPolicy, rotationGrace: .seconds(3600), request: pipeline.context.requests, ladder: pipeline.topology.ladder,
                     disable: options.disable),
                 store: Store(pool: pipeline.pool, keyring: options.secretKeyring), log: PostgresRecords(pool: pipeline.pool),
-                access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher
+                access: PortalAccess(pool: pipeline.pool), dispatcher: dispatcher, inbound: api.inbound, onInboundEvent: { bell.ring() }
             ).register(on: router)
             let census = BrokerCensus(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
             try Console(

@@ -5,11 +5,12 @@ import Foundation
 import HeraldEvents
 public import Hummingbird
 import HeraldSupport
-public import Management
+package import Management
 import Mustache
 import NIOCore
 public import Policy
-public import Records
+package import Records
+package import Inbound
 
 /// The tenant portal under `/portal`: endpoints, the delivery log, tests and resends as
 /// server-rendered HTML. Every action is a plain form (no JavaScript needed); a browser
@@ -59,12 +60,19 @@ public struct Portal: Sendable {
     let access: PortalAccess
     let actions: Actions
     let pages: Pages
+    /// Sources and the webhooks they received.
+    let inbound: InboundStore
+    /// Wakes the relay when a replay put an event into the outbox.
+    let onInboundEvent: @Sendable () -> Void
 
     /// Throws if a template compiled into the binary does not parse: at startup, never per request.
-    public init(
-        configuration: Configuration, store: Store, log: any DeliveryLog, access: PortalAccess, dispatcher: any DeliveryDispatching
+    package init(
+        configuration: Configuration, store: Store, log: any DeliveryLog, access: PortalAccess, dispatcher: any DeliveryDispatching,
+        inbound: InboundStore, onInboundEvent: @escaping @Sendable () -> Void = {}
     ) throws {
         self.configuration = configuration
+        self.inbound = inbound
+        self.onInboundEvent = onInboundEvent
         self.store = store
         self.log = log
         self.access = access
@@ -153,6 +161,7 @@ public struct Portal: Sendable {
                 return "tested"
             }
         }
+        registerInbound(on: portal)
         portal.get("deliveries") { request, context in try await deliveries(request, context) }
         portal.get("deliveries/:id") { request, context in try await delivery(request, context) }
         portal.post("deliveries/:id/retry") { request, context in
@@ -181,13 +190,13 @@ public struct Portal: Sendable {
     }
 
     /// Runs `body` with the request's live session; a page that says so without one.
-    private func page(_ request: Request, _ context: APIContext, _ body: (PortalSession) async throws -> Response) async throws -> Response {
+    func page(_ request: Request, _ context: APIContext, _ body: (PortalSession) async throws -> Response) async throws -> Response {
         guard let id = Self.cookie(request), let session = try await access.session(id: id) else { throw PortalError.signedOut }
         return try await body(session)
     }
 
     /// A form post: the session, its CSRF token and (unless allowed) a session that may change things.
-    private func form(
+    func form(
         _ request: Request, _ context: APIContext, allowReadOnly: Bool = false, _ body: (PortalSession, Form) async throws -> Response
     ) async throws -> Response {
         try await page(request, context) { session in

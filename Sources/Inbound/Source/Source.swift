@@ -61,6 +61,27 @@ package enum Verification: Sendable, Equatable {
         }
     }
 
+    /// In words, for the portal.
+    package var summary: String {
+        switch self {
+        case .none: "none: anyone who has the URL can post"
+        case .headerToken(let header, let prefix): "a shared token in the \(header) header\(prefix.isEmpty ? "" : " after '\(prefix)'")"
+        case .queryToken(let parameter): "a shared token in the query parameter \(parameter)"
+        case .basic(let username): "HTTP Basic as \(username)"
+        case .hmac(let header, let prefix, let encoding, let signed):
+            switch signed {
+            case .body: "HMAC-SHA256 of the body, \(encoding.rawValue), in \(header)\(prefix.isEmpty ? "" : " after '\(prefix)'")"
+            case .timestampedBody(let timestamp, let tolerance):
+                "HMAC-SHA256 of {\(timestamp)}.{body}, \(encoding.rawValue), in \(header)\(prefix.isEmpty ? "" : " after '\(prefix)'"), \(tolerance) s tolerance"
+            }
+        case .standardWebhooks(let tolerance): "Standard Webhooks signature (webhook-signature), \(tolerance) s tolerance"
+        case .github: "GitHub's signature (X-Hub-Signature-256)"
+        case .stripe(let tolerance): "Stripe's signature (Stripe-Signature), \(tolerance) s tolerance"
+        case .shopify: "Shopify's signature (X-Shopify-Hmac-Sha256)"
+        case .herald(let prefix, let tolerance): "another Herald's signature (\(prefix)-Signature), \(tolerance) s tolerance"
+        }
+    }
+
     package static let methods = ["none", "token", "basic", "hmac", "standard-webhooks", "github", "stripe", "shopify", "herald"]
 
     package var needsSecret: Bool { self != .none }
@@ -230,6 +251,20 @@ package struct Mapping: Sendable, Equatable {
         for (value, eventType) in types where !EventTypeName.isWellFormed(eventType) {
             throw ParseFailure(field: "\(reader.field("event_types")).\(value)", EventTypeName.advice(eventType))
         }
+    }
+
+    /// In words, for the portal.
+    package var summary: String {
+        let data = data.map { "the object at \($0)" } ?? "the whole body"
+        let origin: String
+        switch type {
+        case .fixed(let name): return "the event \(name), with \(data) as its data"
+        case .header(let name): origin = "the \(name) header"
+        case .field(let path): origin = path.description
+        }
+        if types.isEmpty { return "the event type named in \(origin), with \(data) as its data" }
+        let pairs = types.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }.joined(separator: ", ")
+        return "by \(origin): \(pairs) (any other value is a parse error), with \(data) as its data"
     }
 
     package var config: [String: ConfigValue] {

@@ -155,6 +155,17 @@ package struct InboundStore: Sendable {
         return stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(id))
     }
 
+    /// Webhooks received per source since `since`, for the portal's list.
+    package func receivedCounts(tenant: UUID, since: Date) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for row in try await pool.query(
+            "SELECT source_id, count(*) FROM inbound_webhooks WHERE tenant_id = \(tenant) AND received_at >= \(since) GROUP BY source_id")
+        {
+            counts[try row.id(0)] = try row.decode(Int.self, 1)
+        }
+        return counts
+    }
+
     // MARK: Intake
 
     /// The source a URL token names, with its secret; nil for an unknown token or one
@@ -376,7 +387,7 @@ package struct InboundStore: Sendable {
             previousUrlExpiresAt: try row.decode(Date?.self, 5), verification: source.verification.config, mapping: source.mapping?.config,
             dedup: source.effectiveDeliveryID?.config, dedupWindowSeconds: source.dedupWindow, maxBodyBytes: source.maxBodyBytes,
             retentionDays: Dictionary(uniqueKeysWithValues: source.retention.map { ($0.key.rawValue, $0.value) }),
-            createdAt: try row.decode(Date.self, 13), updatedAt: try row.decode(Date.self, 14))
+            createdAt: try row.decode(Date.self, 13), updatedAt: try row.decode(Date.self, 14), settings: source)
     }
 
     static func status(_ row: Row, _ index: Int) throws -> InboundStatus {

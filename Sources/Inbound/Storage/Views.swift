@@ -20,6 +20,13 @@ package struct SourceView: Encodable, Sendable {
     package var updatedAt: Date
     /// Only when the source is created or its secret generated: shown once.
     package var secret: String?
+    /// The settings as values, for the portal's words; not part of the API's answer.
+    package var settings: InboundSource
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, service, url, previousUrlExpiresAt, verification, mapping, dedup, dedupWindowSeconds, maxBodyBytes, retentionDays,
+            createdAt, updatedAt, secret
+    }
 }
 
 /// A stored inbound webhook, as listed.
