@@ -247,7 +247,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "FaultTests",
-            dependencies: ["TestSupport", "HeraldAMQP", "Postgres", "HeraldProducer", "HeraldEvents"],
+            dependencies: ["TestSupport", "HeraldAMQP", "Postgres", "HeraldProducer", "HeraldEvents", "HTTPClient"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -70,15 +70,20 @@ public func withTestDatabase<T>(
     let admin = try await Connection.connect(to: base, logger: TestServices.logger)
     // Identifiers cannot be bound; the name is generated here from hex digits only.
     try await admin.execute(script: "CREATE DATABASE \(name)")
+    await admin.close()
+    // Dropped over a connection of its own: the test may have restarted the server.
+    func drop() async throws {
+        let admin = try await Connection.connect(to: base, logger: TestServices.logger)
+        try await admin.execute(script: "DROP DATABASE \(name) WITH (FORCE)")
+        await admin.close()
+    }
     let url = base.replacingDatabase(with: name)
     do {
         let result = try await body(url)
-        try await admin.execute(script: "DROP DATABASE \(name) WITH (FORCE)")
-        await admin.close()
+        try await drop()
         return result
     } catch {
-        _ = try? await admin.execute(script: "DROP DATABASE \(name) WITH (FORCE)")
-        await admin.close()
+        try? await drop()
         throw error
     }
 }
