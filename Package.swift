@@ -240,7 +240,7 @@ let package = Package(
             name: "herald-bench",
             dependencies: [
                 "HeraldAMQP", "Postgres", "HTTPClient", "HeraldProducer", "HeraldEvents", "Migrations", "Delivery", "FanOut", "Topology", "Settings",
-                "Records",
+                "Records", "Cryptography",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "bench/HeraldBench",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cryptography
+import Inbound
 import Logging
 import Management
 import Postgres
@@ -28,7 +29,7 @@ struct Secrets: AsyncParsableCommand {
 
     struct Rekey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Seal every endpoint secret with HERALD_SECRET_KEY (plaintext ones and those of retired keys).")
+            abstract: "Seal every endpoint secret and inbound source token and secret with HERALD_SECRET_KEY (plaintext ones and those of retired keys).")
 
         @OptionGroup var options: GlobalOptions
 
@@ -41,8 +42,10 @@ struct Secrets: AsyncParsableCommand {
             let pool = try Pool(url: settings.databaseURL, size: 1, applicationName: "herald-secrets", logger: logger)
             do {
                 let count = try await Store(pool: pool, keyring: settings.secretKeyring).resealSecrets()
+                let sources = try await InboundStore(pool: pool, keyring: settings.secretKeyring, publicURL: settings.publicURL, maxDataBytes: settings.maxDataBytes)
+                    .resealSecrets()
                 await pool.close()
-                print("sealed \(count) endpoint(s) with key \(settings.secretKeyring.current!.id)")
+                print("sealed \(count) endpoint(s) and \(sources) inbound source(s) with key \(settings.secretKeyring.current!.id)")
             } catch {
                 await pool.close()
                 throw error

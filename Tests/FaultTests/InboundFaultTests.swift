@@ -105,6 +105,11 @@ extension RestartTests {
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(accepted.subtracting(delivered).isEmpty, "lost: \(accepted.subtracting(delivered).sorted())")
+            // The API counted what it stored.
+            let metrics = try await client.execute(Request(url: base + "/metrics", method: "GET", maxResponseBytes: 1 << 20))
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(text.contains("herald_inbound_requests_total{status=\"processed\"}"), "\(text.prefix(2000))")
+            #expect(text.contains("herald_inbound_accept_seconds"))
             kill(api.processIdentifier, SIGTERM)
             kill(worker.processIdentifier, SIGTERM)
             api.waitUntilExit()

@@ -61,6 +61,16 @@ struct InboundWebhookTests {
             #expect(second.header("x-herald-event") == "lead.created")
             #expect(String(decoding: second.body, as: UTF8.self) == #"{"Name":"Jane Roe","Email":"jane@example.com","EntityName":"Lead"}"#)
 
+            // Multipart fields, as some form builders send them.
+            let boundary = "----herald7f3a"
+            let multipart = "--\(boundary)\r\nContent-Disposition: form-data; name=\"Name\"\r\n\r\nKim Lee\r\n"
+                + "--\(boundary)\r\nContent-Disposition: form-data; name=\"EntityName\"\r\n\r\nContact\r\n--\(boundary)--\r\n"
+            let parts = try await api.send(
+                source.path, headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)"), basic], body: Array(multipart.utf8))
+            #expect(parts.string("status") == "processed")
+            let fromParts = try await receiver.waitForRequests(3)[2]
+            #expect(String(decoding: fromParts.body, as: UTF8.self) == #"{"Name":"Kim Lee","EntityName":"Contact"}"#)
+
             // An unregistered entity: accepted, kept, the error names the field.
             let order = try await api.send(source.path, headers: Self.json + [basic], body: Array(#"{"EntityName": "Order", "Number": "A-7"}"#.utf8))
             #expect(order.status == 200)
@@ -81,7 +91,7 @@ struct InboundWebhookTests {
             let replay = try await api.call("POST", "/v1/inbound/\(orderID)/replay", token: tenant.key)
             #expect(replay.string("status") == "processed")
             #expect(replay.string("event_type") == "order.created")
-            let third = try await receiver.waitForRequests(3)[2]
+            let third = try await receiver.waitForRequests(4)[3]
             #expect(third.header("x-herald-event") == "order.created")
             #expect(String(decoding: third.body, as: UTF8.self) == #"{"EntityName": "Order", "Number": "A-7"}"#)
 
@@ -205,6 +215,9 @@ struct InboundWebhookTests {
             let tooLarge = try #require(rejected.first { ($0["response_status"] as? Int) == 413 })
             #expect(tooLarge["body_size"] as? Int == 50 * 1024 * 1024)
             #expect(try await inbound(api, tenant.key, try #require(tooLarge["id"] as? String))["body"] == nil)
+            // 2 MB without a length (chunked): reading stops past the limit; refused the same way.
+            let chunked = try await Self.chunked(port: api.port, path: open.path, chunks: 256, size: 8192)
+            #expect(chunked.hasPrefix("HTTP/1.1 413"), "\(chunked.prefix(200))")
             // An unknown URL.
             #expect(try await api.send("/in/hin_unknown", headers: Self.json, body: Array("{}".utf8)).status == 404)
 
@@ -241,6 +254,22 @@ struct InboundWebhookTests {
             try? socket.send(" ")
         }
         return ""
+    }
+
+    /// Sends `chunks` chunks of `size` bytes with chunked transfer encoding (no length
+    /// announced); returns what the server answered.
+    static func chunked(port: Int, path: String, chunks: Int, size: Int) async throws -> String {
+        let socket = try RawSocket(port: port)
+        defer { socket.close() }
+        try socket.send("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let chunk = String(format: "%x", size) + "\r\n" + String(repeating: " ", count: size) + "\r\n"
+        for _ in 0..<chunks {
+            // The server may answer and close before the last chunk: that is the point.
+            guard (try? socket.send(chunk)) != nil else { break }
+            if let answer = try await socket.read(within: .milliseconds(1)), !answer.isEmpty { return answer }
+        }
+        try? socket.send("0\r\n\r\n")
+        return try await socket.read(within: .seconds(10)) ?? ""
     }
 
     @Test func aRotatedURLWorksDuringItsGraceThenAnswers404() async throws {
@@ -338,6 +367,32 @@ struct InboundWebhookTests {
             #expect(try await api.cli(["sources", "create", "x", "--verify", "md5"], key: tenant.key).0 == 1)
             #expect(try await api.cli(["sources", "delete", id], key: tenant.key).0 == 0)
             #expect(try await api.send(path, headers: Self.json + [("X-Token", secret)], body: Array("{}".utf8)).status == 404)
+        }
+    }
+
+    @Test func tokensAndSecretsAreSealedAtRestAndResealedAfterAKeyRotation() async throws {
+        let first = try SecretsTests.key()
+        var options = Pipeline.Options()
+        options.secretKeyring = SecretKeyring(currentKey: first, retiredKeys: [])
+        try await APIHarness.run(options) { api in
+            let tenant = try await api.tenant()
+            let source = try await source(api, tenant.key, ["verification": ["method": "token", "header": "X-Token"]])
+            let token = String(source.path.dropFirst("/in/".count))
+            let row = try await api.pipeline.pool.query("SELECT token, secret FROM inbound_sources WHERE id::text = \(source.id)")[0]
+            for (stored, plain) in [(try row.decode(String.self, 0), token), (try row.decode(String.self, 1), source.secret)] {
+                #expect(stored.hasPrefix("aes256gcm:\(first.id):") && !stored.contains(plain))
+            }
+            #expect(try await api.send(source.path, headers: Self.json + [("X-Token", source.secret)], body: Array("{}".utf8)).status == 200)
+            // A new key, the first retired: rekey seals the source again; then the first key can go.
+            let second = try SecretsTests.key()
+            let rotating = InboundStore(
+                pool: api.pipeline.pool, keyring: SecretKeyring(currentKey: second, retiredKeys: [first]), publicURL: "http://x", maxDataBytes: 1024)
+            #expect(try await rotating.resealSecrets() == 1)
+            #expect(try await rotating.resealSecrets() == 0)
+            let onlySecond = InboundStore(pool: api.pipeline.pool, keyring: SecretKeyring(currentKey: second, retiredKeys: []), publicURL: "http://x", maxDataBytes: 1024)
+            let found = try #require(try await onlySecond.intake(token: token))
+            #expect(found.secret == source.secret)
+            #expect(try await onlySecond.sources(tenant: try #require(UUID(uuidString: tenant.id))).first?.url == "http://x/in/\(token)")
         }
     }
 }

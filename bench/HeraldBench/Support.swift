@@ -29,7 +29,7 @@ struct Options {
 
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
-                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout]
+                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {

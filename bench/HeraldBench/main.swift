@@ -142,6 +142,17 @@ func main() async -> Int32 {
             rows.append(Row(number: "", name: "  plan of \(plan.query)", value: plan.indexed ? "index" : "SEQUENTIAL SCAN", target: "index", verdict: verdict(plan.indexed)))
         }
     }
+    await attempt("inbound") {
+        let figures = try await inbound(options)
+        rows.append(
+            Row(
+                number: "10", name: "inbound: GitHub-signed 1 KiB webhooks mapped to events, \(figures.senders) senders",
+                value: format(figures.acceptedPerSecond, "accepted/s") + " (stored, then 200)"))
+        rows.append(
+            Row(
+                number: "", name: "  sender's 200 → endpoint's request, at \(figures.rate)/s",
+                value: "p50 \(format(figures.p50, "ms", decimals: 1)), p99 \(format(figures.p99, "ms", decimals: 1)), max \(format(figures.max, "ms", decimals: 0)) (\(figures.samples) samples)"))
+    }
 
     let date = ISO8601DateFormatter().string(from: Date())
     print("\nHerald benchmarks — \(date) — \(ProcessInfo.processInfo.activeProcessorCount) cores, RabbitMQ, PostgreSQL and nginx on this machine\n")

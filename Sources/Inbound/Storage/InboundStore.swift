@@ -166,6 +166,26 @@ package struct InboundStore: Sendable {
         return counts
     }
 
+    /// Seals every source's token and secret that is not sealed with the current key
+    /// (plaintext rows, rows of a retired key); returns how many sources were sealed again.
+    package func resealSecrets() async throws -> Int {
+        guard keyring.current != nil else { return 0 }
+        var count = 0
+        for row in try await pool.query("SELECT id, token, secret FROM inbound_sources ORDER BY id") {
+            let id = try row.decode(UUID.self, 0)
+            let token = try row.decode(String.self, 1)
+            let secret = try row.decode(String.self, 2)
+            guard keyring.needsResealing(token) || (!secret.isEmpty && keyring.needsResealing(secret)) else { continue }
+            let newToken = keyring.seal(try keyring.open(token, context: Self.tokenContext(id)), context: Self.tokenContext(id))
+            let newSecret = secret.isEmpty ? "" : keyring.seal(try keyring.open(secret, context: Self.secretContext(id)), context: Self.secretContext(id))
+            // Only if the row still holds what was read: a rotation in between wins.
+            count += try await pool.query(
+                "UPDATE inbound_sources SET token = \(newToken), secret = \(newSecret) WHERE id = \(id) AND token = \(token) AND secret = \(secret)"
+            ).affectedRows
+        }
+        return count
+    }
+
     // MARK: Intake
 
     /// The source a URL token names, with its secret; nil for an unknown token or one
