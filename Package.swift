@@ -131,6 +131,7 @@ let package = Package(
                 "API", "Management", "Records", "Operations", "Policy", "HeraldEvents", "HeraldSupport", "Delivery", "FanOut", "HTTPClient", "Cryptography",
                 "Inbound",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

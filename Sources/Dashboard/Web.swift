@@ -2,6 +2,7 @@ import API
 import Cryptography
 import Foundation
 import Hummingbird
+import Logging
 import Management
 import Records
 import Inbound
@@ -11,7 +12,7 @@ enum PortalError: Error {
     case linkUnusable, signedOut, forged, readOnly, notFound
 }
 
-/// Answers every dashboard request with its security headers, and turns refusals into pages.
+/// Answers every dashboard request with its security headers, and turns every error into a page.
 struct DashboardMiddleware: RouterMiddleware {
     typealias Context = APIContext
     let pages: Pages
@@ -39,6 +40,15 @@ struct DashboardMiddleware: RouterMiddleware {
         } catch let error as ManagementError {
             response = pages.message(
                 heading: "Not possible now", message: error.message, status: error.kind == .unavailable ? .serviceUnavailable : .conflict, chrome: chrome)
+        } catch let error as any HTTPResponseError {
+            // A body too large, a bad parameter: its status, as a page.
+            response = pages.message(
+                heading: error.status.reasonPhrase, message: "The request could not be handled (\(error.status.code)).", status: error.status, chrome: chrome)
+        } catch {
+            // Anything else (the database away): a page that reveals nothing, with the same headers.
+            context.logger.error("dashboard page failed", metadata: ["error": "\(String(describing: type(of: error)))"])
+            response = pages.message(
+                heading: "Something went wrong", message: "The page could not be shown. Try again in a moment.", status: .internalServerError, chrome: chrome)
         }
         let ancestors = frameAncestors.isEmpty ? "'none'" : frameAncestors.joined(separator: " ")
         response.headers[.contentSecurityPolicy] =

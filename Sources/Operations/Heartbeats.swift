@@ -53,8 +53,12 @@ public struct Heartbeats: Sendable {
 
     /// Every replica seen, newest first; one silent for longer than three `interval`s is
     /// not alive, and one silent for a day is forgotten.
+    /// Forgets replicas silent for a day (each restart is a new row); housekeeping calls it.
+    public func forgetSilent() async throws -> Int {
+        try await pool.query("DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 day'").affectedRows
+    }
+
     public func replicas(interval: Duration = Heartbeat.defaultInterval) async throws -> [ReplicaView] {
-        try await pool.query("DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 day'")
         let stale = Double(interval.components.seconds * 3)
         return try await pool.query(
             """

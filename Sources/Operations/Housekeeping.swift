@@ -67,6 +67,7 @@ public struct Housekeeping: Service, CustomStringConvertible {
             deleted += try await PortalAccess(pool: pool).deleteExpired()
             deleted += try await ConsoleAccess(pool: pool, operatorToken: nil).deleteExpired()
             deleted += try await InboundStore.deleteExpired(on: pool, defaults: inboundRetention)
+            deleted += try await Heartbeats(pool: pool).forgetSilent()
             if deleted > 0 { logger.info("retention deleted old rows", metadata: ["rows": "\(deleted)"]) }
             return deleted
         } catch {

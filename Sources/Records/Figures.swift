@@ -15,14 +15,23 @@ extension PostgresRecords {
         var counted = 0
         while true {
             let (written, more) = try await pool.transaction { tx -> (Int, Bool) in
-                // The lock makes another replica's roll-up wait, then see the new mark.
-                let row = try await tx.query(
+                // The lock makes another replica's roll-up wait, then see the new mark. A mark
+                // row that is missing (a table restored without it) is put back at the
+                // oldest attempt kept, so nothing is skipped.
+                try await tx.query(
+                    """
+                    INSERT INTO attempt_rollup (rolled_until)
+                    SELECT coalesce(min(started_at), now()) FROM delivery_attempts WHERE NOT EXISTS (SELECT 1 FROM attempt_rollup)
+                    ON CONFLICT DO NOTHING
+                    """)
+                guard let row = try await tx.query(
                     """
                     SELECT rolled_until,
                            least(now() - make_interval(secs => \(lag.seconds)), rolled_until + make_interval(secs => \(step.seconds))),
                            rolled_until + make_interval(secs => \(step.seconds)) < now() - make_interval(secs => \(lag.seconds))
                     FROM attempt_rollup FOR UPDATE
-                    """)[0]
+                    """
+                ).first else { return (0, false) }
                 let from = try row.decode(Date.self, 0)
                 let until = try row.decode(Date.self, 1)
                 guard until > from else { return (0, false) }
@@ -33,12 +42,6 @@ extension PostgresRecords {
             counted += written
             if !more { return counted }
         }
-    }
-
-    /// Adds the attempts that started in [`from`, `until`) to `endpoint_hours`. Only
-    /// `rollUp` calls it on live data; a test counts a window of its own with it.
-    package func addHours(from: Date, until: Date) async throws -> Int {
-        try await pool.query(Self.addHours(from: from, until: until)).affectedRows
     }
 
     /// One row per (endpoint, hour) touched.

@@ -92,6 +92,8 @@ public struct Settings: Sendable {
     public var portalSessionTTL: Duration
     /// Origins that may frame the portal (the CRM's); empty: none may.
     public var portalFrameAncestors: [String]
+    /// Dashboard cookies are `Secure` even when no proxy sends `X-Forwarded-Proto: https`.
+    public var secureCookies: Bool
     /// The management API, for the CLI.
     public var apiURL: String
     /// The CLI's credential: a tenant key (or the operator token for tenants and keys).
@@ -153,6 +155,7 @@ public struct Settings: Sendable {
         case portalLinkTTL = "HERALD_PORTAL_LINK_TTL"
         case portalSessionTTL = "HERALD_PORTAL_SESSION_TTL"
         case portalFrameAncestors = "HERALD_PORTAL_FRAME_ANCESTORS"
+        case secureCookies = "HERALD_SECURE_COOKIES"
         case secretKey = "HERALD_SECRET_KEY"
         case retiredSecretKeys = "HERALD_SECRET_KEYS_RETIRED"
         case apiURL = "HERALD_API_URL"
@@ -204,6 +207,7 @@ public struct Settings: Sendable {
             case .portalLinkTTL: "15m"
             case .portalSessionTTL: "1h"
             case .portalFrameAncestors: ""
+            case .secureCookies: "false"
             case .secretKey: ""
             case .retiredSecretKeys: ""
             case .apiURL: "http://127.0.0.1:8080"
@@ -257,6 +261,7 @@ public struct Settings: Sendable {
             case .portalLinkTTL: "how long a tenant portal link may wait to be opened (each opens once)"
             case .portalSessionTTL: "how long a tenant portal session lasts"
             case .portalFrameAncestors: "origins that may show the portal in a frame, space-separated (the CRM's: https://crm.example.com); empty: none"
+            case .secureCookies: "dashboard cookies are Secure without X-Forwarded-Proto (the API is served over HTTPS)"
             case .secretKey: "base64 of 32 random bytes that encrypt endpoint secrets at rest (unset: stored in plaintext)"
             case .retiredSecretKeys: "earlier HERALD_SECRET_KEY values, comma-separated, still read until `herald secrets rekey`"
             case .apiURL: "the management API, for the CLI"
@@ -357,11 +362,15 @@ public struct Settings: Sendable {
         if let token = operatorToken, token.count < 16 {
             throw SettingsError(key: .operatorToken, reason: "must be at least 16 characters")
         }
-        switch value(.allowHTTP).lowercased() {
-        case "true", "1", "yes": allowHTTP = true
-        case "false", "0", "no": allowHTTP = false
-        default: throw SettingsError(key: .allowHTTP, reason: "must be true or false")
+        func flag(_ key: Key) throws(SettingsError) -> Bool {
+            switch value(key).lowercased() {
+            case "true", "1", "yes": return true
+            case "false", "0", "no": return false
+            default: throw SettingsError(key: key, reason: "must be true or false")
+            }
         }
+        allowHTTP = try flag(.allowHTTP)
+        secureCookies = try flag(.secureCookies)
         func list(_ key: Key) -> [String] {
             value(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }

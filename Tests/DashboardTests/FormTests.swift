@@ -76,24 +76,21 @@ struct FormTests {
     }
 
     @Test func aFramedPortalOverHTTPSGetsACookieTheFrameReceives() {
-        #expect(Portal.cookieAttributes(secure: true, framed: true) == "HttpOnly; SameSite=None; Secure")
+        #expect(Portal.cookieAttributes(secure: true, framed: true) == "HttpOnly; SameSite=None; Secure; Partitioned")
         #expect(Portal.cookieAttributes(secure: true, framed: false) == "HttpOnly; SameSite=Lax; Secure")
         #expect(Portal.cookieAttributes(secure: false, framed: true) == "HttpOnly; SameSite=Lax", "None without Secure is refused by browsers")
     }
 
-    @Test func wrongOperatorTokensCloseSignInForAWhile() {
+    @Test func signInAttemptsAreLimitedPerAddress() {
         let start = ContinuousClock.now
         let throttle = SignInThrottle(rate: 0.2, burst: 10, origin: start)
         for n in 0..<10 {
-            throttle.failed(now: start + .milliseconds(n))
-            #expect(throttle.blocked(now: start + .milliseconds(n)) == nil, "the first ten cost nothing")
+            #expect(throttle.attempt(from: "203.0.113.9", now: start + .milliseconds(n)) == nil, "the first ten go ahead")
         }
-        throttle.failed(now: start + .milliseconds(10))
-        #expect(throttle.blocked(now: start + .milliseconds(20)) == 5, "the eleventh closes it until a token is back")
-        #expect(throttle.blocked(now: start + .seconds(5) + .milliseconds(20)) == nil)
-        throttle.failed(now: start + .seconds(5) + .milliseconds(20))
-        #expect(throttle.blocked(now: start + .seconds(6)) == nil, "the token that came back was taken, none missing yet")
-        throttle.failed(now: start + .seconds(6))
-        #expect(throttle.blocked(now: start + .seconds(6)) != nil)
+        #expect(throttle.attempt(from: "203.0.113.9", now: start + .milliseconds(10)) == 5, "the eleventh waits until a token is back")
+        // Another address (the operator's) is not held up by a guesser's failures.
+        #expect(throttle.attempt(from: "198.51.100.4", now: start + .milliseconds(11)) == nil)
+        #expect(throttle.attempt(from: "203.0.113.9", now: start + .seconds(5) + .milliseconds(20)) == nil)
+        #expect(throttle.attempt(from: "203.0.113.9", now: start + .seconds(6)) != nil, "the token that came back was taken")
     }
 }

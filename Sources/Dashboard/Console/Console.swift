@@ -38,9 +38,9 @@ public struct Console: Sendable {
     let parking: ParkingLot
     let heartbeats: Heartbeats
     let pages: Pages
-    /// Wrong tokens: eleven at once, then one every five seconds; while sign-in is closed
-    /// no token is even compared (a guess that happens to be right is refused too).
-    let failedSignIns = SignInThrottle()
+    /// Sign-in attempts per client address: ten at once, then one every five seconds; an
+    /// attempt over the limit is refused before its token is compared.
+    let signIns = SignInThrottle()
 
     public init(
         configuration: Configuration, access: ConsoleAccess, portalAccess: PortalAccess, store: Store, log: any DeliveryLog, census: BrokerCensus,
@@ -60,12 +60,12 @@ public struct Console: Sendable {
     public func register(on router: Router<APIContext>) {
         let console = router.group("console").add(middleware: DashboardMiddleware(pages: pages, frameAncestors: [], chrome: .console(nil)))
         console.get { request, _ in try await page(request) { session in try await tenants(session) } }
-        console.post("sign-in") { request, _ in try await signIn(request) }
+        console.post("sign-in") { request, context in try await signIn(request, context) }
         console.post("sign-out") { request, _ in
             try await form(request) { _, _ in
                 if let id = request.cookie(Self.cookieName) { try await access.close(session: id) }
                 var response = signInPage(error: nil, status: .ok)
-                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict"
+                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict\(isSecure(request) ? "; Secure" : "")"
                 return response
             }
         }
@@ -92,26 +92,28 @@ public struct Console: Sendable {
 
     // MARK: Sessions
 
-    private func signIn(_ request: Request) async throws -> Response {
+    private func signIn(_ request: Request, _ context: APIContext) async throws -> Response {
         guard access.isOpen else {
             return signInPage(error: "The console is closed: this deployment has no HERALD_OPERATOR_TOKEN.", status: .serviceUnavailable)
         }
         let form = Form(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
-        let now = ContinuousClock.now
-        if let wait = failedSignIns.blocked(now: now) {
-            var response = signInPage(error: "Too many wrong tokens; try again in \(wait) s.", status: .tooManyRequests)
+        if let wait = signIns.attempt(from: context.remoteAddress, now: .now) {
+            var response = signInPage(error: "Too many sign-in attempts from this address; try again in \(wait) s.", status: .tooManyRequests)
             response.headers[.retryAfter] = String(wait)
             return response
         }
         guard let session = try await access.signIn(token: form.value("token") ?? "", ttl: configuration.sessionTTL), let id = session.id else {
-            failedSignIns.failed(now: now)
             return signInPage(error: "That is not the operator token.", status: .unauthorized)
         }
         var response = Response.redirect(to: "/console", type: .found)
-        let secure = configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
         response.headers[.setCookie] =
-            "\(Self.cookieName)=\(id); Path=/console; Max-Age=\(configuration.sessionTTL.components.seconds); HttpOnly; SameSite=Strict\(secure ? "; Secure" : "")"
+            "\(Self.cookieName)=\(id); Path=/console; Max-Age=\(configuration.sessionTTL.components.seconds); HttpOnly; SameSite=Strict\(isSecure(request) ? "; Secure" : "")"
         return response
+    }
+
+    /// `Secure` cookies: by setting (`HERALD_SECURE_COOKIES`), or behind a proxy that says HTTPS.
+    private func isSecure(_ request: Request) -> Bool {
+        configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
     }
 
     private func signInPage(error: String?, status: HTTPResponse.Status) -> Response {
@@ -139,7 +141,7 @@ public struct Console: Sendable {
     // MARK: Pages
 
     private func tenants(_ session: ConsoleSession) async throws -> Response {
-        let since = Date().addingTimeInterval(-86_400)
+        let since = Chart.since(.day, now: Date())
         async let overview = store.tenantOverview()
         async let activity = log.tenantActivity(since: since)
         async let disabled = store.disabledEndpoints(limit: 200)
@@ -211,39 +213,33 @@ public struct Console: Sendable {
     }
 }
 
-/// Counts wrong operator tokens with a token bucket: each refused sign-in takes a token;
-/// one refused with none left closes sign-in, for everyone, until a token is back.
+/// Sign-in attempts per client address, as token buckets: an attempt takes a token
+/// before its token is compared (so concurrent guesses cannot outrun the count), and an
+/// address with none left is refused until one is back. Other addresses are not affected,
+/// so nobody can lock the operator out; buckets that filled up again are forgotten.
 final class SignInThrottle: Sendable {
-    private struct State {
-        var bucket: TokenBucket
-        var closedUntil: Double = 0
-    }
-
-    private let state: Mutex<State>
+    private let buckets = Mutex<[String: TokenBucket]>([:])
+    private let rate: Double
+    private let burst: Double
     private let origin: ContinuousClock.Instant
 
     init(rate: Double = 0.2, burst: Double = 10, origin: ContinuousClock.Instant = .now) {
-        state = Mutex(State(bucket: TokenBucket(rate: rate, burst: burst, now: 0)))
+        self.rate = rate
+        self.burst = burst
         self.origin = origin
     }
 
-    private func seconds(_ now: ContinuousClock.Instant) -> Double {
+    /// Nil: the attempt from `address` may go ahead (a token was taken); otherwise the
+    /// whole seconds until one is back.
+    func attempt(from address: String, now: ContinuousClock.Instant) -> Int? {
         let elapsed = now - origin
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
-    /// Whole seconds until sign-in opens again; nil while it is open.
-    func blocked(now: ContinuousClock.Instant) -> Int? {
-        let time = seconds(now)
-        let wait = state.withLock { $0.closedUntil } - time
-        return wait > 0 ? Int(wait.rounded(.up)) : nil
-    }
-
-    func failed(now: ContinuousClock.Instant) {
-        let time = seconds(now)
-        state.withLock { state in
-            // A failure with no token left to take closes sign-in until one is back.
-            if let wait = state.bucket.take(now: time) { state.closedUntil = time + wait }
+        let time = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return buckets.withLock { buckets in
+            if buckets.count > 10_000 { buckets = buckets.filter { !$0.value.isFull(now: time) } }
+            var bucket = buckets[address] ?? TokenBucket(rate: rate, burst: burst, now: time)
+            let wait = bucket.take(now: time)
+            buckets[address] = bucket
+            return wait.map { Int($0.rounded(.up)) }
         }
     }
 }

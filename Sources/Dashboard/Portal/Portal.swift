@@ -94,7 +94,9 @@ public struct Portal: Sendable {
             try await form(request, context, allowReadOnly: true) { _, _ in
                 if let id = Self.cookie(request) { try await access.close(session: id) }
                 var response = pages.message(heading: "Signed out", message: "Open the portal again from your CRM to continue.")
-                response.headers[.setCookie] = "\(Self.cookieName)=; Path=/portal; Max-Age=0; HttpOnly; SameSite=Lax"
+                // Cleared with the attributes it was set with: a framed browser refuses anything else.
+                response.headers[.setCookie] =
+                    "\(Self.cookieName)=; Path=/portal; Max-Age=0; " + Self.cookieAttributes(secure: isSecure(request), framed: !configuration.frameAncestors.isEmpty)
                 return response
             }
         }
@@ -183,9 +185,8 @@ public struct Portal: Sendable {
         }
         var response = Response.redirect(to: "/portal/endpoints", type: .found)
         let seconds = configuration.sessionTTL.components.seconds
-        let secure = configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
         response.headers[.setCookie] =
-            "\(Self.cookieName)=\(id); Path=/portal; Max-Age=\(seconds); " + Self.cookieAttributes(secure: secure, framed: !configuration.frameAncestors.isEmpty)
+            "\(Self.cookieName)=\(id); Path=/portal; Max-Age=\(seconds); " + Self.cookieAttributes(secure: isSecure(request), framed: !configuration.frameAncestors.isEmpty)
         return response
     }
 
@@ -227,7 +228,7 @@ public struct Portal: Sendable {
         try await page(request, context) { session in
             let endpoints = try await store.endpoints(tenant: session.tenant)
             let summaries = try await log.summaries(
-                tenant: session.tenant, endpoints: endpoints.compactMap { UUID(uuidString: $0.id) }, since: Date().addingTimeInterval(-86_400))
+                tenant: session.tenant, endpoints: endpoints.compactMap { UUID(uuidString: $0.id) }, since: Chart.since(.day, now: Date()))
             return try pages.endpoints(endpoints, summaries: summaries, session: session)
         }
     }
@@ -344,9 +345,15 @@ public struct Portal: Sendable {
 
     /// Framed by the CRM on another site, a Lax cookie would not reach the frame: there it
     /// is SameSite=None, which browsers accept only with Secure (every form still carries
-    /// the session's CSRF token). Otherwise Lax.
+    /// the session's CSRF token), and Partitioned, so browsers that block third-party
+    /// cookies keep it for the frame under the CRM's site (CHIPS). Otherwise Lax.
     static func cookieAttributes(secure: Bool, framed: Bool) -> String {
-        "HttpOnly; SameSite=\(secure && framed ? "None" : "Lax")\(secure ? "; Secure" : "")"
+        secure && framed ? "HttpOnly; SameSite=None; Secure; Partitioned" : "HttpOnly; SameSite=Lax\(secure ? "; Secure" : "")"
+    }
+
+    /// `Secure` cookies: by setting (`HERALD_SECURE_COOKIES`), or behind a proxy that says HTTPS.
+    func isSecure(_ request: Request) -> Bool {
+        configuration.secureCookies || request.headers[.init("X-Forwarded-Proto")!] == "https"
     }
 
     static func cookie(_ request: Request) -> String? {

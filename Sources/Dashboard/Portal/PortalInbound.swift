@@ -11,7 +11,7 @@ extension Portal {
         portal.get("sources") { request, context in
             try await page(request, context) { session in
                 let sources = try await inbound.sources(tenant: session.tenant)
-                let received = try await inbound.receivedCounts(tenant: session.tenant, since: Date().addingTimeInterval(-86_400))
+                let received = try await inbound.receivedCounts(tenant: session.tenant, since: Chart.since(.day, now: Date()))
                 return pages.sources(sources, received: received, session: session)
             }
         }

@@ -204,46 +204,51 @@ package struct InboundStore: Sendable {
         return (source, stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(source.id)))
     }
 
-    /// Stores a request with its verdict, in one transaction: a repeat of a delivery id
-    /// within the window becomes a duplicate, and a processed webhook's event goes into
-    /// the outbox with it, so the event exists exactly when the webhook says processed.
+    /// Stores a request with its verdict in one statement (one round trip, one commit): a
+    /// repeat of a delivery id within the window becomes a duplicate, and a processed
+    /// webhook's event goes into the outbox with it, so the event exists exactly when the
+    /// webhook says processed. Of two concurrent requests with one delivery id, the second
+    /// waits for the first's commit and finds its claim.
     package func receive(_ verdict: Verdict, request: InboundRequest, source: InboundSource) async throws -> Receipt {
         let id = UUID()
-        return try await pool.transaction { tx in
-            var status = verdict.status
-            var duplicateOf: UUID?
-            if let key = verdict.dedupKey, status != .rejected {
-                let claimed = try await tx.query(
-                    """
-                    INSERT INTO inbound_dedup (source_id, key, webhook_id, expires_at)
-                    VALUES (\(source.id), \(key), \(id), now() + make_interval(secs => \(source.dedupWindow)))
-                    ON CONFLICT (source_id, key) DO UPDATE SET webhook_id = EXCLUDED.webhook_id, expires_at = EXCLUDED.expires_at
-                        WHERE inbound_dedup.expires_at <= now()
-                    RETURNING 1
-                    """)
-                if claimed.isEmpty {
-                    status = .duplicate
-                    duplicateOf = try await tx.query("SELECT webhook_id FROM inbound_dedup WHERE source_id = \(source.id) AND key = \(key)")
-                        .first?.decode(UUID.self, 0)
-                }
-            }
-            let event = status == .processed ? verdict.event : nil
-            let eventID = event.map { _ in Event.generateID() }
-            try await tx.query(
-                """
+        let key = verdict.status == .rejected ? nil : verdict.dedupKey
+        let event = verdict.status == .processed ? verdict.event : nil
+        let eventID = event.map { _ in Event.generateID() }
+        let attributes = JSONB(ConfigValue.text(["inbound_source": .string(source.id.uuidString.lowercased())]))
+        let row = try await pool.query(
+            """
+            WITH claim AS (
+                INSERT INTO inbound_dedup (source_id, key, webhook_id, expires_at)
+                SELECT \(source.id), \(key)::text, \(id), now() + make_interval(secs => \(source.dedupWindow))
+                WHERE \(key)::text IS NOT NULL
+                ON CONFLICT (source_id, key) DO UPDATE SET webhook_id = EXCLUDED.webhook_id, expires_at = EXCLUDED.expires_at
+                    WHERE inbound_dedup.expires_at <= now()
+                RETURNING 1
+            ), decided AS (
+                SELECT CASE WHEN \(key)::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM claim) THEN 'duplicate' ELSE \(verdict.status.rawValue)::text END
+                    AS status
+            ), stored AS (
                 INSERT INTO inbound_webhooks (id, source_id, tenant_id, status, error, error_field, response_status, remote_address,
                     content_type, headers, query, body, body_size, dedup_key, duplicate_of, event_id, event_type, processed_at)
-                VALUES (\(id), \(source.id), \(source.tenantID), \(status.rawValue), \(verdict.failure?.reason), \(verdict.failure?.field),
+                SELECT \(id), \(source.id), \(source.tenantID), d.status, \(verdict.failure?.reason), \(verdict.failure?.field),
                     \(verdict.httpStatus), \(request.remoteAddress), \(String((request.header("Content-Type") ?? "").prefix(200))),
                     \(JSONB(Self.headersText(request, source: source))), \(Self.queryText(request, source: source)),
-                    \(verdict.keepsBody ? Bytea(request.body) : nil), \(request.bodySize), \(verdict.dedupKey), \(duplicateOf),
-                    \(eventID), \(event?.type), CASE WHEN \(status.rawValue) IN ('processed', 'parse_error') THEN now() END)
-                """)
-            if let event, let eventID {
-                try await Self.enqueue(event, id: eventID, source: source, on: tx)
-            }
-            return Receipt(id: id, status: status, duplicateOf: duplicateOf, eventID: eventID)
-        }
+                    \(verdict.keepsBody ? Bytea(request.body) : nil), \(request.bodySize), \(verdict.dedupKey),
+                    CASE WHEN d.status = 'duplicate'
+                        THEN (SELECT webhook_id FROM inbound_dedup WHERE source_id = \(source.id) AND key = \(key)::text) END,
+                    CASE WHEN d.status = 'processed' THEN \(eventID)::text END, CASE WHEN d.status = 'processed' THEN \(event?.type)::text END,
+                    CASE WHEN d.status IN ('processed', 'parse_error') THEN now() END
+                FROM decided d
+                RETURNING status, duplicate_of
+            ), queued AS (
+                INSERT INTO outbox (tenant_id, event_id, type, data, attributes)
+                SELECT \(source.tenantID), \(eventID)::text, \(event?.type)::text, \(event.map { JSON(bytes: $0.data) })::json, \(attributes)
+                FROM decided WHERE status = 'processed'
+            )
+            SELECT status, duplicate_of FROM stored
+            """)[0]
+        let status = try Self.status(row, 0)
+        return Receipt(id: id, status: status, duplicateOf: try row.decode(UUID?.self, 1), eventID: status == .processed ? eventID : nil)
     }
 
     static func enqueue(_ event: MappedEvent, id: String, source: InboundSource, on tx: Connection) async throws {
