@@ -50,9 +50,7 @@ extension API {
         }
         add(.post, "/v1/sources/{id}/rotate-url", .tenant) { request, context in
             let id = try Self.id(context)
-            var input = try await Input.read(request, context: context)
-            let grace = try input.integer("grace_seconds", 0...(7 * 86_400)).map { Duration.seconds($0) } ?? configuration.rotationGrace
-            try input.rejectUnknown()
+            let grace = try await rotationGrace(request, context)
             return try Self.json(try await inbound.rotateToken(tenant: context.tenant!, id: id, grace: grace))
         }
 
@@ -88,8 +86,8 @@ extension API {
         let verdict = Intake.decide(inboundRequest, source: source, secret: secret, now: Date(), maxDataBytes: producer.configuration.limits.maxDataBytes)
         if verdict.status == .rejected {
             Counter(label: "herald_inbound_rejected_total", dimensions: [("reason", Self.rejectionReason(verdict.httpStatus))]).increment()
-            // A flood of refused requests is answered but not all kept: the tenant sees a sample.
-            if (try? rejectionLimiter.admit(source.id.uuidString, what: "rejections")) == nil {
+            // A flood of refused requests is answered but not all kept: the tenant sees a sample (none with 0).
+            if inboundLimits.rejectionsKeptPerSecond == 0 || (try? rejectionLimiter.admit(source.id.uuidString, what: "rejections")) == nil {
                 Counter(label: "herald_inbound_rejected_unstored_total").increment()
                 throw Problem(HTTPResponse.Status(code: verdict.httpStatus), verdict.failure?.description ?? "refused")
             }

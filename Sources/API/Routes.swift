@@ -102,9 +102,7 @@ extension API {
         }
         add(.post, "/v1/endpoints/{id}/rotate-secret", .tenant) { request, context in
             let id = try Self.id(context)
-            var input = try await Input.read(request, context: context)
-            let grace = try input.integer("grace_seconds", 0...(7 * 86_400)).map { Duration.seconds($0) } ?? configuration.rotationGrace
-            try input.rejectUnknown()
+            let grace = try await rotationGrace(request, context)
             return try Self.json(try await store.rotateSecret(tenant: context.tenant!, id: id, grace: grace))
         }
         add(.post, "/v1/endpoints/{id}/enable", .tenant) { _, context in
@@ -208,6 +206,14 @@ extension API {
         }
         inboundRoutes(add)
         return routes
+    }
+
+    /// A rotation's body: `grace_seconds`, how long the old secret or URL keeps working.
+    func rotationGrace(_ request: Request, _ context: APIContext) async throws -> Duration {
+        var input = try await Input.read(request, context: context)
+        let grace = try input.integer("grace_seconds", 0...(7 * 86_400)).map { Duration.seconds($0) } ?? configuration.rotationGrace
+        try input.rejectUnknown()
+        return grace
     }
 
     private func endpointInput(_ request: Request, context: APIContext, creating: Bool) async throws -> EndpointInput {

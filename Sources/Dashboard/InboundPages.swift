@@ -14,7 +14,8 @@ struct SourceForm {
     var formError: String?
 
     static let fields = [
-        "name", "service", "method", "header", "prefix", "query", "username", "encoding", "signed", "timestamp_header", "secret", "mapping",
+        "name", "service", "method", "header", "prefix", "query", "username", "encoding", "signed", "timestamp_header", "tolerance_seconds",
+        "secret", "mapping",
         "event_type", "event_type_header", "event_type_path", "event_types", "data_path", "dedup_header", "max_body_bytes",
     ]
 
@@ -30,7 +31,7 @@ struct SourceForm {
         for (key, value) in view.verification {
             switch (key, value) {
             case ("method", .string(let text)): values["method"] = text
-            case ("tolerance_seconds", _): break
+            case (_, .int(let number)): values[key] = String(number)
             case (_, .string(let text)): values[key] = text
             default: break
             }
@@ -61,7 +62,8 @@ struct SourceForm {
     /// Which settings each method reads: the others typed in the form are left out.
     static let methodFields: [String: [String]] = [
         "token": ["header", "prefix", "query"], "basic": ["username"],
-        "hmac": ["header", "prefix", "encoding", "signed", "timestamp_header"], "herald": ["prefix"],
+        "hmac": ["header", "prefix", "encoding", "signed", "timestamp_header", "tolerance_seconds"], "herald": ["prefix", "tolerance_seconds"],
+        "standard-webhooks": ["tolerance_seconds"], "stripe": ["tolerance_seconds"],
     ]
 
     /// The API's JSON object for these values; nil, with the errors set, when a value cannot be one.
@@ -75,9 +77,21 @@ struct SourceForm {
         var verification: [String: Any] = ["method": method]
         for field in Self.methodFields[method] ?? [] {
             if field == "signed" && value("signed") == "body" { continue }
-            if let text = value(field) { verification[field] = text }
+            guard let text = value(field) else { continue }
+            if field == "tolerance_seconds" {
+                guard let seconds = Int(text) else {
+                    errors["tolerance_seconds"] = "must be a whole number of seconds"
+                    return nil
+                }
+                verification[field] = seconds
+            } else {
+                verification[field] = text
+            }
         }
-        if method == "hmac" && value("signed") != "timestamp.body" { verification["timestamp_header"] = nil }
+        if method == "hmac" && value("signed") != "timestamp.body" {
+            verification["timestamp_header"] = nil
+            verification["tolerance_seconds"] = nil
+        }
         object["verification"] = verification
         if let secret = value("secret") { object["secret"] = secret }
         var mapping: [String: Any] = [:]
@@ -188,7 +202,8 @@ extension Pages {
             "prefix": form.values["prefix"] ?? "", "query": form.values["query"] ?? "", "username": form.values["username"] ?? "",
             "hex": form.values["encoding"] != "base64", "base64": form.values["encoding"] == "base64",
             "signedBody": form.values["signed"] != "timestamp.body", "signedTimestamp": form.values["signed"] == "timestamp.body",
-            "timestampHeader": form.values["timestamp_header"] ?? "", "eventType": form.values["event_type"] ?? "",
+            "timestampHeader": form.values["timestamp_header"] ?? "", "tolerance": form.values["tolerance_seconds"] ?? "",
+            "eventType": form.values["event_type"] ?? "",
             "eventTypeHeader": form.values["event_type_header"] ?? "", "eventTypePath": form.values["event_type_path"] ?? "",
             "eventTypes": form.values["event_types"] ?? "", "dataPath": form.values["data_path"] ?? "",
             "dedupHeader": form.values["dedup_header"] ?? "", "maxBodyBytes": form.values["max_body_bytes"] ?? "",
@@ -239,7 +254,8 @@ extension Pages {
             "statusLabel": Self.statusLabel(webhook.status), "sourceId": webhook.sourceId, "sourceName": sourceName,
             "responseStatus": webhook.responseStatus, "remoteAddress": webhook.remoteAddress, "contentType": webhook.contentType.isEmpty ? "no content type" : webhook.contentType,
             "bodySize": webhook.bodySize, "headers": webhook.headers.map { ["name": $0.first ?? "", "value": $0.last ?? ""] },
-            "canReplay": webhook.status != .rejected && (webhook.body != nil || webhook.bodyBase64 != nil) && !session.readOnly,
+            // What a replay accepts: stored only, or not parsed; never a second event.
+            "canReplay": [.received, .parseError].contains(webhook.status) && (webhook.body != nil || webhook.bodyBase64 != nil) && !session.readOnly,
         ]
         if !webhook.query.isEmpty { values["query"] = webhook.query }
         if let error = webhook.error {

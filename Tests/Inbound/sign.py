@@ -1,6 +1,6 @@
 """Signs an inbound test request the way each sender documents it.
 
-Usage: sign.py METHOD SECRET < body; prints the headers to send as a JSON object.
+Usage: sign.py METHOD SECRET BODY_FILE; prints the headers to send as a JSON object.
 GitHub, Stripe and Shopify follow their documentation's verification code; Standard
 Webhooks uses the official `standardwebhooks` package.
 """
@@ -14,7 +14,8 @@ import uuid
 from datetime import datetime, timezone
 
 method, secret = sys.argv[1], sys.argv[2]
-payload = sys.stdin.buffer.read()
+with open(sys.argv[3], "rb") as body:
+    payload = body.read()
 headers = {}
 if method == "github":
     # docs.github.com: "X-Hub-Signature-256 ... HMAC hex digest of the request body ... sha256="

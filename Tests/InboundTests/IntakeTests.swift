@@ -44,6 +44,8 @@ import Testing
         #expect(verdict.status == .received)
         #expect(verdict.event == nil && verdict.failure == nil)
         #expect(decide(creatio, source()).status == .received)
+        // A null EntityName is no EntityName.
+        #expect(decide(Array(#"{"EntityName": null}"#.utf8), source(mapping: entities)).status == .received)
     }
 
     @Test func typesFromAHeaderOrFixedAndDataFromASubObject() {

@@ -81,4 +81,15 @@ import Testing
             try BodyFormat.multipart(boundary: boundary).parse(Array(unterminated.utf8))
         }
     }
+
+    @Test func aHostileBodyIsRefusedBeforeItIsHeld() throws {
+        let zeros = Array("[".utf8) + Array(repeating: Array("0,".utf8), count: 100_000).flatMap { $0 } + Array("0]".utf8)
+        #expect(throws: JSONSyntaxError.self) { try JSONTree.parse(zeros) }
+        do { _ = try JSONTree.parse(zeros) } catch { #expect(error.reason == "more than 100000 values") }
+        // Checked without a tree, the same body is fine: nothing of it is held.
+        #expect(throws: Never.self) { try JSONTree.check(zeros) }
+        #expect(throws: JSONSyntaxError.self) { try JSONTree.check(Array("[1,]".utf8)) }
+        let fields = Array(repeating: "a=1", count: BodyFormat.maxFields + 1).joined(separator: "&")
+        #expect(throws: ParseFailure(field: nil, "more than 10000 form fields")) { try BodyFormat.form.parse(Array(fields.utf8)) }
+    }
 }

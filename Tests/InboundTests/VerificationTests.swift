@@ -145,4 +145,17 @@ import Testing
             try Verification(object: ["method": "hmac", "signed": "timestamp.body"])
         }
     }
+
+    @Test func extremeTimestampsAreStaleNotACrash() {
+        let extreme = ["-9223372036854775808", "9223372036854775807"]
+        for stamp in extreme {
+            let stripe = Verification.stripe(tolerance: 300)
+            #expect(stripe.failure(of: request([("Stripe-Signature", "t=\(stamp),v1=00")]), secret: secret, now: now)?.contains("more than 30 years") == true)
+            let standard = Verification.standardWebhooks(tolerance: 300)
+            let headers = [("webhook-id", "msg_1"), ("webhook-timestamp", stamp), ("webhook-signature", "v1,AAAA")]
+            #expect(standard.failure(of: request(headers), secret: secret, now: now)?.contains("more than 30 years") == true)
+            let hmac = Verification.hmac(header: "X-Sig", prefix: "", encoding: .hex, signed: .timestampedBody(header: "X-Time", tolerance: 300))
+            #expect(hmac.failure(of: request([("X-Sig", "00"), ("X-Time", stamp)]), secret: secret, now: now)?.contains("more than 30 years") == true)
+        }
+    }
 }

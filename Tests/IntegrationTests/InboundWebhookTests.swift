@@ -113,7 +113,7 @@ struct InboundWebhookTests {
             let body = Array(#"{"id": "evt_1", "type": "invoice.paid", "data": {"object": {"amount": 1200}}}"#.utf8)
             for method in ["github", "stripe", "shopify", "standard-webhooks"] {
                 let source = try await source(api, tenant.key, ["verification": ["method": method]])
-                let headers = try Self.signed(method, secret: source.secret, body: body)
+                let headers = try await Self.signed(method, secret: source.secret, body: body)
                 let good = try await api.send(source.path, headers: Self.json + headers, body: body)
                 #expect(good.status == 200, "\(method): \(good.object)")
                 #expect(good.string("status") == "received", "\(method)")
@@ -148,21 +148,16 @@ struct InboundWebhookTests {
     }
 
     /// What `Tests/Inbound/sign.py` computes with the provider's documented algorithm.
-    static func signed(_ method: String, secret: String, body: [UInt8]) throws -> [(String, String)] {
+    static func signed(_ method: String, secret: String, body: [UInt8]) async throws -> [(String, String)] {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(TestServices.uniqueName("body"))
+        try Data(body).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
         process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".services/venv/bin/python")
-        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("Tests/Inbound/sign.py").path, method, secret]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(body))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: String])
+        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("Tests/Inbound/sign.py").path, method, secret, file.path]
+        let (status, output) = try await process.runToCompletion()
+        #expect(status == 0, "\(output)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: String])
         return object.map { ($0.key, $0.value) }
     }
 
@@ -173,7 +168,7 @@ struct InboundWebhookTests {
             _ = try await api.endpoint(tenant.key, url: "http://localhost:\(receiver.port)/hook", types: ["push.received"])
             let source = try await source(api, tenant.key, ["verification": ["method": "github"], "mapping": ["event_type": "push.received"]])
             let body = Array(#"{"ref": "refs/heads/main"}"#.utf8)
-            let headers = try Self.signed("github", secret: source.secret, body: body)
+            let headers = try await Self.signed("github", secret: source.secret, body: body)
             let first = try await api.send(source.path, headers: Self.json + headers, body: body)
             let again = try await api.send(source.path, headers: Self.json + headers, body: body)
             #expect(first.string("status") == "processed")
@@ -184,13 +179,27 @@ struct InboundWebhookTests {
             let events = try await api.pipeline.pool.query("SELECT count(*) FROM outbox WHERE attributes->>'inbound_source' = \(source.id)")
             #expect(try events[0].decode(Int.self, 0) == 1)
             // A concurrent burst of the same delivery: one is processed, the rest are duplicates.
-            let burstHeaders = try Self.signed("github", secret: source.secret, body: body)
-            let answers = try await withThrowingTaskGroup(of: String?.self) { group in
-                for _ in 0..<8 { group.addTask { try await api.send(source.path, headers: Self.json + burstHeaders, body: body).string("status") } }
-                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            let burstHeaders = try await Self.signed("github", secret: source.secret, body: body)
+            let answers = try await withThrowingTaskGroup(of: (status: String?, id: String?, duplicateOf: String?)?.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        let answer = try await api.send(source.path, headers: Self.json + burstHeaders, body: body)
+                        return (answer.string("status"), answer.string("id"), answer.string("duplicate_of"))
+                    }
+                }
+                return try await group.reduce(into: [(status: String?, id: String?, duplicateOf: String?)?]()) { $0.append($1) }
             }
-            #expect(answers.filter { $0 == "processed" }.count == 1)
-            #expect(answers.filter { $0 == "duplicate" }.count == 7)
+            #expect(answers.filter { $0?.status == "processed" }.count == 1)
+            #expect(answers.filter { $0?.status == "duplicate" }.count == 7)
+            // Each duplicate names the one processed, and one event was made for the burst.
+            let processed = answers.first { $0?.status == "processed" }??.id
+            #expect(answers.filter { $0?.status == "duplicate" }.allSatisfy { $0?.duplicateOf == processed })
+            let outbox = try await api.pipeline.pool.query("SELECT count(*) FROM outbox WHERE attributes->>'inbound_source' = \(source.id)")
+            #expect(try outbox[0].decode(Int.self, 0) == 2)
+            // Neither a duplicate nor a processed webhook is replayed: no second event.
+            let duplicate = try #require(answers.first { $0?.status == "duplicate" }??.id)
+            #expect(try await api.call("POST", "/v1/inbound/\(duplicate)/replay", token: tenant.key).status == 409)
+            #expect(try await api.call("POST", "/v1/inbound/\(try #require(processed))/replay", token: tenant.key).status == 409)
         }
     }
 

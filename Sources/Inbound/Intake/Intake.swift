@@ -42,14 +42,23 @@ package enum Intake {
                 415, "\(given) is not read here; send application/json, application/x-www-form-urlencoded or multipart/form-data",
                 keepsBody: true)
         }
-        let body: ParsedBody
+        // The body's tree only where something is read from it; otherwise a check that
+        // holds no tree, so a large hostile body costs no memory beyond its bytes.
+        var readsPath = false
+        if case .jsonPath = source.effectiveDeliveryID { readsPath = true }
+        let body: ParsedBody?
         do {
-            body = try format.parse(request.body)
+            if source.mapping != nil || readsPath {
+                body = try format.parse(request.body)
+            } else {
+                try format.check(request.body)
+                body = nil
+            }
         } catch {
             return Verdict(status: .parseError, httpStatus: 400, failure: error, keepsBody: true)
         }
         let dedupKey = source.effectiveDeliveryID.flatMap { deliveryID(of: request, body: body, rule: $0) }
-        guard let mapping = source.mapping else {
+        guard let mapping = source.mapping, let body else {
             return Verdict(status: .received, httpStatus: 200, keepsBody: true, dedupKey: dedupKey)
         }
         do {
@@ -65,11 +74,11 @@ package enum Intake {
     }
 
     /// The sender's delivery id; nil when it gave none (the request is then never a duplicate).
-    static func deliveryID(of request: InboundRequest, body: ParsedBody, rule: DeliveryIDRule) -> String? {
+    static func deliveryID(of request: InboundRequest, body: ParsedBody?, rule: DeliveryIDRule) -> String? {
         let value: String?
         switch rule {
         case .header(let name): value = request.header(name)
-        case .jsonPath(let path): value = path.find(in: body.root)?.scalarText
+        case .jsonPath(let path): value = body.flatMap { path.find(in: $0.root)?.scalarText }
         }
         guard let value, !value.isEmpty, value.unicodeScalars.count <= 200, !value.utf8.contains(0) else { return nil }
         return value
@@ -82,6 +91,7 @@ package enum Intake {
     ) -> Verdict {
         var trusted = source
         trusted.verification = .none
-        return decide(InboundRequest(headers: headers + [("Content-Type", contentType)], body: body), source: trusted, secret: "", now: Date(), maxDataBytes: maxDataBytes)
+        let request = InboundRequest(headers: [("Content-Type", contentType)] + headers, body: body)
+        return decide(request, source: trusted, secret: "", now: Date(), maxDataBytes: maxDataBytes)
     }
 }

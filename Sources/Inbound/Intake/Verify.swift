@@ -150,9 +150,12 @@ extension Verification {
         return RFC3339.parse(text)
     }
 
+    /// Why `time` is too far from `now`; nil within the tolerance. In floating point: a
+    /// sender's timestamp may be anything an Int64 holds, which no Int conversion survives.
     static func staleness(_ time: Date, now: Date, tolerance: Int, header: String) -> String? {
-        let distance = Int(time.timeIntervalSince(now).rounded())
-        guard abs(distance) > tolerance else { return nil }
-        return "the \(header) time is \(abs(distance)) s \(distance < 0 ? "old" : "ahead"); the tolerance is \(tolerance) s"
+        let distance = time.timeIntervalSince(now)
+        if abs(distance) <= Double(tolerance) { return nil }
+        let shown = abs(distance) < 1e9 ? "\(Int(abs(distance).rounded())) s" : "more than 30 years"
+        return "the \(header) time is \(shown) \(distance < 0 ? "old" : "ahead"); the tolerance is \(tolerance) s"
     }
 }

@@ -58,6 +58,22 @@ package enum BodyFormat: Sendable, Equatable {
         return nil
     }
 
+    /// Checks the body without keeping a tree: what a source needs that reads nothing in it.
+    package func check(_ bytes: [UInt8]) throws(ParseFailure) {
+        guard self == .json else {
+            _ = try parse(bytes)
+            return
+        }
+        do {
+            try JSONTree.check(bytes)
+        } catch {
+            throw ParseFailure(field: nil, error.description)
+        }
+    }
+
+    /// Form fields a body may have; more is refused rather than held.
+    package static let maxFields = 10_000
+
     package func parse(_ bytes: [UInt8], maxDepth: Int = JSONTree.defaultMaxDepth) throws(ParseFailure) -> ParsedBody {
         switch self {
         case .json:
@@ -77,6 +93,7 @@ package enum BodyFormat: Sendable, Equatable {
                     throw ParseFailure(field: name, "the value is not valid percent-encoded UTF-8")
                 }
                 fields.append((name, value))
+                guard fields.count <= Self.maxFields else { throw ParseFailure(field: nil, "more than \(Self.maxFields) form fields") }
             }
             return try Self.object(of: fields)
         case .multipart(let boundary):
@@ -175,6 +192,7 @@ package enum BodyFormat: Sendable, Equatable {
                 throw ParseFailure(field: field, "the value is not valid UTF-8")
             }
             fields.append((field, value))
+            guard fields.count <= maxFields else { throw ParseFailure(field: nil, "more than \(maxFields) form fields") }
             at = next + 2
         }
     }

@@ -56,20 +56,38 @@ package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConverti
 package enum JSONTree {
     /// Nesting deeper than this is refused; real webhooks nest a few levels.
     package static let defaultMaxDepth = 64
+    /// Values a tree may hold: each costs memory, so a hostile `[0,0,0,…]` is refused
+    /// rather than built. Real webhooks hold hundreds.
+    package static let defaultMaxValues = 100_000
 
-    package static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> JSONNode {
-        var parser = Parser(bytes: bytes, maxDepth: maxDepth)
-        parser.skipSpace()
-        let node = try parser.value(depth: 0)
-        parser.skipSpace()
-        guard parser.at == bytes.count else { throw parser.error("unexpected content after the document") }
-        return node
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, maxValues: Int = defaultMaxValues) throws(JSONSyntaxError) -> JSONNode {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth, maxValues: maxValues, builds: true)
+        return try parser.document()
+    }
+
+    /// Checks that `bytes` are one JSON document without building its tree: memory in
+    /// proportion to the nesting, not the size.
+    package static func check(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth, maxValues: .max, builds: false)
+        _ = try parser.document()
     }
 
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
+        let maxValues: Int
+        /// Keeps the members and elements; otherwise each is read and dropped.
+        let builds: Bool
         var at = 0
+        var values = 0
+
+        mutating func document() throws(JSONSyntaxError) -> JSONNode {
+            skipSpace()
+            let node = try value(depth: 0)
+            skipSpace()
+            guard at == bytes.count else { throw error("unexpected content after the document") }
+            return node
+        }
 
         func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: at, reason: reason) }
 
@@ -79,6 +97,8 @@ package enum JSONTree {
 
         mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONNode {
             guard at < bytes.count else { throw error("the document ends where a value was expected") }
+            values += 1
+            guard values <= maxValues else { throw error("more than \(maxValues) values") }
             let start = at
             switch bytes[at] {
             case UInt8(ascii: "{"):
@@ -98,7 +118,8 @@ package enum JSONTree {
                     guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
                     at += 1
                     skipSpace()
-                    members.append((key, try value(depth: depth + 1)))
+                    let member = try value(depth: depth + 1)
+                    if builds { members.append((key, member)) }
                     skipSpace()
                     guard at < bytes.count else { throw error("the document ends inside an object") }
                     if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
@@ -117,7 +138,8 @@ package enum JSONTree {
                 }
                 while true {
                     skipSpace()
-                    elements.append(try value(depth: depth + 1))
+                    let element = try value(depth: depth + 1)
+                    if builds { elements.append(element) }
                     skipSpace()
                     guard at < bytes.count else { throw error("the document ends inside an array") }
                     if bytes[at] == UInt8(ascii: ",") { at += 1; continue }

@@ -20,7 +20,9 @@ extension Mapping {
             guard let value = request.header(name) else { return nil }
             eventType = try resolve(value, field: name)
         case .field(let path):
+            // Absent or null: nothing to map, as Creatio stores a webhook without EntityName.
             guard let node = path.find(in: body.root) else { return nil }
+            if case .null = node.value { return nil }
             guard let value = node.scalarText else { throw ParseFailure(field: path.description, "must be a string, not \(node.kind)") }
             eventType = try resolve(value, field: path.description)
         }

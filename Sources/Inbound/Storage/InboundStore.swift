@@ -208,7 +208,8 @@ package struct InboundStore: Sendable {
     /// repeat of a delivery id within the window becomes a duplicate, and a processed
     /// webhook's event goes into the outbox with it, so the event exists exactly when the
     /// webhook says processed. Of two concurrent requests with one delivery id, the second
-    /// waits for the first's commit and finds its claim.
+    /// waits for the first's commit and finds its claim (the update returns the row as it
+    /// is then, not as the statement's snapshot saw it).
     package func receive(_ verdict: Verdict, request: InboundRequest, source: InboundSource) async throws -> Receipt {
         let id = UUID()
         let key = verdict.status == .rejected ? nil : verdict.dedupKey
@@ -218,15 +219,18 @@ package struct InboundStore: Sendable {
         let row = try await pool.query(
             """
             WITH claim AS (
+                -- A live claim is kept and returned (its first webhook); a missing or expired one becomes this request's.
                 INSERT INTO inbound_dedup (source_id, key, webhook_id, expires_at)
                 SELECT \(source.id), \(key)::text, \(id), now() + make_interval(secs => \(source.dedupWindow))
                 WHERE \(key)::text IS NOT NULL
-                ON CONFLICT (source_id, key) DO UPDATE SET webhook_id = EXCLUDED.webhook_id, expires_at = EXCLUDED.expires_at
-                    WHERE inbound_dedup.expires_at <= now()
-                RETURNING 1
+                ON CONFLICT (source_id, key) DO UPDATE SET
+                    webhook_id = CASE WHEN inbound_dedup.expires_at <= now() THEN EXCLUDED.webhook_id ELSE inbound_dedup.webhook_id END,
+                    expires_at = CASE WHEN inbound_dedup.expires_at <= now() THEN EXCLUDED.expires_at ELSE inbound_dedup.expires_at END
+                RETURNING webhook_id
             ), decided AS (
-                SELECT CASE WHEN \(key)::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM claim) THEN 'duplicate' ELSE \(verdict.status.rawValue)::text END
-                    AS status
+                SELECT CASE WHEN original.webhook_id IS NOT NULL THEN 'duplicate' ELSE \(verdict.status.rawValue)::text END AS status,
+                       original.webhook_id AS original
+                FROM (SELECT (SELECT webhook_id FROM claim WHERE webhook_id <> \(id)) AS webhook_id) original
             ), stored AS (
                 INSERT INTO inbound_webhooks (id, source_id, tenant_id, status, error, error_field, response_status, remote_address,
                     content_type, headers, query, body, body_size, dedup_key, duplicate_of, event_id, event_type, processed_at)
@@ -234,8 +238,7 @@ package struct InboundStore: Sendable {
                     \(verdict.httpStatus), \(request.remoteAddress), \(String((request.header("Content-Type") ?? "").prefix(200))),
                     \(JSONB(Self.headersText(request, source: source))), \(Self.queryText(request, source: source)),
                     \(verdict.keepsBody ? Bytea(request.body) : nil), \(request.bodySize), \(verdict.dedupKey),
-                    CASE WHEN d.status = 'duplicate'
-                        THEN (SELECT webhook_id FROM inbound_dedup WHERE source_id = \(source.id) AND key = \(key)::text) END,
+                    d.original,
                     CASE WHEN d.status = 'processed' THEN \(eventID)::text END, CASE WHEN d.status = 'processed' THEN \(event?.type)::text END,
                     CASE WHEN d.status IN ('processed', 'parse_error') THEN now() END
                 FROM decided d
@@ -314,22 +317,34 @@ package struct InboundStore: Sendable {
     }
 
     /// Runs a stored webhook through its source's present mapping again: after the
-    /// mapping was fixed, a parse error becomes an event. A rejected webhook was never
-    /// verified and is not replayed. Locked while it is done, so two replays make one event each.
+    /// mapping was fixed, a parse error becomes an event, and a webhook stored only becomes
+    /// one once its source maps. A rejected webhook was never verified, a duplicate repeats
+    /// another, and a processed one has its event already (its deliveries can be resent):
+    /// none of them is replayed, so a replay never makes a second event. The row is locked
+    /// while it is done, so two replays at once make one event.
     package func replay(tenant: UUID, id: UUID) async throws -> ReplayView {
         try await pool.transaction { tx in
             guard let row = try await tx.query(
                 """
-                SELECT w.status, w.body, w.content_type, w.headers::text, \(Self.columns(of: "s"))
+                SELECT w.status, w.body, w.content_type, w.headers::text, w.event_id, w.duplicate_of, \(Self.columns(of: "s"))
                 FROM inbound_webhooks w JOIN inbound_sources s ON s.id = w.source_id
                 WHERE w.tenant_id = \(tenant) AND w.id = \(id) FOR UPDATE OF w
                 """
             ).first else { throw InboundError(.notFound, "no such inbound webhook") }
-            let status = try Self.status(row, 0)
-            guard status != .rejected, let body = try row.decode(Bytea?.self, 1)?.bytes else {
-                throw InboundError(.conflict, "a rejected webhook was never verified and cannot be replayed")
+            switch try Self.status(row, 0) {
+            case .rejected: throw InboundError(.conflict, "a rejected webhook was never verified and cannot be replayed")
+            case .duplicate:
+                let original = try row.decode(UUID?.self, 5).map { " \($0.uuidString.lowercased())" } ?? ""
+                throw InboundError(.conflict, "a duplicate repeats an earlier webhook\(original); replay that one")
+            case .processed:
+                let event = try row.decode(String?.self, 4) ?? ""
+                throw InboundError(.conflict, "already processed into event \(event); resend its deliveries from the delivery log instead")
+            case .received, .parseError: break
             }
-            let source = try intakeSource(row, offset: 4)
+            guard let body = try row.decode(Bytea?.self, 1)?.bytes else {
+                throw InboundError(.conflict, "the webhook's body was not kept and cannot be replayed")
+            }
+            let source = try intakeSource(row, offset: 6)
             let verdict = Intake.remap(
                 body: body, contentType: try row.decode(String.self, 2), headers: Self.headers(try row.decode(String.self, 3)), source: source,
                 maxDataBytes: maxDataBytes)
@@ -340,8 +355,7 @@ package struct InboundStore: Sendable {
             try await tx.query(
                 """
                 UPDATE inbound_webhooks SET status = \(verdict.status.rawValue), error = \(verdict.failure?.reason),
-                       error_field = \(verdict.failure?.field), event_id = coalesce(\(eventID), event_id),
-                       event_type = coalesce(\(verdict.event?.type), event_type), processed_at = now()
+                       error_field = \(verdict.failure?.field), event_id = \(eventID), event_type = \(verdict.event?.type), processed_at = now()
                 WHERE id = \(id)
                 """)
             return ReplayView(
@@ -355,20 +369,25 @@ package struct InboundStore: Sendable {
     /// Deletes webhooks older than their status's retention (the source's own, else
     /// `defaults`), and delivery ids whose window ended, in batches; returns the rows deleted.
     package static func deleteExpired(on pool: Pool, defaults: [InboundStatus: Int], batch: Int = 1000) async throws -> Int {
-        var days: [String: ConfigValue] = [:]
-        for status in InboundStatus.allCases { days[status.rawValue] = .int(defaults[status] ?? 90) }
-        let fallback = JSONB(ConfigValue.text(days))
         var total = 0
-        while true {
-            let deleted = try await pool.query(
-                """
-                DELETE FROM inbound_webhooks WHERE id IN (
-                    SELECT w.id FROM inbound_webhooks w JOIN inbound_sources s ON s.id = w.source_id
-                    WHERE w.received_at < now() - make_interval(days => coalesce((s.retention ->> w.status)::int, (\(fallback)::jsonb ->> w.status)::int))
-                    LIMIT \(batch))
-                """).affectedRows
-            total += deleted
-            if deleted < batch { break }
+        // Per status, each source's webhooks older than its age: every lookup a range of the
+        // (source_id, received_at) index, however large the table.
+        for status in InboundStatus.allCases {
+            let fallback = defaults[status] ?? 90
+            while true {
+                let deleted = try await pool.query(
+                    """
+                    DELETE FROM inbound_webhooks WHERE id IN (
+                        SELECT old.id FROM inbound_sources s CROSS JOIN LATERAL (
+                            SELECT w.id FROM inbound_webhooks w
+                            WHERE w.source_id = s.id AND w.status = \(status.rawValue)
+                              AND w.received_at < now() - make_interval(days => coalesce((s.retention ->> \(status.rawValue))::int, \(fallback)::int))
+                            LIMIT \(batch)) old
+                        LIMIT \(batch))
+                    """).affectedRows
+                total += deleted
+                if deleted < batch { break }
+            }
         }
         total += try await pool.query(
             "DELETE FROM inbound_dedup WHERE (source_id, key) IN (SELECT source_id, key FROM inbound_dedup WHERE expires_at < now() LIMIT \(batch * 10))"
