@@ -1,6 +1,6 @@
 import Foundation
 import HeraldSupport
-import Hummingbird
+public import Hummingbird
 package import Inbound
 import HeraldEvents
 import HeraldProducer
@@ -16,16 +16,32 @@ extension API {
     public struct InboundLimits: Sendable {
         public var bodyTimeout: Duration
         public var rejectionsKeptPerSecond: Int
+        /// Senders post to a listener of their own (`inboundRouter()`), not the API's.
+        public var ownListener: Bool
 
-        public init(bodyTimeout: Duration = .seconds(10), rejectionsKeptPerSecond: Int = 10) {
+        public init(bodyTimeout: Duration = .seconds(10), rejectionsKeptPerSecond: Int = 10, ownListener: Bool = false) {
             self.bodyTimeout = bodyTimeout
             self.rejectionsKeptPerSecond = rejectionsKeptPerSecond
+            self.ownListener = ownListener
         }
     }
 
+    /// The router of a listener for senders only: `POST /in/{token}` and `/healthz`, so a
+    /// deployment can expose it without exposing the management API or the dashboard.
+    public func inboundRouter() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: ProblemMiddleware())
+        router.post("/in/:token") { request, context in try await receive(request, context: context) }
+        router.get("/healthz") { _, _ in try Self.json(["status": "ok"]) }
+        return router
+    }
+
     func inboundRoutes(_ add: (HTTPRequest.Method, String, Access, @escaping @Sendable (Request, APIContext) async throws -> Response) -> Void) {
-        // The sender's side: public, found by the token in the URL.
-        add(.post, "/in/{token}", .public) { request, context in try await receive(request, context: context) }
+        // The sender's side: public, found by the token in the URL (on this listener unless
+        // senders have one of their own).
+        if !inboundLimits.ownListener {
+            add(.post, "/in/{token}", .public) { request, context in try await receive(request, context: context) }
+        }
 
         // Sources
         add(.get, "/v1/sources", .tenant) { _, context in try Self.json(["items": try await inbound.sources(tenant: context.tenant!)]) }

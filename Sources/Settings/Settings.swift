@@ -100,6 +100,9 @@ public struct Settings: Sendable {
     public var apiKey: String?
     /// The database whose `outbox` table `herald relay` publishes; nil: `databaseURL`.
     public var outboxDatabaseURL: String?
+    /// Where inbound senders post when they have a listener of their own; port 0: the API's.
+    public var inboundHost: String
+    public var inboundPort: Int
     /// The base of the URLs inbound senders post to (`{publicURL}/in/{token}`).
     public var publicURL: String
     /// How long an inbound request's body may take to arrive (408 after).
@@ -161,6 +164,8 @@ public struct Settings: Sendable {
         case apiURL = "HERALD_API_URL"
         case apiKey = "HERALD_API_KEY"
         case outboxDatabaseURL = "HERALD_OUTBOX_DATABASE_URL"
+        case inboundHost = "HERALD_INBOUND_HOST"
+        case inboundPort = "HERALD_INBOUND_PORT"
         case publicURL = "HERALD_PUBLIC_URL"
         case inboundBodyTimeout = "HERALD_INBOUND_BODY_TIMEOUT"
         case inboundRetention = "HERALD_INBOUND_RETENTION"
@@ -213,6 +218,8 @@ public struct Settings: Sendable {
             case .apiURL: "http://127.0.0.1:8080"
             case .apiKey: ""
             case .outboxDatabaseURL: ""
+            case .inboundHost: "127.0.0.1"
+            case .inboundPort: "0"
             case .publicURL: ""
             case .inboundBodyTimeout: "10s"
             case .inboundRetention: "90d"
@@ -267,7 +274,9 @@ public struct Settings: Sendable {
             case .apiURL: "the management API, for the CLI"
             case .apiKey: "the CLI's tenant key (or the operator token)"
             case .outboxDatabaseURL: "database of the outbox table for herald relay (empty: HERALD_DATABASE_URL)"
-            case .publicURL: "base of the inbound URLs senders post to (empty: http://HERALD_API_HOST:HERALD_API_PORT)"
+            case .inboundHost: "address of the inbound listener, when it has a port of its own"
+            case .inboundPort: "port of a listener for inbound senders only (0: they post to the API's listener)"
+            case .publicURL: "base of the inbound URLs senders post to (empty: the inbound or API listener's address)"
             case .inboundBodyTimeout: "time an inbound request's body may take to arrive (408 after)"
             case .inboundRetention: "days inbound webhooks are kept: one age, then status=age pairs (90d,rejected=7d)"
             case .inboundRejectionsKept: "refused inbound requests stored per source and second (more are answered only)"
@@ -406,7 +415,10 @@ public struct Settings: Sendable {
         if let url = outboxDatabaseURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
             throw SettingsError(key: .outboxDatabaseURL, reason: "must be a postgres:// or postgresql:// URL")
         }
-        publicURL = value(.publicURL).isEmpty ? "http://\(apiHost):\(apiPort)" : value(.publicURL)
+        inboundHost = value(.inboundHost)
+        inboundPort = try integer(.inboundPort, 0...65535)
+        let senders = inboundPort == 0 ? "\(apiHost):\(apiPort)" : "\(inboundHost):\(inboundPort)"
+        publicURL = value(.publicURL).isEmpty ? "http://\(senders)" : value(.publicURL)
         guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://") else {
             throw SettingsError(key: .publicURL, reason: "must be an http:// or https:// URL")
         }

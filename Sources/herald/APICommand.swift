@@ -53,7 +53,9 @@ struct APICommand: AsyncParsableCommand {
                     requestsPerSecond: settings.apiRateLimit, eventsPerSecond: settings.publishRateLimit,
                     endpointsPerTenant: settings.maxEndpointsPerTenant),
                 secretKeyring: settings.secretKeyring, headerPrefix: settings.headerPrefix, portalLinkTTL: settings.portalLinkTTL,
-                inbound: .init(bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept)),
+                inbound: .init(
+                    bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept,
+                    ownListener: settings.inboundPort != 0)),
             pool: pool, dispatcher: dispatcher, parking: parking,
             producer: producer, publicURL: settings.publicURL,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
@@ -84,14 +86,22 @@ struct APICommand: AsyncParsableCommand {
             configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
         let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention,
             inboundRetention: settings.inboundRetention, rollupLag: settings.httpTimeout + .seconds(60), logger: logger)
+        // Senders on a listener of their own: only /in/{token} and /healthz there.
+        var listeners: [any Service] = [app]
+        if settings.inboundPort != 0 {
+            listeners.append(
+                Application(
+                    router: api.inboundRouter(), server: API.server(limits),
+                    configuration: API.listener(host: settings.inboundHost, port: settings.inboundPort, limits: limits), logger: logger))
+        }
         let link = BrokerLink(dispatcher: dispatcher)
         let group = ServiceGroup(
             configuration: .process(
                 // Resources first: the group stops its services in reverse order, so they close last.
                 [
                     Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
-                    Closing("dispatcher") { await dispatcher.close() }, link, relay, app, housekeeping,
-                ],
+                    Closing("dispatcher") { await dispatcher.close() }, link, relay,
+                ] + listeners + [housekeeping],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -12,6 +12,8 @@ extension RestartTests {
         let receiver = try await TestHTTPServer.start()
         try await withTestDatabase(base: TestServices.faultsDatabaseURL) { database in
             let port = try Self.freePort()
+            // Senders post to a listener of their own, as a deployment exposing only it would.
+            let inboundPort = try Self.freePort()
             let operatorToken = "fault-operator-token-0123456789"
             var environment = ProcessInfo.processInfo.environment
             environment["HERALD_DATABASE_URL"] = database
@@ -19,6 +21,7 @@ extension RestartTests {
             environment["HERALD_QUEUE_PREFIX"] = TestServices.uniqueName("inbound")
             environment["HERALD_MIGRATIONS_DIR"] = TestServices.repositoryRoot.appendingPathComponent("migrations").path
             environment["HERALD_API_PORT"] = String(port)
+            environment["HERALD_INBOUND_PORT"] = String(inboundPort)
             environment["HERALD_OPERATOR_TOKEN"] = operatorToken
             environment["HERALD_ALLOW_HTTP"] = "true"
             environment["HERALD_ALLOWED_HOSTS"] = "localhost"
@@ -49,7 +52,9 @@ extension RestartTests {
             let client = Client()
             defer { Task { await client.shutdown() } }
             let base = "http://127.0.0.1:\(port)"
-            func call(_ method: String, _ path: String, token: String? = nil, _ body: [String: Any]? = nil) async throws -> (Int, [String: Any]) {
+            func call(
+                _ method: String, _ path: String, token: String? = nil, base: String = "http://127.0.0.1:\(port)", _ body: [String: Any]? = nil
+            ) async throws -> (Int, [String: Any]) {
                 var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
                 if let token { headers.append(("Authorization", "Bearer \(token)")) }
                 let bytes = try body.map { Array(try JSONSerialization.data(withJSONObject: $0)) } ?? []
@@ -72,7 +77,13 @@ extension RestartTests {
             let source = try await call(
                 "POST", "/v1/sources", token: key, ["name": "forms", "verification": ["method": "none"], "mapping": ["event_type": "lead.created"]])
             let url = try #require(source.1["url"] as? String)
+            #expect(url.hasPrefix("http://127.0.0.1:\(inboundPort)/in/"), "\(url)")
             let path = String(url[try #require(url.range(of: "/in/")).lowerBound...])
+            // The API's listener does not take webhooks; the senders' listener takes nothing else.
+            #expect(try await call("POST", path, ["n": -1]).0 == 404)
+            let senders = "http://127.0.0.1:\(inboundPort)"
+            let management = try await client.execute(Request(url: senders + "/v1/tenants", method: "GET", maxResponseBytes: 4096))
+            #expect(management.status == 404)
 
             var accepted: Set<Int> = []
             var refused = 0
@@ -87,7 +98,7 @@ extension RestartTests {
                 default: break
                 }
                 do {
-                    let (status, answer) = try await call("POST", path, ["n": n])
+                    let (status, answer) = try await call("POST", path, base: senders, ["n": n])
                     if status == 200, answer["status"] as? String == "processed" { accepted.insert(n) } else { refused += 1 }
                 } catch {
                     refused += 1
