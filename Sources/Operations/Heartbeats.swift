@@ -51,13 +51,13 @@ public struct Heartbeats: Sendable {
         try await pool.query("DELETE FROM worker_heartbeats WHERE id = \(id)")
     }
 
-    /// Every replica seen, newest first; one silent for longer than three `interval`s is
-    /// not alive, and one silent for a day is forgotten.
     /// Forgets replicas silent for a day (each restart is a new row); housekeeping calls it.
     public func forgetSilent() async throws -> Int {
         try await pool.query("DELETE FROM worker_heartbeats WHERE seen_at < now() - interval '1 day'").affectedRows
     }
 
+    /// Every replica seen, newest first; one silent for longer than three `interval`s is
+    /// not alive.
     public func replicas(interval: Duration = Heartbeat.defaultInterval) async throws -> [ReplicaView] {
         let stale = Double(interval.components.seconds * 3)
         return try await pool.query(

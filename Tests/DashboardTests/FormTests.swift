@@ -92,5 +92,10 @@ struct FormTests {
         #expect(throttle.attempt(from: "198.51.100.4", now: start + .milliseconds(11)) == nil)
         #expect(throttle.attempt(from: "203.0.113.9", now: start + .seconds(5) + .milliseconds(20)) == nil)
         #expect(throttle.attempt(from: "203.0.113.9", now: start + .seconds(6)) != nil, "the token that came back was taken")
+        // The addresses of one IPv6 /64 count together.
+        for n in 0..<10 { #expect(throttle.attempt(from: "2001:db8:1:2::\(n + 1)", now: start) == nil) }
+        #expect(throttle.attempt(from: "2001:db8:1:2:ffff::9", now: start) != nil)
+        #expect(throttle.attempt(from: "2001:db8:1:3::1", now: start) == nil)
+        #expect(SignInThrottle.client("2001:db8:1:2::7") == "20010db800010002/64")
     }
 }

@@ -122,4 +122,14 @@ import Testing
             #expect(throws: failure) { try SourceInput(object: object, creating: true) }
         }
     }
+
+    @Test func onlyASourceThatReadsTheBodyBuildsItsTree() {
+        let zeros = Array("[".utf8) + Array(repeating: Array("0,".utf8), count: 100_000).flatMap { $0 } + Array("0]".utf8)
+        // Stored only: checked without a tree, accepted.
+        #expect(decide(zeros, source()).status == .received)
+        // Mapped: the tree is built, and a body of more values than it may hold is refused.
+        let mapped = decide(zeros, source(mapping: entities))
+        #expect(mapped.status == .parseError && mapped.httpStatus == 400)
+        #expect(mapped.failure?.reason.hasSuffix("more than 100000 values") == true)
+    }
 }

@@ -1,5 +1,6 @@
 public import API
 import Foundation
+import Glibc
 import HeraldSupport
 import Policy
 import Synchronization
@@ -218,7 +219,12 @@ public struct Console: Sendable {
 /// address with none left is refused until one is back. Other addresses are not affected,
 /// so nobody can lock the operator out; buckets that filled up again are forgotten.
 final class SignInThrottle: Sendable {
-    private let buckets = Mutex<[String: TokenBucket]>([:])
+    private struct State {
+        var buckets: [String: TokenBucket] = [:]
+        var prunedAt: Double = 0
+    }
+
+    private let state = Mutex(State())
     private let rate: Double
     private let burst: Double
     private let origin: ContinuousClock.Instant
@@ -234,12 +240,26 @@ final class SignInThrottle: Sendable {
     func attempt(from address: String, now: ContinuousClock.Instant) -> Int? {
         let elapsed = now - origin
         let time = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return buckets.withLock { buckets in
-            if buckets.count > 10_000 { buckets = buckets.filter { !$0.value.isFull(now: time) } }
-            var bucket = buckets[address] ?? TokenBucket(rate: rate, burst: burst, now: time)
+        let client = Self.client(address)
+        return state.withLock { state in
+            // Idle clients' full buckets are dropped, at most once a minute.
+            if state.buckets.count > 10_000 && time - state.prunedAt > 60 {
+                state.buckets = state.buckets.filter { !$0.value.isFull(now: time) }
+                state.prunedAt = time
+            }
+            var bucket = state.buckets[client] ?? TokenBucket(rate: rate, burst: burst, now: time)
             let wait = bucket.take(now: time)
-            buckets[address] = bucket
+            state.buckets[client] = bucket
             return wait.map { Int($0.rounded(.up)) }
         }
+    }
+
+    /// Whose attempts count together: an IPv4 address, or an IPv6 /64 (one host may hold a
+    /// whole /64 and would otherwise get fresh guesses from each address in it).
+    static func client(_ address: String) -> String {
+        guard address.contains(":") else { return address }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        return bytes.prefix(8).map { String(format: "%02x", $0) }.joined() + "/64"
     }
 }

@@ -91,7 +91,8 @@ package enum Intake {
     ) -> Verdict {
         var trusted = source
         trusted.verification = .none
-        let request = InboundRequest(headers: [("Content-Type", contentType)] + headers, body: body)
+        // The stored headers (whole) first; the content type column (cut to 200) only if they have none.
+        let request = InboundRequest(headers: headers + [("Content-Type", contentType)], body: body)
         return decide(request, source: trusted, secret: "", now: Date(), maxDataBytes: maxDataBytes)
     }
 }

@@ -348,6 +348,9 @@ package struct InboundStore: Sendable {
             let verdict = Intake.remap(
                 body: body, contentType: try row.decode(String.self, 2), headers: Self.headers(try row.decode(String.self, 3)), source: source,
                 maxDataBytes: maxDataBytes)
+            if verdict.status == .rejected {
+                throw InboundError(.conflict, "the stored webhook cannot be read again: \(verdict.failure?.description ?? "refused")")
+            }
             let eventID = verdict.event.map { _ in Event.generateID() }
             if let event = verdict.event, let eventID {
                 try await Self.enqueue(event, id: eventID, source: source, on: tx)
@@ -371,7 +374,7 @@ package struct InboundStore: Sendable {
     package static func deleteExpired(on pool: Pool, defaults: [InboundStatus: Int], batch: Int = 1000) async throws -> Int {
         var total = 0
         // Per status, each source's webhooks older than its age: every lookup a range of the
-        // (source_id, received_at) index, however large the table.
+        // (source_id, status, received_at) index (0007), however large the table.
         for status in InboundStatus.allCases {
             let fallback = defaults[status] ?? 90
             while true {
