@@ -236,7 +236,7 @@ def failing_endpoint(a):
     assert new.startswith("whsec_") and new != old and "was rotated" in text(a)
 
 
-def others(b, endpoint_path, delivery_path):
+def others(b, endpoint_path, delivery_path, source_path):
     """Another tenant, a read-only session and a tampered cookie."""
     step("another tenant's session sees none of it")
     b.get(BASE + os.environ["PORTAL_LINK_B"])
@@ -256,6 +256,10 @@ def others(b, endpoint_path, delivery_path):
     for action in ["/disable", "/enable", "/activate", "/test", "/secret", "/rotate-secret", "/recover", ""]:
         assert post(endpoint_path + action, {"csrf": csrf_b, "since": "2026-01-01T00:00", "url": "https://b.example.com"}, cookie_b) == 404, action
     assert post(delivery_path + "/retry", {"csrf": csrf_b}, cookie_b) == 404
+    b.get(BASE + source_path)
+    assert "Not found" in text(b), text(b)
+    for action in ["/secret", "/rotate-url", "/delete", ""]:
+        assert post(source_path + action, {"csrf": csrf_b, "name": "taken"}, cookie_b) == 404, action
 
     step("a read-only session can look but not change")
     b.delete_all_cookies()
@@ -266,6 +270,11 @@ def others(b, endpoint_path, delivery_path):
     assert not b.find_elements(By.ID, "disable")
     csrf_ro = b.find_element(By.CSS_SELECTOR, "input[name=csrf]").get_attribute("value")
     assert post(endpoint_path + "/disable", {"csrf": csrf_ro}, session_cookie(b)) == 403
+    # A source's URL is a credential for some sources: not shown; its secret not revealed.
+    b.get(BASE + source_path)
+    assert not b.find_elements(By.ID, "source-url") and not b.find_elements(By.ID, "reveal-secret")
+    assert "/in/hin_" not in b.page_source
+    assert post(source_path + "/secret", {"csrf": csrf_ro}, session_cookie(b)) == 403
 
     step("a tampered cookie is a fresh sign-in")
     b.delete_all_cookies()
@@ -354,6 +363,20 @@ def inbound(a):
     go(a, a.find_element(By.XPATH, "//tr[contains(., 'invalid JSON')]//a"))
     assert a.find_elements(By.ID, "error-mark") or "ends" in a.find_element(By.ID, "error").text
 
+    step("saving a source through the form keeps what it does not show changed")
+    a.get(BASE + "/portal/sources/new")
+    a.find_element(By.ID, "name").send_keys("Payments")
+    Select(a.find_element(By.ID, "method")).select_by_value("stripe")
+    a.find_element(By.ID, "tolerance_seconds").send_keys("120")
+    go(a, a.find_element(By.ID, "save"))
+    assert "120 s tolerance" in a.find_element(By.ID, "verification").text, text(a)
+    stripe_path = urllib.parse.urlparse(a.current_url).path
+    a.get(BASE + stripe_path + "/edit")
+    go(a, a.find_element(By.ID, "save"))
+    assert "The changes were saved." in text(a), text(a)
+    assert "120 s tolerance" in a.find_element(By.ID, "verification").text, text(a)
+    return source_path
+
 
 def sign_out(a):
     step("signing out ends the session; a second link opens a new one")
@@ -368,7 +391,7 @@ def sign_out(a):
 first = browser()
 endpoint, delivery = tenant_a(first)
 failing_endpoint(first)
-inbound(first)
-others(browser(), endpoint, delivery)
+source = inbound(first)
+others(browser(), endpoint, delivery, source)
 sign_out(first)
 print("portal: all steps passed", flush=True)
