@@ -154,7 +154,8 @@ extension API {
                 try await Task.sleep(for: timeout)
                 return nil
             }
-            let first = try await group.next()!
+            // The reader's body, or nil from the timer (which ends the wait first).
+            let first = try await group.next() ?? nil
             group.cancelAll()
             return first ?? Body(size: progress.received.withLock { $0 }, timedOut: true)
         }
@@ -187,17 +188,8 @@ extension API {
                     throw Problem.badRequest("status", "must be one of \(InboundStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 filter.status = status
-            case "since", "until":
-                guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
-                if name == "since" { filter.since = date } else { filter.until = date }
-            case "cursor" where value.isEmpty:
-                break
-            case "cursor":
-                guard let cursor = Cursor(token: value) else { throw Problem.badRequest("cursor", "is not a cursor this API returned") }
-                filter.cursor = cursor
-            case "limit":
-                guard let limit = Int(value), (1...200).contains(limit) else { throw Problem.badRequest("limit", "must be 1 to 200") }
-                filter.limit = limit
+            case "since", "until", "cursor", "limit":
+                try Self.readPage(name, value, since: &filter.since, until: &filter.until, cursor: &filter.cursor, limit: &filter.limit)
             default:
                 throw Problem.badRequest(name, "is not a known query parameter")
             }

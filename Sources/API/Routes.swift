@@ -268,15 +268,13 @@ extension API {
     /// Why a custom header cannot be sent; nil when it can. A name is an RFC 9110 token
     /// and not one Herald sets; a value has no control character but tab.
     package static func headerViolation(name: String, value: String, prefix: String) -> String? {
-        guard !name.isEmpty, name.utf8.count <= 100, name.utf8.allSatisfy(tokenCharacters.contains),
+        guard name.utf8.count <= 100, HTTPToken.isToken(name),
             value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
         else { return "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)" }
         if WebhookRequest.isReserved(name, prefix: prefix) { return "'\(name)' is set by Herald and cannot be overridden" }
         return nil
     }
 
-    /// The characters of an HTTP token (RFC 9110, section 5.6.2): what a header name is made of.
-    static let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
 
     /// `*`, a type, or a wildcard on whole leading words (`invoice.*`).
     package static func isSelection(_ pattern: String) -> Bool {
@@ -325,23 +323,32 @@ extension API {
             case "event_id":
                 guard !value.isEmpty, value.utf8.count <= 200 else { throw Problem.badRequest("event_id", "must be 1 to 200 characters") }
                 filter.eventId = value
-            case "since", "until":
-                guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
-                if name == "since" { filter.since = date } else { filter.until = date }
-            case "cursor" where value.isEmpty:
-                break  // the first page, as if no cursor were given
-            case "cursor":
-                guard let cursor = Cursor(token: value) else { throw Problem.badRequest("cursor", "is not a cursor this API returned") }
-                filter.cursor = cursor
-            case "limit":
-                guard let limit = Int(value), (1...200).contains(limit) else { throw Problem.badRequest("limit", "must be 1 to 200") }
-                filter.limit = limit
+            case "since", "until", "cursor", "limit":
+                try Self.readPage(name, value, since: &filter.since, until: &filter.until, cursor: &filter.cursor, limit: &filter.limit)
             default:
                 guard let id = UUID(uuidString: value) else { throw Problem.badRequest("endpoint_id", "must be a UUID") }
                 filter.endpoint = id
             }
         }
         return filter
+    }
+
+    /// A time-window or paging parameter, as every log reads them: `since`/`until` as
+    /// ISO 8601, `cursor` as a token this API returned (empty: the first page), `limit` 1 to 200.
+    static func readPage(_ name: String, _ value: String, since: inout Date?, until: inout Date?, cursor: inout Cursor?, limit: inout Int) throws {
+        switch name {
+        case "since", "until":
+            guard let date = RFC3339.parse(value) else { throw Problem.badRequest(name, "must be an ISO 8601 date-time") }
+            if name == "since" { since = date } else { until = date }
+        case "cursor" where value.isEmpty:
+            break  // the first page, as if no cursor were given
+        case "cursor":
+            guard let token = Cursor(token: value) else { throw Problem.badRequest("cursor", "is not a cursor this API returned") }
+            cursor = token
+        default:
+            guard let number = Int(value), (1...200).contains(number) else { throw Problem.badRequest("limit", "must be 1 to 200") }
+            limit = number
+        }
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

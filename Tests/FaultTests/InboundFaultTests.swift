@@ -11,9 +11,9 @@ extension RestartTests {
     @Test func everyInboundWebhookAnswered2xxReachesTheEndpointThroughRestarts() async throws {
         let receiver = try await TestHTTPServer.start()
         try await withTestDatabase(base: TestServices.faultsDatabaseURL) { database in
-            let port = try Self.freePort()
+            let port = try TestServices.freePort()
             // Senders post to a listener of their own, as a deployment exposing only it would.
-            let inboundPort = try Self.freePort()
+            let inboundPort = try TestServices.freePort()
             let operatorToken = "fault-operator-token-0123456789"
             var environment = ProcessInfo.processInfo.environment
             environment["HERALD_DATABASE_URL"] = database
@@ -126,17 +126,5 @@ extension RestartTests {
             api.waitUntilExit()
             worker.waitUntilExit()
         }
-    }
-
-    static func freePort() throws -> Int {
-        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(probe) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -40,7 +40,7 @@ struct HardeningTests {
     /// `herald api` as a child process, its threads counted while 300 probes run.
     @Test func readinessProbesOpenNoConnections() async throws {
         try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
-            let port = try RawSocket.freePort()
+            let port = try TestServices.freePort()
             let process = Process()
             process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
             process.arguments = ["api", "--queue-prefix", pipeline.topology.prefix]
@@ -366,20 +366,5 @@ final class RawSocket: Sendable {
 
     func close() {
         _ = Glibc.close(fd)
-    }
-
-    /// A port nothing listens on now, from the kernel.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { _ = Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw WaitTimedOut(expected: 1, received: 0) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

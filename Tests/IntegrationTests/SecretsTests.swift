@@ -226,7 +226,7 @@ struct PasswordLogTests {
             [command, "--queue-prefix", TestServices.uniqueName("pw")],
             environment: [
                 "HERALD_AMQP_URL": broker, "HERALD_LOG_LEVEL": "debug", "HERALD_WORKER_PORT": "0",
-                "HERALD_API_PORT": "\(try RawSocket.freePort())", "HERALD_DATABASE_URL": TestServices.databaseURL,
+                "HERALD_API_PORT": "\(try TestServices.freePort())", "HERALD_DATABASE_URL": TestServices.databaseURL,
             ])
         defer { if child.process.isRunning { kill(child.process.processIdentifier, SIGKILL) } }
         // The services have started (service-lifecycle logs them) and, for the two that

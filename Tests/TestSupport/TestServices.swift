@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Glibc
 import Postgres
 
 /// Where the integration tests find the real servers that `scripts/services` starts.
@@ -7,6 +8,21 @@ import Postgres
 /// `main` serves the parallel suites; `faults` is a second pair of servers that the
 /// fault tests restart, so that they never disturb the others.
 public enum TestServices {
+    /// A loopback port nothing listens on now, from the kernel: for a process a test starts.
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { _ = Glibc.close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw WaitTimedOut(expected: 1, received: 0) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     public static var amqpURL: String {
         env("HERALD_AMQP_URL", "amqp://guest:guest@127.0.0.1:5673/")
     }

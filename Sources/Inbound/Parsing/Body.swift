@@ -110,23 +110,27 @@ package enum BodyFormat: Sendable, Equatable {
 
     /// Fields as a JSON object of strings; a name given more than once holds an array.
     static func object(of fields: [(String, String)]) throws(ParseFailure) -> ParsedBody {
-        var order: [String] = []
-        var values: [String: [String]] = [:]
+        // Each name once, in the order first seen, with all its values.
+        var grouped: [(name: String, values: [String])] = []
+        var position: [String: Int] = [:]
         for (name, value) in fields {
             guard !name.isEmpty else { throw ParseFailure(field: nil, "a form field has no name") }
-            if values[name] == nil { order.append(name) }
-            values[name, default: []].append(value)
+            if let index = position[name] {
+                grouped[index].values.append(value)
+            } else {
+                position[name] = grouped.count
+                grouped.append((name, [value]))
+            }
         }
         var json: [UInt8] = [UInt8(ascii: "{")]
-        for (index, name) in order.enumerated() {
+        for (index, field) in grouped.enumerated() {
             if index > 0 { json.append(UInt8(ascii: ",")) }
-            json += JSONText.string(name) + [UInt8(ascii: ":")]
-            let list = values[name]!
-            if list.count == 1 {
-                json += JSONText.string(list[0])
+            json += JSONText.string(field.name) + [UInt8(ascii: ":")]
+            if field.values.count == 1 {
+                json += JSONText.string(field.values[0])
             } else {
                 json.append(UInt8(ascii: "["))
-                json += list.map(JSONText.string).joined(separator: [UInt8(ascii: ",")])
+                json += field.values.map(JSONText.string).joined(separator: [UInt8(ascii: ",")])
                 json.append(UInt8(ascii: "]"))
             }
         }

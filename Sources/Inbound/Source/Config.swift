@@ -1,4 +1,5 @@
 import Foundation
+import HeraldSupport
 
 /// A configuration value as the API shows it and the database keeps it (`jsonb`).
 package enum ConfigValue: Sendable, Equatable, Encodable {
@@ -94,7 +95,7 @@ package struct ConfigReader {
     /// An HTTP header name (an RFC 9110 token).
     package mutating func headerName(_ name: String) throws(ParseFailure) -> String? {
         guard let text = try string(name, maxLength: 100) else { return nil }
-        guard !text.isEmpty, text.utf8.allSatisfy(Self.tokenCharacters.contains) else {
+        guard HTTPToken.isToken(text) else {
             throw ParseFailure(field: field(name), "'\(text)' is not a header name (letters, digits and !#$%&'*+-.^_`|~)")
         }
         return text
@@ -105,6 +106,4 @@ package struct ConfigReader {
             throw ParseFailure(field: field(unknown), "is not a known field")
         }
     }
-
-    static let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
 }
