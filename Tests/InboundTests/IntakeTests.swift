@@ -1,3 +1,4 @@
+import HeraldSupport
 import Cryptography
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import HeraldSupport
 import Cryptography
 import Delivery
 import Foundation

@@ -1,3 +1,4 @@
+package import HeraldSupport
 package import Foundation
 
 /// What to store and answer for one request to a source's URL.

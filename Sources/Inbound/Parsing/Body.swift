@@ -1,19 +1,6 @@
 import Foundation
 import HeraldEvents
-
-/// What could not be read or mapped, and where: the field (a JSON path, a form field, a
-/// header) and what was wrong with it. Shown to the tenant beside the stored webhook.
-package struct ParseFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    package var field: String?
-    package var reason: String
-
-    package init(field: String?, _ reason: String) {
-        self.field = field
-        self.reason = reason
-    }
-
-    package var description: String { field.map { "\($0): \(reason)" } ?? reason }
-}
+package import HeraldSupport
 
 /// An inbound body as JSON, whatever form it came in: a JSON body as sent, a form's fields
 /// as an object of strings (a repeated field as an array), so one mapping reads both.

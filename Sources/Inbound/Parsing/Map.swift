@@ -1,3 +1,4 @@
+package import HeraldSupport
 import HeraldEvents
 
 /// The event a mapped webhook becomes.

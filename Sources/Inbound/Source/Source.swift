@@ -1,4 +1,5 @@
 package import Foundation
+package import HeraldSupport
 import HeraldEvents
 
 /// What became of a request to a source's URL.

@@ -1,3 +1,4 @@
+package import HeraldSupport
 import Foundation
 
 /// A source's fields as a tenant sets them; nil leaves a field as it is (update) or at its

@@ -1,3 +1,4 @@
+package import HeraldSupport
 package import Foundation
 
 /// A source as the API, the CLI and the portal show it.

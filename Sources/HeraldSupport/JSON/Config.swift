@@ -1,5 +1,4 @@
 import Foundation
-import HeraldSupport
 
 /// A configuration value as the API shows it and the database keeps it (`jsonb`).
 package enum ConfigValue: Sendable, Equatable, Encodable {
@@ -106,4 +105,18 @@ package struct ConfigReader {
             throw ParseFailure(field: field(unknown), "is not a known field")
         }
     }
+}
+
+/// What could not be read or mapped, and where: the field (a JSON path, a form field, a
+/// header) and what was wrong with it. Shown to the tenant beside the stored webhook.
+package struct ParseFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    package var field: String?
+    package var reason: String
+
+    package init(field: String?, _ reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+
+    package var description: String { field.map { "\($0): \(reason)" } ?? reason }
 }
