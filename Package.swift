@@ -68,7 +68,7 @@ let package = Package(
         .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
             name: "FanOut",
-            dependencies: ["HeraldEvents", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["HeraldEvents", "HeraldSupport", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",
@@ -190,7 +190,7 @@ let package = Package(
         .testTarget(name: "HeraldEventsTests", dependencies: ["HeraldEvents"], swiftSettings: swiftSettings),
         .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "HeraldEvents"], swiftSettings: swiftSettings),
+        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "HeraldEvents", "HeraldSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "HeraldEvents", "HTTPClient", "Cryptography", "Topology", "HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerTests",

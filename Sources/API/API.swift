@@ -120,7 +120,7 @@ public struct API: Sendable {
         readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
         onInboundEvent: @escaping @Sendable () -> Void = {}
     ) {
-        let store = Store(pool: pool, keyring: configuration.secretKeyring)
+        let store = Store(pool: pool, keyring: configuration.secretKeyring, headerPrefix: configuration.headerPrefix)
         self.init(
             configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool), dispatcher: dispatcher,
             portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer,

@@ -105,6 +105,9 @@ extension API {
             let grace = try await rotationGrace(request, context)
             return try Self.json(try await store.rotateSecret(tenant: context.tenant!, id: id, grace: grace))
         }
+        add(.post, "/v1/endpoints/{id}/confirm-secret", .tenant) { _, context in
+            try Self.json(try await store.confirmSecret(tenant: context.tenant!, id: try Self.id(context)))
+        }
         add(.post, "/v1/endpoints/{id}/enable", .tenant) { _, context in
             try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: true)))
         }
@@ -235,13 +238,20 @@ extension API {
         result.headers = try input.stringMap("headers")
         for (name, value) in result.headers ?? [:] {
             if let violation = Self.headerViolation(name: name, value: value, prefix: configuration.headerPrefix) {
-                throw WebhookRequest.isReserved(name, prefix: configuration.headerPrefix)
+                throw SignatureProfile.none.reserves(name, brand: configuration.headerPrefix)
                     ? Problem(.unprocessableContent, "headers: \(violation)", field: "headers") : Problem.badRequest("headers", violation)
             }
         }
         result.payloadFormat = try input.string("payload_format", maxLength: 20)
-        if let format = result.payloadFormat, !["raw", "envelope"].contains(format) {
-            throw Problem.badRequest("payload_format", "must be raw or envelope")
+        if let format = result.payloadFormat, Endpoint.PayloadFormat(rawValue: format) == nil {
+            let formats = Endpoint.PayloadFormat.allCases.map(\.rawValue).joined(separator: ", ")
+            throw Problem.badRequest("payload_format", "must be one of \(formats)")
+        }
+        result.payloadFields = try input.object("payload_fields").map { try EnvelopeFields(reading: $0) }
+        result.signature = try input.object("signature").map { try SignatureProfile(reading: $0, brand: configuration.headerPrefix) }
+        if let filter = try input.verbatimObject("payload_filter") {
+            // `{}` removes the filter: every selected event is delivered again.
+            result.payloadFilter = try input.object("payload_filter")?.isEmpty == true ? .remove : .filter(try PayloadFilter(parsing: filter))
         }
         result.enabled = try input.bool("enabled")
         result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
@@ -271,7 +281,7 @@ extension API {
         guard name.utf8.count <= 100, HTTPToken.isToken(name),
             value.unicodeScalars.allSatisfy({ $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F) }), value.utf8.count <= 1000
         else { return "'\(name.prefix(100))' is not a valid header (a name is letters, digits and !#$%&'*+-.^_`|~)" }
-        if WebhookRequest.isReserved(name, prefix: prefix) { return "'\(name)' is set by Herald and cannot be overridden" }
+        if SignatureProfile.none.reserves(name, brand: prefix) { return "'\(name)' is set by Herald and cannot be overridden" }
         return nil
     }
 

@@ -310,10 +310,9 @@ struct Pages: Sendable {
         let request = WebhookRequest.make(
             event: event, endpoint: subscription(endpoint), deliveryID: UUID(uuidString: detail.delivery.id) ?? UUID(),
             requestID: UUID(uuidString: attempt.requestId) ?? UUID(), now: attempt.startedAt, settings: settings)
-        let signatures = [settings.headerPrefix.lowercased() + "-signature", "webhook-signature"]
+        let signatures = endpoint.signature.signatureHeaders(brand: settings.headerPrefix)
         return request.headers.map { header in
-            guard signatures.contains(header.name.lowercased()) else { return header }
-            return (header.name, header.name.lowercased() == "webhook-signature" ? "v1,… (not shown)" : "sha256=… (not shown)")
+            signatures.contains(header.name.lowercased()) ? (header.name, "… (not shown)") : header
         }
     }
 
@@ -325,7 +324,8 @@ struct Pages: Sendable {
         Endpoint(
             id: UUID(uuidString: view.id) ?? UUID(), tenantID: UUID(), url: view.url, eventTypes: view.eventTypes,
             filters: view.filters.mapValues(Set.init), customHeaders: view.headers,
-            payloadFormat: Endpoint.PayloadFormat(rawValue: view.payloadFormat) ?? .raw, secret: "", enabled: view.enabled)
+            payloadFormat: Endpoint.PayloadFormat(rawValue: view.payloadFormat) ?? .raw, envelopeFields: view.payloadFields ?? EnvelopeFields(),
+            payloadFilter: view.payloadFilter, signature: view.signature, secret: "", enabled: view.enabled)
     }
 
     /// "1h 36m", "14h 36m": a time since the first attempt.

@@ -1,15 +1,57 @@
 import Cryptography
-import Foundation
+public import FanOut
+public import Foundation
+import HeraldSupport
 
-/// The two signatures every delivery carries.
+/// The signatures of a delivery, by its endpoint's profile.
 ///
-/// - `X-Herald-Signature: sha256=<hex>`: HMAC-SHA256 of `"{timestamp}.{body}"`, where the
-///   timestamp is the `X-Herald-Timestamp` header (ISO 8601) and the key is the secret
-///   string exactly as shown to the tenant, as UTF-8: what the reference snippets feed to HMAC.
+/// - `X-Herald-Signature: sha256=<hex>` (and `timestamped-hmac`'s `{prefix}-Signature`):
+///   HMAC-SHA256 of `"{timestamp}.{body}"`, where the timestamp is the `…-Timestamp` header
+///   (ISO 8601) and the key is the secret string exactly as shown to the tenant, as UTF-8:
+///   what the reference snippets feed to HMAC.
 /// - `webhook-signature: v1,<base64>` (Standard Webhooks): HMAC-SHA256 of
 ///   `"{webhook-id}.{unix seconds}.{body}"`, keyed with the bytes base64-encoded after
 ///   `whsec_`. During a secret rotation one `v1,` entry per valid secret, space-separated.
+/// - `body-hmac`, `github`: the HMAC of the raw body keyed with the secret string;
+///   `stripe`: `t={seconds},v1=<hex of "{t}.{body}">`, one `v1` per valid secret.
 public enum Signature {
+    /// The signature headers of `profile`. `secrets.single` signs a header with room for one
+    /// signature, `secrets.all` one with an entry per valid secret (see `Endpoint.signingSecrets`).
+    public static func headers(
+        _ profile: SignatureProfile, secrets: (single: String, all: [String]), event: String, deliveryID: UUID, now: Date, body: [UInt8],
+        brand: String
+    ) -> [(name: String, value: String)] {
+        let id = deliveryID.uuidString.lowercased()
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let timestamp = RFC3339.format(now)
+        let standard: [(name: String, value: String)] = [
+            ("webhook-id", id), ("webhook-timestamp", String(seconds)),
+            ("webhook-signature", secrets.all.map { Self.standard(secret: $0, id: id, seconds: seconds, body: body) }.joined(separator: " ")),
+        ]
+        switch profile {
+        case .herald:
+            return [("\(brand)-Timestamp", timestamp), ("\(brand)-Signature", herald(secret: secrets.single, timestamp: timestamp, body: body))]
+                + standard
+        case .standardWebhooks:
+            return standard
+        case .timestampedHMAC(let prefix):
+            return [("\(prefix)-Timestamp", timestamp), ("\(prefix)-Signature", herald(secret: secrets.single, timestamp: timestamp, body: body))]
+        case .bodyHMAC(let hmac):
+            let digest = SHA256.hmac(key: Array(secrets.single.utf8), message: body)
+            let encoded = hmac.encoding == .hex ? Hex.encode(digest) : Base64.encode(digest)
+            return [(hmac.header, hmac.valuePrefix + encoded)] + (hmac.eventHeader.map { [($0, event)] } ?? [])
+        case .github:
+            let digest = SHA256.hmac(key: Array(secrets.single.utf8), message: body)
+            return [("X-Hub-Signature-256", "sha256=" + Hex.encode(digest)), ("X-GitHub-Event", event), ("X-GitHub-Delivery", id)]
+        case .stripe:
+            let signed = Array("\(seconds).".utf8) + body
+            let entries = secrets.all.map { "v1=" + Hex.encode(SHA256.hmac(key: Array($0.utf8), message: signed)) }
+            return [("Stripe-Signature", (["t=\(seconds)"] + entries).joined(separator: ","))]
+        case .none:
+            return []
+        }
+    }
+
     /// `sha256=` and the hex HMAC of `"{timestamp}.{body}"`.
     public static func herald(secret: String, timestamp: String, body: [UInt8]) -> String {
         let message = Array(timestamp.utf8) + [UInt8(ascii: ".")] + body

@@ -28,61 +28,59 @@ public struct RequestSettings: Sendable {
 
 /// Builds the signed POST for one attempt of one delivery.
 public enum WebhookRequest {
-    /// The body an endpoint receives: the bare `data` object, or the envelope
-    /// `{"id","type","timestamp","tenant_id","data"}`.
-    public static func body(for event: Event, format: Endpoint.PayloadFormat) -> [UInt8] {
+    /// The body an endpoint receives, in its payload format.
+    public static func body(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields = EnvelopeFields()) -> [UInt8] {
+        let timestamp = Array("\"\(RFC3339.format(event.occurredAt))\"".utf8)
+        let tenant = Array("\"\(event.tenantID.uuidString.lowercased())\"".utf8)
         switch format {
         case .raw:
             return event.data
         case .envelope:
-            var out = Array("{\"id\":".utf8) + JSONText.string(event.id)
-            out += Array(",\"type\":".utf8) + JSONText.string(event.type)
-            out += Array(",\"timestamp\":\"\(RFC3339.format(event.occurredAt))\"".utf8)
-            out += Array(",\"tenant_id\":\"\(event.tenantID.uuidString.lowercased())\"".utf8)
-            out += Array(",\"data\":".utf8) + event.data + [UInt8(ascii: "}")]
-            return out
+            return object([
+                (fields.id, JSONText.string(event.id)), (fields.type, JSONText.string(event.type)), (fields.timestamp, timestamp),
+                (fields.tenant, tenant), (fields.data, event.data),
+            ])
+        case .craftdesk:
+            return object([
+                ("id", JSONText.string(event.id)), ("event", JSONText.string(event.type)), ("timestamp", timestamp),
+                ("workspace_id", tenant), ("data", event.data),
+            ])
+        case .customermates:
+            return object([("event", JSONText.string(event.type)), ("data", event.data), ("timestamp", timestamp)])
         }
     }
 
-    /// Whether a custom header would collide with one Herald sets (case-insensitive):
-    /// its own prefix, the Standard Webhooks headers, and those the transport owns.
-    public static func isReserved(_ name: String, prefix: String) -> Bool {
-        let lowered = name.lowercased()
-        let owned: Set<String> = [
-            "content-type", "content-length", "user-agent", "host", "connection", "transfer-encoding", "expect",
-            "te", "upgrade", "keep-alive", "proxy-connection", "trailer",
-        ]
-        return owned.contains(lowered) || lowered.hasPrefix(prefix.lowercased() + "-") || lowered.hasPrefix("webhook-")
+    /// `{"key":value,…}` from members whose values are JSON already.
+    private static func object(_ members: [(key: String, value: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for (index, member) in members.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += JSONText.string(member.key) + [UInt8(ascii: ":")] + member.value
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// The request for `event` to `endpoint` at `now`. `webhook-id` is the delivery's id,
     /// the same on every attempt and every manual resend, as Standard Webhooks intends (a
-    /// receiver deduplicates on it); `X-Herald-Request-ID` is `requestID`, which a manual
+    /// receiver deduplicates on it); `{prefix}-Request-ID` is `requestID`, which a manual
     /// resend renews (the reference systems' "a re-trigger is a new request").
     public static func make(
         event: Event, endpoint: Endpoint, deliveryID: UUID, requestID: UUID, now: Date, settings: RequestSettings
     ) -> Request {
-        let body = body(for: event, format: endpoint.payloadFormat)
-        let id = deliveryID.uuidString.lowercased()
-        let timestamp = RFC3339.format(now)
-        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
-        var secrets = [endpoint.secret]
-        if let previous = endpoint.previousSecret, let expiry = endpoint.previousSecretExpiresAt, expiry > now {
-            secrets.append(previous)
-        }
-        let prefix = settings.headerPrefix
+        let body = body(for: event, format: endpoint.payloadFormat, fields: endpoint.envelopeFields)
+        let brand = settings.headerPrefix
+        let profile = endpoint.signature
+        let prefix = profile.headerPrefix(brand: brand)
         var headers: [(name: String, value: String)] = [
             ("Content-Type", "application/json"),
             ("User-Agent", settings.userAgent),
             ("\(prefix)-Event", event.type),
-            ("\(prefix)-Timestamp", timestamp),
-            ("\(prefix)-Signature", Signature.herald(secret: endpoint.secret, timestamp: timestamp, body: body)),
             ("\(prefix)-Request-ID", requestID.uuidString.lowercased()),
-            ("webhook-id", id),
-            ("webhook-timestamp", String(seconds)),
-            ("webhook-signature", secrets.map { Signature.standard(secret: $0, id: id, seconds: seconds, body: body) }.joined(separator: " ")),
         ]
-        for (name, value) in endpoint.customHeaders.sorted(by: { $0.key < $1.key }) where !isReserved(name, prefix: prefix) {
+        headers += Signature.headers(
+            profile, secrets: endpoint.signingSecrets(at: now), event: event.type, deliveryID: deliveryID, now: now, body: body, brand: brand)
+        for (name, value) in endpoint.customHeaders.sorted(by: { $0.key < $1.key }) where !profile.reserves(name, brand: brand) {
             headers.append((name, value))
         }
         return Request(

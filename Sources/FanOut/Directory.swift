@@ -50,7 +50,8 @@ public final class Directory: Sendable {
         let rows = try await pool.query(
             """
             SELECT t.id, e.id, e.url, e.event_types, e.filters::text, e.custom_headers::text, e.payload_format,
-                   e.secret, e.previous_secret, e.previous_secret_expires_at, e.enabled, e.disabled_at
+                   e.secret, e.previous_secret, e.previous_secret_expires_at, e.enabled, e.disabled_at,
+                   e.signature::text, e.payload_fields::text, e.payload_filter::text
             FROM tenants t LEFT JOIN endpoints e ON e.tenant_id = t.id
             WHERE t.id = \(tenant)
             """)
@@ -60,6 +61,8 @@ public final class Directory: Sendable {
             guard let id = try row.decode(UUID?.self, 1) else { return nil }
             // One endpoint whose secret does not open must not stop the tenant's others.
             var unavailable: String?
+            let format = Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6))
+            if format == nil { unavailable = "stored payload format unknown" }
             func open(_ stored: String) -> String {
                 do {
                     return try keyring.open(stored, endpoint: id)
@@ -76,13 +79,22 @@ public final class Directory: Sendable {
                 eventTypes: try row.decode([String].self, 3),
                 filters: Self.filters(try row.decode(String.self, 4)),
                 customHeaders: Self.headers(try row.decode(String.self, 5)),
-                payloadFormat: Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6)) ?? .raw,
+                payloadFormat: format ?? .raw,
                 secret: open(try row.decode(String.self, 7)),
                 previousSecret: previous,
                 previousSecretExpiresAt: previousExpiresAt,
                 enabled: try row.decode(Bool.self, 10),
                 disabledAt: try row.decode(Date?.self, 11))
-            endpoint.secretUnavailable = unavailable
+            do {
+                let settings = try StoredProfiles(
+                    signature: try row.decode(String.self, 12), fields: try row.decode(String.self, 13), filter: try row.decode(String?.self, 14))
+                endpoint.signature = settings.signature
+                endpoint.envelopeFields = settings.fields
+                endpoint.payloadFilter = settings.filter
+            } catch {
+                unavailable = unavailable ?? "stored settings unreadable: \(error)"
+            }
+            endpoint.unusable = unavailable
             return endpoint
         }
     }

@@ -6,8 +6,12 @@ public struct Endpoint: Sendable, Equatable {
     public enum PayloadFormat: String, Sendable, CaseIterable {
         /// The bare `data` object (CreatorDesk).
         case raw
-        /// `{id, type, timestamp, tenant_id, data}` (CraftDesk, Customermates).
+        /// `{id, type, timestamp, tenant_id, data}`, its keys renamed by `envelopeFields`.
         case envelope
+        /// `{id, event, timestamp, workspace_id, data}` (CraftDesk).
+        case craftdesk
+        /// `{event, data, timestamp}` (Customermates).
+        case customermates
     }
 
     public var id: UUID
@@ -19,6 +23,11 @@ public struct Endpoint: Sendable, Equatable {
     public var filters: [String: Set<String>]
     public var customHeaders: [String: String]
     public var payloadFormat: PayloadFormat
+    /// The envelope's keys, when `payloadFormat` is `envelope`.
+    public var envelopeFields: EnvelopeFields
+    /// A condition on the event's `data`; nil delivers every selected event.
+    public var payloadFilter: PayloadFilter?
+    public var signature: SignatureProfile
     public var secret: String
     /// The secret before a rotation, still signing until `previousSecretExpiresAt`.
     public var previousSecret: String?
@@ -26,13 +35,15 @@ public struct Endpoint: Sendable, Equatable {
     public var enabled: Bool
     /// Set when the endpoint was disabled after being active: its deliveries are recorded as skipped.
     public var disabledAt: Date?
-    /// Why its stored secret could not be opened (a key this process lacks): it cannot
-    /// sign, so its deliveries wait, while the tenant's other endpoints go on.
-    public var secretUnavailable: String?
+    /// Why it cannot sign: a stored secret this process cannot open (a key it lacks), or
+    /// settings it cannot read (written by a newer Herald). Its deliveries wait, while the
+    /// tenant's other endpoints go on.
+    public var unusable: String?
 
     public init(
         id: UUID, tenantID: UUID, url: String, eventTypes: [String], filters: [String: Set<String>] = [:],
-        customHeaders: [String: String] = [:], payloadFormat: PayloadFormat = .raw, secret: String,
+        customHeaders: [String: String] = [:], payloadFormat: PayloadFormat = .raw, envelopeFields: EnvelopeFields = EnvelopeFields(),
+        payloadFilter: PayloadFilter? = nil, signature: SignatureProfile = .herald, secret: String,
         previousSecret: String? = nil, previousSecretExpiresAt: Date? = nil, enabled: Bool = true, disabledAt: Date? = nil
     ) {
         self.id = id
@@ -42,11 +53,31 @@ public struct Endpoint: Sendable, Equatable {
         self.filters = filters
         self.customHeaders = customHeaders
         self.payloadFormat = payloadFormat
+        self.envelopeFields = envelopeFields
+        self.payloadFilter = payloadFilter
+        self.signature = signature
         self.secret = secret
         self.previousSecret = previousSecret
         self.previousSecretExpiresAt = previousSecretExpiresAt
         self.enabled = enabled
         self.disabledAt = disabledAt
+    }
+}
+
+extension Endpoint {
+    /// Whether a rotation's previous secret still signs at `now`.
+    public func rotationPending(at now: Date) -> Bool {
+        previousSecret != nil && (previousSecretExpiresAt.map { $0 > now } ?? false)
+    }
+
+    /// The secrets that sign at `now`. `single` goes in a header that holds one signature:
+    /// the previous secret while a rotation waits for the tenant to confirm that the
+    /// receiver has the new one (or for its grace period to end), so a receiver that knows
+    /// one secret never fails. `all` goes in a header that carries one signature per valid
+    /// secret (Standard Webhooks, Stripe): both during the grace period.
+    public func signingSecrets(at now: Date) -> (single: String, all: [String]) {
+        guard rotationPending(at: now), let previous = previousSecret else { return (secret, [secret]) }
+        return (previous, [secret, previous])
     }
 }
 

@@ -1,4 +1,5 @@
 import HeraldEvents
+package import HeraldSupport
 
 /// What an endpoint's subscription makes of an event.
 public enum Target: Sendable, Equatable {
@@ -28,10 +29,30 @@ extension Endpoint {
 
     /// The subscription decision for one event. `client.deleted` (the erasure notice)
     /// reaches every endpoint of the tenant whatever its selection and filters.
-    public func target(for type: String, attributes: [String: String]) -> Target {
-        let wanted = type == Catalog.erasureType || (selects(type) && filtersAccept(attributes))
+    public func target(for type: String, attributes: [String: String], data: ParsedData) -> Target {
+        let wanted =
+            type == Catalog.erasureType
+            || (selects(type) && filtersAccept(attributes) && (payloadFilter.map { filter in data.root.map(filter.matches) ?? false } ?? true))
         guard wanted else { return .none }
         if enabled { return .deliver }
         return disabledAt != nil ? .skip : .none
+    }
+}
+
+/// An event's `data` as payload filters read it: parsed once per fan-out, and only when
+/// an endpoint has a payload filter. Data nested deeper than 64 levels matches no filter.
+public final class ParsedData {
+    private let bytes: [UInt8]
+    private var parsed: JSONNode??
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    package var root: JSONNode? {
+        if let parsed { return parsed }
+        let node = try? JSONTree.parse(bytes, maxValues: .max)
+        parsed = .some(node)
+        return node
     }
 }

@@ -1,6 +1,7 @@
 public import Cryptography
 import Delivery
-import FanOut
+import HeraldSupport
+public import FanOut
 public import Foundation
 public import Postgres
 
@@ -13,14 +14,17 @@ public struct EndpointInput: Sendable, Equatable {
     public var filters: [String: [String]]?
     public var headers: [String: String]?
     public var payloadFormat: String?
+    public var payloadFields: EnvelopeFields?
+    public var payloadFilter: FilterSetting?
+    public var signature: SignatureProfile?
     public var enabled: Bool?
     public var dpaConfirmedBy: String?
     public var secret: String?
 
     public init(
         url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, filters: [String: [String]]? = nil,
-        headers: [String: String]? = nil, payloadFormat: String? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil,
-        secret: String? = nil
+        headers: [String: String]? = nil, payloadFormat: String? = nil, payloadFields: EnvelopeFields? = nil, payloadFilter: FilterSetting? = nil,
+        signature: SignatureProfile? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil, secret: String? = nil
     ) {
         self.url = url
         self.description = description
@@ -28,10 +32,19 @@ public struct EndpointInput: Sendable, Equatable {
         self.filters = filters
         self.headers = headers
         self.payloadFormat = payloadFormat
+        self.payloadFields = payloadFields
+        self.payloadFilter = payloadFilter
+        self.signature = signature
         self.enabled = enabled
         self.dpaConfirmedBy = dpaConfirmedBy
         self.secret = secret
     }
+}
+
+/// A payload filter to set, or the one there to remove.
+public enum FilterSetting: Sendable, Equatable {
+    case filter(PayloadFilter)
+    case remove
 }
 
 /// Which tenant a live API key belongs to: the API's authentication.
@@ -45,10 +58,13 @@ public struct Store: TenantKeys {
     let pool: Pool
     /// Seals endpoint secrets before they are stored and opens them for reveal.
     let keyring: SecretKeyring
+    /// The deployment's header prefix (`X-Herald`), whose headers no tenant's may take.
+    let brand: String
 
-    public init(pool: Pool, keyring: SecretKeyring = .plaintext) {
+    public init(pool: Pool, keyring: SecretKeyring = .plaintext, headerPrefix: String = "X-Herald") {
         self.pool = pool
         self.keyring = keyring
+        brand = headerPrefix
     }
 
     // MARK: Tenants and keys
@@ -130,7 +146,21 @@ public struct Store: TenantKeys {
     /// With a space on each side, to sit between `RETURNING` / `SELECT` and what follows.
     static let endpointColumns = Query(
         stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
-            + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at ")
+            + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at, "
+            + "signature::text, payload_fields::text, payload_filter::text, "
+            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END ")
+
+    /// Refuses settings that contradict one another: renamed keys without an envelope, a
+    /// custom header the signature profile sends itself.
+    func check(format: String, fields: EnvelopeFields, signature: SignatureProfile, headers: some Sequence<String>) throws {
+        if format != Endpoint.PayloadFormat.envelope.rawValue && !fields.isDefault {
+            throw ManagementError(.invalid, field: "payload_fields", "renames an envelope's keys; set payload_format to envelope, or leave payload_fields out")
+        }
+        for name in headers where signature.reserves(name, brand: brand) {
+            throw ManagementError(
+                .invalid, field: "headers", "'\(name.prefix(100))' is a header Herald sends itself with the \(signature.name) signature profile")
+        }
+    }
 
     /// Creates an endpoint; `limit` (0: none) is the most a tenant may have.
     public func createEndpoint(tenant: UUID, _ input: EndpointInput, limit: Int = 0) async throws -> EndpointView {
@@ -140,17 +170,23 @@ public struct Store: TenantKeys {
         if input.enabled == true && input.dpaConfirmedBy == nil {
             throw ManagementError(.invalid, field: "enabled", "an endpoint cannot be enabled before its DPA is confirmed (dpa_confirmed_by)")
         }
+        let format = input.payloadFormat ?? Endpoint.PayloadFormat.raw.rawValue
+        let fields = input.payloadFields ?? EnvelopeFields()
+        let signature = input.signature ?? .herald
+        try check(format: format, fields: fields, signature: signature, headers: (input.headers ?? [:]).keys)
+        let filter: String? = if case .filter(let filter) = input.payloadFilter { filter.description } else { nil }
         let secret = input.secret ?? Signature.generateSecret()
         // The id is chosen here: the sealed secret is bound to it.
         let id = UUID()
         let rows = try await pool.query(
             """
             INSERT INTO endpoints (id, tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
-                                   enabled, dpa_confirmed_at, dpa_confirmed_by)
+                                   enabled, dpa_confirmed_at, dpa_confirmed_by, signature, payload_fields, payload_filter)
             SELECT \(id), id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
-                   \(JSONB(Self.json(input.headers ?? [:]))), \(input.payloadFormat ?? "raw"), \(keyring.seal(secret, endpoint: id)),
+                   \(JSONB(Self.json(input.headers ?? [:]))), \(format), \(keyring.seal(secret, endpoint: id)),
                    \(input.enabled ?? false),
-                   CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy)
+                   CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy),
+                   \(JSONB(ConfigValue.text(signature.config))), \(JSONB(ConfigValue.text(fields.config))), \(filter.map(JSONB.init))
             FROM tenants t WHERE id = \(tenant)
               AND (\(limit) = 0 OR (SELECT count(*) FROM endpoints e WHERE e.tenant_id = t.id) < \(limit))
             RETURNING
@@ -199,6 +235,17 @@ public struct Store: TenantKeys {
             }
         }
         let headers = newHeaders.map { JSONB(Self.json($0)) }
+        let format = input.payloadFormat ?? current.payloadFormat
+        // Renamed keys stay only while the format is an envelope.
+        let fields = input.payloadFields ?? (format == Endpoint.PayloadFormat.envelope.rawValue ? current.payloadFields : nil) ?? EnvelopeFields()
+        let signature = input.signature ?? current.signature
+        try check(format: format, fields: fields, signature: signature, headers: newHeaders.map { Array($0.keys) } ?? Array(current.headers.keys))
+        let filter: String?? =
+            switch input.payloadFilter {
+            case .filter(let filter): .some(filter.description)
+            case .remove: .some(nil)
+            case nil: nil
+            }
         let disabling = input.enabled == false && current.enabled
         let rows = try await pool.query(
             """
@@ -208,7 +255,10 @@ public struct Store: TenantKeys {
                 event_types = COALESCE(\(input.eventTypes), event_types),
                 filters = COALESCE(\(filters), filters),
                 custom_headers = COALESCE(\(headers), custom_headers),
-                payload_format = COALESCE(\(input.payloadFormat), payload_format),
+                payload_format = \(format),
+                payload_fields = \(JSONB(ConfigValue.text(fields.config))),
+                signature = \(JSONB(ConfigValue.text(signature.config))),
+                payload_filter = CASE WHEN \(filter != nil) THEN \(filter.flatMap { $0 }.map(JSONB.init)) ELSE payload_filter END,
                 dpa_confirmed_at = CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN dpa_confirmed_at ELSE now() END,
                 dpa_confirmed_by = COALESCE(\(input.dpaConfirmedBy), dpa_confirmed_by),
                 enabled = COALESCE(\(input.enabled), enabled),
@@ -242,19 +292,41 @@ public struct Store: TenantKeys {
             secret: try keyring.open(try row.decode(String.self, 0), endpoint: id), previousSecretExpiresAt: try row.decode(Date?.self, 1))
     }
 
-    /// A new secret; the old one keeps signing (a second `v1,` entry) for `grace`.
+    /// A new secret. The one the receiver has keeps signing for `grace`: as a second
+    /// entry where a header carries several (`webhook-signature`, `Stripe-Signature`), and
+    /// alone where it carries one, until the rotation is confirmed (`confirmSecret`). A
+    /// rotation while one is pending replaces the pending secret and keeps the previous one,
+    /// which is still what single-signature receivers verify.
     public func rotateSecret(tenant: UUID, id: UUID, grace: Duration) async throws -> SecretView {
         let secret = Signature.generateSecret()
         let graceSeconds = Double(grace.components.seconds)
         guard let row = try await pool.query(
             """
-            UPDATE endpoints SET previous_secret = secret, secret = \(keyring.seal(secret, endpoint: id)),
-                   previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)), updated_at = now()
+            UPDATE endpoints SET
+                previous_secret = CASE WHEN previous_secret_expires_at > now() THEN previous_secret ELSE secret END,
+                secret = \(keyring.seal(secret, endpoint: id)),
+                previous_secret_expires_at = now() + make_interval(secs => \(graceSeconds)), updated_at = now()
             WHERE tenant_id = \(tenant) AND id = \(id)
             RETURNING previous_secret_expires_at
             """).first
         else { throw ManagementError(.notFound, "no such endpoint") }
         return SecretView(secret: secret, previousSecretExpiresAt: try row.decode(Date.self, 0))
+    }
+
+    /// Ends a pending rotation: the receiver has the new secret, so the previous one signs
+    /// nothing from now on (within the workers' directory refresh).
+    public func confirmSecret(tenant: UUID, id: UUID) async throws -> EndpointView {
+        let rows = try await pool.query(
+            """
+            UPDATE endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL, updated_at = now()
+            WHERE tenant_id = \(tenant) AND id = \(id) AND previous_secret_expires_at > now()
+            RETURNING
+            """ + Self.endpointColumns)
+        guard let row = rows.first else {
+            _ = try await endpoint(tenant: tenant, id: id)
+            throw ManagementError(.conflict, "no rotation of this endpoint's secret is pending")
+        }
+        return try Self.endpoint(row)
     }
 
     /// Re-enables an endpoint (after an automatic disable), resetting its failure count.
@@ -309,16 +381,25 @@ public struct Store: TenantKeys {
 
     /// An endpoint from `endpointColumns`, which start at column `offset`.
     static func endpoint(_ row: Row, offset o: Int = 0) throws -> EndpointView {
-        EndpointView(
+        let profiles: StoredProfiles
+        do {
+            profiles = try StoredProfiles(
+                signature: try row.decode(String.self, o + 15), fields: try row.decode(String.self, o + 16),
+                filter: try row.decode(String?.self, o + 17))
+        } catch {
+            throw ManagementError(.unavailable, "the endpoint's stored settings cannot be read (\(error))")
+        }
+        return EndpointView(
             id: try row.id(o + 0), url: try row.decode(String.self, o + 1), description: try row.decode(String.self, o + 2),
             eventTypes: try row.decode([String].self, o + 3),
             filters: (try? JSONSerialization.jsonObject(with: Data(try row.decode(String.self, o + 4).utf8)) as? [String: [String]]) ?? [:],
             headers: EndpointView.redacting(Self.headers(try row.decode(String.self, o + 5))),
-            payloadFormat: try row.decode(String.self, o + 6), enabled: try row.decode(Bool.self, o + 7),
+            payloadFormat: try row.decode(String.self, o + 6), payloadFields: profiles.fields.isDefault ? nil : profiles.fields,
+            payloadFilter: profiles.filter, signature: profiles.signature, enabled: try row.decode(Bool.self, o + 7),
             dpaConfirmedAt: try row.decode(Date?.self, o + 8), dpaConfirmedBy: try row.decode(String?.self, o + 9),
             disabledAt: try row.decode(Date?.self, o + 10), disabledReason: try row.decode(String?.self, o + 11),
             consecutiveFailures: try row.decode(Int.self, o + 12), createdAt: try row.decode(Date.self, o + 13),
-            updatedAt: try row.decode(Date.self, o + 14), secret: nil)
+            updatedAt: try row.decode(Date.self, o + 14), secret: nil, previousSecretExpiresAt: try row.decode(Date?.self, o + 18))
     }
 
     static func headers(_ json: String) -> [String: String] {

@@ -1,3 +1,4 @@
+public import FanOut
 public import Foundation
 
 /// What the API returns; snake_case on the wire.
@@ -17,7 +18,7 @@ public struct KeyView: Codable, Sendable, Equatable {
     public var key: String?
 }
 
-public struct EndpointView: Codable, Sendable, Equatable {
+public struct EndpointView: Encodable, Sendable, Equatable {
     public var id: String
     public var url: String
     public var description: String
@@ -25,6 +26,10 @@ public struct EndpointView: Codable, Sendable, Equatable {
     public var filters: [String: [String]]
     public var headers: [String: String]
     public var payloadFormat: String
+    /// The envelope's renamed keys; nil when none is renamed.
+    public var payloadFields: EnvelopeFields?
+    public var payloadFilter: PayloadFilter?
+    public var signature: SignatureProfile
     public var enabled: Bool
     public var dpaConfirmedAt: Date?
     public var dpaConfirmedBy: String?
@@ -35,11 +40,18 @@ public struct EndpointView: Codable, Sendable, Equatable {
     public var updatedAt: Date
     /// Only on creation, reveal and rotation.
     public var secret: String?
+    /// While a rotation is pending: until when the previous secret signs (single-value
+    /// signatures carry it until the rotation is confirmed).
+    public var previousSecretExpiresAt: Date?
+    /// What the tenant should know about the settings (an unsigned endpoint).
+    public var warnings: [String]?
 
     package init(
         id: String, url: String, description: String = "", eventTypes: [String], filters: [String: [String]] = [:], headers: [String: String] = [:],
-        payloadFormat: String = "raw", enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
-        disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil
+        payloadFormat: String = "raw", payloadFields: EnvelopeFields? = nil, payloadFilter: PayloadFilter? = nil,
+        signature: SignatureProfile = .herald, enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
+        disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil,
+        previousSecretExpiresAt: Date? = nil
     ) {
         self.id = id
         self.url = url
@@ -48,6 +60,9 @@ public struct EndpointView: Codable, Sendable, Equatable {
         self.filters = filters
         self.headers = headers
         self.payloadFormat = payloadFormat
+        self.payloadFields = payloadFields
+        self.payloadFilter = payloadFilter
+        self.signature = signature
         self.enabled = enabled
         self.dpaConfirmedAt = dpaConfirmedAt
         self.dpaConfirmedBy = dpaConfirmedBy
@@ -57,10 +72,16 @@ public struct EndpointView: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.secret = secret
+        self.previousSecretExpiresAt = previousSecretExpiresAt
+        warnings = signature == .none ? [Self.unsignedWarning] : nil
     }
 }
 
 extension EndpointView {
+    static let unsignedWarning =
+        "signature: deliveries to this endpoint are not signed, so anyone who learns its URL can send it fake events; "
+        + "choose none only for a receiver that cannot verify (a Zapier catch hook, whose URL is its secret)"
+
     /// What a view shows for a header that holds a credential.
     public static let redactedValue = "[redacted]"
 

@@ -119,8 +119,9 @@ package struct Processor: Sendable {
         // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
         var leases: [UUID: SlotLease] = [:]
+        let data = ParsedData(event.data)
         for endpoint in endpoints {
-            switch endpoint.target(for: event.type, attributes: event.attributes) {
+            switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
             case .deliver:
                 let lease = slots.tryLease(endpoint.id)
                 leases[endpoint.id] = lease
@@ -212,13 +213,13 @@ package struct Processor: Sendable {
     /// Makes and records the attempt, holding a slot of the endpoint that it gives back as
     /// soon as the exchange is over (before recording: the request is no longer in flight).
     private func attempt(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, lease: SlotLease, manual: Bool) async throws {
-        if let reason = endpoint.secretUnavailable {
+        if let reason = endpoint.unusable {
             // Nothing can be signed: the message returns to the queue (and this attempt is
             // made once the key is there); other endpoints' deliveries are not held.
             lease.release(after: .unused)
             context.directory.invalidate(tenant: event.tenantID)
             context.logger.error(
-                "endpoint secret cannot be opened; its delivery waits",
+                "endpoint cannot sign; its delivery waits",
                 metadata: ["endpoint": "\(endpoint.id.uuidString.lowercased())", "reason": "\(reason)"])
             throw SecretUnavailable(endpoint: endpoint.id)
         }

@@ -72,13 +72,13 @@ struct APICommand: AsyncParsableCommand {
                 urlPolicy: urlPolicy,
                 rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant,
                 request: settings.requestSettings, ladder: settings.retryLadder, disable: settings.disablePolicy),
-            store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
+            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
             dispatcher: dispatcher, inbound: api.inbound, onInboundEvent: { bell.ring() }
         ).register(on: router)
         try Console(
             configuration: .init(sessionTTL: settings.portalSessionTTL, secureCookies: settings.secureCookies, portalLinkTTL: settings.portalLinkTTL),
             access: ConsoleAccess(pool: pool, operatorToken: settings.operatorToken), portalAccess: PortalAccess(pool: pool),
-            store: Store(pool: pool, keyring: settings.secretKeyring), log: PostgresRecords(pool: pool),
+            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: PostgresRecords(pool: pool),
             census: BrokerCensus(amqpURL: settings.amqpURL, topology: topology, logger: logger), parking: parking, heartbeats: Heartbeats(pool: pool)
         ).register(on: router)
         let app = Application(

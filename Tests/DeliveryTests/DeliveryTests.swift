@@ -100,18 +100,19 @@ struct WebhookRequestTests {
         #expect(Signature.weakness(of: "whsec_" + Base64.encode([UInt8](repeating: 7, count: 40))) != nil)
     }
 
-    @Test func rotationSignsWithBothSecretsUntilTheGraceEnds() {
+    @Test func rotationSignsWithBothSecretsWhereTheyFitAndThePreviousOneAloneElsewhere() {
         let old = "whsec_AAECAwQFBgcICQoLDA0ODw=="
         let during = WebhookRequest.make(
             event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(60)), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         let entries = header(during, "webhook-signature").first?.split(separator: " ") ?? []
         #expect(entries.count == 2)
         #expect(entries.allSatisfy { $0.hasPrefix("v1,") })
-        // The X-Herald signature uses the new secret only.
-        #expect(header(during, "X-Herald-Signature") == [Signature.herald(secret: endpoint().secret, timestamp: "2026-05-12T09:30:00Z", body: during.body)])
+        // X-Herald-Signature holds one: the previous secret's, which the receiver has until the rotation is confirmed.
+        #expect(header(during, "X-Herald-Signature") == [Signature.herald(secret: old, timestamp: "2026-05-12T09:30:00Z", body: during.body)])
         let after = WebhookRequest.make(
             event: event, endpoint: endpoint(previous: old, previousUntil: now.addingTimeInterval(-1)), deliveryID: deliveryID, requestID: requestID, now: now, settings: RequestSettings())
         #expect(header(after, "webhook-signature").first?.split(separator: " ").count == 1)
+        #expect(header(after, "X-Herald-Signature") == [Signature.herald(secret: endpoint().secret, timestamp: "2026-05-12T09:30:00Z", body: after.body)])
     }
 
     @Test func envelopeWrapsTheData() throws {

@@ -33,14 +33,14 @@ import Testing
 
     @Test func erasureNoticeReachesEveryEndpoint() {
         let narrow = endpoint(["invoice.paid"], filters: ["workspace": ["w1"]])
-        #expect(narrow.target(for: "client.deleted", attributes: [:]) == .deliver)
-        #expect(narrow.target(for: "client.created", attributes: ["workspace": "w1"]) == .none)
+        #expect(narrow.target(for: "client.deleted", attributes: [:], data: ParsedData([])) == .deliver)
+        #expect(narrow.target(for: "client.created", attributes: ["workspace": "w1"], data: ParsedData([])) == .none)
     }
 
     @Test func disabledEndpointsGetSkippedDeliveriesOnlyOnceActive() {
-        #expect(endpoint(["*"], enabled: false, disabledAt: Date()).target(for: "a.b", attributes: [:]) == .skip)
+        #expect(endpoint(["*"], enabled: false, disabledAt: Date()).target(for: "a.b", attributes: [:], data: ParsedData([])) == .skip)
         // Never enabled (e.g. awaiting its DPA): nothing is recorded.
-        #expect(endpoint(["*"], enabled: false).target(for: "a.b", attributes: [:]) == .none)
-        #expect(endpoint(["x.y"], enabled: false, disabledAt: Date()).target(for: "a.b", attributes: [:]) == .none)
+        #expect(endpoint(["*"], enabled: false).target(for: "a.b", attributes: [:], data: ParsedData([])) == .none)
+        #expect(endpoint(["x.y"], enabled: false, disabledAt: Date()).target(for: "a.b", attributes: [:], data: ParsedData([])) == .none)
     }
 }

@@ -79,10 +79,10 @@ struct SecretsTests {
             let keyless = try #require(try await Directory(pool: api.pipeline.pool, keyring: .plaintext).endpoints(tenant: tenantID))
             #expect(keyless.count == 2)
             for endpoint in keyless {
-                let reason = try #require(endpoint.secretUnavailable)
+                let reason = try #require(endpoint.unusable)
                 #expect(reason.contains(second.id) && !reason.contains(newSecret))
             }
-            #expect(endpoints.allSatisfy { $0.secretUnavailable == nil })
+            #expect(endpoints.allSatisfy { $0.unusable == nil })
         }
         await receiver.stop()
     }

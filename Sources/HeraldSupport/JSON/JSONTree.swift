@@ -331,3 +331,32 @@ package struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         return node
     }
 }
+
+extension JSONNode: Encodable {
+    /// The value again as JSON: what a stored filter is shown as. Whole numbers keep their
+    /// value exactly; others go through `Double`.
+    package func encode(to encoder: any Encoder) throws {
+        switch value {
+        case .object(let members):
+            // A dictionary, not coding keys: an encoder's key strategy (snake case) leaves
+            // a dictionary's keys as they are, and these are the tenant's.
+            var container = encoder.singleValueContainer()
+            try container.encode(Dictionary(members.map { ($0.key, $0.node) }, uniquingKeysWith: { $1 }))
+        case .array(let elements):
+            var container = encoder.unkeyedContainer()
+            for element in elements { try container.encode(element) }
+        case .string(let text):
+            var container = encoder.singleValueContainer()
+            try container.encode(text)
+        case .number(let text):
+            var container = encoder.singleValueContainer()
+            if let whole = Int64(text) { try container.encode(whole) } else { try container.encode(Double(text) ?? 0) }
+        case .bool(let flag):
+            var container = encoder.singleValueContainer()
+            try container.encode(flag)
+        case .null:
+            var container = encoder.singleValueContainer()
+            try container.encodeNil()
+        }
+    }
+}
