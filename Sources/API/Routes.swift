@@ -329,9 +329,16 @@ extension API {
                     throw Problem.badRequest("status", "must be \(names.dropLast().joined(separator: ", ")) or \(names.last!)")
                 }
                 filter.status = status
-            case "event_type": filter.eventType = value
+            case "event_type":
+                // Only a type an event can have: anything else (a NUL among it) matches nothing and is refused.
+                guard EventType.isWellFormed(value), value.utf8.count <= 100 else {
+                    throw Problem.badRequest("event_type", "must be a type like invoice.paid")
+                }
+                filter.eventType = value
             case "event_id":
-                guard !value.isEmpty, value.utf8.count <= 200 else { throw Problem.badRequest("event_id", "must be 1 to 200 characters") }
+                guard !value.isEmpty, value.utf8.count <= 200, !value.utf8.contains(0) else {
+                    throw Problem.badRequest("event_id", "must be 1 to 200 characters without NUL")
+                }
                 filter.eventId = value
             case "since", "until", "cursor", "limit":
                 try Self.readPage(name, value, since: &filter.since, until: &filter.until, cursor: &filter.cursor, limit: &filter.limit)

@@ -105,6 +105,7 @@ struct Pages: Sendable {
             "created": "The endpoint was saved.", "saved": "The changes were saved.", "enabled": "The endpoint is enabled.", "disabled": "The endpoint is disabled.",
             "activated": "The endpoint is active again.", "tested": "A test event is on its way; it shows in the delivery log in a moment.",
             "resent": "The delivery is being sent again with a new request ID.",
+            "secret-confirmed": "The rotation is confirmed: deliveries are signed with the new secret only.",
             "source-created": "The source was created. Paste its URL (and its secret, if it has one) into the sending service.",
             "url-rotated": "The source has a new URL. Update the sending service; the old URL keeps working for a while.",
             "replayed": "The webhook was processed again through the source's present mapping.",
@@ -157,6 +158,28 @@ struct Pages: Sendable {
             "catalog": Catalog.entries.map { ["type": $0.type] },
         ]
         if let disabledAt = endpoint.disabledAt { values["disabledAt"] = RFC3339.format(disabledAt) }
+        values["signatureSummary"] = Self.profileLabel(endpoint.signature.name)
+        values["signatureSettings"] = endpoint.signature.config.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
+            guard key != "profile", case .string(let text) = value else { return nil }
+            return "\(key): \(text)"
+        }.joined(separator: ", ")
+        values["unsigned"] = endpoint.signature == .none
+        if let filter = endpoint.payloadFilter { values["payloadFilter"] = filter.description }
+        if let fields = endpoint.payloadFields {
+            values["payloadFields"] = fields.config.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
+                guard case .string(let text) = value else { return nil }
+                return "\(key) → \(text)"
+            }.joined(separator: ", ")
+        }
+        if let until = endpoint.previousSecretExpiresAt {
+            let multiple = endpoint.signature.carriesEverySecret
+            values["rotation"] = [
+                "until": RFC3339.format(until),
+                "how": multiple
+                    ? "Deliveries carry a signature with each secret until then, so receivers with either verify."
+                    : "Until you confirm (or until then), deliveries are signed with the previous secret, the one your receiver has. Put the new secret in your receiver, then confirm.",
+            ]
+        }
         // The recover form offers the last day; after a count, it asks to confirm.
         values["recoverSince"] = String(RFC3339.format(recovering?.since ?? Date().addingTimeInterval(-86_400)).prefix(16))
         if let recovering {
@@ -181,7 +204,11 @@ struct Pages: Sendable {
             }
         var values: [String: Any] = [
             "url": form.url, "description": form.description, "groups": groups, "allEvents": selected.contains("*"),
-            "raw": form.payloadFormat != "envelope", "envelope": form.payloadFormat == "envelope", "dpa": form.dpa,
+            "formats": Endpoint.PayloadFormat.allCases.map { ["value": $0.rawValue, "label": Self.formatLabel($0), "selected": $0.rawValue == form.payloadFormat] },
+            "fields": EndpointForm.envelopeKeys.map { ["key": $0, "value": form.payloadFields[$0] ?? "", "placeholder": $0 == "tenant" ? "tenant_id" : $0] },
+            "payloadFilter": form.payloadFilter,
+            "profiles": SignatureProfile.names.map { ["value": $0, "label": Self.profileLabel($0), "selected": $0 == form.signature["profile"]] },
+            "signature": form.signature, "hexSelected": form.signature["encoding"] != "base64", "dpa": form.dpa,
             "dpaConfirmedBy": form.dpaConfirmedBy, "errors": form.errors, "headers": form.headers, "filters": form.filters,
             "action": form.editing.map { "/portal/endpoints/\($0.id)" } ?? "/portal/endpoints",
             "heading": form.editing == nil ? "New endpoint" : "Edit endpoint",
@@ -194,7 +221,74 @@ struct Pages: Sendable {
         return render("endpoint_form", title: form.editing == nil ? "New endpoint" : "Edit endpoint", values: values, session: session, nav: "endpoints", status: status)
     }
 
+    static func formatLabel(_ format: Endpoint.PayloadFormat) -> String {
+        switch format {
+        case .raw: "raw: the event's data object"
+        case .envelope: "envelope: id, type, timestamp, tenant_id, data (keys can be renamed)"
+        case .craftdesk: "craftdesk: id, event, timestamp, workspace_id, data"
+        case .customermates: "customermates: event, data, timestamp"
+        }
+    }
+
+    static func profileLabel(_ name: String) -> String {
+        switch name {
+        case "herald": "herald: X-Herald-Signature and Standard Webhooks' webhook-signature"
+        case "standard-webhooks": "standard-webhooks: webhook-id, webhook-timestamp, webhook-signature only"
+        case "body-hmac": "body-hmac: an HMAC of the body in a header you name (CraftDesk, Creative Force, Customermates)"
+        case "timestamped-hmac": "timestamped-hmac: sha256= HMAC of \"{timestamp}.{body}\" under your header prefix (CreatorDesk)"
+        case "github": "github: X-Hub-Signature-256, as GitHub sends it"
+        case "stripe": "stripe: Stripe-Signature t=…,v1=…"
+        default: "none: unsigned, for receivers that cannot verify (a Zapier catch hook)"
+        }
+    }
+
     // MARK: Help
+
+    /// What a header of a delivery means, for the receiver's documentation.
+    static func meaning(of name: String, profile: SignatureProfile, brand: String) -> String {
+        let prefix = profile.headerPrefix(brand: brand)
+        switch name.lowercased() {
+        case "content-type": return "The body is JSON, UTF-8."
+        case "user-agent": return "Who is calling."
+        case "\(prefix)-event".lowercased(), "x-github-event": return "The event type."
+        case "\(prefix)-timestamp".lowercased(): return "When this attempt was signed (UTC)."
+        case "\(prefix)-signature".lowercased(): return "sha256= and the hex HMAC-SHA256 of \"{timestamp}.{body}\" keyed with the secret."
+        case "\(prefix)-request-id".lowercased(): return "The same on every automatic retry; new on a manual Retry."
+        case "webhook-id", "x-github-delivery": return "The delivery's id, the same on every attempt. Deduplicate on it."
+        case "webhook-timestamp": return "Standard Webhooks: Unix seconds."
+        case "webhook-signature": return "Standard Webhooks: base64 HMAC-SHA256 of \"{id}.{timestamp}.{body}\"."
+        case "x-hub-signature-256": return "sha256= and the hex HMAC-SHA256 of the body keyed with the secret."
+        case "stripe-signature": return "t= Unix seconds, v1= the hex HMAC-SHA256 of \"{t}.{body}\" keyed with the secret."
+        default:
+            if case .bodyHMAC(let hmac) = profile {
+                if name.caseInsensitiveCompare(hmac.header) == .orderedSame {
+                    return "\(hmac.valuePrefix.isEmpty ? "The" : hmac.valuePrefix + " and the") \(hmac.encoding.rawValue) HMAC-SHA256 of the body keyed with the secret."
+                }
+                if let event = hmac.eventHeader, name.caseInsensitiveCompare(event) == .orderedSame { return "The event type." }
+            }
+            return "A custom header of this endpoint."
+        }
+    }
+
+    /// How to verify the profile's signature, in a sentence.
+    static func recipe(_ profile: SignatureProfile, brand: String) -> String {
+        switch profile {
+        case .herald:
+            "Verify either signature; webhook-signature carries one v1, entry per valid secret while a rotated secret is still valid, any of them matching is enough."
+        case .standardWebhooks:
+            "Use a Standard Webhooks library (pip install standardwebhooks, npm i standardwebhooks, …) with the secret: Webhook(secret).verify(body, headers)."
+        case .bodyHMAC(let hmac):
+            "Compute the HMAC-SHA256 of the raw body with the secret string as the key, \(hmac.encoding.rawValue)-encode it\(hmac.valuePrefix.isEmpty ? "" : ", put \(hmac.valuePrefix) before it,") and compare it with \(hmac.header) in constant time."
+        case .timestampedHMAC(let prefix):
+            "Compute sha256= and the hex HMAC-SHA256 of \"{\(prefix)-Timestamp}.{raw body}\" with the secret string as the key, and compare it with \(prefix)-Signature in constant time."
+        case .github:
+            "Verify X-Hub-Signature-256 as GitHub documents it (sha256= and the hex HMAC-SHA256 of the raw body, keyed with the secret); octokit's verify works too."
+        case .stripe:
+            "Verify Stripe-Signature as Stripe documents it: stripe.Webhook.construct_event(body, header, secret) in its libraries. During a rotation it carries a v1 entry per valid secret."
+        case .none:
+            "These deliveries are not signed: anyone who learns the URL can send fake events. Treat the URL as the secret."
+        }
+    }
 
     /// The receiver contract for one endpoint: the headers with this deployment's prefix,
     /// the body in the endpoint's format, verification code, the retry table, troubleshooting.
@@ -206,28 +300,28 @@ struct Pages: Sendable {
             id: "evt_3f9a1c2b", type: sampleEntry.type, tenantID: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!,
             occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array(sampleEntry.sample.utf8))
         let format = Endpoint.PayloadFormat(rawValue: endpoint.payloadFormat) ?? .raw
-        let headers: [[String: String]] = [
-            ["name": "Content-Type", "example": "application/json", "meaning": "The body is JSON, UTF-8."],
-            ["name": "User-Agent", "example": settings.userAgent, "meaning": "Who is calling."],
-            ["name": "\(prefix)-Event", "example": sampleEntry.type, "meaning": "The event type."],
-            ["name": "\(prefix)-Timestamp", "example": "2026-05-12T09:30:00Z", "meaning": "When this attempt was signed (UTC)."],
-            ["name": "\(prefix)-Signature", "example": "sha256=5d41402a…", "meaning": "Hex HMAC-SHA256 of \"{timestamp}.{body}\" with the secret."],
-            ["name": "\(prefix)-Request-ID", "example": "0b6f1e9e-…", "meaning": "The same on every automatic retry; new on a manual Retry."],
-            ["name": "webhook-id", "example": "9a1c3f5e-…", "meaning": "Standard Webhooks: the delivery's id, the same on every attempt. Deduplicate on it."],
-            ["name": "webhook-timestamp", "example": "1778578200", "meaning": "Standard Webhooks: Unix seconds."],
-            ["name": "webhook-signature", "example": "v1,K5oZfzN95Z9UVu1…", "meaning": "Standard Webhooks: base64 HMAC-SHA256 of \"{id}.{timestamp}.{body}\"."],
-        ] + endpoint.headers.sorted { $0.key < $1.key }.map { ["name": $0.key, "example": $0.value, "meaning": "A custom header of this endpoint."] }
+        let sample = WebhookRequest.make(
+            event: sampleEvent, endpoint: subscription, deliveryID: UUID(uuidString: "9a1c3f5e-2b7d-4e8f-a0b1-c2d3e4f5a6b7")!,
+            requestID: UUID(uuidString: "0b6f1e9e-3c4d-4a5b-8c6d-7e8f9a0b1c2d")!, now: sampleEvent.occurredAt, settings: settings)
+        let signatures = subscription.signature.signatureHeaders(brand: prefix)
+        let headers: [[String: String]] = sample.headers.map { header in
+            let example = signatures.contains(header.name.lowercased()) ? String(header.value.prefix(24)) + "…" : header.value
+            return ["name": header.name, "example": example, "meaning": Self.meaning(of: header.name, profile: subscription.signature, brand: prefix)]
+        }
         // The examples name the default prefix; a deployment that brands it sees its own.
         let lowered = prefix.lowercased() + "-"
-        let snippets: [[String: Any]] = [
-            ("python", "Python", PackageResources.verify_py), ("node", "Node.js", PackageResources.verify_js), ("php", "PHP", PackageResources.verify_php),
-        ].enumerated().map { index, snippet in
-            [
-                "id": snippet.0, "language": snippet.1, "open": index == 0,
-                "code": String(decoding: snippet.2, as: UTF8.self).replacingOccurrences(of: "x-herald-", with: lowered)
-                    .replacingOccurrences(of: "X-Herald-", with: prefix + "-"),
-            ]
-        }
+        let snippets: [[String: Any]] =
+            subscription.signature == .herald
+            ? [
+                ("python", "Python", PackageResources.verify_py), ("node", "Node.js", PackageResources.verify_js),
+                ("php", "PHP", PackageResources.verify_php),
+            ].enumerated().map { index, snippet in
+                [
+                    "id": snippet.0, "language": snippet.1, "open": index == 0,
+                    "code": String(decoding: snippet.2, as: UTF8.self).replacingOccurrences(of: "x-herald-", with: lowered)
+                        .replacingOccurrences(of: "X-Herald-", with: prefix + "-"),
+                ]
+            } : []
         var ladderRows: [[String: Any]] = [["attempt": 1, "when": "at once"]]
         var elapsed = Duration.zero
         for (rung, delay) in ladder.delays.enumerated() {
@@ -237,10 +331,11 @@ struct Pages: Sendable {
         let values: [String: Any] = [
             "endpointId": endpoint.id, "url": endpoint.url, "timeoutSeconds": Int(settings.timeout.components.seconds), "headers": headers,
             "prefix": prefix, "sampleType": sampleEntry.type,
-            "sampleBody": String(decoding: WebhookRequest.body(for: sampleEvent, format: format), as: UTF8.self),
-            "formatDescription": format == .envelope
-                ? "The envelope: the event's id, type, timestamp, tenant_id, and its data."
-                : "The event's data object as it is; the type is in the \(prefix)-Event header.",
+            "sampleBody": String(decoding: sample.body, as: UTF8.self),
+            "formatDescription": format == .raw
+                ? "The event's data object as it is; the type is in the \(subscription.signature.headerPrefix(brand: prefix))-Event header."
+                : "\(Self.formatLabel(format)).",
+            "recipe": Self.recipe(subscription.signature, brand: prefix),
             "snippets": snippets, "ladder": ladderRows, "maxAttempts": ladder.maxAttempts,
             "disableAfter": disable.threshold > 0 ? disable.threshold as Any : false,
         ]
@@ -395,6 +490,12 @@ struct EndpointForm {
     var description = ""
     var eventTypes: [String] = []
     var payloadFormat = "raw"
+    /// An envelope's renamed keys, by envelope field (`type` → `event_type`); empty keeps the name.
+    var payloadFields: [String: String] = [:]
+    /// The filter's JSON as typed; empty for none.
+    var payloadFilter = ""
+    /// The signature profile's settings by name: `profile`, `header`, `encoding`, …
+    var signature: [String: String] = ["profile": "herald"]
     /// `Name: value`, one per line.
     var headers = ""
     /// `attribute: value, value`, one per line.
@@ -413,6 +514,9 @@ struct EndpointForm {
         description = endpoint.description
         eventTypes = endpoint.eventTypes
         payloadFormat = endpoint.payloadFormat
+        payloadFields = (endpoint.payloadFields?.config ?? [:]).compactMapValues { if case .string(let text) = $0 { text } else { nil } }
+        payloadFilter = endpoint.payloadFilter?.description ?? ""
+        signature = endpoint.signature.config.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
         headers = endpoint.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
         filters = endpoint.filters.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "\n")
         dpa = endpoint.dpaConfirmedAt != nil
@@ -424,7 +528,15 @@ struct EndpointForm {
         url = (form.value("url") ?? "").trimmingCharacters(in: .whitespaces)
         description = form.value("description") ?? ""
         eventTypes = form.values("event_types")
-        payloadFormat = form.value("payload_format") == "envelope" ? "envelope" : "raw"
+        payloadFormat = form.value("payload_format").flatMap(Endpoint.PayloadFormat.init(rawValue:))?.rawValue ?? "raw"
+        for key in Self.envelopeKeys {
+            if let name = form.value("field_\(key)")?.trimmingCharacters(in: .whitespaces), !name.isEmpty { payloadFields[key] = name }
+        }
+        payloadFilter = (form.value("payload_filter") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        signature = ["profile": form.value("signature_profile") ?? "herald"]
+        for key in Self.signatureSettings {
+            if let value = form.value("signature_\(key)")?.trimmingCharacters(in: .whitespaces), !value.isEmpty { signature[key] = value }
+        }
         headers = form.value("headers") ?? ""
         filters = form.value("filters") ?? ""
         if let editing, editing.dpaConfirmedAt != nil {
@@ -435,6 +547,49 @@ struct EndpointForm {
             dpa = form.value("dpa") == "yes"
             dpaConfirmedBy = (form.value("dpa_confirmed_by") ?? "").trimmingCharacters(in: .whitespaces)
         }
+    }
+
+    static let envelopeKeys = ["id", "type", "timestamp", "tenant", "data"]
+    /// The settings a profile may take, as the API names them.
+    static let signatureSettings = ["header", "encoding", "value_prefix", "event_header", "header_prefix"]
+
+    /// The settings the chosen profile reads; the form shows every field, a profile keeps its own.
+    var profileSettings: [String: String] {
+        let used: Set<String> =
+            switch signature["profile"] {
+            case "body-hmac": ["header", "encoding", "value_prefix", "event_header"]
+            case "timestamped-hmac": ["header_prefix"]
+            default: []
+            }
+        return signature.filter { $0.key == "profile" || used.contains($0.key) }
+    }
+
+    /// The profile, envelope keys and filter the form describes, or why not.
+    func profiles(headerPrefix: String) -> (signature: SignatureProfile?, fields: EnvelopeFields?, filter: PayloadFilter?, errors: [String: String]) {
+        var errors: [String: String] = [:]
+        var profile: SignatureProfile?
+        do {
+            profile = try SignatureProfile(reading: profileSettings, brand: headerPrefix)
+        } catch {
+            errors["signature"] = error.description
+        }
+        var fields: EnvelopeFields?
+        if payloadFormat == Endpoint.PayloadFormat.envelope.rawValue {
+            do {
+                fields = try EnvelopeFields(reading: payloadFields)
+            } catch {
+                errors["payload_fields"] = error.description
+            }
+        }
+        var filter: PayloadFilter?
+        if !payloadFilter.isEmpty {
+            do {
+                filter = try PayloadFilter(parsing: Array(payloadFilter.utf8))
+            } catch {
+                errors["payload_filter"] = error.description
+            }
+        }
+        return (profile, fields, filter, errors)
     }
 
     /// Non-empty lines split at their first colon; the error names the first bad line.
@@ -489,6 +644,7 @@ struct EndpointForm {
         } else if let empty = filterPairs.first(where: { pair in pair.0.isEmpty || !pair.1.contains { $0 != "," && $0 != " " } }) {
             errors["filters"] = "'\(empty.0.prefix(100))' needs an attribute name and at least one value."
         }
+        errors.merge(profiles(headerPrefix: headerPrefix).errors) { first, _ in first }
         guard editing?.dpaConfirmedAt == nil else { return }
         if dpa && dpaConfirmedBy.isEmpty {
             errors["dpa_confirmed_by"] = "Name the person who confirmed the data processing agreement."
@@ -501,10 +657,13 @@ struct EndpointForm {
 
     /// What the store saves. A new endpoint is enabled once the DPA is confirmed and saved
     /// disabled before; an edit leaves enabling to Enable and Activate.
-    var input: EndpointInput {
+    func input(headerPrefix: String) -> EndpointInput {
         let confirming = editing?.dpaConfirmedAt == nil && dpa
+        let profiles = profiles(headerPrefix: headerPrefix)
         return EndpointInput(
             url: url, description: description, eventTypes: eventTypes, filters: parsedFilters, headers: parsedHeaders,
-            payloadFormat: payloadFormat, enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
+            payloadFormat: payloadFormat, payloadFields: profiles.fields ?? EnvelopeFields(),
+            payloadFilter: profiles.filter.map(FilterSetting.filter) ?? .remove, signature: profiles.signature,
+            enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
     }
 }

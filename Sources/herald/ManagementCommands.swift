@@ -1,4 +1,5 @@
 import ArgumentParser
+import FanOut
 import Foundation
 
 struct Tenants: AsyncParsableCommand {
@@ -70,7 +71,19 @@ struct EndpointFields: ParsableArguments {
     @Option(help: "Target URL.") var url: String?
     @Option(help: "Event types and wildcards, comma-separated (client.created,invoice.*).") var events: String?
     @Option(help: "Description.") var description: String?
-    @Option(help: "raw or envelope.") var format: String?
+    @Option(help: "Payload format: raw, envelope, craftdesk or customermates.") var format: String?
+    @Option(
+        name: .customLong("rename"),
+        help: ArgumentHelp("Rename an envelope key (repeatable): id, type, timestamp, tenant or data.", valueName: "KEY=NAME"))
+    var renames: [String] = []
+    @Option(name: .customLong("payload-filter"), help: ArgumentHelp("Filter on the event's data, as JSON ('{}' removes it).", valueName: "JSON"))
+    var payloadFilter: String?
+    @Option(help: "Signature profile: \(SignatureProfile.names.joined(separator: ", ")).") var signature: String?
+    @Option(help: "body-hmac: the header holding the signature.") var signatureHeader: String?
+    @Option(help: "body-hmac: hex (default) or base64.") var signatureEncoding: String?
+    @Option(help: "body-hmac: written before the digest, such as sha256=.") var signatureValuePrefix: String?
+    @Option(help: "body-hmac: a header carrying the event type.") var signatureEventHeader: String?
+    @Option(help: "timestamped-hmac: the headers' prefix, such as X-CreatorDesk.") var signatureHeaderPrefix: String?
     @Option(name: .customLong("header"), help: ArgumentHelp("Custom header (repeatable).", valueName: "NAME=VALUE")) var headers: [String] = []
     @Option(
         name: .customLong("header-file"),
@@ -86,8 +99,25 @@ struct EndpointFields: ParsableArguments {
         body["event_types"] = events.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         body["description"] = description
         body["payload_format"] = format
-        let given = try headerPairs()
-        if !given.isEmpty { body["headers"] = given }
+        if !renames.isEmpty { body["payload_fields"] = try pairs(renames, flag: "--rename") }
+        if let payloadFilter {
+            guard let filter = try? JSONSerialization.jsonObject(with: Data(payloadFilter.utf8)) as? [String: Any] else {
+                throw ValidationError("--payload-filter: must be a JSON object, such as '{\"total\": {\"$gte\": \"1000\"}}'")
+            }
+            body["payload_filter"] = filter
+        }
+        let settings: [String: String?] = [
+            "header": signatureHeader, "encoding": signatureEncoding, "value_prefix": signatureValuePrefix, "event_header": signatureEventHeader,
+            "header_prefix": signatureHeaderPrefix,
+        ]
+        let given = settings.compactMapValues { $0 }
+        if let signature {
+            body["signature"] = given.merging(["profile": signature]) { $1 }
+        } else if !given.isEmpty {
+            throw ValidationError("--signature-… options need --signature naming the profile")
+        }
+        let headers = try headerPairs()
+        if !headers.isEmpty { body["headers"] = headers }
         if !filters.isEmpty { body["filters"] = try pairs(filters, flag: "--filter").mapValues { $0.split(separator: ",").map(String.init) } }
         body["dpa_confirmed_by"] = dpaConfirmedBy
         body["enabled"] = enabled
@@ -110,7 +140,7 @@ struct Endpoints: AsyncParsableCommand {
         abstract: "Manage the tenant's webhook endpoints (tenant key).",
         subcommands: [
             Create.self, List.self, Show.self, Update.self, Delete.self, Enable.self, Disable.self, Activate.self, RotateSecret.self,
-            Secret.self, Test.self,
+            ConfirmSecret.self, Secret.self, Test.self,
         ])
 
     static let columns = ["id", "url", "event_types", "enabled", "consecutive_failures", "disabled_reason"]
@@ -233,6 +263,17 @@ struct Endpoints: AsyncParsableCommand {
             var body: [String: Any] = [:]
             body["grace_seconds"] = grace
             client.show(try await client.send("POST", "/v1/endpoints/\(id)/rotate-secret", body: body), columns: [])
+        }
+    }
+
+    struct ConfirmSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Confirm a rotation: the receiver has the new secret, so the previous one stops signing.")
+        @OptionGroup var api: APIOptions
+        @Argument var id: String
+        func run() async throws {
+            let client = try APIClient(api)
+            client.show(try await client.send("POST", "/v1/endpoints/\(id)/confirm-secret"), columns: [])
         }
     }
 

@@ -21,7 +21,7 @@ struct FormTests {
         #expect(entry.errors.isEmpty, "\(entry.errors)")
         #expect(entry.parsedHeaders == ["Authorization": "Bearer abc:def", "X-Team": "photo"], "split at the first colon")
         #expect(entry.parsedFilters == ["workspace": ["w_1", "w_2"], "region": ["eu"]])
-        #expect(entry.input.enabled == true && entry.input.dpaConfirmedBy == "Ada")
+        #expect(entry.input(headerPrefix: "X-Herald").enabled == true && entry.input(headerPrefix: "X-Herald").dpaConfirmedBy == "Ada")
     }
 
     @Test(arguments: [
@@ -46,7 +46,7 @@ struct FormTests {
         var posted = EndpointForm(form([("url", "https://b.example.com"), ("event_types", "*"), ("dpa_confirmed_by", "Mallory")]), editing: view)
         posted.validate(urlPolicy: URLPolicy(), headerPrefix: "X-Herald")
         #expect(posted.errors.isEmpty)
-        #expect(posted.input.enabled == nil && posted.input.dpaConfirmedBy == nil, "an edit neither enables nor re-confirms")
+        #expect(posted.input(headerPrefix: "X-Herald").enabled == nil && posted.input(headerPrefix: "X-Herald").dpaConfirmedBy == nil, "an edit neither enables nor re-confirms")
     }
 
     @Test func timesFromTheFormsAreReadAsUTC() {

@@ -122,7 +122,7 @@ struct APITests {
         }
     }
 
-    @Test func rotationSignsWithBothSecretsDuringGraceThenOnlyTheNewOne() async throws {
+    @Test func rotationSignsWithBothSecretsWhereTheyFitTheReceiversOneElsewhereUntilConfirmed() async throws {
         let receiver = try await TestHTTPServer.start()
         try await APIHarness.run { api in
             let tenant = try await api.tenant()
@@ -131,23 +131,40 @@ struct APITests {
             let newSecret = try #require(rotated.string("secret"))
             #expect(newSecret != endpoint.secret)
             #expect(try await api.call("GET", "/v1/endpoints/\(endpoint.id)/secret", token: tenant.key).string("secret") == newSecret)
-            _ = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/test", token: tenant.key, body: ["event_type": "invoice.paid"])
-            let during = try #require(try await receiver.waitForRequests(1).first)
-            #expect(verifiedSecrets(during, [endpoint.secret, newSecret]) == [endpoint.secret, newSecret])
-            #expect(heraldSignatureValid(during, secret: newSecret))
-            #expect(!heraldSignatureValid(during, secret: endpoint.secret))
-
-            let again = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/rotate-secret", token: tenant.key, body: ["grace_seconds": 0])
-            let newest = try #require(again.string("secret"))
-            // The worker's endpoint cache lives 200 ms in these tests.
-            try await api.pipeline.eventually("the new secret is in use") {
-                let count = receiver.requests.count
-                _ = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/test", token: tenant.key, body: ["event_type": "invoice.paid"])
-                try await receiver.waitForRequests(count + 1)
-                return heraldSignatureValid(receiver.requests.last!, secret: newest)
+            #expect(try await api.call("GET", "/v1/endpoints/\(endpoint.id)", token: tenant.key).string("previous_secret_expires_at") != nil)
+            /// The next test delivery, once the worker's endpoint cache (200 ms here) shows `condition`.
+            func delivery(where condition: @escaping (ReceivedRequest) -> Bool) async throws -> ReceivedRequest {
+                try await api.pipeline.eventually("a delivery signed as expected") {
+                    let count = receiver.requests.count
+                    _ = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/test", token: tenant.key, body: ["event_type": "invoice.paid"])
+                    return condition(try await receiver.waitForRequests(count + 1)[count])
+                }
+                return try #require(receiver.requests.last)
             }
-            let after = try #require(receiver.requests.last)
-            #expect(verifiedSecrets(after, [endpoint.secret, newSecret, newest]) == [newest])
+            let during = try await delivery { verifiedSecrets($0, [endpoint.secret, newSecret]).count == 2 }
+            // X-Herald-Signature has room for one: the receiver's secret until the rotation is confirmed.
+            #expect(heraldSignatureValid(during, secret: endpoint.secret))
+            #expect(!heraldSignatureValid(during, secret: newSecret))
+
+            // Rotating again while one is pending replaces the pending secret, not the receiver's.
+            let again = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/rotate-secret", token: tenant.key, body: ["grace_seconds": 3600])
+            let newest = try #require(again.string("secret"))
+            let replaced = try await delivery { verifiedSecrets($0, [endpoint.secret, newSecret, newest]) == [endpoint.secret, newest] }
+            #expect(heraldSignatureValid(replaced, secret: endpoint.secret))
+
+            let confirmed = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/confirm-secret", token: tenant.key)
+            #expect(confirmed.status == 200 && confirmed.string("previous_secret_expires_at") == nil)
+            let after = try await delivery { verifiedSecrets($0, [endpoint.secret, newSecret, newest]) == [newest] }
+            #expect(heraldSignatureValid(after, secret: newest))
+            // Nothing left to confirm: a conflict saying so.
+            let twice = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/confirm-secret", token: tenant.key)
+            #expect(twice.status == 409 && twice.string("detail") == "no rotation of this endpoint's secret is pending")
+
+            // Without a grace period the new secret signs at once.
+            let immediate = try #require(
+                try await api.call("POST", "/v1/endpoints/\(endpoint.id)/rotate-secret", token: tenant.key, body: ["grace_seconds": 0]).string("secret"))
+            let last = try await delivery { verifiedSecrets($0, [newest, immediate]) == [immediate] }
+            #expect(heraldSignatureValid(last, secret: immediate))
         }
         await receiver.stop()
     }

@@ -136,7 +136,13 @@ public struct Portal: Sendable {
                 let secret = try await store.rotateSecret(tenant: session.tenant, id: try Self.id(context), grace: configuration.rotationGrace)
                 return try await endpoint(
                     request, context, session: session, secret: secret,
-                    notice: "The secret was rotated. Update your receiver; the old one keeps signing for a while.")
+                    notice: "The secret was rotated. Put the new one in your receiver, then confirm below; until then the receiver's secret keeps signing.")
+            }
+        }
+        portal.post("endpoints/:id/confirm-secret") { request, context in
+            try await action(request, context) { session, id, _ in
+                _ = try await store.confirmSecret(tenant: session.tenant, id: id)
+                return "secret-confirmed"
             }
         }
         portal.post("endpoints/:id/enable") { request, context in
@@ -273,7 +279,7 @@ public struct Portal: Sendable {
         entry.validate(urlPolicy: configuration.urlPolicy, headerPrefix: configuration.request.headerPrefix)
         guard entry.errors.isEmpty else { return try pages.endpointForm(entry, session: session, status: .unprocessableContent) }
         do {
-            let saved = try await body(entry.input)
+            let saved = try await body(entry.input(headerPrefix: configuration.request.headerPrefix))
             return Response.redirect(to: "/portal/endpoints/\(saved.id)?done=\(entry.editing == nil ? "created" : "saved")", type: .found)
         } catch let error as ManagementError where error.kind == .invalid || error.kind == .conflict {
             if let field = error.field { entry.errors[field] = error.message } else { entry.formError = error.message }
