@@ -104,15 +104,16 @@ struct ScenarioDatabase {
 
     /// Tenants with one endpoint each on the receiver, subscribed to everything; returns
     /// the tenant ids in order.
-    func tenants(_ count: Int, receiver: String, endpointsEach: Int = 1) async throws -> [UUID] {
+    func tenants(_ count: Int, receiver: String, endpointsEach: Int = 1, payloadFilter: String? = nil) async throws -> [UUID] {
         var ids: [UUID] = []
         for t in 0..<count {
             let tenant = try await pool.query("INSERT INTO tenants (name) VALUES (\("bench \(t)")) RETURNING id")[0].decode(UUID.self, 0)
             for e in 0..<endpointsEach {
                 try await pool.query(
                     """
-                    INSERT INTO endpoints (tenant_id, url, event_types, secret, enabled, dpa_confirmed_at)
-                    VALUES (\(tenant), \("\(receiver)/t\(t)/e\(e)"), \(["*"]), \("whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()), true, now())
+                    INSERT INTO endpoints (tenant_id, url, event_types, secret, enabled, dpa_confirmed_at, payload_filter)
+                    VALUES (\(tenant), \("\(receiver)/t\(t)/e\(e)"), \(["*"]), \("whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()), true, now(),
+                            \(payloadFilter.map(JSONB.init)))
                     """)
             }
             ids.append(tenant)
