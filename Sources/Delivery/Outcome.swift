@@ -41,6 +41,16 @@ public struct Outcome: Sendable, Equatable {
         self.retryAfter = retryAfter
     }
 
+    /// The outcome while the endpoint's secret is changing (a rotation pending or just
+    /// ended): a 401 or 403 is the receiver switching secrets, so it is retried, not failed.
+    public func settlingRotation() -> Outcome {
+        guard verdict == .permanent, statusCode == 401 || statusCode == 403 else { return self }
+        var outcome = self
+        outcome.verdict = .transient
+        outcome.errorMessage = (errorMessage ?? "") + " during a secret rotation: retried"
+        return outcome
+    }
+
     /// Classifies an HTTP response.
     public static func of(status: Int, retryAfter header: String?, now: Date) -> Outcome {
         switch status {

@@ -65,6 +65,16 @@ public struct Endpoint: Sendable, Equatable {
 }
 
 extension Endpoint {
+    /// How long after a rotation ends (confirmed or its grace over) a refusal is taken for
+    /// a receiver still switching secrets.
+    public static let rotationSettling: TimeInterval = 15 * 60
+
+    /// Whether the secret is changing at `now`: a rotation pending, or ended less than
+    /// `rotationSettling` ago. A 401 or 403 is then retried rather than failed.
+    public func rotationSettles(at now: Date) -> Bool {
+        previousSecretExpiresAt.map { now.timeIntervalSince($0) < Self.rotationSettling } ?? false
+    }
+
     /// Whether a rotation's previous secret still signs at `now`.
     public func rotationPending(at now: Date) -> Bool {
         previousSecret != nil && (previousSecretExpiresAt.map { $0 > now } ?? false)

@@ -314,11 +314,12 @@ public struct Store: TenantKeys {
     }
 
     /// Ends a pending rotation: the receiver has the new secret, so the previous one signs
-    /// nothing from now on (within the workers' directory refresh).
+    /// nothing from now on (within the workers' directory refresh). The end is kept: a
+    /// refusal shortly after is taken for a receiver still switching (`Endpoint.rotationSettles`).
     public func confirmSecret(tenant: UUID, id: UUID) async throws -> EndpointView {
         let rows = try await pool.query(
             """
-            UPDATE endpoints SET previous_secret = NULL, previous_secret_expires_at = NULL, updated_at = now()
+            UPDATE endpoints SET previous_secret = NULL, previous_secret_expires_at = now(), updated_at = now()
             WHERE tenant_id = \(tenant) AND id = \(id) AND previous_secret_expires_at > now()
             RETURNING
             """ + Self.endpointColumns)

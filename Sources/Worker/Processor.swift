@@ -232,7 +232,8 @@ package struct Processor: Sendable {
         context.slots.sending(endpoint.id)
         do {
             let response = try await context.client.execute(request)
-            outcome = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
+            let classified = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
+            outcome = endpoint.rotationSettles(at: startedAt) ? classified.settlingRotation() : classified
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)

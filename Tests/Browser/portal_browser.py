@@ -162,6 +162,58 @@ def tenant_a(a):
     return endpoint_path, delivery_path
 
 
+def profiles(a, endpoint_path):
+    """A signature profile, a renamed envelope and a payload filter chosen in the form; a rotation confirmed."""
+    step("the form checks a signature profile and a payload filter beside their fields")
+    a.get(BASE + endpoint_path + "/edit")
+    Select(a.find_element(By.ID, "signature_profile")).select_by_value("body-hmac")
+    a.find_element(By.ID, "payload_filter").send_keys('{"total": {"$gte2": 1}}')
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "signature.header: is required" in a.find_element(By.ID, "signature-error").text
+    assert "'$gte2' is not an operator" in a.find_element(By.ID, "payload_filter-error").text
+    assert Select(a.find_element(By.ID, "signature_profile")).first_selected_option.get_attribute("value") == "body-hmac"
+    assert a.find_element(By.ID, "payload_filter").get_attribute("value") == '{"total": {"$gte2": 1}}'
+
+    step("Creative Force's signature and a renamed envelope are saved and shown")
+    a.find_element(By.ID, "signature_header").send_keys("X-CF-Signature")
+    a.find_element(By.ID, "signature_event_header").send_keys("X-CF-Event")
+    Select(a.find_element(By.ID, "payload_format")).select_by_value("envelope")
+    a.find_element(By.ID, "field_type").send_keys("event_type")
+    a.find_element(By.ID, "payload_filter").clear()
+    a.find_element(By.ID, "payload_filter").send_keys('{"email": {"$exists": true}}')
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "The changes were saved." in text(a), text(a)
+    assert "body-hmac" in a.find_element(By.ID, "signature").text and "X-CF-Signature" in a.find_element(By.ID, "signature").text
+    assert a.find_element(By.ID, "payload-filter").text == '{"email": {"$exists": true}}'
+    assert "type → event_type" in text(a)
+    a.get(BASE + endpoint_path + "/help")
+    assert "X-CF-Signature" in a.find_element(By.ID, "recipe").text and "X-CF-Event" in text(a)
+    assert '"event_type":' in a.find_element(By.ID, "sample-body").text
+    a.get(BASE + endpoint_path + "/edit")
+    assert a.find_element(By.ID, "signature_header").get_attribute("value") == "X-CF-Signature"
+    assert a.find_element(By.ID, "field_type").get_attribute("value") == "event_type"
+
+    step("a rotation is pending until the tenant confirms it")
+    a.get(BASE + endpoint_path)
+    go(a, a.find_element(By.ID, "rotate-secret"))
+    assert "previous secret, the one your receiver has" in a.find_element(By.ID, "rotation").text
+    a.save_screenshot(os.path.join(SHOTS, "portal-rotation.png"))
+    go(a, a.find_element(By.ID, "confirm-secret"))
+    assert "The rotation is confirmed" in text(a) and not a.find_elements(By.ID, "rotation")
+
+    step("an unsigned endpoint says what that means")
+    a.get(BASE + endpoint_path + "/edit")
+    Select(a.find_element(By.ID, "signature_profile")).select_by_value("none")
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "not signed" in a.find_element(By.ID, "unsigned-warning").text
+    a.get(BASE + endpoint_path + "/edit")
+    Select(a.find_element(By.ID, "signature_profile")).select_by_value("herald")
+    Select(a.find_element(By.ID, "payload_format")).select_by_value("raw")
+    a.find_element(By.ID, "payload_filter").clear()
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert not a.find_elements(By.ID, "unsigned-warning") and not a.find_elements(By.ID, "payload-filter")
+
+
 def failing_endpoint(a):
     """An endpoint whose receiver fails: auto-disabled, Recover counts, Activate replays, Retry."""
     step("an endpoint whose receiver fails is auto-disabled after its fifth failure in a row")
@@ -390,6 +442,7 @@ def sign_out(a):
 
 first = browser()
 endpoint, delivery = tenant_a(first)
+profiles(first, endpoint)
 failing_endpoint(first)
 source = inbound(first)
 others(browser(), endpoint, delivery, source)

@@ -122,4 +122,24 @@ struct ProfileTests {
         let branded = self.request(.timestampedHMAC(headerPrefix: "X-CD"), headers: ["X-CD-Anything": "forged"])
         #expect(!branded.headers.contains { $0.value == "forged" })
     }
+
+    @Test func aRefusalWhileTheSecretChangesIsRetried() {
+        let now = Date()
+        for status in [401, 403] {
+            let settled = Outcome.of(status: status, retryAfter: nil, now: now).settlingRotation()
+            #expect(settled.verdict == .transient && settled.errorMessage == "HTTP \(status) during a secret rotation: retried")
+        }
+        for status in [200, 400, 404, 410, 500] {
+            let outcome = Outcome.of(status: status, retryAfter: nil, now: now)
+            #expect(outcome.settlingRotation() == outcome, "\(status)")
+        }
+        var endpoint = Endpoint(id: UUID(), tenantID: tenant, url: "https://x", eventTypes: ["*"], secret: secret)
+        #expect(!endpoint.rotationSettles(at: now))
+        endpoint.previousSecretExpiresAt = now.addingTimeInterval(60)
+        #expect(endpoint.rotationSettles(at: now))
+        // Confirmed a moment ago: the end is kept, the previous secret no longer signs.
+        endpoint.previousSecretExpiresAt = now.addingTimeInterval(-60)
+        #expect(endpoint.rotationSettles(at: now) && endpoint.signingSecrets(at: now).all == [secret])
+        #expect(!endpoint.rotationSettles(at: now.addingTimeInterval(Endpoint.rotationSettling)))
+    }
 }

@@ -3,7 +3,9 @@ import Delivery
 import FanOut
 import Foundation
 import HTTPClient
+import Postgres
 import HeraldSupport
+import Synchronization
 import Testing
 import TestSupport
 import Worker
@@ -109,6 +111,42 @@ struct RotationTests {
         }
         #expect(failures == ["old receiver": 0, "new receiver": 0], "\(profile.name)")
         #expect(checked[.before, default: 0] >= 5 && checked[.grace, default: 0] >= 15 && checked[.after, default: 0] >= 10, "\(checked)")
+        await receiver.stop()
+    }
+
+    /// A receiver that holds one secret and switches before the rotation is confirmed (the
+    /// gap the README describes): what it refuses with 401 in between is retried, signed
+    /// anew, and delivered once the rotation is confirmed; nothing fails.
+    @Test func aReceiverThatSwitchesEarlyLosesNothing() async throws {
+        let profile = SignatureProfile.timestampedHMAC(headerPrefix: "X-CreatorDesk")
+        let held = Mutex("")
+        let receiver = try await TestHTTPServer.start { request in
+            Self.verifies(request, profile: profile, secret: held.withLock { $0 }) ? .status(200) : .status(401)
+        }
+        try await APIHarness.run { api in
+            let (tenantID, key) = try await api.tenant()
+            let tenant = try #require(UUID(uuidString: tenantID))
+            let (id, old) = try await api.endpoint(
+                key, url: "http://localhost:\(receiver.port)/hook", extra: ["signature": APIHarness.object(ConfigValue.text(profile.config))])
+            held.withLock { $0 = old }
+            let new = try #require(try await api.call("POST", "/v1/endpoints/\(id)/rotate-secret", token: key, body: [:]).string("secret"))
+            api.pipeline.context.directory.invalidate(tenant: tenant)
+            held.withLock { $0 = new }
+            // Fewer refusals than the harness's disable threshold (5 in a row, no time span).
+            for n in 1...3 { try await api.pipeline.publish("invoice.paid", tenant: tenant, data: #"{"n":\#(n)}"#) }
+            try await api.pipeline.eventually("the receiver refuses the previous secret's signatures") {
+                receiver.requests.count >= 3
+            }
+            #expect(try await api.call("POST", "/v1/endpoints/\(id)/confirm-secret", token: key).status == 200)
+            api.pipeline.context.directory.invalidate(tenant: tenant)
+            let endpoint = try #require(UUID(uuidString: id))
+            try await api.pipeline.eventually("every delivery is delivered") {
+                try await api.pipeline.deliveries(endpoint: endpoint).map(\.status) == Array(repeating: "delivered", count: 3)
+            }
+            let attempts = try await api.pipeline.pool.query(
+                "SELECT count(*) FILTER (WHERE status_code = 401), count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = \(endpoint)")[0]
+            #expect(try attempts.decode(Int.self, 0) >= 3, "the refusals were attempts, recorded")
+        }
         await receiver.stop()
     }
 

@@ -253,7 +253,7 @@ let benchFilter = #"{"client.email": {"$contains": "@example.com"}, "n": {"$gte"
 /// 8. One tenant with many endpoints: single events timed to their last delivery, then
 /// many events for throughput. `filtered`: every endpoint has `benchFilter`.
 func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutResult {
-    try await Scenario.run(options, label: filtered ? "fanout-filtered" : "fanout") { scenario in
+    try await Scenario.run(options, label: filtered ? "fanout_filtered" : "fanout") { scenario in
         let database = scenario.database
         let endpoints = options.fanoutEndpoints
         let tenant = try await database.tenants(1, receiver: options.receiver, endpointsEach: endpoints, payloadFilter: filtered ? benchFilter : nil)[0]
