@@ -139,10 +139,33 @@ public struct PayloadFilter: Sendable, Equatable, CustomStringConvertible {
                 // An element that is an object holding these members: "an item whose type is print".
                 return elements.contains { element in members.allSatisfy { member in element[member.key].map { equal($0, member.value) } ?? false } }
             case (.array(let elements), _): return elements.contains { equal($0, operand) }
-            case (.string(let text), .string(let part)): return text.contains(part)
+            case (.string(let text), .string(let part)): return Self.contains(text, part)
             default: return false
             }
         case .exists, .neq, .nin: return false
+        }
+    }
+
+    /// Whether `part` occurs in `text`, compared by their UTF-8 bytes: exact code points, as
+    /// JSON spells them (String's own `contains` compares grapheme clusters, 30 times slower).
+    static func contains(_ text: String, _ part: String) -> Bool {
+        var text = text
+        var part = part
+        return text.withUTF8 { haystack in
+            part.withUTF8 { needle in
+                guard let first = needle.first else { return true }
+                guard needle.count <= haystack.count else { return false }
+                var index = 0
+                while index <= haystack.count - needle.count {
+                    if haystack[index] == first {
+                        var matched = 1
+                        while matched < needle.count && haystack[index + matched] == needle[matched] { matched += 1 }
+                        if matched == needle.count { return true }
+                    }
+                    index += 1
+                }
+                return false
+            }
         }
     }
 

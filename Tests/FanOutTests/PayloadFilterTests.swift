@@ -73,6 +73,15 @@ import Testing
         }
     }
 
+    @Test func substringsAreFoundByTheirCodePoints() throws {
+        let data = #"{"city": "Köln-Süd 🎉", "short": "ab"}"#
+        for (needle, expected) in [("Köln", true), ("Süd 🎉", true), ("ö", true), ("", true), ("Koln", false), ("abc", false), ("🎉 ", false)] {
+            #expect(try matches(#"{"city": {"$contains": "\#(needle)"}}"#, data) == expected, "\(needle)")
+        }
+        #expect(try !matches(#"{"short": {"$contains": "abc"}}"#, data))
+        #expect(try matches(#"{"short": {"$contains": "ab"}}"#, data))
+    }
+
     @Test func everyErrorNamesThePathAndTheOperator() {
         let cases: [(String, String)] = [
             (#"{"total": {"$gte2": 1}}"#, "payload_filter.total.$gte2: '$gte2' is not an operator; use $eq, $neq, $in, $nin, $gt, $gte, $lt, $lte, $exists or $contains"),
