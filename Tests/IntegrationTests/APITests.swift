@@ -145,6 +145,12 @@ struct APITests {
             // X-Herald-Signature has room for one: the receiver's secret until the rotation is confirmed.
             #expect(heraldSignatureValid(during, secret: endpoint.secret))
             #expect(!heraldSignatureValid(during, secret: newSecret))
+            // The shipped verifiers pass with either secret: webhook-signature carries both.
+            for verifier in [["python3", "examples/verify/verify.py"], ["node", "examples/verify/verify.js"]] {
+                for secret in [endpoint.secret, newSecret] {
+                    #expect(try runVerifier(verifier, secret: secret, request: during, body: during.body) == 0, "\(verifier[0])")
+                }
+            }
 
             // Rotating again while one is pending replaces the pending secret, not the receiver's.
             let again = try await api.call("POST", "/v1/endpoints/\(endpoint.id)/rotate-secret", token: tenant.key, body: ["grace_seconds": 3600])

@@ -264,23 +264,24 @@ struct PipelineTests {
             await connection.close()
         }
     }
+}
 
-    private func runVerifier(_ command: [String], secret: String, request: ReceivedRequest, body: [UInt8]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        process.currentDirectoryURL = TestServices.repositoryRoot
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let headers = Dictionary(request.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
-        let payload: [String: Any] = ["secret": secret, "headers": headers, "body_base64": Base64.encode(body)]
-        input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: payload))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
+/// Runs a shipped verifier (`examples/verify`) on a request; its exit status (0: valid).
+func runVerifier(_ command: [String], secret: String, request: ReceivedRequest, body: [UInt8]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = command
+    process.currentDirectoryURL = TestServices.repositoryRoot
+    let input = Pipe()
+    process.standardInput = input
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let headers = Dictionary(request.headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+    let payload: [String: Any] = ["secret": secret, "headers": headers, "body_base64": Base64.encode(body)]
+    input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: payload))
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    return process.terminationStatus
 }
 
 /// A thread-safe counter for receivers that change their answer over time.

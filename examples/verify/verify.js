@@ -1,5 +1,7 @@
 // Verify a Herald webhook in Node.js (no dependencies).
 // Capture the raw body (e.g. express.raw({ type: "application/json" })) before parsing it.
+// Either signature proves the request; webhook-signature carries one entry per valid secret
+// during a rotation, X-Herald-Signature the previous secret until the rotation is confirmed.
 const crypto = require("crypto");
 
 const TOLERANCE_SECONDS = 5 * 60;
@@ -36,7 +38,7 @@ if (require.main === module) {
   const request = JSON.parse(require("fs").readFileSync(0, "utf8"));
   const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]));
   const body = Buffer.from(request.body_base64, "base64");
-  const ok = verifyHerald(request.secret, headers, body) && verifyStandard(request.secret, headers, body);
+  const ok = verifyStandard(request.secret, headers, body) || verifyHerald(request.secret, headers, body);
   console.log(ok ? "valid" : "invalid");
   process.exit(ok ? 0 : 1);
 }

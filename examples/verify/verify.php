@@ -1,5 +1,7 @@
 <?php
-// Verify a Herald webhook in PHP.
+// Verify a Herald webhook in PHP. Either signature proves the request; webhook-signature carries
+// one entry per valid secret during a rotation, X-Herald-Signature the previous secret until the
+// rotation is confirmed.
 const TOLERANCE_SECONDS = 300;
 
 function verify_herald(string $secret, array $headers, string $body): bool {

@@ -1,8 +1,10 @@
 """Verify a Herald webhook in Python (standard library only).
 
-Both signatures are checked: X-Herald-Signature (hex HMAC of "{timestamp}.{body}", keyed
-with the secret string) and webhook-signature (Standard Webhooks: base64 HMAC of
-"{id}.{unix timestamp}.{body}", keyed with the bytes after "whsec_"). Use the raw body,
+Either signature proves the request: webhook-signature (Standard Webhooks: base64 HMAC of
+"{id}.{unix timestamp}.{body}", keyed with the bytes after "whsec_"), which carries one entry
+per valid secret during a rotation, so a receiver with the old or the new secret verifies it;
+or X-Herald-Signature (hex HMAC of "{timestamp}.{body}", keyed with the secret string), which
+carries the receiver's previous secret until the rotation is confirmed. Use the raw body,
 never re-serialised JSON, and compare in constant time.
 """
 import base64
@@ -47,6 +49,6 @@ if __name__ == "__main__":
     request = json.load(sys.stdin)
     headers = {k.lower(): v for k, v in request["headers"].items()}
     body = base64.b64decode(request["body_base64"])
-    ok = verify_herald(request["secret"], headers, body) and verify_standard(request["secret"], headers, body)
+    ok = verify_standard(request["secret"], headers, body) or verify_herald(request["secret"], headers, body)
     print("valid" if ok else "invalid")
     sys.exit(0 if ok else 1)
