@@ -27,7 +27,7 @@ public struct WorkerContext: Sendable {
 
     public init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
-        topology: Topology, limits: EventLimits, slots: Slots = Slots(limit: 10), logger: Logger
+        topology: Topology, limits: EventLimits, slots: Slots = Slots(ceiling: 10, httpTimeout: .seconds(10)), logger: Logger
     ) {
         self.directory = directory
         self.records = records
@@ -229,16 +229,19 @@ package struct Processor: Sendable {
         let clock = ContinuousClock.now
         let outcome: Outcome
         var excerpt: [UInt8] = []
+        let use: Slots.Use
         context.slots.sending(endpoint.id)
         do {
             let response = try await context.client.execute(request)
+            use = .answered(ContinuousClock.now - clock)
             let classified = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
             outcome = endpoint.rotationSettles(at: startedAt) ? classified.settlingRotation() : classified
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)
+            use = outcome.errorClass == .timeout ? .timedOut : .failed
         }
-        lease.release(after: outcome.errorClass == .timeout ? .timedOut : .answered)
+        lease.release(after: use)
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
         var next: AttemptRecord.Next

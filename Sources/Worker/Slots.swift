@@ -1,99 +1,190 @@
 public import Foundation
 import Synchronization
 
-/// Requests in flight per endpoint in this worker, with a limit, so that an endpoint that
-/// hangs holds at most `limit` of the worker's slots while the others keep going.
+/// One endpoint's requests in this worker, as pure state: every decision is returned, and
+/// time is passed in, so the rules are tested with instants of a test's own choosing.
 ///
-/// A delivery that finds its endpoint's slots taken waits for one unless the endpoint
-/// stalls: requests to it are in flight and it has answered none of them for `stall`.
-/// Behind a stalled endpoint it is refused, at once or when the stall is noticed, and the
-/// caller defers it; an endpoint not heard from yet gets `limit` waiters at most. A busy
-/// endpoint (or a slow database) therefore costs a wait, a hanging endpoint nothing but
-/// its own `limit` slots (and, once, `limit` waiters for `stall`).
+/// A delivery that finds the endpoint's slots taken waits for one while the endpoint makes
+/// progress at its own pace, and is refused (the caller defers it) only when the endpoint
+/// makes none: requests are on the wire and nothing completed for `stall` (a fraction of
+/// the HTTP timeout, never a figure tuned on one machine). An endpoint not heard from yet
+/// gets at most `limit` waiters, so one that hangs from its first request holds little.
+package struct Lane: Sendable {
+    package enum Admission: Sendable, Equatable {
+        /// A slot is the caller's.
+        case take
+        /// The caller waits for a slot, handed over by a later release.
+        case wait
+        /// The caller should defer the delivery.
+        case refuse
+    }
+
+    package private(set) var limit: ConcurrencyLimit
+    /// Slots held, with or without a request on the wire.
+    package private(set) var taken = 0
+    /// Slots whose request is on the wire.
+    package private(set) var requesting = 0
+    /// Callers waiting for a slot.
+    package private(set) var waiting = 0
+    /// When the endpoint last answered; nil before its first answer.
+    package private(set) var answeredAt: ContinuousClock.Instant?
+    /// When it last answered or, with nothing on the wire before, was sent a request.
+    package private(set) var progressAt: ContinuousClock.Instant
+
+    package init(limit: ConcurrencyLimit, now: ContinuousClock.Instant) {
+        self.limit = limit
+        progressAt = now
+    }
+
+    /// Requests are on the wire and none completed for `stall`.
+    package func isStalled(now: ContinuousClock.Instant, stall: Duration) -> Bool {
+        requesting > 0 && now - progressAt >= stall
+    }
+
+    /// A caller asks for a slot; `force` takes one whatever the limit (an attempt the caller
+    /// owns already), `mayWait` false refuses rather than waits.
+    package mutating func admit(force: Bool, mayWait: Bool, now: ContinuousClock.Instant, stall: Duration) -> Admission {
+        if force || taken < limit.limit {
+            taken += 1
+            return .take
+        }
+        guard mayWait, !isStalled(now: now, stall: stall), answeredAt != nil || waiting < limit.limit else { return .refuse }
+        waiting += 1
+        return .wait
+    }
+
+    /// A slot's request goes on the wire.
+    package mutating func sending(now: ContinuousClock.Instant) {
+        if requesting == 0 { progressAt = now }
+        requesting += 1
+    }
+
+    /// Gives a slot back after `use`; returns how many waiters take a slot now, the
+    /// longest-waiting first (more than one when the limit grew).
+    package mutating func release(after use: Slots.Use, now: ContinuousClock.Instant) -> Int {
+        let demand = taken + waiting
+        taken -= 1
+        switch use {
+        case .unused:
+            break
+        case .answered(let latency):
+            requesting -= 1
+            limit.answered(after: latency, inFlight: demand)
+            answeredAt = now
+            progressAt = now
+        case .failed:
+            requesting -= 1
+            answeredAt = now
+            progressAt = now
+        case .timedOut:
+            requesting -= 1
+            limit.timedOut()
+        }
+        let granted = min(waiting, max(0, limit.limit - taken))
+        waiting -= granted
+        taken += granted
+        return granted
+    }
+
+    /// Refuses every waiter if the endpoint is stalled; returns how many.
+    package mutating func refuseWaitersIfStalled(now: ContinuousClock.Instant, stall: Duration) -> Int {
+        guard waiting > 0, isStalled(now: now, stall: stall) else { return 0 }
+        defer { waiting = 0 }
+        return waiting
+    }
+
+    /// Nothing held or awaited, and no progress for `idle`: the lane may be forgotten.
+    package func isIdle(now: ContinuousClock.Instant, for idle: Duration) -> Bool {
+        taken == 0 && waiting == 0 && now - progressAt >= idle
+    }
+}
+
+/// Requests in flight per endpoint in this worker, each endpoint within its own adaptive
+/// limit (`ConcurrencyLimit`), so that an endpoint that slows down or hangs gets fewer
+/// requests and holds few of the worker's slots while the others keep going.
+///
+/// The decisions are `Lane`'s; this class holds the lanes under a lock and resumes the
+/// waiting callers. A stall is noticed by any later acquire or release in the worker (at
+/// most twice per `stall`), so no timer runs per waiter.
 public final class Slots: Sendable {
-    public let limit: Int
+    /// The most requests one endpoint may have in flight; 0 means no limit.
+    public let ceiling: Int
+    /// How long requests may go unanswered before the endpoint counts as making no progress.
     public let stall: Duration
+    private let settings: ConcurrencyLimit.Settings
 
     /// How a slot was used.
-    public enum Use: Sendable {
-        /// A request was sent and the endpoint responded (any status, or a quick refusal).
-        case answered
+    public enum Use: Sendable, Equatable {
+        /// A request was sent and the endpoint responded after this long (any status).
+        case answered(Duration)
+        /// A request was sent and failed before a response (refused, reset, TLS): progress,
+        /// but no latency to learn from.
+        case failed
         /// A request was sent and timed out.
         case timedOut
         /// No request was sent with it.
         case unused
     }
 
-    private struct Lane {
-        var taken = 0
-        /// Slots whose request is on the wire.
-        var requesting = 0
+    private struct Entry {
+        var lane: Lane
         var waiters: [CheckedContinuation<Bool, Never>] = []
-        /// When the endpoint last answered; nil before its first answer.
-        var answeredAt: ContinuousClock.Instant?
-        /// When it last answered or, with nothing on the wire before, was sent a request.
-        var progressAt: ContinuousClock.Instant
-
-        func isStalled(now: ContinuousClock.Instant, stall: Duration) -> Bool {
-            requesting > 0 && now - progressAt >= stall
-        }
-
-        /// Whether a delivery that finds every slot taken may wait for one.
-        func admitsWaiter(now: ContinuousClock.Instant, limit: Int, stall: Duration) -> Bool {
-            !isStalled(now: now, stall: stall) && (answeredAt != nil || waiters.count < limit)
-        }
     }
 
     private struct State {
-        var lanes: [UUID: Lane] = [:]
+        var entries: [UUID: Entry] = [:]
         var sweptAt: ContinuousClock.Instant
         var pruneCountdown = 4096
     }
 
     private let state: Mutex<State>
 
-    /// `limit` 0 means no limit.
-    public init(limit: Int, stall: Duration = .seconds(1)) {
-        self.limit = limit
+    /// `ceiling` 0 means no limit. `stall` is best a fraction of the HTTP timeout (the
+    /// worker uses half): requests older than that with no answer since mean no progress.
+    public init(ceiling: Int, initial: Int? = nil, stall: Duration) {
+        self.ceiling = ceiling
         self.stall = stall
+        settings = ConcurrencyLimit.Settings(ceiling: max(1, ceiling), initial: initial)
         state = Mutex(State(sweptAt: .now))
+    }
+
+    /// The slots of a worker whose requests time out after `httpTimeout`.
+    public convenience init(ceiling: Int, httpTimeout: Duration) {
+        self.init(ceiling: ceiling, stall: httpTimeout / 2)
     }
 
     /// Takes a slot of `endpoint` if one is free now (always with `force`).
     public func tryAcquire(_ endpoint: UUID, force: Bool = false) -> Bool {
+        admit(endpoint, force: force, mayWait: false) == .take
+    }
+
+    /// Takes a slot of `endpoint`, waiting for one while the endpoint makes progress;
+    /// false when the caller should defer the delivery instead.
+    public func acquire(_ endpoint: UUID, force: Bool = false) async -> Bool {
+        if tryAcquire(endpoint, force: force) { return true }
+        return await withCheckedContinuation { continuation in
+            switch admit(endpoint, force: force, mayWait: true, waiter: continuation) {
+            case .take: continuation.resume(returning: true)
+            case .refuse: continuation.resume(returning: false)
+            case .wait: break
+            }
+        }
+    }
+
+    private func admit(
+        _ endpoint: UUID, force: Bool, mayWait: Bool, waiter: CheckedContinuation<Bool, Never>? = nil
+    ) -> Lane.Admission {
+        if ceiling == 0 { return .take }
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
         defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
-            var lane = state.lanes[endpoint] ?? Lane(progressAt: now)
-            guard force || limit == 0 || lane.taken < limit else { return false }
-            lane.taken += 1
-            state.lanes[endpoint] = lane
-            return true
-        }
-    }
-
-    /// Takes a slot of `endpoint`, waiting for one while the endpoint is answering;
-    /// false when the caller should defer the delivery instead.
-    public func acquire(_ endpoint: UUID, force: Bool = false) async -> Bool {
-        if tryAcquire(endpoint, force: force) { return true }
-        let now = ContinuousClock.now
-        return await withCheckedContinuation { continuation in
-            let granted: Bool? = state.withLock { state in
-                var lane = state.lanes[endpoint] ?? Lane(progressAt: now)
-                if lane.taken < limit {
-                    // A slot came free meanwhile.
-                    lane.taken += 1
-                    state.lanes[endpoint] = lane
-                    return true
-                }
-                guard lane.admitsWaiter(now: now, limit: limit, stall: stall) else { return false }
-                lane.waiters.append(continuation)
-                state.lanes[endpoint] = lane
-                return nil
-            }
-            if let granted { continuation.resume(returning: granted) }
+            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), now: now))
+            let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
+            if admission == .wait, let waiter { entry.waiters.append(waiter) }
+            state.entries[endpoint] = entry
+            return admission
         }
     }
 
@@ -101,70 +192,64 @@ public final class Slots: Sendable {
     public func sending(_ endpoint: UUID) {
         let now = ContinuousClock.now
         state.withLock { state in
-            guard var lane = state.lanes[endpoint] else { return }
-            if lane.requesting == 0 { lane.progressAt = now }
-            lane.requesting += 1
-            state.lanes[endpoint] = lane
+            state.entries[endpoint]?.lane.sending(now: now)
         }
     }
 
-    /// Gives a slot back after `use`; the longest waiter, if any, takes it over.
+    /// Gives a slot back after `use`; the longest waiters, if any, take the slots free now.
     public func release(_ endpoint: UUID, after use: Use) {
+        guard ceiling > 0 else { return }
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
-        let handedTo: CheckedContinuation<Bool, Never>? = state.withLock { state in
+        let handedTo: [CheckedContinuation<Bool, Never>] = state.withLock { state in
             defer { refused = sweep(&state, now: now) }
-            guard var lane = state.lanes[endpoint] else { return nil }
-            if use != .unused { lane.requesting -= 1 }
-            if use == .answered {
-                lane.answeredAt = now
-                lane.progressAt = now
-            }
-            if !lane.waiters.isEmpty {
-                let waiter = lane.waiters.removeFirst()
-                state.lanes[endpoint] = lane
-                return waiter
-            }
-            // An idle lane is kept for a while: how the endpoint behaved decides whether
-            // the next burst waits or is deferred.
-            lane.taken -= 1
-            state.lanes[endpoint] = lane
+            guard var entry = state.entries[endpoint] else { return [] }
+            let granted = entry.lane.release(after: use, now: now)
+            let handed = Array(entry.waiters.prefix(granted))
+            entry.waiters.removeFirst(granted)
+            state.entries[endpoint] = entry
+            // An idle lane is kept for a while: its limit and how the endpoint behaved
+            // decide how the next burst is sent.
             state.pruneCountdown -= 1
             if state.pruneCountdown == 0 {
                 state.pruneCountdown = 4096
-                state.lanes = state.lanes.filter { _, lane in lane.taken > 0 || now - lane.progressAt < .seconds(60) }
+                state.entries = state.entries.filter { !$0.value.lane.isIdle(now: now, for: .seconds(600)) }
             }
-            return nil
+            return handed
         }
-        handedTo?.resume(returning: true)
+        for waiter in handedTo { waiter.resume(returning: true) }
         for waiter in refused { waiter.resume(returning: false) }
+    }
+
+    /// The lane of `endpoint` (for tests and metrics).
+    package func lane(_ endpoint: UUID) -> Lane? {
+        state.withLock { $0.entries[endpoint]?.lane }
     }
 
     /// Deliveries waiting for a slot of `endpoint` (for tests).
     func waiting(_ endpoint: UUID) -> Int {
-        state.withLock { $0.lanes[endpoint]?.waiters.count ?? 0 }
+        state.withLock { $0.entries[endpoint]?.waiters.count ?? 0 }
     }
 
     /// Slots taken across all endpoints (for tests).
     var taken: Int {
-        state.withLock { $0.lanes.values.reduce(0) { $0 + $1.taken } }
+        state.withLock { $0.entries.values.reduce(0) { $0 + $1.lane.taken } }
     }
 
     /// Refuses the waiters of stalled endpoints, at most twice per `stall`; returns them
-    /// to be resumed outside the lock. Any acquire or release anywhere in the worker
-    /// notices a stall, so no timer runs per waiter.
+    /// to be resumed outside the lock.
     private func sweep(_ state: inout State, now: ContinuousClock.Instant) -> [CheckedContinuation<Bool, Never>] {
         guard now - state.sweptAt >= stall / 2 else { return [] }
         state.sweptAt = now
         var refused: [CheckedContinuation<Bool, Never>] = []
-        for (endpoint, lane) in state.lanes where !lane.waiters.isEmpty && lane.isStalled(now: now, stall: stall) {
-            refused += lane.waiters
-            state.lanes[endpoint]?.waiters.removeAll()
+        for (endpoint, entry) in state.entries where !entry.waiters.isEmpty {
+            guard let count = state.entries[endpoint]?.lane.refuseWaitersIfStalled(now: now, stall: stall), count > 0 else { continue }
+            refused += entry.waiters
+            state.entries[endpoint]?.waiters.removeAll()
         }
         return refused
     }
 }
-
 /// A slot of one endpoint, taken: given back exactly once — by `release(after:)` once its
 /// request is over, or unused when the last reference to it goes (a path that returned
 /// early, threw or was cancelled), so no path can leave a slot taken.

@@ -44,7 +44,7 @@ struct WorkerCommand: AsyncParsableCommand {
             requests: settings.requestSettings,
             topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
-            slots: Slots(limit: settings.endpointConcurrency),
+            slots: Slots(ceiling: settings.endpointConcurrency, httpTimeout: settings.httpTimeout),
             logger: logger)
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)

@@ -58,7 +58,7 @@ struct Pipeline {
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),
                 records: PostgresRecords(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
-                topology: topology, limits: EventLimits(), slots: Slots(limit: options.endpointConcurrency), logger: TestServices.logger)
+                topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout), logger: TestServices.logger)
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

@@ -167,8 +167,9 @@ struct PipelineTests {
             let tenant = try await pipeline.tenant()
             _ = try await pipeline.endpoint(tenant: tenant, url: slow.url, types: ["slow.*"])
             let fastEndpoint = try await pipeline.endpoint(tenant: tenant, url: fast.url, types: ["fast.*"])
-            for n in 0..<5 { try await pipeline.publish("slow.event", tenant: tenant, id: "slow_\(n)") }
-            try await slow.waitForRequests(5)
+            // As many requests as an endpoint not heard from yet gets at first (4).
+            for n in 0..<4 { try await pipeline.publish("slow.event", tenant: tenant, id: "slow_\(n)") }
+            try await slow.waitForRequests(4)
             for n in 0..<20 { try await pipeline.publish("fast.event", tenant: tenant, id: "fast_\(n)") }
             try await fast.waitForRequests(20, timeout: .seconds(10))
             try await pipeline.eventually(timeout: .seconds(10), "every fast delivery is delivered") {

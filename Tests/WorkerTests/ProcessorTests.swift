@@ -56,7 +56,7 @@ struct ProcessorTests {
 
         init(
             endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
-            policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(limit: 10, stall: .seconds(60))
+            policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60))
         ) {
             let tenant = self.tenant
             let endpoints = endpoints.map { endpoint -> Endpoint in
@@ -228,7 +228,7 @@ struct ProcessorTests {
     @Test func aRetryForAStalledEndpointIsDeferred() async throws {
         let endpoint = Self.endpoint()
         // Any request on the wire counts as stalled: a retry finding no free slot defers.
-        let slots = Slots(limit: 1, stall: .zero)
+        let slots = Slots(ceiling: 1, stall: .zero)
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) }, slots: slots)
         try await harness.handle(harness.event())
         let id = try #require(harness.deliveries(to: endpoint.id).first?.id)

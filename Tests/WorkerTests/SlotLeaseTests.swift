@@ -9,7 +9,7 @@ struct SlotLeaseTests {
     struct Failed: Error {}
 
     @Test func aReleaseCountsOnceAndTheLastReferenceGivesBackWhatWasNotReleased() {
-        let slots = Slots(limit: 2, stall: .seconds(60))
+        let slots = Slots(ceiling: 2, stall: .seconds(60))
         let endpoint = UUID()
         let lease = slots.tryLease(endpoint)
         #expect(slots.taken == 1)
@@ -24,7 +24,7 @@ struct SlotLeaseTests {
     }
 
     @Test func aThrowingPathLeavesNoSlotTaken() {
-        let slots = Slots(limit: 1, stall: .seconds(60))
+        let slots = Slots(ceiling: 1, stall: .seconds(60))
         let endpoint = UUID()
         func send() throws {
             guard let lease = slots.tryLease(endpoint) else { return }
@@ -37,7 +37,7 @@ struct SlotLeaseTests {
     }
 
     @Test func aCancelledTaskLeavesNoSlotTaken() async {
-        let slots = Slots(limit: 1, stall: .seconds(60))
+        let slots = Slots(ceiling: 1, stall: .seconds(60))
         let endpoint = UUID()
         let holding = AsyncStream<Void>.makeStream()
         let task = Task {
@@ -55,7 +55,7 @@ struct SlotLeaseTests {
     }
 
     @Test func aWaiterHandedTheSlotOfAReleasedLeaseHoldsItAlone() async {
-        let slots = Slots(limit: 1, stall: .seconds(60))
+        let slots = Slots(ceiling: 1, stall: .seconds(60))
         let endpoint = UUID()
         let first = slots.tryLease(endpoint)
         let waiting = Task { await slots.lease(endpoint) }
@@ -67,10 +67,10 @@ struct SlotLeaseTests {
             }
             await Task.yield()
         }
-        first?.release(after: .answered)
+        first?.release(after: .answered(.milliseconds(1)))
         let second = await waiting.value
         #expect(second != nil && slots.taken == 1)
-        second?.release(after: .answered)
+        second?.release(after: .answered(.milliseconds(1)))
         #expect(slots.taken == 0)
     }
 }

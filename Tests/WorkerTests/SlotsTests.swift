@@ -6,7 +6,7 @@ import Testing
 @Suite("Per-endpoint slots")
 struct SlotsTests {
     @Test func anEndpointGetsAtMostItsLimitAndForceGoesBeyond() {
-        let slots = Slots(limit: 2, stall: .zero)
+        let slots = Slots(ceiling: 2, stall: .zero)
         let a = UUID()
         let b = UUID()
         #expect(slots.tryAcquire(a))
@@ -23,7 +23,7 @@ struct SlotsTests {
     }
 
     @Test func zeroMeansNoLimit() {
-        let slots = Slots(limit: 0)
+        let slots = Slots(ceiling: 0, stall: .seconds(5))
         let a = UUID()
         for _ in 0..<1000 { #expect(slots.tryAcquire(a)) }
     }
@@ -31,7 +31,7 @@ struct SlotsTests {
     /// Behind an endpoint whose requests have gone unanswered for `stall`, a delivery is
     /// refused at once: the caller defers it instead of holding a slot of the worker.
     @Test func aStalledEndpointRefusesAtOnce() async {
-        let slots = Slots(limit: 1, stall: .zero)
+        let slots = Slots(ceiling: 1, stall: .zero)
         let a = UUID()
         #expect(await slots.acquire(a))
         slots.sending(a)
@@ -46,7 +46,7 @@ struct SlotsTests {
     /// Slots held while nothing is on the wire (the worker waiting for its database) are
     /// no stall: deliveries wait for them rather than being deferred.
     @Test func slotsHeldWithoutARequestAreNoStall() async {
-        let slots = Slots(limit: 1, stall: .zero)
+        let slots = Slots(ceiling: 1, stall: .zero)
         let a = UUID()
         #expect(slots.tryAcquire(a))
         let waiter = Task { await slots.acquire(a) }
@@ -58,11 +58,11 @@ struct SlotsTests {
     /// Behind an endpoint that answers, a delivery waits and takes over the next slot
     /// that comes free, in order.
     @Test func anAnsweringEndpointHandsSlotsToWaitersInOrder() async throws {
-        let slots = Slots(limit: 1, stall: .seconds(3600))
+        let slots = Slots(ceiling: 1, stall: .seconds(3600))
         let a = UUID()
         #expect(slots.tryAcquire(a))
         slots.sending(a)
-        slots.release(a, after: .answered)
+        slots.release(a, after: .answered(.milliseconds(1)))
         #expect(slots.tryAcquire(a))
         slots.sending(a)
         let order = Box<[Int]>([])
@@ -75,11 +75,11 @@ struct SlotsTests {
                     #expect(granted)
                     order.withLock { $0.append(n) }
                     slots.sending(a)
-                    slots.release(a, after: .answered)
+                    slots.release(a, after: .answered(.milliseconds(1)))
                 }
                 while slots.waiting(a) < n + 1 { await Task.yield() }
             }
-            slots.release(a, after: .answered)
+            slots.release(a, after: .answered(.milliseconds(1)))
             try await group.waitForAll()
         }
         #expect(order.withLock { $0 } == [0, 1, 2])
@@ -88,7 +88,7 @@ struct SlotsTests {
 
     /// An endpoint not heard from yet gets `limit` waiters; the next one is refused.
     @Test func anEndpointNotHeardFromGetsLimitedWaiters() async throws {
-        let slots = Slots(limit: 1, stall: .seconds(3600))
+        let slots = Slots(ceiling: 1, stall: .seconds(3600))
         let a = UUID()
         #expect(slots.tryAcquire(a))
         let waiter = Task { await slots.acquire(a) }
@@ -101,7 +101,7 @@ struct SlotsTests {
     /// A delivery behind an endpoint that stops answering is refused once the stall is
     /// noticed (by any later call: no timer of its own), or at once if it came late.
     @Test func aWaiterIsRefusedWhenItsEndpointStalls() async {
-        let slots = Slots(limit: 1, stall: .milliseconds(50))
+        let slots = Slots(ceiling: 1, stall: .milliseconds(50))
         let a = UUID()
         #expect(slots.tryAcquire(a))
         slots.sending(a)

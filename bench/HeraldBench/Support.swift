@@ -26,10 +26,12 @@ struct Options {
     var accessLog = ProcessInfo.processInfo.environment["HERALD_BENCH_ACCESS_LOG"] ?? ".services/bench/logs/access.log"
     var herald = ProcessInfo.processInfo.environment["HERALD_BENCH_HERALD"] ?? ".build/release/herald"
     var migrations = ProcessInfo.processInfo.environment["HERALD_BENCH_MIGRATIONS"] ?? "migrations"
+    /// Where plots are written.
+    var output = ProcessInfo.processInfo.environment["HERALD_BENCH_OUTPUT"] ?? ".services/bench"
 
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
-                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout,dashboard,inbound]
+                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {

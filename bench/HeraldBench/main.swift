@@ -142,11 +142,29 @@ func main() async -> Int32 {
                 number: "", name: "  with a payload filter on every endpoint",
                 value: "\(format(middleFiltered.deliveriesPerSecond, "deliveries/s")) (× \(String(format: "%.2f", ratio)) of unfiltered; runs \(runs(plain)) / \(runs(filtered)))",
                 target: "≥ × 0.90", verdict: verdict(ratio >= 0.9)))
+        if let one {
+            let share = middle.deliveriesPerSecond / one.deliveriesPerSecond
+            rows.append(
+                Row(
+                    number: "", name: "  ratio 8 ÷ 3 (fan-out of end to end)", value: String(format: "× %.2f", share), target: "≥ × 1.00",
+                    verdict: verdict(share >= 1)))
+        }
         let cost = try filterMicroseconds()
         rows.append(
             Row(
                 number: "", name: "  the filter alone, per event: 1 KiB data parsed, 100 filters",
                 value: "\(format(cost.total, "µs", decimals: 1)) (parse \(format(cost.parse, "µs", decimals: 1)))"))
+    }
+    await attempt("slowdown") {
+        let run = try await slowdown(options)
+        rows.append(
+            Row(
+                number: "11", name: "a receiver slows from 5 ms to 500 ms and recovers: requests it holds",
+                value: String(
+                    format: "%.1f at 5 ms, %.1f at 500 ms (fewer within %.1f s), %.1f after (peak %d draining the backlog)", run.fast, run.slow,
+                    run.secondsToFewer, run.recovered, run.recoveredPeak),
+                target: "≤ 5 when slow, more after", verdict: verdict(run.slow <= 5 && Double(run.recoveredPeak) > 2 * run.slow)))
+        say("slowdown: plot in \(options.output)/slowdown.svg")
     }
     await attempt("dashboard") {
         let figures = try await dashboard(options)

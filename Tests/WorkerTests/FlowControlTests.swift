@@ -1,0 +1,245 @@
+import Testing
+@testable import Worker
+
+/// The adaptive limit, answer by answer: no sockets, no clock, latencies given.
+@Suite("Adaptive concurrency limit")
+struct ConcurrencyLimitTests {
+    static let settings = ConcurrencyLimit.Settings(floor: 1, ceiling: 20, initial: 4, tolerance: 2, window: 50, smoothing: 0.2)
+
+    /// Answers `count` requests of `latency`, each with the limit in use.
+    static func answer(_ limit: inout ConcurrencyLimit, _ count: Int, after latency: Duration, inFlight: Int? = nil) {
+        for _ in 0..<count { limit.answered(after: latency, inFlight: inFlight ?? limit.limit) }
+    }
+
+    @Test func aFastEndpointsLimitRisesToTheCeiling() {
+        var limit = ConcurrencyLimit(Self.settings)
+        #expect(limit.limit == 4)
+        Self.answer(&limit, 4, after: .milliseconds(5))
+        #expect(limit.limit == 8, "one more per answer until the first sign of load")
+        Self.answer(&limit, 100, after: .milliseconds(6))
+        #expect(limit.limit == 20)
+        Self.answer(&limit, 100, after: .milliseconds(5))
+        #expect(limit.limit == 20, "never past the ceiling")
+    }
+
+    /// Latency within the tolerance of the baseline is no load: the limit does not fall.
+    @Test func latencyNearTheBaselineHoldsTheLimit() {
+        var limit = ConcurrencyLimit(Self.settings)
+        Self.answer(&limit, 1, after: .milliseconds(10))
+        let before = limit.limit
+        Self.answer(&limit, 30, after: .milliseconds(19))
+        #expect(limit.limit >= before)
+        #expect(limit.baseline == .milliseconds(10))
+    }
+
+    /// An endpoint that uses less than half its limit gives no evidence it can take more.
+    @Test func anUnusedLimitDoesNotGrow() {
+        var limit = ConcurrencyLimit(Self.settings)
+        Self.answer(&limit, 200, after: .milliseconds(5), inFlight: 1)
+        #expect(limit.limit == 4)
+    }
+
+    /// A receiver that slows from 5 ms to 500 ms gets fewer requests within a few rounds,
+    /// and more again once it recovers.
+    @Test func aSlowingEndpointsLimitFallsAndRecovers() {
+        var limit = ConcurrencyLimit(Self.settings)
+        Self.answer(&limit, 40, after: .milliseconds(5))
+        #expect(limit.limit == 20)
+        var answers = 0
+        while limit.limit > 1 && answers < 100 {
+            Self.answer(&limit, 1, after: .milliseconds(500))
+            answers += 1
+        }
+        #expect(limit.limit == 1)
+        #expect(answers <= 2 * 20, "within about two rounds of the old limit: \(answers) answers")
+        var recovered = 0
+        while limit.limit < 10 && recovered < 1000 {
+            Self.answer(&limit, 1, after: .milliseconds(5))
+            recovered += 1
+        }
+        #expect(limit.limit == 10)
+        #expect(recovered < 100, "additive growth of about one per round: \(recovered) answers")
+    }
+
+    /// The falls are proportional: a little slower costs a little, never more than half.
+    @Test func aFallIsProportionalToTheSlowdown() {
+        var mild = ConcurrencyLimit(Self.settings)
+        var severe = ConcurrencyLimit(Self.settings)
+        Self.answer(&mild, 16, after: .milliseconds(10))
+        Self.answer(&severe, 16, after: .milliseconds(10))
+        #expect(mild.limit == 20 && severe.limit == 20)
+        Self.answer(&mild, 1, after: .milliseconds(25))
+        Self.answer(&severe, 1, after: .seconds(5))
+        #expect(mild.limit == 19, "20 × (0.8 + 0.2 × 20/25) = 19.2")
+        #expect(severe.limit == 18, "20 × (0.8 + 0.2 × 0.5) = 18")
+    }
+
+    @Test func timeoutsHalveTheLimitDownToTheFloor() {
+        var limit = ConcurrencyLimit(Self.settings)
+        Self.answer(&limit, 16, after: .milliseconds(5))
+        #expect(limit.limit == 20)
+        limit.timedOut()
+        #expect(limit.limit == 10)
+        for _ in 0..<10 { limit.timedOut() }
+        #expect(limit.limit == 1)
+        // After a timeout, growth is additive: about one per round of `limit` answers.
+        Self.answer(&limit, 1, after: .milliseconds(5))
+        #expect(limit.limit == 2)
+        Self.answer(&limit, 2, after: .milliseconds(5))
+        #expect(limit.limit == 2, "2.5, then 2.9")
+        Self.answer(&limit, 1, after: .milliseconds(5))
+        #expect(limit.limit == 3)
+    }
+
+    /// A hanging endpoint (no answer ever) keeps the initial limit until its requests time
+    /// out, then the floor.
+    @Test func aHangingEndpointEndsAtTheFloor() {
+        var limit = ConcurrencyLimit(Self.settings)
+        for _ in 0..<limit.limit { limit.timedOut() }
+        #expect(limit.limit == 1)
+        #expect(limit.baseline == nil)
+    }
+
+    /// The baseline follows an endpoint that became slower for good, after two windows:
+    /// its limit rises again at the new pace rather than staying at the floor forever.
+    @Test func theBaselineFollowsALastingChange() {
+        var limit = ConcurrencyLimit(Self.settings)
+        Self.answer(&limit, 40, after: .milliseconds(5))
+        Self.answer(&limit, 50, after: .milliseconds(100))
+        #expect(limit.limit == 1)
+        Self.answer(&limit, 100, after: .milliseconds(100))
+        #expect(limit.baseline == .milliseconds(100))
+        #expect(limit.limit > 1)
+    }
+
+    @Test func settingsKeepTheInitialLimitWithinBounds() {
+        #expect(ConcurrencyLimit.Settings(ceiling: 2).initial == 2)
+        #expect(ConcurrencyLimit.Settings(ceiling: 50).initial == 4)
+        #expect(ConcurrencyLimit.Settings(floor: 5, ceiling: 50, initial: 1).initial == 5)
+        #expect(ConcurrencyLimit(.init(ceiling: 1)).limit == 1)
+    }
+}
+
+/// One endpoint's lane with instants chosen by the test: when a delivery takes a slot,
+/// waits, or is deferred.
+@Suite("Endpoint lane")
+struct LaneTests {
+    static let start = ContinuousClock.now
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int64(seconds * 1000)) }
+    /// Half of a 10 s HTTP timeout, as the worker sets it.
+    static let stall: Duration = .seconds(5)
+
+    static func lane(ceiling: Int = 10, initial: Int = 4) -> Lane {
+        Lane(limit: ConcurrencyLimit(.init(ceiling: ceiling, initial: initial)), now: at(0))
+    }
+
+    /// Takes every free slot at `time` and puts its request on the wire.
+    static func fill(_ lane: inout Lane, at time: Double) -> Int {
+        var sent = 0
+        while lane.admit(force: false, mayWait: false, now: at(time), stall: stall) == .take {
+            lane.sending(now: at(time))
+            sent += 1
+        }
+        return sent
+    }
+
+    /// A busy endpoint that answers slowly, but answers, keeps its deliveries waiting
+    /// (however long each request takes below the stall), never deferred.
+    @Test func aSlowButAnsweringEndpointKeepsItsDeliveriesWaiting() {
+        var lane = Self.lane(ceiling: 1, initial: 1)
+        #expect(Self.fill(&lane, at: 0) == 1)
+        // Not heard from yet: at most `limit` waiters.
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .refuse)
+        #expect(lane.release(after: .answered(.seconds(3)), now: Self.at(3)) == 1)
+        lane.sending(now: Self.at(3))
+        var time = 3.0
+        for _ in 0..<50 {
+            // After its first answer any number wait. One answer per 4.9 s: slower than
+            // any fixed "stall" of a second, and progress all the same.
+            #expect(lane.admit(force: false, mayWait: true, now: Self.at(time + 4.8), stall: Self.stall) == .wait)
+            #expect(lane.refuseWaitersIfStalled(now: Self.at(time + 4.8), stall: Self.stall) == 0)
+            time += 4.9
+            #expect(lane.release(after: .answered(.seconds(4.9)), now: Self.at(time)) == 1)
+            lane.sending(now: Self.at(time))
+        }
+        #expect(lane.waiting == 0 && lane.taken == 1)
+    }
+
+    /// A hanging endpoint: its first requests go out, a few deliveries wait, and once
+    /// nothing completed for the stall they are refused and every later one too, at once.
+    /// After the timeouts it holds only its floor.
+    @Test func aHangingEndpointHoldsOnlyItsFloorAndItsDeliveriesAreDeferred() {
+        var lane = Self.lane()
+        #expect(Self.fill(&lane, at: 0) == 4)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(1), stall: Self.stall) == .wait)
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(4.9), stall: Self.stall) == 0)
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(5), stall: Self.stall) == 1)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(6), stall: Self.stall) == .refuse)
+        // The requests time out at 10 s; the lane's limit falls to the floor.
+        for _ in 0..<4 { #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0) }
+        #expect(lane.limit.limit == 1)
+        #expect(lane.taken == 0 && lane.requesting == 0)
+        #expect(Self.fill(&lane, at: 10) == 1)
+        // The next request is its own clock: refused once it too goes unanswered for the stall.
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(11), stall: Self.stall) == .wait)
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(15), stall: Self.stall) == 1)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(15), stall: Self.stall) == .refuse)
+        // An attempt the caller owns already goes out whatever the limit.
+        #expect(lane.admit(force: true, mayWait: false, now: Self.at(15), stall: Self.stall) == .take)
+        #expect(lane.taken == 2)
+    }
+
+    /// A slot held while nothing is on the wire (the worker waiting for its database) is
+    /// no stall, however long.
+    @Test func slotsHeldWithoutARequestAreNoStall() {
+        var lane = Self.lane(initial: 1)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .take)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(3600), stall: Self.stall) == 0)
+        #expect(lane.release(after: .unused, now: Self.at(3600)) == 1)
+    }
+
+    /// A quick failure (connection refused) is progress: waiters stay, no latency learned.
+    @Test func aRefusedConnectionIsProgressButNoSample() {
+        var lane = Self.lane(initial: 1)
+        #expect(Self.fill(&lane, at: 0) == 1)
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
+        #expect(lane.release(after: .failed, now: Self.at(4)) == 1)
+        lane.sending(now: Self.at(4))
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(8), stall: Self.stall) == 0)
+        #expect(lane.limit.baseline == nil)
+    }
+
+    /// When the limit grows, a release hands more than one slot to the waiters.
+    @Test func aGrowingLimitReleasesSeveralWaiters() {
+        var lane = Self.lane(ceiling: 10, initial: 2)
+        #expect(Self.fill(&lane, at: 0) == 2)
+        // Slow start: each answer adds one.
+        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.005)) == 0)
+        #expect(lane.limit.limit == 3)
+        #expect(Self.fill(&lane, at: 0.005) == 2)
+        for _ in 0..<5 { #expect(lane.admit(force: false, mayWait: true, now: Self.at(0.005), stall: Self.stall) == .wait) }
+        // The next answer raises it to 4 with two slots free: two waiters go.
+        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.01)) == 2)
+        #expect(lane.taken == 4 && lane.waiting == 3)
+    }
+
+    /// When the limit falls, released slots are not handed on until the lane is under it.
+    @Test func aFallingLimitHoldsWaitersBack() {
+        var lane = Self.lane(ceiling: 4, initial: 4)
+        #expect(Self.fill(&lane, at: 0) == 4)
+        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.005)) == 0)
+        #expect(Self.fill(&lane, at: 0.005) == 1)
+        #expect(lane.admit(force: false, mayWait: false, now: Self.at(0.005), stall: Self.stall) == .refuse)
+        for _ in 0..<3 { #expect(lane.admit(force: false, mayWait: true, now: Self.at(0.005), stall: Self.stall) == .wait) }
+        // Timeouts halve the limit to 2, then 1: none of the three waiters gets a slot
+        // until no request is out, then one.
+        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
+        #expect(lane.limit.limit == 1)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 1)
+        #expect(lane.taken == 1 && lane.waiting == 2)
+    }
+}
