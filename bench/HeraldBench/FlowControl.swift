@@ -166,10 +166,10 @@ func svg(_ run: Slowdown, phase: Double) -> String {
     let end = max(3 * phase, run.samples.last?.seconds ?? 0)
     let top = max(4, run.samples.map(\.inFlight).max() ?? 1)
     func x(_ seconds: Double) -> Double { left + seconds / end * (width - left - 10) }
-    func y(_ value: Int) -> Double { height - bottom - Double(value) / Double(top) * (height - bottom - 20) }
+    func y(_ value: Int) -> Double { height - bottom - Double(value) / Double(top) * (height - bottom - 30) }
     var out = ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(Int(width))" height="\##(Int(height))" font-family="sans-serif" font-size="11">"##
-    out += ##"<rect x="\##(x(phase))" y="20" width="\##(x(2 * phase) - x(phase))" height="\##(height - bottom - 20)" fill="#fde2e2"/>"##
-    out += ##"<text x="\##(x(phase) + 4)" y="34">receiver answers in 500 ms</text>"##
+    out += ##"<rect x="\##(x(phase))" y="30" width="\##(x(2 * phase) - x(phase))" height="\##(height - bottom - 30)" fill="#fde2e2"/>"##
+    out += ##"<text x="\##(x(phase) + 4)" y="44">receiver answers in 500 ms</text>"##
     out += ##"<text x="\##(left + 4)" y="14">requests held by the receiver (sampled every 100 ms); 5 ms, then 500 ms, then 5 ms per answer</text>"##
     for tick in stride(from: 0, through: top, by: max(1, top / 5)) {
         out += ##"<line x1="\##(left)" x2="\##(width - 10)" y1="\##(y(tick))" y2="\##(y(tick))" stroke="#ddd"/>"##
