@@ -97,25 +97,8 @@ public struct PayloadFilter: Sendable, Equatable, CustomStringConvertible {
         case .all(let nodes): return nodes.allSatisfy { evaluate($0, data) }
         case .any(let nodes): return nodes.contains { evaluate($0, data) }
         case .not(let inner): return !evaluate(inner, data)
-        case .test(let steps, let test): return check(test, find(steps, in: data))
+        case .test(let steps, let test): return check(test, JSONPath.find(steps, in: data))
         }
-    }
-
-    private static func find(_ steps: [JSONPath.Step], in root: JSONNode) -> JSONNode? {
-        var node = root
-        for step in steps {
-            switch (step, node.value) {
-            case (.key(let key), .object):
-                guard let next = node[key] else { return nil }
-                node = next
-            case (.index(let index), .array(let elements)):
-                guard index < elements.count else { return nil }
-                node = elements[index]
-            default:
-                return nil
-            }
-        }
-        return node
     }
 
     private static func check(_ test: Test, _ value: JSONNode?) -> Bool {

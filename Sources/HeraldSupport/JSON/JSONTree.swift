@@ -315,6 +315,11 @@ package struct JSONPath: Sendable, Equatable, CustomStringConvertible {
 
     /// The node the path names; nil when a step is missing.
     package func find(in root: JSONNode) -> JSONNode? {
+        Self.find(steps, in: root)
+    }
+
+    /// The node `steps` lead to from `root`; nil when a step is missing.
+    package static func find(_ steps: [Step], in root: JSONNode) -> JSONNode? {
         var node = root
         for step in steps {
             switch (step, node.value) {
