@@ -159,10 +159,12 @@ struct Pages: Sendable {
         ]
         if let disabledAt = endpoint.disabledAt { values["disabledAt"] = RFC3339.format(disabledAt) }
         values["signatureSummary"] = Self.profileLabel(endpoint.signature.name)
-        values["signatureSettings"] = endpoint.signature.config.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
+        let settings = endpoint.signature.config.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
             guard key != "profile", case .string(let text) = value else { return nil }
             return "\(key): \(text)"
-        }.joined(separator: ", ")
+        }
+        // Mustache shows a section for an empty string: set only when there is something.
+        if !settings.isEmpty { values["signatureSettings"] = settings.joined(separator: ", ") }
         values["unsigned"] = endpoint.signature == .none
         if let filter = endpoint.payloadFilter { values["payloadFilter"] = filter.description }
         if let fields = endpoint.payloadFields {

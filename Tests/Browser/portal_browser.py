@@ -212,6 +212,8 @@ def profiles(a, endpoint_path):
     a.find_element(By.ID, "payload_filter").clear()
     go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     assert not a.find_elements(By.ID, "unsigned-warning") and not a.find_elements(By.ID, "payload-filter")
+    signature = a.find_element(By.ID, "signature").text
+    assert signature.startswith("herald") and "(" not in signature, signature
 
 
 def failing_endpoint(a):
