@@ -158,6 +158,7 @@ struct Pages: Sendable {
             "catalog": Catalog.entries.map { ["type": $0.type] },
         ]
         if let disabledAt = endpoint.disabledAt { values["disabledAt"] = RFC3339.format(disabledAt) }
+        if let openedAt = endpoint.circuitOpenedAt, endpoint.enabled { values["circuitOpenedAt"] = RFC3339.format(openedAt) }
         values["signatureSummary"] = Self.profileLabel(endpoint.signature.name)
         let settings = endpoint.signature.config.sorted { $0.key < $1.key }.compactMap { key, value -> String? in
             guard key != "profile", case .string(let text) = value else { return nil }

@@ -148,7 +148,7 @@ public struct Store: TenantKeys {
         stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
             + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at, "
             + "signature::text, payload_fields::text, payload_filter::text, "
-            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END ")
+            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, circuit_opened_at ")
 
     /// Refuses settings that contradict one another: renamed keys without an envelope, a
     /// custom header the signature profile sends itself.
@@ -400,7 +400,8 @@ public struct Store: TenantKeys {
             dpaConfirmedAt: try row.decode(Date?.self, o + 8), dpaConfirmedBy: try row.decode(String?.self, o + 9),
             disabledAt: try row.decode(Date?.self, o + 10), disabledReason: try row.decode(String?.self, o + 11),
             consecutiveFailures: try row.decode(Int.self, o + 12), createdAt: try row.decode(Date.self, o + 13),
-            updatedAt: try row.decode(Date.self, o + 14), secret: nil, previousSecretExpiresAt: try row.decode(Date?.self, o + 18))
+            updatedAt: try row.decode(Date.self, o + 14), secret: nil, previousSecretExpiresAt: try row.decode(Date?.self, o + 18),
+            circuitOpenedAt: try row.decode(Date?.self, o + 19))
     }
 
     static func headers(_ json: String) -> [String: String] {

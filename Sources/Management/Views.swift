@@ -43,6 +43,9 @@ public struct EndpointView: Encodable, Sendable, Equatable {
     /// While a rotation is pending: until when the previous secret signs (single-value
     /// signatures carry it until the rotation is confirmed).
     public var previousSecretExpiresAt: Date?
+    /// When a worker opened the endpoint's circuit (its deliveries held, not attempted,
+    /// until a probe succeeds); nil while closed.
+    public var circuitOpenedAt: Date?
     /// What the tenant should know about the settings (an unsigned endpoint).
     public var warnings: [String]?
 
@@ -51,7 +54,7 @@ public struct EndpointView: Encodable, Sendable, Equatable {
         payloadFormat: String = "raw", payloadFields: EnvelopeFields? = nil, payloadFilter: PayloadFilter? = nil,
         signature: SignatureProfile = .herald, enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
         disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil,
-        previousSecretExpiresAt: Date? = nil
+        previousSecretExpiresAt: Date? = nil, circuitOpenedAt: Date? = nil
     ) {
         self.id = id
         self.url = url
@@ -73,6 +76,7 @@ public struct EndpointView: Encodable, Sendable, Equatable {
         self.updatedAt = updatedAt
         self.secret = secret
         self.previousSecretExpiresAt = previousSecretExpiresAt
+        self.circuitOpenedAt = circuitOpenedAt
         warnings = signature == .none ? [Self.unsignedWarning] : nil
     }
 }

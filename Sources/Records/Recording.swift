@@ -45,6 +45,10 @@ extension PostgresRecords {
             """)
     }
 
+    public func circuit(endpoint: UUID, openedAt: Date?) async throws {
+        try await pool.query("UPDATE endpoints SET circuit_opened_at = \(openedAt) WHERE id = \(endpoint)")
+    }
+
     /// A batch in one statement or transaction, meaning what recording them one by one
     /// would. A transaction that lost a deadlock is run again.
     public func record(_ entries: [AttemptRecord]) async throws -> [Recorded] {

@@ -22,6 +22,8 @@ public protocol PipelineRecords: Sendable {
     /// the delivery's new state and counts the endpoint's run of failures (which may
     /// disable it); one answer per record, in order.
     func record(_ records: [AttemptRecord]) async throws -> [Recorded]
+    /// Notes that a worker opened an endpoint's circuit at `openedAt`, or closed it (nil).
+    func circuit(endpoint: UUID, openedAt: Date?) async throws
 }
 
 /// The delivery log as the management API reads and changes it. Every tenant-scoped call

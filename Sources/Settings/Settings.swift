@@ -41,6 +41,14 @@ public struct Settings: Sendable {
     public var endpointConcurrency: Int
     /// How long a delivery waits in the defer queue when its endpoint is at that limit.
     public var deferDelay: Duration
+    /// Per cent of failed attempts to one endpoint, over `breakerWindow`, that open its
+    /// circuit in a worker: its deliveries are held, not attempted, until a probe succeeds.
+    public var breakerFailurePercent: Int
+    /// Fewer attempts in the window never open the circuit (0: no circuit breaker).
+    public var breakerMinimumAttempts: Int
+    public var breakerWindow: Duration
+    /// How long an open circuit holds before a probe is sent.
+    public var breakerCoolDown: Duration
     /// Consecutive failed attempts that disable an endpoint (0: never).
     public var disableThreshold: Int
     /// The least time those failures must span.
@@ -134,6 +142,10 @@ public struct Settings: Sendable {
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
         case endpointConcurrency = "HERALD_ENDPOINT_CONCURRENCY"
         case deferDelay = "HERALD_DEFER_DELAY"
+        case breakerFailurePercent = "HERALD_BREAKER_FAILURE_PERCENT"
+        case breakerMinimumAttempts = "HERALD_BREAKER_MIN_ATTEMPTS"
+        case breakerWindow = "HERALD_BREAKER_WINDOW"
+        case breakerCoolDown = "HERALD_BREAKER_COOLDOWN"
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
@@ -188,6 +200,10 @@ public struct Settings: Sendable {
             case .endpointCacheTTL: "5s"
             case .endpointConcurrency: "20"
             case .deferDelay: "10s"
+            case .breakerFailurePercent: "50"
+            case .breakerMinimumAttempts: "20"
+            case .breakerWindow: "60s"
+            case .breakerCoolDown: "30s"
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
@@ -244,6 +260,10 @@ public struct Settings: Sendable {
             case .endpointCacheTTL: "how long workers cache endpoint lists"
             case .endpointConcurrency: "the most requests a worker has in flight to one endpoint; each endpoint's limit adapts to its latency between 1 and this (0: no limit)"
             case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
+            case .breakerFailurePercent: "per cent of failed attempts to an endpoint within the window that open its circuit in a worker (deliveries held, not attempted, until a probe succeeds)"
+            case .breakerMinimumAttempts: "fewer attempts within the window never open a circuit (0: no circuit breaker)"
+            case .breakerWindow: "the rolling window over which a worker counts an endpoint's attempts and failures"
+            case .breakerCoolDown: "how long an open circuit holds before one probe is sent"
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
@@ -348,6 +368,10 @@ public struct Settings: Sendable {
         endpointCacheTTL = try duration(.endpointCacheTTL, allowZero: true)
         endpointConcurrency = try integer(.endpointConcurrency, 0...5000)
         deferDelay = try duration(.deferDelay)
+        breakerFailurePercent = try integer(.breakerFailurePercent, 1...100)
+        breakerMinimumAttempts = try integer(.breakerMinimumAttempts, 0...100_000)
+        breakerWindow = try duration(.breakerWindow)
+        breakerCoolDown = try duration(.breakerCoolDown)
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)

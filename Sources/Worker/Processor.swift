@@ -25,7 +25,7 @@ public struct WorkerContext: Sendable {
     public var slots: Slots
     public var logger: Logger
 
-    public init(
+    package init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
         topology: Topology, limits: EventLimits, slots: Slots = Slots(ceiling: 10, httpTimeout: .seconds(10)), logger: Logger
     ) {
@@ -233,15 +233,18 @@ package struct Processor: Sendable {
         context.slots.sending(endpoint.id)
         do {
             let response = try await context.client.execute(request)
-            use = .answered(ContinuousClock.now - clock)
+            let latency = ContinuousClock.now - clock
             let classified = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
             outcome = endpoint.rotationSettles(at: startedAt) ? classified.settlingRotation() : classified
+            use = .answered(latency, delivered: outcome.verdict == .delivered)
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)
             use = outcome.errorClass == .timeout ? .timedOut : .failed
         }
-        lease.release(after: use)
+        if let transition = lease.release(after: use) {
+            await circuit(transition, endpoint: endpoint)
+        }
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder
         var next: AttemptRecord.Next
@@ -280,6 +283,31 @@ package struct Processor: Sendable {
         // A stale holder (the delivery was settled by another) schedules nothing.
         if let rung, next == .retrying, recorded.applied {
             try await schedule(state.id, attempt: k + 1, rung: rung, endpoint: endpoint.id)
+        }
+    }
+
+    /// Makes an endpoint's circuit, opened or closed in this worker, known: a warning in
+    /// the log, a metric, and the endpoint's row (what the API and the dashboard show). The
+    /// row is best effort: the worker's own circuit decides, whatever the database says.
+    private func circuit(_ transition: CircuitBreaker.Transition, endpoint: Endpoint) async {
+        var logger = context.logger
+        logger[metadataKey: "tenant"] = "\(endpoint.tenantID.uuidString.lowercased())"
+        logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
+        let openedAt: Date?
+        switch transition {
+        case .opened:
+            openedAt = Date()
+            AttemptMetrics.circuitsOpened.increment()
+            logger.warning("circuit opened: deliveries to the endpoint are held until a probe succeeds")
+        case .closed:
+            openedAt = nil
+            AttemptMetrics.circuitsClosed.increment()
+            logger.warning("circuit closed: the endpoint's probe succeeded")
+        }
+        do {
+            try await context.records.circuit(endpoint: endpoint.id, openedAt: openedAt)
+        } catch {
+            logger.warning("the endpoint's circuit state was not written", metadata: ["reason": "\(error)"])
         }
     }
 
@@ -323,8 +351,11 @@ enum AttemptMetrics {
             ($0, Counter(label: "herald_deliveries_total", dimensions: [("outcome", $0.rawValue)]))
         })
     static let duration = Timer(label: "herald_attempt_duration_seconds")
-    /// Deliveries sent to the defer queue because their endpoint had no free slot.
+    /// Deliveries sent to the defer queue because their endpoint had no free slot or its
+    /// circuit was open.
     static let deferred = Counter(label: "herald_deliveries_deferred_total")
+    static let circuitsOpened = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "open")])
+    static let circuitsClosed = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "closed")])
 }
 
 /// An endpoint's secret could not be opened with this process's keys.

@@ -9,6 +9,7 @@ import Synchronization
 /// makes none: requests are on the wire and nothing completed for `stall` (a fraction of
 /// the HTTP timeout, never a figure tuned on one machine). An endpoint not heard from yet
 /// gets at most `limit` waiters, so one that hangs from its first request holds little.
+/// While the endpoint's circuit is open (`CircuitBreaker`), nothing is sent but its probe.
 package struct Lane: Sendable {
     package enum Admission: Sendable, Equatable {
         /// A slot is the caller's.
@@ -17,9 +18,21 @@ package struct Lane: Sendable {
         case wait
         /// The caller should defer the delivery.
         case refuse
+        /// The endpoint's circuit is open: the caller defers the delivery, unattempted.
+        case hold
+    }
+
+    /// What a release changed.
+    package struct Released: Sendable, Equatable {
+        /// Waiters that take a slot now, the longest-waiting first.
+        package var granted = 0
+        /// Waiters to refuse now, because the circuit opened.
+        package var refused = 0
+        package var transition: CircuitBreaker.Transition?
     }
 
     package private(set) var limit: ConcurrencyLimit
+    package private(set) var breaker: CircuitBreaker
     /// Slots held, with or without a request on the wire.
     package private(set) var taken = 0
     /// Slots whose request is on the wire.
@@ -31,8 +44,9 @@ package struct Lane: Sendable {
     /// When it last answered or, with nothing on the wire before, was sent a request.
     package private(set) var progressAt: ContinuousClock.Instant
 
-    package init(limit: ConcurrencyLimit, now: ContinuousClock.Instant) {
+    package init(limit: ConcurrencyLimit, breaker: CircuitBreaker = CircuitBreaker(.off), now: ContinuousClock.Instant) {
         self.limit = limit
+        self.breaker = breaker
         progressAt = now
     }
 
@@ -41,9 +55,21 @@ package struct Lane: Sendable {
         requesting > 0 && now - progressAt >= stall
     }
 
-    /// A caller asks for a slot; `force` takes one whatever the limit (an attempt the caller
-    /// owns already), `mayWait` false refuses rather than waits.
+    /// A caller asks for a slot; `force` takes one whatever the limit and the circuit (an
+    /// attempt the caller owns already), `mayWait` false refuses rather than waits. The
+    /// probe of a half-open circuit takes a slot whatever the limit.
     package mutating func admit(force: Bool, mayWait: Bool, now: ContinuousClock.Instant, stall: Duration) -> Admission {
+        if !force {
+            switch breaker.decide(now: now) {
+            case .hold:
+                return .hold
+            case .probe:
+                taken += 1
+                return .take
+            case .send:
+                break
+            }
+        }
         if force || taken < limit.limit {
             taken += 1
             return .take
@@ -59,31 +85,40 @@ package struct Lane: Sendable {
         requesting += 1
     }
 
-    /// Gives a slot back after `use`; returns how many waiters take a slot now, the
-    /// longest-waiting first (more than one when the limit grew).
-    package mutating func release(after use: Slots.Use, now: ContinuousClock.Instant) -> Int {
+    /// Gives a slot back after `use`: waiters take the slots free now (more than one when
+    /// the limit grew), or are all refused when the circuit is not closed.
+    package mutating func release(after use: Slots.Use, now: ContinuousClock.Instant) -> Released {
         let demand = taken + waiting
         taken -= 1
+        var released = Released()
         switch use {
         case .unused:
-            break
-        case .answered(let latency):
+            breaker.probeAbandoned()
+        case .answered(let latency, let delivered):
             requesting -= 1
             limit.answered(after: latency, inFlight: demand)
             answeredAt = now
             progressAt = now
+            released.transition = breaker.record(succeeded: delivered, now: now)
         case .failed:
             requesting -= 1
             answeredAt = now
             progressAt = now
+            released.transition = breaker.record(succeeded: false, now: now)
         case .timedOut:
             requesting -= 1
             limit.timedOut()
+            released.transition = breaker.record(succeeded: false, now: now)
         }
-        let granted = min(waiting, max(0, limit.limit - taken))
-        waiting -= granted
-        taken += granted
-        return granted
+        if breaker.state != .closed {
+            released.refused = waiting
+            waiting = 0
+            return released
+        }
+        released.granted = min(waiting, max(0, limit.limit - taken))
+        waiting -= released.granted
+        taken += released.granted
+        return released
     }
 
     /// Refuses every waiter if the endpoint is stalled; returns how many.
@@ -112,11 +147,13 @@ public final class Slots: Sendable {
     /// How long requests may go unanswered before the endpoint counts as making no progress.
     public let stall: Duration
     private let settings: ConcurrencyLimit.Settings
+    private let breaker: CircuitBreaker.Settings
 
     /// How a slot was used.
     public enum Use: Sendable, Equatable {
-        /// A request was sent and the endpoint responded after this long (any status).
-        case answered(Duration)
+        /// A request was sent and the endpoint responded after this long; `delivered`: with
+        /// a status that delivers.
+        case answered(Duration, delivered: Bool)
         /// A request was sent and failed before a response (refused, reset, TLS): progress,
         /// but no latency to learn from.
         case failed
@@ -141,16 +178,17 @@ public final class Slots: Sendable {
 
     /// `ceiling` 0 means no limit. `stall` is best a fraction of the HTTP timeout (the
     /// worker uses half): requests older than that with no answer since mean no progress.
-    public init(ceiling: Int, initial: Int? = nil, stall: Duration) {
+    package init(ceiling: Int, initial: Int? = nil, stall: Duration, breaker: CircuitBreaker.Settings = .off) {
         self.ceiling = ceiling
         self.stall = stall
+        self.breaker = breaker
         settings = ConcurrencyLimit.Settings(ceiling: max(1, ceiling), initial: initial)
         state = Mutex(State(sweptAt: .now))
     }
 
     /// The slots of a worker whose requests time out after `httpTimeout`.
-    public convenience init(ceiling: Int, httpTimeout: Duration) {
-        self.init(ceiling: ceiling, stall: httpTimeout / 2)
+    package convenience init(ceiling: Int, httpTimeout: Duration, breaker: CircuitBreaker.Settings = .off) {
+        self.init(ceiling: ceiling, stall: httpTimeout / 2, breaker: breaker)
     }
 
     /// Takes a slot of `endpoint` if one is free now (always with `force`).
@@ -165,7 +203,7 @@ public final class Slots: Sendable {
         return await withCheckedContinuation { continuation in
             switch admit(endpoint, force: force, mayWait: true, waiter: continuation) {
             case .take: continuation.resume(returning: true)
-            case .refuse: continuation.resume(returning: false)
+            case .refuse, .hold: continuation.resume(returning: false)
             case .wait: break
             }
         }
@@ -180,7 +218,7 @@ public final class Slots: Sendable {
         defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
-            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), now: now))
+            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
             let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
             if admission == .wait, let waiter { entry.waiters.append(waiter) }
             state.entries[endpoint] = entry
@@ -197,16 +235,22 @@ public final class Slots: Sendable {
     }
 
     /// Gives a slot back after `use`; the longest waiters, if any, take the slots free now.
-    public func release(_ endpoint: UUID, after use: Use) {
-        guard ceiling > 0 else { return }
+    /// Returns the circuit's transition this release caused, if any.
+    @discardableResult
+    package func release(_ endpoint: UUID, after use: Use) -> CircuitBreaker.Transition? {
+        guard ceiling > 0 else { return nil }
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
+        var transition: CircuitBreaker.Transition?
         let handedTo: [CheckedContinuation<Bool, Never>] = state.withLock { state in
-            defer { refused = sweep(&state, now: now) }
+            defer { refused += sweep(&state, now: now) }
             guard var entry = state.entries[endpoint] else { return [] }
-            let granted = entry.lane.release(after: use, now: now)
-            let handed = Array(entry.waiters.prefix(granted))
-            entry.waiters.removeFirst(granted)
+            let released = entry.lane.release(after: use, now: now)
+            transition = released.transition
+            let handed = Array(entry.waiters.prefix(released.granted))
+            entry.waiters.removeFirst(released.granted)
+            refused = Array(entry.waiters.prefix(released.refused))
+            entry.waiters.removeFirst(released.refused)
             state.entries[endpoint] = entry
             // An idle lane is kept for a while: its limit and how the endpoint behaved
             // decide how the next burst is sent.
@@ -219,6 +263,7 @@ public final class Slots: Sendable {
         }
         for waiter in handedTo { waiter.resume(returning: true) }
         for waiter in refused { waiter.resume(returning: false) }
+        return transition
     }
 
     /// The lane of `endpoint` (for tests and metrics).
@@ -263,10 +308,12 @@ public final class SlotLease: Sendable {
         self.slots = slots
     }
 
-    /// Gives the slot back after `use`; later calls do nothing.
-    public func release(after use: Slots.Use) {
-        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        slots.release(endpoint, after: use)
+    /// Gives the slot back after `use`; later calls do nothing. Returns the circuit's
+    /// transition it caused, if any.
+    @discardableResult
+    package func release(after use: Slots.Use) -> CircuitBreaker.Transition? {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return nil }
+        return slots.release(endpoint, after: use)
     }
 
     deinit {

@@ -44,7 +44,11 @@ struct WorkerCommand: AsyncParsableCommand {
             requests: settings.requestSettings,
             topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
-            slots: Slots(ceiling: settings.endpointConcurrency, httpTimeout: settings.httpTimeout),
+            slots: Slots(
+                ceiling: settings.endpointConcurrency, httpTimeout: settings.httpTimeout,
+                breaker: CircuitBreaker.Settings(
+                    failureRate: Double(settings.breakerFailurePercent) / 100, minimumAttempts: settings.breakerMinimumAttempts,
+                    window: settings.breakerWindow, coolDown: settings.breakerCoolDown)),
             logger: logger)
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)

@@ -36,6 +36,8 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         var attempts: [UUID: [Attempt]] = [:]
         var failures: [UUID: FailureRun] = [:]
         var disabled: Set<UUID> = []
+        /// Endpoints whose circuit a worker opened, and when.
+        var circuits: [UUID: Date] = [:]
         var clock = Date.distantPast
     }
 
@@ -110,6 +112,15 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         state.withLock { state in
             if let row = state.deliveries[id], !row.state.status.isFinal { state.deliveries[id]?.state.status = .skipped }
         }
+    }
+
+    public func circuit(endpoint: UUID, openedAt: Date?) async throws {
+        state.withLock { $0.circuits[endpoint] = openedAt }
+    }
+
+    /// When a worker opened the circuit of `endpoint`; nil while it is closed.
+    public func circuitOpenedAt(_ endpoint: UUID) -> Date? {
+        state.withLock { $0.circuits[endpoint] }
     }
 
     public func record(_ records: [AttemptRecord]) async throws -> [Recorded] {

@@ -151,7 +151,7 @@ struct LaneTests {
         // Not heard from yet: at most `limit` waiters.
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .refuse)
-        #expect(lane.release(after: .answered(.seconds(3)), now: Self.at(3)) == 1)
+        #expect(lane.release(after: .answered(.seconds(3), delivered: true), now: Self.at(3)).granted == 1)
         lane.sending(now: Self.at(3))
         var time = 3.0
         for _ in 0..<50 {
@@ -160,7 +160,7 @@ struct LaneTests {
             #expect(lane.admit(force: false, mayWait: true, now: Self.at(time + 4.8), stall: Self.stall) == .wait)
             #expect(lane.refuseWaitersIfStalled(now: Self.at(time + 4.8), stall: Self.stall) == 0)
             time += 4.9
-            #expect(lane.release(after: .answered(.seconds(4.9)), now: Self.at(time)) == 1)
+            #expect(lane.release(after: .answered(.seconds(4.9), delivered: true), now: Self.at(time)).granted == 1)
             lane.sending(now: Self.at(time))
         }
         #expect(lane.waiting == 0 && lane.taken == 1)
@@ -177,7 +177,7 @@ struct LaneTests {
         #expect(lane.refuseWaitersIfStalled(now: Self.at(5), stall: Self.stall) == 1)
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(6), stall: Self.stall) == .refuse)
         // The requests time out at 10 s; the lane's limit falls to the floor.
-        for _ in 0..<4 { #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0) }
+        for _ in 0..<4 { #expect(lane.release(after: .timedOut, now: Self.at(10)).granted == 0) }
         #expect(lane.limit.limit == 1)
         #expect(lane.taken == 0 && lane.requesting == 0)
         #expect(Self.fill(&lane, at: 10) == 1)
@@ -197,7 +197,7 @@ struct LaneTests {
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .take)
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
         #expect(lane.refuseWaitersIfStalled(now: Self.at(3600), stall: Self.stall) == 0)
-        #expect(lane.release(after: .unused, now: Self.at(3600)) == 1)
+        #expect(lane.release(after: .unused, now: Self.at(3600)).granted == 1)
     }
 
     /// A quick failure (connection refused) is progress: waiters stay, no latency learned.
@@ -205,7 +205,7 @@ struct LaneTests {
         var lane = Self.lane(initial: 1)
         #expect(Self.fill(&lane, at: 0) == 1)
         #expect(lane.admit(force: false, mayWait: true, now: Self.at(0), stall: Self.stall) == .wait)
-        #expect(lane.release(after: .failed, now: Self.at(4)) == 1)
+        #expect(lane.release(after: .failed, now: Self.at(4)).granted == 1)
         lane.sending(now: Self.at(4))
         #expect(lane.refuseWaitersIfStalled(now: Self.at(8), stall: Self.stall) == 0)
         #expect(lane.limit.baseline == nil)
@@ -216,12 +216,12 @@ struct LaneTests {
         var lane = Self.lane(ceiling: 10, initial: 2)
         #expect(Self.fill(&lane, at: 0) == 2)
         // Slow start: each answer adds one.
-        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.005)) == 0)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: Self.at(0.005)).granted == 0)
         #expect(lane.limit.limit == 3)
         #expect(Self.fill(&lane, at: 0.005) == 2)
         for _ in 0..<5 { #expect(lane.admit(force: false, mayWait: true, now: Self.at(0.005), stall: Self.stall) == .wait) }
         // The next answer raises it to 4 with two slots free: two waiters go.
-        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.01)) == 2)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: Self.at(0.01)).granted == 2)
         #expect(lane.taken == 4 && lane.waiting == 3)
     }
 
@@ -229,17 +229,139 @@ struct LaneTests {
     @Test func aFallingLimitHoldsWaitersBack() {
         var lane = Self.lane(ceiling: 4, initial: 4)
         #expect(Self.fill(&lane, at: 0) == 4)
-        #expect(lane.release(after: .answered(.milliseconds(5)), now: Self.at(0.005)) == 0)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: Self.at(0.005)).granted == 0)
         #expect(Self.fill(&lane, at: 0.005) == 1)
         #expect(lane.admit(force: false, mayWait: false, now: Self.at(0.005), stall: Self.stall) == .refuse)
         for _ in 0..<3 { #expect(lane.admit(force: false, mayWait: true, now: Self.at(0.005), stall: Self.stall) == .wait) }
         // Timeouts halve the limit to 2, then 1: none of the three waiters gets a slot
         // until no request is out, then one.
-        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
-        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
-        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 0)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)).granted == 0)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)).granted == 0)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)).granted == 0)
         #expect(lane.limit.limit == 1)
-        #expect(lane.release(after: .timedOut, now: Self.at(10)) == 1)
+        #expect(lane.release(after: .timedOut, now: Self.at(10)).granted == 1)
         #expect(lane.taken == 1 && lane.waiting == 2)
+    }
+}
+
+/// The circuit breaker, result by result, at instants of the test's choosing.
+@Suite("Circuit breaker")
+struct CircuitBreakerTests {
+    static let start = ContinuousClock.now
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { start + .milliseconds(Int64(seconds * 1000)) }
+    static let settings = CircuitBreaker.Settings(failureRate: 0.5, minimumAttempts: 20, window: .seconds(60), coolDown: .seconds(30))
+
+    /// Records `successes` successful, then `failures` failed results at `time`.
+    static func results(_ breaker: inout CircuitBreaker, failures: Int, successes: Int = 0, at time: Double) -> [CircuitBreaker.Transition] {
+        var transitions: [CircuitBreaker.Transition] = []
+        for n in 0..<(failures + successes) {
+            // Successes first: the failures come last, the rate rising to its end value.
+            if let transition = breaker.record(succeeded: n < successes, now: at(time)) { transitions.append(transition) }
+        }
+        return transitions
+    }
+
+    @Test func itOpensAtTheRateOnceEnoughAttemptsWereMade() {
+        var breaker = CircuitBreaker(Self.settings)
+        // 19 failures in a row: too few attempts to judge.
+        #expect(Self.results(&breaker, failures: 19, at: 1).isEmpty)
+        #expect(breaker.decide(now: Self.at(1)) == .send)
+        #expect(Self.results(&breaker, failures: 1, at: 2) == [.opened])
+        #expect(breaker.state == .open(until: Self.at(32)))
+    }
+
+    @Test func belowTheRateItStaysClosed() {
+        var breaker = CircuitBreaker(Self.settings)
+        // 49 % of 100 failed.
+        #expect(Self.results(&breaker, failures: 49, successes: 51, at: 1).isEmpty)
+        #expect(breaker.state == .closed)
+        #expect(breaker.counts(at: Self.at(1)) == (100, 49))
+        // One more failure makes 50 of 101: not yet 50 %; the next one is.
+        #expect(Self.results(&breaker, failures: 1, at: 1).isEmpty)
+        #expect(Self.results(&breaker, failures: 1, at: 1) == [.opened])
+    }
+
+    /// Failures older than the window no longer count.
+    @Test func oldFailuresLeaveTheWindow() {
+        var breaker = CircuitBreaker(Self.settings)
+        #expect(Self.results(&breaker, failures: 15, at: 0).isEmpty)
+        #expect(breaker.counts(at: Self.at(59)) == (15, 15))
+        #expect(breaker.counts(at: Self.at(60)) == (0, 0))
+        // 15 more a minute later: 15 in the window, not 30.
+        #expect(Self.results(&breaker, failures: 15, at: 61).isEmpty)
+        #expect(breaker.state == .closed)
+    }
+
+    /// Open: everything is held until the cool-down; then exactly one probe goes, and
+    /// its success closes the circuit.
+    @Test func aProbeAfterTheCoolDownClosesIt() {
+        var breaker = CircuitBreaker(Self.settings)
+        #expect(Self.results(&breaker, failures: 20, at: 0) == [.opened])
+        #expect(breaker.decide(now: Self.at(29.9)) == .hold)
+        #expect(breaker.decide(now: Self.at(30)) == .probe)
+        #expect(breaker.decide(now: Self.at(30)) == .hold, "one probe at a time")
+        #expect(breaker.record(succeeded: true, now: Self.at(30.1)) == .closed)
+        #expect(breaker.decide(now: Self.at(30.1)) == .send)
+        #expect(breaker.counts(at: Self.at(30.1)) == (0, 0), "a closed circuit starts counting afresh")
+    }
+
+    @Test func aFailedProbeHoldsForAnotherCoolDown() {
+        var breaker = CircuitBreaker(Self.settings)
+        #expect(Self.results(&breaker, failures: 20, at: 0) == [.opened])
+        #expect(breaker.decide(now: Self.at(31)) == .probe)
+        #expect(breaker.record(succeeded: false, now: Self.at(32)) == nil, "still open: no new transition")
+        #expect(breaker.state == .open(until: Self.at(62)))
+        #expect(breaker.decide(now: Self.at(61)) == .hold)
+        #expect(breaker.decide(now: Self.at(62)) == .probe)
+    }
+
+    /// Results of requests sent before it opened change nothing while it is open.
+    @Test func lateResultsWhileOpenAreIgnored() {
+        var breaker = CircuitBreaker(Self.settings)
+        #expect(Self.results(&breaker, failures: 20, at: 0) == [.opened])
+        #expect(breaker.record(succeeded: true, now: Self.at(1)) == nil)
+        #expect(breaker.decide(now: Self.at(1)) == .hold)
+    }
+
+    /// A probe that was not sent (its delivery was settled elsewhere) lets the next go.
+    @Test func anAbandonedProbeLetsAnotherGo() {
+        var breaker = CircuitBreaker(Self.settings)
+        #expect(Self.results(&breaker, failures: 20, at: 0) == [.opened])
+        #expect(breaker.decide(now: Self.at(30)) == .probe)
+        breaker.probeAbandoned()
+        #expect(breaker.decide(now: Self.at(30)) == .probe)
+    }
+
+    @Test func offNeverOpens() {
+        var breaker = CircuitBreaker(.off)
+        #expect(Self.results(&breaker, failures: 10_000, at: 0).isEmpty)
+        #expect(breaker.decide(now: Self.at(0)) == .send)
+    }
+
+    /// In a lane: an open circuit refuses the waiters, holds new deliveries whatever the
+    /// free slots, lets one probe through past the limit, and a forced attempt (one the
+    /// caller owns already) always goes.
+    @Test func aLaneHoldsEverythingButTheProbeWhileOpen() {
+        let breaker = CircuitBreaker(.init(failureRate: 0.5, minimumAttempts: 2, window: .seconds(60), coolDown: .seconds(30)))
+        var lane = Lane(limit: ConcurrencyLimit(.init(ceiling: 2, initial: 2)), breaker: breaker, now: LaneTests.at(0))
+        #expect(LaneTests.fill(&lane, at: 0) == 2)
+        for _ in 0..<2 { #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(0), stall: LaneTests.stall) == .wait) }
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: false), now: LaneTests.at(1)) == Lane.Released(granted: 1))
+        lane.sending(now: LaneTests.at(1))
+        let opening = lane.release(after: .answered(.milliseconds(5), delivered: false), now: LaneTests.at(1))
+        #expect(opening == Lane.Released(granted: 0, refused: 1, transition: .opened))
+        #expect(lane.waiting == 0)
+        // One request is still out; a free slot does not matter while open.
+        #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(2), stall: LaneTests.stall) == .hold)
+        #expect(lane.admit(force: true, mayWait: false, now: LaneTests.at(2), stall: LaneTests.stall) == .take)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(3)).transition == nil)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(3)).transition == nil)
+        #expect(lane.taken == 0)
+        // After the cool-down: a probe, then holds until its answer.
+        #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(31), stall: LaneTests.stall) == .take)
+        lane.sending(now: LaneTests.at(31))
+        #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(31), stall: LaneTests.stall) == .hold)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(31)).transition == .closed)
+        #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(31), stall: LaneTests.stall) == .take)
     }
 }

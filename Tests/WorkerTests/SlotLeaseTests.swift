@@ -67,10 +67,10 @@ struct SlotLeaseTests {
             }
             await Task.yield()
         }
-        first?.release(after: .answered(.milliseconds(1)))
+        first?.release(after: .answered(.milliseconds(1), delivered: true))
         let second = await waiting.value
         #expect(second != nil && slots.taken == 1)
-        second?.release(after: .answered(.milliseconds(1)))
+        second?.release(after: .answered(.milliseconds(1), delivered: true))
         #expect(slots.taken == 0)
     }
 }

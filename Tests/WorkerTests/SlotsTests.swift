@@ -62,7 +62,7 @@ struct SlotsTests {
         let a = UUID()
         #expect(slots.tryAcquire(a))
         slots.sending(a)
-        slots.release(a, after: .answered(.milliseconds(1)))
+        slots.release(a, after: .answered(.milliseconds(1), delivered: true))
         #expect(slots.tryAcquire(a))
         slots.sending(a)
         let order = Box<[Int]>([])
@@ -75,11 +75,11 @@ struct SlotsTests {
                     #expect(granted)
                     order.withLock { $0.append(n) }
                     slots.sending(a)
-                    slots.release(a, after: .answered(.milliseconds(1)))
+                    slots.release(a, after: .answered(.milliseconds(1), delivered: true))
                 }
                 while slots.waiting(a) < n + 1 { await Task.yield() }
             }
-            slots.release(a, after: .answered(.milliseconds(1)))
+            slots.release(a, after: .answered(.milliseconds(1), delivered: true))
             try await group.waitForAll()
         }
         #expect(order.withLock { $0 } == [0, 1, 2])

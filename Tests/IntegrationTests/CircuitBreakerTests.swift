@@ -1,0 +1,56 @@
+import Delivery
+import Foundation
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+import Worker
+
+@Suite("Circuit breaker (real servers)")
+struct CircuitBreakerIntegrationTests {
+    /// A receiver that fails most requests opens its endpoint's circuit: from then on it
+    /// sees only probes, one per cool-down, while the deliveries wait unattempted (their
+    /// retry ladders unspent); once it answers again every delivery arrives, none failed,
+    /// and the circuit closes. The endpoint's row says when it opened, for the API.
+    @Test func duringAnOutageTheReceiverSeesProbesOnlyAndAfterItEverything() async throws {
+        var options = Pipeline.Options()
+        options.breaker = CircuitBreaker.Settings(failureRate: 0.5, minimumAttempts: 5, window: .seconds(60), coolDown: .milliseconds(500))
+        options.disable = DisablePolicy(threshold: 0, window: .zero)
+        // Each probe is a real attempt of one delivery: a ladder long enough for the probes.
+        options.ladder = "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms"
+        let outage = Mutex(true)
+        let arrivals = Mutex<[ContinuousClock.Instant]>([])
+        let receiver = try await TestHTTPServer.start { _ in
+            arrivals.withLock { $0.append(.now) }
+            return outage.withLock { $0 } ? .status(503) : .status(204)
+        }
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/in")
+            for n in 0..<30 { try await pipeline.publish("client.created", tenant: tenant, id: "evt_\(n)") }
+
+            try await pipeline.eventually("the circuit opens") {
+                try await pipeline.pool.query("SELECT circuit_opened_at IS NOT NULL FROM endpoints WHERE id = \(endpoint)")[0].decode(Bool.self, 0)
+            }
+            let atOpening = arrivals.withLock { $0.count }
+            // Three probes, each failing.
+            _ = try await receiver.waitForRequests(atOpening + 3)
+            let probes = arrivals.withLock { Array($0.suffix(3)) }
+            #expect(probes[1] - probes[0] >= .milliseconds(500) && probes[2] - probes[1] >= .milliseconds(500), "one probe per cool-down")
+            let spent = try await pipeline.deliveries(endpoint: endpoint).filter { $0.status == "failed" }.count
+            #expect(spent == 0, "no delivery ran out of its ladder while held")
+
+            outage.withLock { $0 = false }
+            try await pipeline.eventually(timeout: .seconds(60), "every delivery arrives once the receiver answers") {
+                try await pipeline.deliveries(endpoint: endpoint).allSatisfy { $0.status == "delivered" }
+            }
+            try await pipeline.eventually("the circuit is closed again") {
+                try await pipeline.pool.query("SELECT circuit_opened_at IS NULL FROM endpoints WHERE id = \(endpoint)")[0].decode(Bool.self, 0)
+            }
+            let delivered = Set(receiver.requests.compactMap { $0.header("webhook-id") })
+            #expect(try await pipeline.deliveries(endpoint: endpoint).count == 30)
+            #expect(delivered.count == 30)
+        }
+        await receiver.stop()
+    }
+}
