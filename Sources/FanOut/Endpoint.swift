@@ -39,6 +39,8 @@ public struct Endpoint: Sendable, Equatable {
     /// settings it cannot read (written by a newer Herald). Its deliveries wait, while the
     /// tenant's other endpoints go on.
     public var unusable: String?
+    /// When a worker last opened the endpoint's circuit, as its row says; nil when closed.
+    public var circuitOpenedAt: Date?
 
     public init(
         id: UUID, tenantID: UUID, url: String, eventTypes: [String], filters: [String: Set<String>] = [:],

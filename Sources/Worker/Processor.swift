@@ -244,6 +244,15 @@ package struct Processor: Sendable {
         }
         if let transition = lease.release(after: use) {
             await circuit(transition, endpoint: endpoint)
+        } else if endpoint.circuitOpenedAt != nil, outcome.verdict == .delivered {
+            // The row says open (another worker's circuit, or this one's before a restart)
+            // while this worker delivers: the row follows what the endpoint does now.
+            do {
+                try await context.records.circuit(endpoint: endpoint.id, openedAt: nil)
+            } catch {
+                context.logger.warning("the endpoint's circuit state was not written", metadata: ["reason": "\(error)"])
+            }
+            context.directory.invalidate(tenant: endpoint.tenantID)
         }
         let duration = ContinuousClock.now - clock
         let ladder = context.topology.ladder

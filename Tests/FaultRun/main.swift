@@ -161,6 +161,9 @@ func run() async throws -> Int32 {
         environment["HERALD_LOG_LEVEL"] = "error"
         environment["HERALD_DISABLE_AFTER"] = "0"
         environment["HERALD_WORKER_CONCURRENCY"] = "100"
+        // Circuits open during the 503 stretch and probe soon after it.
+        environment["HERALD_BREAKER_MIN_ATTEMPTS"] = "10"
+        environment["HERALD_BREAKER_COOLDOWN"] = "2s"
         process.environment = environment
         try process.run()
         return process
@@ -173,6 +176,17 @@ func run() async throws -> Int32 {
     let producer = Producer(configuration: .init(amqpURL: amqpURL, exchange: topology.eventsExchange, timeout: .seconds(5)), logger: TestServices.logger)
     let expected = Locked<Set<String>>([])
     let tenantList = tenants
+    // Circuits the workers open, seen in the endpoints' rows (endpoint and opening time).
+    let circuits = Locked<Set<String>>([])
+    let watching = Task {
+        while !Task.isCancelled {
+            if let rows = try? await pool.query("SELECT id::text, circuit_opened_at::text FROM endpoints WHERE circuit_opened_at IS NOT NULL") {
+                let seen = rows.compactMap { row in (try? row.decode(String.self, 0)).flatMap { id in (try? row.decode(String.self, 1)).map { id + "@" + $0 } } }
+                circuits.withLock { $0.formUnion(seen) }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
     let publishing = Task {
         await withTaskGroup(of: Void.self) { group in
             for lane in 0..<16 {
@@ -281,6 +295,9 @@ func run() async throws -> Int32 {
     }
     await producer.close()
 
+    watching.cancel()
+    await watching.value
+    let stillOpen = (try? await pool.query("SELECT count(*) FROM endpoints WHERE circuit_opened_at IS NOT NULL")[0].decode(Int.self, 0)) ?? -1
     let snapshot = ledger.state.withLock { $0 }
     let seen = Set(snapshot.pairs.keys)
     let lost = want.subtracting(seen).count
@@ -306,6 +323,7 @@ func run() async throws -> Int32 {
           duplicates            \(duplicates) (a pair accepted more than once: work in flight at a kill, freeze or restart)
           pairs with >1 request id  \(repeatedIDs)
           attempts recorded     \(attempts)
+          circuits opened       \(circuits.withLock { $0.count }) (\(stillOpen) still open at the end)
           deliveries not delivered  \(failed)
           every delivery final  \(final)
           every queue empty     \(emptyQueues)

@@ -53,4 +53,21 @@ struct CircuitBreakerIntegrationTests {
         }
         await receiver.stop()
     }
+
+    /// A row left saying "open" (by another worker, or one that restarted) is cleared by a
+    /// worker that delivers to the endpoint, so the API does not show a stale circuit.
+    @Test func aDeliveryClearsAStaleOpenCircuitInTheRow() async throws {
+        let receiver = try await TestHTTPServer.start()
+        try await Pipeline.run { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/in")
+            try await pipeline.pool.query("UPDATE endpoints SET circuit_opened_at = now() WHERE id = \(endpoint)")
+            try await pipeline.publish("client.created", tenant: tenant)
+            _ = try await receiver.waitForRequests(1)
+            try await pipeline.eventually("the row says closed") {
+                try await pipeline.pool.query("SELECT circuit_opened_at IS NULL FROM endpoints WHERE id = \(endpoint)")[0].decode(Bool.self, 0)
+            }
+        }
+        await receiver.stop()
+    }
 }
