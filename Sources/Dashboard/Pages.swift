@@ -213,6 +213,7 @@ struct Pages: Sendable {
             "profiles": SignatureProfile.names.map { ["value": $0, "label": Self.profileLabel($0), "selected": $0 == form.signature["profile"]] },
             "signature": form.signature, "hexSelected": form.signature["encoding"] != "base64", "dpa": form.dpa,
             "dpaConfirmedBy": form.dpaConfirmedBy, "errors": form.errors, "headers": form.headers, "filters": form.filters,
+            "rateLimit": form.rateLimit,
             "action": form.editing.map { "/portal/endpoints/\($0.id)" } ?? "/portal/endpoints",
             "heading": form.editing == nil ? "New endpoint" : "Edit endpoint",
         ]
@@ -503,6 +504,8 @@ struct EndpointForm {
     var headers = ""
     /// `attribute: value, value`, one per line.
     var filters = ""
+    /// Requests per second at most, as typed; empty for no limit.
+    var rateLimit = ""
     var dpa = false
     var dpaConfirmedBy = ""
     var errors: [String: String] = [:]
@@ -522,6 +525,7 @@ struct EndpointForm {
         signature = endpoint.signature.config.compactMapValues { if case .string(let text) = $0 { text } else { nil } }
         headers = endpoint.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
         filters = endpoint.filters.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "\n")
+        rateLimit = endpoint.rateLimit.map(String.init) ?? ""
         dpa = endpoint.dpaConfirmedAt != nil
         dpaConfirmedBy = endpoint.dpaConfirmedBy ?? ""
     }
@@ -542,6 +546,7 @@ struct EndpointForm {
         }
         headers = form.value("headers") ?? ""
         filters = form.value("filters") ?? ""
+        rateLimit = (form.value("rate_limit") ?? "").trimmingCharacters(in: .whitespaces)
         if let editing, editing.dpaConfirmedAt != nil {
             // A confirmed agreement stays confirmed; the form shows it, it does not ask again.
             dpa = true
@@ -611,6 +616,11 @@ struct EndpointForm {
         return (pairs, nil)
     }
 
+    /// The rate limit typed, if it is one.
+    var parsedRateLimit: Int? {
+        Int(rateLimit).flatMap { (1...10_000).contains($0) ? $0 : nil }
+    }
+
     var parsedHeaders: [String: String] {
         Dictionary(Self.pairs(headers, what: "a header").pairs, uniquingKeysWith: { _, last in last })
     }
@@ -648,6 +658,9 @@ struct EndpointForm {
             errors["filters"] = "'\(empty.0.prefix(100))' needs an attribute name and at least one value."
         }
         errors.merge(profiles(headerPrefix: headerPrefix).errors) { first, _ in first }
+        if !rateLimit.isEmpty && parsedRateLimit == nil {
+            errors["rate_limit"] = "A whole number of requests per second from 1 to 10000, or empty for no limit."
+        }
         guard editing?.dpaConfirmedAt == nil else { return }
         if dpa && dpaConfirmedBy.isEmpty {
             errors["dpa_confirmed_by"] = "Name the person who confirmed the data processing agreement."
@@ -667,6 +680,6 @@ struct EndpointForm {
             url: url, description: description, eventTypes: eventTypes, filters: parsedFilters, headers: parsedHeaders,
             payloadFormat: payloadFormat, payloadFields: profiles.fields ?? EnvelopeFields(),
             payloadFilter: profiles.filter.map(FilterSetting.filter) ?? .remove, signature: profiles.signature,
-            enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
+            rateLimit: parsedRateLimit ?? 0, enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
     }
 }

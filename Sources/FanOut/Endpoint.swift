@@ -41,6 +41,8 @@ public struct Endpoint: Sendable, Equatable {
     public var unusable: String?
     /// When a worker last opened the endpoint's circuit, as its row says; nil when closed.
     public var circuitOpenedAt: Date?
+    /// The most requests per second the endpoint receives from all workers; nil: no limit.
+    public var rateLimit: Int?
 
     public init(
         id: UUID, tenantID: UUID, url: String, eventTypes: [String], filters: [String: Set<String>] = [:],

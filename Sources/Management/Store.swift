@@ -17,6 +17,8 @@ public struct EndpointInput: Sendable, Equatable {
     public var payloadFields: EnvelopeFields?
     public var payloadFilter: FilterSetting?
     public var signature: SignatureProfile?
+    /// Requests per second at most; 0 removes the limit.
+    public var rateLimit: Int?
     public var enabled: Bool?
     public var dpaConfirmedBy: String?
     public var secret: String?
@@ -24,7 +26,7 @@ public struct EndpointInput: Sendable, Equatable {
     public init(
         url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, filters: [String: [String]]? = nil,
         headers: [String: String]? = nil, payloadFormat: String? = nil, payloadFields: EnvelopeFields? = nil, payloadFilter: FilterSetting? = nil,
-        signature: SignatureProfile? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil, secret: String? = nil
+        signature: SignatureProfile? = nil, rateLimit: Int? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil, secret: String? = nil
     ) {
         self.url = url
         self.description = description
@@ -35,6 +37,7 @@ public struct EndpointInput: Sendable, Equatable {
         self.payloadFields = payloadFields
         self.payloadFilter = payloadFilter
         self.signature = signature
+        self.rateLimit = rateLimit
         self.enabled = enabled
         self.dpaConfirmedBy = dpaConfirmedBy
         self.secret = secret
@@ -148,7 +151,7 @@ public struct Store: TenantKeys {
         stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
             + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at, "
             + "signature::text, payload_fields::text, payload_filter::text, "
-            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, circuit_opened_at ")
+            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, circuit_opened_at, rate_limit ")
 
     /// Refuses settings that contradict one another: renamed keys without an envelope, a
     /// custom header the signature profile sends itself.
@@ -181,12 +184,13 @@ public struct Store: TenantKeys {
         let rows = try await pool.query(
             """
             INSERT INTO endpoints (id, tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
-                                   enabled, dpa_confirmed_at, dpa_confirmed_by, signature, payload_fields, payload_filter)
+                                   enabled, dpa_confirmed_at, dpa_confirmed_by, signature, payload_fields, payload_filter, rate_limit)
             SELECT \(id), id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
                    \(JSONB(Self.json(input.headers ?? [:]))), \(format), \(keyring.seal(secret, endpoint: id)),
                    \(input.enabled ?? false),
                    CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy),
-                   \(JSONB(ConfigValue.text(signature.config))), \(JSONB(ConfigValue.text(fields.config))), \(filter.map(JSONB.init))
+                   \(JSONB(ConfigValue.text(signature.config))), \(JSONB(ConfigValue.text(fields.config))), \(filter.map(JSONB.init)),
+                   \(input.rateLimit.flatMap { $0 == 0 ? nil : $0 })
             FROM tenants t WHERE id = \(tenant)
               AND (\(limit) = 0 OR (SELECT count(*) FROM endpoints e WHERE e.tenant_id = t.id) < \(limit))
             RETURNING
@@ -259,6 +263,7 @@ public struct Store: TenantKeys {
                 payload_fields = \(JSONB(ConfigValue.text(fields.config))),
                 signature = \(JSONB(ConfigValue.text(signature.config))),
                 payload_filter = CASE WHEN \(filter != nil) THEN \(filter.flatMap { $0 }.map(JSONB.init)) ELSE payload_filter END,
+                rate_limit = CASE WHEN \(input.rateLimit != nil) THEN \(input.rateLimit.flatMap { $0 == 0 ? nil : $0 }) ELSE rate_limit END,
                 dpa_confirmed_at = CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN dpa_confirmed_at ELSE now() END,
                 dpa_confirmed_by = COALESCE(\(input.dpaConfirmedBy), dpa_confirmed_by),
                 enabled = COALESCE(\(input.enabled), enabled),
@@ -401,7 +406,7 @@ public struct Store: TenantKeys {
             disabledAt: try row.decode(Date?.self, o + 10), disabledReason: try row.decode(String?.self, o + 11),
             consecutiveFailures: try row.decode(Int.self, o + 12), createdAt: try row.decode(Date.self, o + 13),
             updatedAt: try row.decode(Date.self, o + 14), secret: nil, previousSecretExpiresAt: try row.decode(Date?.self, o + 18),
-            circuitOpenedAt: try row.decode(Date?.self, o + 19))
+            circuitOpenedAt: try row.decode(Date?.self, o + 19), rateLimit: try row.decode(Int?.self, o + 20))
     }
 
     static func headers(_ json: String) -> [String: String] {

@@ -46,6 +46,8 @@ public struct EndpointView: Encodable, Sendable, Equatable {
     /// When a worker opened the endpoint's circuit (its deliveries held, not attempted,
     /// until a probe succeeds); nil while closed.
     public var circuitOpenedAt: Date?
+    /// The most requests per second the endpoint receives from all workers; nil: no limit.
+    public var rateLimit: Int?
     /// What the tenant should know about the settings (an unsigned endpoint).
     public var warnings: [String]?
 
@@ -54,7 +56,7 @@ public struct EndpointView: Encodable, Sendable, Equatable {
         payloadFormat: String = "raw", payloadFields: EnvelopeFields? = nil, payloadFilter: PayloadFilter? = nil,
         signature: SignatureProfile = .herald, enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
         disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil,
-        previousSecretExpiresAt: Date? = nil, circuitOpenedAt: Date? = nil
+        previousSecretExpiresAt: Date? = nil, circuitOpenedAt: Date? = nil, rateLimit: Int? = nil
     ) {
         self.id = id
         self.url = url
@@ -77,6 +79,7 @@ public struct EndpointView: Encodable, Sendable, Equatable {
         self.secret = secret
         self.previousSecretExpiresAt = previousSecretExpiresAt
         self.circuitOpenedAt = circuitOpenedAt
+        self.rateLimit = rateLimit
         warnings = signature == .none ? [Self.unsignedWarning] : nil
     }
 }

@@ -47,6 +47,15 @@ public struct Heartbeats: Sendable {
             """)
     }
 
+    /// Replicas consuming now (a heartbeat within three `interval`s): the workers that
+    /// share an endpoint's rate limit.
+    func consumingReplicas(interval: Duration) async throws -> Int {
+        let stale = Double(interval.components.seconds * 3) + Double(interval.components.attoseconds) * 3e-18
+        return try await pool.query(
+            "SELECT count(*)::bigint FROM worker_heartbeats WHERE consuming AND seen_at > now() - make_interval(secs => \(stale))"
+        )[0].decode(Int.self, 0)
+    }
+
     func remove(_ id: String) async throws {
         try await pool.query("DELETE FROM worker_heartbeats WHERE id = \(id)")
     }
@@ -104,16 +113,19 @@ public struct Heartbeat: Service, CustomStringConvertible {
     let identity: Identity
     let interval: Duration
     let read: @Sendable () -> Heartbeats.Beat
+    /// Told, after each beat, how many replicas consume now.
+    let replicas: (@Sendable (Int) -> Void)?
     let logger: Logger
 
     public init(
         pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
-        read: @escaping @Sendable () -> Heartbeats.Beat
+        replicas: (@Sendable (Int) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
     ) {
         heartbeats = Heartbeats(pool: pool)
         self.identity = identity
         self.interval = interval
         self.read = read
+        self.replicas = replicas
         self.logger = logger
     }
 
@@ -121,6 +133,7 @@ public struct Heartbeat: Service, CustomStringConvertible {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await heartbeats.beat(identity, read())
+                if let replicas { replicas(try await heartbeats.consumingReplicas(interval: interval)) }
             } catch {
                 logger.debug("heartbeat not written", metadata: ["error": "\(error)"])
             }

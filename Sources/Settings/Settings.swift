@@ -49,6 +49,8 @@ public struct Settings: Sendable {
     public var breakerWindow: Duration
     /// How long an open circuit holds before a probe is sent.
     public var breakerCoolDown: Duration
+    /// How often a worker writes its heartbeat and counts the workers sharing rate limits.
+    public var heartbeatInterval: Duration
     /// Consecutive failed attempts that disable an endpoint (0: never).
     public var disableThreshold: Int
     /// The least time those failures must span.
@@ -146,6 +148,7 @@ public struct Settings: Sendable {
         case breakerMinimumAttempts = "HERALD_BREAKER_MIN_ATTEMPTS"
         case breakerWindow = "HERALD_BREAKER_WINDOW"
         case breakerCoolDown = "HERALD_BREAKER_COOLDOWN"
+        case heartbeatInterval = "HERALD_HEARTBEAT_INTERVAL"
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
@@ -204,6 +207,7 @@ public struct Settings: Sendable {
             case .breakerMinimumAttempts: "20"
             case .breakerWindow: "60s"
             case .breakerCoolDown: "30s"
+            case .heartbeatInterval: "10s"
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
@@ -264,6 +268,7 @@ public struct Settings: Sendable {
             case .breakerMinimumAttempts: "fewer attempts within the window never open a circuit (0: no circuit breaker)"
             case .breakerWindow: "the rolling window over which a worker counts an endpoint's attempts and failures"
             case .breakerCoolDown: "how long an open circuit holds before one probe is sent"
+            case .heartbeatInterval: "how often a worker writes its heartbeat and counts the workers that share each endpoint's rate limit"
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
@@ -372,6 +377,7 @@ public struct Settings: Sendable {
         breakerMinimumAttempts = try integer(.breakerMinimumAttempts, 0...100_000)
         breakerWindow = try duration(.breakerWindow)
         breakerCoolDown = try duration(.breakerCoolDown)
+        heartbeatInterval = try duration(.heartbeatInterval)
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)

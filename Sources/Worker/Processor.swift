@@ -123,7 +123,10 @@ package struct Processor: Sendable {
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
             case .deliver:
-                let lease = slots.tryLease(endpoint.id)
+                // A delivery created with its attempt claimed goes at once: not to an
+                // endpoint that has a pace to keep (`run` keeps it).
+                let paced = endpoint.rateLimit != nil || slots.isPaced(endpoint.id, rateLimit: nil)
+                let lease = paced ? nil : slots.tryLease(endpoint.id)
                 leases[endpoint.id] = lease
                 targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
@@ -204,7 +207,17 @@ package struct Processor: Sendable {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
+            // The endpoint's pace: now, a moment later, or (not for an attempt this message
+            // owns already) deferred.
+            let pace = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit)
+            if pace == .later && claim {
+                held.release(after: .unused)
+                lease = nil
+                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                return
+            }
             if claim, try await !claims.submit(AttemptClaim(delivery: state.id, attempt: k)) { return }
+            if case .at(let instant) = pace { try await Task.sleep(until: instant) }
             // `attempt` gives the slot back when its exchange ends.
             try await attempt(k, of: state, event: event, endpoint: endpoint, lease: held, manual: manual)
         }
@@ -236,7 +249,8 @@ package struct Processor: Sendable {
             let latency = ContinuousClock.now - clock
             let classified = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
             outcome = endpoint.rotationSettles(at: startedAt) ? classified.settlingRotation() : classified
-            use = .answered(latency, delivered: outcome.verdict == .delivered)
+            // A 429's Retry-After pauses the endpoint in this worker for that long.
+            use = .answered(latency, delivered: outcome.verdict == .delivered, pause: response.status == 429 ? outcome.retryAfter : nil)
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)

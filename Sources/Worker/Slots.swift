@@ -33,6 +33,11 @@ package struct Lane: Sendable {
 
     package private(set) var limit: ConcurrencyLimit
     package private(set) var breaker: CircuitBreaker
+    /// The pace of its requests: the rate limit's share, a `429`'s pause.
+    package var rate = SendRate()
+    /// Its share of the rate limit, as last asked; nil: none. Bounds the waiters to what
+    /// the pace sends within the wait a delivery may have.
+    package var perSecond: Double?
     /// Slots held, with or without a request on the wire.
     package private(set) var taken = 0
     /// Slots whose request is on the wire.
@@ -75,6 +80,7 @@ package struct Lane: Sendable {
             return .take
         }
         guard mayWait, !isStalled(now: now, stall: stall), answeredAt != nil || waiting < limit.limit else { return .refuse }
+        if let perSecond, Double(waiting) >= max(1, perSecond * (Slots.maxPaceWait / .seconds(1))) { return .refuse }
         waiting += 1
         return .wait
     }
@@ -94,8 +100,9 @@ package struct Lane: Sendable {
         switch use {
         case .unused:
             breaker.probeAbandoned()
-        case .answered(let latency, let delivered):
+        case .answered(let latency, let delivered, let pause):
             requesting -= 1
+            if let pause, pause > .zero { rate.pause(until: now + pause) }
             limit.answered(after: latency, inFlight: demand)
             answeredAt = now
             progressAt = now
@@ -152,8 +159,9 @@ public final class Slots: Sendable {
     /// How a slot was used.
     public enum Use: Sendable, Equatable {
         /// A request was sent and the endpoint responded after this long; `delivered`: with
-        /// a status that delivers.
-        case answered(Duration, delivered: Bool)
+        /// a status that delivers; `pause`: it asked for no request for this long (`429`
+        /// with `Retry-After`).
+        case answered(Duration, delivered: Bool, pause: Duration? = nil)
         /// A request was sent and failed before a response (refused, reset, TLS): progress,
         /// but no latency to learn from.
         case failed
@@ -175,6 +183,10 @@ public final class Slots: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Workers consuming, this one included: each sends its share of a rate limit.
+    private let replicas = Atomic(1)
+    /// The longest a delivery waits for its endpoint's pace; beyond it, it is deferred.
+    package static let maxPaceWait: Duration = .seconds(1)
 
     /// `ceiling` 0 means no limit. `stall` is best a fraction of the HTTP timeout (the
     /// worker uses half): requests older than that with no answer since mean no progress.
@@ -264,6 +276,40 @@ public final class Slots: Sendable {
         for waiter in handedTo { waiter.resume(returning: true) }
         for waiter in refused { waiter.resume(returning: false) }
         return transition
+    }
+
+    /// How many workers consume now (from their heartbeats): a rate limit is shared by them.
+    package func setReplicas(_ count: Int) {
+        replicas.store(max(1, count), ordering: .relaxed)
+    }
+
+    package var replicaCount: Int { replicas.load(ordering: .relaxed) }
+
+    /// This worker's share of a rate limit of `limit` per second.
+    private func share(_ limit: Int?) -> Double? {
+        limit.map { Double($0) / Double(replicaCount) }
+    }
+
+    /// The instant for a request to `endpoint` at its pace (a share of `rateLimit` per
+    /// second, and any pause it asked for): now, later within `maxPaceWait` (reserved), or
+    /// `.later` to defer.
+    package func pace(_ endpoint: UUID, rateLimit: Int?) -> SendRate.Slot {
+        let now = ContinuousClock.now
+        let perSecond = share(rateLimit)
+        return state.withLock { state in
+            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
+            entry.lane.perSecond = perSecond
+            let slot = entry.lane.rate.reserve(perSecond: perSecond, now: now, maxWait: Self.maxPaceWait)
+            state.entries[endpoint] = entry
+            return slot
+        }
+    }
+
+    /// Whether a request to `endpoint` now would have to wait for its pace.
+    package func isPaced(_ endpoint: UUID, rateLimit: Int?) -> Bool {
+        let now = ContinuousClock.now
+        let perSecond = share(rateLimit)
+        return state.withLock { $0.entries[endpoint]?.lane.rate.isPaced(perSecond: perSecond, now: now) ?? false }
     }
 
     /// The lane of `endpoint` (for tests and metrics).

@@ -90,6 +90,8 @@ struct EndpointFields: ParsableArguments {
         help: ArgumentHelp("Custom headers, one NAME=VALUE a line ('-': standard input): for credentials, which `ps` would show as --header.", valueName: "path"))
     var headerFile: String?
     @Option(name: .customLong("filter"), help: ArgumentHelp("Attribute filter (repeatable).", valueName: "KEY=V1,V2")) var filters: [String] = []
+    @Option(help: ArgumentHelp("The most requests per second the endpoint receives from all workers (0 removes the limit).", valueName: "N"))
+    var rateLimit: Int?
     @Option(help: "Confirms the DPA in this person's name.") var dpaConfirmedBy: String?
     @Option(help: "true to enable (needs the DPA), false to disable.") var enabled: Bool?
 
@@ -119,6 +121,7 @@ struct EndpointFields: ParsableArguments {
         let headers = try headerPairs()
         if !headers.isEmpty { body["headers"] = headers }
         if !filters.isEmpty { body["filters"] = try pairs(filters, flag: "--filter").mapValues { $0.split(separator: ",").map(String.init) } }
+        body["rate_limit"] = rateLimit
         body["dpa_confirmed_by"] = dpaConfirmedBy
         body["enabled"] = enabled
         return body

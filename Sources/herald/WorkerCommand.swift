@@ -4,6 +4,7 @@ import HeraldEvents
 import FanOut
 import HTTPClient
 import Logging
+import Metrics
 import Operations
 import Policy
 import Postgres
@@ -55,8 +56,16 @@ struct WorkerCommand: AsyncParsableCommand {
         // Resources first: the group stops its services in reverse order, so they close last.
         // The heartbeat stops after the worker: a draining replica still shows in the console.
         let status = worker.status
+        let slots = context.slots
+        let replicasGauge = Gauge(label: "herald_worker_replicas")
+        // The workers consuming share each endpoint's rate limit.
         let heartbeat = Heartbeat(
-            pool: pool, identity: .current(version: Herald.version, concurrency: settings.workerConcurrency), logger: logger
+            pool: pool, identity: .current(version: Herald.version, concurrency: settings.workerConcurrency),
+            interval: settings.heartbeatInterval, logger: logger,
+            replicas: { count in
+                slots.setReplicas(count)
+                replicasGauge.record(count)
+            }
         ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
         var services: [any Service] = [
             Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,

@@ -215,6 +215,17 @@ def profiles(a, endpoint_path):
     signature = a.find_element(By.ID, "signature").text
     assert signature.startswith("herald") and "(" not in signature, signature
 
+    step("a rate limit is checked beside its field and shown")
+    a.get(BASE + endpoint_path + "/edit")
+    a.find_element(By.ID, "rate_limit").send_keys("fast")
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert "A whole number" in a.find_element(By.ID, "rate_limit-error").text
+    field = a.find_element(By.ID, "rate_limit")
+    field.clear()
+    field.send_keys("25")
+    go(a, a.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+    assert a.find_element(By.ID, "rate-limit").text == "25 requests per second", a.find_element(By.ID, "rate-limit").text
+
 
 def failing_endpoint(a):
     """An endpoint whose receiver fails: auto-disabled, Recover counts, Activate replays, Retry."""

@@ -84,6 +84,28 @@ struct ProfileAPITests {
         }
     }
 
+    /// A rate limit is set through the API and the CLI, shown, and removed with 0.
+    @Test func aRateLimitIsSetShownAndRemoved() async throws {
+        try await APIHarness.run { api in
+            let (_, key) = try await api.tenant()
+            let base: [String: Any] = ["url": "http://localhost:9/in", "event_types": ["invoice.*"]]
+            let tooFast = try await api.call("POST", "/v1/endpoints", token: key, body: base.merging(["rate_limit": 10_001]) { $1 })
+            #expect(tooFast.status == 400 && tooFast.string("field") == "rate_limit")
+            let negative = try await api.call("POST", "/v1/endpoints", token: key, body: base.merging(["rate_limit": -1]) { $1 })
+            #expect(negative.status == 400 && negative.string("field") == "rate_limit")
+            let saved = try await api.call("POST", "/v1/endpoints", token: key, body: base.merging(["rate_limit": 50]) { $1 })
+            #expect(saved.status == 201 && saved.object["rate_limit"] as? Int == 50)
+            let id = try #require(saved.string("id"))
+            let removed = try await api.call("PATCH", "/v1/endpoints/\(id)", token: key, body: ["rate_limit": 0])
+            #expect(removed.status == 200 && removed.object["rate_limit"] == nil)
+            let (status, output) = try await api.cli(["endpoints", "update", id, "--rate-limit", "7"], key: key)
+            #expect(status == 0, "\(output)")
+            #expect(APIHarness.object(output)["rate_limit"] as? Int == 7)
+            let untouched = try await api.call("PATCH", "/v1/endpoints/\(id)", token: key, body: ["description": "x"])
+            #expect(untouched.object["rate_limit"] as? Int == 7, "a change of something else keeps the limit")
+        }
+    }
+
     @Test func payloadFiltersDecideInFanOutAndFormatsShapeTheBody() async throws {
         let receiver = try await TestHTTPServer.start()
         try await APIHarness.run { api in

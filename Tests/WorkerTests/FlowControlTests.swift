@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Worker
 
@@ -363,5 +364,84 @@ struct CircuitBreakerTests {
         #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(31), stall: LaneTests.stall) == .hold)
         #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(31)).transition == .closed)
         #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(31), stall: LaneTests.stall) == .take)
+    }
+}
+
+/// An endpoint's pace, request by request, at instants of the test's choosing.
+@Suite("Send rate")
+struct SendRateTests {
+    static func at(_ seconds: Double) -> ContinuousClock.Instant { LaneTests.at(seconds) }
+
+    /// At 50 a second, requests are spaced 20 ms apart; one further than the wait allowed
+    /// is deferred and reserves nothing.
+    @Test func requestsAreSpacedEvenlyAndTheRestDeferred() {
+        var rate = SendRate()
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .now)
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .at(Self.at(0.02)))
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .at(Self.at(0.04)))
+        var slots: [SendRate.Slot] = []
+        for _ in 0..<60 { slots.append(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1))) }
+        // 0.06 … 1.00 s: 48 more within the second; the rest deferred.
+        #expect(slots.filter { $0 != .later }.count == 48)
+        #expect(slots.suffix(12).allSatisfy { $0 == .later })
+        // Time moves on: the pace goes on from the last reservation, not from a burst.
+        #expect(rate.reserve(perSecond: 50, now: Self.at(2), maxWait: .seconds(1)) == .now)
+        #expect(rate.reserve(perSecond: 50, now: Self.at(2), maxWait: .seconds(1)) == .at(Self.at(2.02)))
+    }
+
+    @Test func noLimitIsAlwaysNow() {
+        var rate = SendRate()
+        for _ in 0..<1000 { #expect(rate.reserve(perSecond: nil, now: Self.at(0), maxWait: .zero) == .now) }
+        #expect(!rate.isPaced(perSecond: nil, now: Self.at(0)))
+    }
+
+    /// A 429's pause holds every request, limited or not, until it ends.
+    @Test func aPauseHoldsUntilItEnds() {
+        var rate = SendRate()
+        rate.pause(until: Self.at(30))
+        #expect(rate.isPaced(perSecond: nil, now: Self.at(29)))
+        #expect(rate.reserve(perSecond: nil, now: Self.at(29), maxWait: .seconds(1)) == .at(Self.at(30)))
+        #expect(rate.reserve(perSecond: nil, now: Self.at(10), maxWait: .seconds(1)) == .later)
+        // A shorter pause does not shorten a longer one.
+        rate.pause(until: Self.at(20))
+        #expect(rate.pausedUntil == Self.at(30))
+        #expect(rate.reserve(perSecond: 5, now: Self.at(30), maxWait: .seconds(1)) == .now)
+        #expect(!rate.isPaced(perSecond: nil, now: Self.at(30)))
+        #expect(rate.isPaced(perSecond: 5, now: Self.at(30)))
+    }
+
+    /// Two workers share a limit: each paces at its half.
+    @Test func aWorkersShareFollowsTheReplicaCount() {
+        let slots = Slots(ceiling: 10, stall: .seconds(5))
+        let endpoint = UUID()
+        slots.setReplicas(2)
+        #expect(slots.pace(endpoint, rateLimit: 10) == .now)
+        guard case .at(let next) = slots.pace(endpoint, rateLimit: 10) else {
+            Issue.record("the second request of 5 a second should wait")
+            return
+        }
+        let gap = next - ContinuousClock.now
+        #expect(gap > .milliseconds(150) && gap <= .milliseconds(200), "a fifth of a second apart: \(gap)")
+        slots.setReplicas(0)
+        #expect(slots.replicaCount == 1, "at least this worker")
+    }
+
+    /// A lane with a pace bounds its waiters to what the pace sends within a second.
+    @Test func aPacedLaneBoundsItsWaiters() {
+        var lane = LaneTests.lane(ceiling: 1, initial: 1)
+        #expect(LaneTests.fill(&lane, at: 0) == 1)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(0.005)).granted == 0)
+        #expect(LaneTests.fill(&lane, at: 0.005) == 1)
+        lane.perSecond = 3
+        for _ in 0..<3 { #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(0.01), stall: LaneTests.stall) == .wait) }
+        #expect(lane.admit(force: false, mayWait: true, now: LaneTests.at(0.01), stall: LaneTests.stall) == .refuse)
+    }
+
+    /// A 429 with Retry-After pauses the lane for that long.
+    @Test func a429PausesTheLane() {
+        var lane = LaneTests.lane()
+        #expect(LaneTests.fill(&lane, at: 0) == 4)
+        _ = lane.release(after: .answered(.milliseconds(5), delivered: false, pause: .seconds(30)), now: LaneTests.at(1))
+        #expect(lane.rate.pausedUntil == LaneTests.at(31))
     }
 }

@@ -243,6 +243,25 @@ struct ProcessorTests {
         #expect(slots.taken == 0)
     }
 
+    /// A 429 with Retry-After pauses the endpoint in this worker: the next event's delivery
+    /// to it is deferred unattempted, while another endpoint of the tenant still gets its.
+    @Test func a429WithRetryAfterPausesTheEndpoint() async throws {
+        let limited = Self.endpoint(url: "https://limited.example/in")
+        let other = Self.endpoint(url: "https://other.example/in")
+        let transport = ScriptedTransport { request in
+            request.url.hasPrefix("https://limited") ? .success(Response(status: 429, headers: [("Retry-After", "120")])) : .success(Response(status: 204))
+        }
+        let harness = Harness(endpoints: [limited, other], transport: transport)
+        try await harness.handle(harness.event())
+        #expect(harness.transport.requests.count == 2)
+        try await harness.handle(harness.event())
+        #expect(harness.transport.requests.filter { $0.url.hasPrefix("https://limited") }.count == 1, "nothing more during the pause")
+        #expect(harness.transport.requests.filter { $0.url.hasPrefix("https://other") }.count == 2)
+        #expect(harness.publisher.messages.contains { $0.routingKey == harness.topology.deferQueue })
+        let paused = try #require(harness.slots.lane(limited.id)?.rate.pausedUntil)
+        #expect(paused - ContinuousClock.now > .seconds(100))
+    }
+
     @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
         let endpoint = Self.endpoint()
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })

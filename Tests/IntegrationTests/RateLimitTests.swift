@@ -1,0 +1,69 @@
+import Foundation
+import HTTPClient
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite("Endpoint rate limits (real servers)")
+struct RateLimitTests {
+    /// Two `herald worker` processes share an endpoint's limit of 50 a second: each learns
+    /// from the heartbeats that two consume and sends its half, evenly spaced, so the
+    /// receiver gets 50 ± 10 % in every whole second while both have work.
+    @Test func twoWorkersKeepAnEndpointsLimitTogether() async throws {
+        let arrivals = Mutex<[ContinuousClock.Instant]>([])
+        let receiver = try await TestHTTPServer.start { _ in
+            arrivals.withLock { $0.append(.now) }
+            return .status(204)
+        }
+        var options = Pipeline.Options()
+        options.startWorker = false
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/in")
+            try await pipeline.pool.query("UPDATE endpoints SET rate_limit = 50 WHERE id = \(endpoint)")
+            let first = 20_000 + Int.random(in: 0..<10_000)
+            let ports = [first, first + 1]
+            let workers = try ports.map { port in
+                try WorkerProcess.start(
+                    pipeline, ladder: "200ms",
+                    environment: ["HERALD_WORKER_PORT": String(port), "HERALD_HEARTBEAT_INTERVAL": "1s", "HERALD_WORKER_CONCURRENCY": "100"])
+            }
+            defer { for worker in workers { worker.stopIfRunning() } }
+            let client = HTTPClient.Client()
+            for port in ports {
+                try await pipeline.eventually("the worker on \(port) counts two workers") {
+                    guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET"))
+                    else { return false }
+                    return String(decoding: response.body, as: UTF8.self).contains("herald_worker_replicas 2")
+                }
+            }
+            await client.shutdown()
+
+            let count = 400
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 0..<count {
+                    group.addTask { try await pipeline.publish("client.created", tenant: tenant, id: "evt_rate_\(n)") }
+                }
+                try await group.waitForAll()
+            }
+            try await pipeline.eventually(timeout: .seconds(60), "every delivery arrives") {
+                let deliveries = try await pipeline.deliveries(endpoint: endpoint)
+                return deliveries.count == count && deliveries.allSatisfy { $0.status == "delivered" }
+            }
+            let times = arrivals.withLock { $0 }.sorted()
+            #expect(times.count == count)
+            let start = try #require(times.first)
+            var perSecond = [Int](repeating: 0, count: 10)
+            for time in times {
+                let second = Int((time - start) / .seconds(1))
+                if second < perSecond.count { perSecond[second] += 1 }
+            }
+            // Seconds 0 to 4 of about 8: both workers hold work throughout.
+            for (second, received) in perSecond.prefix(5).enumerated() {
+                #expect((45...55).contains(received), "second \(second): \(received) requests (\(perSecond))")
+            }
+        }
+        await receiver.stop()
+    }
+}
