@@ -125,7 +125,7 @@ package struct Processor: Sendable {
             case .deliver:
                 // A delivery created with its attempt claimed goes at once: not to an
                 // endpoint that has a pace to keep (`run` keeps it).
-                let paced = endpoint.rateLimit != nil || slots.isPaced(endpoint.id, rateLimit: nil)
+                let paced = endpoint.rateLimit != nil || slots.paceWait(endpoint.id, rateLimit: nil) > .zero
                 let lease = paced ? nil : slots.tryLease(endpoint.id)
                 leases[endpoint.id] = lease
                 targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
@@ -207,17 +207,18 @@ package struct Processor: Sendable {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
-            // The endpoint's pace: now, a moment later, or (not for an attempt this message
-            // owns already) deferred.
-            let pace = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit)
-            if pace == .later && claim {
+            // Further than a moment from its turn at the endpoint's pace, the delivery is
+            // deferred (not an attempt this message owns already); otherwise its turn is
+            // reserved once it is claimed, and it waits for it.
+            if claim, context.slots.paceWait(endpoint.id, rateLimit: endpoint.rateLimit) > Slots.maxPaceWait {
                 held.release(after: .unused)
-                lease = nil
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
             if claim, try await !claims.submit(AttemptClaim(delivery: state.id, attempt: k)) { return }
-            if case .at(let instant) = pace { try await Task.sleep(until: instant) }
+            if case .at(let instant) = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit) {
+                try await Task.sleep(until: instant)
+            }
             // `attempt` gives the slot back when its exchange ends.
             try await attempt(k, of: state, event: event, endpoint: endpoint, lease: held, manual: manual)
         }

@@ -8,8 +8,6 @@ package struct SendRate: Sendable, Equatable {
         case now
         /// Send at this instant (reserved).
         case at(ContinuousClock.Instant)
-        /// Not within the wait allowed: defer the delivery (nothing reserved).
-        case later
     }
 
     /// When the next request may go at the pace; nil before the first.
@@ -19,22 +17,20 @@ package struct SendRate: Sendable, Equatable {
 
     package init() {}
 
-    /// Reserves the instant of a request at `perSecond` (nil: no limit), unless it is more
-    /// than `maxWait` after `now`.
-    package mutating func reserve(perSecond: Double?, now: ContinuousClock.Instant, maxWait: Duration) -> Slot {
-        var earliest = now
-        if let pausedUntil, pausedUntil > earliest { earliest = pausedUntil }
-        if perSecond != nil, let nextAt, nextAt > earliest { earliest = nextAt }
-        guard earliest - now <= maxWait else { return .later }
+    /// Reserves the instant of a request at `perSecond` (nil: no limit). Reserved when the
+    /// request is ready to go (claimed), so the time a claim takes costs no pace.
+    package mutating func reserve(perSecond: Double?, now: ContinuousClock.Instant) -> Slot {
+        let earliest = now + wait(perSecond: perSecond, now: now)
         if let perSecond, perSecond > 0 { nextAt = earliest + .seconds(1 / perSecond) }
         return earliest == now ? .now : .at(earliest)
     }
 
-    /// Whether a request now would have to wait or be deferred.
-    package func isPaced(perSecond: Double?, now: ContinuousClock.Instant) -> Bool {
-        if let pausedUntil, pausedUntil > now { return true }
-        if perSecond != nil, let nextAt, nextAt > now { return true }
-        return false
+    /// How long a request now would wait for its turn, without reserving it.
+    package func wait(perSecond: Double?, now: ContinuousClock.Instant) -> Duration {
+        var earliest = now
+        if let pausedUntil, pausedUntil > earliest { earliest = pausedUntil }
+        if perSecond != nil, let nextAt, nextAt > earliest { earliest = nextAt }
+        return earliest - now
     }
 
     /// The endpoint asked for no request until `until`.

@@ -290,26 +290,28 @@ public final class Slots: Sendable {
         limit.map { Double($0) / Double(replicaCount) }
     }
 
-    /// The instant for a request to `endpoint` at its pace (a share of `rateLimit` per
-    /// second, and any pause it asked for): now, later within `maxPaceWait` (reserved), or
-    /// `.later` to defer.
+    /// Reserves the instant for a request to `endpoint` at its pace (a share of
+    /// `rateLimit` per second, and any pause it asked for): now, or a later instant.
     package func pace(_ endpoint: UUID, rateLimit: Int?) -> SendRate.Slot {
         let now = ContinuousClock.now
         let perSecond = share(rateLimit)
         return state.withLock { state in
             var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
             entry.lane.perSecond = perSecond
-            let slot = entry.lane.rate.reserve(perSecond: perSecond, now: now, maxWait: Self.maxPaceWait)
+            let slot = entry.lane.rate.reserve(perSecond: perSecond, now: now)
             state.entries[endpoint] = entry
             return slot
         }
     }
 
-    /// Whether a request to `endpoint` now would have to wait for its pace.
-    package func isPaced(_ endpoint: UUID, rateLimit: Int?) -> Bool {
+    /// How long a request to `endpoint` now would wait for its pace (nothing reserved).
+    package func paceWait(_ endpoint: UUID, rateLimit: Int?) -> Duration {
         let now = ContinuousClock.now
         let perSecond = share(rateLimit)
-        return state.withLock { $0.entries[endpoint]?.lane.rate.isPaced(perSecond: perSecond, now: now) ?? false }
+        return state.withLock { state in
+            state.entries[endpoint]?.lane.perSecond = perSecond
+            return state.entries[endpoint]?.lane.rate.wait(perSecond: perSecond, now: now) ?? .zero
+        }
     }
 
     /// The lane of `endpoint` (for tests and metrics).

@@ -371,43 +371,42 @@ struct CircuitBreakerTests {
 @Suite("Send rate")
 struct SendRateTests {
     static func at(_ seconds: Double) -> ContinuousClock.Instant { LaneTests.at(seconds) }
+    /// Equal within a microsecond (the spacing is a Double's 1/50 s).
+    static func close(_ a: Duration, _ b: Duration) -> Bool { abs((a - b) / .microseconds(1)) < 1 }
 
-    /// At 50 a second, requests are spaced 20 ms apart; one further than the wait allowed
-    /// is deferred and reserves nothing.
-    @Test func requestsAreSpacedEvenlyAndTheRestDeferred() {
+    /// At 50 a second, requests are spaced 20 ms apart; the wait a request would have is
+    /// known before its turn is reserved (the caller defers one that would wait too long).
+    @Test func requestsAreSpacedEvenly() {
         var rate = SendRate()
-        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .now)
-        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .at(Self.at(0.02)))
-        #expect(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1)) == .at(Self.at(0.04)))
-        var slots: [SendRate.Slot] = []
-        for _ in 0..<60 { slots.append(rate.reserve(perSecond: 50, now: Self.at(0), maxWait: .seconds(1))) }
-        // 0.06 … 1.00 s: 48 more within the second; the rest deferred.
-        #expect(slots.filter { $0 != .later }.count == 48)
-        #expect(slots.suffix(12).allSatisfy { $0 == .later })
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0)) == .now)
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0)) == .at(Self.at(0.02)))
+        #expect(rate.reserve(perSecond: 50, now: Self.at(0)) == .at(Self.at(0.04)))
+        for _ in 0..<48 { _ = rate.reserve(perSecond: 50, now: Self.at(0)) }
+        #expect(Self.close(rate.wait(perSecond: 50, now: Self.at(0)), .seconds(1.02)))
+        #expect(Self.close(rate.wait(perSecond: 50, now: Self.at(0.5)), .seconds(0.52)))
         // Time moves on: the pace goes on from the last reservation, not from a burst.
-        #expect(rate.reserve(perSecond: 50, now: Self.at(2), maxWait: .seconds(1)) == .now)
-        #expect(rate.reserve(perSecond: 50, now: Self.at(2), maxWait: .seconds(1)) == .at(Self.at(2.02)))
+        #expect(rate.reserve(perSecond: 50, now: Self.at(2)) == .now)
+        #expect(rate.reserve(perSecond: 50, now: Self.at(2)) == .at(Self.at(2.02)))
     }
 
     @Test func noLimitIsAlwaysNow() {
         var rate = SendRate()
-        for _ in 0..<1000 { #expect(rate.reserve(perSecond: nil, now: Self.at(0), maxWait: .zero) == .now) }
-        #expect(!rate.isPaced(perSecond: nil, now: Self.at(0)))
+        for _ in 0..<1000 { #expect(rate.reserve(perSecond: nil, now: Self.at(0)) == .now) }
+        #expect(rate.wait(perSecond: nil, now: Self.at(0)) == .zero)
     }
 
     /// A 429's pause holds every request, limited or not, until it ends.
     @Test func aPauseHoldsUntilItEnds() {
         var rate = SendRate()
         rate.pause(until: Self.at(30))
-        #expect(rate.isPaced(perSecond: nil, now: Self.at(29)))
-        #expect(rate.reserve(perSecond: nil, now: Self.at(29), maxWait: .seconds(1)) == .at(Self.at(30)))
-        #expect(rate.reserve(perSecond: nil, now: Self.at(10), maxWait: .seconds(1)) == .later)
+        #expect(rate.wait(perSecond: nil, now: Self.at(10)) == .seconds(20))
+        #expect(rate.reserve(perSecond: nil, now: Self.at(29)) == .at(Self.at(30)))
         // A shorter pause does not shorten a longer one.
         rate.pause(until: Self.at(20))
         #expect(rate.pausedUntil == Self.at(30))
-        #expect(rate.reserve(perSecond: 5, now: Self.at(30), maxWait: .seconds(1)) == .now)
-        #expect(!rate.isPaced(perSecond: nil, now: Self.at(30)))
-        #expect(rate.isPaced(perSecond: 5, now: Self.at(30)))
+        #expect(rate.reserve(perSecond: 5, now: Self.at(30)) == .now)
+        #expect(rate.wait(perSecond: nil, now: Self.at(30)) == .zero)
+        #expect(Self.close(rate.wait(perSecond: 5, now: Self.at(30)), .seconds(0.2)))
     }
 
     /// Two workers share a limit: each paces at its half.
