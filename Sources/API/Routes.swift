@@ -91,7 +91,7 @@ extension API {
         add(.patch, "/v1/endpoints/{id}", .tenant) { request, context in
             let id = try Self.id(context)
             let input = try await endpointInput(request, context: context, creating: false)
-            return try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: id, input))
+            return try Self.json(try await actions.updateEndpoint(tenant: context.tenant!, id: id, input))
         }
         add(.delete, "/v1/endpoints/{id}", .tenant) { _, context in
             try await store.deleteEndpoint(tenant: context.tenant!, id: try Self.id(context))
@@ -109,10 +109,10 @@ extension API {
             try Self.json(try await store.confirmSecret(tenant: context.tenant!, id: try Self.id(context)))
         }
         add(.post, "/v1/endpoints/{id}/enable", .tenant) { _, context in
-            try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: true)))
+            try Self.json(try await actions.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: true)))
         }
         add(.post, "/v1/endpoints/{id}/disable", .tenant) { _, context in
-            try Self.json(try await store.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: false)))
+            try Self.json(try await actions.updateEndpoint(tenant: context.tenant!, id: try Self.id(context), EndpointInput(enabled: false)))
         }
         add(.post, "/v1/endpoints/{id}/activate", .tenant) { request, context in
             let id = try Self.id(context)

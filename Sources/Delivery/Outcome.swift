@@ -41,6 +41,11 @@ public struct Outcome: Sendable, Equatable {
         self.retryAfter = retryAfter
     }
 
+    /// The status or the error class, for operators: never the response's body.
+    public var summary: String {
+        statusCode.map { "HTTP \($0)" } ?? errorClass.map { "\($0.rawValue) error" } ?? verdict.rawValue
+    }
+
     /// The outcome while the endpoint's secret is changing (a rotation pending or just
     /// ended): a 401 or 403 is the receiver switching secrets, so it is retried, not failed.
     public func settlingRotation() -> Outcome {

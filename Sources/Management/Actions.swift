@@ -16,10 +16,28 @@ public struct Actions: Sendable {
         self.dispatcher = dispatcher
     }
 
+    /// Changes an endpoint's settings; when that enables or disables it, operators hear of
+    /// it (`endpoint.enabled`, `endpoint.disabled`).
+    public func updateEndpoint(tenant: UUID, id: UUID, _ input: EndpointInput) async throws -> EndpointView {
+        let before = input.enabled == nil ? nil : try await store.endpoint(tenant: tenant, id: id).enabled
+        let endpoint = try await store.updateEndpoint(tenant: tenant, id: id, input)
+        if let before, before != endpoint.enabled { await announceEnabled(endpoint, tenant: tenant) }
+        return endpoint
+    }
+
+    private func announceEnabled(_ endpoint: EndpointView, tenant: UUID) async {
+        await dispatcher.announce(
+            OperatorEvent(
+                endpoint.enabled ? .endpointEnabled : .endpointDisabled, tenant: tenant, endpoint: UUID(uuidString: endpoint.id),
+                reason: endpoint.enabled ? "enabled by the tenant" : "disabled by the tenant"))
+    }
+
     /// Re-enables the endpoint (its failure count reset); with `replaySkipped` its
     /// skipped deliveries are sent now. Returns the endpoint and how many were replayed.
     public func activate(tenant: UUID, endpoint id: UUID, replaySkipped: Bool) async throws -> (EndpointView, Int) {
+        let wasEnabled = try await store.endpoint(tenant: tenant, id: id).enabled
         let endpoint = try await store.activate(tenant: tenant, id: id)
+        if !wasEnabled && endpoint.enabled { await announceEnabled(endpoint, tenant: tenant) }
         let reopened = replaySkipped ? try await log.reopenSkipped(endpoint: id) : []
         for (delivery, attempt) in reopened {
             try await dispatcher.dispatch(delivery: delivery, attempt: attempt, manual: false)

@@ -2,7 +2,7 @@ public import Logging
 public import Cryptography
 public import Delivery
 package import Inbound
-import Foundation
+public import Foundation
 
 /// Everything a Herald process is configured with, read in one place: environment
 /// variables (`HERALD_*`) with documented defaults, overridden by command-line flags.
@@ -82,6 +82,8 @@ public struct Settings: Sendable {
     public var workerPort: Int
     /// The operator's token for tenants and keys; nil: those routes refuse everyone.
     public var operatorToken: String?
+    /// The tenant whose endpoints receive operator events as webhooks; nil: none.
+    public var operatorTenant: UUID?
     /// Endpoint URLs may use http (development).
     public var allowHTTP: Bool
     /// Host names exempt from the URL name rules (e.g. localhost in development).
@@ -164,6 +166,7 @@ public struct Settings: Sendable {
         case allowedPorts = "HERALD_ALLOWED_PORTS"
         case workerPort = "HERALD_WORKER_PORT"
         case operatorToken = "HERALD_OPERATOR_TOKEN"
+        case operatorTenant = "HERALD_OPERATOR_TENANT"
         case allowHTTP = "HERALD_ALLOW_HTTP"
         case allowedHosts = "HERALD_ALLOWED_HOSTS"
         case blockedDomains = "HERALD_BLOCKED_DOMAINS"
@@ -223,6 +226,7 @@ public struct Settings: Sendable {
             case .allowedPorts: ""
             case .workerPort: "9090"
             case .operatorToken: ""
+            case .operatorTenant: ""
             case .allowHTTP: "false"
             case .allowedHosts: ""
             case .blockedDomains: ""
@@ -284,6 +288,7 @@ public struct Settings: Sendable {
             case .allowedPorts: "ports endpoint URLs may use besides 80 and 443, comma-separated"
             case .workerPort: "port of the worker's health and metrics (0: none)"
             case .operatorToken: "token for creating tenants and keys (empty: disabled)"
+            case .operatorTenant: "a tenant id: its endpoints receive operator events (endpoint.disabled, delivery.exhausted, …) as webhooks (empty: only the PREFIX.operator exchange)"
             case .allowHTTP: "endpoint URLs may use http (development)"
             case .allowedHosts: "host names exempt from the URL rules, comma-separated"
             case .blockedDomains: "more domains endpoint URLs may not use, comma-separated"
@@ -398,6 +403,14 @@ public struct Settings: Sendable {
         maxEndpointsPerTenant = try integer(.maxEndpointsPerTenant, 0...1_000_000)
         workerPort = try integer(.workerPort, 0...65535)
         operatorToken = value(.operatorToken).isEmpty ? nil : value(.operatorToken)
+        if value(.operatorTenant).isEmpty {
+            operatorTenant = nil
+        } else {
+            guard let tenant = UUID(uuidString: value(.operatorTenant)) else {
+                throw SettingsError(key: .operatorTenant, reason: "must be a tenant id (a UUID)")
+            }
+            operatorTenant = tenant
+        }
         if let token = operatorToken, token.count < 16 {
             throw SettingsError(key: .operatorToken, reason: "must be at least 16 characters")
         }

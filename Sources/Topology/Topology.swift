@@ -11,6 +11,8 @@ import HeraldSupport
 /// - `PREFIX.defer` (quorum): like a rung, with `deferDelay`: deliveries whose endpoint
 ///   has as many requests in flight as a worker allows wait here, without an attempt.
 /// - `PREFIX.parking` (quorum): messages that cannot be processed, with the reason.
+/// - `PREFIX.operator` (topic): operator events (`OperatorEvent`), routing key = their type;
+///   operators bind their own queues.
 public struct Topology: Sendable, Equatable {
     public let prefix: String
     public let ladder: Ladder
@@ -24,6 +26,7 @@ public struct Topology: Sendable, Equatable {
     }
 
     public var eventsExchange: String { "\(prefix).events" }
+    public var operatorExchange: String { "\(prefix).operator" }
     public var requeueExchange: String { "\(prefix).requeue" }
     public var workQueue: String { "\(prefix).work" }
     public var parkingQueue: String { "\(prefix).parking" }
@@ -56,6 +59,7 @@ public struct Topology: Sendable, Equatable {
     package func declare(on channel: Channel) async throws {
         try await channel.declareExchange(eventsExchange, type: .topic)
         try await channel.declareExchange(requeueExchange, type: .direct)
+        try await channel.declareExchange(operatorExchange, type: .topic)
         try await channel.declareQueue(workQueue, arguments: ["x-queue-type": "quorum"])
         try await channel.bindQueue(workQueue, exchange: eventsExchange, routingKey: "#")
         try await channel.bindQueue(workQueue, exchange: requeueExchange, routingKey: Self.requeueRoutingKey)

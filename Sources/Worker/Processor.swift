@@ -2,7 +2,7 @@ package import HeraldAMQP
 public import Delivery
 public import HeraldEvents
 public import FanOut
-import Foundation
+public import Foundation
 import HTTPClient
 public import Logging
 import Metrics
@@ -23,12 +23,16 @@ public struct WorkerContext: Sendable {
     public var limits: EventLimits
     /// Requests in flight per endpoint, shared by the worker's connections.
     public var slots: Slots
+    /// The tenant whose endpoints receive operator events as webhooks; nil: none.
+    public var operatorTenant: UUID?
     public var logger: Logger
 
     package init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
-        topology: Topology, limits: EventLimits, slots: Slots = Slots(ceiling: 10, httpTimeout: .seconds(10)), logger: Logger
+        topology: Topology, limits: EventLimits, slots: Slots = Slots(ceiling: 10, httpTimeout: .seconds(10)), operatorTenant: UUID? = nil,
+        logger: Logger
     ) {
+        self.operatorTenant = operatorTenant
         self.directory = directory
         self.records = records
         self.client = client
@@ -303,6 +307,18 @@ package struct Processor: Sendable {
         }
         if recorded.disabledEndpoint {
             context.directory.invalidate(tenant: event.tenantID)
+            try await announce(
+                OperatorEvent(.endpointDisabled, tenant: event.tenantID, endpoint: endpoint.id, delivery: state.id, event: event.id, attempt: k,
+                    reason: "failed attempts in a row (the last: \(outcome.summary))"))
+        }
+        if recorded.applied && next == .failed && outcome.verdict == .transient {
+            try await announce(
+                OperatorEvent(.deliveryExhausted, tenant: event.tenantID, endpoint: endpoint.id, delivery: state.id, event: event.id, attempt: k,
+                    reason: outcome.summary))
+        } else if recorded.applied && next == .retrying && k == 3 {
+            try await announce(
+                OperatorEvent(.deliveryFailing, tenant: event.tenantID, endpoint: endpoint.id, delivery: state.id, event: event.id, attempt: k,
+                    reason: outcome.summary))
         }
         // A stale holder (the delivery was settled by another) schedules nothing.
         if let rung, next == .retrying, recorded.applied {
@@ -332,6 +348,18 @@ package struct Processor: Sendable {
             try await context.records.circuit(endpoint: endpoint.id, openedAt: openedAt)
         } catch {
             logger.warning("the endpoint's circuit state was not written", metadata: ["reason": "\(error)"])
+        }
+        do {
+            try await announce(OperatorEvent(openedAt == nil ? .circuitClosed : .circuitOpened, tenant: endpoint.tenantID, endpoint: endpoint.id))
+        } catch {
+            logger.warning("operator event not published", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Publishes an operator event with a confirm, before the current message is acked.
+    private func announce(_ event: OperatorEvent) async throws {
+        for (message, exchange) in OperatorEvents.messages(event, topology: context.topology, operatorTenant: context.operatorTenant) {
+            try await publisher.publish(message, exchange: exchange, routingKey: event.kind.rawValue, mandatory: false)
         }
     }
 
@@ -365,6 +393,7 @@ package struct Processor: Sendable {
         message.persistent = true
         try await publisher.publish(message, exchange: "", routingKey: context.topology.parkingQueue, mandatory: true)
         context.logger.warning("message parked", metadata: ["reason": "\(reason)", "routing_key": "\(delivery.routingKey)"])
+        try await announce(OperatorEvent(.messageParked, reason: reason))
     }
 }
 

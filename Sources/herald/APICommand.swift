@@ -30,7 +30,8 @@ struct APICommand: AsyncParsableCommand {
         let logger = Logger(label: "herald.api")
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
         let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay)
-        let dispatcher = Dispatcher(amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, logger: logger)
+        let dispatcher = Dispatcher(
+            amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, operatorTenant: settings.operatorTenant, logger: logger)
         let producer = Producer(
             configuration: .init(
                 amqpURL: settings.amqpURL, exchange: topology.eventsExchange, limits: EventLimits(maxDataBytes: settings.maxDataBytes),

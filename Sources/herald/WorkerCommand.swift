@@ -50,6 +50,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 breaker: CircuitBreaker.Settings(
                     failureRate: Double(settings.breakerFailurePercent) / 100, minimumAttempts: settings.breakerMinimumAttempts,
                     window: settings.breakerWindow, coolDown: settings.breakerCoolDown)),
+            operatorTenant: settings.operatorTenant,
             logger: logger)
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)

@@ -39,6 +39,8 @@ struct Pipeline {
         var deferDelay: Duration = .milliseconds(300)
         /// The worker's circuit breaker; off unless a test is about it.
         var breaker: CircuitBreaker.Settings = .off
+        /// The tenant whose endpoints receive operator events as webhooks.
+        var operatorTenant: UUID?
         /// Seals and opens endpoint secrets, in the worker and the API.
         var secretKeyring: SecretKeyring = .plaintext
 
@@ -60,7 +62,8 @@ struct Pipeline {
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),
                 records: PostgresRecords(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
-                topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker), logger: TestServices.logger)
+                topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker),
+                operatorTenant: options.operatorTenant, logger: TestServices.logger)
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

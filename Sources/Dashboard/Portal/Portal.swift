@@ -147,13 +147,13 @@ public struct Portal: Sendable {
         }
         portal.post("endpoints/:id/enable") { request, context in
             try await action(request, context) { session, id, _ in
-                _ = try await store.updateEndpoint(tenant: session.tenant, id: id, EndpointInput(enabled: true))
+                _ = try await actions.updateEndpoint(tenant: session.tenant, id: id, EndpointInput(enabled: true))
                 return "enabled"
             }
         }
         portal.post("endpoints/:id/disable") { request, context in
             try await action(request, context) { session, id, _ in
-                _ = try await store.updateEndpoint(tenant: session.tenant, id: id, EndpointInput(enabled: false))
+                _ = try await actions.updateEndpoint(tenant: session.tenant, id: id, EndpointInput(enabled: false))
                 return "disabled"
             }
         }
@@ -268,7 +268,7 @@ public struct Portal: Sendable {
             let id = try Self.id(context)
             let current = try await store.endpoint(tenant: session.tenant, id: id)
             return try await save(EndpointForm(form, editing: current), session: session) { input in
-                try await store.updateEndpoint(tenant: session.tenant, id: id, input)
+                try await actions.updateEndpoint(tenant: session.tenant, id: id, input)
             }
         }
     }
