@@ -103,6 +103,7 @@ struct Pipeline {
             for queue in topology.queues { try? await channel.deleteQueue(queue) }
             try? await channel.deleteExchange(topology.eventsExchange)
             try? await channel.deleteExchange(topology.requeueExchange)
+            try? await channel.deleteExchange(topology.operatorExchange)
             await connection.close()
         }
         await pool.close()

@@ -233,6 +233,7 @@ struct ScenarioTopology {
         for queue in topology.queues { _ = try? await channel.deleteQueue(queue) }
         _ = try? await channel.deleteExchange(topology.eventsExchange)
         _ = try? await channel.deleteExchange(topology.requeueExchange)
+        _ = try? await channel.deleteExchange(topology.operatorExchange)
         await connection.close()
     }
 }
