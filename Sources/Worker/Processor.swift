@@ -309,7 +309,7 @@ package struct Processor: Sendable {
             context.directory.invalidate(tenant: event.tenantID)
             try await announce(
                 OperatorEvent(.endpointDisabled, tenant: event.tenantID, endpoint: endpoint.id, delivery: state.id, event: event.id, attempt: k,
-                    reason: "failed attempts in a row (the last: \(outcome.summary))"))
+                    reason: outcome.verdict == .gone ? "the receiver answered 410 Gone" : "failed attempts in a row (the last: \(outcome.summary))"))
         }
         if recorded.applied && next == .failed && outcome.verdict == .transient {
             try await announce(

@@ -184,7 +184,8 @@ struct ProcessorTests {
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: status)) })
         try await harness.handle(harness.event())
         #expect(harness.deliveries(to: endpoint.id).map(\.status) == [expected])
-        #expect(harness.publisher.messages.isEmpty)
+        // No retry; only the operator event of an endpoint disabled.
+        #expect(harness.publisher.messages.map(\.routingKey) == (disables ? ["endpoint.disabled"] : []))
         #expect(harness.records.disabledEndpoints == (disables ? [endpoint.id] : []))
     }
 
