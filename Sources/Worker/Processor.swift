@@ -219,9 +219,11 @@ package struct Processor: Sendable {
                 try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
                 return
             }
-            if claim, try await !claims.submit(AttemptClaim(delivery: state.id, attempt: k)) { return }
-            if case .at(let instant) = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit) {
-                try await Task.sleep(until: instant)
+            if claim {
+                guard try await claims.submit(AttemptClaim(delivery: state.id, attempt: k)) else { return }
+                if case .at(let instant) = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit) {
+                    try await Task.sleep(until: instant)
+                }
             }
             // `attempt` gives the slot back when its exchange ends.
             try await attempt(k, of: state, event: event, endpoint: endpoint, lease: held, manual: manual)
@@ -254,8 +256,10 @@ package struct Processor: Sendable {
             let latency = ContinuousClock.now - clock
             let classified = Outcome.of(status: response.status, retryAfter: response.header("Retry-After"), now: Date())
             outcome = endpoint.rotationSettles(at: startedAt) ? classified.settlingRotation() : classified
-            // A 429's Retry-After pauses the endpoint in this worker for that long.
-            use = .answered(latency, delivered: outcome.verdict == .delivered, pause: response.status == 429 ? outcome.retryAfter : nil)
+            // A 429's Retry-After pauses the endpoint in this worker for that long (at most
+            // the ladder's longest delay).
+            let pause = response.status == 429 ? outcome.retryAfter.map { min($0, context.topology.ladder.delays.last ?? $0) } : nil
+            use = .answered(latency, delivered: outcome.verdict == .delivered, pause: pause)
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)
