@@ -185,6 +185,8 @@ public final class Slots: Sendable {
     private let state: Mutex<State>
     /// Workers consuming, this one included: each sends its share of a rate limit.
     private let replicas = Atomic(1)
+    /// The limit of `ceiling` 0.
+    static let unlimited = 1 << 30
     /// The longest a delivery waits for its endpoint's pace; beyond it, it is deferred.
     package static let maxPaceWait: Duration = .seconds(1)
 
@@ -194,7 +196,9 @@ public final class Slots: Sendable {
         self.ceiling = ceiling
         self.stall = stall
         self.breaker = breaker
-        settings = ConcurrencyLimit.Settings(ceiling: max(1, ceiling), initial: initial)
+        // No limit is a limit no endpoint reaches: lanes still keep circuits and paces.
+        settings = ceiling == 0 ? ConcurrencyLimit.Settings(ceiling: Self.unlimited, initial: Self.unlimited)
+            : ConcurrencyLimit.Settings(ceiling: ceiling, initial: initial)
         state = Mutex(State(sweptAt: .now))
     }
 
@@ -224,7 +228,6 @@ public final class Slots: Sendable {
     private func admit(
         _ endpoint: UUID, force: Bool, mayWait: Bool, waiter: CheckedContinuation<Bool, Never>? = nil
     ) -> Lane.Admission {
-        if ceiling == 0 { return .take }
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
         defer { for waiter in refused { waiter.resume(returning: false) } }
@@ -250,7 +253,6 @@ public final class Slots: Sendable {
     /// Returns the circuit's transition this release caused, if any.
     @discardableResult
     package func release(_ endpoint: UUID, after use: Use) -> CircuitBreaker.Transition? {
-        guard ceiling > 0 else { return nil }
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
         var transition: CircuitBreaker.Transition?

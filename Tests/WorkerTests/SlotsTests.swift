@@ -22,10 +22,16 @@ struct SlotsTests {
         #expect(slots.tryAcquire(a))
     }
 
+    /// No limit on requests, but the circuit breaker still works.
     @Test func zeroMeansNoLimit() {
-        let slots = Slots(ceiling: 0, stall: .seconds(5))
+        let slots = Slots(ceiling: 0, stall: .seconds(5), breaker: .init(failureRate: 0.5, minimumAttempts: 2, window: .seconds(60), coolDown: .seconds(60)))
         let a = UUID()
         for _ in 0..<1000 { #expect(slots.tryAcquire(a)) }
+        slots.sending(a)
+        slots.sending(a)
+        #expect(slots.release(a, after: .failed) == nil)
+        #expect(slots.release(a, after: .failed) == .opened)
+        #expect(!slots.tryAcquire(a))
     }
 
     /// Behind an endpoint whose requests have gone unanswered for `stall`, a delivery is
