@@ -10,6 +10,26 @@ public enum WorkMessage: Sendable, Equatable {
     /// (`manual`): make attempt `attempt` of one delivery. `endpoint`, when the message
     /// names it, lets a worker defer the message for a busy endpoint without a lookup.
     case delivery(id: UUID, attempt: Int, manual: Bool, endpoint: UUID? = nil)
+    /// Deliveries of one endpoint deferred together, none of them claimed: each is taken
+    /// as its own delivery message. One message for many keeps an endpoint that makes no
+    /// progress from costing the broker a message per delivery every defer delay.
+    case deferred(endpoint: UUID, deliveries: [Deferral])
+
+    /// One delivery of a deferred batch.
+    public struct Deferral: Sendable, Equatable {
+        public var id: UUID
+        public var attempt: Int
+        public var manual: Bool
+
+        public init(id: UUID, attempt: Int, manual: Bool) {
+            self.id = id
+            self.attempt = attempt
+            self.manual = manual
+        }
+    }
+
+    /// The most deliveries one deferred message carries.
+    package static let maxDeferrals = 500
 
     /// Header naming a delivery message; event messages carry none.
     public static let kindHeader = "herald-kind"
@@ -39,9 +59,38 @@ public enum WorkMessage: Sendable, Equatable {
             return .delivery(
                 id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == manualTrigger,
                 endpoint: message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)))
+        case "deferred":
+            guard let endpoint = message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)) else {
+                throw EventError(field: endpointHeader, reason: "a deferred message names its endpoint")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(message.body)) as? [String: Any],
+                let list = object["deliveries"] as? [[String: Any]], (1...maxDeferrals).contains(list.count)
+            else {
+                throw EventError(field: "deliveries", reason: "the body must be {\"deliveries\": [1 to \(maxDeferrals) deliveries]}")
+            }
+            var deferrals: [Deferral] = []
+            for entry in list {
+                guard let text = entry["delivery_id"] as? String, let id = UUID(uuidString: text), let attempt = entry["attempt"] as? Int,
+                    (1...1000).contains(attempt)
+                else {
+                    throw EventError(field: "deliveries", reason: "each is {\"delivery_id\": \"<uuid>\", \"attempt\": 1 to 1000, \"manual\": bool}")
+                }
+                deferrals.append(Deferral(id: id, attempt: attempt, manual: entry["manual"] as? Bool ?? false))
+            }
+            return .deferred(endpoint: endpoint, deliveries: deferrals)
         case let other?:
             throw EventError(field: kindHeader, reason: "unknown message kind '\(other.prefix(40))'")
         }
+    }
+
+    /// One message for deliveries of `endpoint` deferred together (at most `maxDeferrals`).
+    package static func deferred(_ deliveries: [Deferral], endpoint: UUID) -> Message {
+        let entries = deliveries.map {
+            #"{"delivery_id":"\#($0.id.uuidString.lowercased())","attempt":\#($0.attempt),"manual":\#($0.manual)}"#
+        }
+        return Message(
+            body: Array("{\"deliveries\":[\(entries.joined(separator: ","))]}".utf8),
+            headers: [kindHeader: "deferred", endpointHeader: .string(endpoint.uuidString.lowercased())])
     }
 
     /// The message that asks for attempt `attempt` of delivery `id`.

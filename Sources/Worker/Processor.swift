@@ -59,6 +59,8 @@ package struct Processor: Sendable {
     private let stores: Batcher<Arrival, Stored>
     private let records: Batcher<AttemptRecord, Recorded>
     private let claims: Batcher<AttemptClaim, Bool>
+    /// Deliveries deferred by concurrent messages, published as one message per endpoint.
+    private let deferrals: Batcher<Postponement, Void>
 
     package init(context: WorkerContext, publisher: any ConfirmedPublishing, maxMessageBytes: Int = .max) {
         self.context = context
@@ -68,6 +70,22 @@ package struct Processor: Sendable {
         stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await records.store($0) }
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.record($0) }
         claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
+        let deferQueue = context.topology.deferQueue
+        deferrals = Batcher(maxBatch: WorkMessage.maxDeferrals, maxFlushes: 1) { postponements in
+            // One message per endpoint, in the order they came; a failed batch is published
+            // again one by one by the batcher.
+            var order: [UUID] = []
+            var groups: [UUID: [WorkMessage.Deferral]] = [:]
+            for postponement in postponements {
+                if groups[postponement.endpoint] == nil { order.append(postponement.endpoint) }
+                groups[postponement.endpoint, default: []].append(postponement.deferral)
+            }
+            for endpoint in order {
+                try await publisher.publish(
+                    WorkMessage.deferred(groups[endpoint] ?? [], endpoint: endpoint), exchange: "", routingKey: deferQueue, mandatory: true)
+            }
+            return postponements.map { _ in () }
+        }
     }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker
@@ -91,26 +109,39 @@ package struct Processor: Sendable {
         case .event(let event):
             try await fanOut(event, from: delivery)
         case .delivery(let id, let attempt, let manual, let endpoint):
-            // A delivery that names its endpoint takes a slot before any lookup, so behind a
-            // stalled endpoint it waits again without one. Not a redelivered one: its attempt
-            // may be claimed already, and only this message can finish it.
-            var lease: SlotLease?
-            if let endpoint, !delivery.redelivered {
-                guard let taken = await context.slots.lease(endpoint) else {
-                    try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
-                    return
+            try await take(id, attempt: attempt, manual: manual, endpoint: endpoint, redelivered: delivery.redelivered)
+        case .deferred(let endpoint, let deferrals):
+            // Each as its own delivery message; those deferred again leave as one message.
+            try await withThrowingDiscardingTaskGroup { group in
+                for deferral in deferrals {
+                    group.addTask {
+                        try await take(
+                            deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered)
+                    }
                 }
-                lease = taken
             }
-            guard let (state, event) = try await context.records.load(delivery: id) else {
-                lease?.release(after: .unused)
+        }
+    }
+
+    /// Takes attempt `attempt` of a delivery a message asks for. A delivery that names its
+    /// endpoint takes a slot before any lookup, so behind a stalled endpoint it waits again
+    /// without one. Not a redelivered one: its attempt may be claimed already, and only
+    /// this message can finish it.
+    private func take(_ id: UUID, attempt: Int, manual: Bool, endpoint: UUID?, redelivered: Bool) async throws {
+        var lease: SlotLease?
+        if let endpoint, !redelivered {
+            guard let taken = await context.slots.lease(endpoint) else {
+                try await postpone(id, attempt: attempt, manual: manual, endpoint: endpoint)
                 return
             }
-            let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
-            try await run(
-                state, event: event, attempt: attempt, manual: manual, redelivered: delivery.redelivered, endpoints: endpoints,
-                holding: lease)
+            lease = taken
         }
+        guard let (state, event) = try await context.records.load(delivery: id) else {
+            lease?.release(after: .unused)
+            return
+        }
+        let endpoints = try await context.directory.endpoints(tenant: event.tenantID) ?? []
+        try await run(state, event: event, attempt: attempt, manual: manual, redelivered: redelivered, endpoints: endpoints, holding: lease)
     }
 
     private func fanOut(_ event: Event, from delivery: HeraldAMQP.Delivery) async throws {
@@ -368,11 +399,10 @@ package struct Processor: Sendable {
     }
 
     /// Sends attempt `attempt` to the defer queue, unclaimed, to be looked at again after
-    /// the topology's defer delay; confirmed before the current message is acked.
+    /// the topology's defer delay, in one message with the other deliveries of its endpoint
+    /// deferred meanwhile; confirmed before the current message is acked.
     private func postpone(_ delivery: UUID, attempt: Int, manual: Bool, endpoint: UUID) async throws {
-        try await publisher.publish(
-            WorkMessage.retry(delivery: delivery, attempt: attempt, manual: manual, endpoint: endpoint), exchange: "",
-            routingKey: context.topology.deferQueue, mandatory: true)
+        try await deferrals.submit(Postponement(endpoint: endpoint, deferral: WorkMessage.Deferral(id: delivery, attempt: attempt, manual: manual)))
         AttemptMetrics.deferred.increment()
     }
 
@@ -413,6 +443,12 @@ enum AttemptMetrics {
     static let deferred = Counter(label: "herald_deliveries_deferred_total")
     static let circuitsOpened = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "open")])
     static let circuitsClosed = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "closed")])
+}
+
+/// A delivery to defer, with its endpoint.
+struct Postponement: Sendable {
+    var endpoint: UUID
+    var deferral: WorkMessage.Deferral
 }
 
 /// An endpoint's secret could not be opened with this process's keys.

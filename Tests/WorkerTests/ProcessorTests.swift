@@ -263,6 +263,49 @@ struct ProcessorTests {
         #expect(paused - ContinuousClock.now > .seconds(100))
     }
 
+    /// Deliveries deferred by concurrent messages leave as one message per endpoint, and
+    /// that message, back from the defer queue, takes each delivery as its own.
+    @Test func deferredDeliveriesTravelTogetherAndComeBackEachOnItsOwn() async throws {
+        let endpoint = Self.endpoint()
+        let slots = Slots(ceiling: 1, stall: .zero)
+        let harness = Harness(endpoints: [endpoint], slots: slots)
+        // The endpoint has a request on the wire and no answer: every delivery is deferred.
+        let busy = try #require(slots.tryLease(endpoint.id))
+        slots.sending(endpoint.id)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 { group.addTask { try await harness.handle(harness.event()) } }
+            try await group.waitForAll()
+        }
+        let deferred = harness.publisher.messages.filter { $0.routingKey == harness.topology.deferQueue }
+        var ids: [UUID] = []
+        for message in deferred {
+            guard case .deferred(let to, let deliveries) = try WorkMessage.parse(message.message, limits: EventLimits()) else {
+                Issue.record("not a deferred batch")
+                return
+            }
+            #expect(to == endpoint.id)
+            ids += deliveries.map(\.id)
+        }
+        #expect(Set(ids) == Set(harness.deliveries(to: endpoint.id).map(\.id)) && ids.count == 20)
+        #expect(deferred.count < 20, "\(deferred.count) messages for 20 deferrals")
+        #expect(harness.transport.requests.isEmpty)
+        // Back from the defer queue with the endpoint free: each delivery is made, or (the
+        // endpoint busy again at once) deferred again; none is lost.
+        busy.release(after: .answered(.milliseconds(1), delivered: true))
+        let before = harness.publisher.messages.count
+        for message in deferred {
+            try await harness.processor.handle(HeraldAMQP.Delivery(message: message.message, routingKey: harness.topology.workQueue))
+        }
+        var again: [UUID] = []
+        for message in harness.publisher.messages.dropFirst(before) where message.routingKey == harness.topology.deferQueue {
+            if case .deferred(_, let deliveries) = try WorkMessage.parse(message.message, limits: EventLimits()) { again += deliveries.map(\.id) }
+        }
+        let made = harness.transport.requests.compactMap { $0.headers.first { $0.name == "webhook-id" }?.value }.compactMap(UUID.init(uuidString:))
+        #expect(!made.isEmpty)
+        #expect(Set(made).union(again) == Set(ids))
+        #expect(Set(made).isDisjoint(with: again))
+    }
+
     @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
         let endpoint = Self.endpoint()
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })

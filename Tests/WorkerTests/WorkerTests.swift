@@ -60,6 +60,15 @@ struct WorkMessageTests {
         #expect(try WorkMessage.parse(deferred, limits: EventLimits()) == .delivery(id: id, attempt: 1, manual: false, endpoint: endpoint))
     }
 
+    /// Deliveries of one endpoint deferred together travel as one message.
+    @Test func deferredBatchesRoundTrip() throws {
+        let endpoint = UUID()
+        let deferrals = (1...3).map { WorkMessage.Deferral(id: UUID(), attempt: $0, manual: $0 == 2) }
+        let message = WorkMessage.deferred(deferrals, endpoint: endpoint)
+        #expect(message.persistent)
+        #expect(try WorkMessage.parse(message, limits: EventLimits()) == .deferred(endpoint: endpoint, deliveries: deferrals))
+    }
+
     @Test func eventsAreMessagesWithoutAKind() throws {
         let event = Event(id: "evt_1", type: "client.created", tenantID: UUID(), occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array("{}".utf8))
         guard case .event(let parsed) = try WorkMessage.parse(Message(body: WireFormat.encode(event)), limits: EventLimits()) else {
@@ -76,6 +85,12 @@ struct WorkMessageTests {
         (["herald-kind": "delivery", "herald-attempt": .int(2)], #"{"delivery_id":"nope"}"#, "delivery_id"),
         (["herald-kind": "delivery", "herald-attempt": .int(2)], "garbage", "delivery_id"),
         (["herald-kind": "mystery"], "{}", "herald-kind"),
+        (["herald-kind": "deferred"], #"{"deliveries":[]}"#, "herald-endpoint"),
+        (["herald-kind": "deferred", "herald-endpoint": "00000000-0000-0000-0000-000000000002"], #"{"deliveries":[]}"#, "deliveries"),
+        (
+            ["herald-kind": "deferred", "herald-endpoint": "00000000-0000-0000-0000-000000000002"],
+            #"{"deliveries":[{"delivery_id":"00000000-0000-0000-0000-000000000001","attempt":0}]}"#, "deliveries"
+        ),
         ([:], "{not json", "body"),
     ])
     func unreadableMessagesSayWhy(_ headers: FieldTable, _ body: String, _ field: String) {
