@@ -99,6 +99,17 @@ public struct Store: TenantKeys {
         }
     }
 
+    /// Enabled endpoints whose circuit a worker opened, across tenants, most recent first.
+    public func openCircuits(limit: Int) async throws -> [(tenant: String, endpoint: EndpointView)] {
+        try await pool.query(
+            """
+            SELECT (SELECT name FROM tenants WHERE tenants.id = endpoints.tenant_id), \(Self.endpointColumns) FROM endpoints
+            WHERE enabled AND circuit_opened_at IS NOT NULL
+            ORDER BY circuit_opened_at DESC LIMIT \(limit)
+            """
+        ).map { (try $0.decode(String.self, 0), try Self.endpoint($0, offset: 1)) }
+    }
+
     /// Endpoints that were active and are disabled now (by their tenant or automatically),
     /// across tenants, most recently disabled first.
     public func disabledEndpoints(limit: Int) async throws -> [(tenant: String, endpoint: EndpointView)] {

@@ -61,6 +61,10 @@ step("disabled endpoints across tenants, with why")
 disabled = c.find_element(By.ID, "disabled-endpoints").text
 assert "disabled by the tenant" in disabled, disabled
 
+step("endpoints whose circuit is open, across tenants")
+circuits = c.find_element(By.ID, "open-circuits").text
+assert "/tripped" in circuits and "/in" not in circuits, circuits
+
 step("the queues with depth and consumers, and the parked messages")
 c.get(BASE + "/console/queues")
 assert len(c.find_elements(By.CSS_SELECTOR, "#queues tbody tr")) == 6, "work, three rungs, defer, parking"

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import HeraldEvents
 import HeraldProducer
 import Synchronization
@@ -63,6 +64,9 @@ struct DashboardBrowserTests {
             _ = try await api.tenant(hostile)
             let disabled = try await api.endpoint(b.key, url: "http://localhost:\(receiver.port)/in")
             #expect(try await api.call("PATCH", "/v1/endpoints/\(disabled.id)", token: b.key, body: ["enabled": false]).status == 200)
+            // An endpoint whose circuit a worker opened (what the worker writes).
+            let tripped = try await api.endpoint(b.key, url: "http://localhost:\(receiver.port)/tripped")
+            try await api.pipeline.pool.query("UPDATE endpoints SET circuit_opened_at = now() WHERE id::text = \(tripped.id)")
             for n in 0..<2 {
                 try await api.pipeline.producer.publish(
                     Event(id: "evt_orphan_\(n)", type: "client.created", tenantID: UUID(), data: Array(#"{"id":1}"#.utf8)))

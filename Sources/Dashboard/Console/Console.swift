@@ -146,7 +146,8 @@ public struct Console: Sendable {
         async let overview = store.tenantOverview()
         async let activity = log.tenantActivity(since: since)
         async let disabled = store.disabledEndpoints(limit: 200)
-        let (rows, figures, endpoints) = try await (overview, activity, disabled)
+        async let circuits = store.openCircuits(limit: 200)
+        let (rows, figures, endpoints, open) = try await (overview, activity, disabled, circuits)
         let tenants: [[String: Any]] = rows.map { row in
             let figures = UUID(uuidString: row.tenant.id).flatMap { figures[$0] } ?? TenantActivity()
             return [
@@ -162,8 +163,12 @@ public struct Console: Sendable {
                 "disabledAt": endpoint.disabledAt.map { RFC3339.format($0) } ?? "", "failures": endpoint.consecutiveFailures,
             ]
         }
+        let circuitRows: [[String: Any]] = open.map { tenant, endpoint in
+            ["tenant": tenant, "url": endpoint.url, "openedAt": endpoint.circuitOpenedAt.map { RFC3339.format($0) } ?? ""]
+        }
         return pages.render(
-            "console_tenants", title: "Tenants", values: ["tenants": tenants, "disabled": disabledRows], chrome: .console(session), current: "tenants")
+            "console_tenants", title: "Tenants", values: ["tenants": tenants, "disabled": disabledRows, "circuits": circuitRows],
+            chrome: .console(session), current: "tenants")
     }
 
     private func queues(_ session: ConsoleSession, notice: String?) async throws -> Response {
