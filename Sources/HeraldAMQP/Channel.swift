@@ -34,6 +34,20 @@ package struct Channel: Sendable {
         _ = try await rpc(.bindQueue(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
     }
 
+    /// Removes a binding; one that does not exist is no error.
+    package func unbindQueue(_ queue: String, exchange: String, routingKey: String, arguments: FieldTable = [:]) async throws {
+        _ = try await rpc(.unbindQueue(queue: queue, exchange: exchange, routingKey: routingKey, arguments: arguments))
+    }
+
+    /// Routes what `source` routes with `routingKey` into the exchange `destination` too.
+    package func bindExchange(_ destination: String, to source: String, routingKey: String) async throws {
+        _ = try await rpc(.bindExchange(destination: destination, source: source, routingKey: routingKey))
+    }
+
+    package func unbindExchange(_ destination: String, from source: String, routingKey: String) async throws {
+        _ = try await rpc(.unbindExchange(destination: destination, source: source, routingKey: routingKey))
+    }
+
     package func purgeQueue(_ name: String) async throws {
         _ = try await rpc(.purgeQueue(name: name))
     }

@@ -248,6 +248,13 @@ final class Core {
         case .bindQueue(let queue, let exchange, let key, let arguments):
             succeeded = amqp_queue_bind(
                 conn, id, arena.bytes(queue), arena.bytes(exchange), arena.bytes(key), arena.table(arguments)) != nil
+        case .unbindQueue(let queue, let exchange, let key, let arguments):
+            succeeded = amqp_queue_unbind(
+                conn, id, arena.bytes(queue), arena.bytes(exchange), arena.bytes(key), arena.table(arguments)) != nil
+        case .bindExchange(let destination, let source, let key):
+            succeeded = amqp_exchange_bind(conn, id, arena.bytes(destination), arena.bytes(source), arena.bytes(key), amqp_empty_table) != nil
+        case .unbindExchange(let destination, let source, let key):
+            succeeded = amqp_exchange_unbind(conn, id, arena.bytes(destination), arena.bytes(source), arena.bytes(key), amqp_empty_table) != nil
         case .purgeQueue(let name):
             succeeded = amqp_queue_purge(conn, id, arena.bytes(name)) != nil
         case .deleteQueue(let name):

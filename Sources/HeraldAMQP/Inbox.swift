@@ -113,6 +113,9 @@ enum RPC: Sendable {
     case deleteExchange(name: String)
     case declareQueue(name: String, passive: Bool, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: FieldTable)
     case bindQueue(queue: String, exchange: String, routingKey: String, arguments: FieldTable)
+    case unbindQueue(queue: String, exchange: String, routingKey: String, arguments: FieldTable)
+    case bindExchange(destination: String, source: String, routingKey: String)
+    case unbindExchange(destination: String, source: String, routingKey: String)
     case purgeQueue(name: String)
     case deleteQueue(name: String)
     case qos(prefetch: UInt16)
@@ -124,6 +127,9 @@ enum RPC: Sendable {
         case .deleteExchange(let name): "exchange.delete \(name)"
         case .declareQueue(let name, _, _, _, _, _): "queue.declare \(name)"
         case .bindQueue(let queue, let exchange, let key, _): "queue.bind \(queue) to \(exchange) with \(key)"
+        case .unbindQueue(let queue, let exchange, let key, _): "queue.unbind \(queue) from \(exchange) with \(key)"
+        case .bindExchange(let destination, let source, let key): "exchange.bind \(destination) to \(source) with \(key)"
+        case .unbindExchange(let destination, let source, let key): "exchange.unbind \(destination) from \(source) with \(key)"
         case .purgeQueue(let name): "queue.purge \(name)"
         case .deleteQueue(let name): "queue.delete \(name)"
         case .qos(let prefetch): "basic.qos \(prefetch)"

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import HeraldSupport
 
 /// The JSON an event travels as on the event exchange:
@@ -9,6 +9,24 @@ import HeraldSupport
 /// `data` travels and is stored verbatim: endpoints receive exactly the bytes the
 /// producer published, on every attempt.
 public enum WireFormat {
+    /// The message header that names an event's tenant bucket (decimal text, `0..<buckets`).
+    /// Workers with shards route on it, so that one tenant's events always reach one shard
+    /// in the order they were published; an event without it goes to shard 0.
+    public static let bucketHeader = "herald-bucket"
+    /// How many buckets tenants hash into: shard `i` of `n` takes the buckets `b` with
+    /// `b % n == i`, so any shard count up to this divides them without the producer knowing it.
+    public static let buckets = 64
+
+    /// The bucket of `tenant`: FNV-1a (32 bits) of its lowercase UUID text, modulo
+    /// `buckets`. A producer in another language computes the same in a few lines.
+    public static func bucket(of tenant: UUID) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in tenant.uuidString.lowercased().utf8 {
+            hash = (hash ^ UInt32(byte)) &* 16_777_619
+        }
+        return Int(hash % UInt32(buckets))
+    }
+
     public static func encode(_ event: Event) -> [UInt8] {
         var out = Array("{\"id\":".utf8)
         out += JSONText.string(event.id)

@@ -38,7 +38,8 @@ public struct Producer: Sendable {
     public func publish(_ event: Event) async throws {
         try event.validate(configuration.limits)
         let message = Message(
-            body: WireFormat.encode(event), contentType: "application/json", messageID: event.id, type: event.type,
+            body: WireFormat.encode(event), headers: [WireFormat.bucketHeader: .string(String(WireFormat.bucket(of: event.tenantID)))],
+            contentType: "application/json", messageID: event.id, type: event.type,
             timestamp: UInt64(max(0, event.occurredAt.timeIntervalSince1970)))
         do {
             try await publisher.publish(message, exchange: configuration.exchange, routingKey: event.type)

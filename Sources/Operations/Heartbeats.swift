@@ -47,13 +47,13 @@ public struct Heartbeats: Sendable {
             """)
     }
 
-    /// Replicas consuming now (a heartbeat within three `interval`s): the workers that
-    /// share an endpoint's rate limit.
-    func consumingReplicas(interval: Duration) async throws -> Int {
+    /// The ids of the replicas consuming now (a heartbeat within three `interval`s): the
+    /// workers that share an endpoint's rate limit and the work queue's shards.
+    func consumingReplicas(interval: Duration) async throws -> [String] {
         let stale = Double(interval.components.seconds * 3) + Double(interval.components.attoseconds) * 3e-18
         return try await pool.query(
-            "SELECT count(*)::bigint FROM worker_heartbeats WHERE consuming AND seen_at > now() - make_interval(secs => \(stale))"
-        )[0].decode(Int.self, 0)
+            "SELECT id FROM worker_heartbeats WHERE consuming AND seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
+        ).map { try $0.decode(String.self, 0) }
     }
 
     func remove(_ id: String) async throws {
@@ -113,13 +113,13 @@ public struct Heartbeat: Service, CustomStringConvertible {
     let identity: Identity
     let interval: Duration
     let read: @Sendable () -> Heartbeats.Beat
-    /// Told, after each beat, how many replicas consume now.
-    let replicas: (@Sendable (Int) -> Void)?
+    /// Told, after each beat, which replicas consume now.
+    let replicas: (@Sendable ([String]) -> Void)?
     let logger: Logger
 
     public init(
         pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
-        replicas: (@Sendable (Int) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
+        replicas: (@Sendable ([String]) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
     ) {
         heartbeats = Heartbeats(pool: pool)
         self.identity = identity

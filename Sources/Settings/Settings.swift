@@ -51,6 +51,10 @@ public struct Settings: Sendable {
     public var breakerCoolDown: Duration
     /// How often a worker writes its heartbeat and counts the workers sharing rate limits.
     public var heartbeatInterval: Duration
+    /// Work queue shards for events (0: one queue all workers share). Each shard is read
+    /// by one worker at a time, which keeps a tenant's events in publish order across
+    /// worker replicas: what ordered endpoints need when more than one worker runs.
+    public var workShards: Int
     /// Consecutive failed attempts that disable an endpoint (0: never).
     public var disableThreshold: Int
     /// The least time those failures must span.
@@ -151,6 +155,7 @@ public struct Settings: Sendable {
         case breakerWindow = "HERALD_BREAKER_WINDOW"
         case breakerCoolDown = "HERALD_BREAKER_COOLDOWN"
         case heartbeatInterval = "HERALD_HEARTBEAT_INTERVAL"
+        case workShards = "HERALD_WORK_SHARDS"
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
@@ -211,6 +216,7 @@ public struct Settings: Sendable {
             case .breakerWindow: "60s"
             case .breakerCoolDown: "30s"
             case .heartbeatInterval: "10s"
+            case .workShards: "0"
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
@@ -272,7 +278,8 @@ public struct Settings: Sendable {
             case .breakerMinimumAttempts: "fewer attempts within the window never open a circuit (0: no circuit breaker)"
             case .breakerWindow: "the rolling window over which a worker counts an endpoint's attempts and failures"
             case .breakerCoolDown: "how long an open circuit holds before one probe is sent"
-            case .heartbeatInterval: "how often a worker writes its heartbeat and counts the workers that share each endpoint's rate limit"
+            case .heartbeatInterval: "how often a worker writes its heartbeat and counts the workers that share each endpoint's rate limit and the shards"
+            case .workShards: "work queues events are split into by tenant, each read by one worker at a time so a tenant's events keep their publish order across workers (0: one queue all workers share; same on every process)"
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
             case .maxDataBytes: "largest event data object in bytes"
@@ -383,6 +390,7 @@ public struct Settings: Sendable {
         breakerWindow = try duration(.breakerWindow)
         breakerCoolDown = try duration(.breakerCoolDown)
         heartbeatInterval = try duration(.heartbeatInterval)
+        workShards = try integer(.workShards, 0...64)
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)

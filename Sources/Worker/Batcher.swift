@@ -18,11 +18,18 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private struct State {
         var waiting: [Waiting] = []
         var flushing = 0
+        /// In order: the failure that stopped the batcher; every later item fails with it.
+        var stopped: (any Error)?
     }
 
     private let flush: Flush
     private let maxBatch: Int
     private let maxFlushes: Int
+    /// Nil: items are independent. Otherwise items are written strictly in submission
+    /// order (one flush at a time), and a failed batch is written one by one in order up to
+    /// the first item whose error this does not call its own; that item, the rest and every
+    /// later item fail with that error, so nothing is written after something before it failed.
+    private let ownFailure: (@Sendable (any Error) -> Bool)?
     private let state = Mutex(State())
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
@@ -31,16 +38,33 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
         self.flush = flush
+        ownFailure = nil
     }
 
-    func submit(_ item: Item) async throws -> Output {
+    /// A batcher that writes in submission order and stops at the first failure that
+    /// `ownFailure` does not isolate to its item (an item the database refuses is one).
+    init(orderedBatch maxBatch: Int, ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush) {
+        precondition(maxBatch > 0)
+        self.maxBatch = maxBatch
+        maxFlushes = 1
+        self.flush = flush
+        self.ownFailure = ownFailure
+    }
+
+    /// `queued` runs once the item has its place in the order (before it is written).
+    func submit(_ item: Item, queued: () -> Void = {}) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             let batch: [Waiting]? = state.withLock { state in
+                if let stopped = state.stopped {
+                    continuation.resume(throwing: stopped)
+                    return nil
+                }
                 state.waiting.append(Waiting(item: item, continuation: continuation))
                 guard state.flushing < maxFlushes else { return nil }
                 state.flushing += 1
                 return take(&state)
             }
+            queued()
             if let batch {
                 // The writer outlives no one: it ends as soon as nothing waits.
                 Task { await drain(batch) }
@@ -63,14 +87,21 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 precondition(outputs.count == batch.count, "a flush returns one output per item")
                 for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
             } catch {
-                if batch.count == 1 { batch[0].continuation.resume(throwing: error) }
-                for waiting in batch where batch.count > 1 {
+                if batch.count == 1 {
+                    batch[0].continuation.resume(throwing: error)
+                    if let ownFailure, !ownFailure(error) { stop(after: [], error) }
+                }
+                for (index, waiting) in batch.enumerated() where batch.count > 1 {
                     do {
                         let outputs = try await flush([waiting.item])
                         precondition(outputs.count == 1, "a flush returns one output per item")
                         waiting.continuation.resume(returning: outputs[0])
                     } catch {
                         waiting.continuation.resume(throwing: error)
+                        if let ownFailure, !ownFailure(error) {
+                            stop(after: Array(batch[(index + 1)...]), error)
+                            break
+                        }
                     }
                 }
             }
@@ -84,5 +115,15 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             guard let next else { return }
             batch = next
         }
+    }
+
+    /// Fails `rest` and everything waiting or submitted later with `error`.
+    private func stop(after rest: [Waiting], _ error: any Error) {
+        let waiting = state.withLock { state in
+            state.stopped = error
+            defer { state.waiting.removeAll() }
+            return state.waiting
+        }
+        for item in rest + waiting { item.continuation.resume(throwing: error) }
     }
 }

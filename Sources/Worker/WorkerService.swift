@@ -27,12 +27,15 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// Whether a consumer is subscribed to the work queue now (the worker's readiness),
     /// and how many messages it holds: what its heartbeat reports.
     public let status: WorkerStatus
+    /// Which shards this replica should read; nil: it reads every shard it can (one worker).
+    public let shardView: ShardView?
 
     package init(
         amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff(),
-        status: WorkerStatus = WorkerStatus()
+        status: WorkerStatus = WorkerStatus(), shardView: ShardView? = nil
     ) {
         self.status = status
+        self.shardView = shardView
         self.amqpURL = amqpURL
         self.context = context
         self.concurrency = concurrency
@@ -75,6 +78,7 @@ public struct WorkerService: Service, CustomStringConvertible {
     private func session(on connection: Connection) async throws {
         let setup = try await connection.openChannel()
         try await context.topology.declare(on: setup)
+        let leftovers = try await context.topology.leftoverShards(on: connection)
         let publisher = try await connection.openChannel()
         try await publisher.enableConfirms()
         let channel = try await connection.openChannel()
@@ -85,8 +89,15 @@ public struct WorkerService: Service, CustomStringConvertible {
         let processor = Processor(context: context, publisher: publisher, maxMessageBytes: maxMessageBytes)
         let inFlight = Meter(label: "herald_deliveries_in_flight")
         context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
+        let shards = context.topology.shardQueues.enumerated().map { ($1, Optional($0)) } + leftovers.map { ($0, nil as Int?) }
+        if !shards.isEmpty {
+            context.logger.info("worker reading shards", metadata: ["shards": "\(shards.count)"])
+        }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                for (queue, index) in shards {
+                    group.addTask { try await read(shard: queue, index: index, on: connection, processor: processor, inFlight: inFlight) }
+                }
                 for try await delivery in consumer {
                     group.addTask {
                         inFlight.increment()
@@ -112,6 +123,77 @@ public struct WorkerService: Service, CustomStringConvertible {
             consumer.cancel()
         }
         if let reason = connection.isOpen ? nil : await connection.closed() { throw reason }
+    }
+
+    /// Reads one shard in order, subscription after subscription, until the session ends.
+    ///
+    /// Its events are stored in the order the shard delivered them (`Intake`). Whatever
+    /// goes wrong with one message ends the subscription: the channel is closed, so every
+    /// message it held returns to the head of the shard in order, and a new subscription
+    /// reads them again. A replica that should not read the shard (`shardView`) closes its
+    /// channel when it finds itself delivered to, which hands the shard to the replica
+    /// waiting behind it.
+    private func read(shard queue: String, index: Int?, on connection: Connection, processor: Processor, inFlight: Meter) async throws {
+        let logger = context.logger
+        while !Task.isCancelled && !Task.isShuttingDownGracefully && connection.isOpen {
+            let channel = try await connection.openChannel()
+            try await channel.setPrefetch(UInt16(clamping: max(16, concurrency / max(1, context.topology.shards))))
+            let consumer = try await channel.consume(queue, maxBodyBytes: maxMessageBytes)
+            let turns = Turns()
+            let store = processor.orderedStore()
+            let delivered = Flag()
+            let outcome: Result<Void, any Error>
+            do {
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        if let index, let view = shardView {
+                            group.addTask {
+                                while true {
+                                    try await Task.sleep(for: view.interval)
+                                    if delivered.take() && !view.owns(shard: index) {
+                                        logger.info("handing a shard over to the replica that owns it", metadata: ["queue": "\(queue)"])
+                                        try? await channel.close()
+                                        return
+                                    }
+                                }
+                            }
+                        }
+                        group.addTask {
+                            try await withThrowingDiscardingTaskGroup { messages in
+                                for try await delivery in consumer {
+                                    delivered.set()
+                                    let intake = Intake(turn: turns.issue(), stores: store)
+                                    messages.addTask {
+                                        inFlight.increment()
+                                        status.began()
+                                        defer {
+                                            inFlight.decrement()
+                                            status.ended()
+                                        }
+                                        try await processor.handle(delivery, intake: intake)
+                                        channel.ack(delivery.deliveryTag)
+                                    }
+                                }
+                            }
+                        }
+                        // The subscription ends with its consumer (or the hand-over).
+                        try await group.next()
+                        group.cancelAll()
+                    }
+                } onGracefulShutdown: {
+                    consumer.cancel()
+                }
+                outcome = .success(())
+            } catch {
+                outcome = .failure(error)
+            }
+            try? await channel.close()
+            if case .failure(let error) = outcome, !Task.isShuttingDownGracefully, connection.isOpen {
+                logger.warning("shard subscription ended; its messages return in order", metadata: ["queue": "\(queue)", "reason": "\(error)"])
+                // A short pause keeps a database outage from becoming a hot redelivery loop.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+            }
+        }
     }
 }
 

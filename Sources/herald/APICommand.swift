@@ -29,7 +29,7 @@ struct APICommand: AsyncParsableCommand {
         Telemetry.bootstrap()
         let logger = Logger(label: "herald.api")
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
-        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay)
+        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
         let dispatcher = Dispatcher(
             amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, operatorTenant: settings.operatorTenant, logger: logger)
         let producer = Producer(

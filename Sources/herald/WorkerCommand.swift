@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
             records: PostgresRecords(pool: pool, policy: settings.disablePolicy),
             client: client,
             requests: settings.requestSettings,
-            topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay),
+            topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards),
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
             slots: Slots(
                 ceiling: settings.endpointConcurrency, httpTimeout: settings.httpTimeout,
@@ -52,20 +52,23 @@ struct WorkerCommand: AsyncParsableCommand {
                     window: settings.breakerWindow, coolDown: settings.breakerCoolDown)),
             operatorTenant: settings.operatorTenant,
             logger: logger)
+        let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
+        let shardView = ShardView(replica: identity.id, interval: settings.heartbeatInterval)
         let worker = WorkerService(
-            amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes)
+            amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes,
+            shardView: shardView)
         // Resources first: the group stops its services in reverse order, so they close last.
         // The heartbeat stops after the worker: a draining replica still shows in the console.
         let status = worker.status
         let slots = context.slots
         let replicasGauge = Gauge(label: "herald_worker_replicas")
-        // The workers consuming share each endpoint's rate limit.
+        // The workers consuming share each endpoint's rate limit and the shards.
         let heartbeat = Heartbeat(
-            pool: pool, identity: .current(version: Herald.version, concurrency: settings.workerConcurrency),
-            interval: settings.heartbeatInterval, logger: logger,
-            replicas: { count in
-                slots.setReplicas(count)
-                replicasGauge.record(count)
+            pool: pool, identity: identity, interval: settings.heartbeatInterval, logger: logger,
+            replicas: { replicas in
+                slots.setReplicas(replicas.count)
+                replicasGauge.record(replicas.count)
+                shardView.update(replicas: replicas)
             }
         ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
         var services: [any Service] = [
