@@ -254,6 +254,7 @@ extension API {
             result.payloadFilter = try input.object("payload_filter")?.isEmpty == true ? .remove : .filter(try PayloadFilter(parsing: filter))
         }
         result.rateLimit = try input.integer("rate_limit", 0...10_000)
+        result.ordered = try input.bool("ordered")
         result.enabled = try input.bool("enabled")
         result.dpaConfirmedBy = try input.string("dpa_confirmed_by", maxLength: 200)
         if let person = result.dpaConfirmedBy, person.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

@@ -213,7 +213,7 @@ struct Pages: Sendable {
             "profiles": SignatureProfile.names.map { ["value": $0, "label": Self.profileLabel($0), "selected": $0 == form.signature["profile"]] },
             "signature": form.signature, "hexSelected": form.signature["encoding"] != "base64", "dpa": form.dpa,
             "dpaConfirmedBy": form.dpaConfirmedBy, "errors": form.errors, "headers": form.headers, "filters": form.filters,
-            "rateLimit": form.rateLimit,
+            "rateLimit": form.rateLimit, "ordered": form.ordered,
             "action": form.editing.map { "/portal/endpoints/\($0.id)" } ?? "/portal/endpoints",
             "heading": form.editing == nil ? "New endpoint" : "Edit endpoint",
         ]
@@ -506,6 +506,7 @@ struct EndpointForm {
     var filters = ""
     /// Requests per second at most, as typed; empty for no limit.
     var rateLimit = ""
+    var ordered = false
     var dpa = false
     var dpaConfirmedBy = ""
     var errors: [String: String] = [:]
@@ -526,6 +527,7 @@ struct EndpointForm {
         headers = endpoint.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")
         filters = endpoint.filters.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.joined(separator: ", "))" }.joined(separator: "\n")
         rateLimit = endpoint.rateLimit.map(String.init) ?? ""
+        ordered = endpoint.ordered
         dpa = endpoint.dpaConfirmedAt != nil
         dpaConfirmedBy = endpoint.dpaConfirmedBy ?? ""
     }
@@ -547,6 +549,7 @@ struct EndpointForm {
         headers = form.value("headers") ?? ""
         filters = form.value("filters") ?? ""
         rateLimit = (form.value("rate_limit") ?? "").trimmingCharacters(in: .whitespaces)
+        ordered = form.value("ordered") == "yes"
         if let editing, editing.dpaConfirmedAt != nil {
             // A confirmed agreement stays confirmed; the form shows it, it does not ask again.
             dpa = true
@@ -680,6 +683,6 @@ struct EndpointForm {
             url: url, description: description, eventTypes: eventTypes, filters: parsedFilters, headers: parsedHeaders,
             payloadFormat: payloadFormat, payloadFields: profiles.fields ?? EnvelopeFields(),
             payloadFilter: profiles.filter.map(FilterSetting.filter) ?? .remove, signature: profiles.signature,
-            rateLimit: parsedRateLimit ?? 0, enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
+            rateLimit: parsedRateLimit ?? 0, ordered: ordered, enabled: editing == nil ? dpa : nil, dpaConfirmedBy: confirming ? dpaConfirmedBy : nil)
     }
 }

@@ -51,7 +51,7 @@ public final class Directory: Sendable {
             """
             SELECT t.id, e.id, e.url, e.event_types, e.filters::text, e.custom_headers::text, e.payload_format,
                    e.secret, e.previous_secret, e.previous_secret_expires_at, e.enabled, e.disabled_at,
-                   e.signature::text, e.payload_fields::text, e.payload_filter::text, e.circuit_opened_at, e.rate_limit
+                   e.signature::text, e.payload_fields::text, e.payload_filter::text, e.circuit_opened_at, e.rate_limit, e.ordered
             FROM tenants t LEFT JOIN endpoints e ON e.tenant_id = t.id
             WHERE t.id = \(tenant)
             """)
@@ -97,6 +97,7 @@ public final class Directory: Sendable {
             endpoint.unusable = unavailable
             endpoint.circuitOpenedAt = try row.decode(Date?.self, 15)
             endpoint.rateLimit = try row.decode(Int?.self, 16)
+            endpoint.ordered = try row.decode(Bool.self, 17)
             return endpoint
         }
     }

@@ -43,6 +43,9 @@ public struct Endpoint: Sendable, Equatable {
     public var circuitOpenedAt: Date?
     /// The most requests per second the endpoint receives from all workers; nil: no limit.
     public var rateLimit: Int?
+    /// Deliveries go one at a time, in the order their events were stored (FIFO): a
+    /// delivery that is retrying holds the ones behind it.
+    public var ordered = false
 
     public init(
         id: UUID, tenantID: UUID, url: String, eventTypes: [String], filters: [String: Set<String>] = [:],

@@ -19,6 +19,8 @@ public struct EndpointInput: Sendable, Equatable {
     public var signature: SignatureProfile?
     /// Requests per second at most; 0 removes the limit.
     public var rateLimit: Int?
+    /// One delivery at a time, in order (FIFO).
+    public var ordered: Bool?
     public var enabled: Bool?
     public var dpaConfirmedBy: String?
     public var secret: String?
@@ -26,8 +28,10 @@ public struct EndpointInput: Sendable, Equatable {
     public init(
         url: String? = nil, description: String? = nil, eventTypes: [String]? = nil, filters: [String: [String]]? = nil,
         headers: [String: String]? = nil, payloadFormat: String? = nil, payloadFields: EnvelopeFields? = nil, payloadFilter: FilterSetting? = nil,
-        signature: SignatureProfile? = nil, rateLimit: Int? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil, secret: String? = nil
+        signature: SignatureProfile? = nil, rateLimit: Int? = nil, ordered: Bool? = nil, enabled: Bool? = nil, dpaConfirmedBy: String? = nil,
+        secret: String? = nil
     ) {
+        self.ordered = ordered
         self.url = url
         self.description = description
         self.eventTypes = eventTypes
@@ -162,7 +166,7 @@ public struct Store: TenantKeys {
         stringLiteral: " id, url, description, event_types, filters::text, custom_headers::text, payload_format, enabled, "
             + "dpa_confirmed_at, dpa_confirmed_by, disabled_at, disabled_reason, consecutive_failures, created_at, updated_at, "
             + "signature::text, payload_fields::text, payload_filter::text, "
-            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, circuit_opened_at, rate_limit ")
+            + "CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END, circuit_opened_at, rate_limit, ordered ")
 
     /// Refuses settings that contradict one another: renamed keys without an envelope, a
     /// custom header the signature profile sends itself.
@@ -195,13 +199,14 @@ public struct Store: TenantKeys {
         let rows = try await pool.query(
             """
             INSERT INTO endpoints (id, tenant_id, url, description, event_types, filters, custom_headers, payload_format, secret,
-                                   enabled, dpa_confirmed_at, dpa_confirmed_by, signature, payload_fields, payload_filter, rate_limit)
+                                   enabled, dpa_confirmed_at, dpa_confirmed_by, signature, payload_fields, payload_filter, rate_limit,
+                                   ordered)
             SELECT \(id), id, \(url), \(input.description ?? ""), \(types), \(JSONB(Self.json(input.filters ?? [:]))),
                    \(JSONB(Self.json(input.headers ?? [:]))), \(format), \(keyring.seal(secret, endpoint: id)),
                    \(input.enabled ?? false),
                    CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN NULL ELSE now() END, \(input.dpaConfirmedBy),
                    \(JSONB(ConfigValue.text(signature.config))), \(JSONB(ConfigValue.text(fields.config))), \(filter.map(JSONB.init)),
-                   \(input.rateLimit.flatMap { $0 == 0 ? nil : $0 })
+                   \(input.rateLimit.flatMap { $0 == 0 ? nil : $0 }), \(input.ordered ?? false)
             FROM tenants t WHERE id = \(tenant)
               AND (\(limit) = 0 OR (SELECT count(*) FROM endpoints e WHERE e.tenant_id = t.id) < \(limit))
             RETURNING
@@ -274,6 +279,7 @@ public struct Store: TenantKeys {
                 payload_fields = \(JSONB(ConfigValue.text(fields.config))),
                 signature = \(JSONB(ConfigValue.text(signature.config))),
                 payload_filter = CASE WHEN \(filter != nil) THEN \(filter.flatMap { $0 }.map(JSONB.init)) ELSE payload_filter END,
+                ordered = COALESCE(\(input.ordered), ordered),
                 rate_limit = CASE WHEN \(input.rateLimit != nil) THEN \(input.rateLimit.flatMap { $0 == 0 ? nil : $0 }) ELSE rate_limit END,
                 dpa_confirmed_at = CASE WHEN \(input.dpaConfirmedBy)::text IS NULL THEN dpa_confirmed_at ELSE now() END,
                 dpa_confirmed_by = COALESCE(\(input.dpaConfirmedBy), dpa_confirmed_by),
@@ -417,7 +423,8 @@ public struct Store: TenantKeys {
             disabledAt: try row.decode(Date?.self, o + 10), disabledReason: try row.decode(String?.self, o + 11),
             consecutiveFailures: try row.decode(Int.self, o + 12), createdAt: try row.decode(Date.self, o + 13),
             updatedAt: try row.decode(Date.self, o + 14), secret: nil, previousSecretExpiresAt: try row.decode(Date?.self, o + 18),
-            circuitOpenedAt: try row.decode(Date?.self, o + 19), rateLimit: try row.decode(Int?.self, o + 20))
+            circuitOpenedAt: try row.decode(Date?.self, o + 19), rateLimit: try row.decode(Int?.self, o + 20),
+            ordered: try row.decode(Bool.self, o + 21))
     }
 
     static func headers(_ json: String) -> [String: String] {

@@ -48,6 +48,8 @@ public struct EndpointView: Encodable, Sendable, Equatable {
     public var circuitOpenedAt: Date?
     /// The most requests per second the endpoint receives from all workers; nil: no limit.
     public var rateLimit: Int?
+    /// Deliveries go one at a time, in the order their events were stored (FIFO).
+    public var ordered: Bool
     /// What the tenant should know about the settings (an unsigned endpoint).
     public var warnings: [String]?
 
@@ -56,8 +58,9 @@ public struct EndpointView: Encodable, Sendable, Equatable {
         payloadFormat: String = "raw", payloadFields: EnvelopeFields? = nil, payloadFilter: PayloadFilter? = nil,
         signature: SignatureProfile = .herald, enabled: Bool, dpaConfirmedAt: Date? = nil, dpaConfirmedBy: String? = nil, disabledAt: Date? = nil,
         disabledReason: String? = nil, consecutiveFailures: Int = 0, createdAt: Date, updatedAt: Date, secret: String? = nil,
-        previousSecretExpiresAt: Date? = nil, circuitOpenedAt: Date? = nil, rateLimit: Int? = nil
+        previousSecretExpiresAt: Date? = nil, circuitOpenedAt: Date? = nil, rateLimit: Int? = nil, ordered: Bool = false
     ) {
+        self.ordered = ordered
         self.id = id
         self.url = url
         self.description = description

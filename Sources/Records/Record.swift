@@ -23,8 +23,12 @@ public struct DeliveryState: Sendable, Equatable {
     public var attempts: Int
     /// The highest attempt number recorded in `delivery_attempts`.
     public var recordedAttempts: Int
+    /// It has a place in its ordered endpoint's order: it is sent only as the endpoint's
+    /// oldest open delivery, and settling it lets the next one go.
+    public var ordered: Bool
 
-    public init(id: UUID, endpointID: UUID, requestID: UUID, status: Status, attempts: Int, recordedAttempts: Int) {
+    public init(id: UUID, endpointID: UUID, requestID: UUID, status: Status, attempts: Int, recordedAttempts: Int, ordered: Bool = false) {
+        self.ordered = ordered
         self.id = id
         self.endpointID = endpointID
         self.requestID = requestID
@@ -44,11 +48,14 @@ public struct Arrival: Sendable {
         /// A delivery created for it starts with attempt 1 claimed by the caller, so the
         /// claim costs no statement of its own.
         public var claim: Bool
+        /// The endpoint is ordered: a delivery created for it takes the next position.
+        public var ordered: Bool
 
-        public init(endpoint: UUID, skip: Bool = false, claim: Bool = false) {
+        public init(endpoint: UUID, skip: Bool = false, claim: Bool = false, ordered: Bool = false) {
             self.endpoint = endpoint
             self.skip = skip
-            self.claim = claim && !skip
+            self.ordered = ordered
+            self.claim = claim && !skip && !ordered
         }
     }
 

@@ -22,6 +22,9 @@ public protocol PipelineRecords: Sendable {
     /// the delivery's new state and counts the endpoint's run of failures (which may
     /// disable it); one answer per record, in order.
     func record(_ records: [AttemptRecord]) async throws -> [Recorded]
+    /// The oldest open delivery of an ordered endpoint (the only one that may be sent);
+    /// nil when none waits.
+    func head(ofOrdered endpoint: UUID) async throws -> DeliveryState?
     /// Notes that a worker opened an endpoint's circuit at `openedAt`, or closed it (nil).
     func circuit(endpoint: UUID, openedAt: Date?) async throws
 }

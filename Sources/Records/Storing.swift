@@ -25,6 +25,7 @@ extension PostgresRecords {
                 if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
                 deliveryRows.append([
                     arrival.event.tenantID, arrival.event.id, target.endpoint, (target.skip ? DeliveryState.Status.skipped : .pending).rawValue, target.claim ? 1 : 0,
+                    target.ordered,
                 ])
             }
         }
@@ -36,11 +37,12 @@ extension PostgresRecords {
             """
         func deliveries(_ rows: [[any Bindable]]) -> Query {
             """
-            INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at)
-            SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END
-            FROM (VALUES \(Query.values(rows))) AS v (tenant_id, event_id, endpoint_id, status, attempts)
+            INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
+            SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
+                   CASE WHEN v.ordered THEN nextval('delivery_positions') END
+            FROM (VALUES \(Query.values(rows))) AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
             ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
-            RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id
+            RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
             """
         }
         // Rows of the events created (a NULL delivery id) and of the deliveries created.
@@ -56,7 +58,7 @@ extension PostgresRecords {
                 try await pool.query(
                     statement
                         + """
-                        SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id FROM e
+                        SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
                         UNION ALL SELECT * FROM d
                         """))
         } else {
@@ -79,7 +81,7 @@ extension PostgresRecords {
                 continue
             }
             // A claimed delivery has attempt 1 started now.
-            let state = try Self.state(row)
+            let state = try Self.state(row, ordered: 8)
             let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
             new[key, default: []].append(state)
             if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
@@ -115,12 +117,12 @@ extension PostgresRecords {
                 """
                 SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
                        COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
-                       d.tenant_id, d.event_id
+                       d.tenant_id, d.event_id, d.position IS NOT NULL
                 FROM deliveries d
                 WHERE (d.tenant_id::text, d.event_id) IN (SELECT * FROM unnest(\(incomplete.map { $0.event.tenantID.uuidString.lowercased() }), \(incomplete.map(\.event.id))))
                 """)
             {
-                existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row))
+                existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row, ordered: 8))
             }
         }
         // The first arrival of an event owns what this call created; a second copy of it
@@ -140,7 +142,7 @@ extension PostgresRecords {
             """
             SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
                    COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
-                   e.tenant_id, e.id, e.type, e.occurred_at, e.data::text, e.attributes::text
+                   e.tenant_id, e.id, e.type, e.occurred_at, e.data::text, e.attributes::text, d.position IS NOT NULL
             FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
             WHERE d.id = \(id)
             """)
@@ -149,13 +151,27 @@ extension PostgresRecords {
         let event = Event(
             id: try row.decode(String.self, 7), type: try row.decode(String.self, 8), tenantID: try row.decode(UUID.self, 6),
             occurredAt: try row.decode(Date.self, 9), data: Array(try row.decode(String.self, 10).utf8), attributes: attributes)
-        return (try Self.state(row), event)
+        return (try Self.state(row, ordered: 12), event)
     }
 
-    static func state(_ row: Row) throws -> DeliveryState {
+    public func head(ofOrdered endpoint: UUID) async throws -> DeliveryState? {
+        try await pool.query(
+            """
+            SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
+                   COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0)
+            FROM deliveries d
+            WHERE d.endpoint_id = \(endpoint) AND d.position IS NOT NULL AND d.status = ANY(\(Self.openStatuses))
+            ORDER BY d.position LIMIT 1
+            """
+        ).first.map { var state = try Self.state($0); state.ordered = true; return state }
+    }
+
+    /// A delivery from columns 0–5 (and `ordered`, whether it has a position, when given).
+    static func state(_ row: Row, ordered column: Int? = nil) throws -> DeliveryState {
         DeliveryState(
             id: try row.decode(UUID.self, 0), endpointID: try row.decode(UUID.self, 1), requestID: try row.decode(UUID.self, 2),
             status: try row.decode(DeliveryState.Status.self, 3),
-            attempts: try row.decode(Int.self, 4), recordedAttempts: try row.decode(Int.self, 5))
+            attempts: try row.decode(Int.self, 4), recordedAttempts: try row.decode(Int.self, 5),
+            ordered: try column.map { try row.decode(Bool.self, $0) } ?? false)
     }
 }

@@ -88,9 +88,24 @@ package struct Processor: Sendable {
         }
     }
 
+    /// The store of one shard subscription: its events written strictly in the order its
+    /// messages arrived; an event the database refuses fails alone (it is parked), any
+    /// other failure stops the store.
+    func orderedStore() -> Batcher<Arrival, Stored> {
+        let records = context.records
+        return Batcher(orderedBatch: 64, ownFailure: { ($0 as? DatabaseError)?.refusesData == true }) { try await records.store($0) }
+    }
+
     /// Handles `delivery`; throws when the message must not be acked (database or broker
-    /// trouble), so it comes back.
-    package func handle(_ delivery: HeraldAMQP.Delivery) async throws {
+    /// trouble), so it comes back. From a shard, `intake` gives the message its place in
+    /// the shard's order: an event is stored after every event that arrived before it.
+    package func handle(_ delivery: HeraldAMQP.Delivery, intake: Intake? = nil) async throws {
+        try await process(delivery, intake: intake)
+        // Whatever stored nothing lets the next message of its shard go.
+        await intake?.turn.pass()
+    }
+
+    private func process(_ delivery: HeraldAMQP.Delivery, intake: Intake?) async throws {
         if delivery.isTruncated {
             // Only an excerpt was read: the body is parked as that excerpt, with its size.
             try await park(
@@ -107,7 +122,7 @@ package struct Processor: Sendable {
         }
         switch message {
         case .event(let event):
-            try await fanOut(event, from: delivery)
+            try await fanOut(event, from: delivery, intake: intake)
         case .delivery(let id, let attempt, let manual, let endpoint):
             try await take(id, attempt: attempt, manual: manual, endpoint: endpoint, redelivered: delivery.redelivered)
         case .deferred(let endpoint, let deferrals):
@@ -144,7 +159,7 @@ package struct Processor: Sendable {
         try await run(state, event: event, attempt: attempt, manual: manual, redelivered: redelivered, endpoints: endpoints, holding: lease)
     }
 
-    private func fanOut(_ event: Event, from delivery: HeraldAMQP.Delivery) async throws {
+    private func fanOut(_ event: Event, from delivery: HeraldAMQP.Delivery, intake: Intake?) async throws {
         guard let endpoints = try await context.directory.endpoints(tenant: event.tenantID) else {
             try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
             return
@@ -157,6 +172,9 @@ package struct Processor: Sendable {
         let data = ParsedData(event.data)
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
+            case .deliver where endpoint.ordered:
+                // Sent only as its endpoint's oldest open delivery (`nudge`).
+                targets.append(Arrival.Target(endpoint: endpoint.id, ordered: true))
             case .deliver:
                 // A delivery created with its attempt claimed goes at once: not to an
                 // endpoint that has a pace to keep (`run` keeps it).
@@ -170,7 +188,13 @@ package struct Processor: Sendable {
         }
         let stored: Stored
         do {
-            stored = try await stores.submit(Arrival(event: event, targets: targets))
+            let arrival = Arrival(event: event, targets: targets)
+            if let intake {
+                try await intake.turn.take()
+                stored = try await intake.stores.submit(arrival) { intake.turn.passTaken() }
+            } else {
+                stored = try await stores.submit(arrival)
+            }
         } catch let error as DatabaseError where error.refusesData {
             // The database will never take this event (it failed on its own, not with its
             // batch): parked with the SQLSTATE only, never the values.
@@ -187,7 +211,13 @@ package struct Processor: Sendable {
         let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         try await withThrowingDiscardingTaskGroup { group in
             for state in stored.deliveries {
-                if stored.claimed.contains(state.id) {
+                if state.ordered {
+                    // The one that is its endpoint's head goes (its creator, or a redelivered
+                    // copy, asks for it); the others wait for the ones before them.
+                    if !state.status.isFinal {
+                        group.addTask { try await nudge(state.endpointID, creating: state.id) }
+                    }
+                } else if stored.claimed.contains(state.id) {
                     // Claimed only for targets taken from `endpoints`, each with its lease.
                     guard let endpoint = byID[state.endpointID], let lease = leases[state.endpointID] else {
                         leases[state.endpointID]?.release(after: .unused)
@@ -216,7 +246,9 @@ package struct Processor: Sendable {
         defer { lease?.release(after: .unused) }
         switch Step.decide(state, attempt: k, redelivered: redelivered) {
         case .done:
-            return
+            // A settled ordered delivery's successor may be waiting for the nudge that the
+            // holder before this one did not live to publish.
+            if state.ordered && state.status.isFinal { try await nudge(state.endpointID) }
         case .republish(let next):
             let rung = context.topology.ladder.rung(afterAttempt: k) ?? (context.topology.ladder.delays.count - 1)
             try await schedule(state.id, attempt: next, rung: rung, endpoint: state.endpointID)
@@ -231,6 +263,7 @@ package struct Processor: Sendable {
             guard let endpoint else { return }
             guard endpoint.enabled else {
                 try await context.records.skip(delivery: state.id)
+                if state.ordered { try await nudge(endpoint.id) }
                 return
             }
             if lease?.endpoint != endpoint.id {
@@ -359,6 +392,22 @@ package struct Processor: Sendable {
         if let rung, next == .retrying, recorded.applied {
             try await schedule(state.id, attempt: k + 1, rung: rung, endpoint: endpoint.id)
         }
+        if state.ordered && next != .retrying {
+            try await nudge(endpoint.id)
+        }
+    }
+
+    /// Lets an ordered endpoint's oldest open delivery go, if nobody has started it: a
+    /// message for its first attempt, confirmed before the current message is acked, so a
+    /// holder that dies leaves the nudge to the message's next holder. A duplicate is
+    /// absorbed by the claim. With `creating`, only when that delivery is the head (its
+    /// predecessors' settling nudges otherwise).
+    private func nudge(_ endpoint: UUID, creating: UUID? = nil) async throws {
+        guard let head = try await context.records.head(ofOrdered: endpoint), head.attempts == 0 else { return }
+        if let creating, head.id != creating { return }
+        try await publisher.publish(
+            WorkMessage.retry(delivery: head.id, attempt: 1, endpoint: endpoint), exchange: "", routingKey: context.topology.workQueue,
+            mandatory: true)
     }
 
     /// Makes an endpoint's circuit, opened or closed in this worker, known: a warning in
@@ -443,6 +492,14 @@ enum AttemptMetrics {
     static let deferred = Counter(label: "herald_deliveries_deferred_total")
     static let circuitsOpened = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "open")])
     static let circuitsClosed = Counter(label: "herald_circuit_transitions_total", dimensions: [("to", "closed")])
+}
+
+/// A shard message's place in its subscription's order, and the subscription's store,
+/// which writes events strictly in that order and stops at the first failure it cannot
+/// isolate (the subscription then ends and everything it held returns to the shard).
+package struct Intake: Sendable {
+    let turn: Turn
+    let stores: Batcher<Arrival, Stored>
 }
 
 /// A delivery to defer, with its endpoint.

@@ -92,6 +92,8 @@ struct EndpointFields: ParsableArguments {
     @Option(name: .customLong("filter"), help: ArgumentHelp("Attribute filter (repeatable).", valueName: "KEY=V1,V2")) var filters: [String] = []
     @Option(help: ArgumentHelp("The most requests per second the endpoint receives from all workers (0 removes the limit).", valueName: "N"))
     var rateLimit: Int?
+    @Option(help: "true: one delivery at a time, in the order the events were stored (FIFO); a retrying delivery holds the ones behind it.")
+    var ordered: Bool?
     @Option(help: "Confirms the DPA in this person's name.") var dpaConfirmedBy: String?
     @Option(help: "true to enable (needs the DPA), false to disable.") var enabled: Bool?
 
@@ -122,6 +124,7 @@ struct EndpointFields: ParsableArguments {
         if !headers.isEmpty { body["headers"] = headers }
         if !filters.isEmpty { body["filters"] = try pairs(filters, flag: "--filter").mapValues { $0.split(separator: ",").map(String.init) } }
         body["rate_limit"] = rateLimit
+        body["ordered"] = ordered
         body["dpa_confirmed_by"] = dpaConfirmedBy
         body["enabled"] = enabled
         return body

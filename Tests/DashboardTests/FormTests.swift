@@ -49,6 +49,18 @@ struct FormTests {
         #expect(posted.input(headerPrefix: "X-Herald").enabled == nil && posted.input(headerPrefix: "X-Herald").dpaConfirmedBy == nil, "an edit neither enables nor re-confirms")
     }
 
+    @Test func theOrderCheckboxIsShownAndReadBack() {
+        let view = EndpointView(
+            id: UUID().uuidString.lowercased(), url: "https://a.example.com", eventTypes: ["*"], enabled: true, createdAt: Date(), updatedAt: Date(),
+            ordered: true)
+        #expect(EndpointForm(editing: view).ordered)
+        let checked = EndpointForm(form([("url", "https://b.example.com"), ("event_types", "*"), ("ordered", "yes")]), editing: view)
+        #expect(checked.input(headerPrefix: "X-Herald").ordered == true)
+        // An unchecked box is absent from the form: the edit turns ordering off.
+        let unchecked = EndpointForm(form([("url", "https://b.example.com"), ("event_types", "*")]), editing: view)
+        #expect(unchecked.input(headerPrefix: "X-Herald").ordered == false)
+    }
+
     @Test func timesFromTheFormsAreReadAsUTC() {
         #expect(Portal.dateTime("2026-05-12T09:30") == Date(timeIntervalSince1970: 1_778_578_200))
         #expect(Portal.dateTime("2026-05-12T09:30:00") == Date(timeIntervalSince1970: 1_778_578_200))

@@ -43,6 +43,8 @@ struct Pipeline {
         var operatorTenant: UUID?
         /// Seals and opens endpoint secrets, in the worker and the API.
         var secretKeyring: SecretKeyring = .plaintext
+        /// Work queue shards for events (0: one shared work queue).
+        var shards = 0
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -56,7 +58,8 @@ struct Pipeline {
                 logger: TestServices.logger
             ).run()
             let pool = try Pool(url: url, size: 6, logger: TestServices.logger)
-            let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay)
+            let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay,
+                shards: options.shards)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),
@@ -104,6 +107,8 @@ struct Pipeline {
             try? await channel.deleteExchange(topology.eventsExchange)
             try? await channel.deleteExchange(topology.requeueExchange)
             try? await channel.deleteExchange(topology.operatorExchange)
+            try? await channel.deleteExchange(topology.shardExchange)
+            try? await channel.deleteExchange(topology.unkeyedExchange)
             await connection.close()
         }
         await pool.close()

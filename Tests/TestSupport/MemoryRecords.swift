@@ -18,6 +18,8 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         var lastStatusCode: Int?
         var lastErrorClass: String?
         var nextAttemptAt: Date?
+        /// Its place in an ordered endpoint's order; nil for every other delivery.
+        var position: Int?
     }
 
     struct EventRow {
@@ -39,6 +41,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         /// Endpoints whose circuit a worker opened, and when.
         var circuits: [UUID: Date] = [:]
         var clock = Date.distantPast
+        var positions = 0
     }
 
     private let state = Mutex(State())
@@ -73,8 +76,12 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
                     state.deliveries[id] = DeliveryRow(
                         state: DeliveryState(
                             id: id, endpointID: target.endpoint, requestID: UUID(), status: target.skip ? .skipped : .pending,
-                            attempts: target.claim ? 1 : 0, recordedAttempts: 0),
+                            attempts: target.claim ? 1 : 0, recordedAttempts: 0, ordered: target.ordered),
                         tenant: key.tenant, eventID: key.id, createdAt: now)
+                    if target.ordered {
+                        state.positions += 1
+                        state.deliveries[id]?.position = state.positions
+                    }
                     if target.claim { claimed[key, default: []].insert(id) }
                 }
             }
@@ -116,6 +123,13 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
 
     public func circuit(endpoint: UUID, openedAt: Date?) async throws {
         state.withLock { $0.circuits[endpoint] = openedAt }
+    }
+
+    public func head(ofOrdered endpoint: UUID) async throws -> DeliveryState? {
+        state.withLock { state in
+            state.deliveries.values.filter { $0.state.endpointID == endpoint && $0.position != nil && !$0.state.status.isFinal }
+                .min { $0.position! < $1.position! }.map { state.current($0.state.id) }
+        }
     }
 
     /// When a worker opened the circuit of `endpoint`; nil while it is closed.

@@ -45,7 +45,8 @@ public final class TestHTTPServer: Sendable {
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
-    public static func start(_ reply: @escaping @Sendable (ReceivedRequest) -> Reply = { _ in .status(200) }) async throws
+    /// Listens on `port` (0: any free port; a given one lets a test restart its receiver).
+    public static func start(port: Int = 0, _ reply: @escaping @Sendable (ReceivedRequest) -> Reply = { _ in .status(200) }) async throws
         -> TestHTTPServer
     {
         let ledger = Ledger()
@@ -60,7 +61,7 @@ public final class TestHTTPServer: Sendable {
                         RequestHandler(connection: connection, ledger: ledger, reply: reply))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         return TestHTTPServer(port: channel.localAddress?.port ?? 0, channel: channel, ledger: ledger)
     }
 
