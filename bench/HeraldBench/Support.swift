@@ -215,7 +215,7 @@ struct ScenarioTopology {
         let channel = try await connection.openChannel()
         // The workers read the same environment: their declarations must match.
         let settings = try Settings(environment: ProcessInfo.processInfo.environment)
-        let topology = Topology(prefix: prefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay)
+        let topology = Topology(prefix: prefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
         try await topology.declare(on: channel)
         return ScenarioTopology(topology: topology, connection: connection, channel: channel)
     }
@@ -234,6 +234,8 @@ struct ScenarioTopology {
         _ = try? await channel.deleteExchange(topology.eventsExchange)
         _ = try? await channel.deleteExchange(topology.requeueExchange)
         _ = try? await channel.deleteExchange(topology.operatorExchange)
+        _ = try? await channel.deleteExchange(topology.shardExchange)
+        _ = try? await channel.deleteExchange(topology.unkeyedExchange)
         await connection.close()
     }
 }
