@@ -8,10 +8,10 @@ import Postgres
 import HeraldProducer
 import Topology
 
-/// A 1 KiB JSON object for event number `n`.
-func payload(_ n: Int) -> [UInt8] {
+/// A JSON object of `bytes` bytes (1 KiB unless told) for event number `n`.
+func payload(_ n: Int, bytes: Int = 1024) -> [UInt8] {
     let head = "{\"n\":\(n),\"client\":{\"name\":\"Bench Client\",\"email\":\"client\(n)@example.com\"},\"pad\":\""
-    return Array((head + String(repeating: "x", count: max(0, 1022 - head.utf8.count)) + "\"}").utf8)
+    return Array((head + String(repeating: "x", count: max(0, bytes - 2 - head.utf8.count)) + "\"}").utf8)
 }
 
 /// Publishes events `0..<count` from concurrent lanes, each waiting for its confirm
@@ -135,6 +135,10 @@ struct Drain {
     var received: Int
     var expected: Int
     var peakRSS: Int
+    /// µs of CPU per delivery, by kind of process (`CPUSnapshot.kinds`).
+    var cost: [String: Double] = [:]
+    /// The size of each event's data.
+    var dataBytes = 1024
 
     /// The mean rate of several runs, the worst count and the highest peak.
     static func mean(_ runs: [Drain]) -> Drain? {
@@ -143,6 +147,7 @@ struct Drain {
         mean.deliveriesPerSecond = runs.map(\.deliveriesPerSecond).reduce(0, +) / Double(runs.count)
         mean.peakRSS = runs.map(\.peakRSS).max() ?? 0
         mean.received = runs.first { $0.received != $0.expected }?.received ?? first.received
+        mean.cost = meanCost(runs.map(\.cost))
         return mean
     }
 }
@@ -150,8 +155,9 @@ struct Drain {
 /// 3, 5 and 6: `events` events over the tenants, drained by `workers` worker processes with
 /// every guarantee on; with `hanging`, that share of the tenants' endpoints never answer
 /// and only deliveries to the others are timed.
-func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double = 0) async throws -> Drain {
-    try await Scenario.run(options, label: label) { scenario in
+func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double = 0, events: Int? = nil, dataBytes: Int = 1024) async throws -> Drain {
+    let eventCount = events ?? options.events
+    return try await Scenario.run(options, label: label) { scenario in
         let database = scenario.database
         let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
         let hangingCount = Int((Double(tenants.count) * hanging).rounded())
@@ -165,19 +171,22 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
                 """)
         }
         let healthy = Set(tenants.dropFirst(hangingCount))
-        let expected = (0..<options.events).filter { healthy.contains(tenants[$0 % tenants.count]) }.count
+        let expected = (0..<eventCount).filter { healthy.contains(tenants[$0 % tenants.count]) }.count
         let log = AccessLog(path: options.accessLog)
         try await scenario.startWorkers(workers)
         let producer = scenario.producer()
+        let workerIDs = scenario.workers.map(\.process.processIdentifier)
+        let before = CPUSnapshot.take(workers: workerIDs)
         let started = Date()
-        let times = await publish(producer, count: options.events) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
+        let times = await publish(producer, count: eventCount) { n in
+            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n, bytes: dataBytes))
         }
         await producer.close()
         let published = Date()
         try await database.await(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
+        let cost = before.perDelivery(until: CPUSnapshot.take(workers: workerIDs), deliveries: expected)
         let rss = scenario.workers.map(\.peakRSS).max() ?? 0
         let cpu = scenario.workers.map(\.cpuSeconds).reduce(0, +)
         // Statistics arrive at the collector a moment after the commits.
@@ -190,11 +199,13 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
         let elapsed = finished.timeIntervalSince1970 - first
         say(
-            "\(label): published \(options.events) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered "
+            "\(label): published \(eventCount) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered "
                 + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
                 + "\(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
         withExtendedLifetime(server) {}
-        return Drain(deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss)
+        say("\(label): CPU per delivery: \(costLine(cost))")
+        return Drain(
+            deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss, cost: cost, dataBytes: dataBytes)
     }
 }
 
@@ -207,16 +218,16 @@ struct Latency {
     var samples: Int
 }
 
-/// 4. Events at a fixed rate for a while; publish → receiver, from the receiver's log.
-func latency(_ options: Options) async throws -> Latency {
+/// 4. Events at `rate` a second for a while; publish → receiver, from the receiver's log.
+func latency(_ options: Options, rate: Int) async throws -> Latency {
     try await Scenario.run(options, label: "latency") { scenario in
         let database = scenario.database
         let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
         try await scenario.startWorkers(1)
         let log = AccessLog(path: options.accessLog)
         let producer = scenario.producer()
-        let count = options.latencyRate * options.latencySeconds
-        let times = await publish(producer, count: count, lanes: 64, rate: options.latencyRate) { n in
+        let count = rate * options.latencySeconds
+        let times = await publish(producer, count: count, lanes: 64, rate: rate) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
         }
         await producer.close()
@@ -244,6 +255,8 @@ struct FanOutResult {
     /// Publish → the last of one event's deliveries received, median of several events.
     var oneEventMilliseconds: Double
     var endpoints: Int
+    /// µs of CPU per delivery, by kind of process, over the many events.
+    var cost: [String: Double] = [:]
 }
 
 /// A payload filter every benchmark event passes, as a tenant would write one: a path
@@ -276,6 +289,8 @@ func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutRe
         singles.sort()
 
         let count = options.fanoutEvents
+        let workerIDs = scenario.workers.map(\.process.processIdentifier)
+        let cpu = CPUSnapshot.take(workers: workerIDs)
         let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
         let times = await publish(producer, count: count, lanes: 32) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
@@ -288,7 +303,8 @@ func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutRe
         let first = times.filter { $0 > 0 }.min() ?? 0
         return FanOutResult(
             deliveriesPerSecond: Double(count * endpoints) / (finished.timeIntervalSince1970 - first),
-            oneEventMilliseconds: quantile(singles, 0.5), endpoints: endpoints)
+            oneEventMilliseconds: quantile(singles, 0.5), endpoints: endpoints,
+            cost: cpu.perDelivery(until: CPUSnapshot.take(workers: workerIDs), deliveries: count * endpoints))
     }
 }
 

@@ -13,7 +13,8 @@ import Topology
 struct Options {
     var events = 50_000
     var tenants = 100
-    var latencyRate = 1_000
+    /// nil: half of the end-to-end rate just measured (1,000 when it was not measured).
+    var latencyRate: Int?
     var latencySeconds = 30
     var fanoutEndpoints = 100
     var fanoutEvents = 500
@@ -31,7 +32,8 @@ struct Options {
 
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
-                            [--fanout-events N] [--rounds N] [--only broker,http,e2e,latency,isolation,scaling,fanout,slowdown,dashboard,inbound]
+                            [--fanout-events N] [--rounds N]
+                            [--only broker,http,e2e,latency,isolation,scaling,payloads,fanout,peer,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {

@@ -81,6 +81,7 @@ func main() async -> Int32 {
             Row(
                 number: "7", name: "  worker peak RSS during 3", value: format(mebibytes(drain.peakRSS), "MiB", decimals: 1), target: "≤ 100 MiB",
                 verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
+        rows.append(Row(number: "", name: "  CPU per delivery during 3", value: costLine(drain.cost)))
     }
     if let drain = Drain.mean(isolationRuns) {
         var row = Row(
@@ -101,15 +102,19 @@ func main() async -> Int32 {
             Row(
                 number: "7", name: "  worker peak RSS during 5", value: format(mebibytes(drain.peakRSS), "MiB", decimals: 1), target: "≤ 100 MiB",
                 verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
+        rows.append(Row(number: "", name: "  CPU per delivery during 5", value: costLine(drain.cost)))
     }
     await attempt("latency") {
-        let result = try await latency(options)
+        // At half of what end to end just did here (the machine's own capacity), unless told.
+        let rate = options.latencyRate ?? one.map { max(1, Int($0.deliveriesPerSecond / 2)) } ?? 1_000
+        let share = options.latencyRate == nil && one != nil ? " (50 % of 3)" : ""
+        let result = try await latency(options, rate: rate)
         rows.append(
             Row(
-                number: "4", name: "latency at \(options.latencyRate)/s for \(options.latencySeconds) s, publish → receiver",
+                number: "4", name: "latency at \(rate)/s\(share) for \(options.latencySeconds) s, publish → receiver",
                 value: "p50 \(format(result.p50, "ms", decimals: 1)), p95 \(format(result.p95, "ms", decimals: 1)), p99 \(format(result.p99, "ms", decimals: 1)), max \(format(result.max, "ms", decimals: 0))",
                 target: "p99 ≤ 25 ms", verdict: verdict(result.p99 <= 25)))
-        rows.append(Row(number: "", name: "  samples", value: "\(result.samples) of \(options.latencyRate * options.latencySeconds)"))
+        rows.append(Row(number: "", name: "  samples", value: "\(result.samples) of \(rate * options.latencySeconds)"))
     }
     await attempt("scaling") {
         let drain = try await endToEnd(options, label: "scaling", workers: 2)
@@ -118,6 +123,40 @@ func main() async -> Int32 {
             row.value += String(format: " (× %.2f of 1 worker)", drain.deliveriesPerSecond / one.deliveriesPerSecond)
             row.target = "> 1 worker"
             row.verdict = verdict(drain.deliveriesPerSecond > one.deliveriesPerSecond)
+        }
+        rows.append(row)
+        rows.append(Row(number: "", name: "  CPU per delivery during 6", value: costLine(drain.cost)))
+    }
+    await attempt("payloads") {
+        // The same pipeline with larger events: fewer of them, so each run moves a similar volume.
+        var base = one
+        if base == nil { base = try await endToEnd(options, label: "payload_1k", workers: 1) }
+        guard let base else { return }
+        let baseBytes = base.deliveriesPerSecond * Double(base.dataBytes)
+        for (label, bytes, divisor) in [("16 KiB", 16 * 1024, 5), ("255 KiB", 255 * 1024, 25)] {
+            let drain = try await endToEnd(
+                options, label: "payload_\(bytes / 1024)k", workers: 1, events: max(100, options.events / divisor), dataBytes: bytes)
+            let bytesPerSecond = drain.deliveriesPerSecond * Double(bytes)
+            rows.append(
+                Row(
+                    number: "12", name: "end to end with \(label) events (\(max(100, options.events / divisor)))",
+                    value: "\(format(drain.deliveriesPerSecond, "deliveries/s")), \(format(bytesPerSecond / 1_048_576, "MiB/s", decimals: 1)) "
+                        + String(format: "(× %.1f of 1 KiB's %.1f MiB/s); worker peak RSS %.1f MiB", bytesPerSecond / baseBytes, baseBytes / 1_048_576, mebibytes(drain.peakRSS)),
+                    target: "≥ ⅓ of 1 KiB's bytes/s", verdict: verdict(bytesPerSecond * 3 >= baseBytes)))
+            rows.append(Row(number: "", name: "  CPU per delivery, \(label)", value: costLine(drain.cost)))
+        }
+    }
+    await attempt("peer") {
+        let peer = try await peerRun(options)
+        var row = Row(
+            number: "13", name: "peer: Celery 5 + requests, \(peer.pool) ×\(peer.concurrency) (\(peer.events) events)",
+            value: format(peer.deliveriesPerSecond, "deliveries/s") + ", worker \(format(peer.workerMicroseconds, "µs")) CPU per delivery")
+        if let one {
+            let ratio = one.deliveriesPerSecond / peer.deliveriesPerSecond
+            row.value += String(format: "; Herald (3) ÷ peer × %.1f", ratio)
+            if let worker = one.cost["worker"] { row.value += String(format: ", worker CPU ÷ %.1f", peer.workerMicroseconds / worker) }
+            row.target = "≥ × 25"
+            row.verdict = verdict(ratio >= 25)
         }
         rows.append(row)
     }
@@ -149,6 +188,7 @@ func main() async -> Int32 {
                     number: "", name: "  ratio 8 ÷ 3 (fan-out of end to end)", value: String(format: "× %.2f", share), target: "≥ × 1.00",
                     verdict: verdict(share >= 1)))
         }
+        rows.append(Row(number: "", name: "  CPU per delivery, fan-out (median run)", value: costLine(middle.cost)))
         let cost = try filterMicroseconds()
         rows.append(
             Row(
