@@ -2,6 +2,7 @@ public import Cryptography
 import Delivery
 import HeraldEvents
 import Foundation
+import Metrics
 public import Hummingbird
 public import HummingbirdCore
 import HeraldSupport
@@ -168,6 +169,7 @@ public struct API: Sendable {
     /// The router with every route, the error translation and authentication.
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: ProblemMiddleware())
         let routes = routes()
         for route in routes {
@@ -242,6 +244,36 @@ public struct API: Sendable {
             throw Problem(.forbidden, "this route needs a tenant key")
         default:
             return context
+        }
+    }
+}
+
+/// Counts every answer by method, route pattern (never the path itself: ids and inbound
+/// tokens would make a series each) and status, and times it.
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let status: Int
+        defer {
+            let route = context.endpointPath ?? "unmatched"
+            let method = request.method.rawValue
+            Counter(label: "herald_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]).increment()
+            let elapsed = ContinuousClock.now - start
+            Timer(label: "herald_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
+                .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        }
+        do {
+            let response = try await next(request, context)
+            status = response.status.code
+            return response
+        } catch let error as any HTTPResponseError {
+            status = error.status.code
+            throw error
+        } catch {
+            status = 500
+            throw error
         }
     }
 }

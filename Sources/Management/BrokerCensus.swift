@@ -6,6 +6,8 @@ public import Topology
 /// What a queue is for.
 public enum QueueRole: Sendable, Equatable {
     case work
+    /// A work queue shard for events (`HERALD_WORK_SHARDS`).
+    case shard(Int)
     /// The retry ladder's rung, with its delay's label (`5m`).
     case retry(rung: Int, delay: String)
     case deferred
@@ -14,6 +16,7 @@ public enum QueueRole: Sendable, Equatable {
     public var label: String {
         switch self {
         case .work: "work"
+        case .shard(let index): "shard \(index)"
         case .retry(_, let delay): "retry \(delay)"
         case .deferred: "defer"
         case .parking: "parking"
@@ -31,7 +34,7 @@ public struct QueueView: Sendable, Equatable {
 }
 
 /// The depth and consumers of every Herald queue, from passive declares: what the console
-/// shows and the queue gauges record. No management plugin is needed.
+/// shows and the worker's queue gauges record. No management plugin is needed.
 public struct BrokerCensus: Sendable {
     let amqpURL: String
     let topology: Topology
@@ -43,9 +46,10 @@ public struct BrokerCensus: Sendable {
         self.logger = logger
     }
 
-    /// Every queue in the order a message travels: work, the rungs, defer, parking.
+    /// Every queue in the order a message travels: work (and its shards), the rungs,
+    /// defer, parking.
     public var roles: [(role: QueueRole, name: String)] {
-        [(.work, topology.workQueue)]
+        [(.work, topology.workQueue)] + (0..<topology.shards).map { (.shard($0), topology.shardQueue($0)) }
             + topology.ladder.delays.indices.map { (.retry(rung: $0, delay: topology.ladder.label(rung: $0)), topology.retryQueue(rung: $0)) }
             + [(.deferred, topology.deferQueue), (.parking, topology.parkingQueue)]
     }

@@ -12,14 +12,12 @@ package import Topology
 /// Periodic work of the API process: the dashboard's hourly figures (attempts added up
 /// per endpoint and hour, a minute behind), retention (attempts and events older than the
 /// configured age, inbound webhooks by status, deleted in batches) and the gauges only the database and broker know
-/// (messages waiting per retry rung, endpoints disabled).
+/// (endpoints disabled, the outbox's backlog).
 public struct Housekeeping: Service, CustomStringConvertible {
     /// What service-lifecycle logs for this service: never the URL, which holds the password.
     public var description: String { "Housekeeping(retention: \(retention))" }
 
     let pool: Pool
-    let amqpURL: String
-    let topology: Topology
     let retention: Duration
     /// Days inbound webhooks are kept per status, where their source keeps no age of its own.
     let inboundRetention: [InboundStatus: Int]
@@ -30,13 +28,11 @@ public struct Housekeeping: Service, CustomStringConvertible {
     let logger: Logger
 
     package init(
-        pool: Pool, amqpURL: String, topology: Topology, retention: Duration, inboundRetention: [InboundStatus: Int] = [:], rollupLag: Duration,
+        pool: Pool, retention: Duration, inboundRetention: [InboundStatus: Int] = [:], rollupLag: Duration,
         interval: Duration = .seconds(15), logger: Logger
     ) {
         self.inboundRetention = inboundRetention
         self.pool = pool
-        self.amqpURL = amqpURL
-        self.topology = topology
         self.retention = retention
         self.rollupLag = rollupLag
         self.interval = interval
@@ -85,16 +81,25 @@ public struct Housekeeping: Service, CustomStringConvertible {
         }
     }
 
+    /// Disabled endpoints by who disabled them, and the outbox's backlog (when the outbox
+    /// is in Herald's database). Queue depths are the worker's to report.
     private func measure() async {
-        if let rows = try? await pool.query("SELECT count(*) FROM endpoints WHERE NOT enabled AND disabled_at IS NOT NULL"),
-            let count = try? rows[0].decode(Int.self, 0)
+        if let rows = try? await pool.query(
+            """
+            SELECT count(*) FILTER (WHERE disabled_reason IS DISTINCT FROM 'disabled by the tenant'),
+                   count(*) FILTER (WHERE disabled_reason = 'disabled by the tenant')
+            FROM endpoints WHERE NOT enabled AND disabled_at IS NOT NULL
+            """), let row = rows.first
         {
-            Gauge(label: "herald_endpoints_disabled").record(count)
+            if let automatic = try? row.decode(Int.self, 0) { Gauge(label: "herald_endpoints_disabled", dimensions: [("by", "automatic")]).record(automatic) }
+            if let tenant = try? row.decode(Int.self, 1) { Gauge(label: "herald_endpoints_disabled", dimensions: [("by", "tenant")]).record(tenant) }
         }
-        guard let queues = try? await BrokerCensus(amqpURL: amqpURL, topology: topology, logger: logger).queues() else { return }
-        for queue in queues {
-            guard case .retry(_, let delay) = queue.role, let messages = queue.messages else { continue }
-            Gauge(label: "herald_retry_queue_messages", dimensions: [("rung", delay)]).record(messages)
+        if let rows = try? await pool.query(
+            "SELECT count(*), COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM outbox WHERE sent_at IS NULL AND error IS NULL"),
+            let row = rows.first
+        {
+            if let pending = try? row.decode(Int.self, 0) { Gauge(label: "herald_outbox_pending").record(pending) }
+            if let age = try? row.decode(Double.self, 1) { Gauge(label: "herald_outbox_oldest_seconds").record(age) }
         }
     }
 }

@@ -361,7 +361,7 @@ package struct Processor: Sendable {
             duration: duration, outcome: outcome, excerpt: excerpt)
         let recorded = try await records.submit(AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt))
         AttemptMetrics.outcomes[next]?.increment()
-        AttemptMetrics.duration.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        AttemptMetrics.durations[next]?.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         if context.logger.logLevel <= .debug || recorded.disabledEndpoint {
             var logger = context.logger
             logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
@@ -486,7 +486,10 @@ enum AttemptMetrics {
         uniqueKeysWithValues: AttemptRecord.Next.allCases.map {
             ($0, Counter(label: "herald_deliveries_total", dimensions: [("outcome", $0.rawValue)]))
         })
-    static let duration = Timer(label: "herald_attempt_duration_seconds")
+    static let durations: [AttemptRecord.Next: Timer] = Dictionary(
+        uniqueKeysWithValues: AttemptRecord.Next.allCases.map {
+            ($0, Timer(label: "herald_attempt_duration_seconds", dimensions: [("outcome", $0.rawValue)]))
+        })
     /// Deliveries sent to the defer queue because their endpoint had no free slot or its
     /// circuit was open.
     static let deferred = Counter(label: "herald_deliveries_deferred_total")

@@ -85,7 +85,7 @@ struct APICommand: AsyncParsableCommand {
         let app = Application(
             router: router, server: API.server(limits),
             configuration: API.listener(host: settings.apiHost, port: settings.apiPort, limits: limits), logger: logger)
-        let housekeeping = Housekeeping(pool: pool, amqpURL: settings.amqpURL, topology: topology, retention: settings.retention,
+        let housekeeping = Housekeeping(pool: pool, retention: settings.retention,
             inboundRetention: settings.inboundRetention, rollupLag: settings.httpTimeout + .seconds(60), logger: logger)
         // Senders on a listener of their own: only /in/{token} and /healthz there.
         var listeners: [any Service] = [app]

@@ -4,6 +4,7 @@ import HeraldEvents
 import FanOut
 import HTTPClient
 import Logging
+import Management
 import Metrics
 import Operations
 import Policy
@@ -73,6 +74,7 @@ struct WorkerCommand: AsyncParsableCommand {
         ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
         var services: [any Service] = [
             Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,
+            QueueGauges(census: BrokerCensus(amqpURL: settings.amqpURL, topology: context.topology, logger: logger), logger: logger),
         ]
         if settings.workerPort > 0 {
             services.append(

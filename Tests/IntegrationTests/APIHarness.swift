@@ -79,7 +79,7 @@ struct APIHarness {
                 let status = pipeline.workerStatus
                 services += [
                     Housekeeping(
-                        pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(86_400),
+                        pool: pipeline.pool, retention: .seconds(86_400),
                         rollupLag: .seconds(1), interval: .seconds(1), logger: TestServices.logger),
                     Heartbeat(
                         pool: pipeline.pool, identity: .current(version: "test", concurrency: 50), interval: .seconds(1), logger: TestServices.logger

@@ -29,7 +29,7 @@ struct OperationsTests {
                     """)
             }
             let housekeeping = Housekeeping(
-                pool: pipeline.pool, amqpURL: TestServices.amqpURL, topology: pipeline.topology, retention: .seconds(90 * 86_400), rollupLag: .seconds(70),
+                pool: pipeline.pool, retention: .seconds(90 * 86_400), rollupLag: .seconds(70),
                 logger: TestServices.logger)
             #expect(await housekeeping.applyRetention() >= 2)
             let events = try await pipeline.pool.query("SELECT id FROM events ORDER BY id").map { try $0.decode(String.self, 0) }
@@ -135,7 +135,7 @@ struct OperationsTests {
             let client = HTTPClient.Client()
             var metrics = ""
             try await pipeline.eventually("the delivery shows in the worker's metrics") {
-                guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET"))
+                guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET", maxResponseBytes: 1 << 20))
                 else { return false }
                 metrics = String(decoding: response.body, as: UTF8.self)
                 return metrics.contains("herald_deliveries_total{outcome=\"delivered\"} 1")

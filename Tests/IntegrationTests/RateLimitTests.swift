@@ -33,7 +33,7 @@ struct RateLimitTests {
             let client = HTTPClient.Client()
             for port in ports {
                 try await pipeline.eventually("the worker on \(port) counts two workers") {
-                    guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET"))
+                    guard let response = try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/metrics", method: "GET", maxResponseBytes: 1 << 20))
                     else { return false }
                     return String(decoding: response.body, as: UTF8.self).contains("herald_worker_replicas 2")
                 }
