@@ -169,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "herald",
             dependencies: [
-                "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography",
+                "Settings", "Migrations", "Postgres", "HeraldAMQP", "HeraldEvents", "HeraldProducer", "FanOut", "Delivery", "Records", "Worker", "Cryptography", "HeraldSupport",
                 "Topology", "HTTPClient", "API", "Dashboard", "Management", "Policy", "Operations", "Relay", "Inbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -232,7 +232,7 @@ public struct API: Sendable {
             context.isOperator = true
         } else if token.hasPrefix("hk_"), let tenant = try await keys.tenant(forKey: token) {
             context.tenant = tenant
-            context.logger[metadataKey: "tenant"] = "\(tenant.uuidString.lowercased())"
+            context.logger[metadataKey: "tenant_id"] = "\(tenant.uuidString.lowercased())"
         } else {
             throw Problem(.unauthorized, "the key is unknown or revoked")
         }
@@ -248,34 +248,53 @@ public struct API: Sendable {
     }
 }
 
-/// Counts every answer by method, route pattern (never the path itself: ids and inbound
-/// tokens would make a series each) and status, and times it.
+/// Names, counts, times and logs every answer: an `X-Request-Id` (the caller's, when it is a
+/// short token, or a new one) on the response and on every log line of the request; the
+/// access log line (method, route pattern, status, duration); the request counter and the
+/// duration histogram by method and route pattern (never the path itself: ids and inbound
+/// tokens would make a series each).
 struct RequestMetricsMiddleware: RouterMiddleware {
     typealias Context = APIContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let status: Int
-        defer {
-            let route = context.endpointPath ?? "unmatched"
-            let method = request.method.rawValue
-            Counter(label: "herald_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]).increment()
-            let elapsed = ContinuousClock.now - start
-            Timer(label: "herald_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
-                .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
-        }
+        let requestID = Self.requestID(request.headers[.requestID])
+        var context = context
+        context.logger[metadataKey: "request_id"] = "\(requestID)"
+        var response: Response
         do {
-            let response = try await next(request, context)
-            status = response.status.code
-            return response
+            response = try await next(request, context)
         } catch let error as any HTTPResponseError {
-            status = error.status.code
-            throw error
-        } catch {
-            status = 500
-            throw error
+            response = try error.response(from: request, context: context)
         }
+        response.headers[.requestID] = requestID
+        let route = context.endpointPath ?? "unmatched"
+        let method = request.method.rawValue
+        let status = response.status.code
+        let elapsed = ContinuousClock.now - start
+        Counter(label: "herald_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]).increment()
+        Timer(label: "herald_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        context.logger.info(
+            "request",
+            metadata: ["method": "\(method)", "route": "\(route)", "status": "\(status)", "duration_ms": "\(Int(elapsed.milliseconds))"])
+        return response
     }
+
+    /// The caller's id when it is 1 to 128 characters of letters, digits and `-_.:`;
+    /// otherwise a new UUID (nothing a caller sends reaches the logs unchecked).
+    static func requestID(_ given: String?) -> String {
+        if let given, (1...128).contains(given.count),
+            given.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.:".unicodeScalars.contains($0)) })
+        {
+            return given
+        }
+        return UUID().uuidString.lowercased()
+    }
+}
+
+extension HTTPFields.Element.Name {
+    static let requestID = Self("X-Request-Id")!
 }
 
 /// Turns every error into problem+json: the API's own problems as they are, management

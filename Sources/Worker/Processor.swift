@@ -263,6 +263,8 @@ package struct Processor: Sendable {
             guard let endpoint else { return }
             guard endpoint.enabled else {
                 try await context.records.skip(delivery: state.id)
+                pipelineLogger(tenant: event.tenantID, endpoint: endpoint.id, event: event.id, delivery: state.id, requestID: state.requestID)
+                    .info("delivery skipped: the endpoint is disabled", metadata: ["attempt": "\(k)"])
                 if state.ordered { try await nudge(endpoint.id) }
                 return
             }
@@ -304,7 +306,7 @@ package struct Processor: Sendable {
             context.directory.invalidate(tenant: event.tenantID)
             context.logger.error(
                 "endpoint cannot sign; its delivery waits",
-                metadata: ["endpoint": "\(endpoint.id.uuidString.lowercased())", "reason": "\(reason)"])
+                metadata: ["endpoint_id": "\(endpoint.id.uuidString.lowercased())", "reason": "\(reason)"])
             throw SecretUnavailable(endpoint: endpoint.id)
         }
         let startedAt = Date()
@@ -362,13 +364,22 @@ package struct Processor: Sendable {
         let recorded = try await records.submit(AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt))
         AttemptMetrics.outcomes[next]?.increment()
         AttemptMetrics.durations[next]?.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
-        if context.logger.logLevel <= .debug || recorded.disabledEndpoint {
-            var logger = context.logger
-            logger[metadataKey: "tenant"] = "\(event.tenantID.uuidString.lowercased())"
-            logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
-            logger[metadataKey: "event"] = "\(event.id)"
-            logger[metadataKey: "request_id"] = "\(state.requestID.uuidString.lowercased())"
-            logger.debug("attempt", metadata: ["attempt": "\(k)", "outcome": "\(next.rawValue)", "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass?.rawValue ?? "-")"])
+        // Every failed attempt and every delivery that ends badly at info, with what names it;
+        // a delivered attempt at debug. Never the payload, the secret or the response body.
+        let failed = outcome.verdict != .delivered
+        if failed || recorded.disabledEndpoint || context.logger.logLevel <= .debug {
+            let logger = pipelineLogger(tenant: event.tenantID, endpoint: endpoint.id, event: event.id, delivery: state.id, requestID: state.requestID)
+            var metadata: Logger.Metadata = [
+                "attempt": "\(k)", "outcome": "\(next.rawValue)", "duration_ms": "\(Int(duration.milliseconds))",
+                "status": "\(outcome.statusCode.map(String.init) ?? outcome.errorClass?.rawValue ?? "-")",
+            ]
+            if let nextAttemptAt { metadata["next_attempt_at"] = "\(RFC3339.format(nextAttemptAt, fractionDigits: 3))" }
+            switch next {
+            case .delivered: logger.debug("attempt delivered", metadata: metadata)
+            case .retrying: logger.info("attempt failed; retry scheduled", metadata: metadata)
+            case .failed where outcome.verdict == .transient: logger.info("delivery exhausted its retries", metadata: metadata)
+            case .failed: logger.info("delivery failed", metadata: metadata)
+            }
             if recorded.disabledEndpoint {
                 logger.warning("endpoint disabled after failed deliveries")
             }
@@ -415,8 +426,8 @@ package struct Processor: Sendable {
     /// row is best effort: the worker's own circuit decides, whatever the database says.
     private func circuit(_ transition: CircuitBreaker.Transition, endpoint: Endpoint) async {
         var logger = context.logger
-        logger[metadataKey: "tenant"] = "\(endpoint.tenantID.uuidString.lowercased())"
-        logger[metadataKey: "endpoint"] = "\(endpoint.id.uuidString.lowercased())"
+        logger[metadataKey: "tenant_id"] = "\(endpoint.tenantID.uuidString.lowercased())"
+        logger[metadataKey: "endpoint_id"] = "\(endpoint.id.uuidString.lowercased())"
         let openedAt: Date?
         switch transition {
         case .opened:
@@ -438,6 +449,18 @@ package struct Processor: Sendable {
         } catch {
             logger.warning("operator event not published", metadata: ["reason": "\(error)"])
         }
+    }
+
+    /// The worker's logger with what names a delivery, the same keys on every line of the
+    /// pipeline (`tenant_id`, `endpoint_id`, `event_id`, `delivery_id`, `request_id`).
+    private func pipelineLogger(tenant: UUID, endpoint: UUID, event: String, delivery: UUID, requestID: UUID) -> Logger {
+        var logger = context.logger
+        logger[metadataKey: "tenant_id"] = "\(tenant.uuidString.lowercased())"
+        logger[metadataKey: "endpoint_id"] = "\(endpoint.uuidString.lowercased())"
+        logger[metadataKey: "event_id"] = "\(event)"
+        logger[metadataKey: "delivery_id"] = "\(delivery.uuidString.lowercased())"
+        logger[metadataKey: "request_id"] = "\(requestID.uuidString.lowercased())"
+        return logger
     }
 
     /// Publishes an operator event with a confirm, before the current message is acked.

@@ -69,7 +69,15 @@ struct MetricsTests {
             try await pipeline.eventually("the API answers") {
                 (try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/healthz", method: "GET")).status) == 200
             }
-            _ = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/v1/endpoints", method: "GET"))
+            let refused = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/v1/endpoints", method: "GET"))
+            // Every answer names its request: a new id, or the caller's when it is a short token.
+            #expect(refused.status == 401 && UUID(uuidString: refused.header("x-request-id") ?? "") != nil)
+            let named = try await client.execute(
+                HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/healthz", method: "GET", headers: [(name: "X-Request-Id", value: "crm-7f3a:42")]))
+            #expect(named.header("x-request-id") == "crm-7f3a:42")
+            let hostile = try await client.execute(
+                HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/healthz", method: "GET", headers: [(name: "X-Request-Id", value: "a b <script>")]))
+            #expect(UUID(uuidString: hostile.header("x-request-id") ?? "") != nil)
             _ = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/v1/endpoints/\(UUID())", method: "GET"))
             _ = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/no/such/path", method: "GET"))
             var apiText = ""

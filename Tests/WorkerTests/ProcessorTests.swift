@@ -53,10 +53,13 @@ struct ProcessorTests {
         let slots: Slots
         let topology = Topology(prefix: "unit", ladder: .standard)
         let processor: Processor
+        /// The endpoints as the directory serves them (with the harness's tenant).
+        let endpoints: [Endpoint]
 
         init(
             endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
-            policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60))
+            policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60)),
+            logger: Logger? = nil
         ) {
             let tenant = self.tenant
             let endpoints = endpoints.map { endpoint -> Endpoint in
@@ -67,9 +70,13 @@ struct ProcessorTests {
             records = MemoryRecords(policy: policy)
             self.transport = transport
             self.slots = slots
+            self.endpoints = endpoints
             let directory = Directory(timeToLive: .zero) { asked in knownTenant && asked == tenant ? endpoints : nil }
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = logger ?? {
+                var quiet = Logger(label: "test")
+                quiet.logLevel = .critical
+                return quiet
+            }()
             let context = WorkerContext(
                 directory: directory, records: records, client: transport, requests: RequestSettings(), topology: topology,
                 limits: EventLimits(), slots: slots, logger: logger)
