@@ -54,6 +54,12 @@ extension API {
             return try Self.json(
                 try await portalAccess.createLink(tenant: tenant, readOnly: readOnly, ttl: configuration.portalLinkTTL), status: .created)
         }
+        add(.get, "/v1/tenants/{id}/keys", .operator) { _, context in
+            try Self.json(["items": try await store.keys(tenant: try Self.id(context))])
+        }
+        add(.get, "/v1/keys", .tenant) { _, context in
+            try Self.json(["items": try await store.keys(tenant: context.tenant!)])
+        }
         add(.delete, "/v1/keys/{id}", .operatorOrTenant) { _, context in
             try await store.revokeKey(try Self.id(context), tenant: context.tenant)
             return Response(status: .noContent)

@@ -142,6 +142,19 @@ public struct Store: TenantKeys {
         return KeyView(id: try row.id(0), tenantId: tenant.uuidString.lowercased(), name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
     }
 
+    /// A tenant's keys, newest first, revoked ones included; never a key itself (only its
+    /// hash is stored). `ManagementError.notFound` for an unknown tenant.
+    public func keys(tenant: UUID) async throws -> [KeyView] {
+        guard try await tenantExists(tenant) else { throw ManagementError(.notFound, "no such tenant") }
+        return try await pool.query(
+            "SELECT id, name, created_at, revoked_at FROM api_keys WHERE tenant_id = \(tenant) ORDER BY created_at DESC, id DESC"
+        ).map {
+            KeyView(
+                id: try $0.id(0), tenantId: tenant.uuidString.lowercased(), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2),
+                revokedAt: try $0.decode(Date?.self, 3), key: nil)
+        }
+    }
+
     /// Revokes a key; `tenant` limits it to that tenant's keys (nil: the operator).
     public func revokeKey(_ id: UUID, tenant: UUID?) async throws {
         let rows = try await pool.query(

@@ -16,7 +16,7 @@ struct Herald: AsyncParsableCommand {
             """,
         version: Herald.version,
         subcommands: [
-            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, Tenants.self, Keys.self, Endpoints.self,
+            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, ConfigCommand.self, Tenants.self, Keys.self, Endpoints.self,
             Deliveries.self, Sources.self, InboundWebhooks.self, ParkedMessages.self, Secrets.self,
         ])
 
@@ -50,8 +50,8 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Any setting: --set HERALD_HTTP_TIMEOUT=5s (repeatable).", valueName: "NAME=VALUE"))
     var assignments: [String] = []
 
-    /// Environment and flags, combined once, then logging set up from them.
-    func settings() throws -> Settings {
+    /// The settings the flags set, by key.
+    func overrides() throws -> [Settings.Key: String] {
         var overrides: [Settings.Key: String] = [:]
         overrides[.databaseURL] = databaseUrl
         overrides[.amqpURL] = amqpUrl
@@ -67,6 +67,12 @@ struct GlobalOptions: ParsableArguments {
             }
             overrides[key] = parts[1]
         }
+        return overrides
+    }
+
+    /// Environment and flags, combined once, then logging set up from them.
+    func settings() throws -> Settings {
+        let overrides = try overrides()
         let settings: Settings
         do {
             settings = try Settings(environment: ProcessInfo.processInfo.environment, overrides: overrides)

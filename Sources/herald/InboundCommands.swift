@@ -91,6 +91,7 @@ struct Sources: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenant's sources.")
         @OptionGroup var api: APIOptions
         func run() async throws {
             let client = try APIClient(api)
@@ -99,6 +100,7 @@ struct Sources: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one source: its URL, verification and mapping.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -108,6 +110,7 @@ struct Sources: AsyncParsableCommand {
     }
 
     struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a source's verification, mapping or limits.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         @Option(help: "A new name.") var name: String?
@@ -163,6 +166,7 @@ struct InboundWebhooks: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Replay.self])
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the webhooks sources received, newest first.")
         @OptionGroup var api: APIOptions
         @Option(help: "Only this source.") var source: String?
         @Option(help: "received, processed, parse_error, rejected or duplicate.") var status: String?
@@ -183,6 +187,7 @@ struct InboundWebhooks: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one received webhook: headers, body and what it became.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {

@@ -7,6 +7,7 @@ struct Tenants: AsyncParsableCommand {
         abstract: "Create and list tenants, open their portal (operator token).", subcommands: [Create.self, List.self, PortalLink.self])
 
     struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant; prints it with its id.")
         @OptionGroup var api: APIOptions
         @Argument(help: "The tenant's name.") var name: String
 
@@ -17,6 +18,7 @@ struct Tenants: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenants.")
         @OptionGroup var api: APIOptions
 
         func run() async throws {
@@ -41,9 +43,28 @@ struct Tenants: AsyncParsableCommand {
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Issue (operator token) and revoke tenant API keys.", subcommands: [Create.self, Revoke.self])
+        abstract: "Issue (operator token), list and revoke tenant API keys.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a tenant's keys (never the keys themselves): with --tenant and the operator token, or the tenant's own with its key.")
+        @OptionGroup var api: APIOptions
+        @Option(help: "Tenant id (operator token); without it, the keys of the tenant whose key is used.") var tenant: String?
+
+        func run() async throws {
+            let columns = ["id", "name", "created_at", "revoked_at"]
+            if let tenant {
+                let client = try APIClient(api, credential: .operator)
+                client.show(try await client.send("GET", "/v1/tenants/\(tenant)/keys"), columns: columns)
+            } else {
+                let client = try APIClient(api)
+                client.show(try await client.send("GET", "/v1/keys"), columns: columns)
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue an API key for a tenant; the key is shown once.")
         @OptionGroup var api: APIOptions
         @Option(help: "Tenant id.") var tenant: String
         @Option(help: "A name to recognise the key by.") var name: String = ""
@@ -55,6 +76,7 @@ struct Keys: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an API key; requests with it are refused at once.")
         @OptionGroup var api: APIOptions
         @Argument(help: "Key id.") var id: String
 
@@ -152,6 +174,7 @@ struct Endpoints: AsyncParsableCommand {
     static let columns = ["id", "url", "event_types", "enabled", "consecutive_failures", "disabled_reason"]
 
     struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an endpoint; prints it with its signing secret.")
         @OptionGroup var api: APIOptions
         @OptionGroup var fields: EndpointFields
         @Option(help: "Signing secret (default: generated). Arguments show in `ps`: prefer --secret-file.") var secret: String?
@@ -170,6 +193,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tenant's endpoints.")
         @OptionGroup var api: APIOptions
         func run() async throws {
             let client = try APIClient(api)
@@ -178,6 +202,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one endpoint with all its settings.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -222,6 +247,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete an endpoint and its delivery log.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -232,6 +258,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable an endpoint (its DPA must be confirmed).")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -241,6 +268,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an endpoint; its deliveries are recorded as skipped.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -261,6 +289,7 @@ struct Endpoints: AsyncParsableCommand {
     }
 
     struct RotateSecret: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start a new signing secret; the previous one signs during the grace period.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         @Option(help: "Seconds the old secret keeps signing (default: HERALD_ROTATION_GRACE).") var grace: Int?
@@ -310,6 +339,7 @@ struct Deliveries: AsyncParsableCommand {
         abstract: "Read the delivery log, resend deliveries (tenant key).", subcommands: [List.self, Show.self, Retry.self, Recover.self])
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List deliveries, newest first (filter by endpoint, status, event).")
         @OptionGroup var api: APIOptions
         @Option(help: "Only this endpoint.") var endpoint: String?
         @Option(help: "pending, retrying, delivered, failed or skipped.") var status: String?
@@ -333,6 +363,7 @@ struct Deliveries: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one delivery with its event and every attempt.")
         @OptionGroup var api: APIOptions
         @Argument var id: String
         func run() async throws {
@@ -384,6 +415,7 @@ struct ParkedMessages: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List parked messages with the reason each was parked.")
         @OptionGroup var api: APIOptions
         @Option(help: "How many, 1 to 1000 (default 100).") var limit: Int?
 
