@@ -16,7 +16,7 @@ struct Herald: AsyncParsableCommand {
             """,
         version: Herald.version,
         subcommands: [
-            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, ConfigCommand.self, Tenants.self, Keys.self, Endpoints.self,
+            Migrate.self, WorkerCommand.self, APICommand.self, Publish.self, RelayCommand.self, Check.self, ConfigCommand.self, VerifyCommand.self, ListenCommand.self, Tenants.self, Keys.self, Endpoints.self,
             Deliveries.self, Sources.self, InboundWebhooks.self, ParkedMessages.self, Secrets.self,
         ])
 

@@ -1,4 +1,9 @@
+import Delivery
+import FanOut
 import Foundation
+import HTTPClient
+import HeraldEvents
+import Synchronization
 import Testing
 import TestSupport
 
@@ -91,5 +96,88 @@ struct CLITests {
             let (ownStatus, ownOutput) = try await api.cli(["keys", "list"], key: other.key)
             #expect(ownStatus == 0 && !ownOutput.contains(secondID), "\(ownOutput)")
         }
+    }
+
+    /// A request Herald signed, saved as received, checks out under both of Herald's
+    /// signatures; one changed byte, the wrong secret or a missing header does not, and the
+    /// reason is said.
+    @Test func verifyChecksASavedRequestAsAReceiverWould() async throws {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let endpoint = Endpoint(id: UUID(), tenantID: UUID(), url: "https://hooks.example.com/in", eventTypes: ["*"], secret: secret)
+        let event = Event(id: "evt_verify", type: "invoice.paid", tenantID: endpoint.tenantID, data: Array(#"{"total":"1200.00"}"#.utf8))
+        let request = WebhookRequest.make(event: event, endpoint: endpoint, deliveryID: UUID(), requestID: UUID(), now: Date(), settings: RequestSettings())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("verify-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func save(_ name: String, headers: [(name: String, value: String)], body: [UInt8]) throws -> String {
+            let head = "POST /in HTTP/1.1\r\n" + headers.map { "\($0.name): \($0.value)\r\n" }.joined() + "\r\n"
+            let file = folder.appendingPathComponent(name)
+            try Data(Array(head.utf8) + body).write(to: file)
+            return file.path
+        }
+        let good = try save("good", headers: request.headers, body: request.body)
+        for scheme in ["standard-webhooks", "herald"] {
+            let (status, output) = try await Self.herald(["verify", good, "--scheme", scheme, "--secret", secret])
+            #expect(status == 0 && output.hasPrefix("valid"), "\(scheme): \(output)")
+        }
+        var tampered = request.body
+        tampered[tampered.count - 3] = UInt8(ascii: "9")
+        let changed = try save("changed", headers: request.headers, body: tampered)
+        let (changedStatus, changedOutput) = try await Self.herald(["verify", changed, "--secret", secret])
+        #expect(changedStatus == 1 && changedOutput.contains("invalid"), "\(changedOutput)")
+        let (wrongStatus, _) = try await Self.herald(["verify", good, "--secret", "whsec_" + String(repeating: "A", count: 32)])
+        #expect(wrongStatus == 1)
+        let bare = try save("bare", headers: request.headers.filter { !$0.name.lowercased().hasPrefix("webhook-") }, body: request.body)
+        let (bareStatus, bareOutput) = try await Self.herald(["verify", bare, "--secret", secret])
+        #expect(bareStatus == 1 && bareOutput.contains("webhook-"), "\(bareOutput)")
+        // An old request's age counts only when asked.
+        let (ageStatus, ageOutput) = try await Self.herald(["verify", good, "--secret", secret, "--tolerance", "60"])
+        #expect(ageStatus == 0, "a request signed a moment ago is within a minute: \(ageOutput)")
+    }
+
+    /// `herald listen` prints what arrives, with the signature's verdict, and answers 204.
+    @Test func listenPrintsEachWebhookWithItsSignatureCheck() async throws {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        let port = try TestServices.freePort()
+        let process = Process()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+        process.arguments = ["listen", "--port", String(port), "--secret", secret]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        let printed = Printed()
+        output.fileHandleForReading.readabilityHandler = { handle in printed.append(handle.availableData) }
+
+        let endpoint = Endpoint(id: UUID(), tenantID: UUID(), url: "http://127.0.0.1:\(port)/hooks/crm", eventTypes: ["*"], secret: secret)
+        let event = Event(id: "evt_listen", type: "booking.confirmed", tenantID: endpoint.tenantID, data: Array(#"{"booking":"b_17"}"#.utf8))
+        var request = WebhookRequest.make(event: event, endpoint: endpoint, deliveryID: UUID(), requestID: UUID(), now: Date(), settings: RequestSettings())
+        let client = HTTPClient.Client()
+        var status = 0
+        let deadline = ContinuousClock.now + .seconds(20)
+        while status != 204 && ContinuousClock.now < deadline {
+            status = (try? await client.execute(request))?.status ?? 0
+            if status != 204 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(status == 204)
+        request.body[request.body.count - 2] = UInt8(ascii: "9")
+        #expect((try await client.execute(request)).status == 204)
+        await client.shutdown()
+        let deadlinePrinted = ContinuousClock.now + .seconds(10)
+        while printed.text.components(separatedBy: "signature:").count < 3 && ContinuousClock.now < deadlinePrinted {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(process.processIdentifier, SIGTERM)
+        let text = printed.text
+        #expect(text.contains("POST /hooks/crm") && text.contains(#"{"booking":"b_17"}"#), "\(text)")
+        #expect(text.contains("signature: valid") && text.contains("signature: INVALID"), "\(text)")
+    }
+
+    /// What a child process printed so far.
+    final class Printed: Sendable {
+        private let data = Mutex(Data())
+        func append(_ more: Data) { data.withLock { $0.append(more) } }
+        var text: String { String(decoding: data.withLock { $0 }, as: UTF8.self) }
     }
 }
