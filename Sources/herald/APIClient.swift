@@ -3,10 +3,9 @@ import Foundation
 import HTTPClient
 import Settings
 
-/// The flags of the management commands.
+/// The flags of the management commands: only what a client of the API needs (the
+/// servers' settings are not theirs to list or to check).
 struct APIOptions: ParsableArguments {
-    @OptionGroup var global: GlobalOptions
-
     @Option(help: "The management API (HERALD_API_URL).")
     var apiUrl: String?
 
@@ -61,16 +60,22 @@ struct APIClient {
         case either
     }
 
-    init(_ options: APIOptions, credential: Credential = .tenant) throws {
-        let settings = try options.global.settings()
-        base = (options.apiUrl ?? settings.apiURL).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+    /// Reads only `HERALD_API_URL`, `HERALD_API_KEY` and `HERALD_OPERATOR_TOKEN`: a server
+    /// setting in the same environment (an operator token the API would refuse as too short,
+    /// say) never stops a tenant's command.
+    init(_ options: APIOptions, credential: Credential = .tenant, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        func variable(_ key: Settings.Key) -> String? { environment[key.rawValue].flatMap { $0.isEmpty ? nil : $0 } }
+        base = (options.apiUrl ?? variable(.apiURL) ?? Settings.Key.apiURL.defaultValue).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        guard base.hasPrefix("http://") || base.hasPrefix("https://") else {
+            throw ValidationError("--api-url / HERALD_API_URL must be an http:// or https:// URL")
+        }
         let given = try options.apiKeyFile.map { try readSecret(fromFile: $0, flag: "--api-key-file") } ?? options.apiKey
         let (fallback, needed): (String?, String) =
             switch credential {
-            case .tenant: (settings.apiKey, "a tenant key: set HERALD_API_KEY or pass --api-key-file")
-            case .operator: (settings.operatorToken, "the operator token: set HERALD_OPERATOR_TOKEN or pass --api-key-file")
+            case .tenant: (variable(.apiKey), "a tenant key: set HERALD_API_KEY or pass --api-key-file")
+            case .operator: (variable(.operatorToken), "the operator token: set HERALD_OPERATOR_TOKEN or pass --api-key-file")
             case .either:
-                (settings.operatorToken ?? settings.apiKey, "the operator token or a tenant key: set HERALD_OPERATOR_TOKEN or HERALD_API_KEY")
+                (variable(.operatorToken) ?? variable(.apiKey), "the operator token or a tenant key: set HERALD_OPERATOR_TOKEN or HERALD_API_KEY")
             }
         guard let key = given ?? fallback else { throw ValidationError("this command needs \(needed)") }
         token = key
@@ -94,13 +99,14 @@ struct APIClient {
             await client.shutdown()
         } catch {
             await client.shutdown()
-            printError("cannot reach \(base): \(error)")
+            printError("cannot reach \(base): \(error)", problem: ["title": "unreachable", "detail": "cannot reach \(base): \(error)"])
             throw CLIExit.unavailable
         }
         let parsed = response.body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(response.body))
         guard (200..<300).contains(response.status) else {
-            let problem = parsed as? [String: Any]
-            printError("\(response.status): \(problem?["detail"] as? String ?? String(decoding: response.body.prefix(500), as: UTF8.self))")
+            var problem = parsed as? [String: Any] ?? ["detail": String(decoding: response.body.prefix(500), as: UTF8.self)]
+            problem["status"] = response.status
+            printError("\(response.status): \(problem["detail"] as? String ?? "")", problem: problem)
             throw response.status >= 500 ? CLIExit.unavailable : CLIExit.refused
         }
         return parsed
@@ -151,8 +157,14 @@ struct APIClient {
         }
     }
 
-    private func printError(_ message: String) {
-        FileHandle.standardError.write(Data(("herald: " + message + "\n").utf8))
+    /// On standard error: a line of text, or with `--json` the problem as one JSON object
+    /// (the API's problem+json, with its status), so a script parses errors as it parses answers.
+    private func printError(_ message: String, problem: [String: Any]) {
+        if json, let data = try? JSONSerialization.data(withJSONObject: ["error": problem], options: [.sortedKeys, .withoutEscapingSlashes]) {
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        } else {
+            FileHandle.standardError.write(Data(("herald: " + message + "\n").utf8))
+        }
     }
 }
 

@@ -40,6 +40,15 @@ struct CLITests {
         #expect(missing.isEmpty, "without a description: \(missing)")
     }
 
+    @Test func clientCommandsOfferOnlyClientFlags() async throws {
+        let (status, output) = try await Self.herald(["endpoints", "list", "--help"])
+        #expect(status == 0)
+        #expect(output.contains("--api-url") && output.contains("--json"))
+        for serverFlag in ["--database-url", "--amqp-url", "--queue-prefix", "--retry-ladder", "--set"] {
+            #expect(!output.contains(serverFlag), "\(serverFlag) is listed for a client command")
+        }
+    }
+
     @Test func configShowsEachValueWhereItCameFromAndMasksSecrets() async throws {
         let (status, output) = try await Self.herald(
             ["config", "--json", "--set", "HERALD_RETRY_LADDER=1m,2m"],
@@ -95,6 +104,16 @@ struct CLITests {
             #expect(output.contains(secondID) && output.contains("zapier"))
             let (ownStatus, ownOutput) = try await api.cli(["keys", "list"], key: other.key)
             #expect(ownStatus == 0 && !ownOutput.contains(secondID), "\(ownOutput)")
+
+            // A server setting in the environment the API would refuse (an operator token too
+            // short) does not stop a tenant's command; an error follows --json.
+            let (tenantStatus, tenantOutput) = try await api.cli(["endpoints", "list"], key: studio.key, environment: ["HERALD_OPERATOR_TOKEN": "short"])
+            #expect(tenantStatus == 0, "\(tenantOutput)")
+            let (missingStatus, missingOutput) = try await api.cli(["endpoints", "show", UUID().uuidString], key: studio.key)
+            #expect(missingStatus == 1)
+            let line = try #require(missingOutput.split(separator: "\n").last { $0.hasPrefix("{") }, "\(missingOutput)")
+            let error = try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["error"] as? [String: Any])
+            #expect(error["status"] as? Int == 404 && error["detail"] is String)
         }
     }
 
