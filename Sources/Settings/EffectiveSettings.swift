@@ -3,9 +3,10 @@ import Foundation
 /// One setting as `herald config` shows it: its value with secrets masked, and where the
 /// value came from.
 public struct EffectiveSetting: Sendable, Equatable {
-    /// Where a value came from; a flag wins over the environment, which wins over the default.
+    /// Where a value came from; a flag wins over the environment, the environment over the
+    /// settings file, the file over the default.
     public enum Source: String, Sendable {
-        case `default`, environment, flag
+        case `default`, file, environment, flag
     }
 
     public var key: Settings.Key
@@ -17,10 +18,16 @@ extension Settings {
     /// Every setting in the order `--help` lists them, with the value this process would use
     /// and its source. Secrets (tokens, keys) show as `********` when set; a URL keeps
     /// everything but its password.
-    public static func effective(environment: [String: String], overrides: [Key: String] = [:]) -> [EffectiveSetting] {
+    public static func effective(environment: [String: String], file: [Key: String] = [:], overrides: [Key: String] = [:]) -> [EffectiveSetting] {
         Key.allCases.map { key in
             let (value, source): (String, EffectiveSetting.Source) =
-                if let flag = overrides[key] { (flag, .flag) } else if let variable = environment[key.rawValue] { (variable, .environment) } else {
+                if let flag = overrides[key] {
+                    (flag, .flag)
+                } else if let variable = environment[key.rawValue] {
+                    (variable, .environment)
+                } else if let line = file[key] {
+                    (line, .file)
+                } else {
                     (key.defaultValue, .default)
                 }
             return EffectiveSetting(key: key, value: mask(value, of: key), source: source)

@@ -185,6 +185,7 @@ public struct Settings: Sendable {
         case secretKey = "HERALD_SECRET_KEY"
         case retiredSecretKeys = "HERALD_SECRET_KEYS_RETIRED"
         case apiURL = "HERALD_API_URL"
+        case configFile = "HERALD_CONFIG_FILE"
         case apiKey = "HERALD_API_KEY"
         case outboxDatabaseURL = "HERALD_OUTBOX_DATABASE_URL"
         case inboundHost = "HERALD_INBOUND_HOST"
@@ -251,6 +252,7 @@ public struct Settings: Sendable {
             case .inboundHost: "127.0.0.1"
             case .inboundPort: "0"
             case .publicURL: ""
+            case .configFile: ""
             case .inboundBodyTimeout: "10s"
             case .inboundRetention: "90d"
             case .inboundRejectionsKept: "10"
@@ -314,6 +316,7 @@ public struct Settings: Sendable {
             case .inboundHost: "address of the inbound listener, when it has a port of its own"
             case .inboundPort: "port of a listener for inbound senders only (0: they post to the API's listener)"
             case .publicURL: "base of the inbound URLs senders post to (empty: the inbound or API listener's address)"
+            case .configFile: "a file of NAME=value lines (the env_file format of Docker and systemd) for settings better kept out of the environment; a variable set in the environment wins"
             case .inboundBodyTimeout: "time an inbound request's body may take to arrive (408 after)"
             case .inboundRetention: "days inbound webhooks are kept: one age, then status=age pairs (90d,rejected=7d)"
             case .inboundRejectionsKept: "refused inbound requests stored per source and second (more are answered only)"
@@ -323,9 +326,9 @@ public struct Settings: Sendable {
 
     /// Reads `environment`, then applies `overrides` (flags); a value that does not
     /// parse fails with the variable's name.
-    public init(environment: [String: String], overrides: [Key: String] = [:]) throws(SettingsError) {
+    public init(environment: [String: String], file: [Key: String] = [:], overrides: [Key: String] = [:]) throws(SettingsError) {
         func value(_ key: Key) -> String {
-            overrides[key] ?? environment[key.rawValue] ?? key.defaultValue
+            overrides[key] ?? environment[key.rawValue] ?? file[key] ?? key.defaultValue
         }
         databaseURL = value(.databaseURL)
         guard databaseURL.hasPrefix("postgres://") || databaseURL.hasPrefix("postgresql://") else {

@@ -6,7 +6,7 @@ import Settings
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
-        abstract: "Show every setting's effective value and where it came from (default, environment, flag); secrets masked.")
+        abstract: "Show every setting's effective value and where it came from (default, file, environment, flag); secrets masked.")
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "One JSON object per setting, in an array.") var json = false
@@ -14,7 +14,10 @@ struct ConfigCommand: ParsableCommand {
     func run() throws {
         // The same checks a server makes: a value that would not start it is an error here too.
         _ = try global.settings()
-        let settings = Settings.effective(environment: ProcessInfo.processInfo.environment, overrides: try global.overrides())
+        let environment = ProcessInfo.processInfo.environment
+        let overrides = try global.overrides()
+        let settings = Settings.effective(
+            environment: environment, file: try ConfigFile.values(environment: environment, overrides: overrides), overrides: overrides)
         if json {
             let objects = settings.map { ["name": $0.key.rawValue, "value": $0.value, "source": $0.source.rawValue] }
             let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])

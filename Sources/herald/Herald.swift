@@ -73,9 +73,10 @@ struct GlobalOptions: ParsableArguments {
     /// Environment and flags, combined once, then logging set up from them.
     func settings() throws -> Settings {
         let overrides = try overrides()
+        let environment = ProcessInfo.processInfo.environment
         let settings: Settings
         do {
-            settings = try Settings(environment: ProcessInfo.processInfo.environment, overrides: overrides)
+            settings = try Settings(environment: environment, file: try ConfigFile.values(environment: environment, overrides: overrides), overrides: overrides)
         } catch {
             throw ValidationError(error.description)
         }

@@ -66,6 +66,33 @@ struct CLITests {
         #expect(byName["HERALD_OPERATOR_TOKEN"]?["value"] == "********")
         #expect(byName["HERALD_DATABASE_URL"]?["value"] == "postgres://herald:****@db.internal:5432/herald")
         #expect(!output.contains("Db-Pa55") && !output.contains("operator-token-0123456789") && !output.contains("MDEyMzQ1"))
+        // The settings file: under the environment, over the defaults; a bad line is named
+        // by its number, never by its value.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("herald.env")
+        try Data(
+            """
+            # Herald, production
+            HERALD_HTTP_TIMEOUT=7s
+            export HERALD_WORKER_CONCURRENCY=9
+            HERALD_SECRET_KEY="MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+            """.utf8
+        ).write(to: file)
+        let (fileStatus, fileOutput) = try await Self.herald(
+            ["config", "--json"], environment: ["HERALD_CONFIG_FILE": file.path, "HERALD_WORKER_CONCURRENCY": "11"])
+        #expect(fileStatus == 0, "\(fileOutput)")
+        let fromFile = try #require(try JSONSerialization.jsonObject(with: Data(fileOutput.utf8)) as? [[String: String]])
+        let fileByName = Dictionary(uniqueKeysWithValues: fromFile.compactMap { item in item["name"].map { ($0, item) } })
+        #expect(fileByName["HERALD_HTTP_TIMEOUT"]?["value"] == "7s" && fileByName["HERALD_HTTP_TIMEOUT"]?["source"] == "file")
+        #expect(fileByName["HERALD_WORKER_CONCURRENCY"]?["value"] == "11" && fileByName["HERALD_WORKER_CONCURRENCY"]?["source"] == "environment")
+        #expect(fileByName["HERALD_SECRET_KEY"]?["value"] == "********" && fileByName["HERALD_SECRET_KEY"]?["source"] == "file")
+        try Data("HERALD_HTTP_TIMEOUT=7s\nHERALD_NOT_A_SETTING=hunter2\n".utf8).write(to: file)
+        let (wrongStatus, wrongOutput) = try await Self.herald(["config"], environment: ["HERALD_CONFIG_FILE": file.path])
+        #expect(wrongStatus != 0 && wrongOutput.contains("line 2") && !wrongOutput.contains("hunter2"), "\(wrongOutput)")
+
         // A value no server would start with is an error here too, naming the variable.
         let (badStatus, badOutput) = try await Self.herald(["config"], environment: ["HERALD_WORKER_CONCURRENCY": "lots"])
         #expect(badStatus != 0 && badOutput.contains("HERALD_WORKER_CONCURRENCY"), "\(badOutput)")
