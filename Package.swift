@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -47,7 +48,10 @@ let package = Package(
         .target(name: "Cryptography", dependencies: ["COpenSSL"], swiftSettings: swiftSettings),
         .target(
             name: "HeraldAMQP",
-            dependencies: ["CHeraldAMQP", "HeraldSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CHeraldAMQP", "HeraldSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Postgres",
@@ -63,7 +67,10 @@ let package = Package(
         .target(name: "Topology", dependencies: ["HeraldAMQP", "Delivery", "HeraldEvents", "HeraldSupport"], swiftSettings: swiftSettings),
         .target(
             name: "HeraldProducer",
-            dependencies: ["HeraldAMQP", "HeraldEvents", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldAMQP", "HeraldEvents", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: swiftSettings),
         .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
@@ -100,7 +107,8 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery", "Inbound",
+                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery", "Inbound", "HTTPClient",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -115,6 +123,7 @@ let package = Package(
                 "Management", "Records", "Policy", "HeraldEvents", "HeraldProducer", "Delivery", "FanOut", "Postgres", "HeraldSupport", "Inbound",
                 "Cryptography",
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -155,6 +164,7 @@ let package = Package(
                 "HeraldAMQP", "HeraldEvents", "FanOut", "Delivery", "Records", "Topology", "HTTPClient", "Postgres", "HeraldSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings),
@@ -176,6 +186,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
 
@@ -187,6 +198,10 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: ["Operations", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "HeraldEventsTests", dependencies: ["HeraldEvents"], swiftSettings: swiftSettings),
         .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),

@@ -3,6 +3,7 @@ import Delivery
 import HeraldEvents
 import Foundation
 import Metrics
+import Tracing
 public import Hummingbird
 public import HummingbirdCore
 import HeraldSupport
@@ -261,16 +262,37 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         let requestID = Self.requestID(request.headers[.requestID])
         var context = context
         context.logger[metadataKey: "request_id"] = "\(requestID)"
+        // The request's server span continues the caller's `traceparent`; what the route
+        // does (the producer's publish) is its child.
+        var trace = InstrumentationContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(request.headers, into: &trace, using: FieldsExtractor())
+        let span = startSpan(request.method.rawValue, context: trace, ofKind: .server)
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await InstrumentationContext.$current.withValue(span.context) { [context] in
+                try await next(request, context)
+            }
         } catch let error as any HTTPResponseError {
             response = try error.response(from: request, context: context)
+        } catch {
+            span.setStatus(SpanStatus(code: .error))
+            span.end()
+            throw error
         }
         response.headers[.requestID] = requestID
         let route = context.endpointPath ?? "unmatched"
         let method = request.method.rawValue
         let status = response.status.code
+        // The route pattern, never the path: inbound tokens and ids stay out of the spans.
+        span.operationName = "\(method) \(route)"
+        if span.isRecording {
+            span.attributes["http.request.method"] = method
+            span.attributes["http.route"] = route
+            span.attributes["http.response.status_code"] = status
+            span.attributes["herald.request_id"] = requestID
+            if status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        }
+        span.end()
         let elapsed = ContinuousClock.now - start
         Counter(label: "herald_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))]).increment()
         Timer(label: "herald_http_request_duration_seconds", dimensions: [("method", method), ("route", route)])
@@ -295,6 +317,13 @@ struct RequestMetricsMiddleware: RouterMiddleware {
 
 extension HTTPFields.Element.Name {
     static let requestID = Self("X-Request-Id")!
+}
+
+/// Reads a trace context from a request's headers.
+struct FieldsExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPFields) -> String? {
+        HTTPFields.Element.Name(key).flatMap { carrier[$0] }
+    }
 }
 
 /// Turns every error into problem+json: the API's own problems as they are, management

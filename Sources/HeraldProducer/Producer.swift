@@ -2,6 +2,7 @@ import HeraldAMQP
 public import HeraldEvents
 import Foundation
 public import Logging
+import Tracing
 
 /// What the CRM links to publish events: validates each event, publishes it persistent
 /// and `mandatory` to the events exchange with the type as routing key, and returns only
@@ -37,16 +38,31 @@ public struct Producer: Sendable {
     /// the broker did not confirm it within the timeout.
     public func publish(_ event: Event) async throws {
         try event.validate(configuration.limits)
-        let message = Message(
-            body: WireFormat.encode(event), headers: [WireFormat.bucketHeader: .string(String(WireFormat.bucket(of: event.tenantID)))],
-            contentType: "application/json", messageID: event.id, type: event.type,
-            timestamp: UInt64(max(0, event.occurredAt.timeIntervalSince1970)))
+        try await withSpan("herald.publish", ofKind: .producer) { span in
+            var headers: FieldTable = [WireFormat.bucketHeader: .string(String(WireFormat.bucket(of: event.tenantID)))]
+            if span.isRecording {
+                span.attributes["messaging.system"] = "rabbitmq"
+                span.attributes["messaging.destination.name"] = configuration.exchange
+                span.attributes["messaging.rabbitmq.destination.routing_key"] = event.type
+                span.attributes["messaging.message.id"] = event.id
+                span.attributes["herald.tenant_id"] = event.tenantID.uuidString.lowercased()
+            }
+            InstrumentationSystem.instrument.inject(span.context, into: &headers, using: MessageHeaders())
+            try await publish(
+                Message(
+                    body: WireFormat.encode(event), headers: headers, contentType: "application/json", messageID: event.id, type: event.type,
+                    timestamp: UInt64(max(0, event.occurredAt.timeIntervalSince1970))),
+                type: event.type)
+        }
+    }
+
+    private func publish(_ message: Message, type: String) async throws {
         do {
-            try await publisher.publish(message, exchange: configuration.exchange, routingKey: event.type)
+            try await publisher.publish(message, exchange: configuration.exchange, routingKey: type)
         } catch let error as BrokerError {
             switch error.code {
             case .returned:
-                throw PublishError(.unroutable, "no queue is bound to \(configuration.exchange) for '\(event.type)': is a worker's topology declared?")
+                throw PublishError(.unroutable, "no queue is bound to \(configuration.exchange) for '\(type)': is a worker's topology declared?")
             case .nacked:
                 throw PublishError(.rejected, "the broker refused the event")
             case .connectionFailed:

@@ -27,6 +27,8 @@ public enum Telemetry {
         "herald_outbox_oldest_seconds": "Age of the oldest row of the outbox not yet published.",
         "herald_http_requests_total": "Requests the API answered, by method, route pattern and status.",
         "herald_http_request_duration_seconds": "Time the API took to answer, by method and route pattern.",
+        "herald_trace_spans_exported_total": "Spans sent to the OpenTelemetry collector.",
+        "herald_trace_spans_dropped_total": "Spans not sent: the export queue was full, or the collector refused or could not be reached.",
     ]
 
     /// Installs the Prometheus backend once per process, before any metric is created.

@@ -35,7 +35,7 @@ extension Settings {
     }
 
     /// The keys whose whole value is a secret.
-    static let secretKeys: Set<Key> = [.operatorToken, .secretKey, .retiredSecretKeys, .apiKey]
+    static let secretKeys: Set<Key> = [.operatorToken, .secretKey, .retiredSecretKeys, .apiKey, .otlpHeaders]
 
     /// `value` as it may be shown: a secret as `********` (empty stays empty), a URL's
     /// password as `****`.

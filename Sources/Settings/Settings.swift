@@ -127,6 +127,15 @@ public struct Settings: Sendable {
     package var inboundRetention: [InboundStatus: Int]
     /// Refused inbound requests stored per source and second; beyond, answered only.
     public var inboundRejectionsKept: Int
+    /// Where spans go: an OpenTelemetry collector's OTLP/HTTP traces URL; nil: no span is
+    /// recorded, and a `traceparent` that came with a request or event is passed along.
+    public var tracesURL: String?
+    /// Headers sent with every export (a vendor's API key).
+    public var tracesHeaders: [(name: String, value: String)]
+    /// `service.name` of this process's spans; nil: `herald-<command>`.
+    public var serviceName: String?
+    /// Share of new traces recorded (a span with a parent follows its parent's choice).
+    public var traceSampleRatio: Double
 
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
@@ -194,6 +203,11 @@ public struct Settings: Sendable {
         case inboundBodyTimeout = "HERALD_INBOUND_BODY_TIMEOUT"
         case inboundRetention = "HERALD_INBOUND_RETENTION"
         case inboundRejectionsKept = "HERALD_INBOUND_REJECTIONS_KEPT"
+        case otlpEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+        case otlpTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        case otlpHeaders = "OTEL_EXPORTER_OTLP_HEADERS"
+        case serviceName = "OTEL_SERVICE_NAME"
+        case traceSampleRatio = "OTEL_TRACES_SAMPLER_ARG"
 
         public var defaultValue: String {
             switch self {
@@ -256,6 +270,11 @@ public struct Settings: Sendable {
             case .inboundBodyTimeout: "10s"
             case .inboundRetention: "90d"
             case .inboundRejectionsKept: "10"
+            case .otlpEndpoint: ""
+            case .otlpTracesEndpoint: ""
+            case .otlpHeaders: ""
+            case .serviceName: ""
+            case .traceSampleRatio: "1"
             }
         }
 
@@ -320,6 +339,11 @@ public struct Settings: Sendable {
             case .inboundBodyTimeout: "time an inbound request's body may take to arrive (408 after)"
             case .inboundRetention: "days inbound webhooks are kept: one age, then status=age pairs (90d,rejected=7d)"
             case .inboundRejectionsKept: "refused inbound requests stored per source and second (more are answered only)"
+            case .otlpEndpoint: "an OpenTelemetry collector's OTLP/HTTP base URL (http://127.0.0.1:4318); spans are posted to /v1/traces as JSON (empty: none recorded, an incoming traceparent is passed along)"
+            case .otlpTracesEndpoint: "the full OTLP/HTTP traces URL, instead of OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces"
+            case .otlpHeaders: "headers sent to the collector, name=value pairs, comma-separated (a vendor's key)"
+            case .serviceName: "service.name of this process's spans (empty: herald-worker, herald-api, …)"
+            case .traceSampleRatio: "share of new traces recorded, 0 to 1 (a span follows its parent's sampled flag)"
             }
         }
     }
@@ -478,6 +502,29 @@ public struct Settings: Sendable {
         }
         inboundBodyTimeout = try duration(.inboundBodyTimeout)
         inboundRejectionsKept = try integer(.inboundRejectionsKept, 0...1_000_000)
+        let traces = value(.otlpTracesEndpoint).isEmpty ? value(.otlpEndpoint) : value(.otlpTracesEndpoint)
+        if traces.isEmpty {
+            tracesURL = nil
+        } else {
+            let key: Key = value(.otlpTracesEndpoint).isEmpty ? .otlpEndpoint : .otlpTracesEndpoint
+            guard traces.hasPrefix("http://") || traces.hasPrefix("https://") else {
+                throw SettingsError(key: key, reason: "must be an http:// or https:// URL")
+            }
+            tracesURL = key == .otlpTracesEndpoint ? traces : (traces.hasSuffix("/") ? String(traces.dropLast()) : traces) + "/v1/traces"
+        }
+        tracesHeaders = try list(.otlpHeaders).map { (item: String) throws(SettingsError) -> (name: String, value: String) in
+            let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
+                // The name only: the value may be a key.
+                throw SettingsError(key: .otlpHeaders, reason: "each item must be name=value (item \(parts.first.map { "'\($0.prefix(40))'" } ?? "") is not)")
+            }
+            return (parts[0], parts[1].removingPercentEncoding ?? parts[1])
+        }
+        serviceName = value(.serviceName).isEmpty ? nil : value(.serviceName)
+        guard let ratio = Double(value(.traceSampleRatio)), (0...1).contains(ratio) else {
+            throw SettingsError(key: .traceSampleRatio, reason: "must be a number from 0 to 1")
+        }
+        traceSampleRatio = ratio
         inboundRetention = [:]
         func days(_ text: String) throws(SettingsError) -> Int {
             guard let age = Ladder.parse(text), age.components.seconds >= 86_400, age.components.seconds % 86_400 == 0 else {

@@ -10,6 +10,7 @@ import Postgres
 public import Records
 public import Topology
 import HeraldSupport
+import Tracing
 
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
@@ -100,12 +101,20 @@ package struct Processor: Sendable {
     /// trouble), so it comes back. From a shard, `intake` gives the message its place in
     /// the shard's order: an event is stored after every event that arrived before it.
     package func handle(_ delivery: HeraldAMQP.Delivery, intake: Intake? = nil) async throws {
-        try await process(delivery, intake: intake)
+        // The message's span continues the trace its headers carry (the producer's
+        // publish, or the message that scheduled this retry): every attempt, retry and
+        // nudge it makes is its child.
+        var trace = InstrumentationContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(delivery.message.headers, into: &trace, using: MessageHeaders())
+        let name = delivery.message.headers[WorkMessage.kindHeader] == nil ? "herald.fanout" : "herald.delivery"
+        try await withSpan(name, context: trace, ofKind: .consumer) { span in
+            try await process(delivery, intake: intake, span: span)
+        }
         // Whatever stored nothing lets the next message of its shard go.
         await intake?.turn.pass()
     }
 
-    private func process(_ delivery: HeraldAMQP.Delivery, intake: Intake?) async throws {
+    private func process(_ delivery: HeraldAMQP.Delivery, intake: Intake?, span: any Span) async throws {
         if delivery.isTruncated {
             // Only an excerpt was read: the body is parked as that excerpt, with its size.
             try await park(
@@ -119,6 +128,23 @@ package struct Processor: Sendable {
         } catch {
             try await park(delivery, reason: error.description)
             return
+        }
+        if span.isRecording {
+            span.attributes["messaging.system"] = "rabbitmq"
+            span.attributes["messaging.destination.name"] = delivery.routingKey
+            span.attributes["messaging.rabbitmq.message.redelivered"] = delivery.redelivered
+            switch message {
+            case .event(let event):
+                span.attributes["herald.event_id"] = event.id
+                span.attributes["herald.event_type"] = event.type
+                span.attributes["herald.tenant_id"] = event.tenantID.uuidString.lowercased()
+            case .delivery(let id, let attempt, _, _):
+                span.attributes["herald.delivery_id"] = id.uuidString.lowercased()
+                span.attributes["herald.attempt"] = attempt
+            case .deferred(let endpoint, let deliveries):
+                span.attributes["herald.endpoint_id"] = endpoint.uuidString.lowercased()
+                span.attributes["herald.deliveries"] = deliveries.count
+            }
         }
         switch message {
         case .event(let event):
@@ -310,8 +336,12 @@ package struct Processor: Sendable {
             throw SecretUnavailable(endpoint: endpoint.id)
         }
         let startedAt = Date()
-        let request = WebhookRequest.make(
+        var request = WebhookRequest.make(
             event: event, endpoint: endpoint, deliveryID: state.id, requestID: state.requestID, now: startedAt, settings: context.requests)
+        // The attempt's span; its `traceparent` goes to the receiver, whose own tracing
+        // may continue the trace.
+        let span = startSpan("herald.attempt", ofKind: .client)
+        InstrumentationSystem.instrument.inject(span.context, into: &request.headers, using: RequestHeaders())
         let clock = ContinuousClock.now
         let outcome: Outcome
         var excerpt: [UInt8] = []
@@ -344,6 +374,21 @@ package struct Processor: Sendable {
             context.directory.invalidate(tenant: endpoint.tenantID)
         }
         let duration = ContinuousClock.now - clock
+        if span.isRecording {
+            span.attributes["http.request.method"] = request.method
+            span.attributes["server.address"] = URLComponents(string: endpoint.url)?.host
+            span.attributes["http.response.status_code"] = outcome.statusCode
+            span.attributes["herald.outcome"] = outcome.summary
+            span.attributes["herald.delivery_id"] = state.id.uuidString.lowercased()
+            span.attributes["herald.endpoint_id"] = endpoint.id.uuidString.lowercased()
+            span.attributes["herald.event_id"] = event.id
+            span.attributes["herald.attempt"] = k
+            if outcome.verdict != .delivered {
+                span.attributes["error.type"] = outcome.statusCode.map(String.init) ?? outcome.errorClass?.rawValue ?? "failed"
+                span.setStatus(SpanStatus(code: .error))
+            }
+        }
+        span.end()
         let ladder = context.topology.ladder
         var next: AttemptRecord.Next
         var rung: Int?
@@ -417,8 +462,17 @@ package struct Processor: Sendable {
         guard let head = try await context.records.head(ofOrdered: endpoint), head.attempts == 0 else { return }
         if let creating, head.id != creating { return }
         try await publisher.publish(
-            WorkMessage.retry(delivery: head.id, attempt: 1, endpoint: endpoint), exchange: "", routingKey: context.topology.workQueue,
+            Self.traced(WorkMessage.retry(delivery: head.id, attempt: 1, endpoint: endpoint)), exchange: "", routingKey: context.topology.workQueue,
             mandatory: true)
+    }
+
+    /// `message` with the current trace context in its headers: the message it leads to
+    /// continues this message's trace.
+    private static func traced(_ message: Message) -> Message {
+        guard let current = InstrumentationContext.current else { return message }
+        var message = message
+        InstrumentationSystem.instrument.inject(current, into: &message.headers, using: MessageHeaders())
+        return message
     }
 
     /// Makes an endpoint's circuit, opened or closed in this worker, known: a warning in
@@ -481,7 +535,7 @@ package struct Processor: Sendable {
     /// Publishes the retry with a confirm; only then may the current message be acked.
     private func schedule(_ delivery: UUID, attempt: Int, rung: Int, endpoint: UUID) async throws {
         try await publisher.publish(
-            WorkMessage.retry(delivery: delivery, attempt: attempt, endpoint: endpoint), exchange: "",
+            Self.traced(WorkMessage.retry(delivery: delivery, attempt: attempt, endpoint: endpoint)), exchange: "",
             routingKey: context.topology.retryQueue(rung: rung), mandatory: true)
     }
 
@@ -526,6 +580,13 @@ enum AttemptMetrics {
 package struct Intake: Sendable {
     let turn: Turn
     let stores: Batcher<Arrival, Stored>
+}
+
+/// Carries a trace context in a webhook request's headers.
+struct RequestHeaders: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [(name: String, value: String)]) {
+        carrier.append((key, value))
+    }
 }
 
 /// A delivery to defer, with its endpoint.

@@ -28,6 +28,7 @@ struct APICommand: AsyncParsableCommand {
         let settings = try options.settings()
         Telemetry.bootstrap()
         let logger = Logger(label: "herald.api")
+        let exporter = TraceSetup.bootstrap(settings, command: "api", logger: logger)
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
         let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
         let dispatcher = Dispatcher(
@@ -99,7 +100,7 @@ struct APICommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .process(
                 // Resources first: the group stops its services in reverse order, so they close last.
-                [
+                (exporter.map { [$0] } ?? []) + [
                     Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
                     Closing("dispatcher") { await dispatcher.close() }, link, relay,
                 ] + listeners + [housekeeping],

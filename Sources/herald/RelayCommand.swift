@@ -21,6 +21,7 @@ struct RelayCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try options.settings()
         let logger = Logger(label: "herald.relay")
+        let exporter = TraceSetup.bootstrap(settings, command: "relay", logger: logger)
         let pool = try Pool(url: settings.outboxDatabaseURL ?? settings.databaseURL, size: 2, applicationName: "herald-relay", logger: logger)
         let producer = Producer(
             configuration: .init(
@@ -29,7 +30,7 @@ struct RelayCommand: AsyncParsableCommand {
             logger: logger)
         let relay = RelayService(pool: pool, producer: producer, logger: logger)
         // Resources first: the group stops its services in reverse order, so they close last.
-        let services: [any Service] = [Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() }, relay]
+        let services: [any Service] = (exporter.map { [$0] } ?? []) + [Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() }, relay]
         let group = ServiceGroup(configuration: .process(services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

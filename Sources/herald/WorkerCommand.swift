@@ -28,6 +28,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let settings = try options.settings()
         Telemetry.bootstrap()
         let logger = Logger(label: "herald.worker")
+        let exporter = TraceSetup.bootstrap(settings, command: "worker", logger: logger)
         var allowed: [Network] = []
         for range in settings.allowedAddresses {
             guard let network = Network(range) else {
@@ -72,7 +73,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 shardView.update(replicas: replicas)
             }
         ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
-        var services: [any Service] = [
+        var services: [any Service] = (exporter.map { [$0] } ?? []) + [
             Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,
             QueueGauges(census: BrokerCensus(amqpURL: settings.amqpURL, topology: context.topology, logger: logger), logger: logger),
         ]

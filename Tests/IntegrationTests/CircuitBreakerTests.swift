@@ -33,10 +33,11 @@ struct CircuitBreakerIntegrationTests {
                 try await pipeline.pool.query("SELECT circuit_opened_at IS NOT NULL FROM endpoints WHERE id = \(endpoint)")[0].decode(Bool.self, 0)
             }
             let atOpening = arrivals.withLock { $0.count }
-            // Three probes, each failing. An attempt that held its slot when the circuit
-            // opened may still reach the receiver right after the row says so: the last
-            // three of five arrivals are probes whatever came first.
-            _ = try await receiver.waitForRequests(atOpening + 5)
+            // Three probes, each failing. Attempts in flight when the circuit opened (at
+            // most the endpoint's starting concurrency limit, 4) may still reach the
+            // receiver after the row says so: the last three of eight arrivals are probes
+            // whatever came first.
+            _ = try await receiver.waitForRequests(atOpening + 8)
             let probes = arrivals.withLock { Array($0.suffix(3)) }
             #expect(probes[1] - probes[0] >= .milliseconds(500) && probes[2] - probes[1] >= .milliseconds(500), "one probe per cool-down")
             let spent = try await pipeline.deliveries(endpoint: endpoint).filter { $0.status == "failed" }.count
