@@ -376,7 +376,7 @@ package struct Processor: Sendable {
         let duration = ContinuousClock.now - clock
         if span.isRecording {
             span.attributes["http.request.method"] = request.method
-            span.attributes["server.address"] = URLComponents(string: endpoint.url)?.host
+            span.attributes["server.address"] = Self.host(of: endpoint.url)
             span.attributes["http.response.status_code"] = outcome.statusCode
             span.attributes["herald.outcome"] = outcome.summary
             span.attributes["herald.delivery_id"] = state.id.uuidString.lowercased()
@@ -464,6 +464,15 @@ package struct Processor: Sendable {
         try await publisher.publish(
             Self.traced(WorkMessage.retry(delivery: head.id, attempt: 1, endpoint: endpoint)), exchange: "", routingKey: context.topology.workQueue,
             mandatory: true)
+    }
+
+    /// The host of an endpoint's URL, for its attempts' spans: between `://` and the next
+    /// `/`, `?`, `#` or port (never the path or query: a Zapier URL's path is its secret).
+    static func host(of url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return "" }
+        let rest = url[scheme.upperBound...]
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<close]) }
+        return String(rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" && $0 != ":" })
     }
 
     /// `message` with the current trace context in its headers: the message it leads to

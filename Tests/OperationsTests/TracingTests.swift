@@ -132,6 +132,8 @@ struct TracingTests {
         span.attributes["http.response.status_code"] = 503
         span.attributes["server.address"] = "hooks.example.com"
         span.attributes["retry"] = true
+        span.attributes["note"] = "a \"quoted\" \\ value\n\u{1}é"
+        span.attributes["codes"] = [200, 503] as [Int64]
         span.status = SpanStatus(code: .error)
         let json = try JSONSerialization.jsonObject(with: Data(OTLPJSON.encode([span], serviceName: "herald-worker", serviceVersion: "1.2.3")))
         let resourceSpans = try #require((json as? [String: Any])?["resourceSpans"] as? [[String: Any]])
@@ -151,6 +153,9 @@ struct TracingTests {
         #expect(value("http.response.status_code")?["intValue"] as? String == "503")
         #expect(value("server.address")?["stringValue"] as? String == "hooks.example.com")
         #expect(value("retry")?["boolValue"] as? Bool == true)
+        #expect(value("note")?["stringValue"] as? String == "a \"quoted\" \\ value\n\u{1}é", "escaped and read back")
+        let codes = (value("codes")?["arrayValue"] as? [String: Any])?["values"] as? [[String: Any]]
+        #expect(codes?.compactMap { $0["intValue"] as? String } == ["200", "503"])
     }
 }
 

@@ -82,4 +82,18 @@ struct AttemptLogTests {
         let (atDebug, _, _) = try await run(status: 204, level: .debug)
         #expect(atDebug.contains { $0.message == "attempt delivered" && $0.level == .debug && $0.metadata["status"] == "204" })
     }
+
+    /// An attempt's span names the receiver's host, never its path or query (a Zapier
+    /// catch hook's path is its secret).
+    @Test(arguments: [
+        ("https://hooks.zapier.com/hooks/catch/123/abc/", "hooks.zapier.com"),
+        ("https://api.example.com:8443/in?token=s3cret", "api.example.com"),
+        ("http://127.0.0.1:8765/hooks", "127.0.0.1"),
+        ("https://[2001:db8::1]:443/x", "2001:db8::1"),
+        ("https://example.com#frag", "example.com"),
+        ("not a url", ""),
+    ])
+    func anAttemptsSpanNamesOnlyTheHost(url: String, host: String) {
+        #expect(Processor.host(of: url) == host)
+    }
 }

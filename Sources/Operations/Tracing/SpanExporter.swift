@@ -1,4 +1,3 @@
-import Foundation
 import HTTPClient
 public import Logging
 import Metrics
@@ -114,14 +113,7 @@ public final class SpanExporter: Service, Sendable, CustomStringConvertible {
     }
 
     private func send(_ batch: [FinishedSpan]) async {
-        let body: [UInt8]
-        do {
-            body = try OTLPJSON.encode(batch, serviceName: configuration.serviceName, serviceVersion: configuration.serviceVersion)
-        } catch {
-            dropped.increment(by: batch.count)
-            logger.warning("spans not encoded", metadata: ["spans": "\(batch.count)", "reason": "\(error)"])
-            return
-        }
+        let body = OTLPJSON.encode(batch, serviceName: configuration.serviceName, serviceVersion: configuration.serviceVersion)
         let request = Request(
             url: configuration.url, method: "POST", headers: [("Content-Type", "application/json")] + configuration.headers, body: body,
             timeout: configuration.timeout, connectTimeout: min(configuration.timeout, .seconds(5)))
@@ -142,136 +134,199 @@ public final class SpanExporter: Service, Sendable, CustomStringConvertible {
 
 /// OTLP's JSON encoding of an `ExportTraceServiceRequest` (opentelemetry-proto's
 /// `trace.proto` in proto3 JSON: lowerCamelCase names, ids as lower-case hex, 64-bit
-/// integers as strings, enums as numbers).
+/// integers as strings, enums as numbers), written directly: at every span of every
+/// delivery, `JSONEncoder` cost the worker more than the span itself.
 package enum OTLPJSON {
-    package static func encode(_ spans: [FinishedSpan], serviceName: String, serviceVersion: String) throws -> [UInt8] {
-        let request = ExportRequest(resourceSpans: [
-            ResourceSpans(
-                resource: Resource(attributes: [
-                    KeyValue(key: "service.name", value: .init(stringValue: serviceName)),
-                    KeyValue(key: "service.version", value: .init(stringValue: serviceVersion)),
-                ]),
-                scopeSpans: [ScopeSpans(scope: Scope(name: "herald", version: serviceVersion), spans: spans.map(Span.init))])
-        ])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return Array(try encoder.encode(request))
+    package static func encode(_ spans: [FinishedSpan], serviceName: String, serviceVersion: String) -> [UInt8] {
+        var out = JSONText()
+        out.raw(#"{"resourceSpans":[{"resource":{"attributes":["#)
+        out.keyValue("service.name", .string(serviceName))
+        out.raw(",")
+        out.keyValue("service.version", .string(serviceVersion))
+        out.raw(#"]},"scopeSpans":[{"scope":{"name":"herald","version":"#)
+        out.string(serviceVersion)
+        out.raw(#"},"spans":["#)
+        for (index, span) in spans.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.span(span)
+        }
+        out.raw("]}]}]}")
+        return out.bytes
+    }
+}
+
+/// A JSON document written piece by piece.
+private struct JSONText {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(64 * 1024) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    struct ExportRequest: Encodable { var resourceSpans: [ResourceSpans] }
-    struct ResourceSpans: Encodable {
-        var resource: Resource
-        var scopeSpans: [ScopeSpans]
-    }
-    struct Resource: Encodable { var attributes: [KeyValue] }
-    struct ScopeSpans: Encodable {
-        var scope: Scope
-        var spans: [Span]
-    }
-    struct Scope: Encodable {
-        var name: String
-        var version: String
+    mutating func raw(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
     }
 
-    struct Span: Encodable {
-        var traceId: String
-        var spanId: String
-        var parentSpanId: String?
-        var traceState: String?
-        var name: String
-        var kind: Int
-        var startTimeUnixNano: String
-        var endTimeUnixNano: String
-        var attributes: [KeyValue]
-        var events: [Event]
-        var links: [Link]
-        var status: Status
-
-        init(_ span: FinishedSpan) {
-            traceId = span.identity.traceIDHex
-            spanId = TraceParent.hex(span.identity.spanID)
-            parentSpanId = span.parentSpanID.map(TraceParent.hex)
-            traceState = span.identity.state
-            name = span.name
-            kind =
-                switch span.kind {
-                case .internal: 1
-                case .server: 2
-                case .client: 3
-                case .producer: 4
-                case .consumer: 5
-                }
-            startTimeUnixNano = String(span.start)
-            endTimeUnixNano = String(span.end)
-            attributes = KeyValue.list(span.attributes)
-            events = span.events.map { Event(timeUnixNano: String($0.nanosecondsSinceEpoch), name: $0.name, attributes: KeyValue.list($0.attributes)) }
-            links = span.links.map { Link(traceId: $0.traceIDHex, spanId: TraceParent.hex($0.spanID)) }
-            switch span.status?.code {
-            case .ok?: status = Status(code: 1, message: nil)
-            case .error?: status = Status(code: 2, message: span.status?.message)
-            case nil: status = Status(code: 0, message: nil)
+    /// A JSON string: quotes, backslashes and control characters escaped.
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): raw(#"\""#)
+            case UInt8(ascii: "\\"): raw(#"\\"#)
+            case UInt8(ascii: "\n"): raw(#"\n"#)
+            case UInt8(ascii: "\r"): raw(#"\r"#)
+            case UInt8(ascii: "\t"): raw(#"\t"#)
+            case 0..<0x20:
+                raw(#"\u00"#)
+                let digits: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(digits[Int(byte >> 4)])
+                bytes.append(digits[Int(byte & 0xf)])
+            default: bytes.append(byte)
             }
         }
+        bytes.append(UInt8(ascii: "\""))
     }
 
-    struct Event: Encodable {
-        var timeUnixNano: String
-        var name: String
-        var attributes: [KeyValue]
-    }
-    struct Link: Encodable {
-        var traceId: String
-        var spanId: String
-    }
-    struct Status: Encodable {
-        var code: Int
-        var message: String?
-    }
-
-    struct KeyValue: Encodable {
-        var key: String
-        var value: AnyValue
-
-        static func list(_ attributes: SpanAttributes) -> [KeyValue] {
-            var list: [KeyValue] = []
-            attributes.forEach { key, attribute in list.append(KeyValue(key: key, value: AnyValue(attribute))) }
-            return list.sorted { $0.key < $1.key }
+    mutating func span(_ span: FinishedSpan) {
+        raw(#"{"traceId":""#)
+        raw(span.identity.traceIDHex)
+        raw(#"","spanId":""#)
+        raw(TraceParent.hex(span.identity.spanID))
+        raw("\"")
+        if let parent = span.parentSpanID {
+            raw(#","parentSpanId":""#)
+            raw(TraceParent.hex(parent))
+            raw("\"")
         }
-    }
-
-    struct AnyValue: Encodable {
-        var stringValue: String?
-        var intValue: String?
-        var doubleValue: Double?
-        var boolValue: Bool?
-        var arrayValue: ArrayValue?
-
-        init(stringValue: String? = nil, intValue: String? = nil, doubleValue: Double? = nil, boolValue: Bool? = nil, arrayValue: ArrayValue? = nil) {
-            self.stringValue = stringValue
-            self.intValue = intValue
-            self.doubleValue = doubleValue
-            self.boolValue = boolValue
-            self.arrayValue = arrayValue
+        if let state = span.identity.state {
+            raw(#","traceState":"#)
+            string(state)
         }
-
-        init(_ attribute: SpanAttribute) {
-            switch attribute {
-            case .int32(let value): self.init(intValue: String(value))
-            case .int64(let value): self.init(intValue: String(value))
-            case .double(let value): self.init(doubleValue: value)
-            case .bool(let value): self.init(boolValue: value)
-            case .string(let value): self.init(stringValue: value)
-            case .int32Array(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(intValue: String($0)) }))
-            case .int64Array(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(intValue: String($0)) }))
-            case .doubleArray(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(doubleValue: $0) }))
-            case .boolArray(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(boolValue: $0) }))
-            case .stringArray(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(stringValue: $0) }))
-            case .stringConvertibleArray(let values): self.init(arrayValue: ArrayValue(values: values.map { AnyValue(stringValue: $0.description) }))
-            case .stringConvertible(let value): self.init(stringValue: value.description)
-            default: self.init(stringValue: "\(attribute)")
+        raw(#","name":"#)
+        string(span.name)
+        let kind =
+            switch span.kind {
+            case .internal: 1
+            case .server: 2
+            case .client: 3
+            case .producer: 4
+            case .consumer: 5
             }
+        raw(#","kind":"#)
+        raw(String(kind))
+        raw(#","startTimeUnixNano":""#)
+        raw(String(span.start))
+        raw(#"","endTimeUnixNano":""#)
+        raw(String(span.end))
+        raw(#"","attributes":"#)
+        attributes(span.attributes)
+        if !span.events.isEmpty {
+            raw(#","events":["#)
+            for (index, event) in span.events.enumerated() {
+                if index > 0 { raw(",") }
+                raw(#"{"timeUnixNano":""#)
+                raw(String(event.nanosecondsSinceEpoch))
+                raw(#"","name":"#)
+                string(event.name)
+                raw(#","attributes":"#)
+                attributes(event.attributes)
+                raw("}")
+            }
+            raw("]")
+        }
+        if !span.links.isEmpty {
+            raw(#","links":["#)
+            for (index, link) in span.links.enumerated() {
+                if index > 0 { raw(",") }
+                raw(#"{"traceId":""#)
+                raw(link.traceIDHex)
+                raw(#"","spanId":""#)
+                raw(TraceParent.hex(link.spanID))
+                raw(#""}"#)
+            }
+            raw("]")
+        }
+        switch span.status?.code {
+        case .ok?: raw(#","status":{"code":1}"#)
+        case .error?:
+            raw(#","status":{"code":2"#)
+            if let message = span.status?.message {
+                raw(#","message":"#)
+                string(message)
+            }
+            raw("}")
+        case nil: raw(#","status":{"code":0}"#)
+        }
+        raw("}")
+    }
+
+    mutating func attributes(_ attributes: SpanAttributes) {
+        raw("[")
+        var first = true
+        attributes.forEach { key, value in
+            if !first { raw(",") }
+            first = false
+            keyValue(key, value)
+        }
+        raw("]")
+    }
+
+    mutating func keyValue(_ key: String, _ value: SpanAttribute) {
+        raw(#"{"key":"#)
+        string(key)
+        raw(#","value":"#)
+        anyValue(value)
+        raw("}")
+    }
+
+    mutating func anyValue(_ value: SpanAttribute) {
+        switch value {
+        case .int32(let number): integer(Int64(number))
+        case .int64(let number): integer(number)
+        case .double(let number):
+            if number.isFinite {
+                raw(#"{"doubleValue":"#)
+                raw(String(number))
+                raw("}")
+            } else {
+                raw(#"{"stringValue":"#)
+                string(String(number))
+                raw("}")
+            }
+        case .bool(let flag): raw(flag ? #"{"boolValue":true}"# : #"{"boolValue":false}"#)
+        case .string(let text): stringValue(text)
+        case .stringConvertible(let item): stringValue(item.description)
+        case .int32Array(let numbers): array(numbers) { $0.integer(Int64($1)) }
+        case .int64Array(let numbers): array(numbers) { $0.integer($1) }
+        case .doubleArray(let numbers): array(numbers) { $0.anyValue(.double($1)) }
+        case .boolArray(let flags): array(flags) { $0.anyValue(.bool($1)) }
+        case .stringArray(let texts): array(texts) { $0.stringValue($1) }
+        case .stringConvertibleArray(let items): array(items) { $0.stringValue($1.description) }
+        default: stringValue("\(value)")
         }
     }
 
-    struct ArrayValue: Encodable { var values: [AnyValue] }
+    mutating func integer(_ number: Int64) {
+        raw(#"{"intValue":""#)
+        raw(String(number))
+        raw(#""}"#)
+    }
+
+    mutating func stringValue(_ text: String) {
+        raw(#"{"stringValue":"#)
+        string(text)
+        raw("}")
+    }
+
+    mutating func array<Element>(_ elements: [Element], _ write: (inout JSONText, Element) -> Void) {
+        raw(#"{"arrayValue":{"values":["#)
+        for (index, element) in elements.enumerated() {
+            if index > 0 { raw(",") }
+            write(&self, element)
+        }
+        raw("]}}")
+    }
 }
