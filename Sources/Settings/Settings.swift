@@ -82,7 +82,8 @@ public struct Settings: Sendable {
     public var maxEndpointsPerTenant: Int
     /// Ports endpoint URLs may use besides 80 and 443.
     public var allowedPorts: [Int]
-    /// Port of the worker's /healthz, /readyz and /metrics (0: none).
+    /// Address and port of the worker's /healthz, /readyz and /metrics (port 0: none).
+    public var workerHost: String
     public var workerPort: Int
     /// The operator's token for tenants and keys; nil: those routes refuse everyone.
     public var operatorToken: String?
@@ -178,6 +179,7 @@ public struct Settings: Sendable {
         case publishRateLimit = "HERALD_PUBLISH_RATE_LIMIT"
         case maxEndpointsPerTenant = "HERALD_MAX_ENDPOINTS"
         case allowedPorts = "HERALD_ALLOWED_PORTS"
+        case workerHost = "HERALD_WORKER_HOST"
         case workerPort = "HERALD_WORKER_PORT"
         case operatorToken = "HERALD_OPERATOR_TOKEN"
         case operatorTenant = "HERALD_OPERATOR_TENANT"
@@ -245,6 +247,7 @@ public struct Settings: Sendable {
             case .publishRateLimit: "200"
             case .maxEndpointsPerTenant: "100"
             case .allowedPorts: ""
+            case .workerHost: "127.0.0.1"
             case .workerPort: "9090"
             case .operatorToken: ""
             case .operatorTenant: ""
@@ -314,6 +317,7 @@ public struct Settings: Sendable {
             case .publishRateLimit: "events per second per tenant over HTTP, twice that in a burst (0: no limit)"
             case .maxEndpointsPerTenant: "endpoints one tenant may have (0: no limit)"
             case .allowedPorts: "ports endpoint URLs may use besides 80 and 443, comma-separated"
+            case .workerHost: "address the worker's health and metrics listen on"
             case .workerPort: "port of the worker's health and metrics (0: none)"
             case .operatorToken: "token for creating tenants and keys (empty: disabled)"
             case .operatorTenant: "a tenant id: its endpoints receive operator events (endpoint.disabled, delivery.exhausted, …) as webhooks (empty: only the PREFIX.operator exchange)"
@@ -436,6 +440,7 @@ public struct Settings: Sendable {
         apiRateLimit = try integer(.apiRateLimit, 0...1_000_000)
         publishRateLimit = try integer(.publishRateLimit, 0...1_000_000)
         maxEndpointsPerTenant = try integer(.maxEndpointsPerTenant, 0...1_000_000)
+        workerHost = value(.workerHost)
         workerPort = try integer(.workerPort, 0...65535)
         operatorToken = value(.operatorToken).isEmpty ? nil : value(.operatorToken)
         if value(.operatorTenant).isEmpty {

@@ -17,6 +17,9 @@ struct APIOptions: ParsableArguments {
 
     @Flag(help: "Print the API's JSON instead of a table.")
     var json = false
+
+    @Option(help: ArgumentHelp("Print only this field of the answer (of each item of a list), for scripts: TENANT=$(herald tenants create Studio --field id).", valueName: "name"))
+    var field: String?
 }
 
 /// A credential from a file ('-': standard input), without its trailing line break: a
@@ -48,6 +51,7 @@ struct APIClient {
     let base: String
     let token: String
     let json: Bool
+    let field: String?
 
     /// Which credential a command needs: each takes its own from the environment, so that
     /// with both variables set every command works.
@@ -80,6 +84,7 @@ struct APIClient {
         guard let key = given ?? fallback else { throw ValidationError("this command needs \(needed)") }
         token = key
         json = options.json
+        field = options.field
     }
 
     /// Sends a request and returns the parsed JSON answer (nil for 204).
@@ -114,8 +119,20 @@ struct APIClient {
 
     /// Prints `value` as JSON with `--json`, else as a table of `columns` (a list under
     /// `items`) or as `key: value` lines (one object).
-    func show(_ value: Any?, columns: [String]) {
+    func show(_ value: Any?, columns: [String]) throws {
         guard let value else { return }
+        if let field {
+            let objects = (value as? [String: Any])?["items"] as? [[String: Any]] ?? [(value as? [String: Any]) ?? [:]]
+            for object in objects {
+                guard let found = object[field] else {
+                    let known = object.keys.sorted().joined(separator: ", ")
+                    printError("--field: the answer has no '\(field.prefix(60))' (it has: \(known))", problem: ["detail": "no field \(field.prefix(60))"])
+                    throw ExitCode.validationFailure
+                }
+                print(Self.text(found))
+            }
+            return
+        }
         if json {
             if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]) {
                 print(String(decoding: data, as: UTF8.self))

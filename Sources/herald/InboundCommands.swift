@@ -86,7 +86,7 @@ struct Sources: AsyncParsableCommand {
             var body = try fields.body()
             body["name"] = name
             if body["verification"] == nil { body["verification"] = ["method": "none"] }
-            client.show(try await client.send("POST", "/v1/sources", body: body), columns: [])
+            try client.show(try await client.send("POST", "/v1/sources", body: body), columns: [])
         }
     }
 
@@ -95,7 +95,7 @@ struct Sources: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/sources"), columns: Sources.columns)
+            try client.show(try await client.send("GET", "/v1/sources"), columns: Sources.columns)
         }
     }
 
@@ -105,7 +105,7 @@ struct Sources: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/sources/\(id)"), columns: [])
+            try client.show(try await client.send("GET", "/v1/sources/\(id)"), columns: [])
         }
     }
 
@@ -120,7 +120,7 @@ struct Sources: AsyncParsableCommand {
             let client = try APIClient(api)
             var body = try fields.body()
             body["name"] = name
-            client.show(try await client.send("PATCH", "/v1/sources/\(id)", body: body), columns: [])
+            try client.show(try await client.send("PATCH", "/v1/sources/\(id)", body: body), columns: [])
         }
     }
 
@@ -145,7 +145,7 @@ struct Sources: AsyncParsableCommand {
             let client = try APIClient(api)
             var body: [String: Any] = [:]
             body["grace_seconds"] = grace
-            client.show(try await client.send("POST", "/v1/sources/\(id)/rotate-url", body: body), columns: [])
+            try client.show(try await client.send("POST", "/v1/sources/\(id)/rotate-url", body: body), columns: [])
         }
     }
 
@@ -155,7 +155,7 @@ struct Sources: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/sources/\(id)/secret"), columns: [])
+            try client.show(try await client.send("GET", "/v1/sources/\(id)/secret"), columns: [])
         }
     }
 }
@@ -182,7 +182,7 @@ struct InboundWebhooks: AsyncParsableCommand {
                 if let value { query.append("\(name)=\(value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value)") }
             }
             let path = query.isEmpty ? "/v1/inbound" : "/v1/inbound?" + query.joined(separator: "&")
-            client.show(try await client.send("GET", path), columns: ["id", "received_at", "status", "response_status", "event_type", "error"])
+            try client.show(try await client.send("GET", path), columns: ["id", "received_at", "status", "response_status", "event_type", "error"])
         }
     }
 
@@ -192,7 +192,7 @@ struct InboundWebhooks: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/inbound/\(id)"), columns: [])
+            try client.show(try await client.send("GET", "/v1/inbound/\(id)"), columns: [])
         }
     }
 
@@ -202,7 +202,7 @@ struct InboundWebhooks: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/inbound/\(id)/replay"), columns: [])
+            try client.show(try await client.send("POST", "/v1/inbound/\(id)/replay"), columns: [])
         }
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import Inbound
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// `herald listen`: a receiver on this machine that prints every webhook it gets and
 /// whether its signature holds: the quickest way to see what an endpoint would receive
@@ -19,6 +21,7 @@ struct ListenCommand: AsyncParsableCommand {
     @Option(help: "herald, standard-webhooks, stripe or github.") var scheme = "standard-webhooks"
     @Option(help: "The herald scheme's header prefix.") var headerPrefix = "X-Herald"
     @Option(help: "Largest body read, in bytes.") var maxBodyBytes = 1 << 20
+    @Option(help: "Stop after this many webhooks (0: run until Ctrl-C); with & in a script, `wait` then waits for them.") var count = 0
 
     func run() async throws {
         let key = try secretFile.map { try readSecret(fromFile: $0, flag: "--secret-file") } ?? secret
@@ -32,6 +35,7 @@ struct ListenCommand: AsyncParsableCommand {
             default: throw ValidationError("--scheme: herald, standard-webhooks, stripe or github, not '\(scheme.prefix(40))'")
             }
         let limit = maxBodyBytes
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
         let router = Router()
         router.on("**", method: .post) { request, _ -> Response in
             let buffer = try await request.body.collect(upTo: limit)
@@ -47,12 +51,26 @@ struct ListenCommand: AsyncParsableCommand {
             }
             // Unbuffered, so a pipe sees each request as it comes.
             FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            arrived.yield()
             return Response(status: .noContent)
         }
         var logger = Logger(label: "herald.listen")
         logger.logLevel = .warning
         FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)/ (any path); Ctrl-C stops\n".utf8))
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "herald-listen"), logger: logger)
-        try await app.runService()
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let expected = count
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                defer { arrived.finish() }
+                try await group.run()
+            }
+            if expected > 0 {
+                // A graceful shutdown: the last request's answer is sent before the listener closes.
+                for await _ in arrivals.prefix(expected) {}
+                await group.triggerGracefulShutdown()
+            }
+            try await tasks.waitForAll()
+        }
     }
 }

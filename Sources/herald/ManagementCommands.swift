@@ -13,7 +13,7 @@ struct Tenants: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            client.show(try await client.send("POST", "/v1/tenants", body: ["name": name]), columns: [])
+            try client.show(try await client.send("POST", "/v1/tenants", body: ["name": name]), columns: [])
         }
     }
 
@@ -23,7 +23,7 @@ struct Tenants: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            client.show(try await client.send("GET", "/v1/tenants"), columns: ["id", "name", "created_at"])
+            try client.show(try await client.send("GET", "/v1/tenants"), columns: ["id", "name", "created_at"])
         }
     }
 
@@ -36,7 +36,7 @@ struct Tenants: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            client.show(try await client.send("POST", "/v1/tenants/\(tenant)/portal-links", body: ["read_only": readOnly]), columns: [])
+            try client.show(try await client.send("POST", "/v1/tenants/\(tenant)/portal-links", body: ["read_only": readOnly]), columns: [])
         }
     }
 }
@@ -55,10 +55,10 @@ struct Keys: AsyncParsableCommand {
             let columns = ["id", "name", "created_at", "revoked_at"]
             if let tenant {
                 let client = try APIClient(api, credential: .operator)
-                client.show(try await client.send("GET", "/v1/tenants/\(tenant)/keys"), columns: columns)
+                try client.show(try await client.send("GET", "/v1/tenants/\(tenant)/keys"), columns: columns)
             } else {
                 let client = try APIClient(api)
-                client.show(try await client.send("GET", "/v1/keys"), columns: columns)
+                try client.show(try await client.send("GET", "/v1/keys"), columns: columns)
             }
         }
     }
@@ -71,7 +71,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
-            client.show(try await client.send("POST", "/v1/tenants/\(tenant)/keys", body: ["name": name]), columns: [])
+            try client.show(try await client.send("POST", "/v1/tenants/\(tenant)/keys", body: ["name": name]), columns: [])
         }
     }
 
@@ -188,7 +188,7 @@ struct Endpoints: AsyncParsableCommand {
             let client = try APIClient(api)
             var body = try fields.body()
             body["secret"] = try secretFile.map { try readSecret(fromFile: $0, flag: "--secret-file") } ?? secret
-            client.show(try await client.send("POST", "/v1/endpoints", body: body), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints", body: body), columns: [])
         }
     }
 
@@ -197,7 +197,7 @@ struct Endpoints: AsyncParsableCommand {
         @OptionGroup var api: APIOptions
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/endpoints"), columns: Endpoints.columns)
+            try client.show(try await client.send("GET", "/v1/endpoints"), columns: Endpoints.columns)
         }
     }
 
@@ -207,7 +207,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/endpoints/\(id)"), columns: [])
+            try client.show(try await client.send("GET", "/v1/endpoints/\(id)"), columns: [])
         }
     }
 
@@ -242,7 +242,7 @@ struct Endpoints: AsyncParsableCommand {
                 }
                 body["headers"] = headers
             }
-            client.show(try await client.send("PATCH", "/v1/endpoints/\(id)", body: body), columns: [])
+            try client.show(try await client.send("PATCH", "/v1/endpoints/\(id)", body: body), columns: [])
         }
     }
 
@@ -263,7 +263,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/enable"), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/enable"), columns: [])
         }
     }
 
@@ -273,7 +273,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/disable"), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/disable"), columns: [])
         }
     }
 
@@ -284,7 +284,7 @@ struct Endpoints: AsyncParsableCommand {
         @Flag(help: "Also resend the deliveries skipped while it was disabled.") var replaySkipped = false
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/activate", body: ["replay_skipped": replaySkipped]), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/activate", body: ["replay_skipped": replaySkipped]), columns: [])
         }
     }
 
@@ -297,7 +297,7 @@ struct Endpoints: AsyncParsableCommand {
             let client = try APIClient(api)
             var body: [String: Any] = [:]
             body["grace_seconds"] = grace
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/rotate-secret", body: body), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/rotate-secret", body: body), columns: [])
         }
     }
 
@@ -308,7 +308,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/confirm-secret"), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/confirm-secret"), columns: [])
         }
     }
 
@@ -318,7 +318,7 @@ struct Endpoints: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("GET", "/v1/endpoints/\(id)/secret"), columns: [])
+            try client.show(try await client.send("GET", "/v1/endpoints/\(id)/secret"), columns: [])
         }
     }
 
@@ -329,7 +329,7 @@ struct Endpoints: AsyncParsableCommand {
         @Option(help: "Event type from the catalog.") var event: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(id)/test", body: ["event_type": event]), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(id)/test", body: ["event_type": event]), columns: [])
         }
     }
 }
@@ -358,7 +358,7 @@ struct Deliveries: AsyncParsableCommand {
             }
             let base = endpoint.map { "/v1/endpoints/\($0)/deliveries" } ?? "/v1/deliveries"
             let path = query.isEmpty ? base : base + "?" + query.joined(separator: "&")
-            client.show(try await client.send("GET", path), columns: ["id", "event_type", "event_id", "status", "attempts", "last_status_code", "created_at"])
+            try client.show(try await client.send("GET", path), columns: ["id", "event_type", "event_id", "status", "attempts", "last_status_code", "created_at"])
         }
     }
 
@@ -370,13 +370,13 @@ struct Deliveries: AsyncParsableCommand {
             let client = try APIClient(api)
             let detail = try await client.send("GET", "/v1/deliveries/\(id)")
             if api.json {
-                client.show(detail, columns: [])
+                try client.show(detail, columns: [])
                 return
             }
             let object = detail as? [String: Any]
-            client.show(object?["delivery"], columns: [])
+            try client.show(object?["delivery"], columns: [])
             print("")
-            client.show(["items": object?["attempts"] ?? []], columns: ["attempt", "trigger", "started_at", "duration_ms", "status_code", "error_class", "response_excerpt"])
+            try client.show(["items": object?["attempts"] ?? []], columns: ["attempt", "trigger", "started_at", "duration_ms", "status_code", "error_class", "response_excerpt"])
         }
     }
 
@@ -386,7 +386,7 @@ struct Deliveries: AsyncParsableCommand {
         @Argument var id: String
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/deliveries/\(id)/retry"), columns: [])
+            try client.show(try await client.send("POST", "/v1/deliveries/\(id)/retry"), columns: [])
         }
     }
 
@@ -398,7 +398,7 @@ struct Deliveries: AsyncParsableCommand {
         @Flag(help: "Only count them.") var dryRun = false
         func run() async throws {
             let client = try APIClient(api)
-            client.show(try await client.send("POST", "/v1/endpoints/\(endpoint)/recover", body: ["since": since, "dry_run": dryRun]), columns: [])
+            try client.show(try await client.send("POST", "/v1/endpoints/\(endpoint)/recover", body: ["since": since, "dry_run": dryRun]), columns: [])
         }
     }
 }
@@ -422,7 +422,7 @@ struct ParkedMessages: AsyncParsableCommand {
         func run() async throws {
             let client = try APIClient(api, credential: .operator)
             let path = limit.map { "/v1/parked?limit=\($0)" } ?? "/v1/parked"
-            client.show(try await client.send("GET", path), columns: ["id", "parked_at", "routing_key", "body_bytes", "reason"])
+            try client.show(try await client.send("GET", path), columns: ["id", "parked_at", "routing_key", "body_bytes", "reason"])
         }
     }
 

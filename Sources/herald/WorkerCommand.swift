@@ -80,7 +80,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if settings.workerPort > 0 {
             services.append(
                 OpsServer.application(
-                    host: settings.apiHost, port: settings.workerPort,
+                    host: settings.workerHost, port: settings.workerPort,
                     readiness: { await Readiness.check(pool: pool, broker: { status.consuming }) }, logger: logger))
         }
         let group = ServiceGroup(

@@ -40,21 +40,11 @@ struct HardeningTests {
     /// `herald api` as a child process, its threads counted while 300 probes run.
     @Test func readinessProbesOpenNoConnections() async throws {
         try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
-            let port = try TestServices.freePort()
-            let process = Process()
-            process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
-            process.arguments = ["api", "--queue-prefix", pipeline.topology.prefix]
-            var environment = ProcessInfo.processInfo.environment
-            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
-            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
-            environment["HERALD_LOG_LEVEL"] = "error"
-            environment["HERALD_API_PORT"] = "\(port)"
-            environment["HERALD_API_RATE_LIMIT"] = "0"
-            environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
-            environment["HERALD_RETRY_LADDER"] = pipeline.topology.ladder.description
-            process.environment = environment
-            try process.run()
-            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let api = try APIProcess(
+                pipeline, environment: ["HERALD_API_RATE_LIMIT": "0", "HERALD_RETRY_LADDER": pipeline.topology.ladder.description])
+            defer { api.stop() }
+            let port = api.port
+            let process = api.process
             let client = Client()
             func probe() async -> Int {
                 (try? await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(port)/readyz", method: "GET")).status) ?? 0

@@ -36,20 +36,9 @@ struct MetricsTests {
             let workerPort = try TestServices.freePort()
             let worker = try WorkerProcess.start(pipeline, ladder: "200ms", environment: ["HERALD_WORKER_PORT": String(workerPort)])
             defer { worker.stopIfRunning() }
-            let apiPort = try TestServices.freePort()
-            let api = Process()
-            api.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
-            api.arguments = ["api", "--queue-prefix", pipeline.topology.prefix]
-            var environment = ProcessInfo.processInfo.environment
-            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
-            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
-            environment["HERALD_LOG_LEVEL"] = "error"
-            environment["HERALD_API_PORT"] = "\(apiPort)"
-            environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
-            environment["HERALD_RETRY_LADDER"] = "200ms"
-            api.environment = environment
-            try api.run()
-            defer { if api.isRunning { kill(api.processIdentifier, SIGKILL) } }
+            let api = try APIProcess(pipeline)
+            let apiPort = api.port
+            defer { api.stop() }
 
             try await pipeline.publish("client.created", tenant: tenant)
             try await receiver.waitForRequests(1)

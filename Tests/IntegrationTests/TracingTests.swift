@@ -30,26 +30,14 @@ struct TracingIntegrationTests {
             ]
             let worker = try WorkerProcess.start(pipeline, ladder: "300ms", environment: tracing)
             defer { worker.stopIfRunning() }
-            let apiPort = try TestServices.freePort()
             let operatorToken = "operator-token-for-tracing-tests"
-            let api = Process()
-            api.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
-            api.arguments = ["api", "--queue-prefix", pipeline.topology.prefix, "--retry-ladder", "300ms"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
-            environment["HERALD_AMQP_URL"] = TestServices.amqpURL
-            environment["HERALD_LOG_LEVEL"] = "error"
-            environment["HERALD_API_PORT"] = "\(apiPort)"
-            environment["HERALD_OPERATOR_TOKEN"] = operatorToken
-            environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
-            for (name, value) in tracing { environment[name] = value }
-            environment["OTEL_SERVICE_NAME"] = "crm-herald-api"
-            api.environment = environment
-            try api.run()
-            defer { if api.isRunning { kill(api.processIdentifier, SIGKILL) } }
+            let api = try APIProcess(
+                pipeline,
+                environment: tracing.merging(["HERALD_OPERATOR_TOKEN": operatorToken, "OTEL_SERVICE_NAME": "crm-herald-api", "HERALD_RETRY_LADDER": "300ms"]) { _, new in new })
+            defer { api.stop() }
 
             let client = HTTPClient.Client()
-            let base = "http://127.0.0.1:\(apiPort)"
+            let base = api.url
             try await pipeline.eventually("the API answers") {
                 (try? await client.execute(HTTPClient.Request(url: "\(base)/readyz", method: "GET")).status) == 200
             }

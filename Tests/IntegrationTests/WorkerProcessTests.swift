@@ -6,6 +6,35 @@ import TestSupport
 import Topology
 import HeraldSupport
 
+/// The `herald api` executable as a child process on a free port, with the pipeline's
+/// queues and a 200 ms ladder; `stop()` (in a `defer`) kills it if it still runs.
+struct APIProcess {
+    let process = Process()
+    let port: Int
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    /// `environment` adds to (or overrides) the settings it starts with.
+    init(_ pipeline: Pipeline, environment extra: [String: String] = [:]) throws {
+        port = try TestServices.freePort()
+        process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/herald")
+        process.arguments = ["api", "--queue-prefix", pipeline.topology.prefix]
+        var environment = ProcessInfo.processInfo.environment
+        environment["HERALD_DATABASE_URL"] = pipeline.databaseURL
+        environment["HERALD_AMQP_URL"] = TestServices.amqpURL
+        environment["HERALD_LOG_LEVEL"] = "error"
+        environment["HERALD_API_PORT"] = "\(port)"
+        environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
+        environment["HERALD_RETRY_LADDER"] = "200ms"
+        for (key, value) in extra { environment[key] = value }
+        process.environment = environment
+        try process.run()
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
 /// The `herald worker` executable as a child process, for the tests that kill it.
 struct WorkerProcess {
     let process: Process
