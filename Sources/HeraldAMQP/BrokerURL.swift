@@ -1,5 +1,6 @@
 import Foundation
 import HeraldSupport
+import Synchronization
 
 /// The parts of an `amqp://user:password@host:port/vhost?heartbeat=30` URL.
 package struct BrokerURL: Sendable, Equatable {
@@ -53,6 +54,45 @@ package struct BrokerURL: Sendable, Equatable {
 
     /// Host, port and vhost, for logs: no credentials.
     package var redacted: String { "amqp://\(host):\(port)/\(virtualHost == "/" ? "" : virtualHost)" }
+}
+
+extension BrokerURL {
+    /// The brokers of a setting: one URL, or the nodes of a cluster as URLs separated by
+    /// commas (a comma inside a password is written `%2C`).
+    package static func list(_ text: String) throws(BrokerError) -> [BrokerURL] {
+        let items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !items.isEmpty else { throw BrokerError(.invalidURL, message: "expected amqp://user:password@host:port/vhost") }
+        return try items.map { (item: String) throws(BrokerError) -> BrokerURL in try BrokerURL(item) }
+    }
+}
+
+/// Which broker of a list a process connects to next: a connection is made to the first
+/// listed node and, when it fails or is lost, to the next, round the list (replicas spread
+/// over a cluster by listing a different node first).
+package final class BrokerRotation: Sendable {
+    private let next = Mutex<Int>(0)
+
+    package static let shared = BrokerRotation()
+
+    package init(start: Int = 0) {
+        next.withLock { $0 = start }
+    }
+
+    /// The order to try `count` brokers in this time: from the current one on.
+    package func order(_ count: Int) -> [Int] {
+        let first = next.withLock { $0 } % max(count, 1)
+        return (0..<count).map { (first + $0) % count }
+    }
+
+    /// Moves on past broker `index` (it failed, or its connection was lost).
+    package func failed(_ index: Int, of count: Int) {
+        next.withLock { $0 = (index + 1) % max(count, 1) }
+    }
+
+    /// Stays with broker `index` (it answered).
+    package func connected(_ index: Int) {
+        next.withLock { $0 = index }
+    }
 }
 
 /// Exponential backoff with full jitter, capped, for reconnecting.

@@ -20,9 +20,38 @@ package final class Connection: Sendable {
         self.url = url
     }
 
-    /// Connects and logs in once.
-    package static func connect(to url: String, logger: Logger) async throws -> Connection {
-        let parsed = try BrokerURL(url)
+    /// Connects and logs in once. `url` may list the nodes of a cluster, separated by
+    /// commas: they are tried in turn (from where the process's rotation stands) until one
+    /// accepts; the error of the last is thrown when none does. A lost connection moves
+    /// the rotation on, so the next `connect` tries another node first.
+    package static func connect(to url: String, logger: Logger, rotation: BrokerRotation = .shared) async throws -> Connection {
+        let brokers = try BrokerURL.list(url)
+        var lastError: (any Error)?
+        for index in rotation.order(brokers.count) {
+            do {
+                let connection = try await connect(to: brokers[index], logger: logger)
+                rotation.connected(index)
+                if brokers.count > 1 {
+                    // When it is lost (not closed by this process), the next connect
+                    // starts at the following node.
+                    let lifecycle = connection.lifecycle
+                    lifecycle.onFinished {
+                        if lifecycle.error != nil { rotation.failed(index, of: brokers.count) }
+                    }
+                }
+                return connection
+            } catch let error as BrokerError where error.code == .connectionFailed {
+                rotation.failed(index, of: brokers.count)
+                if brokers.count > 1 {
+                    logger.warning("broker node unreachable, trying the next", metadata: ["broker": "\(brokers[index].redacted)", "reason": "\(error.message)"])
+                }
+                lastError = error
+            }
+        }
+        throw lastError ?? BrokerError(.connectionFailed, message: "no broker to connect to")
+    }
+
+    private static func connect(to parsed: BrokerURL, logger: Logger) async throws -> Connection {
         let inbox = Inbox()
         let lifecycle = Lifecycle()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

@@ -9,6 +9,9 @@ import Tracing
 /// once the broker confirmed it. Many publishes may be in flight at once.
 public struct Producer: Sendable {
     public struct Configuration: Sendable {
+        /// The broker, or a cluster's nodes as URLs separated by commas: the producer
+        /// connects to one and, when it is lost, to the next; a publish in flight then
+        /// fails (never reported as sent), so an outbox relay publishes it again.
         public var amqpURL: String
         public var exchange: String
         public var limits: EventLimits

@@ -11,7 +11,8 @@ public import Foundation
 public struct Settings: Sendable {
     /// PostgreSQL, as a `postgres://` URL.
     public var databaseURL: String
-    /// RabbitMQ, as an `amqp://` URL.
+    /// RabbitMQ, as an `amqp://` URL, or a cluster's nodes as URLs separated by commas
+    /// (each process connects to one and moves to the next when it is lost).
     public var amqpURL: String
     /// Folder of the numbered `.sql` migration files.
     public var migrationsDirectory: String
@@ -284,7 +285,7 @@ public struct Settings: Sendable {
         public var summary: String {
             switch self {
             case .databaseURL: "PostgreSQL URL"
-            case .amqpURL: "RabbitMQ URL (heartbeat=SECONDS may be added as a query item)"
+            case .amqpURL: "RabbitMQ URL (heartbeat=SECONDS may be added as a query item); a cluster's nodes as URLs separated by commas"
             case .migrationsDirectory: "folder of the numbered .sql migrations"
             case .databasePoolSize: "PostgreSQL connections per process"
             case .logLevel: "trace, debug, info, notice, warning, error or critical"
@@ -363,8 +364,8 @@ public struct Settings: Sendable {
             throw SettingsError(key: .databaseURL, reason: "must be a postgres:// or postgresql:// URL")
         }
         amqpURL = value(.amqpURL)
-        guard amqpURL.hasPrefix("amqp://") else {
-            throw SettingsError(key: .amqpURL, reason: "must be an amqp:// URL")
+        guard amqpURL.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).hasPrefix("amqp://") }) else {
+            throw SettingsError(key: .amqpURL, reason: "must be an amqp:// URL, or the cluster's nodes as amqp:// URLs separated by commas")
         }
         migrationsDirectory = value(.migrationsDirectory)
         guard let poolSize = Int(value(.databasePoolSize)), (1...500).contains(poolSize) else {

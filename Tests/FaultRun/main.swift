@@ -1,6 +1,9 @@
 // The fault run: publishes events to several tenants' endpoints on a local receiver while
 // killing, freezing and restarting workers, the broker and the database, then accounts for
-// every (event, endpoint) pair. Runs against the `faults` servers of scripts/services.
+// every (event, endpoint) pair. Runs against the `faults` servers of scripts/services; with
+// `--cluster`, against the three-node `cluster` (PostgreSQL still the `faults` one), where
+// the broker faults are a kill -9 of the node leading the work queue (restarted after) and
+// a stop of another node.
 import HeraldAMQP
 import Delivery
 import HeraldEvents
@@ -21,10 +24,15 @@ struct Options {
     var rate = 400
     var ladder = "200ms,400ms,800ms,1600ms,3200ms"
     var timeout: Duration = .seconds(900)
+    var cluster = false
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
         while let argument = iterator.next() {
+            if argument == "--cluster" {
+                cluster = true
+                continue
+            }
             let value = iterator.next() ?? ""
             switch argument {
             case "--events": events = Int(value) ?? events
@@ -35,7 +43,7 @@ struct Options {
             case "--ladder": ladder = value
             case "--timeout": timeout = .seconds(Int(value) ?? 900)
             default:
-                print("usage: faultrun [--events N] [--rate N] [--tenants N] [--endpoints N] [--kills N] [--ladder L] [--timeout SECONDS]")
+                print("usage: faultrun [--events N] [--rate N] [--tenants N] [--endpoints N] [--kills N] [--ladder L] [--timeout SECONDS] [--cluster]")
                 exit(2)
             }
         }
@@ -105,7 +113,12 @@ func run() async throws -> Int32 {
     let started = ContinuousClock.now
     let root = TestServices.repositoryRoot
     try TestServices.script("start", "faults")
-    let amqpURL = "amqp://guest:guest@127.0.0.1:5674/?heartbeat=2"
+    // On the cluster each process lists a different node first: two workers and the
+    // producer start on three different nodes.
+    func node(_ n: Int) -> String { "amqp://guest:guest@127.0.0.1:\(5700 + n)/?heartbeat=2" }
+    func nodes(from first: Int) -> String { (0..<3).map { node((first - 1 + $0) % 3 + 1) }.joined(separator: ",") }
+    if options.cluster { try TestServices.script("start", "cluster") }
+    let amqpURL = options.cluster ? nodes(from: 3) : "amqp://guest:guest@127.0.0.1:5674/?heartbeat=2"
     let adminURL = TestServices.faultsDatabaseURL
 
     // A database and a queue prefix of its own.
@@ -149,13 +162,18 @@ func run() async throws -> Int32 {
     try await pool.query("UPDATE endpoints SET consecutive_failures = 0")
 
     // Two workers.
+    let workersStarted = Locked<Int>(0)
     func startWorker() throws -> Process {
+        let first = workersStarted.withLock { count in
+            count += 1
+            return count % 2 + 1
+        }
         let process = Process()
         process.executableURL = root.appendingPathComponent(".build/debug/herald")
         process.arguments = ["worker", "--queue-prefix", prefix, "--retry-ladder", options.ladder]
         var environment = ProcessInfo.processInfo.environment
         environment["HERALD_DATABASE_URL"] = databaseURL
-        environment["HERALD_AMQP_URL"] = amqpURL
+        environment["HERALD_AMQP_URL"] = options.cluster ? nodes(from: first) : amqpURL
         environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
         environment["HERALD_WORKER_PORT"] = "0"
         environment["HERALD_LOG_LEVEL"] = "error"
@@ -220,9 +238,20 @@ func run() async throws -> Int32 {
 
     // The faults, spread over the run.
     var recoveries: [String] = []
-    var schedule: [(Double, String)] = [(0.05, "503"), (0.35, "rabbitmq"), (0.55, "postgres"), (0.75, "freeze")]
+    var schedule: [(Double, String)] =
+        options.cluster
+        ? [(0.05, "503"), (0.3, "kill-leader"), (0.6, "stop-node")]
+        : [(0.05, "503"), (0.35, "rabbitmq"), (0.55, "postgres"), (0.75, "freeze")]
+    var restarted = 0
     for k in 0..<options.kills { schedule.append((0.1 + 0.6 * Double(k) / Double(max(1, options.kills)), "kill")) }
     schedule.sort { $0.0 < $1.0 }
+    /// Seconds from `since` until deliveries move past `count` (how long a fault stalled them).
+    func resumed(after count: Int, since: ContinuousClock.Instant) async -> String {
+        while delivered() == count && delivered() < total && ContinuousClock.now - started < options.timeout {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return Elapsed.seconds(ContinuousClock.now - since)
+    }
     for (fraction, fault) in schedule {
         await waitFor(fraction)
         let before = delivered()
@@ -248,6 +277,28 @@ func run() async throws -> Int32 {
         case "postgres":
             try TestServices.script("restart-postgres", "faults")
             log("restarted PostgreSQL at \(before)/\(total)")
+        case "kill-leader":
+            let leader = try TestServices.scriptOutput("leader", "cluster", topology.workQueue)
+            try TestServices.script("kill-node", "cluster", leader)
+            let killedAt = ContinuousClock.now
+            restarted = Int(leader) ?? 1
+            log("killed node \(leader), the work queue's leader, with SIGKILL at \(before)/\(total)")
+            let count = delivered()
+            recoveries.append("kill-leader: deliveries moving \(await resumed(after: count, since: killedAt)) s after node \(leader) was killed")
+            try await Task.sleep(for: .seconds(3))
+            try TestServices.script("start-node", "cluster", leader)
+            log("restarted node \(leader)")
+        case "stop-node":
+            // Another node than the one restarted: one node down at a time keeps the majority.
+            let other = String(restarted % 3 + 1)
+            try TestServices.script("stop-node", "cluster", other)
+            let stoppedAt = ContinuousClock.now
+            log("stopped node \(other) at \(before)/\(total)")
+            let count = delivered()
+            recoveries.append("stop-node: deliveries moving \(await resumed(after: count, since: stoppedAt)) s after node \(other) stopped")
+            try await Task.sleep(for: .seconds(3))
+            try TestServices.script("start-node", "cluster", other)
+            log("started node \(other)")
         default:
             let frozen = workers.withLock { $0[0] }
             kill(frozen.processIdentifier, SIGSTOP)
@@ -313,7 +364,8 @@ func run() async throws -> Int32 {
     print("""
 
         fault run: \(options.events) events at \(options.rate)/s × \(options.endpointsPerTenant) endpoints, \(options.tenants) tenants, \(options.kills) SIGKILLs, \
-        RabbitMQ and PostgreSQL restarts, 2 s of 503s, an 8 s freeze, in \(Elapsed.seconds(elapsed)) s
+        \(options.cluster ? "a three-node cluster: its work queue's leader killed and restarted, another node stopped" : "RabbitMQ and PostgreSQL restarts, an 8 s freeze"), \
+        2 s of 503s, in \(Elapsed.seconds(elapsed)) s
           confirmed pairs       \(want.count)
           delivered pairs       \(seen.count)
           lost                  \(lost)

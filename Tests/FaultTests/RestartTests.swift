@@ -105,9 +105,21 @@ extension RestartTests {
     /// a freeze while 2,000 events are delivered; it exits non-zero on any lost,
     /// unexpected or badly signed delivery, an open delivery or a non-empty queue.
     @Test func theShortFaultRunLosesNothing() async throws {
+        try Self.faultRun(["--events", "2000", "--rate", "150", "--kills", "2", "--timeout", "240"])
+    }
+
+    /// The same on a three-node RabbitMQ cluster (`scripts/services start cluster`): two
+    /// workers and the producer on different nodes; the node leading the work queue is
+    /// killed with SIGKILL and restarted, later another node is stopped and started, and a
+    /// worker is killed, while 3,000 events are delivered: nothing lost.
+    @Test func theShortFaultRunOnAClusterLosesNothing() async throws {
+        try Self.faultRun(["--cluster", "--events", "3000", "--rate", "100", "--kills", "1", "--timeout", "300"])
+    }
+
+    static func faultRun(_ arguments: [String]) throws {
         let process = Process()
         process.executableURL = TestServices.repositoryRoot.appendingPathComponent(".build/debug/faultrun")
-        process.arguments = ["--events", "2000", "--rate", "150", "--kills", "2", "--timeout", "240"]
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -35,6 +35,36 @@ struct BrokerURLTests {
     }
 }
 
+@Suite("A cluster's brokers")
+struct BrokerListTests {
+    @Test func aListNamesEachNode() throws {
+        let nodes = try BrokerURL.list("amqp://u:p%2Cw@n1:5701/, amqp://u:p%2Cw@n2:5702/ ,amqp://n3")
+        #expect(nodes.map(\.host) == ["n1", "n2", "n3"])
+        #expect(nodes[0].password == "p,w", "a comma in a password is written %2C")
+        #expect(try BrokerURL.list("amqp://one").count == 1)
+    }
+
+    @Test(arguments: ["", " , ", "amqp://n1,http://n2", "amqp://n1,amqp://"])
+    func aListWithABadItemIsRefused(_ text: String) {
+        #expect(throws: BrokerError.self) { try BrokerURL.list(text) }
+    }
+
+    /// The next connect starts at the node after one that failed or was lost, stays on
+    /// one that answered, and every node is tried once per round.
+    @Test func theRotationMovesPastAFailedNode() {
+        let rotation = BrokerRotation(start: 0)
+        #expect(rotation.order(3) == [0, 1, 2])
+        rotation.failed(0, of: 3)
+        #expect(rotation.order(3) == [1, 2, 0])
+        rotation.connected(1)
+        #expect(rotation.order(3) == [1, 2, 0])
+        rotation.failed(2, of: 3)
+        #expect(rotation.order(3) == [0, 1, 2])
+        #expect(BrokerRotation(start: 7).order(3) == [1, 2, 0])
+        #expect(BrokerRotation(start: 5).order(1) == [0])
+    }
+}
+
 @Suite struct BackoffTests {
     @Test func growsThenCaps() {
         let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2)
