@@ -116,15 +116,16 @@ public struct API: Sendable {
     /// Called when an inbound webhook put an event into the outbox: wakes the relay.
     let onInboundEvent: @Sendable () -> Void
 
-    /// `publicURL`: the base of the URLs senders post to (`{publicURL}/in/{token}`).
+    /// `publicURL`: the base of the URLs senders post to (`{publicURL}/in/{token}`);
+    /// `readPool`: a replica the delivery log is read from (nil: `pool`).
     public init(
-        configuration: Configuration, pool: Pool, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer, publicURL: String,
+        configuration: Configuration, pool: Pool, readPool: Pool? = nil, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer, publicURL: String,
         readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
         onInboundEvent: @escaping @Sendable () -> Void = {}
     ) {
         let store = Store(pool: pool, keyring: configuration.secretKeyring, headerPrefix: configuration.headerPrefix)
         self.init(
-            configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool), dispatcher: dispatcher,
+            configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool, readPool: readPool), dispatcher: dispatcher,
             portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer,
             inbound: InboundStore(
                 pool: pool, keyring: configuration.secretKeyring, publicURL: publicURL, maxDataBytes: producer.configuration.limits.maxDataBytes),

@@ -75,7 +75,7 @@ extension PostgresRecords {
     }
 
     public func hours(tenant: UUID, endpoint: UUID, since: Date) async throws -> [EndpointHour] {
-        try await pool.query(
+        try await reads.query(
             """
             SELECT hour, succeeded, rejected, unanswered, array_to_string(latency, ',')
             FROM endpoint_hours WHERE endpoint_id = \(endpoint) AND tenant_id = \(tenant) AND hour >= \(EndpointHour.start(of: since))
@@ -92,7 +92,7 @@ extension PostgresRecords {
     public func summaries(tenant: UUID, endpoints: [UUID], since: Date) async throws -> [UUID: EndpointSummary] {
         var summaries: [UUID: EndpointSummary] = [:]
         let ids = endpoints.map(\.uuidString)
-        for row in try await pool.query(
+        for row in try await reads.query(
             """
             SELECT endpoint_id, sum(succeeded + rejected + unanswered)::bigint, sum(succeeded)::bigint FROM endpoint_hours
             WHERE tenant_id = \(tenant) AND hour >= \(EndpointHour.start(of: since)) AND endpoint_id = ANY(\(ids)::uuid[])
@@ -102,7 +102,7 @@ extension PostgresRecords {
             summaries[try row.decode(UUID.self, 0)] = EndpointSummary(attempts: try row.decode(Int.self, 1), succeeded: try row.decode(Int.self, 2))
         }
         // The newest delivery of each, from the index the log pages with.
-        for row in try await pool.query(
+        for row in try await reads.query(
             """
             SELECT u.id, d.created_at, d.status FROM unnest(\(ids)::uuid[]) AS u(id)
             CROSS JOIN LATERAL (
@@ -119,7 +119,7 @@ extension PostgresRecords {
 
     public func tenantActivity(since: Date) async throws -> [UUID: TenantActivity] {
         var activity: [UUID: TenantActivity] = [:]
-        for row in try await pool.query(
+        for row in try await reads.query(
             """
             SELECT tenant_id, sum(succeeded + rejected + unanswered)::bigint, sum(rejected + unanswered)::bigint
             FROM endpoint_hours WHERE hour >= \(EndpointHour.start(of: since)) GROUP BY tenant_id

@@ -17,7 +17,7 @@ extension PostgresRecords {
         if let until = filter.until { query = query + " AND d.created_at < \(until)" }
         if let cursor = filter.cursor { query = query + " AND (d.created_at, d.id) < (\(cursor.createdAt), \(cursor.id))" }
         query = query + " ORDER BY d.created_at DESC, d.id DESC LIMIT \(filter.limit + 1)"
-        var items = try await pool.query(query).map(Self.delivery)
+        var items = try await reads.query(query).map(Self.delivery)
         var next: String?
         if items.count > filter.limit {
             items.removeLast()
@@ -27,6 +27,10 @@ extension PostgresRecords {
     }
 
     public func delivery(tenant: UUID, id: UUID) async throws -> DeliveryDetail {
+        try await delivery(tenant: tenant, id: id, from: reads)
+    }
+
+    private func delivery(tenant: UUID, id: UUID, from pool: Pool) async throws -> DeliveryDetail {
         guard let row = try await pool.query(
             """
             SELECT d.id, d.endpoint_id, d.event_id, e.type, d.status, d.attempts, d.request_id, d.last_status_code,
@@ -65,7 +69,8 @@ extension PostgresRecords {
             RETURNING attempts
             """)
         if let row = rows.first { return try row.decode(Int.self, 0) + 1 }
-        _ = try await delivery(tenant: tenant, id: id)
+        // Absent or still open: asked of the primary, which just refused the update.
+        _ = try await delivery(tenant: tenant, id: id, from: pool)
         throw RecordError(.conflict, "the delivery is still pending or retrying")
     }
 

@@ -6,11 +6,16 @@ public import Postgres
 /// same transaction). Every interpolated value is bound.
 public struct PostgresRecords: PipelineRecords, DeliveryLog {
     let pool: Pool
+    /// Where the delivery log's pages and the dashboard's figures are read: a streaming
+    /// replica (`HERALD_DATABASE_READ_URL`), or the primary. Writes, and reads that decide
+    /// a write, always go to the primary.
+    let reads: Pool
     /// When a run of failed attempts disables an endpoint.
     let policy: DisablePolicy
 
-    public init(pool: Pool, policy: DisablePolicy = DisablePolicy()) {
+    public init(pool: Pool, readPool: Pool? = nil, policy: DisablePolicy = DisablePolicy()) {
         self.pool = pool
+        reads = readPool ?? pool
         self.policy = policy
     }
 

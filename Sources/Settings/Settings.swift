@@ -16,6 +16,9 @@ public struct Settings: Sendable {
     public var amqpURL: String
     /// Folder of the numbered `.sql` migration files.
     public var migrationsDirectory: String
+    /// A streaming replica the API reads the delivery log and the dashboard's figures
+    /// from; nil: the primary.
+    public var databaseReadURL: String?
     /// Connections each process keeps to PostgreSQL.
     public var databasePoolSize: Int
     /// Least severe level that is logged.
@@ -147,6 +150,7 @@ public struct Settings: Sendable {
     /// both parsing and `herald --help` use.
     public enum Key: String, CaseIterable, Sendable {
         case databaseURL = "HERALD_DATABASE_URL"
+        case databaseReadURL = "HERALD_DATABASE_READ_URL"
         case amqpURL = "HERALD_AMQP_URL"
         case migrationsDirectory = "HERALD_MIGRATIONS_DIR"
         case databasePoolSize = "HERALD_DATABASE_POOL_SIZE"
@@ -215,6 +219,7 @@ public struct Settings: Sendable {
         public var defaultValue: String {
             switch self {
             case .databaseURL: "postgres://postgres@127.0.0.1:5433/herald"
+            case .databaseReadURL: ""
             case .amqpURL: "amqp://guest:guest@127.0.0.1:5673/"
             case .migrationsDirectory: "migrations"
             case .databasePoolSize: "8"
@@ -285,6 +290,7 @@ public struct Settings: Sendable {
         public var summary: String {
             switch self {
             case .databaseURL: "PostgreSQL URL"
+            case .databaseReadURL: "a streaming replica the API reads the delivery log and the dashboard's charts from (empty: the primary); writes and the reads that decide them stay on the primary"
             case .amqpURL: "RabbitMQ URL (heartbeat=SECONDS may be added as a query item); a cluster's nodes as URLs separated by commas"
             case .migrationsDirectory: "folder of the numbered .sql migrations"
             case .databasePoolSize: "PostgreSQL connections per process"
@@ -362,6 +368,10 @@ public struct Settings: Sendable {
         databaseURL = value(.databaseURL)
         guard databaseURL.hasPrefix("postgres://") || databaseURL.hasPrefix("postgresql://") else {
             throw SettingsError(key: .databaseURL, reason: "must be a postgres:// or postgresql:// URL")
+        }
+        databaseReadURL = value(.databaseReadURL).isEmpty ? nil : value(.databaseReadURL)
+        if let url = databaseReadURL, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")) {
+            throw SettingsError(key: .databaseReadURL, reason: "must be a postgres:// or postgresql:// URL")
         }
         amqpURL = value(.amqpURL)
         guard amqpURL.split(separator: ",").allSatisfy({ $0.trimmingCharacters(in: .whitespaces).hasPrefix("amqp://") }) else {

@@ -30,6 +30,11 @@ struct APICommand: AsyncParsableCommand {
         let logger = Logger(label: "herald.api")
         let exporter = TraceSetup.bootstrap(settings, command: "api", logger: logger)
         let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-api", logger: logger)
+        // The delivery log and the charts from a replica, when there is one.
+        let readPool = try settings.databaseReadURL.map {
+            try Pool(url: $0, size: settings.databasePoolSize, applicationName: "herald-api-read", logger: logger)
+        }
+        let log = PostgresRecords(pool: pool, readPool: readPool)
         let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
         let dispatcher = Dispatcher(
             amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, operatorTenant: settings.operatorTenant, logger: logger)
@@ -58,7 +63,7 @@ struct APICommand: AsyncParsableCommand {
                 inbound: .init(
                     bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept,
                     ownListener: settings.inboundPort != 0)),
-            pool: pool, dispatcher: dispatcher, parking: parking,
+            pool: pool, readPool: readPool, dispatcher: dispatcher, parking: parking,
             producer: producer, publicURL: settings.publicURL,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() }, onInboundEvent: { bell.ring() })
@@ -74,13 +79,13 @@ struct APICommand: AsyncParsableCommand {
                 urlPolicy: urlPolicy,
                 rotationGrace: settings.rotationGrace, endpointsPerTenant: settings.maxEndpointsPerTenant,
                 request: settings.requestSettings, ladder: settings.retryLadder, disable: settings.disablePolicy),
-            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: PostgresRecords(pool: pool), access: PortalAccess(pool: pool),
+            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: log, access: PortalAccess(pool: pool),
             dispatcher: dispatcher, inbound: api.inbound, onInboundEvent: { bell.ring() }
         ).register(on: router)
         try Console(
             configuration: .init(sessionTTL: settings.portalSessionTTL, secureCookies: settings.secureCookies, portalLinkTTL: settings.portalLinkTTL),
             access: ConsoleAccess(pool: pool, operatorToken: settings.operatorToken), portalAccess: PortalAccess(pool: pool),
-            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: PostgresRecords(pool: pool),
+            store: Store(pool: pool, keyring: settings.secretKeyring, headerPrefix: settings.headerPrefix), log: log,
             census: BrokerCensus(amqpURL: settings.amqpURL, topology: topology, logger: logger), parking: parking, heartbeats: Heartbeats(pool: pool)
         ).register(on: router)
         let app = Application(
@@ -101,7 +106,7 @@ struct APICommand: AsyncParsableCommand {
             configuration: .process(
                 // Resources first: the group stops its services in reverse order, so they close last.
                 (exporter.map { [$0] } ?? []) + [
-                    Closing("postgres pool") { await pool.close() }, Closing("producer") { await producer.close() },
+                    Closing("postgres pool") { await pool.close() }, Closing("read pool") { await readPool?.close() }, Closing("producer") { await producer.close() },
                     Closing("dispatcher") { await dispatcher.close() }, link, relay,
                 ] + listeners + [housekeeping],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

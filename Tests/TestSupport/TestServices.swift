@@ -39,6 +39,11 @@ public enum TestServices {
         env("HERALD_FAULTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5434/herald")
     }
 
+    /// The streaming replica of the main PostgreSQL (`scripts/services start replica`).
+    public static var replicaDatabaseURL: String {
+        env("HERALD_REPLICA_DATABASE_URL", "postgres://postgres@127.0.0.1:5435/herald")
+    }
+
     public static let logger: Logger = {
         var logger = Logger(label: "test")
         logger.logLevel = .warning
