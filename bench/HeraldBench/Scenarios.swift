@@ -155,11 +155,24 @@ struct Drain {
 /// 3, 5 and 6: `events` events over the tenants, drained by `workers` worker processes with
 /// every guarantee on; with `hanging`, that share of the tenants' endpoints never answer
 /// and only deliveries to the others are timed.
-func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double = 0, events: Int? = nil, dataBytes: Int = 1024) async throws -> Drain {
+/// With `delay`, every endpoint is a `SlowingServer` answering after that long and the
+/// workers run with `environment`: scaling where the work is waiting, not CPU.
+func endToEnd(
+    _ options: Options, label: String, workers: Int, hanging: Double = 0, events: Int? = nil, dataBytes: Int = 1024,
+    delay: Duration? = nil, environment: [String: String] = [:]
+) async throws -> Drain {
     let eventCount = events ?? options.events
     return try await Scenario.run(options, label: label) { scenario in
         let database = scenario.database
         let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
+        let delayServer = try delay.map { delay in
+            let server = try SlowingServer()
+            server.setDelay(microseconds: Int(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000))
+            return server
+        }
+        if let delayServer {
+            try await database.pool.query("UPDATE endpoints SET url = \("http://127.0.0.1:\(delayServer.port)/t")")
+        }
         let hangingCount = Int((Double(tenants.count) * hanging).rounded())
         // Held until the scenario ends: its accepted connections never answer.
         let server = hangingCount > 0 ? try HangingServer() : nil
@@ -173,7 +186,7 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
         let healthy = Set(tenants.dropFirst(hangingCount))
         let expected = (0..<eventCount).filter { healthy.contains(tenants[$0 % tenants.count]) }.count
         let log = AccessLog(path: options.accessLog)
-        try await scenario.startWorkers(workers)
+        try await scenario.startWorkers(workers, environment: environment)
         let producer = scenario.producer()
         let workerIDs = scenario.workers.map(\.process.processIdentifier)
         let before = CPUSnapshot.take(workers: workerIDs)
@@ -195,7 +208,12 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
         // Deliveries whose endpoint had no free slot wait in the defer queue.
         let waited = try await database.count(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered' AND delivered_at - created_at > interval '2 seconds'")
-        let received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
+        let received: Int
+        if let delayServer {
+            received = delayServer.answered
+        } else {
+            received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
+        }
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
         let elapsed = finished.timeIntervalSince1970 - first
         say(
@@ -203,6 +221,7 @@ func endToEnd(_ options: Options, label: String, workers: Int, hanging: Double =
                 + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
                 + "\(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
         withExtendedLifetime(server) {}
+        withExtendedLifetime(delayServer) {}
         say("\(label): CPU per delivery: \(costLine(cost))")
         return Drain(
             deliveriesPerSecond: Double(expected) / elapsed, received: received, expected: expected, peakRSS: rss, cost: cost, dataBytes: dataBytes)

@@ -33,7 +33,7 @@ struct Options {
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
                             [--fanout-events N] [--rounds N]
-                            [--only broker,http,e2e,latency,isolation,scaling,payloads,fanout,peer,slowdown,dashboard,inbound]
+                            [--only broker,http,e2e,latency,isolation,scaling,waitscaling,payloads,fanout,peer,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {
@@ -270,10 +270,11 @@ struct Scenario {
         }
     }
 
-    /// Starts `count` workers and waits until they consume.
-    mutating func startWorkers(_ count: Int) async throws {
+    /// Starts `count` workers (with `environment` added to their settings) and waits
+    /// until they consume.
+    mutating func startWorkers(_ count: Int, environment: [String: String] = [:]) async throws {
         for _ in 0..<count {
-            workers.append(try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix))
+            workers.append(try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix, environment: environment))
         }
         try await topology.awaitConsumers(workers.count)
     }

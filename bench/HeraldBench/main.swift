@@ -127,6 +127,31 @@ func main() async -> Int32 {
         rows.append(row)
         rows.append(Row(number: "", name: "  CPU per delivery during 6", value: costLine(drain.cost)))
     }
+    await attempt("waitscaling") {
+        // Where scaling is honest on one machine: a receiver that takes 50 ms, workers with
+        // 10 messages in flight each, so the work waits rather than computes.
+        let environment = ["HERALD_WORKER_CONCURRENCY": "10"]
+        let events = max(1_000, options.events / 10)
+        var base: Double?
+        for workers in [1, 2, 4] {
+            let drain = try await endToEnd(
+                options, label: "wait_\(workers)", workers: workers, events: events, delay: .milliseconds(50), environment: environment)
+            var row = Row(
+                number: workers == 1 ? "14" : "", name: "  wait-bound: \(workers) worker\(workers == 1 ? "" : "s"), receiver 50 ms, 10 in flight each",
+                value: format(drain.deliveriesPerSecond, "deliveries/s"))
+            if workers == 1 {
+                row.name = "wait-bound scaling: 1 worker, receiver 50 ms, 10 in flight"
+                base = drain.deliveriesPerSecond
+            } else if let base {
+                let ratio = drain.deliveriesPerSecond / base
+                row.value += String(format: " (× %.2f of 1 worker)", ratio)
+                row.target = workers == 2 ? "≥ × 1.8" : "≥ × 3.5"
+                row.verdict = verdict(ratio >= (workers == 2 ? 1.8 : 3.5))
+            }
+            rows.append(row)
+            rows.append(Row(number: "", name: "    CPU per delivery", value: costLine(drain.cost)))
+        }
+    }
     await attempt("payloads") {
         // The same pipeline with larger events: fewer of them, so each run moves a similar volume.
         var base = one
