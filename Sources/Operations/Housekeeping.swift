@@ -57,6 +57,16 @@ public struct Housekeeping: Service, CustomStringConvertible {
     @discardableResult
     public func applyRetention() async -> Int {
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
+        // Whole days of attempts first: the coming days' partitions made, the expired
+        // dropped. Should that fail, the rows are still deleted below.
+        do {
+            let partitions = try await PostgresRecords(pool: pool).maintainAttemptPartitions(cutoff: cutoff)
+            if partitions.made + partitions.dropped > 0 {
+                logger.info("attempt partitions maintained", metadata: ["made": "\(partitions.made)", "dropped": "\(partitions.dropped)"])
+            }
+        } catch {
+            logger.warning("attempt partitions not maintained", metadata: ["error": "\(error)"])
+        }
         do {
             var deleted = try await PostgresRecords(pool: pool).deleteOlder(than: cutoff, batch: 1000)
             // Portal links and dashboard sessions that expired: nothing can use them any more.

@@ -115,14 +115,24 @@ extension PostgresRecords {
         }
     }
 
+    /// `delivery_attempts` is partitioned by day (migration 0012): makes the partitions of
+    /// today and the next `ahead` days, and drops whole the days that ended before
+    /// `cutoff`; what is left older (in the default partition, or the first day's part
+    /// before the cutoff) `deleteOlder` deletes in batches.
+    public func maintainAttemptPartitions(cutoff: Date, ahead: Int = 7) async throws -> (made: Int, dropped: Int) {
+        let made = try await pool.query("SELECT herald_make_attempt_partitions(\(ahead)::integer)")[0].decode(Int.self, 0)
+        let dropped = try await pool.query("SELECT herald_drop_attempt_partitions(\(cutoff)::timestamptz)")[0].decode(Int.self, 0)
+        return (made, dropped)
+    }
+
     /// Small batches keep any statement from holding locks for long.
     public func deleteOlder(than cutoff: Date, batch: Int = 1000) async throws -> Int {
         var total = 0
         while true {
             let attempts = try await pool.query(
                 """
-                DELETE FROM delivery_attempts WHERE id IN
-                    (SELECT id FROM delivery_attempts WHERE started_at < \(cutoff) LIMIT \(batch))
+                DELETE FROM delivery_attempts WHERE (id, started_at) IN
+                    (SELECT id, started_at FROM delivery_attempts WHERE started_at < \(cutoff) LIMIT \(batch))
                 """).affectedRows
             let events = try await pool.query(
                 """

@@ -1,6 +1,7 @@
 import Cryptography
 import Foundation
 import HTTPClient
+import Migrations
 import Operations
 import Postgres
 import Testing
@@ -36,6 +37,94 @@ struct OperationsTests {
             #expect(events == ["evt_new"])
             #expect(try await pipeline.pool.query("SELECT count(*) FROM delivery_attempts")[0].decode(Int.self, 0) == 1)
             #expect(try await pipeline.deliveries(endpoint: endpoint).map(\.eventID) == ["evt_new"])
+        }
+    }
+
+    /// Attempts are partitioned by day: retention drops whole days past the age, deletes
+    /// what is older in the default partition, and makes the coming week's partitions.
+    @Test func retentionDropsWholeDaysOfAttempts() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/in")
+            try await pipeline.pool.query(
+                "INSERT INTO events (tenant_id, id, type, occurred_at, data) VALUES (\(tenant), 'evt_1', 'a.b', now(), '{}'::json)")
+            let delivery = try await pipeline.pool.query(
+                "INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status) VALUES (\(tenant), 'evt_1', \(endpoint), 'delivered') RETURNING id"
+            )[0].decode(UUID.self, 0)
+            // Day partitions 95 and 94 days ago, as if made then.
+            _ = try await pipeline.pool.query("SELECT herald_make_attempt_partitions(-94, (now() AT TIME ZONE 'UTC')::date - 95)")
+            func partition(_ daysAgo: Int) async throws -> String? {
+                try await pipeline.pool.query(
+                    """
+                    SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                    WHERE i.inhparent = 'delivery_attempts'::regclass
+                      AND c.relname = 'delivery_attempts_p' || to_char((now() AT TIME ZONE 'UTC')::date - \(daysAgo)::integer, 'YYYYMMDD')
+                    """
+                ).first.map { try $0.decode(String.self, 0) }
+            }
+            #expect(try await partition(95) != nil)
+            for (attempt, age) in [(1, "100 days"), (2, "95 days"), (3, "0 days")] {
+                try await pipeline.pool.query(
+                    """
+                    INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code)
+                    VALUES (\(delivery), \(attempt), 'automatic', gen_random_uuid(), now() - \(age)::interval, 5, 200)
+                    """)
+            }
+            let where_ = try await pipeline.pool.query(
+                "SELECT attempt, tableoid::regclass::text FROM delivery_attempts ORDER BY attempt"
+            ).map { (try $0.decode(Int.self, 0), try $0.decode(String.self, 1)) }
+            let expected = ["delivery_attempts_default", try await partition(95) ?? "?", try await partition(0) ?? "?"]
+            #expect(where_.map(\.1) == expected)
+
+            let housekeeping = Housekeeping(pool: pipeline.pool, retention: .seconds(90 * 86_400), rollupLag: .seconds(70), logger: TestServices.logger)
+            _ = await housekeeping.applyRetention()
+            let ninetyFive = try await partition(95)
+            let ninetyFour = try await partition(94)
+            let dropped = ninetyFive == nil && ninetyFour == nil
+            #expect(dropped, "whole expired days are dropped")
+            let left = try await pipeline.pool.query("SELECT attempt FROM delivery_attempts ORDER BY attempt").map { try $0.decode(Int.self, 0) }
+            #expect(left == [3], "the old row of the default partition deleted, today's kept")
+            for day in 0...7 {
+                let ahead = try await partition(-day)
+                #expect(ahead != nil, "the partition \(day) days ahead exists")
+            }
+        }
+    }
+
+    /// Migration 0012 moves every attempt into the partitioned table with its id, and new
+    /// attempts number on after them.
+    @Test func partitioningTheAttemptsKeepsEveryRow() async throws {
+        try await withTestDatabase { url in
+            let all = try Migration.load(directory: TestServices.repositoryRoot.appendingPathComponent("migrations").path)
+            try await Migrator(databaseURL: url, migrations: all.filter { $0.version < 12 }, logger: TestServices.logger).run()
+            let pool = try Pool(url: url, size: 2, logger: TestServices.logger)
+            let tenant = try await pool.query("INSERT INTO tenants (name) VALUES ('t') RETURNING id")[0].decode(UUID.self, 0)
+            let endpoint = try await pool.query(
+                "INSERT INTO endpoints (tenant_id, url, secret, enabled) VALUES (\(tenant), 'https://example.com/in', 'whsec_x', false) RETURNING id"
+            )[0].decode(UUID.self, 0)
+            try await pool.query("INSERT INTO events (tenant_id, id, type, occurred_at, data) VALUES (\(tenant), 'evt_1', 'a.b', now(), '{}'::json)")
+            let delivery = try await pool.query(
+                "INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), 'evt_1', \(endpoint)) RETURNING id")[0].decode(UUID.self, 0)
+            var ids: [Int] = []
+            for (attempt, age) in [(1, "40 days"), (2, "0 days")] {
+                ids.append(
+                    try await pool.query(
+                        """
+                        INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code)
+                        VALUES (\(delivery), \(attempt), 'automatic', gen_random_uuid(), now() - \(age)::interval, 5, 503) RETURNING id
+                        """)[0].decode(Int.self, 0))
+            }
+            try await Migrator(databaseURL: url, migrations: all, logger: TestServices.logger).run()
+            let kept = try await pool.query("SELECT id, attempt FROM delivery_attempts ORDER BY id").map { (try $0.decode(Int.self, 0), try $0.decode(Int.self, 1)) }
+            #expect(kept.map(\.0) == ids && kept.map(\.1) == [1, 2])
+            #expect(try await pool.query("SELECT relkind::text FROM pg_class WHERE relname = 'delivery_attempts'")[0].decode(String.self, 0) == "p")
+            let next = try await pool.query(
+                """
+                INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms)
+                VALUES (\(delivery), 3, 'automatic', gen_random_uuid(), now(), 5) RETURNING id
+                """)[0].decode(Int.self, 0)
+            #expect(next > (ids.max() ?? 0))
+            await pool.close()
         }
     }
 
