@@ -70,9 +70,10 @@ struct MetricsTests {
             _ = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/v1/endpoints/\(UUID())", method: "GET"))
             _ = try await client.execute(HTTPClient.Request(url: "http://127.0.0.1:\(apiPort)/no/such/path", method: "GET"))
             var apiText = ""
-            try await pipeline.eventually("the API counts its requests") {
+            // Housekeeping's first measurement runs beside the first requests: waited for too.
+            try await pipeline.eventually("the API counts its requests and has measured the endpoints") {
                 apiText = await metrics(apiPort) ?? ""
-                return apiText.contains("herald_http_requests_total{")
+                return apiText.contains("herald_http_requests_total{") && apiText.contains("herald_endpoints_disabled{")
             }
             await client.shutdown()
 
