@@ -66,7 +66,7 @@ BEGIN
         WHERE i.inhparent = 'delivery_attempts'::regclass AND c.relname ~ '^delivery_attempts_p[0-9]{8}$'
     LOOP
         IF (to_date(substr(part.relname, 20), 'YYYYMMDD') + 1)::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
-            EXECUTE format('DROP TABLE %I', part.relname);
+            EXECUTE format('DROP TABLE IF EXISTS %I', part.relname);
             dropped := dropped + 1;
         END IF;
     END LOOP;

@@ -1,8 +1,8 @@
 import Instrumentation
 
 /// Carries a trace context in a message's headers (W3C `traceparent` and `tracestate`
-/// as string fields), from the producer through the queues, the retry rungs and the
-/// defer queue (dead-lettering keeps headers) to the worker.
+/// as string fields), from the producer through the queues and the retry rungs
+/// (dead-lettering keeps headers) to the worker.
 package struct MessageHeaders: Injector, Extractor {
     package init() {}
 

@@ -26,8 +26,9 @@ extension PostgresRecords {
         return Page(items: items, nextCursor: next)
     }
 
+    /// From the primary: a resend decides its write (and what to restore) from this.
     public func delivery(tenant: UUID, id: UUID) async throws -> DeliveryDetail {
-        try await delivery(tenant: tenant, id: id, from: reads)
+        try await delivery(tenant: tenant, id: id, from: pool)
     }
 
     private func delivery(tenant: UUID, id: UUID, from pool: Pool) async throws -> DeliveryDetail {

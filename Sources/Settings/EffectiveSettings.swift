@@ -41,8 +41,15 @@ extension Settings {
     /// password as `****`.
     static func mask(_ value: String, of key: Key) -> String {
         if secretKeys.contains(key) { return value.isEmpty ? "" : "********" }
-        guard value.contains("://"), var components = URLComponents(string: value), components.password != nil else { return value }
-        components.password = "****"
-        return components.string ?? "(a URL that cannot be shown)"
+        guard value.contains("://") else { return value }
+        // A list of URLs (a cluster's nodes): each masked on its own.
+        return value.split(separator: ",", omittingEmptySubsequences: false).map { item in
+            let url = item.trimmingCharacters(in: .whitespaces)
+            guard url.contains("@") || url.contains("://") else { return String(item) }
+            guard var components = URLComponents(string: url) else { return "(a URL that cannot be shown)" }
+            guard components.password != nil else { return url.contains("@") && components.user == nil ? "(a URL that cannot be shown)" : url }
+            components.password = "****"
+            return components.string ?? "(a URL that cannot be shown)"
+        }.joined(separator: ",")
     }
 }

@@ -41,6 +41,7 @@ struct TracingTests {
 
     @Test func dropsAnOverlongTraceState() {
         #expect(TraceParent(header: Self.example, state: String(repeating: "a", count: 513))?.state == nil)
+        #expect(TraceParent(header: Self.example, state: "a=1\r\nX-Injected: 1")?.state == nil, "a header break is dropped")
     }
 
     /// Without a collector nothing is recorded and nothing is invented: the caller's

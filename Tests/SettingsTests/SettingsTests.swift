@@ -93,4 +93,12 @@ import Testing
             if !key.defaultValue.isEmpty { #expect(Settings.environmentHelp.contains(key.defaultValue)) }
         }
     }
+
+    /// A cluster's list of broker URLs shows every node's password masked.
+    @Test func everyNodesPasswordIsMasked() {
+        let value = "amqp://u:pw-one@n1:5672/, amqp://u:pw-two@n2:5672/,amqp://u:pw-three@n3/"
+        let shown = Settings.effective(environment: ["HERALD_AMQP_URL": value]).first { $0.key == .amqpURL }?.value ?? ""
+        #expect(!shown.contains("pw-one") && !shown.contains("pw-two") && !shown.contains("pw-three"), "\(shown)")
+        #expect(shown.contains("n2") && shown.contains("****"))
+    }
 }

@@ -17,7 +17,8 @@ public struct TraceParent: Sendable, Hashable {
     /// The `sampled` flag: whether the span is recorded (and its children should be).
     public var sampled: Bool
     /// The vendor's `tracestate`, carried along unchanged (at most 512 bytes, as the
-    /// specification lets a carrier cut it).
+    /// specification lets a carrier cut it; printable ASCII only, so it can never break
+    /// the webhook request's headers).
     public var state: String?
 
     public static let header = "traceparent"
@@ -44,7 +45,7 @@ public struct TraceParent: Sendable, Hashable {
         guard let high = Self.hex(bytes[3..<19]), let low = Self.hex(bytes[19..<35]), high != 0 || low != 0,
             let span = Self.hex(bytes[36..<52]), span != 0, let flags = Self.hex(bytes[53..<55])
         else { return nil }
-        self.init(traceID: (high, low), spanID: span, sampled: flags & 1 == 1, state: state.flatMap { $0.utf8.count <= 512 ? $0 : nil })
+        self.init(traceID: (high, low), spanID: span, sampled: flags & 1 == 1, state: state.flatMap { $0.utf8.count <= 512 && $0.utf8.allSatisfy { (0x20...0x7e).contains($0) } ? $0 : nil })
     }
 
     /// The `traceparent` header value (version 00).
