@@ -170,7 +170,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: ["Delivery", "Cryptography", "Inbound", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Delivery", "Cryptography", "Inbound", "Topology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",
@@ -196,7 +196,7 @@ let package = Package(
         .testTarget(name: "HeraldAMQPTests", dependencies: ["HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography"], swiftSettings: swiftSettings),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography", "Topology"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OperationsTests",

@@ -13,11 +13,14 @@ package final class Connection: Sendable {
     private let inbox: Inbox
     private let lifecycle: Lifecycle
     package let url: BrokerURL
+    /// Moves the process's rotation past this node (a cluster's URL list only).
+    private let passOver: @Sendable () -> Void
 
-    private init(inbox: Inbox, lifecycle: Lifecycle, url: BrokerURL) {
+    private init(inbox: Inbox, lifecycle: Lifecycle, url: BrokerURL, passOver: @escaping @Sendable () -> Void) {
         self.inbox = inbox
         self.lifecycle = lifecycle
         self.url = url
+        self.passOver = passOver
     }
 
     /// Connects and logs in once. `url` may list the nodes of a cluster, separated by
@@ -29,7 +32,7 @@ package final class Connection: Sendable {
         var lastError: (any Error)?
         for index in rotation.order(brokers.count) {
             do {
-                let connection = try await connect(to: brokers[index], logger: logger)
+                let connection = try await connect(to: brokers[index], logger: logger) { rotation.failed(index, of: brokers.count) }
                 rotation.connected(index)
                 if brokers.count > 1 {
                     // When it is lost (not closed by this process), the next connect
@@ -51,7 +54,7 @@ package final class Connection: Sendable {
         throw lastError ?? BrokerError(.connectionFailed, message: "no broker to connect to")
     }
 
-    private static func connect(to parsed: BrokerURL, logger: Logger) async throws -> Connection {
+    private static func connect(to parsed: BrokerURL, logger: Logger, passOver: @escaping @Sendable () -> Void) async throws -> Connection {
         let inbox = Inbox()
         let lifecycle = Lifecycle()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -67,7 +70,15 @@ package final class Connection: Sendable {
                 core.run()
             }
         }
-        return Connection(inbox: inbox, lifecycle: lifecycle, url: parsed)
+        return Connection(inbox: inbox, lifecycle: lifecycle, url: parsed, passOver: passOver)
+    }
+
+    /// Closes a connection whose node let the process in but could not serve it (a
+    /// declare or a consume failed: a node cut off from the cluster's majority does
+    /// that): the next `connect` starts at the following node instead of this one.
+    package func abandon() async {
+        passOver()
+        await close()
     }
 
     /// Connects, retrying with `backoff` while the broker is unreachable, until it

@@ -109,6 +109,12 @@ package struct Delivery: Sendable {
 
     /// Whether the body was over the consumer's limit and is only an excerpt.
     package var isTruncated: Bool { bodySize > message.body.count }
+
+    /// How many times the message went back to its queue unacknowledged (a quorum queue's
+    /// `x-delivery-count`; 0 from other queues).
+    package var returns: Int {
+        message.headers["x-delivery-count"]?.int.map { Int(clamping: $0) } ?? 0
+    }
 }
 
 /// A queue's state as the broker reported it on declare.

@@ -93,7 +93,7 @@ package actor Publisher {
                 try await channel.enableConfirms()
                 return (connection, channel)
             } catch {
-                await connection.close()
+                await connection.abandon()
                 throw error
             }
         }

@@ -30,7 +30,8 @@ public struct Dispatcher: DeliveryDispatching {
         self.operatorTenant = operatorTenant
         self.logger = logger
         publisher = Publisher(url: amqpURL, timeout: timeout, logger: logger) { channel in
-            try await topology.declare(on: channel)
+            let kept = try await topology.declare(on: channel)
+            if !kept.isEmpty { logger.warning("\(Topology.KeptQueue.warning)", metadata: ["queues": "\(kept)"]) }
         }
     }
 

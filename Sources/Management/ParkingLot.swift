@@ -58,7 +58,8 @@ public struct ParkingLot: Sendable {
                     .conflict, "only an excerpt of this message was kept (its body was over HERALD_MAX_MESSAGE_BYTES): discard it")
             }
             var message = parked.message
-            message.headers = message.headers.filter { !Parked.headers.contains($0.key) }
+            // Without the parking headers and the broker's (`x-death`, `x-delivery-count`).
+            message.headers = message.headers.filter { !Parked.headers.contains($0.key) && !$0.key.hasPrefix("x-") }
             message.persistent = true
             let publisher = try await connection.openChannel()
             try await publisher.enableConfirms()
@@ -154,11 +155,35 @@ public struct ParkingLot: Sendable {
         let headers = taken.message.headers
         let parkedAt = headers[Parked.atHeader]?.int.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         let fullSize = headers[Parked.bodyBytesHeader]?.int.map(Int.init)
+        // A message the broker dead-lettered (over the delivery limit) has no parking
+        // headers, only the broker's `x-death` record.
+        let death = BrokerDeath(headers)
         return ParkedView(
             id: headers[Parked.idHeader]?.string ?? taken.message.messageID ?? "",
-            reason: headers[Parked.reasonHeader]?.string ?? "",
-            routingKey: headers[Parked.fromHeader]?.string ?? taken.delivery.routingKey,
-            parkedAt: parkedAt, bodyBytes: fullSize ?? taken.delivery.bodySize, bodyKept: fullSize == nil,
+            reason: headers[Parked.reasonHeader]?.string ?? death?.reason ?? "",
+            routingKey: headers[Parked.fromHeader]?.string ?? death?.routingKey ?? taken.delivery.routingKey,
+            parkedAt: parkedAt ?? death?.time, bodyBytes: fullSize ?? taken.delivery.bodySize, bodyKept: fullSize == nil,
             messageId: taken.message.messageID)
+    }
+}
+
+/// The broker's record of a message it dead-lettered into the parking queue: the first
+/// entry of `x-death`.
+struct BrokerDeath {
+    var reason: String
+    var routingKey: String?
+    var time: Date?
+
+    init?(_ headers: FieldTable) {
+        guard case .array(let deaths) = headers["x-death"], case .table(let death)? = deaths.first,
+            let cause = death["reason"]?.string
+        else { return nil }
+        let queue = death["queue"]?.string ?? "its queue"
+        reason =
+            cause == "delivery_limit"
+            ? "returned to \(queue) unprocessed more times than its delivery limit (HERALD_DELIVERY_LIMIT); the broker dead-lettered it"
+            : "dead-lettered by the broker from \(queue) (\(cause))"
+        if case .array(let keys)? = death["routing-keys"] { routingKey = keys.first?.string }
+        if case .timestamp(let seconds)? = death["time"] { time = Date(timeIntervalSince1970: Double(seconds)) }
     }
 }

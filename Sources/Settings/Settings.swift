@@ -2,6 +2,7 @@ public import Logging
 public import Cryptography
 public import Delivery
 package import Inbound
+public import Topology
 public import Foundation
 
 /// Everything a Herald process is configured with, read in one place: environment
@@ -59,6 +60,12 @@ public struct Settings: Sendable {
     /// by one worker at a time, which keeps a tenant's events in publish order across
     /// worker replicas: what ordered endpoints need when more than one worker runs.
     public var workShards: Int
+    /// Times a message may return to a work queue unprocessed before it is parked (the
+    /// queues' `x-delivery-limit`): a poison message ends in the parking lot, never dropped.
+    public var deliveryLimit: Int
+    /// Members of each new quorum queue (`x-quorum-initial-group-size`); nil: the broker's
+    /// default, every node of the cluster on RabbitMQ 3.x.
+    public var quorumGroupSize: Int?
     /// Consecutive failed attempts that disable an endpoint (0: never).
     public var disableThreshold: Int
     /// The least time those failures must span.
@@ -171,6 +178,8 @@ public struct Settings: Sendable {
         case breakerCoolDown = "HERALD_BREAKER_COOLDOWN"
         case heartbeatInterval = "HERALD_HEARTBEAT_INTERVAL"
         case workShards = "HERALD_WORK_SHARDS"
+        case deliveryLimit = "HERALD_DELIVERY_LIMIT"
+        case quorumGroupSize = "HERALD_QUORUM_GROUP_SIZE"
         case disableThreshold = "HERALD_DISABLE_AFTER"
         case disableWindow = "HERALD_DISABLE_WINDOW"
         case maxDataBytes = "HERALD_MAX_DATA_BYTES"
@@ -240,6 +249,8 @@ public struct Settings: Sendable {
             case .breakerCoolDown: "30s"
             case .heartbeatInterval: "10s"
             case .workShards: "0"
+            case .deliveryLimit: "20"
+            case .quorumGroupSize: "all"
             case .disableThreshold: "5"
             case .disableWindow: "1h"
             case .maxDataBytes: "262144"
@@ -310,6 +321,8 @@ public struct Settings: Sendable {
             case .breakerWindow: "the rolling window over which a worker counts an endpoint's attempts and failures"
             case .breakerCoolDown: "how long an open circuit holds before one probe is sent"
             case .heartbeatInterval: "how often a worker writes its heartbeat and counts the workers that share each endpoint's rate limit and the shards"
+            case .deliveryLimit: "times a message may return to a work queue unprocessed (a crashed worker, a database outage) before it is parked with the reason; each return waits longer, from 1 s doubling to 60 s (x-delivery-limit; same on every process)"
+            case .quorumGroupSize: "members of each new quorum queue: all (the broker's default, every node on RabbitMQ 3.x) or a number (x-quorum-initial-group-size; same on every process)"
             case .workShards: "work queues events are split into by tenant, each read by one worker at a time so a tenant's events keep their publish order across workers (0: one queue all workers share; same on every process)"
             case .disableThreshold: "consecutive failed attempts that disable an endpoint (0: never)"
             case .disableWindow: "least time those failures must span (0: the count alone)"
@@ -433,6 +446,15 @@ public struct Settings: Sendable {
         breakerCoolDown = try duration(.breakerCoolDown)
         heartbeatInterval = try duration(.heartbeatInterval)
         workShards = try integer(.workShards, 0...64)
+        deliveryLimit = try integer(.deliveryLimit, 1...10_000)
+        if value(.quorumGroupSize) == "all" {
+            quorumGroupSize = nil
+        } else {
+            guard let size = Int(value(.quorumGroupSize)), (1...99).contains(size) else {
+                throw SettingsError(key: .quorumGroupSize, reason: "must be all or a whole number from 1 to 99")
+            }
+            quorumGroupSize = size
+        }
         disableThreshold = try integer(.disableThreshold, 0...1000)
         disableWindow = try duration(.disableWindow, allowZero: true)
         maxDataBytes = try integer(.maxDataBytes, 1...16 * 1024 * 1024)
@@ -589,5 +611,12 @@ extension Settings {
 
     public var disablePolicy: DisablePolicy {
         DisablePolicy(threshold: disableThreshold, window: disableWindow)
+    }
+
+    /// The exchanges and queues every process declares alike.
+    public var topology: Topology {
+        Topology(
+            prefix: queuePrefix, ladder: retryLadder, deferDelay: deferDelay, shards: workShards, deliveryLimit: deliveryLimit,
+            quorumGroupSize: quorumGroupSize)
     }
 }

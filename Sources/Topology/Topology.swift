@@ -17,7 +17,10 @@ import HeraldSupport
 ///   at least once into `PREFIX.requeue` (direct) with key `work`, which feeds `PREFIX.work`.
 /// - `PREFIX.defer` (quorum): like a rung, with `deferDelay`: deliveries whose endpoint
 ///   has as many requests in flight as a worker allows wait here, without an attempt.
-/// - `PREFIX.parking` (quorum): messages that cannot be processed, with the reason.
+/// - `PREFIX.parking` (quorum): messages that cannot be processed, with the reason. The
+///   work queue and the shards dead-letter into it what returns to them more than
+///   `deliveryLimit` times (`x-delivery-limit`), so a poison message is parked, never
+///   dropped, whatever the broker's default limit (RabbitMQ 4 drops at 20 without one).
 /// - `PREFIX.operator` (topic): operator events (`OperatorEvent`), routing key = their type;
 ///   operators bind their own queues.
 public struct Topology: Sendable, Equatable {
@@ -31,12 +34,25 @@ public struct Topology: Sendable, Equatable {
     /// The most shards a deployment may have: every shard takes at least one bucket.
     public static let maxShards = WireFormat.buckets
 
-    public init(prefix: String = "herald", ladder: Ladder = .standard, deferDelay: Duration = .seconds(10), shards: Int = 0) {
+    /// Times a message may return to the work queue or a shard unprocessed before it is
+    /// parked: the worker parks it on the delivery after the last return allowed, the
+    /// broker dead-letters it if that delivery fails too.
+    public let deliveryLimit: Int
+    /// Members of each new quorum queue; nil: the broker's default.
+    public let quorumGroupSize: Int?
+
+    public init(
+        prefix: String = "herald", ladder: Ladder = .standard, deferDelay: Duration = .seconds(10), shards: Int = 0,
+        deliveryLimit: Int = 20, quorumGroupSize: Int? = nil
+    ) {
         precondition((0...Self.maxShards).contains(shards), "shards: 0 to \(Self.maxShards)")
+        precondition(deliveryLimit >= 1 && (quorumGroupSize ?? 1) >= 1)
         self.prefix = prefix
         self.ladder = ladder
         self.deferDelay = deferDelay
         self.shards = shards
+        self.deliveryLimit = deliveryLimit
+        self.quorumGroupSize = quorumGroupSize
     }
 
     public var eventsExchange: String { "\(prefix).events" }
@@ -66,27 +82,72 @@ public struct Topology: Sendable, Equatable {
     package var deferQueueArguments: FieldTable { delayQueueArguments(deferDelay) }
 
     private func delayQueueArguments(_ delay: Duration) -> FieldTable {
-        [
-            "x-queue-type": "quorum",
+        quorum.merging([
             "x-message-ttl": .int(delay.milliseconds),
             "x-dead-letter-exchange": .string(requeueExchange),
             "x-dead-letter-routing-key": .string(Self.requeueRoutingKey),
             // Quorum queues dead-letter at least once only with these two.
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
-        ]
+        ]) { $1 }
     }
 
-    /// Declares everything (idempotent; a changed argument on an existing queue fails with 406).
+    /// Every queue's type, and its size when one is set.
+    private var quorum: FieldTable {
+        var arguments: FieldTable = ["x-queue-type": "quorum"]
+        if let quorumGroupSize { arguments["x-quorum-initial-group-size"] = .int(Int64(quorumGroupSize)) }
+        return arguments
+    }
+
+    /// Declare arguments of a queue workers consume (the work queue, a shard): what
+    /// returns to it more than `deliveryLimit` times is dead-lettered to the parking queue.
+    package var consumedQueueArguments: FieldTable {
+        quorum.merging([
+            "x-delivery-limit": .int(Int64(deliveryLimit)),
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": .string(parkingQueue),
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        ]) { $1 }
+    }
+
+    /// Declare arguments of the parking queue. Listing parked messages returns them to the
+    /// queue, and each return counts: the limit is as high as the broker takes, so that
+    /// reading the parking lot never drops what it holds (RabbitMQ 4 drops at 20 unless
+    /// told otherwise; -1, its "no limit", drops at once on RabbitMQ 3).
+    package var parkingQueueArguments: FieldTable {
+        quorum.merging(["x-delivery-limit": .int(Int64(Int32.max))]) { $1 }
+    }
+
+    /// The arguments earlier Herald versions declared a queue with: `declare` keeps a
+    /// queue that has them rather than fail (the broker refuses to change a queue's
+    /// arguments), and reports it.
+    private static func earlier(_ arguments: FieldTable) -> FieldTable {
+        let added: Set<String> = ["x-quorum-initial-group-size", "x-delivery-limit"]
+        if arguments["x-delivery-limit"] != nil, arguments["x-dead-letter-exchange"] == "" {
+            // The work queue and the shards had no dead-lettering at all.
+            return arguments.filter { !added.contains($0.key) && !$0.key.hasPrefix("x-dead-letter") && $0.key != "x-overflow" }
+        }
+        return arguments.filter { !added.contains($0.key) }
+    }
+
+    /// Declares everything (idempotent; a changed argument on an existing queue fails with
+    /// 406, except the arguments later versions added: see `KeptQueue`).
     ///
     /// With shards, each bucket is bound to its shard and to no other, so changing the
     /// number of shards moves buckets between existing queues; a shard queue above the new
     /// number keeps what it holds and gets nothing new (`leftoverShards` finds them).
-    package func declare(on channel: Channel) async throws {
+    @discardableResult
+    package func declare(on channel: Channel) async throws -> [KeptQueue] {
+        var kept: [KeptQueue] = []
+        func queue(_ name: String, _ arguments: FieldTable) async throws {
+            if let missing = try await Self.declare(name, arguments, on: channel.connection) { kept.append(KeptQueue(name: name, missing: missing)) }
+        }
         try await channel.declareExchange(eventsExchange, type: .topic)
         try await channel.declareExchange(requeueExchange, type: .direct)
         try await channel.declareExchange(operatorExchange, type: .topic)
-        try await channel.declareQueue(workQueue, arguments: ["x-queue-type": "quorum"])
+        try await queue(parkingQueue, parkingQueueArguments)
+        try await queue(workQueue, consumedQueueArguments)
         try await channel.declareExchange(unkeyedExchange, type: .fanout)
         try await channel.declareExchange(shardExchange, type: .headers, arguments: ["alternate-exchange": .string(unkeyedExchange)])
         if shards == 0 {
@@ -94,7 +155,7 @@ public struct Topology: Sendable, Equatable {
             try await channel.bindQueue(workQueue, exchange: eventsExchange, routingKey: "#")
         } else {
             for index in 0..<shards {
-                try await channel.declareQueue(shardQueue(index), arguments: Self.shardQueueArguments)
+                try await queue(shardQueue(index), shardQueueArguments)
             }
             try await channel.bindQueue(shardQueue(0), exchange: unkeyedExchange, routingKey: "")
             for bucket in 0..<WireFormat.buckets {
@@ -109,15 +170,57 @@ public struct Topology: Sendable, Equatable {
             try await channel.unbindQueue(workQueue, exchange: eventsExchange, routingKey: "#")
         }
         try await channel.bindQueue(workQueue, exchange: requeueExchange, routingKey: Self.requeueRoutingKey)
-        try await channel.declareQueue(parkingQueue, arguments: ["x-queue-type": "quorum"])
         for rung in ladder.delays.indices {
-            try await channel.declareQueue(retryQueue(rung: rung), arguments: retryQueueArguments(rung: rung))
+            try await queue(retryQueue(rung: rung), retryQueueArguments(rung: rung))
         }
-        try await channel.declareQueue(deferQueue, arguments: deferQueueArguments)
+        try await queue(deferQueue, deferQueueArguments)
+        return kept
     }
 
-    /// Declare arguments of a shard: one consumer at a time reads it, in order.
-    package static let shardQueueArguments: FieldTable = ["x-queue-type": "quorum", "x-single-active-consumer": true]
+    /// A queue that exists with the arguments of an earlier Herald, kept as it is.
+    package struct KeptQueue: Sendable, Equatable, CustomStringConvertible {
+        package var name: String
+        /// The arguments it lacks, which a broker policy can add (docs/OPERATIONS.md).
+        package var missing: [String]
+
+        package var description: String { "\(name) (without \(missing.joined(separator: ", ")))" }
+
+        /// What a process logs when it found some.
+        package static let warning =
+            "queues declared by an earlier Herald keep their arguments; a broker policy adds the missing ones (docs/OPERATIONS.md, Queue arguments)"
+    }
+
+    /// Declares a queue on a channel of its own (a refusal closes the channel); a queue
+    /// that exists with the arguments earlier versions gave it is kept: returns what it
+    /// lacks, or nil when it has everything.
+    private static func declare(_ name: String, _ arguments: FieldTable, on connection: Connection) async throws -> [String]? {
+        do {
+            try await withChannel(on: connection) { try await $0.declareQueue(name, arguments: arguments) }
+            return nil
+        } catch let error as BrokerError where error.replyCode == 406 {
+            let earlier = Self.earlier(arguments)
+            guard earlier != arguments else { throw error }
+            do {
+                try await withChannel(on: connection) { try await $0.declareQueue(name, arguments: earlier) }
+            } catch let other as BrokerError where other.replyCode == 406 {
+                // Neither this version's arguments nor the earlier ones: the refusal that names the difference.
+                throw error
+            }
+            return arguments.keys.filter { earlier[$0] == nil }.sorted()
+        }
+    }
+
+    private static func withChannel(on connection: Connection, _ body: (Channel) async throws -> Void) async throws {
+        let channel = try await connection.openChannel()
+        try await body(channel)
+        try? await channel.close()
+    }
+
+    /// Declare arguments of a shard: like the work queue, and one consumer at a time reads
+    /// it, in order.
+    package var shardQueueArguments: FieldTable {
+        consumedQueueArguments.merging(["x-single-active-consumer": true]) { $1 }
+    }
 
     /// Shard queues numbered from `shards` up that exist from an earlier, larger number of
     /// shards: they are unbound from every bucket and read until empty. Each probe that

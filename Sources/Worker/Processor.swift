@@ -115,6 +115,14 @@ package struct Processor: Sendable {
     }
 
     private func process(_ delivery: HeraldAMQP.Delivery, intake: Intake?, span: any Span) async throws {
+        let limit = context.topology.deliveryLimit
+        if delivery.returns >= limit {
+            // The broker would dead-letter it on the next return; parked here, it says why.
+            try await park(
+                delivery,
+                reason: "returned to the queue unprocessed \(delivery.returns) times (HERALD_DELIVERY_LIMIT \(limit)); the worker's log says why each time")
+            return
+        }
         if delivery.isTruncated {
             // Only an excerpt was read: the body is parked as that excerpt, with its size.
             try await park(

@@ -59,11 +59,12 @@ public struct WorkerService: Service, CustomStringConvertible {
             do {
                 try await session(on: connection)
                 failures = 0
+                await connection.close()
             } catch {
                 logger.warning("worker session ended", metadata: ["reason": "\(error)"])
                 failures += 1
+                await connection.abandon()
             }
-            await connection.close()
             if Task.isShuttingDownGracefully { break }
             if failures > 0 {
                 let delay = backoff.delay(attempt: failures)
@@ -77,7 +78,8 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// the connection breaks.
     private func session(on connection: Connection) async throws {
         let setup = try await connection.openChannel()
-        try await context.topology.declare(on: setup)
+        let kept = try await context.topology.declare(on: setup)
+        if !kept.isEmpty { context.logger.warning("\(Topology.KeptQueue.warning)", metadata: ["queues": "\(kept)"]) }
         let leftovers = try await context.topology.leftoverShards(on: connection)
         let publisher = try await connection.openChannel()
         try await publisher.enableConfirms()
@@ -112,8 +114,9 @@ public struct WorkerService: Service, CustomStringConvertible {
                         } catch {
                             context.logger.warning(
                                 "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
-                            // A short pause keeps a database outage from becoming a hot redelivery loop.
-                            try? await Task.sleep(for: .seconds(1))
+                            // A growing hold keeps a database outage from becoming a hot redelivery
+                            // loop, and from using up the message's returns before it ends.
+                            try? await Task.sleep(for: Returning.hold(afterReturns: delivery.returns))
                             channel.nack(delivery.deliveryTag, requeue: true)
                         }
                     }
@@ -135,6 +138,8 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// waiting behind it.
     private func read(shard queue: String, index: Int?, on connection: Connection, processor: Processor, inFlight: Meter) async throws {
         let logger = context.logger
+        // Subscriptions in a row that ended in a failure before any message was acked.
+        var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully && connection.isOpen {
             let channel = try await connection.openChannel()
             try await channel.setPrefetch(UInt16(clamping: max(16, concurrency / max(1, context.topology.shards))))
@@ -142,6 +147,7 @@ public struct WorkerService: Service, CustomStringConvertible {
             let turns = Turns()
             let store = processor.orderedStore()
             let delivered = Flag()
+            let acked = Flag()
             let outcome: Result<Void, any Error>
             do {
                 try await withGracefulShutdownHandler {
@@ -172,6 +178,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                                         }
                                         try await processor.handle(delivery, intake: intake)
                                         channel.ack(delivery.deliveryTag)
+                                        acked.set()
                                     }
                                 }
                             }
@@ -189,9 +196,11 @@ public struct WorkerService: Service, CustomStringConvertible {
             }
             try? await channel.close()
             if case .failure(let error) = outcome, !Task.isShuttingDownGracefully, connection.isOpen {
+                failures = acked.take() ? 1 : failures + 1
                 logger.warning("shard subscription ended; its messages return in order", metadata: ["queue": "\(queue)", "reason": "\(error)"])
-                // A short pause keeps a database outage from becoming a hot redelivery loop.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+                // Every return counts towards the delivery limit: the hold grows as on the work queue.
+                let hold = Returning.hold(afterReturns: failures - 1)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: hold) }
             }
         }
     }

@@ -35,7 +35,7 @@ struct APICommand: AsyncParsableCommand {
             try Pool(url: $0, size: settings.databasePoolSize, applicationName: "herald-api-read", logger: logger)
         }
         let log = PostgresRecords(pool: pool, readPool: readPool)
-        let topology = Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
+        let topology = settings.topology
         let dispatcher = Dispatcher(
             amqpURL: settings.amqpURL, topology: topology, timeout: settings.publishTimeout, operatorTenant: settings.operatorTenant, logger: logger)
         let producer = Producer(

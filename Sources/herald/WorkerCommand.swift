@@ -45,7 +45,7 @@ struct WorkerCommand: AsyncParsableCommand {
             records: PostgresRecords(pool: pool, policy: settings.disablePolicy),
             client: client,
             requests: settings.requestSettings,
-            topology: Topology(prefix: settings.queuePrefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards),
+            topology: settings.topology,
             limits: EventLimits(maxDataBytes: settings.maxDataBytes),
             slots: Slots(
                 ceiling: settings.endpointConcurrency, httpTimeout: settings.httpTimeout,

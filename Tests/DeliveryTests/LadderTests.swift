@@ -69,3 +69,39 @@ import Topology
         #expect(arguments["x-overflow"] == "reject-publish")
     }
 }
+
+@Suite struct DeliveryLimitTests {
+    @Test func theWorkQueueAndTheShardsDeadLetterWhatOverrunsTheLimitIntoTheParkingQueue() {
+        let topology = Topology(prefix: "t2", shards: 2, deliveryLimit: 7)
+        for arguments in [topology.consumedQueueArguments, topology.shardQueueArguments] {
+            #expect(arguments["x-delivery-limit"] == .int(7))
+            #expect(arguments["x-dead-letter-exchange"] == "")
+            #expect(arguments["x-dead-letter-routing-key"] == "t2.parking")
+            #expect(arguments["x-dead-letter-strategy"] == "at-least-once")
+            #expect(arguments["x-overflow"] == "reject-publish")
+        }
+        #expect(topology.shardQueueArguments["x-single-active-consumer"] == true)
+        #expect(topology.consumedQueueArguments["x-single-active-consumer"] == nil)
+    }
+
+    @Test func readingTheParkingLotNeverUsesUpALimit() {
+        let arguments = Topology(deliveryLimit: 3).parkingQueueArguments
+        #expect(arguments["x-delivery-limit"] == .int(Int64(Int32.max)))
+        #expect(arguments["x-dead-letter-exchange"] == nil)
+    }
+
+    @Test func aGroupSizeGoesOnEveryQueueAndNoneLeavesItToTheBroker() {
+        let sized = Topology(quorumGroupSize: 2)
+        let unsized = Topology()
+        for (topology, expected) in [(sized, FieldValue.int(2)), (unsized, nil)] {
+            let all = [
+                topology.consumedQueueArguments, topology.shardQueueArguments, topology.parkingQueueArguments,
+                topology.deferQueueArguments, topology.retryQueueArguments(rung: 0),
+            ]
+            for arguments in all {
+                #expect(arguments["x-quorum-initial-group-size"] == expected)
+                #expect(arguments["x-queue-type"] == "quorum")
+            }
+        }
+    }
+}

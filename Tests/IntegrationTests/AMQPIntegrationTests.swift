@@ -174,6 +174,24 @@ struct AMQPIntegrationTests {
         await connection.close()
     }
 
+    /// A node that lets the process in but cannot serve it is passed over: the next
+    /// connect starts at the following node of the list.
+    @Test func anAbandonedNodeIsPassedOverByTheNextConnect() async throws {
+        // Two "nodes" that are the same broker, told apart by their heartbeats.
+        let base = TestServices.amqpURL.split(separator: "?")[0]
+        let list = "\(base)?heartbeat=7,\(base)?heartbeat=9"
+        let rotation = BrokerRotation()
+        let first = try await Connection.connect(to: list, logger: TestServices.logger, rotation: rotation)
+        #expect(first.url.heartbeat == 7)
+        await first.close()
+        let again = try await Connection.connect(to: list, logger: TestServices.logger, rotation: rotation)
+        #expect(again.url.heartbeat == 7, "a connection closed on purpose keeps its node")
+        await again.abandon()
+        let next = try await Connection.connect(to: list, logger: TestServices.logger, rotation: rotation)
+        #expect(next.url.heartbeat == 9)
+        await next.close()
+    }
+
     @Test func wrongCredentialsFailToConnect() async throws {
         do {
             _ = try await Connection.connect(to: "amqp://guest:wrong@127.0.0.1:5673/", logger: TestServices.logger)

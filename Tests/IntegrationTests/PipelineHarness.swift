@@ -45,6 +45,8 @@ struct Pipeline {
         var secretKeyring: SecretKeyring = .plaintext
         /// Work queue shards for events (0: one shared work queue).
         var shards = 0
+        /// Returns to the work queue before a message is parked.
+        var deliveryLimit = 20
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -59,7 +61,7 @@ struct Pipeline {
             ).run()
             let pool = try Pool(url: url, size: 6, logger: TestServices.logger)
             let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay,
-                shards: options.shards)
+                shards: options.shards, deliveryLimit: options.deliveryLimit)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
             let context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),

@@ -2,6 +2,7 @@ import Cryptography
 import Logging
 import Settings
 import Testing
+import Topology
 
 @Suite struct SettingsTests {
     @Test func defaultsMatchTheLocalServices() throws {
@@ -59,6 +60,24 @@ import Testing
         // Below data + envelope, valid events would be parked.
         #expect(throws: SettingsError.self) {
             try Settings(environment: ["HERALD_MAX_DATA_BYTES": "1000000", "HERALD_MAX_MESSAGE_BYTES": "1000000"])
+        }
+    }
+
+    @Test func theQueuesTakeTheDeliveryLimitAndTheGroupSize() throws {
+        let defaults = try Settings(environment: [:]).topology
+        #expect(defaults.deliveryLimit == 20)
+        #expect(defaults.quorumGroupSize == nil)
+        let set = try Settings(environment: ["HERALD_DELIVERY_LIMIT": "5", "HERALD_QUORUM_GROUP_SIZE": "3", "HERALD_QUEUE_PREFIX": "q"]).topology
+        #expect(set.deliveryLimit == 5)
+        #expect(set.quorumGroupSize == 3)
+        #expect(set.workQueue == "q.work")
+        for (key, value) in [("HERALD_DELIVERY_LIMIT", "0"), ("HERALD_QUORUM_GROUP_SIZE", "0"), ("HERALD_QUORUM_GROUP_SIZE", "every")] {
+            do {
+                _ = try Settings(environment: [key: value])
+                Issue.record("\(key)=\(value) was accepted")
+            } catch {
+                #expect("\(error)".hasPrefix(key))
+            }
         }
     }
 

@@ -233,6 +233,29 @@ struct ProcessorTests {
         #expect(harness.records.states.isEmpty)
     }
 
+    @Test func aMessageReturnedAsOftenAsTheLimitAllowsIsParkedUnprocessed() async throws {
+        let harness = Harness(endpoints: [Self.endpoint()])
+        let limit = harness.topology.deliveryLimit
+        let event = harness.event()
+        var message = Message(body: WireFormat.encode(event))
+        message.headers["x-delivery-count"] = .int(Int64(limit))
+        try await harness.processor.handle(HeraldAMQP.Delivery(message: message, redelivered: true, routingKey: event.type))
+        let parked = try #require(harness.publisher.messages.first)
+        #expect(parked.routingKey == harness.topology.parkingQueue)
+        let reason = try #require(parked.message.headers[Parked.reasonHeader]?.string)
+        #expect(reason.contains("unprocessed \(limit) times (HERALD_DELIVERY_LIMIT \(limit))"))
+        // The broker's count is not carried into the parking queue (a replay starts afresh).
+        #expect(parked.message.headers["x-delivery-count"] == nil)
+        #expect(harness.records.states.isEmpty && harness.transport.requests.isEmpty)
+        let published = harness.publisher.messages.count
+
+        // One return fewer: processed as any other.
+        message.headers["x-delivery-count"] = .int(Int64(limit - 1))
+        try await harness.processor.handle(HeraldAMQP.Delivery(message: message, redelivered: true, routingKey: event.type))
+        #expect(harness.publisher.messages.count == published)
+        #expect(harness.records.states.count == 1)
+    }
+
     @Test func aRetryForAStalledEndpointIsDeferred() async throws {
         let endpoint = Self.endpoint()
         // Any request on the wire counts as stalled: a retry finding no free slot defers.

@@ -102,3 +102,21 @@ struct WorkMessageTests {
         }
     }
 }
+
+@Suite("Holding a message before it returns")
+struct ReturningTests {
+    @Test func theHoldDoublesFromOneSecondToAMinute() {
+        let holds = (0...9).map { Returning.hold(afterReturns: $0) }
+        #expect(holds == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60].map { Duration.seconds($0) })
+        #expect(Returning.hold(afterReturns: -1) == .seconds(1))
+        #expect(Returning.hold(afterReturns: .max) == Returning.ceiling)
+    }
+
+    /// At the default limit, an outage must last about a quarter of an hour before the
+    /// messages it keeps failing are parked.
+    @Test func theDefaultLimitOutlastsAQuarterHourOutage() {
+        let total = (0..<20).reduce(Duration.zero) { $0 + Returning.hold(afterReturns: $1) }
+        #expect(total >= .seconds(15 * 60))
+        #expect(total <= .seconds(16 * 60))
+    }
+}

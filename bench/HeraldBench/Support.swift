@@ -217,7 +217,9 @@ struct ScenarioTopology {
         let channel = try await connection.openChannel()
         // The workers read the same environment: their declarations must match.
         let settings = try Settings(environment: ProcessInfo.processInfo.environment)
-        let topology = Topology(prefix: prefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards)
+        let topology = Topology(
+            prefix: prefix, ladder: settings.retryLadder, deferDelay: settings.deferDelay, shards: settings.workShards,
+            deliveryLimit: settings.deliveryLimit, quorumGroupSize: settings.quorumGroupSize)
         try await topology.declare(on: channel)
         return ScenarioTopology(topology: topology, connection: connection, channel: channel)
     }
