@@ -116,7 +116,7 @@ extension PostgresRecords {
             for row in try await pool.query(
                 """
                 SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                       COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
+                       \(Self.lastAttempt),
                        d.tenant_id, d.event_id, d.position IS NOT NULL
                 FROM deliveries d
                 WHERE (d.tenant_id::text, d.event_id) IN (SELECT * FROM unnest(\(incomplete.map { $0.event.tenantID.uuidString.lowercased() }), \(incomplete.map(\.event.id))))
@@ -141,7 +141,7 @@ extension PostgresRecords {
         let rows = try await pool.query(
             """
             SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                   COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0),
+                   \(Self.lastAttempt),
                    e.tenant_id, e.id, e.type, e.occurred_at, e.data::text, e.attributes::text, d.position IS NOT NULL
             FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
             WHERE d.id = \(id)
@@ -158,13 +158,21 @@ extension PostgresRecords {
         try await pool.query(
             """
             SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                   COALESCE((SELECT max(a.attempt) FROM delivery_attempts a WHERE a.delivery_id = d.id), 0)
+                   \(Self.lastAttempt)
             FROM deliveries d
             WHERE d.endpoint_id = \(endpoint) AND d.position IS NOT NULL AND d.status = ANY(\(Self.openStatuses))
             ORDER BY d.position LIMIT 1
             """
         ).first.map { var state = try Self.state($0); state.ordered = true; return state }
     }
+
+    /// The delivery `d`'s highest recorded attempt. Its attempts start after it was created
+    /// (an hour's slack for a worker's clock): the bound lets PostgreSQL look in the day
+    /// partitions from then on only, not in every day the retention keeps.
+    static let lastAttempt: Query = """
+        COALESCE((SELECT max(a.attempt) FROM delivery_attempts a
+                  WHERE a.delivery_id = d.id AND a.started_at >= d.created_at - interval '1 hour'), 0)
+        """
 
     /// A delivery from columns 0–5 (and `ordered`, whether it has a position, when given).
     static func state(_ row: Row, ordered column: Int? = nil) throws -> DeliveryState {

@@ -41,7 +41,8 @@ struct OperationsTests {
     }
 
     /// Attempts are partitioned by day: retention drops whole days past the age, deletes
-    /// what is older in the default partition, and makes the coming week's partitions.
+    /// what is older in the history partition (the attempts from before partitioning),
+    /// and makes the coming week's partitions.
     @Test func retentionDropsWholeDaysOfAttempts() async throws {
         try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
             let tenant = try await pipeline.tenant()
@@ -51,8 +52,6 @@ struct OperationsTests {
             let delivery = try await pipeline.pool.query(
                 "INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status) VALUES (\(tenant), 'evt_1', \(endpoint), 'delivered') RETURNING id"
             )[0].decode(UUID.self, 0)
-            // Day partitions 95 and 94 days ago, as if made then.
-            _ = try await pipeline.pool.query("SELECT herald_make_attempt_partitions(-94, (now() AT TIME ZONE 'UTC')::date - 95)")
             func partition(_ daysAgo: Int) async throws -> String? {
                 try await pipeline.pool.query(
                     """
@@ -62,32 +61,67 @@ struct OperationsTests {
                     """
                 ).first.map { try $0.decode(String.self, 0) }
             }
-            #expect(try await partition(95) != nil)
-            for (attempt, age) in [(1, "100 days"), (2, "95 days"), (3, "0 days")] {
+            // The migrations made yesterday's partition and the days ahead; older attempts
+            // belong to the history partition.
+            for (attempt, started) in [
+                (1, "now() - interval '100 days'"), (2, "((now() AT TIME ZONE 'UTC')::date - 1 + time '12:00') AT TIME ZONE 'UTC'"), (3, "now()"),
+            ] as [(Int, Query)] {
                 try await pipeline.pool.query(
                     """
                     INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code)
-                    VALUES (\(delivery), \(attempt), 'automatic', gen_random_uuid(), now() - \(age)::interval, 5, 200)
+                    VALUES (\(delivery), \(attempt), 'automatic', gen_random_uuid(), \(started), 5, 200)
                     """)
             }
-            let where_ = try await pipeline.pool.query(
+            let placed = try await pipeline.pool.query(
                 "SELECT attempt, tableoid::regclass::text FROM delivery_attempts ORDER BY attempt"
             ).map { (try $0.decode(Int.self, 0), try $0.decode(String.self, 1)) }
-            let expected = ["delivery_attempts_default", try await partition(95) ?? "?", try await partition(0) ?? "?"]
-            #expect(where_.map(\.1) == expected)
+            #expect(placed.map(\.1) == ["delivery_attempts_history", try await partition(1) ?? "?", try await partition(0) ?? "?"])
 
             let housekeeping = Housekeeping(pool: pipeline.pool, retention: .seconds(90 * 86_400), rollupLag: .seconds(70), logger: TestServices.logger)
             _ = await housekeeping.applyRetention()
-            let ninetyFive = try await partition(95)
-            let ninetyFour = try await partition(94)
-            let dropped = ninetyFive == nil && ninetyFour == nil
-            #expect(dropped, "whole expired days are dropped")
-            let left = try await pipeline.pool.query("SELECT attempt FROM delivery_attempts ORDER BY attempt").map { try $0.decode(Int.self, 0) }
-            #expect(left == [3], "the old row of the default partition deleted, today's kept")
+            var left = try await pipeline.pool.query("SELECT attempt FROM delivery_attempts ORDER BY attempt").map { try $0.decode(Int.self, 0) }
+            #expect(left == [2, 3], "the row older than the retention deleted, the recent ones kept")
             for day in 0...7 {
                 let ahead = try await partition(-day)
                 #expect(ahead != nil, "the partition \(day) days ahead exists")
             }
+
+            // A cutoff at the start of today drops yesterday whole, and nothing younger.
+            let dropped = try await pipeline.pool.query(
+                "SELECT herald_drop_attempt_partitions(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')")[0].decode(Int.self, 0)
+            #expect(dropped == 1)
+            #expect(try await partition(1) == nil)
+            #expect(try await partition(0) != nil)
+            left = try await pipeline.pool.query("SELECT attempt FROM delivery_attempts ORDER BY attempt").map { try $0.decode(Int.self, 0) }
+            #expect(left == [3])
+        }
+    }
+
+    /// Making or dropping a partition needs the whole table to itself: behind a long
+    /// reader it gives way after a second instead of making every writer queue behind it.
+    @Test func partitionUpkeepGivesWayToALongReader() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let reader = try Pool(url: pipeline.databaseURL, size: 1, logger: TestServices.logger)
+            let (held, holding) = AsyncStream<Void>.makeStream()
+            let (released, release) = AsyncStream<Void>.makeStream()
+            let transaction = Task {
+                try await reader.transaction { connection in
+                    _ = try await connection.query("SELECT count(*) FROM delivery_attempts")
+                    holding.yield()
+                    for await _ in released { break }
+                }
+            }
+            for await _ in held { break }
+            // The eighth day ahead does not exist yet; its partition waits for the reader.
+            let behindReader = try await pipeline.pool.query("SELECT herald_make_attempt_partitions(8)")[0].decode(Int.self, 0)
+            #expect(behindReader == 0)
+            let usable = try await pipeline.pool.query("SELECT count(*) FROM delivery_attempts")[0].decode(Int.self, 0)
+            #expect(usable == 0, "the table answers once the upkeep gave way")
+            release.yield()
+            try await transaction.value
+            let afterReader = try await pipeline.pool.query("SELECT herald_make_attempt_partitions(8)")[0].decode(Int.self, 0)
+            #expect(afterReader == 1)
+            await reader.close()
         }
     }
 
@@ -124,6 +158,12 @@ struct OperationsTests {
                 VALUES (\(delivery), 3, 'automatic', gen_random_uuid(), now(), 5) RETURNING id
                 """)[0].decode(Int.self, 0)
             #expect(next > (ids.max() ?? 0))
+            // Migration 0013 gave the attempts from before partitioning a partition of their own.
+            let homes = try await pool.query("SELECT attempt, tableoid::regclass::text FROM delivery_attempts WHERE attempt < 3 ORDER BY attempt")
+                .map { try $0.decode(String.self, 1) }
+            #expect(homes.first == "delivery_attempts_history")
+            #expect(homes.last?.hasPrefix("delivery_attempts_p") == true)
+            #expect(try await pool.query("SELECT count(*) FROM delivery_attempts_default")[0].decode(Int.self, 0) == 0)
             await pool.close()
         }
     }
