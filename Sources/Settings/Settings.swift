@@ -550,11 +550,11 @@ public struct Settings: Sendable {
             }
             tracesURL = key == .otlpTracesEndpoint ? traces : (traces.hasSuffix("/") ? String(traces.dropLast()) : traces) + "/v1/traces"
         }
-        tracesHeaders = try list(.otlpHeaders).map { (item: String) throws(SettingsError) -> (name: String, value: String) in
+        tracesHeaders = try list(.otlpHeaders).enumerated().map { (index: Int, item: String) throws(SettingsError) -> (name: String, value: String) in
             let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
-                // The name only: the value may be a key.
-                throw SettingsError(key: .otlpHeaders, reason: "each item must be name=value (item \(parts.first.map { "'\($0.prefix(40))'" } ?? "") is not)")
+                // Named by position: an item without `=` may be a key in full.
+                throw SettingsError(key: .otlpHeaders, reason: "each item must be name=value (item \(index + 1) is not)")
             }
             return (parts[0], parts[1].removingPercentEncoding ?? parts[1])
         }

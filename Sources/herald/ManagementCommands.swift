@@ -369,14 +369,21 @@ struct Deliveries: AsyncParsableCommand {
         func run() async throws {
             let client = try APIClient(api)
             let detail = try await client.send("GET", "/v1/deliveries/\(id)")
+            let object = detail as? [String: Any]
+            let attempts: [String: Any] = ["items": object?["attempts"] ?? []]
+            if let field = client.field {
+                // The delivery's field, or each attempt's when only the attempts have it.
+                let delivery = object?["delivery"] as? [String: Any]
+                try client.show(delivery?[field] != nil ? delivery : attempts, columns: [])
+                return
+            }
             if api.json {
                 try client.show(detail, columns: [])
                 return
             }
-            let object = detail as? [String: Any]
             try client.show(object?["delivery"], columns: [])
             print("")
-            try client.show(["items": object?["attempts"] ?? []], columns: ["attempt", "trigger", "started_at", "duration_ms", "status_code", "error_class", "response_excerpt"])
+            try client.show(attempts, columns: ["attempt", "trigger", "started_at", "duration_ms", "status_code", "error_class", "response_excerpt"])
         }
     }
 

@@ -22,6 +22,13 @@ struct APITests {
             try await api.pipeline.eventually("the test delivery is delivered") {
                 try await api.call("GET", "/v1/deliveries/\(delivery)", token: a.key).object["delivery"].flatMap { ($0 as? [String: Any])?["status"] as? String } == "delivered"
             }
+            // The CLI's --field reads the delivery, or each attempt for what only attempts have.
+            let (statusCode, status) = try await api.cli(["deliveries", "show", delivery, "--field", "status"], key: a.key)
+            #expect(statusCode == 0 && status == "delivered\n")
+            let (_, answers) = try await api.cli(["deliveries", "show", delivery, "--field", "status_code"], key: a.key)
+            #expect(answers == "200\n")
+            let (missingCode, _) = try await api.cli(["deliveries", "show", delivery, "--field", "nonsense"], key: a.key)
+            #expect(missingCode != 0)
             let e = endpoint.id
             let foreign: [(String, String, Any?)] = [
                 ("GET", "/v1/endpoints/\(e)", nil), ("PATCH", "/v1/endpoints/\(e)", ["description": "x"]),

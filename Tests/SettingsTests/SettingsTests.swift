@@ -81,6 +81,17 @@ import Topology
         }
     }
 
+    @Test func aMalformedCollectorHeaderIsNamedByPositionNeverEchoed() {
+        do {
+            _ = try Settings(environment: ["OTEL_EXPORTER_OTLP_HEADERS": "x-team=a,Authorization: Bearer sk_live_secret"])
+            Issue.record("a header without = was accepted")
+        } catch {
+            #expect("\(error)".contains("item 2 is not"))
+            #expect(!"\(error)".contains("sk_live"))
+            #expect(!"\(error)".contains("Bearer"))
+        }
+    }
+
     @Test func secretKeysAreCheckedAndNeverEchoed() throws {
         #expect(try Settings(environment: [:]).secretKeyring.current == nil)
         let key = Base64.encode(randomBytes(count: 32))
