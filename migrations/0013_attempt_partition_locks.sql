@@ -1,25 +1,30 @@
+-- Where the day partitions begin: the history partition ends there.
+CREATE FUNCTION herald_first_attempt_day() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(
+        min(to_date(substr(c.relname, 20), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC',
+        (now() AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'delivery_attempts'::regclass AND c.relname ~ '^delivery_attempts_p[0-9]{8}$'
+$$;
+
 -- Attempts recorded before 0012 sit in the default partition, which PostgreSQL scans
 -- whenever a day's partition is made (to prove none of its rows belong there), holding
--- the table meanwhile. They move to a partition of their own, below the first day's, so
--- the default partition holds only strays and each new day costs a scan of nothing.
-DO $$
-DECLARE
-    first_day timestamptz;
-BEGIN
-    SELECT min(to_date(substr(c.relname, 20), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC' INTO first_day
-    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'delivery_attempts'::regclass AND c.relname ~ '^delivery_attempts_p[0-9]{8}$';
-    first_day := coalesce(first_day, (now() AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC');
-    ALTER TABLE delivery_attempts DETACH PARTITION delivery_attempts_default;
-    EXECUTE format('CREATE TABLE delivery_attempts_history PARTITION OF delivery_attempts FOR VALUES FROM (MINVALUE) TO (%L)', first_day);
-    INSERT INTO delivery_attempts (id, delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message)
-    OVERRIDING SYSTEM VALUE
-    SELECT id, delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message
-    FROM delivery_attempts_default WHERE started_at < first_day;
-    DELETE FROM delivery_attempts_default WHERE started_at < first_day;
-    ALTER TABLE delivery_attempts ATTACH PARTITION delivery_attempts_default DEFAULT;
-END
-$$;
+-- the table meanwhile. That partition becomes `delivery_attempts_history` and an empty one
+-- takes its place; the few rows of days that have a partition of their own by now move
+-- there (found by the index). Moving the old rows would lock the table while they copy:
+-- the history is detached here and attached again by 0014, in a transaction of its own
+-- that lets writers in while it checks the rows' range. Each lock waits at most 10 s for
+-- a long reader; then the migration fails, and the next start tries again.
+SET LOCAL lock_timeout = '10s';
+ALTER TABLE delivery_attempts DETACH PARTITION delivery_attempts_default;
+ALTER TABLE delivery_attempts_default RENAME TO delivery_attempts_history;
+CREATE TABLE delivery_attempts_default PARTITION OF delivery_attempts DEFAULT;
+INSERT INTO delivery_attempts (id, delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message)
+OVERRIDING SYSTEM VALUE
+SELECT id, delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class, error_message
+FROM delivery_attempts_history WHERE started_at >= herald_first_attempt_day();
+DELETE FROM delivery_attempts_history WHERE started_at >= herald_first_attempt_day();
 
 -- Making or dropping a partition locks the whole table: writers queue behind the lock
 -- while it waits for a long reader. Each waits at most a second and gives way (the day

@@ -159,7 +159,8 @@ public struct ParkingLot: Sendable {
         // headers, only the broker's `x-death` record.
         let death = BrokerDeath(headers)
         return ParkedView(
-            id: headers[Parked.idHeader]?.string ?? taken.message.messageID ?? "",
+            id: headers[Parked.idHeader]?.string ?? death?.id(messageID: taken.message.messageID, bodySize: taken.delivery.bodySize)
+                ?? taken.message.messageID ?? "",
             reason: headers[Parked.reasonHeader]?.string ?? death?.reason ?? "",
             routingKey: headers[Parked.fromHeader]?.string ?? death?.routingKey ?? taken.delivery.routingKey,
             parkedAt: parkedAt ?? death?.time, bodyBytes: fullSize ?? taken.delivery.bodySize, bodyKept: fullSize == nil,
@@ -173,6 +174,8 @@ struct BrokerDeath {
     var reason: String
     var routingKey: String?
     var time: Date?
+    /// What names this death among others: the queue, the broker's time and count.
+    private var facts: String
 
     init?(_ headers: FieldTable) {
         guard case .array(let deaths) = headers["x-death"], case .table(let death)? = deaths.first,
@@ -184,6 +187,23 @@ struct BrokerDeath {
             ? "returned to \(queue) unprocessed more times than its delivery limit (HERALD_DELIVERY_LIMIT); the broker dead-lettered it"
             : "dead-lettered by the broker from \(queue) (\(cause))"
         if case .array(let keys)? = death["routing-keys"] { routingKey = keys.first?.string }
-        if case .timestamp(let seconds)? = death["time"] { time = Date(timeIntervalSince1970: Double(seconds)) }
+        var seconds: UInt64 = 0
+        if case .timestamp(let value)? = death["time"] {
+            seconds = value
+            time = Date(timeIntervalSince1970: Double(value))
+        }
+        facts = "\(queue)|\(seconds)|\(death["count"]?.int ?? 0)|\(routingKey ?? "")"
+    }
+
+    /// An id for a message the broker parked, the same at every look: its message id is
+    /// not enough (a deferred message has none, an event's is unique within its tenant
+    /// only), so it is a digest of that, the death's facts and the body's size.
+    func id(messageID: String?, bodySize: Int) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "\(messageID ?? "")|\(facts)|\(bodySize)".utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return "dl-" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -167,11 +167,12 @@ extension PostgresRecords {
     }
 
     /// The delivery `d`'s highest recorded attempt. Its attempts start after it was created
-    /// (an hour's slack for a worker's clock): the bound lets PostgreSQL look in the day
-    /// partitions from then on only, not in every day the retention keeps.
+    /// (by the database's clock; a worker's clock may lag it by up to a day): the bound
+    /// lets PostgreSQL look in the day partitions from the day before on, not in every day
+    /// the retention keeps.
     static let lastAttempt: Query = """
         COALESCE((SELECT max(a.attempt) FROM delivery_attempts a
-                  WHERE a.delivery_id = d.id AND a.started_at >= d.created_at - interval '1 hour'), 0)
+                  WHERE a.delivery_id = d.id AND a.started_at >= d.created_at - interval '1 day'), 0)
         """
 
     /// A delivery from columns 0–5 (and `ordered`, whether it has a position, when given).

@@ -131,8 +131,8 @@ public struct Topology: Sendable, Equatable {
         return arguments.filter { !added.contains($0.key) }
     }
 
-    /// Declares everything (idempotent; a changed argument on an existing queue fails with
-    /// 406, except the arguments later versions added: see `KeptQueue`).
+    /// Declares everything, idempotently. A queue that exists with other arguments (an
+    /// earlier version's, or settings changed since) is kept as it is and returned.
     ///
     /// With shards, each bucket is bound to its shard and to no other, so changing the
     /// number of shards moves buckets between existing queues; a shard queue above the new
@@ -141,7 +141,7 @@ public struct Topology: Sendable, Equatable {
     package func declare(on channel: Channel) async throws -> [KeptQueue] {
         var kept: [KeptQueue] = []
         func queue(_ name: String, _ arguments: FieldTable) async throws {
-            if let missing = try await Self.declare(name, arguments, on: channel.connection) { kept.append(KeptQueue(name: name, missing: missing)) }
+            if let queue = try await Self.declare(name, arguments, on: channel.connection) { kept.append(queue) }
         }
         try await channel.declareExchange(eventsExchange, type: .topic)
         try await channel.declareExchange(requeueExchange, type: .direct)
@@ -177,42 +177,53 @@ public struct Topology: Sendable, Equatable {
         return kept
     }
 
-    /// A queue that exists with the arguments of an earlier Herald, kept as it is.
+    /// A queue that exists with other arguments than this process declares it with, kept
+    /// as it is: the broker cannot change a queue's arguments.
     package struct KeptQueue: Sendable, Equatable, CustomStringConvertible {
         package var name: String
-        /// The arguments it lacks, which a broker policy can add (docs/OPERATIONS.md).
-        package var missing: [String]
+        /// What it lacks when it has an earlier Herald's arguments, which a broker policy
+        /// can add (docs/OPERATIONS.md); nil when its arguments are other still (a setting
+        /// such as `HERALD_DELIVERY_LIMIT` or `HERALD_DEFER_DELAY` changed since it was made).
+        package var missing: [String]?
 
-        package var description: String { "\(name) (without \(missing.joined(separator: ", ")))" }
+        package var description: String {
+            if let missing { "\(name) (without \(missing.joined(separator: ", ")))" } else { "\(name) (with other arguments than these settings give)" }
+        }
 
         /// What a process logs when it found some.
         package static let warning =
-            "queues declared by an earlier Herald keep their arguments; a broker policy adds the missing ones (docs/OPERATIONS.md, Queue arguments)"
+            "queues keep the arguments they were created with; a broker policy adds or changes them (docs/OPERATIONS.md, Queue arguments)"
     }
 
-    /// Declares a queue on a channel of its own (a refusal closes the channel); a queue
-    /// that exists with the arguments earlier versions gave it is kept: returns what it
-    /// lacks, or nil when it has everything.
-    private static func declare(_ name: String, _ arguments: FieldTable, on connection: Connection) async throws -> [String]? {
+    /// Declares a queue on a channel of its own (a refusal closes the channel). A queue
+    /// that exists with other arguments is kept: returns it, with what it lacks when those
+    /// are an earlier version's; nil when it has this process's arguments.
+    private static func declare(_ name: String, _ arguments: FieldTable, on connection: Connection) async throws -> KeptQueue? {
         do {
             try await withChannel(on: connection) { try await $0.declareQueue(name, arguments: arguments) }
             return nil
         } catch let error as BrokerError where error.replyCode == 406 {
             let earlier = Self.earlier(arguments)
-            guard earlier != arguments else { throw error }
-            do {
-                try await withChannel(on: connection) { try await $0.declareQueue(name, arguments: earlier) }
-            } catch let other as BrokerError where other.replyCode == 406 {
-                // Neither this version's arguments nor the earlier ones: the refusal that names the difference.
-                throw error
+            if earlier != arguments {
+                do {
+                    try await withChannel(on: connection) { try await $0.declareQueue(name, arguments: earlier) }
+                    return KeptQueue(name: name, missing: arguments.keys.filter { earlier[$0] == nil }.sorted())
+                } catch let other as BrokerError where other.replyCode == 406 {}
             }
-            return arguments.keys.filter { earlier[$0] == nil }.sorted()
+            // It exists (a 406 says so) with arguments of its own: used as it is.
+            try await withChannel(on: connection) { try await $0.declareQueue(name, passive: true) }
+            return KeptQueue(name: name, missing: nil)
         }
     }
 
     private static func withChannel(on connection: Connection, _ body: (Channel) async throws -> Void) async throws {
         let channel = try await connection.openChannel()
-        try await body(channel)
+        do {
+            try await body(channel)
+        } catch {
+            try? await channel.close()
+            throw error
+        }
         try? await channel.close()
     }
 

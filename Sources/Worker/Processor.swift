@@ -161,11 +161,13 @@ package struct Processor: Sendable {
             try await take(id, attempt: attempt, manual: manual, endpoint: endpoint, redelivered: delivery.redelivered)
         case .deferred(let endpoint, let deferrals):
             // Each as its own delivery message; those deferred again leave as one message.
-            try await withThrowingDiscardingTaskGroup { group in
+            try await Self.settle { group in
                 for deferral in deferrals {
                     group.addTask {
-                        try await take(
-                            deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered)
+                        await Self.failure {
+                            try await take(
+                                deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered)
+                        }
                     }
                 }
             }
@@ -243,13 +245,13 @@ package struct Processor: Sendable {
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
         for (endpoint, lease) in leases where !claimedEndpoints.contains(endpoint) { lease.release(after: .unused) }
         let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        try await withThrowingDiscardingTaskGroup { group in
+        try await Self.settle { group in
             for state in stored.deliveries {
                 if state.ordered {
                     // The one that is its endpoint's head goes (its creator, or a redelivered
                     // copy, asks for it); the others wait for the ones before them.
                     if !state.status.isFinal {
-                        group.addTask { try await nudge(state.endpointID, creating: state.id) }
+                        group.addTask { await Self.failure { try await nudge(state.endpointID, creating: state.id) } }
                     }
                 } else if stored.claimed.contains(state.id) {
                     // Claimed only for targets taken from `endpoints`, each with its lease.
@@ -258,14 +260,39 @@ package struct Processor: Sendable {
                         continue
                     }
                     group.addTask {
-                        try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false)
+                        await Self.failure { try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
                     }
                 } else {
                     group.addTask {
-                        try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
+                        await Self.failure {
+                            try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Runs the tasks `body` adds (each returning its failure, see `failure(of:)`) to
+    /// their ends, then throws the first failure. One delivery failing (its endpoint cannot
+    /// sign, the database is away) must not cancel its siblings' requests on the wire: they
+    /// would be sent again when the message returns.
+    private static func settle(_ body: (inout TaskGroup<(any Error)?>) -> Void) async throws {
+        let failure = await withTaskGroup(of: (any Error)?.self) { group in
+            body(&group)
+            var first: (any Error)?
+            for await result in group where first == nil { first = result }
+            return first
+        }
+        if let failure { throw failure }
+    }
+
+    private static func failure(of operation: () async throws -> Void) async -> (any Error)? {
+        do {
+            try await operation()
+            return nil
+        } catch {
+            return error
         }
     }
 

@@ -11,6 +11,6 @@ package enum Returning {
         min(.seconds(1 << min(max(returns, 0), 6)), ceiling)
     }
 
+    /// The longest hold: a return a minute still outpaces no outage worth noticing.
     package static let ceiling: Duration = .seconds(60)
-
 }

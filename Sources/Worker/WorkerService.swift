@@ -116,7 +116,9 @@ public struct WorkerService: Service, CustomStringConvertible {
                                 "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
                             // A growing hold keeps a database outage from becoming a hot redelivery
                             // loop, and from using up the message's returns before it ends.
-                            try? await Task.sleep(for: Returning.hold(afterReturns: delivery.returns))
+                            // A stopping worker returns it at once.
+                            let hold = Returning.hold(afterReturns: delivery.returns)
+                            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: hold) }
                             channel.nack(delivery.deliveryTag, requeue: true)
                         }
                     }
@@ -138,11 +140,15 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// waiting behind it.
     private func read(shard queue: String, index: Int?, on connection: Connection, processor: Processor, inFlight: Meter) async throws {
         let logger = context.logger
-        // Subscriptions in a row that ended in a failure before any message was acked.
+        // Subscriptions in a row that ended in a failure before a message was acked.
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully && connection.isOpen {
             let channel = try await connection.openChannel()
-            try await channel.setPrefetch(UInt16(clamping: max(16, concurrency / max(1, context.topology.shards))))
+            // After a failure, one message at a time until one is acked: only the message
+            // that failed comes back again (each return counts towards the delivery limit),
+            // not the whole window behind it.
+            let careful = failures > 0
+            try await channel.setPrefetch(careful ? 1 : UInt16(clamping: max(16, concurrency / max(1, context.topology.shards))))
             let consumer = try await channel.consume(queue, maxBodyBytes: maxMessageBytes)
             let turns = Turns()
             let store = processor.orderedStore()
@@ -179,6 +185,8 @@ public struct WorkerService: Service, CustomStringConvertible {
                                         try await processor.handle(delivery, intake: intake)
                                         channel.ack(delivery.deliveryTag)
                                         acked.set()
+                                        // Past the failure: the next subscription takes the full window.
+                                        if careful { consumer.cancel() }
                                     }
                                 }
                             }
@@ -195,6 +203,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                 outcome = .failure(error)
             }
             try? await channel.close()
+            if case .success = outcome, acked.take() { failures = 0 }
             if case .failure(let error) = outcome, !Task.isShuttingDownGracefully, connection.isOpen {
                 failures = acked.take() ? 1 : failures + 1
                 logger.warning("shard subscription ended; its messages return in order", metadata: ["queue": "\(queue)", "reason": "\(error)"])

@@ -89,7 +89,8 @@ struct OperationsTests {
             // A cutoff at the start of today drops yesterday whole, and nothing younger.
             let dropped = try await pipeline.pool.query(
                 "SELECT herald_drop_attempt_partitions(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')")[0].decode(Int.self, 0)
-            #expect(dropped == 1)
+            // (Two when the migrations ran before midnight UTC and this after it.)
+            #expect(dropped >= 1)
             #expect(try await partition(1) == nil)
             #expect(try await partition(0) != nil)
             left = try await pipeline.pool.query("SELECT attempt FROM delivery_attempts ORDER BY attempt").map { try $0.decode(Int.self, 0) }
@@ -104,6 +105,8 @@ struct OperationsTests {
             let reader = try Pool(url: pipeline.databaseURL, size: 1, logger: TestServices.logger)
             let (held, holding) = AsyncStream<Void>.makeStream()
             let (released, release) = AsyncStream<Void>.makeStream()
+            // Whatever fails below, the reader's transaction ends.
+            defer { release.finish() }
             let transaction = Task {
                 try await reader.transaction { connection in
                     _ = try await connection.query("SELECT count(*) FROM delivery_attempts")
