@@ -49,10 +49,7 @@ public struct ParkingLot: Sendable {
     /// Publishes the parked message `id` into the work queue, as it arrived (without the
     /// parking headers), then removes it from the parking queue.
     public func replay(id: String) async throws {
-        try await scan(limit: scanLimit, maxBodyBytes: maxMessageBytes) { connection, messages in
-            guard let parked = messages.first(where: { Self.view($0).id == id }) else {
-                throw ManagementError(.notFound, "no parked message \(id.prefix(64)) among the oldest \(scanLimit)")
-            }
+        try await withParked(id, maxBodyBytes: maxMessageBytes) { connection, parked in
             guard !parked.isTruncated, parked.message.headers[Parked.bodyBytesHeader] == nil else {
                 throw ManagementError(
                     .conflict, "only an excerpt of this message was kept (its body was over HERALD_MAX_MESSAGE_BYTES): discard it")
@@ -71,13 +68,25 @@ public struct ParkingLot: Sendable {
 
     /// Removes the parked message `id` for good.
     public func discard(id: String) async throws {
-        try await scan(limit: scanLimit, maxBodyBytes: 0) { _, messages in
-            guard let parked = messages.first(where: { Self.view($0).id == id }) else {
-                throw ManagementError(.notFound, "no parked message \(id.prefix(64)) among the oldest \(scanLimit)")
-            }
+        try await withParked(id, maxBodyBytes: 0) { _, parked in
             parked.acknowledge()
             logger.notice("parked message discarded", metadata: ["parked_id": "\(id)"])
         }
+    }
+
+    /// Runs `act` on the parked message `id`. A message another look held a moment ago may
+    /// not be back in the queue yet: two more looks, a little later, before "not found".
+    private func withParked(_ id: String, maxBodyBytes: Int, _ act: (Connection, Taken) async throws -> Void) async throws {
+        for look in 0..<3 {
+            let found = try await scan(limit: scanLimit, maxBodyBytes: maxBodyBytes) { connection, messages in
+                guard let parked = messages.first(where: { Self.view($0).id == id }) else { return false }
+                try await act(connection, parked)
+                return true
+            }
+            if found { return }
+            if look < 2 { try await Task.sleep(for: .milliseconds(100 << look)) }
+        }
+        throw ManagementError(.notFound, "no parked message \(id.prefix(64)) among the oldest \(scanLimit)")
     }
 
     /// Takes up to `limit` parked messages (fewer if others hold some for a second) and
@@ -91,7 +100,15 @@ public struct ParkingLot: Sendable {
         }
         do {
             let channel = try await connection.openChannel()
-            let waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
+            // What an earlier look held is counted ready again a moment after that look's
+            // connection closed (a quorum queue returns messages through its log): an
+            // empty count is asked again a few times before it is believed.
+            var waiting = 0
+            for look in 0..<5 {
+                waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
+                if waiting > 0 || look == 4 { break }
+                try await Task.sleep(for: .milliseconds(25 << look))
+            }
             let wanted = min(waiting, limit, Int(UInt16.max))
             var taken: [HeraldAMQP.Delivery] = []
             if wanted > 0 {
