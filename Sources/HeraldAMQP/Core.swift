@@ -20,6 +20,8 @@ final class Core {
         /// Tags whose message came back as unroutable; their ack reports the failure.
         var returned: [UInt64: BrokerError] = [:]
         var consumers: [String: ConsumerState] = [:]
+        /// Deliveries not settled yet, so that acks taken together leave as one frame.
+        var ledger = AckLedger()
     }
 
     /// A consumer's stream and the largest body it takes in full.
@@ -92,6 +94,9 @@ final class Core {
             // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
             // corked around them, and uncorked before anything that waits for a reply.
             var corked = false
+            // Acks wait until the next other command or the end of the run, so that those
+            // of one channel leave together (`AckLedger`); nothing overtakes them.
+            var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
             let commands = inbox.drain()
             for (index, command) in commands.enumerated() {
                 let oneWay = command.isOneWay
@@ -99,7 +104,11 @@ final class Core {
                     cork(oneWay)
                     corked = oneWay
                 }
-                if let error = handle(command) {
+                if case .ack(let id, let tag, let multiple) = command {
+                    acks[id, default: []].append((tag, multiple))
+                    continue
+                }
+                if let error = sendAcks(&acks) ?? handle(command) {
                     failure = error
                     untaken = commands[(index + 1)...]
                     break loop
@@ -108,6 +117,10 @@ final class Core {
                     untaken = commands[(index + 1)...]
                     break loop
                 }
+            }
+            if let error = sendAcks(&acks) {
+                failure = error
+                break loop
             }
             if corked {
                 cork(false)
@@ -119,6 +132,20 @@ final class Core {
             }
         }
         finish(failure, untaken: untaken)
+    }
+
+    /// Sends the acks gathered per channel in as few frames as the ledger allows.
+    private func sendAcks(_ acks: inout [UInt16: [(tag: UInt64, multiple: Bool)]]) -> BrokerError? {
+        defer { acks.removeAll(keepingCapacity: true) }
+        for (id, tags) in acks {
+            guard let frames = channels[id]?.ledger.ack(tags) else { continue }
+            for frame in frames {
+                if let error = sendStatus(amqp_basic_ack(conn, id, frame.tag, frame.multiple ? 1 : 0), operation: "basic.ack") {
+                    return error
+                }
+            }
+        }
+        return nil
     }
 
     private func cork(_ on: Bool) {
@@ -201,15 +228,17 @@ final class Core {
             stream.finish()
 
         case .ack(let id, let tag, let multiple):
-            guard channels[id] != nil else { return nil }
-            return sendStatus(amqp_basic_ack(conn, id, tag, multiple ? 1 : 0), operation: "basic.ack")
+            var acks = [id: [(tag: tag, multiple: multiple)]]
+            return sendAcks(&acks)
 
         case .nack(let id, let tag, let multiple, let requeue):
             guard channels[id] != nil else { return nil }
+            channels[id]?.ledger.settle(tag, multiple: multiple)
             return sendStatus(amqp_basic_nack(conn, id, tag, multiple ? 1 : 0, requeue ? 1 : 0), operation: "basic.nack")
 
         case .reject(let id, let tag, let requeue):
             guard channels[id] != nil else { return nil }
+            channels[id]?.ledger.settle(tag, multiple: false)
             return sendStatus(amqp_basic_reject(conn, id, tag, requeue ? 1 : 0), operation: "basic.reject")
 
         case .close(let continuation):
@@ -362,6 +391,7 @@ final class Core {
             let delivery = Delivery(
                 message: content.message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
                 exchange: exchange, routingKey: routingKey, consumerTag: consumerTag, bodySize: content.bodySize)
+            channels[id]?.ledger.deliver(deliver.delivery_tag)
             channels[id]?.consumers[consumerTag]?.stream.yield(delivery)
 
         case herald_method_basic_ack:

@@ -136,3 +136,101 @@ struct FieldTableTests {
         #expect(!FieldDecoder.message(properties, body: arena.bytes([UInt8]())).persistent)
     }
 }
+
+@Suite("Acks taken together leave as one frame")
+struct AckLedgerTests {
+    /// What RabbitMQ does with the frames (`rabbit_channel:collect_acks`): a frame's own tag
+    /// must be unacked, or the channel is closed; `multiple` settles every unacked tag up to it.
+    struct Broker {
+        var unacked: Set<UInt64> = []
+
+        mutating func apply(_ frames: [(tag: UInt64, multiple: Bool)]) throws {
+            for frame in frames {
+                guard unacked.contains(frame.tag) else { throw Failure(tag: frame.tag) }
+                if frame.multiple { unacked = unacked.filter { $0 > frame.tag } } else { unacked.remove(frame.tag) }
+            }
+        }
+
+        struct Failure: Error { let tag: UInt64 }
+    }
+
+    @Test func acksInDeliveryOrderLeaveAsOneMultipleFrame() {
+        var ledger = AckLedger()
+        for tag in 1...50 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        let frames = ledger.ack((1...50).map { ($0, false) })
+        #expect(frames.map(\.tag) == [50] && frames.map(\.multiple) == [true])
+        #expect(ledger.ack([(51, false)]).map(\.tag) == [51], "a tag it never saw is acked as asked")
+    }
+
+    @Test func aGapAtTheFrontSendsTheOthersAloneThenCoversTheRest() {
+        var ledger = AckLedger()
+        for tag in 1...5 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        let alone = ledger.ack([(3, false), (4, false)])
+        #expect(alone.map(\.tag) == [3, 4] && alone.allSatisfy { !$0.multiple })
+        // 1 and 2 settle: the frame names 2, the last not acked yet, never 4.
+        let front = ledger.ack([(2, false), (1, false)])
+        #expect(front.map(\.tag) == [2] && front.map(\.multiple) == [true])
+        let last = ledger.ack([(5, false)])
+        #expect(last.map(\.tag) == [5] && last.map(\.multiple) == [false])
+    }
+
+    @Test func aNackedTagIsPassedWithoutAFrame() {
+        var ledger = AckLedger()
+        for tag in 1...3 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        ledger.settle(2, multiple: false)
+        let frames = ledger.ack([(1, false), (3, false)])
+        #expect(frames.map(\.tag) == [3] && frames.map(\.multiple) == [true])
+    }
+
+    /// Deliveries settled in random order and random groups, some nacked: the broker never
+    /// closes the channel, and exactly the acked tags end acked.
+    @Test(arguments: 0..<200)
+    func anyOrderOfSettlingIsExactForTheBroker(seed: Int) throws {
+        var random = SeededRandom(seed: UInt64(seed) &+ 1)
+        var ledger = AckLedger()
+        var broker = Broker()
+        var nextTag: UInt64 = 1
+        var open: [UInt64] = []
+        var acked: Set<UInt64> = []
+        var frames = 0
+        for _ in 0..<40 {
+            for _ in 0..<Int.random(in: 0...8, using: &random) {
+                ledger.deliver(nextTag)
+                broker.unacked.insert(nextTag)
+                open.append(nextTag)
+                nextTag += 1
+            }
+            open.shuffle(using: &random)
+            let taking = Int.random(in: 0...open.count, using: &random)
+            var group: [(tag: UInt64, multiple: Bool)] = []
+            for tag in open.prefix(taking) {
+                if Int.random(in: 0..<10, using: &random) == 0 {
+                    ledger.settle(tag, multiple: false)
+                    broker.unacked.remove(tag)
+                } else {
+                    group.append((tag, false))
+                    acked.insert(tag)
+                }
+            }
+            open.removeFirst(taking)
+            let sent = ledger.ack(group)
+            frames += sent.count
+            try broker.apply(sent)
+        }
+        #expect(broker.unacked == Set(open))
+        #expect(frames <= acked.count)
+    }
+}
+
+/// A small deterministic generator, so that a failing seed can be run again.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+        var value = state
+        value ^= value >> 33
+        value = value &* 0xff51_afd7_ed55_8ccd
+        return value ^ (value >> 33)
+    }
+}
