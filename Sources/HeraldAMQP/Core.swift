@@ -99,16 +99,26 @@ final class Core {
             var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
             let commands = inbox.drain()
             for (index, command) in commands.enumerated() {
+                if case .ack(let id, let tag, let multiple) = command {
+                    if !corked {
+                        cork(true)
+                        corked = true
+                    }
+                    acks[id, default: []].append((tag, multiple))
+                    continue
+                }
+                // The acks gathered so far leave first, in the same corked run.
+                if let error = sendAcks(&acks) {
+                    failure = error
+                    untaken = commands[index...]
+                    break loop
+                }
                 let oneWay = command.isOneWay
                 if oneWay != corked {
                     cork(oneWay)
                     corked = oneWay
                 }
-                if case .ack(let id, let tag, let multiple) = command {
-                    acks[id, default: []].append((tag, multiple))
-                    continue
-                }
-                if let error = sendAcks(&acks) ?? handle(command) {
+                if let error = handle(command) {
                     failure = error
                     untaken = commands[(index + 1)...]
                     break loop
