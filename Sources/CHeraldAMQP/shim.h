@@ -42,6 +42,7 @@ static const uint32_t herald_method_basic_ack = AMQP_BASIC_ACK_METHOD;
 static const uint32_t herald_method_basic_nack = AMQP_BASIC_NACK_METHOD;
 static const uint32_t herald_method_basic_return = AMQP_BASIC_RETURN_METHOD;
 static const uint32_t herald_method_basic_cancel = AMQP_BASIC_CANCEL_METHOD;
+static const uint32_t herald_method_basic_cancel_ok = AMQP_BASIC_CANCEL_OK_METHOD;
 static const uint32_t herald_method_channel_close = AMQP_CHANNEL_CLOSE_METHOD;
 static const uint32_t herald_method_channel_close_ok = AMQP_CHANNEL_CLOSE_OK_METHOD;
 static const uint32_t herald_method_connection_close = AMQP_CONNECTION_CLOSE_METHOD;
@@ -55,6 +56,16 @@ static const uint32_t herald_flag_expiration = AMQP_BASIC_EXPIRATION_FLAG;
 static const uint32_t herald_flag_message_id = AMQP_BASIC_MESSAGE_ID_FLAG;
 static const uint32_t herald_flag_timestamp = AMQP_BASIC_TIMESTAMP_FLAG;
 static const uint32_t herald_flag_type = AMQP_BASIC_TYPE_FLAG;
+
+/* basic.cancel without waiting for its reply: rabbitmq-c's synchronous call would hold
+ * every frame that arrives meanwhile (whole message bodies) in its own queue, outside the
+ * consumer's body limit. The reader handles basic.cancel-ok like any other frame. */
+static inline int herald_amqp_send_basic_cancel(amqp_connection_state_t conn, amqp_channel_t channel, amqp_bytes_t tag) {
+  amqp_basic_cancel_t request;
+  request.consumer_tag = tag;
+  request.nowait = 0;
+  return amqp_send_method(conn, channel, AMQP_BASIC_CANCEL_METHOD, &request);
+}
 
 /* Acknowledges a server-initiated channel.close or connection.close. */
 static inline int herald_amqp_send_channel_close_ok(amqp_connection_state_t conn, amqp_channel_t channel) {

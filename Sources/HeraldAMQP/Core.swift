@@ -20,13 +20,34 @@ final class Core {
         /// Tags whose message came back as unroutable; their ack reports the failure.
         var returned: [UInt64: BrokerError] = [:]
         var consumers: [String: ConsumerState] = [:]
+        /// Consumers we cancelled, by tag: the broker may still deliver to one after its
+        /// cancel (a quorum queue even after the cancel-ok). Such a delivery is this
+        /// channel's to settle, so it goes to the channel's next consumer of the same queue.
+        var retired: [String: Retired] = [:]
+        /// Deliveries to retired consumers waiting for that next consumer; if none comes, the
+        /// channel's close returns them to their queue.
+        var orphans: [(queue: String, delivery: Delivery)] = []
         /// Deliveries not settled yet, so that acks taken together leave as one frame.
         var ledger = AckLedger()
+
+        /// The live consumer of `queue` a delivery to a retired consumer goes to.
+        func heir(of queue: String) -> ConsumerState? {
+            consumers.values.first { $0.queue == queue }
+        }
     }
 
     /// A consumer's stream and the largest body it takes in full.
     private struct ConsumerState {
         var stream: AsyncThrowingStream<Delivery, any Error>.Continuation
+        var queue: String
+        var maxBodyBytes: Int
+        /// Our basic.cancel is sent; the stream ends at the broker's cancel-ok, and what is
+        /// delivered before that still comes through it.
+        var cancelling = false
+    }
+
+    private struct Retired {
+        var queue: String
         var maxBodyBytes: Int
     }
 
@@ -224,18 +245,23 @@ final class Core {
                 return connectionError(error)
             }
             let tag = FieldDecoder.string(ok.pointee.consumer_tag)
-            channels[id]?.consumers[tag] = ConsumerState(stream: consume.stream, maxBodyBytes: consume.maxBodyBytes)
+            channels[id]?.consumers[tag] = ConsumerState(stream: consume.stream, queue: consume.queue, maxBodyBytes: consume.maxBodyBytes)
             consume.started.resume(returning: tag)
+            if let orphans = channels[id]?.orphans, !orphans.isEmpty {
+                let (heirs, others) = (orphans.filter { $0.queue == consume.queue }, orphans.filter { $0.queue != consume.queue })
+                channels[id]?.orphans = others
+                for orphan in heirs { consume.stream.yield(orphan.delivery) }
+            }
 
         case .cancel(let id, let tag):
-            guard let stream = channels[id]?.consumers.removeValue(forKey: tag)?.stream else { return nil }
+            guard let consumer = channels[id]?.consumers[tag], !consumer.cancelling else { return nil }
             let arena = Arena()
-            if amqp_basic_cancel(conn, id, arena.bytes(tag)) == nil {
-                let error = rpcFailure(channel: id, operation: "basic.cancel")
-                stream.finish(throwing: error)
-                return connectionError(error)
+            if let error = sendStatus(herald_amqp_send_basic_cancel(conn, id, arena.bytes(tag)), operation: "basic.cancel") {
+                channels[id]?.consumers.removeValue(forKey: tag)
+                consumer.stream.finish(throwing: error)
+                return error
             }
-            stream.finish()
+            channels[id]?.consumers[tag]?.cancelling = true
 
         case .ack(let id, let tag, let multiple):
             var acks = [id: [(tag: tag, multiple: multiple)]]
@@ -392,7 +418,8 @@ final class Core {
             let consumerTag = FieldDecoder.string(deliver.consumer_tag)
             let exchange = FieldDecoder.string(deliver.exchange)
             let routingKey = FieldDecoder.string(deliver.routing_key)
-            let limit = channels[id]?.consumers[consumerTag]?.maxBodyBytes ?? Int.max
+            let retired = channels[id]?.retired[consumerTag]
+            let limit = channels[id]?.consumers[consumerTag]?.maxBodyBytes ?? retired?.maxBodyBytes ?? Int.max
             let content: (message: Message, bodySize: Int)
             switch readContent(channel: id, maxBodyBytes: limit, operation: "basic.deliver") {
             case .success(let read): content = read
@@ -402,7 +429,15 @@ final class Core {
                 message: content.message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
                 exchange: exchange, routingKey: routingKey, consumerTag: consumerTag, bodySize: content.bodySize)
             channels[id]?.ledger.deliver(deliver.delivery_tag)
-            channels[id]?.consumers[consumerTag]?.stream.yield(delivery)
+            if let consumer = channels[id]?.consumers[consumerTag] {
+                consumer.stream.yield(delivery)
+            } else if let retired {
+                if let heir = channels[id]?.heir(of: retired.queue) {
+                    heir.stream.yield(delivery)
+                } else {
+                    channels[id]?.orphans.append((retired.queue, delivery))
+                }
+            }
 
         case herald_method_basic_ack:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
@@ -427,6 +462,14 @@ final class Core {
                 channels[id]?.returned[UInt64(tag)] = error
             } else {
                 logger.warning("a published message was returned", metadata: ["reason": "\(error.message)"])
+            }
+
+        case herald_method_basic_cancel_ok:
+            let ok = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_ok_t.self).pointee
+            let tag = FieldDecoder.string(ok.consumer_tag)
+            if let consumer = channels[id]?.consumers.removeValue(forKey: tag) {
+                channels[id]?.retired[tag] = Retired(queue: consumer.queue, maxBodyBytes: consumer.maxBodyBytes)
+                consumer.stream.finish()
             }
 
         case herald_method_basic_cancel:

@@ -37,8 +37,11 @@ public struct Settings: Sendable {
     public var httpTimeout: Duration
     /// Upper bound of DNS + connect within an attempt.
     public var connectTimeout: Duration
-    /// Messages a worker processes at once (its prefetch).
+    /// Messages a worker processes at once (its prefetch) when messages are small.
     public var workerConcurrency: Int
+    /// Bytes of message bodies a worker aims to hold at once: with large messages its
+    /// prefetch follows their mean size down from `workerConcurrency`.
+    public var workerWindowBytes: Int
     /// How long a worker trusts its cached endpoint list.
     public var endpointCacheTTL: Duration
     /// Requests one worker has in flight to one endpoint at most (0: no limit), so that a
@@ -74,7 +77,8 @@ public struct Settings: Sendable {
     public var maxDataBytes: Int
     /// Largest message body a worker reads in full; a larger one is parked from its
     /// declared size with only an excerpt read. A worker holds at most
-    /// `workerConcurrency` × this in message bodies.
+    /// `workerConcurrency` × this in message bodies, about `workerWindowBytes` once it has
+    /// seen their sizes.
     public var maxMessageBytes: Int
     /// How long a publish may wait for the broker's confirm.
     public var publishTimeout: Duration
@@ -169,6 +173,7 @@ public struct Settings: Sendable {
         case httpTimeout = "HERALD_HTTP_TIMEOUT"
         case connectTimeout = "HERALD_CONNECT_TIMEOUT"
         case workerConcurrency = "HERALD_WORKER_CONCURRENCY"
+        case workerWindowBytes = "HERALD_WORKER_WINDOW_BYTES"
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
         case endpointConcurrency = "HERALD_ENDPOINT_CONCURRENCY"
         case deferDelay = "HERALD_DEFER_DELAY"
@@ -240,6 +245,7 @@ public struct Settings: Sendable {
             case .httpTimeout: "10s"
             case .connectTimeout: "5s"
             case .workerConcurrency: "500"
+            case .workerWindowBytes: "33554432"
             case .endpointCacheTTL: "5s"
             case .endpointConcurrency: "20"
             case .deferDelay: "10s"
@@ -313,6 +319,7 @@ public struct Settings: Sendable {
             case .httpTimeout: "total time of one delivery attempt"
             case .connectTimeout: "DNS and connect time within an attempt"
             case .workerConcurrency: "messages a worker processes at once"
+            case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
             case .endpointCacheTTL: "how long workers cache endpoint lists"
             case .endpointConcurrency: "the most requests a worker has in flight to one endpoint; each endpoint's limit adapts to its latency between 1 and this (0: no limit)"
             case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
@@ -437,6 +444,7 @@ public struct Settings: Sendable {
         httpTimeout = try duration(.httpTimeout)
         connectTimeout = try duration(.connectTimeout)
         workerConcurrency = try integer(.workerConcurrency, 1...5000)
+        workerWindowBytes = try integer(.workerWindowBytes, 1024 * 1024...16 * 1024 * 1024 * 1024)
         endpointCacheTTL = try duration(.endpointCacheTTL, allowZero: true)
         endpointConcurrency = try integer(.endpointConcurrency, 0...5000)
         deferDelay = try duration(.deferDelay)

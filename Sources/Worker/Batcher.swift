@@ -24,6 +24,11 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     private let flush: Flush
     private let maxBatch: Int
+    /// A batch holds items of at most this much `weight` in all (at least one item), so
+    /// that large items make smaller batches: a statement's parameters are copied on
+    /// their way to the database, and a batch of large events would hold them several times.
+    private let maxWeight: Int
+    private let weight: @Sendable (Item) -> Int
     private let maxFlushes: Int
     /// Nil: items are independent. Otherwise items are written strictly in submission
     /// order (one flush at a time), and a failed batch is written one by one in order up to
@@ -33,23 +38,36 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private let state = Mutex(State())
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
-    init(maxBatch: Int, maxFlushes: Int, flush: @escaping Flush) {
-        precondition(maxBatch > 0 && maxFlushes > 0)
+    init(
+        maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
+        flush: @escaping Flush
+    ) {
+        precondition(maxBatch > 0 && maxFlushes > 0 && maxWeight > 0)
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
+        self.maxWeight = maxWeight
+        self.weight = weight
         self.flush = flush
         ownFailure = nil
     }
 
     /// A batcher that writes in submission order and stops at the first failure that
     /// `ownFailure` does not isolate to its item (an item the database refuses is one).
-    init(orderedBatch maxBatch: Int, ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush) {
-        precondition(maxBatch > 0)
+    init(
+        orderedBatch maxBatch: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
+        ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush
+    ) {
+        precondition(maxBatch > 0 && maxWeight > 0)
         self.maxBatch = maxBatch
+        self.maxWeight = maxWeight
+        self.weight = weight
         maxFlushes = 1
         self.flush = flush
         self.ownFailure = ownFailure
     }
+
+    /// Items waiting for a flush to start.
+    var queued: Int { state.withLock { $0.waiting.count } }
 
     /// `queued` runs once the item has its place in the order (before it is written).
     func submit(_ item: Item, queued: () -> Void = {}) async throws -> Output {
@@ -73,7 +91,14 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     private func take(_ state: inout State) -> [Waiting] {
-        let count = min(maxBatch, state.waiting.count)
+        var count = 0
+        var total = 0
+        for waiting in state.waiting.prefix(maxBatch) {
+            let next = weight(waiting.item)
+            if count > 0 && total + next > maxWeight { break }
+            total += next
+            count += 1
+        }
         defer { state.waiting.removeFirst(count) }
         return Array(state.waiting.prefix(count))
     }

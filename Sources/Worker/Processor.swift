@@ -58,6 +58,9 @@ package struct Processor: Sendable {
     /// The consumer's body limit, named in the reason of a message parked for it.
     let maxMessageBytes: Int
     private let stores: Batcher<Arrival, Stored>
+    /// Event data per store statement at most (one event may exceed it alone): 64 events of
+    /// 256 KiB would be held several times over on their way to the database.
+    static let storeBatchBytes = 2 * 1024 * 1024
     private let records: Batcher<AttemptRecord, Recorded>
     private let claims: Batcher<AttemptClaim, Bool>
     /// Deliveries deferred by concurrent messages, published as one message per endpoint.
@@ -68,7 +71,7 @@ package struct Processor: Sendable {
         self.publisher = publisher
         self.maxMessageBytes = maxMessageBytes
         let records = context.records
-        stores = Batcher(maxBatch: 64, maxFlushes: 1) { try await records.store($0) }
+        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.data.count }) { try await records.store($0) }
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.record($0) }
         claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
         let deferQueue = context.topology.deferQueue
@@ -94,7 +97,10 @@ package struct Processor: Sendable {
     /// other failure stops the store.
     func orderedStore() -> Batcher<Arrival, Stored> {
         let records = context.records
-        return Batcher(orderedBatch: 64, ownFailure: { ($0 as? DatabaseError)?.refusesData == true }) { try await records.store($0) }
+        return Batcher(
+            orderedBatch: 64, maxWeight: Self.storeBatchBytes, weight: { $0.event.data.count },
+            ownFailure: { ($0 as? DatabaseError)?.refusesData == true }
+        ) { try await records.store($0) }
     }
 
     /// Handles `delivery`; throws when the message must not be acked (database or broker

@@ -18,8 +18,11 @@ public struct WorkerService: Service, CustomStringConvertible {
 
     public let amqpURL: String
     public let context: WorkerContext
-    /// The consumer's prefetch: how many messages are processed concurrently.
+    /// The most messages processed at once: the work queue's prefetch when messages are small.
     public let concurrency: Int
+    /// Bytes of message bodies the worker aims to hold: with large messages the prefetch
+    /// shrinks so that `concurrency` of them do not fill the memory (`PrefetchWindow`).
+    public let windowBytes: Int
     /// Largest message body read in full; a larger one is parked from its declared size.
     /// With `concurrency`, it bounds the memory messages take.
     public let maxMessageBytes: Int
@@ -31,9 +34,10 @@ public struct WorkerService: Service, CustomStringConvertible {
     public let shardView: ShardView?
 
     package init(
-        amqpURL: String, context: WorkerContext, concurrency: Int = 500, maxMessageBytes: Int = 320 * 1024, backoff: Backoff = Backoff(),
-        status: WorkerStatus = WorkerStatus(), shardView: ShardView? = nil
+        amqpURL: String, context: WorkerContext, concurrency: Int = 500, windowBytes: Int = 32 * 1024 * 1024, maxMessageBytes: Int = 320 * 1024,
+        backoff: Backoff = Backoff(), status: WorkerStatus = WorkerStatus(), shardView: ShardView? = nil
     ) {
+        self.windowBytes = windowBytes
         self.status = status
         self.shardView = shardView
         self.amqpURL = amqpURL
@@ -84,13 +88,14 @@ public struct WorkerService: Service, CustomStringConvertible {
         let publisher = try await connection.openChannel()
         try await publisher.enableConfirms()
         let channel = try await connection.openChannel()
-        try await channel.setPrefetch(UInt16(clamping: concurrency))
-        let consumer = try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)
+        var window = PrefetchWindow(budget: windowBytes, most: concurrency, largestMessage: maxMessageBytes)
+        let subscription = Subscription()
         status.setConsuming(true)
         defer { status.setConsuming(false) }
         let processor = Processor(context: context, publisher: publisher, maxMessageBytes: maxMessageBytes)
         let inFlight = Meter(label: "herald_deliveries_in_flight")
-        context.logger.info("worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)"])
+        context.logger.info(
+            "worker consuming", metadata: ["queue": "\(context.topology.workQueue)", "concurrency": "\(concurrency)", "prefetch": "\(window.prefetch)"])
         let shards = context.topology.shardQueues.enumerated().map { ($1, Optional($0)) } + leftovers.map { ($0, nil as Int?) }
         if !shards.isEmpty {
             context.logger.info("worker reading shards", metadata: ["shards": "\(shards.count)"])
@@ -100,7 +105,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                 for (queue, index) in shards {
                     group.addTask { try await read(shard: queue, index: index, on: connection, processor: processor, inFlight: inFlight) }
                 }
-                for try await delivery in consumer {
+                func process(_ delivery: HeraldAMQP.Delivery) {
                     group.addTask {
                         inFlight.increment()
                         status.began()
@@ -123,9 +128,27 @@ public struct WorkerService: Service, CustomStringConvertible {
                         }
                     }
                 }
+                // One subscription per prefetch: the messages a cancelled consumer holds stay
+                // this channel's to ack while the next consumer takes the new window.
+                while !Task.isShuttingDownGracefully {
+                    try await channel.setPrefetch(UInt16(clamping: window.prefetch))
+                    status.setPrefetch(window.prefetch)
+                    guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)) else { break }
+                    var changed = false
+                    for try await delivery in consumer {
+                        if !changed, let prefetch = window.observe(size: delivery.message.body.count) {
+                            changed = true
+                            context.logger.info(
+                                "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])
+                            consumer.cancel()
+                        }
+                        process(delivery)
+                    }
+                    guard changed else { break }
+                }
             }
         } onGracefulShutdown: {
-            consumer.cancel()
+            subscription.stop()
         }
         if let reason = connection.isOpen ? nil : await connection.closed() { throw reason }
     }
@@ -215,19 +238,49 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 }
 
+/// The work queue's consumer of the moment, so that a graceful shutdown cancels whichever
+/// subscription is current and no later one starts.
+private final class Subscription: Sendable {
+    private let state = Mutex<(consumer: Consumer?, stopped: Bool)>((nil, false))
+
+    /// Keeps `consumer` as the current one; cancels it and returns nil after `stop`.
+    func start(_ consumer: Consumer) -> Consumer? {
+        let stopped = state.withLock { state in
+            state.consumer = consumer
+            return state.stopped
+        }
+        if stopped {
+            consumer.cancel()
+            return nil
+        }
+        return consumer
+    }
+
+    func stop() {
+        state.withLock { state in
+            state.stopped = true
+            return state.consumer
+        }?.cancel()
+    }
+}
+
 /// What a worker is doing now: read by readiness probes and the heartbeat.
 public final class WorkerStatus: Sendable {
     public init() {}
 
     private let subscribed = Atomic(false)
     private let holding = Atomic(0)
+    private let window = Atomic(0)
 
     /// Whether the consumer is subscribed to the work queue.
     public var consuming: Bool { subscribed.load(ordering: .relaxed) }
     /// Messages being processed.
     public var inFlight: Int { holding.load(ordering: .relaxed) }
+    /// The work queue consumer's prefetch now (`PrefetchWindow`).
+    public var prefetch: Int { window.load(ordering: .relaxed) }
 
     func setConsuming(_ on: Bool) { subscribed.store(on, ordering: .relaxed) }
+    func setPrefetch(_ count: Int) { window.store(count, ordering: .relaxed) }
     func began() { holding.add(1, ordering: .relaxed) }
     func ended() { holding.subtract(1, ordering: .relaxed) }
 }

@@ -57,7 +57,8 @@ struct WorkerCommand: AsyncParsableCommand {
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let shardView = ShardView(replica: identity.id, interval: settings.heartbeatInterval)
         let worker = WorkerService(
-            amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, maxMessageBytes: settings.maxMessageBytes,
+            amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, windowBytes: settings.workerWindowBytes,
+            maxMessageBytes: settings.maxMessageBytes,
             shardView: shardView)
         // Resources first: the group stops its services in reverse order, so they close last.
         // The heartbeat stops after the worker: a draining replica still shows in the console.

@@ -55,6 +55,64 @@ struct AMQPIntegrationTests {
         #expect(await connection.closed() == nil)
     }
 
+    /// A consumer cancelled while the broker is sending still hands out every message sent
+    /// before the cancel took effect: they are this channel's to ack, and a new consumer on
+    /// the same channel takes the rest. Nothing stays unacked, nothing is delivered twice.
+    @Test func aCancelledConsumerHandsOutWhatCrossedItsCancelAndTheNextTakesTheRest() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let setup = try await connection.openChannel()
+        let queue = TestServices.uniqueName("resubscribe")
+        try await setup.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
+        try await setup.enableConfirms()
+        let count = 3000
+        for start in stride(from: 0, to: count, by: 500) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in start..<(start + 500) {
+                    group.addTask { try await setup.publish(Message(body: Array("\(n)".utf8)), exchange: "", routingKey: queue) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let channel = try await connection.openChannel()
+        var seen: [Int] = []
+        // Subscriptions cancelled while acks keep the broker sending: deliveries cross the cancel.
+        for round in 0..<40 {
+            try await channel.setPrefetch(UInt16(5 + round % 20))
+            let consumer = try await channel.consume(queue)
+            var taken = 0
+            for try await delivery in consumer {
+                seen.append(try #require(Int(String(decoding: delivery.message.body, as: UTF8.self))))
+                channel.ack(delivery.deliveryTag)
+                taken += 1
+                if taken == 30 { consumer.cancel() }
+            }
+            #expect(taken >= 30)
+        }
+        try await channel.setPrefetch(500)
+        let last = try await channel.consume(queue)
+        // A time limit: were a message lost, the stream would wait for it forever.
+        let limit = Task {
+            try? await Task.sleep(for: .seconds(60))
+            last.cancel()
+        }
+        if seen.count < count {
+            for try await delivery in last {
+                seen.append(try #require(Int(String(decoding: delivery.message.body, as: UTF8.self))))
+                channel.ack(delivery.deliveryTag)
+                if seen.count == count { break }
+            }
+        }
+        limit.cancel()
+        last.cancel()
+        #expect(seen.count == count, "\(count - Set(seen).count) messages never handed out")
+        #expect(Set(seen) == Set(0..<count))
+        try await channel.close()
+        let info = try await setup.declareQueue(queue, passive: true)
+        #expect(info.messageCount == 0, "every message was acked")
+        try await setup.deleteQueue(queue)
+        await connection.close()
+    }
+
     @Test func unroutableMandatoryPublishFails() async throws {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()

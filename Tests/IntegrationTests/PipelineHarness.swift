@@ -86,8 +86,8 @@ struct Pipeline {
         }
     }
 
-    func startWorker() -> Task<Void, any Error> {
-        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50, status: workerStatus)
+    func startWorker(windowBytes: Int = 32 * 1024 * 1024) -> Task<Void, any Error> {
+        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50, windowBytes: windowBytes, status: workerStatus)
         return Task { try await service.run() }
     }
 

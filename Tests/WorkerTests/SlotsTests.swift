@@ -157,6 +157,40 @@ struct BatcherTests {
         #expect(running.withLock { $0.most } <= 2)
     }
 
+    /// Large items make small batches; an item over the weight alone still goes, alone.
+    @Test func batchesStayWithinTheirWeightAndAHeavyItemGoesAlone() async throws {
+        let batches = Box<[[Int]]>([])
+        let gate = Box(false)
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1, maxWeight: 100, weight: { $0 }) { items in
+            batches.withLock { $0.append(items) }
+            // The first flush waits until everything else has queued behind it.
+            while !gate.withLock({ $0 }) { await Task.yield() }
+            return items
+        }
+        let weights = [10, 30, 30, 30, 30, 250, 5, 5, 60, 60]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await batcher.submit(1) }
+            while batches.withLock({ $0.isEmpty }) { await Task.yield() }
+            for weight in weights {
+                group.addTask {
+                    let written = try await batcher.submit(weight)
+                    #expect(written == weight)
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while batcher.queued < weights.count && ContinuousClock.now < deadline { await Task.yield() }
+            #expect(batcher.queued == weights.count)
+            gate.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        let seen = batches.withLock { $0 }
+        #expect(seen.flatMap { $0 }.sorted() == ([1] + weights).sorted())
+        for batch in seen where batch.count > 1 {
+            #expect(batch.reduce(0, +) <= 100, "\(batch)")
+        }
+        #expect(seen.contains([250]), "the heavy item went alone: \(seen)")
+    }
+
     /// One bad item fails alone: a failed batch is written again item by item.
     @Test func aBadItemFailsAloneAndTheRestOfItsBatchGoesThrough() async throws {
         struct Refused: Error {}

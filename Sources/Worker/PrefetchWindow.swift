@@ -1,0 +1,90 @@
+/// How many messages a worker holds at once: its prefetch, sized so that the message
+/// bodies it holds stay near a budget of bytes rather than only a count.
+///
+/// The broker sends up to the prefetch before the worker sees a single size, and RabbitMQ
+/// applies a new prefetch only to consumers created after it. So the window opens at what
+/// the largest readable message would fill, and says when to subscribe again with another
+/// prefetch: it closes on the mean of the latest quarter sample as soon as that holds a
+/// quarter more than the budget (large messages cost memory at once), and opens on the
+/// mean of a whole sample only when that allows twice as many, so a mixed stream does not
+/// make the consumer come and go.
+package struct PrefetchWindow: Sendable {
+    /// Bytes of message bodies the window aims at.
+    package let budget: Int
+    /// The most messages at once (`HERALD_WORKER_CONCURRENCY`).
+    package let most: Int
+    /// The prefetch to subscribe with now.
+    package private(set) var prefetch: Int
+
+    private var long: RunningMean
+    private var short: RunningMean
+    /// Messages seen since the prefetch last changed.
+    private var seen = 0
+
+    package init(budget: Int, most: Int, largestMessage: Int, sample: Int = 64) {
+        precondition(budget > 0 && most > 0 && largestMessage > 0 && sample >= 4)
+        self.budget = budget
+        self.most = most
+        long = RunningMean(capacity: sample)
+        short = RunningMean(capacity: sample / 4)
+        prefetch = 1
+        prefetch = fit(largestMessage)
+    }
+
+    /// The mean size of the latest sample, or nil before the first message.
+    package var meanSize: Int? { long.mean }
+
+    /// Records one message's body size; returns the prefetch to subscribe with when the
+    /// window should change, nil while it stays.
+    package mutating func observe(size: Int) -> Int? {
+        let size = max(size, 1)
+        long.add(size)
+        short.add(size)
+        seen += 1
+        if seen >= short.capacity, let recent = short.mean, fit(recent) * 4 <= prefetch * 3 {
+            return change(to: fit(recent))
+        }
+        if seen >= long.capacity, let mean = long.mean {
+            let wanted = fit(mean)
+            // Where the window meets its bound it opens there even by less than twice.
+            if wanted >= prefetch * 2 || (wanted == most && wanted > prefetch) { return change(to: wanted) }
+        }
+        return nil
+    }
+
+    private mutating func change(to wanted: Int) -> Int {
+        prefetch = wanted
+        seen = 0
+        return wanted
+    }
+
+    private func fit(_ size: Int) -> Int {
+        min(most, max(1, budget / max(size, 1)))
+    }
+}
+
+/// The mean of the latest `capacity` values.
+private struct RunningMean: Sendable {
+    let capacity: Int
+    private var values: [Int] = []
+    private var next = 0
+    private var total = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        values.reserveCapacity(capacity)
+    }
+
+    var mean: Int? { values.isEmpty ? nil : total / values.count }
+
+    mutating func add(_ value: Int) {
+        if values.count < capacity {
+            values.append(value)
+        } else {
+            total -= values[next]
+            values[next] = value
+            next = (next + 1) % capacity
+        }
+        total += value
+    }
+}
