@@ -34,28 +34,31 @@ public enum WebhookRequest {
         let tenant = Array("\"\(event.tenantID.uuidString.lowercased())\"".utf8)
         switch format {
         case .raw:
-            return event.data
+            return Array(event.dataBytes)
         case .envelope:
             return object([
-                (fields.id, JSONText.string(event.id)), (fields.type, JSONText.string(event.type)), (fields.timestamp, timestamp),
-                (fields.tenant, tenant), (fields.data, event.data),
+                (fields.id, JSONText.string(event.id)[...]), (fields.type, JSONText.string(event.type)[...]),
+                (fields.timestamp, timestamp[...]), (fields.tenant, tenant[...]), (fields.data, event.dataBytes),
             ])
         case .craftdesk:
             return object([
-                ("id", JSONText.string(event.id)), ("event", JSONText.string(event.type)), ("timestamp", timestamp),
-                ("workspace_id", tenant), ("data", event.data),
+                ("id", JSONText.string(event.id)[...]), ("event", JSONText.string(event.type)[...]), ("timestamp", timestamp[...]),
+                ("workspace_id", tenant[...]), ("data", event.dataBytes),
             ])
         case .customermates:
-            return object([("event", JSONText.string(event.type)), ("data", event.data), ("timestamp", timestamp)])
+            return object([("event", JSONText.string(event.type)[...]), ("data", event.dataBytes), ("timestamp", timestamp[...])])
         }
     }
 
     /// `{"key":value,…}` from members whose values are JSON already.
-    private static func object(_ members: [(key: String, value: [UInt8])]) -> [UInt8] {
+    private static func object(_ members: [(key: String, value: ArraySlice<UInt8>)]) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(members.reduce(2) { $0 + $1.key.utf8.count + $1.value.count + 4 })
         for (index, member) in members.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += JSONText.string(member.key) + [UInt8(ascii: ":")] + member.value
+            out += JSONText.string(member.key)
+            out.append(UInt8(ascii: ":"))
+            out += member.value
         }
         out.append(UInt8(ascii: "}"))
         return out

@@ -42,16 +42,20 @@ extension Endpoint {
 /// An event's `data` as payload filters read it: parsed once per fan-out, and only when
 /// an endpoint has a payload filter. Data nested deeper than 64 levels matches no filter.
 public final class ParsedData {
-    private let bytes: [UInt8]
+    private let bytes: ArraySlice<UInt8>
     private var parsed: JSONNode??
 
     public init(_ bytes: [UInt8]) {
+        self.bytes = bytes[...]
+    }
+
+    package init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
     }
 
     package var root: JSONNode? {
         if let parsed { return parsed }
-        let node = try? JSONTree.parse(bytes, maxValues: .max)
+        let node = try? JSONTree.parse(Array(bytes), maxValues: .max)
         parsed = .some(node)
         return node
     }

@@ -13,7 +13,13 @@ public struct Event: Sendable, Equatable {
     public var tenantID: UUID
     public var occurredAt: Date
     /// The event's JSON object, as bytes: exactly what a `raw` endpoint receives.
-    public var data: [UInt8]
+    public var data: [UInt8] {
+        get { Array(dataBytes) }
+        set { dataBytes = newValue[...] }
+    }
+    /// `data` where it lies: in the worker, a slice of the message the event came in, so an
+    /// event in flight holds its body once, not twice.
+    package var dataBytes: ArraySlice<UInt8>
     /// String pairs that attribute filters match on (`workspace`, `production_step`, …).
     public var attributes: [String: String]
 
@@ -25,7 +31,16 @@ public struct Event: Sendable, Equatable {
         self.type = type
         self.tenantID = tenantID
         self.occurredAt = occurredAt
-        self.data = data
+        self.dataBytes = data[...]
+        self.attributes = attributes
+    }
+
+    package init(id: String, type: String, tenantID: UUID, occurredAt: Date, dataBytes: ArraySlice<UInt8>, attributes: [String: String]) {
+        self.id = id
+        self.type = type
+        self.tenantID = tenantID
+        self.occurredAt = occurredAt
+        self.dataBytes = dataBytes
         self.attributes = attributes
     }
 
@@ -93,10 +108,10 @@ extension Event {
         guard RFC3339.isRepresentable(occurredAt) else {
             throw EventError(field: "occurred_at", reason: "must lie between the years 0001 and 9999")
         }
-        guard data.count <= limits.maxDataBytes else {
-            throw EventError(field: "data", reason: "is \(data.count) bytes; the limit is \(limits.maxDataBytes)")
+        guard dataBytes.count <= limits.maxDataBytes else {
+            throw EventError(field: "data", reason: "is \(dataBytes.count) bytes; the limit is \(limits.maxDataBytes)")
         }
-        guard dataIsObject || (try? JSONSerialization.jsonObject(with: Data(data))) is [String: Any] else {
+        guard dataIsObject || (try? JSONSerialization.jsonObject(with: Data(dataBytes))) is [String: Any] else {
             throw EventError(field: "data", reason: "must be a JSON object")
         }
         guard attributes.count <= limits.maxAttributes else {

@@ -38,7 +38,9 @@ public enum WireFormat {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             out += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
         }
-        out += Array("},\"data\":".utf8) + event.data + [UInt8(ascii: "}")]
+        out += Array("},\"data\":".utf8)
+        out += event.dataBytes
+        out.append(UInt8(ascii: "}"))
         return out
     }
 
@@ -91,17 +93,18 @@ public enum WireFormat {
                 attributes[key] = text
             }
         }
-        let bytes: [UInt8]
+        let bytes: ArraySlice<UInt8>
         if let range = JSONText.topLevelValue(named: "data", in: body) {
-            bytes = Array(body[range])
+            // A slice: the event shares the message's storage instead of copying it.
+            bytes = body[range]
         } else {
             // Only an escaped spelling of the key gets here; its value is written out afresh.
             guard let written = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]) else {
                 throw EventError(field: "data", reason: "cannot be serialised as JSON")
             }
-            bytes = Array(written)
+            bytes = Array(written)[...]
         }
-        let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, data: bytes, attributes: attributes)
+        let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, dataBytes: bytes, attributes: attributes)
         // The document parsed, so a member value that opens with `{` is a whole JSON object.
         try event.validate(limits, dataIsObject: bytes.first == UInt8(ascii: "{"))
         return event

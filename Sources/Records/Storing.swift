@@ -16,7 +16,7 @@ extension PostgresRecords {
                 attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
             }
             attributes.append(UInt8(ascii: "}"))
-            return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.data), JSONB(bytes: attributes)]
+            return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.dataBytes), JSONB(bytes: attributes)]
         }
         var claimedTargets: Set<DeliveryKey> = []
         var deliveryRows: [[any Bindable]] = []

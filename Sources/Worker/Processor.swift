@@ -71,7 +71,7 @@ package struct Processor: Sendable {
         self.publisher = publisher
         self.maxMessageBytes = maxMessageBytes
         let records = context.records
-        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.data.count }) { try await records.store($0) }
+        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) { try await records.store($0) }
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.record($0) }
         claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
         let deferQueue = context.topology.deferQueue
@@ -98,7 +98,7 @@ package struct Processor: Sendable {
     func orderedStore() -> Batcher<Arrival, Stored> {
         let records = context.records
         return Batcher(
-            orderedBatch: 64, maxWeight: Self.storeBatchBytes, weight: { $0.event.data.count },
+            orderedBatch: 64, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count },
             ownFailure: { ($0 as? DatabaseError)?.refusesData == true }
         ) { try await records.store($0) }
     }
@@ -211,7 +211,7 @@ package struct Processor: Sendable {
         // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
         var leases: [UUID: SlotLease] = [:]
-        let data = ParsedData(event.data)
+        let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
             case .deliver where endpoint.ordered:
