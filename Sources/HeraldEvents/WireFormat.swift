@@ -51,62 +51,67 @@ public enum WireFormat {
         guard body.count <= limits.maxDataBytes + 64 * 1024 else {
             throw EventError(field: "body", reason: "is \(body.count) bytes, larger than any valid event")
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw EventError(field: "body", reason: "is not a JSON object")
+        // Read by hand: the fields are built, `data` is only checked and located, so a large
+        // event costs no object tree and travels as the bytes the producer sent.
+        let found: [(key: String, node: JSONNode)]?
+        do {
+            found = try JSONTree.members(of: body, expanding: ["attributes"])
+        } catch {
+            throw EventError(field: "body", reason: "is not a JSON object (\(error))")
         }
+        guard let members = found else { throw EventError(field: "body", reason: "is not a JSON object") }
+        var object: [String: JSONNode] = [:]
+        for member in members { object[member.key] = member.node }
         let known: Set<String> = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw EventError(field: unknown, reason: "is not an event field")
         }
+        func text(_ key: String) -> String? {
+            if case .string(let value)? = object[key]?.value { return value }
+            return nil
+        }
         let id: String
-        if let given = object["id"] as? String {
+        if let given = text("id") {
             id = given
         } else if fillingDefaults && object["id"] == nil {
             id = Event.generateID()
         } else {
             throw EventError(field: "id", reason: "is required and must be a string")
         }
-        guard let type = object["type"] as? String else { throw EventError(field: "type", reason: "is required and must be a string") }
-        guard let tenant = object["tenant_id"] as? String, let tenantID = UUID(uuidString: tenant) else {
+        guard let type = text("type") else { throw EventError(field: "type", reason: "is required and must be a string") }
+        guard let tenant = text("tenant_id"), let tenantID = UUID(uuidString: tenant) else {
             throw EventError(field: "tenant_id", reason: "is required and must be a UUID")
         }
         let occurredAt: Date
-        if let occurred = object["occurred_at"] as? String, let parsed = RFC3339.parse(occurred) {
+        if let occurred = text("occurred_at"), let parsed = RFC3339.parse(occurred) {
             occurredAt = parsed
         } else if fillingDefaults && object["occurred_at"] == nil {
             occurredAt = Date()
         } else {
             throw EventError(field: "occurred_at", reason: "is required and must be an ISO 8601 date-time")
         }
-        guard let data = object["data"] as? [String: Any] else {
+        guard let data = object["data"], case .object = data.value else {
             throw EventError(field: "data", reason: "is required and must be a JSON object")
         }
         var attributes: [String: String] = [:]
-        if let raw = object["attributes"], !(raw is NSNull) {
-            guard let pairs = raw as? [String: Any] else {
-                throw EventError(field: "attributes", reason: "must be an object of strings")
-            }
+        switch object["attributes"]?.value {
+        case nil, .null?:
+            break
+        case .object(let pairs)?:
             for (key, value) in pairs {
-                guard let text = value as? String else {
+                guard case .string(let text) = value.value else {
                     throw EventError(field: "attributes.\(key)", reason: "must be a string")
                 }
                 attributes[key] = text
             }
+        default:
+            throw EventError(field: "attributes", reason: "must be an object of strings")
         }
-        let bytes: ArraySlice<UInt8>
-        if let range = JSONText.topLevelValue(named: "data", in: body) {
-            // A slice: the event shares the message's storage instead of copying it.
-            bytes = body[range]
-        } else {
-            // Only an escaped spelling of the key gets here; its value is written out afresh.
-            guard let written = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-                throw EventError(field: "data", reason: "cannot be serialised as JSON")
-            }
-            bytes = Array(written)[...]
-        }
+        // A slice: the event shares the message's storage instead of copying it.
+        let bytes = body[data.range]
         let event = Event(id: id, type: type, tenantID: tenantID, occurredAt: occurredAt, dataBytes: bytes, attributes: attributes)
         // The document parsed, so a member value that opens with `{` is a whole JSON object.
-        try event.validate(limits, dataIsObject: bytes.first == UInt8(ascii: "{"))
+        try event.validate(limits, dataIsObject: true)
         return event
     }
 }

@@ -1,6 +1,7 @@
 package import HeraldAMQP
 public import HeraldEvents
 public import Foundation
+import HeraldSupport
 
 /// What a message on the work queue asks for.
 public enum WorkMessage: Sendable, Equatable {
@@ -42,6 +43,11 @@ public enum WorkMessage: Sendable, Equatable {
     /// The delivery's endpoint (optional).
     public static let endpointHeader = "herald-endpoint"
 
+    private static func string(_ node: JSONNode?) -> String? {
+        if case .string(let text)? = node?.value { return text }
+        return nil
+    }
+
     /// Reads a message; a message that cannot be read throws the reason it is parked for.
     package static func parse(_ message: Message, limits: EventLimits) throws(EventError) -> WorkMessage {
         switch message.headers[kindHeader]?.string {
@@ -51,8 +57,7 @@ public enum WorkMessage: Sendable, Equatable {
             guard let attempt = message.headers[attemptHeader]?.int, attempt >= 1, attempt <= 1000 else {
                 throw EventError(field: attemptHeader, reason: "must be a positive integer header")
             }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(message.body)) as? [String: Any],
-                let text = object["delivery_id"] as? String, let id = UUID(uuidString: text)
+            guard let root = try? JSONTree.parse(message.body), let text = Self.string(root["delivery_id"]), let id = UUID(uuidString: text)
             else {
                 throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
             }
@@ -63,19 +68,21 @@ public enum WorkMessage: Sendable, Equatable {
             guard let endpoint = message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)) else {
                 throw EventError(field: endpointHeader, reason: "a deferred message names its endpoint")
             }
-            guard let object = try? JSONSerialization.jsonObject(with: Data(message.body)) as? [String: Any],
-                let list = object["deliveries"] as? [[String: Any]], (1...maxDeferrals).contains(list.count)
+            guard let root = try? JSONTree.parse(message.body), case .array(let list)? = root["deliveries"]?.value,
+                (1...maxDeferrals).contains(list.count)
             else {
                 throw EventError(field: "deliveries", reason: "the body must be {\"deliveries\": [1 to \(maxDeferrals) deliveries]}")
             }
             var deferrals: [Deferral] = []
             for entry in list {
-                guard let text = entry["delivery_id"] as? String, let id = UUID(uuidString: text), let attempt = entry["attempt"] as? Int,
-                    (1...1000).contains(attempt)
+                guard let text = Self.string(entry["delivery_id"]), let id = UUID(uuidString: text),
+                    case .number(let number)? = entry["attempt"]?.value, let attempt = Int(number), (1...1000).contains(attempt)
                 else {
                     throw EventError(field: "deliveries", reason: "each is {\"delivery_id\": \"<uuid>\", \"attempt\": 1 to 1000, \"manual\": bool}")
                 }
-                deferrals.append(Deferral(id: id, attempt: attempt, manual: entry["manual"] as? Bool ?? false))
+                var manual = false
+                if case .bool(let flag)? = entry["manual"]?.value { manual = flag }
+                deferrals.append(Deferral(id: id, attempt: attempt, manual: manual))
             }
             return .deferred(endpoint: endpoint, deliveries: deferrals)
         case let other?:

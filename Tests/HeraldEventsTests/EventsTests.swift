@@ -97,10 +97,35 @@ import Testing
         #expect(JSONText.topLevelValue(named: "x", in: json).map { String(decoding: json[$0], as: UTF8.self) } == #""\"data\"""#)
     }
 
-    /// A key spelled with an escape is still the `data` member: its value is written out.
+    /// A key spelled with an escape is still the `data` member, its value the bytes sent.
     @Test func escapedKeyStillFindsTheData() throws {
         let body = #"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","d\u0061ta":{"a":1}}"#
         #expect(String(decoding: try WireFormat.decode(Array(body.utf8)).data, as: UTF8.self) == #"{"a":1}"#)
+    }
+
+    /// The event's data is the message's own storage, not a copy: a worker holds a large
+    /// event's body once.
+    @Test func theDataSharesTheBodysStorage() throws {
+        let body = Array(#"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","data":{"blob":"\#(String(repeating: "x", count: 4096))"}}"#.utf8)
+        let event = try WireFormat.decode(body)
+        let marker = Array(#""data":"#.utf8)
+        let start = try #require((0...(body.count - marker.count)).first { Array(body[$0..<$0 + marker.count]) == marker }) + marker.count
+        let shared = body.withUnsafeBufferPointer { whole in event.dataBytes.withUnsafeBufferPointer { $0.baseAddress == whole.baseAddress! + start } }
+        #expect(shared)
+        #expect(event.dataBytes.count == body.count - start - 1)
+    }
+
+    /// The last of a repeated member counts, as in every mainstream JSON reader; a reason
+    /// for JSON that does not parse says where, never what.
+    @Test func aRepeatedMemberCountsOnceAndBrokenJSONIsLocated() throws {
+        let tenant = UUID()
+        let body = #"{"id":"first","type":"a.b","tenant_id":"\#(tenant)","occurred_at":"2026-05-12T09:30:00Z","data":{"a":1},"id":"second","attributes":null}"#
+        let event = try WireFormat.decode(Array(body.utf8))
+        #expect(event.id == "second")
+        #expect(event.attributes.isEmpty)
+        #expect(throws: EventError(field: "body", reason: "is not a JSON object (invalid JSON at byte 27: expected a value)")) {
+            try WireFormat.decode(Array(#"{"id":"e","data":{"secret":tru}}"#.utf8))
+        }
     }
 
     @Test(arguments: [

@@ -2,6 +2,26 @@
 import Testing
 
 @Suite struct JSONTreeTests {
+    /// An envelope's members: the named ones built, the others only checked and located.
+    @Test func membersBuildOnlyWhatIsAskedFor() throws {
+        let text = Array(#"{"attributes":{"w":"1"},"data":{"deep":{"x":[1,2]}},"id":"e"}"#.utf8)
+        let members = try #require(try JSONTree.members(of: text, expanding: ["attributes"]))
+        #expect(members.map(\.key) == ["attributes", "data", "id"])
+        guard case .object(let attributes) = members[0].node.value, case .object(let data) = members[1].node.value,
+            case .string(let id) = members[2].node.value
+        else {
+            Issue.record("kinds: \(members.map(\.node.kind))")
+            return
+        }
+        #expect(attributes.map(\.key) == ["w"])
+        #expect(data.isEmpty, "checked, not built")
+        #expect(String(decoding: text[members[1].node.range], as: UTF8.self) == #"{"deep":{"x":[1,2]}}"#)
+        #expect(id == "e")
+        #expect(try JSONTree.members(of: Array("[1]".utf8), expanding: []) == nil, "valid JSON, not an object")
+        #expect(throws: JSONSyntaxError.self) { try JSONTree.members(of: Array(#"{"a":1} x"#.utf8), expanding: []) }
+        #expect(throws: JSONSyntaxError.self) { try JSONTree.members(of: Array(#"{"a":{"b":[1,}}"#.utf8), expanding: []) }
+    }
+
     @Test func jsonKeepsRangesAndRefusesWhatIsNotJSON() throws {
         let text = Array(#" {"a": {"b": [1, 2.5e3, "x\u00e9\ud83d\ude00"]}, "c": true, "d": null} "#.utf8)
         let root = try JSONTree.parse(text)

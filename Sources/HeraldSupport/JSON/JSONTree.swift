@@ -72,12 +72,24 @@ package enum JSONTree {
         _ = try parser.document()
     }
 
+    /// The members of a document that must be one JSON object, each with its value's byte
+    /// range; nil for valid JSON that is not an object. Only the members named in
+    /// `expanding` are built whole; the others are checked and kept as their kind, their
+    /// range and (for a string) their text, so a large member costs no tree. What a message
+    /// envelope needs: its fields, and where its data lies.
+    package static func members(
+        of bytes: [UInt8], expanding: Set<String>, maxDepth: Int = defaultMaxDepth
+    ) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
+        var parser = Parser(bytes: bytes, maxDepth: maxDepth, maxValues: .max, builds: false)
+        return try parser.members(expanding: expanding)
+    }
+
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
         let maxValues: Int
         /// Keeps the members and elements; otherwise each is read and dropped.
-        let builds: Bool
+        var builds: Bool
         var at = 0
         var values = 0
 
@@ -90,6 +102,41 @@ package enum JSONTree {
         }
 
         func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: at, reason: reason) }
+
+        mutating func members(expanding: Set<String>) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
+            skipSpace()
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "{") else {
+                _ = try document()
+                return nil
+            }
+            at += 1
+            var members: [(key: String, node: JSONNode)] = []
+            skipSpace()
+            if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
+                at += 1
+            } else {
+                while true {
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
+                    let key = try string()
+                    skipSpace()
+                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                    at += 1
+                    skipSpace()
+                    builds = expanding.contains(key)
+                    members.append((key, try value(depth: 1)))
+                    skipSpace()
+                    guard at < bytes.count else { throw error("the document ends inside an object") }
+                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                    guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}' in an object") }
+                    at += 1
+                    break
+                }
+            }
+            skipSpace()
+            guard at == bytes.count else { throw error("unexpected content after the document") }
+            return members
+        }
 
         mutating func skipSpace() {
             while at < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[at]) { at += 1 }
