@@ -139,7 +139,12 @@ package enum JSONTree {
         }
 
         mutating func skipSpace() {
-            while at < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[at]) { at += 1 }
+            while at < bytes.count {
+                switch bytes[at] {
+                case 0x20, 0x09, 0x0A, 0x0D: at += 1
+                default: return
+                }
+            }
         }
 
         mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONNode {
@@ -246,61 +251,75 @@ package enum JSONTree {
             }
         }
 
-        /// A string from its opening quote; escapes resolved, UTF-8 checked.
+        /// A string from its opening quote; escapes resolved, UTF-8 checked. A string
+        /// without escapes (nearly all) is validated and made in one step.
         mutating func string() throws(JSONSyntaxError) -> String {
             at += 1
-            var scalars = String.UnicodeScalarView()
-            var runStart = at
-            func flush(_ end: Int) throws(JSONSyntaxError) {
-                guard runStart < end else { return }
-                guard let text = String(validating: bytes[runStart..<end], as: UTF8.self) else {
-                    throw JSONSyntaxError(offset: runStart, reason: "a string is not valid UTF-8")
-                }
-                scalars.append(contentsOf: text.unicodeScalars)
-            }
+            let start = at
             while at < bytes.count {
                 let byte = bytes[at]
                 if byte == UInt8(ascii: "\"") {
-                    try flush(at)
+                    guard let text = String(validating: bytes[start..<at], as: UTF8.self) else {
+                        throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
+                    }
                     at += 1
-                    return String(scalars)
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw error("a control character in a string must be escaped") }
+                at += 1
+            }
+            guard at < bytes.count else { throw error("the document ends inside a string") }
+            return try escapedString(from: start)
+        }
+
+        /// The rest of a string that holds an escape, as UTF-8 bytes checked once at its end.
+        mutating func escapedString(from start: Int) throws(JSONSyntaxError) -> String {
+            var utf8 = Array(bytes[start..<at])
+            while at < bytes.count {
+                let byte = bytes[at]
+                if byte == UInt8(ascii: "\"") {
+                    at += 1
+                    guard let text = String(validating: utf8, as: UTF8.self) else {
+                        throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
+                    }
+                    return text
                 }
                 if byte < 0x20 { throw error("a control character in a string must be escaped") }
-                if byte == UInt8(ascii: "\\") {
-                    try flush(at)
+                guard byte == UInt8(ascii: "\\") else {
+                    utf8.append(byte)
                     at += 1
-                    guard at < bytes.count else { break }
-                    let escape = bytes[at]
-                    at += 1
-                    switch escape {
-                    case UInt8(ascii: "\""): scalars.append("\"")
-                    case UInt8(ascii: "\\"): scalars.append("\\")
-                    case UInt8(ascii: "/"): scalars.append("/")
-                    case UInt8(ascii: "b"): scalars.append("\u{08}")
-                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                    case UInt8(ascii: "n"): scalars.append("\n")
-                    case UInt8(ascii: "r"): scalars.append("\r")
-                    case UInt8(ascii: "t"): scalars.append("\t")
-                    case UInt8(ascii: "u"):
-                        var code = try hex4()
-                        if (0xD800..<0xDC00).contains(code) {
-                            guard at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
-                                throw error("a lone surrogate in \\u escapes")
-                            }
-                            at += 2
-                            let low = try hex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw error("a lone surrogate in \\u escapes") }
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let scalar = Unicode.Scalar(code) else { throw error("a lone surrogate in \\u escapes") }
-                        scalars.append(scalar)
-                    default:
-                        throw error("an unknown escape in a string")
-                    }
-                    runStart = at
                     continue
                 }
                 at += 1
+                guard at < bytes.count else { break }
+                let escape = bytes[at]
+                at += 1
+                switch escape {
+                case UInt8(ascii: "\""): utf8.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): utf8.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "/"): utf8.append(UInt8(ascii: "/"))
+                case UInt8(ascii: "b"): utf8.append(0x08)
+                case UInt8(ascii: "f"): utf8.append(0x0C)
+                case UInt8(ascii: "n"): utf8.append(0x0A)
+                case UInt8(ascii: "r"): utf8.append(0x0D)
+                case UInt8(ascii: "t"): utf8.append(0x09)
+                case UInt8(ascii: "u"):
+                    var code = try hex4()
+                    if (0xD800..<0xDC00).contains(code) {
+                        guard at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else {
+                            throw error("a lone surrogate in \\u escapes")
+                        }
+                        at += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw error("a lone surrogate in \\u escapes") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw error("a lone surrogate in \\u escapes") }
+                    utf8.append(contentsOf: UTF8.encode(scalar)!)
+                default:
+                    throw error("an unknown escape in a string")
+                }
             }
             throw error("the document ends inside a string")
         }
