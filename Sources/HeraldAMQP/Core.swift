@@ -20,9 +20,10 @@ final class Core {
         /// Tags whose message came back as unroutable; their ack reports the failure.
         var returned: [UInt64: BrokerError] = [:]
         var consumers: [String: ConsumerState] = [:]
-        /// Consumers we cancelled, by tag: the broker may still deliver to one after its
-        /// cancel (a quorum queue even after the cancel-ok). Such a delivery is this
-        /// channel's to settle, so it goes to the channel's next consumer of the same queue.
+        /// Consumers we cancelled, by tag. A delivery to one that reaches us after its
+        /// cancel-ok (a quorum queue's deliveries and the channel's replies travel apart, so
+        /// nothing here counts on their order) is still this channel's to settle: it goes to
+        /// the channel's next consumer of the same queue, with the old consumer's body limit.
         var retired: [String: Retired] = [:]
         /// Deliveries to retired consumers waiting for that next consumer; if none comes, the
         /// channel's close returns them to their queue.

@@ -5,7 +5,7 @@
 /// applies a new prefetch only to consumers created after it. So the window opens at what
 /// the largest readable message would fill, and says when to subscribe again with another
 /// prefetch: it closes on the mean of the latest quarter sample as soon as that holds a
-/// quarter more than the budget (large messages cost memory at once), and opens on the
+/// third more than the budget (large messages cost memory at once), and opens on the
 /// mean of a whole sample only when that allows twice as many, so a mixed stream does not
 /// make the consumer come and go.
 package struct PrefetchWindow: Sendable {
