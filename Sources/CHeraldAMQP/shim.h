@@ -59,7 +59,10 @@ static const uint32_t herald_flag_type = AMQP_BASIC_TYPE_FLAG;
 
 /* basic.cancel without waiting for its reply: rabbitmq-c's synchronous call would hold
  * every frame that arrives meanwhile (whole message bodies) in its own queue, outside the
- * consumer's body limit. The reader handles basic.cancel-ok like any other frame. */
+ * consumer's body limit; a cancel is sent while deliveries stream in. The reader handles
+ * basic.cancel-ok like any other frame. (The other synchronous calls — qos, consume,
+ * channel open and close — still queue what arrives meanwhile; they come before a
+ * consumer's deliveries or after its cancel-ok.) */
 static inline int herald_amqp_send_basic_cancel(amqp_connection_state_t conn, amqp_channel_t channel, amqp_bytes_t tag) {
   amqp_basic_cancel_t request;
   request.consumer_tag = tag;

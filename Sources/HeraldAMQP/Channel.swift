@@ -83,11 +83,14 @@ package struct Channel: Sendable {
     }
 
     /// Starts consuming `queue` with manual acknowledgements. The sequence ends when the
-    /// consumer is cancelled or the channel closes (throwing the reason).
+    /// consumer is cancelled or the channel closes (throwing the reason). A delivery the
+    /// broker still sends to a consumer this channel cancelled before comes through this
+    /// one when it reads the same queue: it is this channel's to settle.
     ///
     /// A message whose body is over `maxBodyBytes` arrives with an excerpt of its body only
     /// (`Delivery.isTruncated`): its size is read from the content header and its frames
-    /// are dropped as they come, so a consumer holds at most its prefetch times this limit.
+    /// are dropped as they come, so a consumer holds at most its prefetch (and what a
+    /// cancelled one hands over) times this limit.
     package func consume(
         _ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:],
         maxBodyBytes: Int = .max
@@ -138,7 +141,8 @@ package struct Consumer: AsyncSequence, Sendable {
         deliveries.makeAsyncIterator()
     }
 
-    /// Stops the broker from sending more; the sequence then ends.
+    /// Asks the broker to stop sending; the sequence ends at its reply (`basic.cancel-ok`),
+    /// after the deliveries sent before it.
     package func cancel() {
         channel.connection.post(.cancel(channel.id, consumerTag: tag))
     }

@@ -50,7 +50,13 @@ final class Core {
     private struct Retired {
         var queue: String
         var maxBodyBytes: Int
+        /// When it was retired, so that only the latest are kept.
+        var order: UInt64
     }
+
+    /// Retired consumers remembered per channel.
+    static let retiredKept = 16
+    private var nextRetirement: UInt64 = 0
 
     /// How much of a body over a consumer's limit is kept, for the reader of a parked message.
     static let excerptBytes = 4096
@@ -368,6 +374,19 @@ final class Core {
         return nil
     }
 
+    /// Remembers a cancelled consumer for the deliveries that may still come for it; the
+    /// latest few per channel, since a channel may outlive many subscriptions.
+    private func retire(_ tag: String, _ consumer: ConsumerState, channel id: UInt16) {
+        guard channels[id] != nil else { return }
+        channels[id]?.retired[tag] = Retired(queue: consumer.queue, maxBodyBytes: consumer.maxBodyBytes, order: nextRetirement)
+        nextRetirement += 1
+        if let retired = channels[id]?.retired, retired.count > Self.retiredKept,
+            let oldest = retired.min(by: { $0.value.order < $1.value.order })?.key
+        {
+            channels[id]?.retired.removeValue(forKey: oldest)
+        }
+    }
+
     private func allocateChannel() -> UInt16 {
         while channels[nextChannel] != nil || nextChannel == 0 { nextChannel &+= 1 }
         defer { nextChannel &+= 1 }
@@ -438,6 +457,10 @@ final class Core {
                 } else {
                     channels[id]?.orphans.append((retired.queue, delivery))
                 }
+            } else {
+                // No consumer of ours ever had this tag: back to its queue at once, not held.
+                channels[id]?.ledger.settle(deliver.delivery_tag, multiple: false)
+                return sendStatus(amqp_basic_reject(conn, id, deliver.delivery_tag, 1), operation: "basic.reject")
             }
 
         case herald_method_basic_ack:
@@ -469,15 +492,22 @@ final class Core {
             let ok = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_ok_t.self).pointee
             let tag = FieldDecoder.string(ok.consumer_tag)
             if let consumer = channels[id]?.consumers.removeValue(forKey: tag) {
-                channels[id]?.retired[tag] = Retired(queue: consumer.queue, maxBodyBytes: consumer.maxBodyBytes)
+                retire(tag, consumer, channel: id)
                 consumer.stream.finish()
             }
 
         case herald_method_basic_cancel:
             let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = FieldDecoder.string(cancel.consumer_tag)
-            channels[id]?.consumers.removeValue(forKey: tag)?.stream.finish(
-                throwing: BrokerError(.channelClosed, message: "the broker cancelled the consumer (queue deleted?)", operation: "basic.consume"))
+            if let consumer = channels[id]?.consumers.removeValue(forKey: tag) {
+                retire(tag, consumer, channel: id)
+                if consumer.cancelling {
+                    consumer.stream.finish()
+                } else {
+                    consumer.stream.finish(
+                        throwing: BrokerError(.channelClosed, message: "the broker cancelled the consumer (queue deleted?)", operation: "basic.consume"))
+                }
+            }
 
         case herald_method_channel_close:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee

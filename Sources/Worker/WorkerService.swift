@@ -6,8 +6,10 @@ import Synchronization
 import Topology
 public import ServiceLifecycle
 
-/// Consumes the work queue and processes up to `concurrency` messages at once, each
-/// acked only once everything it caused is recorded and confirmed.
+/// Consumes the work queue and processes up to `concurrency` messages at once (fewer when
+/// events are large: `PrefetchWindow`; for a moment after the window changes, the old
+/// subscription's messages besides the new one's), each acked only once everything it
+/// caused is recorded and confirmed.
 ///
 /// Reconnects with backoff when the broker goes away. On graceful shutdown (SIGTERM,
 /// SIGINT) it cancels its consumer, lets the messages in hand finish (bounded by the HTTP
@@ -136,7 +138,11 @@ public struct WorkerService: Service, CustomStringConvertible {
                     guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)) else { break }
                     var changed = false
                     for try await delivery in consumer {
-                        if !changed, let prefetch = window.observe(size: delivery.message.body.count) {
+                        // Events only: a retry's or a deferral's few bytes say nothing of the
+                        // event it loads, so they leave the window where it is.
+                        if !changed, delivery.message.headers[WorkMessage.kindHeader] == nil,
+                            let prefetch = window.observe(size: delivery.message.body.count)
+                        {
                             changed = true
                             context.logger.info(
                                 "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])

@@ -128,6 +128,17 @@ import Testing
         }
     }
 
+    /// What the producer and the API accept (Foundation's reader) the worker reads too: data
+    /// nested 300 deep, a body that opens with a UTF-8 byte order mark.
+    @Test func whatTheProducerAcceptsTheWorkerReads() throws {
+        let deep = String(repeating: #"{"a":"#, count: 300) + "1" + String(repeating: "}", count: 300)
+        let body = #"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","data":\#(deep)}"#
+        let event = Event(type: "a.b", tenantID: UUID(), data: Array(deep.utf8))
+        #expect(throws: Never.self) { try event.validate() }
+        #expect(String(decoding: try WireFormat.decode(Array(body.utf8)).data, as: UTF8.self) == deep)
+        #expect(try WireFormat.decode([0xEF, 0xBB, 0xBF] + Array(body.utf8)).id == "e")
+    }
+
     @Test(arguments: [
         ("not json", "body"),
         ("[]", "body"),

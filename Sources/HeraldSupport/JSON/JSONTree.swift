@@ -78,9 +78,10 @@ package enum JSONTree {
     /// range and (for a string) their text, so a large member costs no tree. What a message
     /// envelope needs: its fields, and where its data lies.
     package static func members(
-        of bytes: [UInt8], expanding: Set<String>, maxDepth: Int = defaultMaxDepth
+        of bytes: [UInt8], expanding: Set<String>, maxDepth: Int = defaultMaxDepth, skippingByteOrderMark: Bool = false
     ) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth, maxValues: .max, builds: false)
+        if skippingByteOrderMark && bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.at = 3 }
         return try parser.members(expanding: expanding)
     }
 
