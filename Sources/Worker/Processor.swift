@@ -65,6 +65,8 @@ package struct Processor: Sendable {
     private let claims: Batcher<AttemptClaim, Bool>
     /// Deliveries deferred by concurrent messages, published as one message per endpoint.
     private let deferrals: Batcher<Postponement, Void>
+    /// Deferrals waiting for the publish in progress to end.
+    var queuedDeferrals: Int { deferrals.queued }
 
     package init(context: WorkerContext, publisher: any ConfirmedPublishing, maxMessageBytes: Int = .max) {
         self.context = context

@@ -33,13 +33,28 @@ struct ProcessorTests {
         }
     }
 
-    /// Keeps every confirmed publish: retries, deferrals, parked messages.
+    /// Keeps every confirmed publish: retries, deferrals, parked messages. While `held`,
+    /// a publish waits until `release()`, as one waits for a slow broker's confirm.
     final class RecordingPublisher: ConfirmedPublishing {
         private let published = Mutex<[(message: Message, routingKey: String)]>([])
+        private let gate = Mutex<(held: Bool, waiting: Int)>((false, 0))
 
         var messages: [(message: Message, routingKey: String)] { published.withLock { $0 } }
+        /// Publishes waiting at the gate.
+        var waiting: Int { gate.withLock { $0.waiting } }
+
+        func hold() { gate.withLock { $0.held = true } }
+        func release() { gate.withLock { $0.held = false } }
 
         func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool) async throws {
+            if gate.withLock({ state in
+                if state.held { state.waiting += 1 }
+                return state.held
+            }) {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while gate.withLock({ $0.held }) && ContinuousClock.now < deadline { await Task.yield() }
+                gate.withLock { $0.waiting -= 1 }
+            }
             published.withLock { $0.append((message, routingKey)) }
         }
     }
@@ -302,8 +317,16 @@ struct ProcessorTests {
         // The endpoint has a request on the wire and no answer: every delivery is deferred.
         let busy = try #require(slots.tryLease(endpoint.id))
         slots.sending(endpoint.id)
+        // The first deferral's publish waits for its confirm while the other 19 queue behind it.
+        harness.publisher.hold()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<20 { group.addTask { try await harness.handle(harness.event()) } }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !(harness.publisher.waiting == 1 && harness.processor.queuedDeferrals == 19) && ContinuousClock.now < deadline {
+                await Task.yield()
+            }
+            #expect(harness.processor.queuedDeferrals == 19)
+            harness.publisher.release()
             try await group.waitForAll()
         }
         let deferred = harness.publisher.messages.filter { $0.routingKey == harness.topology.deferQueue }
