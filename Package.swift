@@ -193,7 +193,7 @@ let package = Package(
         // Unit tests: pure logic, no sockets.
         .testTarget(name: "HeraldSupportTests", dependencies: ["HeraldSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptographyTests", dependencies: ["Cryptography"], swiftSettings: swiftSettings),
-        .testTarget(name: "HeraldAMQPTests", dependencies: ["HeraldAMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "HeraldAMQPTests", dependencies: ["HeraldAMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography", "Topology"], swiftSettings: swiftSettings),

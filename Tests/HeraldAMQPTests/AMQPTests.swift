@@ -1,5 +1,6 @@
 @testable import HeraldAMQP
 import Testing
+import TestSupport
 
 @Suite("Broker URLs")
 struct BrokerURLTests {
@@ -252,18 +253,5 @@ struct AckLedgerTests {
             #expect(ledger.count <= 3 * open.count + 200)
         }
         #expect(broker.unacked == Set(open))
-    }
-}
-
-/// A small deterministic generator, so that a failing seed can be run again.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        var value = state
-        value ^= value >> 33
-        value = value &* 0xff51_afd7_ed55_8ccd
-        return value ^ (value >> 33)
     }
 }

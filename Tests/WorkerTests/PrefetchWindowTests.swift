@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Worker
 
 /// The prefetch that follows message sizes, size by size: no broker.
@@ -49,7 +50,7 @@ struct PrefetchWindowTests {
     /// a settled window holds stay within twice the budget (or one message).
     @Test(arguments: 0..<50)
     func anySizesStayWithinTheBounds(seed: Int) {
-        var random = SplitMix(seed: UInt64(seed))
+        var random = SeededRandom(seed: UInt64(seed))
         let most = Int(random.next() % 600) + 1
         let budget = Int(random.next() % UInt64(64 * Self.mib)) + Self.mib
         var window = PrefetchWindow(budget: budget, most: most, largestMessage: 320 * 1024, sample: 64)
@@ -65,18 +66,5 @@ struct PrefetchWindowTests {
                 #expect(window.prefetch * mean <= 2 * budget || window.prefetch == 1, "prefetch \(window.prefetch) of \(mean) bytes, budget \(budget)")
             }
         }
-    }
-}
-
-/// A small deterministic generator, so a failing seed can be run again.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

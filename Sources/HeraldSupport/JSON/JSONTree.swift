@@ -110,33 +110,41 @@ package enum JSONTree {
                 _ = try document()
                 return nil
             }
+            let members = try object(depth: 0, expanding: expanding)
+            skipSpace()
+            guard at == bytes.count else { throw error("unexpected content after the document") }
+            return members
+        }
+
+        /// An object's members from its opening brace. With `expanding`, every member is
+        /// kept and only those it names are built whole; without, members are kept when the
+        /// parser builds.
+        mutating func object(depth: Int, expanding: Set<String>?) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)] {
             at += 1
             var members: [(key: String, node: JSONNode)] = []
             skipSpace()
             if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
                 at += 1
-            } else {
-                while true {
-                    skipSpace()
-                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
-                    let key = try string()
-                    skipSpace()
-                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
-                    at += 1
-                    skipSpace()
-                    builds = expanding.contains(key)
-                    members.append((key, try value(depth: 1)))
-                    skipSpace()
-                    guard at < bytes.count else { throw error("the document ends inside an object") }
-                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-                    guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}' in an object") }
-                    at += 1
-                    break
-                }
+                return members
             }
-            skipSpace()
-            guard at == bytes.count else { throw error("unexpected content after the document") }
-            return members
+            while true {
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
+                let key = try string()
+                skipSpace()
+                guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                at += 1
+                skipSpace()
+                if let expanding { builds = expanding.contains(key) }
+                let member = try value(depth: depth + 1)
+                if builds || expanding != nil { members.append((key, member)) }
+                skipSpace()
+                guard at < bytes.count else { throw error("the document ends inside an object") }
+                if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+                guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}' in an object") }
+                at += 1
+                return members
+            }
         }
 
         mutating func skipSpace() {
@@ -156,30 +164,8 @@ package enum JSONTree {
             switch bytes[at] {
             case UInt8(ascii: "{"):
                 guard depth < maxDepth else { throw error("nested more than \(maxDepth) levels deep") }
-                at += 1
-                var members: [(key: String, node: JSONNode)] = []
-                skipSpace()
-                if at < bytes.count, bytes[at] == UInt8(ascii: "}") {
-                    at += 1
-                    return JSONNode(value: .object(members), range: start..<at)
-                }
-                while true {
-                    skipSpace()
-                    guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
-                    let key = try string()
-                    skipSpace()
-                    guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
-                    at += 1
-                    skipSpace()
-                    let member = try value(depth: depth + 1)
-                    if builds { members.append((key, member)) }
-                    skipSpace()
-                    guard at < bytes.count else { throw error("the document ends inside an object") }
-                    if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
-                    guard bytes[at] == UInt8(ascii: "}") else { throw error("expected ',' or '}' in an object") }
-                    at += 1
-                    return JSONNode(value: .object(members), range: start..<at)
-                }
+                let members = try object(depth: depth, expanding: nil)
+                return JSONNode(value: .object(members), range: start..<at)
             case UInt8(ascii: "["):
                 guard depth < maxDepth else { throw error("nested more than \(maxDepth) levels deep") }
                 at += 1
