@@ -303,7 +303,7 @@ package enum JSONTree {
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw error("a lone surrogate in \\u escapes") }
-                    utf8.append(contentsOf: UTF8.encode(scalar)!)
+                    UTF8.encode(scalar) { utf8.append($0) }
                 default:
                     throw error("an unknown escape in a string")
                 }
