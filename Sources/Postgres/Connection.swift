@@ -37,7 +37,8 @@ public final class Connection: Sendable {
     @discardableResult
     public func query(_ query: Query) async throws -> Rows {
         let (sql, binds) = query.render()
-        return try await thread.run { [handle] in try handle.execute(sql: sql, binds: binds) }
+        let prepared = query.isPrepared
+        return try await thread.run { [handle] in try handle.execute(sql: sql, binds: binds, prepared: prepared) }
     }
 
     /// Runs SQL text that may hold several statements and no parameters (migration files).
@@ -81,6 +82,17 @@ public final class Connection: Sendable {
 /// jobs on the connection's `SerialThread`, which runs them one at a time.
 private final class Handle: @unchecked Sendable {
     private var conn: OpaquePointer?
+    /// The session's prepared statements by text and parameter types, with their last use;
+    /// the least recently used is deallocated beyond `Self.statementLimit`.
+    private var statements: [StatementKey: (name: String, used: Int)] = [:]
+    private var uses = 0
+    private var statementsMade = 0
+    static let statementLimit = 32
+
+    private struct StatementKey: Hashable {
+        var sql: String
+        var types: [Oid]
+    }
 
     deinit {
         if let conn { PQfinish(conn) }
@@ -120,21 +132,61 @@ private final class Handle: @unchecked Sendable {
     func close() {
         if let conn { PQfinish(conn) }
         conn = nil
+        statements.removeAll()
     }
 
-    func execute(sql: String, binds: [Bind]) throws -> Rows {
+    func execute(sql: String, binds: [Bind], prepared: Bool) throws -> Rows {
         let conn = try live(sql)
         for bind in binds where bind.text?.utf8.contains(0) == true {
             throw DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql)
         }
         let types = binds.map { Oid($0.oid) }
         let texts = binds.map(\.text)
-        let result = withOptionalCStringArray(texts) { values in
-            types.withUnsafeBufferPointer { types in
-                PQexecParams(conn, sql, Int32(binds.count), types.baseAddress, values, nil, nil, 0)
+        guard prepared else {
+            let result = withOptionalCStringArray(texts) { values in
+                types.withUnsafeBufferPointer { types in
+                    PQexecParams(conn, sql, Int32(binds.count), types.baseAddress, values, nil, nil, 0)
+                }
+            }
+            return try rows(of: result, conn: conn, sql: sql)
+        }
+        var retried = false
+        while true {
+            let name = try statement(sql: sql, types: types, conn: conn)
+            let result = withOptionalCStringArray(texts) { values in PQexecPrepared(conn, name, Int32(binds.count), values, nil, nil, 0) }
+            do {
+                return try rows(of: result, conn: conn, sql: sql)
+            } catch let error as DatabaseError where Self.invalidatesStatement.contains(error.sqlState ?? "") {
+                // Gone (`DISCARD ALL`) or planned for columns a migration changed: prepared
+                // afresh, and run again when no transaction was aborted by the failure.
+                statements[StatementKey(sql: sql, types: types)] = nil
+                guard !retried, PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
+                retried = true
             }
         }
-        return try rows(of: result, conn: conn, sql: sql)
+    }
+
+    /// invalid_sql_statement_name; feature_not_supported ("cached plan must not change result type").
+    private static let invalidatesStatement: Set<String> = ["26000", "0A000"]
+
+    /// The name of the session's prepared statement for `sql`, prepared now if it is new.
+    private func statement(sql: String, types: [Oid], conn: OpaquePointer) throws -> String {
+        uses += 1
+        let key = StatementKey(sql: sql, types: types)
+        if let known = statements[key] {
+            statements[key] = (known.name, uses)
+            return known.name
+        }
+        if statements.count >= Self.statementLimit, let oldest = statements.min(by: { $0.value.used < $1.value.used }) {
+            statements[oldest.key] = nil
+            PQclear(PQexec(conn, "DEALLOCATE \(oldest.value.name)"))
+        }
+        statementsMade += 1
+        let name = "herald_\(statementsMade)"
+        let result = types.withUnsafeBufferPointer { types in PQprepare(conn, name, sql, Int32(types.count), types.baseAddress) }
+        _ = try rows(of: result, conn: conn, sql: sql)
+        statements[key] = (name, uses)
+        return name
     }
 
     func execute(script: String) throws {

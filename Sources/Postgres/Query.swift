@@ -10,6 +10,8 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
     }
 
     private(set) var segments: [Segment]
+    /// Prepared once per connection and run from its plan afterwards (see `prepared()`).
+    private(set) var isPrepared = false
 
     public init(stringLiteral value: String) {
         segments = [.sql(value)]
@@ -53,19 +55,14 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
         Query(segments: lhs.segments + rhs.segments)
     }
 
-    /// `($1, $2), ($3, $4), …` for a multi-row `INSERT … VALUES \(Query.values(rows))`:
-    /// a batch in one round trip, every value still bound.
-    public static func values(_ rows: [[any Bindable]]) -> Query {
-        var segments: [Segment] = []
-        for (rowIndex, row) in rows.enumerated() {
-            segments.append(.sql(rowIndex == 0 ? "(" : ", ("))
-            for (columnIndex, value) in row.enumerated() {
-                if columnIndex > 0 { segments.append(.sql(", ")) }
-                segments.append(.bind(Bind(value)))
-            }
-            segments.append(.sql(")"))
-        }
-        return Query(segments: segments)
+    /// The same statement, parsed and planned once per connection and then run from that
+    /// plan: for the statements a worker runs for every batch. Its text must not vary
+    /// with the data (a batch passes each column as one array, `Column`), or every
+    /// variant would hold a plan of its own.
+    public func prepared() -> Query {
+        var query = self
+        query.isPrepared = true
+        return query
     }
 
     /// The SQL text with `$n` placeholders, and the parameters in order.

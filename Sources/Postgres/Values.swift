@@ -74,7 +74,7 @@ extension Date: Bindable, ColumnDecodable {
 }
 
 extension Array: Bindable where Element == String {
-    public var postgresText: String? { TextArray.format(self) }
+    public var postgresText: String? { TextArray.literal(lazy.map { Optional($0) }) }
     public static var postgresType: UInt32 { 1009 }
 }
 
@@ -150,20 +150,44 @@ public struct Bytea: Bindable, ColumnDecodable, Hashable {
     }
 }
 
+/// One column of a batch, sent as a single array parameter that the statement casts and
+/// unnests (`SELECT * FROM unnest(\(ids)::uuid[], \(names)::text[])`): the statement's text,
+/// and so its prepared plan, is the same for one row or a thousand, and no batch comes
+/// near PostgreSQL's 65,535 parameters.
+public struct Column: Bindable {
+    public let postgresText: String?
+    /// Unknown: the cast in the statement names the array's type.
+    public static var postgresType: UInt32 { 0 }
+
+    public init(_ values: [any Bindable]) {
+        postgresText = TextArray.literal(values.lazy.map(\.postgresText))
+    }
+
+    public init<Value: Bindable>(_ values: [Value]) {
+        postgresText = TextArray.literal(values.lazy.map(\.postgresText))
+    }
+}
+
 /// `text[]` literals: `{a,"b c","d\"e",NULL}`.
 enum TextArray {
-    static func format(_ elements: [String]) -> String {
-        var out = "{"
-        for (index, element) in elements.enumerated() {
-            if index > 0 { out += "," }
-            out += "\""
-            for c in element.unicodeScalars {
-                if c == "\"" || c == "\\" { out += "\\" }
-                out.unicodeScalars.append(c)
+    /// Any array's literal from its elements' text forms, each quoted; nil is NULL.
+    static func literal(_ elements: some Sequence<String?>) -> String {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        for element in elements {
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            guard let element else {
+                out += "NULL".utf8
+                continue
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
+            }
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// nil for a malformed literal, a NULL element or a nested array.

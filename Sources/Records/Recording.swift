@@ -10,14 +10,14 @@ extension PostgresRecords {
         guard !claims.isEmpty else { return [] }
         var granted = [Bool](repeating: false, count: claims.count)
         for round in Self.rounds(claims.map(\.delivery)) {
-            let rows: [[any Bindable]] = round.map { [claims[$0].delivery, claims[$0].attempt] }
-            let updated = try await pool.query(
-                """
-                UPDATE deliveries d SET attempts = v.attempt::int, claimed_at = now(), updated_at = now()
-                FROM (VALUES \(Query.values(rows))) AS v (id, attempt)
-                WHERE d.id = v.id::uuid AND d.attempts < v.attempt::int AND d.status = ANY(\(Self.openStatuses))
+            let deliveries = Column(round.map { claims[$0].delivery })
+            let claim: Query = """
+                UPDATE deliveries d SET attempts = v.attempt, claimed_at = now(), updated_at = now()
+                FROM unnest(\(deliveries)::uuid[], \(Column(round.map { claims[$0].attempt }))::int[]) AS v (id, attempt)
+                WHERE d.id = ANY(\(deliveries)::uuid[]) AND d.id = v.id AND d.attempts < v.attempt AND d.status = ANY(\(Self.openStatuses))
                 RETURNING d.id
-                """)
+                """
+            let updated = try await pool.query(claim.prepared())
             let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
             for index in round where ids.contains(claims[index].delivery) { granted[index] = true }
         }
@@ -69,63 +69,58 @@ extension PostgresRecords {
     /// The common case, successes of distinct deliveries, in one statement: attempts
     /// logged, deliveries moved, their endpoints' failure runs ended.
     private func recordDelivered(_ entries: [AttemptRecord]) async throws -> [Recorded] {
-        let moved = try await pool.query(
-            "WITH a AS (" + Self.insertAttempts(entries) + "), d AS (" + Self.moveDeliveries(entries, indices: Array(entries.indices))
-                + """
-                ), r AS (
-                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
-                    WHERE id IN (SELECT endpoint_id FROM d) AND consecutive_failures <> 0
-                )
-                SELECT id FROM d
-                """)
+        let statement: Query = """
+            WITH a AS (\(Self.insertAttempts(entries))), d AS (\(Self.moveDeliveries(entries, indices: Array(entries.indices)))), r AS (
+                UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+                WHERE id IN (SELECT endpoint_id FROM d) AND consecutive_failures <> 0
+            )
+            SELECT id FROM d
+            """
+        let moved = try await pool.query(statement.prepared())
         let ids = Set(try moved.map { try $0.decode(UUID.self, 0) })
         return entries.map { Recorded(applied: ids.contains($0.attempt.deliveryID), disabledEndpoint: false) }
     }
 
     static func insertAttempts(_ entries: [AttemptRecord]) -> Query {
-        let rows: [[any Bindable]] = entries.map { entry in
-            let attempt = entry.attempt
-            let outcome = attempt.outcome
-            let milliseconds = Int(attempt.duration.milliseconds)
-            return [
-                attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.requestID, attempt.startedAt, max(0, milliseconds),
-                outcome.statusCode, Self.text(attempt.excerpt), outcome.errorClass?.rawValue, outcome.errorMessage.map { String($0.prefix(500)) },
-            ]
-        }
+        let attempts = entries.map(\.attempt)
         return """
             INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms,
                                            status_code, response_excerpt, error_class, error_message)
-            VALUES \(Query.values(rows))
+            SELECT * FROM unnest(
+                \(Column(attempts.map(\.deliveryID)))::uuid[], \(Column(attempts.map(\.number)))::int[],
+                \(Column(attempts.map(\.trigger.rawValue)))::text[], \(Column(attempts.map(\.requestID)))::uuid[],
+                \(Column(attempts.map(\.startedAt)))::timestamptz[], \(Column(attempts.map { max(0, Int($0.duration.milliseconds)) }))::int[],
+                \(Column(attempts.map(\.outcome.statusCode)))::int[], \(Column(attempts.map { Self.text($0.excerpt) }))::text[],
+                \(Column(attempts.map(\.outcome.errorClass?.rawValue)))::text[],
+                \(Column(attempts.map { $0.outcome.errorMessage.map { String($0.prefix(500)) } }))::text[])
             """
     }
 
     /// Moves the deliveries of `entries[indices]` (no delivery twice) to their new state,
     /// unless settled or overtaken; returns the ids and endpoints of those it moved.
     static func moveDeliveries(_ entries: [AttemptRecord], indices: [Int]) -> Query {
-        let rows: [[any Bindable]] = indices.map { index in
-            let entry = entries[index]
-            return [
-                entry.attempt.deliveryID, entry.attempt.number, entry.next.rawValue, entry.attempt.outcome.statusCode,
-                entry.attempt.outcome.errorClass?.rawValue, entry.nextAttemptAt,
-            ]
-        }
+        let moves = indices.map { entries[$0] }
+        let ids = Column(moves.map(\.attempt.deliveryID))
         return """
-            UPDATE deliveries d SET status = v.status::text, last_status_code = v.code::int,
-                   last_error_class = v.class::text, next_attempt_at = v.next_at::timestamptz,
-                   delivered_at = CASE WHEN v.status::text = \(DeliveryState.Status.delivered.rawValue) THEN now() ELSE d.delivered_at END, updated_at = now()
-            FROM (VALUES \(Query.values(rows))) AS v (id, attempt, status, code, class, next_at)
-            WHERE d.id = v.id::uuid AND d.status = ANY(\(Self.openStatuses)) AND d.attempts <= v.attempt::int
+            UPDATE deliveries d SET status = v.status, last_status_code = v.code,
+                   last_error_class = v.class, next_attempt_at = v.next_at,
+                   delivered_at = CASE WHEN v.status = \(DeliveryState.Status.delivered.rawValue) THEN now() ELSE d.delivered_at END, updated_at = now()
+            FROM unnest(\(ids)::uuid[], \(Column(moves.map(\.attempt.number)))::int[],
+                        \(Column(moves.map(\.next.rawValue)))::text[], \(Column(moves.map(\.attempt.outcome.statusCode)))::int[],
+                        \(Column(moves.map(\.attempt.outcome.errorClass?.rawValue)))::text[], \(Column(moves.map(\.nextAttemptAt)))::timestamptz[])
+                 AS v (id, attempt, status, code, class, next_at)
+            WHERE d.id = ANY(\(ids)::uuid[]) AND d.id = v.id AND d.status = ANY(\(Self.openStatuses)) AND d.attempts <= v.attempt
             RETURNING d.id, d.endpoint_id
             """
     }
 
     private func record(_ entries: [AttemptRecord], in tx: Connection) async throws -> [Recorded] {
-        try await tx.query(Self.insertAttempts(entries))
+        try await tx.query(Self.insertAttempts(entries).prepared())
         // A delivery named twice in one batch (two holders of it) is updated in rounds, in
         // submission order, as separate records would be.
         var applied = [Bool](repeating: false, count: entries.count)
         for round in Self.rounds(entries.map(\.attempt.deliveryID)) {
-            let updated = try await tx.query(Self.moveDeliveries(entries, indices: round))
+            let updated = try await tx.query(Self.moveDeliveries(entries, indices: round).prepared())
             let ids = Set(try updated.map { try $0.decode(UUID.self, 0) })
             for index in round where ids.contains(entries[index].attempt.deliveryID) { applied[index] = true }
         }

@@ -5,71 +5,56 @@ import Postgres
 extension PostgresRecords {
     /// A whole batch in one statement (events and deliveries inserted together, so both or
     /// neither are committed). An event or delivery that already exists (a redelivered or
-    /// republished event) is kept as it is and read back afterwards.
+    /// republished event) is kept as it is and read back afterwards. Each column travels as
+    /// one array, so the statement's text is the same for every batch and its plan is
+    /// prepared once per connection.
     public func store(_ arrivals: [Arrival]) async throws -> [Stored] {
         guard !arrivals.isEmpty else { return [] }
-        let eventRows: [[any Bindable]] = arrivals.map { arrival in
-            let event = arrival.event
-            var attributes: [UInt8] = [UInt8(ascii: "{")]
-            for (index, key) in event.attributes.keys.sorted().enumerated() {
-                if index > 0 { attributes.append(UInt8(ascii: ",")) }
-                attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
-            }
-            attributes.append(UInt8(ascii: "}"))
-            return [event.tenantID, event.id, event.type, event.occurredAt, JSON(bytes: event.dataBytes), JSONB(bytes: attributes)]
-        }
-        var claimedTargets: Set<DeliveryKey> = []
-        var deliveryRows: [[any Bindable]] = []
-        for arrival in arrivals {
-            for target in arrival.targets {
-                if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
-                deliveryRows.append([
-                    arrival.event.tenantID, arrival.event.id, target.endpoint, (target.skip ? DeliveryState.Status.skipped : .pending).rawValue, target.claim ? 1 : 0,
-                    target.ordered,
-                ])
-            }
-        }
         let events: Query = """
             INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
-            VALUES \(Query.values(eventRows))
+            SELECT * FROM unnest(\(Column(arrivals.map(\.event.tenantID)))::uuid[], \(Column(arrivals.map(\.event.id)))::text[],
+                                 \(Column(arrivals.map(\.event.type)))::text[], \(Column(arrivals.map(\.event.occurredAt)))::timestamptz[],
+                                 \(Column(arrivals.map { JSON(bytes: $0.event.dataBytes) }))::json[],
+                                 \(Column(arrivals.map { Self.attributes($0.event) }))::jsonb[])
             ON CONFLICT (tenant_id, id) DO NOTHING
             RETURNING tenant_id, id
             """
-        func deliveries(_ rows: [[any Bindable]]) -> Query {
-            """
-            INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
-            SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
-                   CASE WHEN v.ordered THEN nextval('delivery_positions') END
-            FROM (VALUES \(Query.values(rows))) AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
-            ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
-            RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
-            """
+        var claimedTargets: Set<DeliveryKey> = []
+        var tenants: [UUID] = [], eventIDs: [String] = [], endpoints: [UUID] = [], statuses: [String] = [], attempts: [Int] = [], ordered: [Bool] = []
+        for arrival in arrivals {
+            for target in arrival.targets {
+                if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
+                tenants.append(arrival.event.tenantID)
+                eventIDs.append(arrival.event.id)
+                endpoints.append(target.endpoint)
+                statuses.append((target.skip ? DeliveryState.Status.skipped : .pending).rawValue)
+                attempts.append(target.claim ? 1 : 0)
+                ordered.append(target.ordered)
+            }
         }
         // Rows of the events created (a NULL delivery id) and of the deliveries created.
         let written: [Row]
-        if deliveryRows.isEmpty {
+        if endpoints.isEmpty {
             // Events that match no endpoint (none yet, none confirmed, none subscribed) are
             // stored all the same, so the log can say so, and the message is acked.
-            written = Array(try await pool.query(events))
-        } else if deliveryRows.count <= 5_000 {
-            // One statement, one round trip: the foreign keys are checked at its end.
-            let statement: Query = "WITH e AS (" + events + "), d AS (" + deliveries(deliveryRows) + ")\n"
-            written = Array(
-                try await pool.query(
-                    statement
-                        + """
-                        SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
-                        UNION ALL SELECT * FROM d
-                        """))
+            written = Array(try await pool.query(events.prepared()))
         } else {
-            // Chunks keep each statement well under PostgreSQL's 65,535 parameters.
-            written = try await pool.transaction { tx in
-                var rows = try await tx.query(events).map { $0 }
-                for start in stride(from: 0, to: deliveryRows.count, by: 5_000) {
-                    rows += try await tx.query(deliveries(Array(deliveryRows[start..<min(start + 5_000, deliveryRows.count)]))).map { $0 }
-                }
-                return rows
-            }
+            // One statement, one round trip: the foreign keys are checked at its end.
+            let statement: Query = """
+                WITH e AS (\(events)), d AS (
+                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
+                    SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
+                           CASE WHEN v.ordered THEN nextval('delivery_positions') END
+                    FROM unnest(\(Column(tenants))::uuid[], \(Column(eventIDs))::text[], \(Column(endpoints))::uuid[],
+                                \(Column(statuses))::text[], \(Column(attempts))::int[], \(Column(ordered))::bool[])
+                         AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
+                    ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+                    RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
+                )
+                SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
+                UNION ALL SELECT * FROM d
+                """
+            written = Array(try await pool.query(statement.prepared()))
         }
         var created: Set<EventKey> = []
         var new: [EventKey: [DeliveryState]] = [:]
@@ -135,6 +120,17 @@ extension PostgresRecords {
             let mine = first ? claimed.intersection(states.map(\.id)) : []
             return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
         }
+    }
+
+    /// An event's attributes as a JSON object, keys sorted.
+    private static func attributes(_ event: Event) -> JSONB {
+        var attributes: [UInt8] = [UInt8(ascii: "{")]
+        for (index, key) in event.attributes.keys.sorted().enumerated() {
+            if index > 0 { attributes.append(UInt8(ascii: ",")) }
+            attributes += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
+        }
+        attributes.append(UInt8(ascii: "}"))
+        return JSONB(bytes: attributes)
     }
 
     public func load(delivery id: UUID) async throws -> (DeliveryState, Event)? {

@@ -107,19 +107,67 @@ struct PostgresIntegrationTests {
         }
     }
 
-    @Test func multiRowInsertBindsEveryValue() async throws {
+    /// A batch's columns as arrays: any number of rows in one statement whose text never
+    /// changes, every value exact (quotes, backslashes, braces, the word NULL, JSON, NULLs).
+    @Test func columnsCarryABatchExactly() async throws {
         try await withTestDatabase { url in
             let connection = try await Connection.connect(to: url, logger: TestServices.logger)
-            try await connection.query("CREATE TABLE t (n bigint, s text)")
-            let rows: [[any Bindable]] = (1...500).map { [$0, "row '\($0)'; --"] }
-            let result = try await connection.query("INSERT INTO t (n, s) VALUES \(Query.values(rows))")
-            #expect(result.affectedRows == 500)
-            let check = try await connection.query("SELECT count(*), sum(n), min(s) FROM t")
-            #expect(try check[0].decode(Int.self, 0) == 500)
-            #expect(try check[0].decode(Int.self, 1) == 125_250)
-            #expect(try check[0].decode(String.self, 2) == "row '1'; --")
+            try await connection.query("CREATE TABLE t (n bigint, s text, doc json, at timestamptz, flag boolean)")
+            let tricky = ["row '1'; --", #"a "quoted" {brace}, comma \ back"#, "NULL", "", "grüße ✓"]
+            let count = 70_000
+            let numbers = Array(1...count)
+            let texts: [String?] = numbers.map { $0 % 7 == 0 ? nil : tricky[$0 % tricky.count] }
+            let docs = numbers.map { JSON(#"{"n": \#($0), "s": "x\"y\\z"}"#) }
+            let at = Date(timeIntervalSince1970: 1_778_578_200.5)
+            let insert: Query = """
+                INSERT INTO t SELECT * FROM unnest(\(Column(numbers))::bigint[], \(Column(texts))::text[], \(Column(docs))::json[],
+                                                   \(Column(numbers.map { at.addingTimeInterval(Double($0)) }))::timestamptz[],
+                                                   \(Column(numbers.map { $0 % 2 == 0 }))::bool[])
+                """
+            #expect(try await connection.query(insert.prepared()).affectedRows == count)
+            let check = try await connection.query(
+                "SELECT count(*), sum(n), count(s), sum((doc->>'n')::bigint), min(at), count(*) FILTER (WHERE flag) FROM t")
+            #expect(try check[0].decode(Int.self, 0) == count)
+            #expect(try check[0].decode(Int.self, 1) == count * (count + 1) / 2)
+            #expect(try check[0].decode(Int.self, 2) == count - count / 7)
+            #expect(try check[0].decode(Int.self, 3) == count * (count + 1) / 2)
+            #expect(try check[0].decode(Date.self, 4) == at.addingTimeInterval(1))
+            #expect(try check[0].decode(Int.self, 5) == count / 2)
+            for (index, text) in tricky.enumerated() where index % 7 != 0 {
+                let row = try await connection.query("SELECT s, doc::text FROM t WHERE n = \(index)")
+                #expect(try row[0].decode(String?.self, 0) == text)
+                #expect(try row[0].decode(String.self, 1) == #"{"n": \#(index), "s": "x\"y\\z"}"#)
+            }
             await connection.close()
         }
+    }
+
+    /// A prepared statement is made once per session and reused; the session keeps a bounded
+    /// number of them, and one that disappeared (`DISCARD ALL`) is made again.
+    @Test func preparedStatementsAreReusedBoundedAndRemade() async throws {
+        let connection = try await Connection.connect(to: TestServices.databaseURL, logger: TestServices.logger)
+        func prepared() async throws -> [String] {
+            try await connection.query("SELECT name FROM pg_prepared_statements ORDER BY name").map { try $0.decode(String.self, 0) }
+        }
+        let double: Query = "SELECT 2 * n FROM unnest(\(Column([1, 2, 3]))::int[]) AS n"
+        #expect(try await connection.query(double.prepared()).map { try $0.decode(Int.self, 0) } == [2, 4, 6])
+        let made = try await prepared()
+        #expect(made.count == 1)
+        #expect(try await connection.query(double.prepared()).count == 3)
+        #expect(try await prepared() == made)
+        // Unprepared statements leave nothing behind.
+        #expect(try await connection.query(double).count == 3)
+        #expect(try await prepared() == made)
+        for n in 0..<40 {
+            _ = try await connection.query(Query(stringLiteral: "SELECT \(n)").prepared())
+        }
+        #expect(try await prepared().count == 32)
+        try await connection.query("DISCARD ALL")
+        #expect(try await prepared().isEmpty)
+        // The session still lists "SELECT 39" as prepared: the failed run prepares it again.
+        #expect(try await connection.query(Query(stringLiteral: "SELECT 39").prepared())[0].decode(Int.self, 0) == 39)
+        #expect(try await prepared().count == 1)
+        await connection.close()
     }
 
     @Test func nulBytesAreRefusedNotTruncated() async throws {

@@ -1,5 +1,6 @@
 import Delivery
 import HeraldEvents
+import Postgres
 import Foundation
 import Records
 import Testing
@@ -241,6 +242,62 @@ struct RecordsConformanceTests {
 
             let activity = try await records.tenantActivity(since: since)
             #expect(activity[tenant] == TenantActivity(attempts: 5, failed: 2))
+        }
+    }
+}
+
+/// The worker's batch statements are prepared, and PostgreSQL may keep one generic plan for
+/// a session whatever the tables grow to. Made on an empty table (a fresh install), that plan
+/// must still find deliveries through an index, or every batch would read the whole table.
+@Suite("Prepared batch plans (real server)")
+struct PreparedPlanTests {
+    @Test func genericPlansMadeOnEmptyTablesReadDeliveriesByIndex() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoints = [
+                try await pipeline.endpoint(tenant: tenant, url: "https://example.com/a"),
+                try await pipeline.endpoint(tenant: tenant, url: "https://example.com/b"),
+            ]
+            try await pipeline.pool.query(
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_generic_plan', current_database()); END $$")
+            let pool = try Pool(url: pipeline.databaseURL, size: 1, logger: TestServices.logger)
+            #expect(try await pool.query("SHOW plan_cache_mode")[0].decode(String.self, 0) == "force_generic_plan")
+            let records = PostgresRecords(pool: pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            let arrivals = (0..<64).map { n in
+                Arrival(
+                    event: Event(id: "evt_\(n)", type: "invoice.paid", tenantID: tenant, data: Array(#"{"n":\#(n)}"#.utf8)),
+                    targets: [.init(endpoint: endpoints[0], claim: true), .init(endpoint: endpoints[1])])
+            }
+            func scans() async throws -> (sequential: Int, index: Int) {
+                _ = try await pool.query("SELECT pg_stat_force_next_flush()")
+                let row = try await pool.query("SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = 'deliveries'")[0]
+                return (try row.decode(Int.self, 0), try row.decode(Int.self, 1))
+            }
+            // The migrations read the empty table; only what follows counts.
+            let before = try await scans()
+            let stored = try await records.store(arrivals)
+            #expect(stored.allSatisfy { $0.deliveries.count == 2 && $0.claimed.count == 1 })
+            let first = stored.flatMap(\.deliveries).filter { $0.endpointID == endpoints[0] }
+            let second = stored.flatMap(\.deliveries).filter { $0.endpointID == endpoints[1] }
+            #expect(try await records.claim(second.map { AttemptClaim(delivery: $0.id, attempt: 1) }) == Array(repeating: true, count: 64))
+            func attempt(_ state: DeliveryState, _ outcome: Outcome, next: AttemptRecord.Next) -> AttemptRecord {
+                AttemptRecord(
+                    Attempt(
+                        deliveryID: state.id, endpointID: state.endpointID, number: 1, trigger: .automatic, requestID: state.requestID,
+                        startedAt: Date(), duration: .milliseconds(3), outcome: outcome, excerpt: []),
+                    next: next, nextAttemptAt: next == .retrying ? Date().addingTimeInterval(60) : nil)
+            }
+            // Successes take the one-statement path, failures the transaction.
+            let ok = Outcome(verdict: .delivered, statusCode: 204)
+            let unavailable = Outcome(verdict: .transient, statusCode: 503, errorClass: .http, errorMessage: "HTTP 503")
+            #expect(try await records.record(first.map { attempt($0, ok, next: .delivered) }).allSatisfy(\.applied))
+            #expect(try await records.record(second.map { attempt($0, unavailable, next: .retrying) }).allSatisfy(\.applied))
+            let after = try await scans()
+            #expect(after.sequential == before.sequential, "a batch statement read deliveries sequentially")
+            #expect(after.index > before.index)
+            let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries")[0]
+            #expect(try counts.decode(Int.self, 0) == 64 && counts.decode(Int.self, 1) == 64)
+            await pool.close()
         }
     }
 }

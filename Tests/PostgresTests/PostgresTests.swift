@@ -23,12 +23,28 @@ struct QueryTests {
     }
 
     @Test func fragmentsAreRenumbered() {
-        let rows: [[any Bindable]] = [[1, "a"], [2, "b"]]
         let tenant = UUID()
-        let query: Query = "INSERT INTO t (tenant, n, s) SELECT \(tenant), * FROM (VALUES \(Query.values(rows))) v"
+        let fragment: Query = "\(1), \("a")"
+        let query: Query = "INSERT INTO t (tenant, n, s) VALUES (\(tenant), \(fragment))"
         let (sql, binds) = query.render()
-        #expect(sql == "INSERT INTO t (tenant, n, s) SELECT $1, * FROM (VALUES ($2, $3), ($4, $5)) v")
-        #expect(binds.map(\.text) == [tenant.uuidString.lowercased(), "1", "a", "2", "b"])
+        #expect(sql == "INSERT INTO t (tenant, n, s) VALUES ($1, $2, $3)")
+        #expect(binds.map(\.text) == [tenant.uuidString.lowercased(), "1", "a"])
+    }
+
+    @Test func aColumnIsOneArrayParameter() {
+        let statuses: [Int?] = [200, nil, 503]
+        let (sql, binds) = Query("SELECT * FROM unnest(\(Column(statuses))::int[], \(Column(["a", "b\"c", "d\\e"]))::text[])").render()
+        #expect(sql == "SELECT * FROM unnest($1::int[], $2::text[])")
+        #expect(binds.map(\.text) == [#"{"200",NULL,"503"}"#, #"{"a","b\"c","d\\e"}"#])
+        // The statement's cast names the type, so the text is the same whatever the values.
+        #expect(binds.map(\.oid) == [0, 0])
+    }
+
+    @Test func preparingKeepsTheStatement() {
+        let query: Query = "SELECT \(1)"
+        #expect(!query.isPrepared)
+        #expect(query.prepared().isPrepared)
+        #expect(query.prepared().render().sql == query.render().sql)
     }
 }
 
@@ -46,7 +62,7 @@ struct ValueTests {
         (["a b", "c,d", "e\"f", "g\\h", "NULL", ""], "{\"a b\",\"c,d\",\"e\\\"f\",\"g\\\\h\",\"NULL\",\"\"}"),
     ])
     func textArraysRoundTrip(_ elements: [String], _ literal: String) {
-        #expect(TextArray.format(elements) == literal)
+        #expect(TextArray.literal(elements.map { Optional($0) }) == literal)
         #expect(TextArray.parse(literal) == elements)
     }
 
