@@ -156,8 +156,8 @@ extension PostgresRecords {
             SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
                    \(Self.lastAttempt)
             FROM deliveries d
-            WHERE d.endpoint_id = \(endpoint) AND d.position IS NOT NULL AND d.status = ANY(\(Self.openStatuses))
-            ORDER BY d.position LIMIT 1
+            WHERE d.endpoint_id = \(endpoint) AND d.open_position IS NOT NULL
+            ORDER BY d.open_position LIMIT 1
             """
         ).first.map { var state = try Self.state($0); state.ordered = true; return state }
     }

@@ -246,11 +246,13 @@ struct RecordsConformanceTests {
     }
 }
 
-/// The worker's batch statements are prepared, and PostgreSQL may keep one generic plan for
-/// a session whatever the tables grow to. Made on an empty table (a fresh install), that plan
-/// must still find deliveries through an index, or every batch would read the whole table.
-@Suite("Prepared batch plans (real server)")
-struct PreparedPlanTests {
+/// How the worker's writes reach PostgreSQL: what keeps them cheap per delivery.
+@Suite("Delivery writes on the server (real server)")
+struct DeliveryWriteTests {
+    /// The worker's batch statements are prepared, and PostgreSQL may keep one generic plan
+    /// for a session whatever the tables grow to. Made on an empty table (a fresh install),
+    /// that plan must still find deliveries through an index, or every batch would read the
+    /// whole table.
     @Test func genericPlansMadeOnEmptyTablesReadDeliveriesByIndex() async throws {
         try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
             let tenant = try await pipeline.tenant()
@@ -298,6 +300,78 @@ struct PreparedPlanTests {
             let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries")[0]
             #expect(try counts.decode(Int.self, 0) == 64 && counts.decode(Int.self, 1) == 64)
             await pool.close()
+        }
+    }
+
+    /// A delivery settles with a HOT update only while no index of deliveries names a column
+    /// the settling changes; an ordered endpoint's queue is indexed on `open_position`, which
+    /// PostgreSQL computes from the status: it must agree with the records' open statuses.
+    @Test func settlingTouchesNoIndexAndTheOrderedQueueHoldsOpenDeliveriesOnly() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let settled = ["status", "last_status_code", "last_error_class", "next_attempt_at", "delivered_at", "updated_at", "attempts", "claimed_at"]
+            // Every word of every index's definition: its columns, expressions and predicate.
+            let definitions = try await pipeline.pool.query("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'deliveries'::regclass")
+                .map { try $0.decode(String.self, 0) }
+            let indexed = Set(definitions.flatMap { $0.split { !($0.isLetter || $0.isNumber || $0 == "_") }.map(String.init) })
+            #expect(indexed.contains("endpoint_id") && indexed.contains("open_position"))
+            #expect(indexed.isDisjoint(with: settled), "\(definitions)")
+
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/ordered")
+            for (n, status) in DeliveryState.Status.allCases.enumerated() {
+                try await pipeline.pool.query(
+                    """
+                    WITH e AS (INSERT INTO events (tenant_id, id, type, occurred_at, data) VALUES (\(tenant), \("evt_\(n)"), 'invoice.paid', now(), '{}') RETURNING tenant_id, id)
+                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, position) SELECT tenant_id, id, \(endpoint), \(status.rawValue), \(n + 1) FROM e
+                    """)
+                let row = try await pipeline.pool.query("SELECT open_position FROM deliveries WHERE event_id = \("evt_\(n)")")[0]
+                #expect(try row.decode(Int?.self, 0) == (status.isFinal ? nil : n + 1), "\(status)")
+            }
+            // Every other delivery has no position and stays out of the queue.
+            let records = PostgresRecords(pool: pipeline.pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            let head = try #require(try await records.head(ofOrdered: endpoint))
+            let first = DeliveryState.Status.allCases.firstIndex { !$0.isFinal }! + 1
+            #expect(try await pipeline.pool.query("SELECT position FROM deliveries WHERE id = \(head.id)")[0].decode(Int.self, 0) == first)
+        }
+    }
+
+    /// Settled in batches as the worker does, most deliveries are updated in place.
+    @Test func settledDeliveriesAreUpdatedInPlace() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/a")
+            let records = PostgresRecords(pool: pipeline.pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            let ok = Outcome(verdict: .delivered, statusCode: 204)
+            for batch in 0..<20 {
+                let arrivals = (0..<8).map { n in
+                    Arrival(
+                        event: Event(id: "evt_\(batch)_\(n)", type: "invoice.paid", tenantID: tenant, data: Array(#"{"n":\#(n)}"#.utf8)),
+                        targets: [.init(endpoint: endpoint, claim: true)])
+                }
+                let states = try await records.store(arrivals).flatMap(\.deliveries)
+                let attempts = states.map { state in
+                    AttemptRecord(
+                        Attempt(
+                            deliveryID: state.id, endpointID: state.endpointID, number: 1, trigger: .automatic, requestID: state.requestID,
+                            startedAt: Date(), duration: .milliseconds(3), outcome: ok, excerpt: []),
+                        next: .delivered, nextAttemptAt: nil)
+                }
+                #expect(try await records.record(attempts).allSatisfy(\.applied))
+            }
+            let (updates, inPlace) = try await waitForUpdates(160, pool: pipeline.pool)
+            #expect(updates == 160)
+            #expect(inPlace * 2 > updates, "\(inPlace) of \(updates) updates in place")
+        }
+    }
+
+    /// The table's update counts, once the statistics of the last commits have arrived.
+    private func waitForUpdates(_ expected: Int, pool: Pool) async throws -> (Int, Int) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let row = try await pool.query("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'deliveries'")[0]
+            let counts = (try row.decode(Int.self, 0), try row.decode(Int.self, 1))
+            if counts.0 >= expected || ContinuousClock.now > deadline { return counts }
+            try await Task.sleep(for: .milliseconds(100))
         }
     }
 }

@@ -205,6 +205,9 @@ func endToEnd(
         // Statistics arrive at the collector a moment after the commits.
         try await Task.sleep(for: .milliseconds(700))
         let commits = try await database.count("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        // Updates PostgreSQL made in place (HOT), without new index entries.
+        let inPlace = try await database.count(
+            "SELECT (100 * n_tup_hot_upd / greatest(n_tup_upd, 1))::bigint FROM pg_stat_user_tables WHERE relname = 'deliveries'")
         // Deliveries whose endpoint had no free slot wait in the defer queue.
         let waited = try await database.count(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered' AND delivered_at - created_at > interval '2 seconds'")
@@ -219,7 +222,7 @@ func endToEnd(
         say(
             "\(label): published \(eventCount) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered "
                 + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
-                + "\(commits) PostgreSQL commits; \(waited) delivered more than 2 s after being stored")
+                + "\(commits) PostgreSQL commits; \(inPlace) % of delivery updates in place (HOT); \(waited) delivered more than 2 s after being stored")
         withExtendedLifetime(server) {}
         withExtendedLifetime(delayServer) {}
         say("\(label): CPU per delivery: \(costLine(cost))")
