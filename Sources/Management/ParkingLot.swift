@@ -32,6 +32,8 @@ public struct ParkingLot: Sendable {
     let scanLimit: Int
     /// The workers' `HERALD_MAX_MESSAGE_BYTES`: no parked body is larger, but an excerpt.
     let maxMessageBytes: Int
+    /// When a look of this lot last let messages go back to the queue.
+    private let released = Released()
 
     public init(amqpURL: String, topology: Topology, scanLimit: Int = 1000, maxMessageBytes: Int = 320 * 1024, logger: Logger) {
         self.amqpURL = amqpURL
@@ -101,12 +103,13 @@ public struct ParkingLot: Sendable {
         do {
             let channel = try await connection.openChannel()
             // What an earlier look held is counted ready again a moment after that look's
-            // connection closed (a quorum queue returns messages through its log): an
-            // empty count is asked again a few times before it is believed.
+            // connection closed (a quorum queue returns messages through its log): shortly
+            // after one, an empty count is asked again a few times before it is believed.
+            let looks = released.isRecent ? 5 : 1
             var waiting = 0
-            for look in 0..<5 {
+            for look in 0..<looks {
                 waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
-                if waiting > 0 || look == 4 { break }
+                if waiting > 0 || look == looks - 1 { break }
                 try await Task.sleep(for: .milliseconds(25 << look))
             }
             let wanted = min(waiting, limit, Int(UInt16.max))
@@ -119,11 +122,22 @@ public struct ParkingLot: Sendable {
             }
             let result = try await body(connection, taken.map { Taken(delivery: $0, channel: channel) })
             await connection.close()
+            if !taken.isEmpty { released.now() }
             return result
         } catch {
             await connection.close()
+            released.now()
             throw error
         }
+    }
+
+    /// When a look last gave messages back; the queue may count them a moment later.
+    private final class Released: Sendable {
+        private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+        func now() { last.withLock { $0 = .now } }
+
+        var isRecent: Bool { last.withLock { $0.map { ContinuousClock.now - $0 < .seconds(2) } ?? false } }
     }
 
     /// Up to `count` deliveries, or those that came within `limit`.
