@@ -238,6 +238,10 @@ struct Latency {
     var p99: Double
     var max: Double
     var samples: Int
+    /// Where the time went, p50 / p99 of each stage in ms: publish → the store statement
+    /// began (`events.received_at`: broker, intake, the store batch's wait), → the first
+    /// attempt began (the statement, its commit, the request built), → nginx logged it.
+    var stages: [(name: String, p50: Double, p99: Double)] = []
 }
 
 /// 4. Events at `rate` a second for a while; publish → receiver, from the receiver's log.
@@ -254,20 +258,37 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         }
         await producer.close()
         try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
-        var event: [Substring: Int] = [:]
+        var event: [Substring: (n: Int, stored: Double, started: Double)] = [:]
         // nginx logs webhook-id, which is the delivery's id.
-        for row in try await database.pool.query("SELECT id::text, event_id FROM deliveries") {
-            event[Substring(try row.decode(String.self, 0))] = Int(try row.decode(String.self, 1).dropFirst(4))
+        for row in try await database.pool.query(
+            """
+            SELECT d.id::text, d.event_id, extract(epoch FROM e.received_at)::float8, extract(epoch FROM a.started_at)::float8
+            FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt = 1
+            """)
+        {
+            event[Substring(try row.decode(String.self, 0))] = (
+                Int(try row.decode(String.self, 1).dropFirst(4)) ?? 0, try row.decode(Double.self, 2), try row.decode(Double.self, 3)
+            )
         }
         var latencies: [Double] = []
+        var stages: [[Double]] = [[], [], []]
         for line in try await log.lines() {
-            guard let n = event[line.webhookID] else { continue }
+            guard let (n, stored, started) = event[line.webhookID] else { continue }
             latencies.append((line.time - times[n]) * 1000)
+            stages[0].append((stored - times[n]) * 1000)
+            stages[1].append((started - stored) * 1000)
+            stages[2].append((line.time - started) * 1000)
         }
         latencies.sort()
+        let names = ["publish → stored", "stored → attempt", "attempt → receiver"]
         return Latency(
             p50: quantile(latencies, 0.50), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies.last ?? .nan,
-            samples: latencies.count)
+            samples: latencies.count,
+            stages: zip(names, stages).map { name, values in
+                let sorted = values.sorted()
+                return (name, quantile(sorted, 0.50), quantile(sorted, 0.99))
+            })
     }
 }
 

@@ -115,6 +115,11 @@ func main() async -> Int32 {
                 value: "p50 \(format(result.p50, "ms", decimals: 1)), p95 \(format(result.p95, "ms", decimals: 1)), p99 \(format(result.p99, "ms", decimals: 1)), max \(format(result.max, "ms", decimals: 0))",
                 target: "p99 ≤ 25 ms", verdict: verdict(result.p99 <= 25)))
         rows.append(Row(number: "", name: "  samples", value: "\(result.samples) of \(rate * options.latencySeconds)"))
+        rows.append(
+            Row(
+                number: "", name: "  by stage, p50 / p99",
+                value: result.stages.map { "\($0.name) \(format($0.p50, "", decimals: 1).trimmingCharacters(in: .whitespaces)) / \(format($0.p99, "ms", decimals: 1))" }
+                    .joined(separator: ", ")))
     }
     await attempt("scaling") {
         let drain = try await endToEnd(options, label: "scaling", workers: 2)
