@@ -141,11 +141,10 @@ private final class Handle: @unchecked Sendable {
             throw DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql)
         }
         let types = binds.map { Oid($0.oid) }
-        let texts = binds.map(\.text)
         guard prepared else {
-            let result = withOptionalCStringArray(texts) { values in
+            let result = withParameters(binds) { count, values, lengths, formats in
                 types.withUnsafeBufferPointer { types in
-                    PQexecParams(conn, sql, Int32(binds.count), types.baseAddress, values, nil, nil, 0)
+                    PQexecParams(conn, sql, count, types.baseAddress, values, lengths, formats, 0)
                 }
             }
             return try rows(of: result, conn: conn, sql: sql)
@@ -153,7 +152,9 @@ private final class Handle: @unchecked Sendable {
         var retried = false
         while true {
             let name = try statement(sql: sql, types: types, conn: conn)
-            let result = withOptionalCStringArray(texts) { values in PQexecPrepared(conn, name, Int32(binds.count), values, nil, nil, 0) }
+            let result = withParameters(binds) { count, values, lengths, formats in
+                PQexecPrepared(conn, name, count, values, lengths, formats, 0)
+            }
             do {
                 return try rows(of: result, conn: conn, sql: sql)
             } catch let error as DatabaseError where Self.invalidatesStatement.contains(error.sqlState ?? "") {
@@ -247,6 +248,40 @@ private final class Handle: @unchecked Sendable {
         guard let text else { return "unknown error" }
         return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
     }
+}
+
+/// Calls `body` with libpq's parameter arrays: values (text as C strings, binary in place),
+/// their lengths and formats (lengths and formats nil when every parameter is text).
+private func withParameters<R>(
+    _ binds: [Bind],
+    _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+) -> R {
+    withOptionalCStringArray(binds.map(\.text)) { texts in
+        guard binds.contains(where: { $0.binary != nil }) else { return body(Int32(binds.count), texts, nil, nil) }
+        return withBinaryPointers(binds.map(\.binary)) { binaries in
+            let values = binds.indices.map { binaries[$0] ?? texts?[$0] }
+            let lengths = binds.map { Int32($0.binary?.count ?? 0) }
+            let formats = binds.map { Int32($0.binary == nil ? 0 : 1) }
+            return body(Int32(binds.count), values, lengths, formats)
+        }
+    }
+}
+
+/// Pointers into each buffer (nil where there is none), valid for the call.
+private func withBinaryPointers<R>(_ buffers: [[UInt8]?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    var pointers: [UnsafePointer<CChar>?] = []
+    func next(_ index: Int) -> R {
+        guard index < buffers.count else { return body(pointers) }
+        guard let buffer = buffers[index] else {
+            pointers.append(nil)
+            return next(index + 1)
+        }
+        return buffer.withUnsafeBytes { bytes in
+            pointers.append(bytes.baseAddress?.assumingMemoryBound(to: CChar.self))
+            return next(index + 1)
+        }
+    }
+    return next(0)
 }
 
 /// Calls `body` with a NULL-terminated C array of C strings that lives for the call.

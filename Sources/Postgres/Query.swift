@@ -44,6 +44,11 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
             segments.append(.bind(value.map(Bind.init) ?? .null))
         }
 
+        /// A batch's column, bound as one array parameter.
+        public mutating func appendInterpolation(_ column: Column) {
+            segments.append(.bind(column.bind))
+        }
+
         /// A fragment built elsewhere (e.g. `Query.values(rows)`); its placeholders are renumbered.
         public mutating func appendInterpolation(_ fragment: Query) {
             segments.append(contentsOf: fragment.segments)
@@ -85,15 +90,22 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
     public var sql: String { render().sql }
 }
 
-/// A parameter in PostgreSQL's text format, with its type OID (0 lets the server infer it).
+/// A parameter in PostgreSQL's text format, or its binary format when `binary` is set, with
+/// its type OID (0 lets the server infer it).
 struct Bind: Sendable {
     var text: String?
+    var binary: [UInt8]?
     var oid: UInt32
 
     static let null = Bind(text: nil, oid: 0)
 
     init(text: String?, oid: UInt32) {
         self.text = text
+        self.oid = oid
+    }
+
+    init(binary: [UInt8], oid: UInt32) {
+        self.binary = binary
         self.oid = oid
     }
 

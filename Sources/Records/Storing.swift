@@ -14,7 +14,7 @@ extension PostgresRecords {
             INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
             SELECT * FROM unnest(\(Column(arrivals.map(\.event.tenantID)))::uuid[], \(Column(arrivals.map(\.event.id)))::text[],
                                  \(Column(arrivals.map(\.event.type)))::text[], \(Column(arrivals.map(\.event.occurredAt)))::timestamptz[],
-                                 \(Column(arrivals.map { JSON(bytes: $0.event.dataBytes) }))::json[],
+                                 \(Column(json: arrivals.map(\.event.dataBytes)))::json[],
                                  \(Column(arrivals.map { Self.attributes($0.event) }))::jsonb[])
             ON CONFLICT (tenant_id, id) DO NOTHING
             RETURNING tenant_id, id

@@ -117,10 +117,10 @@ struct PostgresIntegrationTests {
             let count = 70_000
             let numbers = Array(1...count)
             let texts: [String?] = numbers.map { $0 % 7 == 0 ? nil : tricky[$0 % tricky.count] }
-            let docs = numbers.map { JSON(#"{"n": \#($0), "s": "x\"y\\z"}"#) }
+            let docs = numbers.map { Array(#"{"n": \#($0), "s": "x\"y\\z ✓"}"#.utf8) }
             let at = Date(timeIntervalSince1970: 1_778_578_200.5)
             let insert: Query = """
-                INSERT INTO t SELECT * FROM unnest(\(Column(numbers))::bigint[], \(Column(texts))::text[], \(Column(docs))::json[],
+                INSERT INTO t SELECT * FROM unnest(\(Column(numbers))::bigint[], \(Column(texts))::text[], \(Column(json: docs))::json[],
                                                    \(Column(numbers.map { at.addingTimeInterval(Double($0)) }))::timestamptz[],
                                                    \(Column(numbers.map { $0 % 2 == 0 }))::bool[])
                 """
@@ -136,7 +136,12 @@ struct PostgresIntegrationTests {
             for (index, text) in tricky.enumerated() where index % 7 != 0 {
                 let row = try await connection.query("SELECT s, doc::text FROM t WHERE n = \(index)")
                 #expect(try row[0].decode(String?.self, 0) == text)
-                #expect(try row[0].decode(String.self, 1) == #"{"n": \#(index), "s": "x\"y\\z"}"#)
+                #expect(try row[0].decode(String.self, 1) == #"{"n": \#(index), "s": "x\"y\\z ✓"}"#)
+            }
+            #expect(try await connection.query("SELECT count(*) FROM unnest(\(Column(json: [[UInt8]]()))::json[])")[0].decode(Int.self, 0) == 0)
+            // The server still checks each document.
+            await #expect(throws: DatabaseError.self) {
+                try await connection.query("SELECT * FROM unnest(\(Column(json: [Array("{\"a\":".utf8)]))::json[])")
             }
             await connection.close()
         }

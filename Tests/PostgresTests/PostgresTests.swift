@@ -40,6 +40,17 @@ struct QueryTests {
         #expect(binds.map(\.oid) == [0, 0])
     }
 
+    @Test func jsonColumnsTravelInTheBinaryArrayFormat() {
+        let escaped = Array(#"{"a":"\\"}"#.utf8)
+        #expect(escaped.count == 10)
+        let (sql, binds) = Query("SELECT * FROM unnest(\(Column(json: [Array("{}".utf8), escaped]))::json[])").render()
+        #expect(sql == "SELECT * FROM unnest($1::json[])")
+        #expect(binds[0].text == nil && binds[0].oid == 199)
+        let header: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 114, 0, 0, 0, 2, 0, 0, 0, 1]
+        #expect(binds[0].binary == header + [0, 0, 0, 2] + Array("{}".utf8) + [0, 0, 0, 10] + escaped, "as they are, not escaped")
+        #expect(Column(json: [[UInt8]]()).bind.binary == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 114])
+    }
+
     @Test func preparingKeepsTheStatement() {
         let query: Query = "SELECT \(1)"
         #expect(!query.isPrepared)
