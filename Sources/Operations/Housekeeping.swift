@@ -7,7 +7,7 @@ import Records
 import Delivery
 package import Postgres
 public import ServiceLifecycle
-package import Topology
+import Topology
 
 /// Periodic work of the API process: the dashboard's hourly figures (attempts added up
 /// per endpoint and hour, a minute behind), retention (attempts and events older than the

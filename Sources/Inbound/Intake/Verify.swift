@@ -1,7 +1,7 @@
 import Cryptography
 import Delivery
 package import Foundation
-package import HeraldSupport
+import HeraldSupport
 
 /// A request to a source's URL as the intake sees it: no socket, no server types.
 package struct InboundRequest: Sendable {

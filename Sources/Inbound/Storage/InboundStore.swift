@@ -1,6 +1,6 @@
 package import Cryptography
 package import Foundation
-package import HeraldSupport
+import HeraldSupport
 import HeraldEvents
 package import Postgres
 package import Records
