@@ -161,6 +161,7 @@ private final class Handle: @unchecked Sendable {
                 // Gone (`DISCARD ALL`) or planned for columns a migration changed: prepared
                 // afresh, and run again when no transaction was aborted by the failure.
                 statements[StatementKey(sql: sql, types: types)] = nil
+                if error.sqlState == "0A000" { PQclear(PQexec(conn, "DEALLOCATE \(name)")) }
                 guard !retried, PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
                 retried = true
             }

@@ -172,6 +172,14 @@ struct PostgresIntegrationTests {
         // The session still lists "SELECT 39" as prepared: the failed run prepares it again.
         #expect(try await connection.query(Query(stringLiteral: "SELECT 39").prepared())[0].decode(Int.self, 0) == 39)
         #expect(try await prepared().count == 1)
+        // A migration that changes what a prepared statement returns: prepared again, once.
+        try await connection.query("CREATE TEMPORARY TABLE t (a int)")
+        try await connection.query("INSERT INTO t VALUES (1)")
+        let all: Query = "SELECT * FROM t WHERE a = ANY(\(Column([1]))::int[])"
+        #expect(try await connection.query(all.prepared()).columns == ["a"])
+        try await connection.query("ALTER TABLE t ADD COLUMN b int")
+        #expect(try await connection.query(all.prepared()).columns == ["a", "b"])
+        #expect(try await prepared().count == 2, "the first plan's statement is deallocated")
         await connection.close()
     }
 
