@@ -100,12 +100,14 @@ public struct ParkingLot: Sendable {
         } catch {
             throw ManagementError(.unavailable, "the broker is unreachable: \(error)")
         }
+        // What another look holds, or held until a moment ago, is counted ready again a
+        // moment after its connection closed (a quorum queue returns messages through its
+        // log): then an empty count is asked again a few times before it is believed.
+        let looks = released.isRecent ? 5 : 1
+        released.begin()
+        defer { released.end() }
         do {
             let channel = try await connection.openChannel()
-            // What an earlier look held is counted ready again a moment after that look's
-            // connection closed (a quorum queue returns messages through its log): shortly
-            // after one, an empty count is asked again a few times before it is believed.
-            let looks = released.isRecent ? 5 : 1
             var waiting = 0
             for look in 0..<looks {
                 waiting = Int(try await channel.declareQueue(topology.parkingQueue, passive: true).messageCount)
@@ -131,13 +133,18 @@ public struct ParkingLot: Sendable {
         }
     }
 
-    /// When a look last gave messages back; the queue may count them a moment later.
+    /// The looks of this lot that hold messages now, and when one last gave messages back:
+    /// meanwhile, and for a moment after, the queue counts them as not ready.
     private final class Released: Sendable {
-        private let last = Mutex<ContinuousClock.Instant?>(nil)
+        private let state = Mutex<(looking: Int, last: ContinuousClock.Instant?)>((0, nil))
 
-        func now() { last.withLock { $0 = .now } }
+        func begin() { state.withLock { $0.looking += 1 } }
+        func end() { state.withLock { $0.looking -= 1 } }
+        func now() { state.withLock { $0.last = .now } }
 
-        var isRecent: Bool { last.withLock { $0.map { ContinuousClock.now - $0 < .seconds(2) } ?? false } }
+        var isRecent: Bool {
+            state.withLock { $0.looking > 0 || $0.last.map { ContinuousClock.now - $0 < .seconds(2) } ?? false }
+        }
     }
 
     /// Up to `count` deliveries, or those that came within `limit`.
