@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "HeraldProducer",
             dependencies: [
-                "HeraldAMQP", "HeraldEvents", .product(name: "Logging", package: "swift-log"),
+                "HeraldAMQP", "HeraldEvents", "HeraldSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             swiftSettings: swiftSettings),
@@ -170,7 +170,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Settings",
-            dependencies: ["Delivery", "Cryptography", "Inbound", "Topology", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Delivery", "HeraldSupport", "Cryptography", "Inbound", "Topology", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(
             name: "Migrations",

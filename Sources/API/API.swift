@@ -234,7 +234,7 @@ public struct API: Sendable {
             context.isOperator = true
         } else if token.hasPrefix("hk_"), let tenant = try await keys.tenant(forKey: token) {
             context.tenant = tenant
-            context.logger[metadataKey: "tenant_id"] = "\(tenant.uuidString.lowercased())"
+            context.logger[metadataKey: "tenant_id"] = "\(tenant.lowercasedText)"
         } else {
             throw Problem(.unauthorized, "the key is unknown or revoked")
         }
@@ -312,7 +312,7 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         {
             return given
         }
-        return UUID().uuidString.lowercased()
+        return UUID().lowercasedText
     }
 }
 

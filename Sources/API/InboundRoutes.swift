@@ -118,7 +118,7 @@ extension API {
         }
         return try Self.json(
             InboundAnswer(
-                id: receipt.id.uuidString.lowercased(), status: receipt.status, duplicateOf: receipt.duplicateOf?.uuidString.lowercased(),
+                id: receipt.id.lowercasedText, status: receipt.status, duplicateOf: receipt.duplicateOf?.lowercasedText,
                 error: receipt.status == .parseError ? verdict.failure?.description : nil))
     }
 
@@ -181,7 +181,7 @@ extension API {
         for (name, value) in parameters {
             switch name {
             case "source_id":
-                guard let id = UUID(uuidString: value) else { throw Problem.badRequest("source_id", "must be a UUID") }
+                guard let id = UUID(text: value) else { throw Problem.badRequest("source_id", "must be a UUID") }
                 filter.source = id
             case "status":
                 guard let status = InboundStatus(rawValue: value) else {

@@ -134,7 +134,7 @@ extension API {
             guard let type = try input.string("event_type", maxLength: 100) else { throw Problem.badRequest("event_type", "is required") }
             try input.rejectUnknown()
             let delivery = try await actions.sendTest(tenant: context.tenant!, endpoint: id, type: type)
-            return try Self.json(["delivery_id": delivery.uuidString.lowercased()], status: .accepted)
+            return try Self.json(["delivery_id": delivery.lowercasedText], status: .accepted)
         }
         add(.get, "/v1/endpoints/{id}/deliveries", .tenant) { request, context in
             let id = try Self.id(context)
@@ -166,7 +166,7 @@ extension API {
             let input = try await Input.read(request, context: context)
             try input.rejectUnknown()
             let attempt = try await actions.resend(tenant: context.tenant!, delivery: id)
-            return try Self.json(ResendView(deliveryId: id.uuidString.lowercased(), attempt: attempt), status: .accepted)
+            return try Self.json(ResendView(deliveryId: id.lowercasedText, attempt: attempt), status: .accepted)
         }
 
         // Catalog and ingestion
@@ -192,7 +192,7 @@ extension API {
                 guard let text = try input.string("tenant_id", maxLength: 36) else {
                     throw Problem.badRequest("tenant_id", "is required with the operator token")
                 }
-                guard let named = UUID(uuidString: text) else { throw Problem.badRequest("tenant_id", "must be a UUID") }
+                guard let named = UUID(text: text) else { throw Problem.badRequest("tenant_id", "must be a UUID") }
                 tenant = named
             }
             try publishLimiter.admit(tenant.uuidString, what: "events")
@@ -312,7 +312,7 @@ extension API {
 
     static func id(_ context: APIContext) throws -> UUID {
         // An id that is not a UUID names nothing: 404, like a foreign one.
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+        guard let text = context.parameters.get("id"), let id = UUID(text: text) else {
             throw Problem(.notFound, "no such object")
         }
         return id
@@ -351,7 +351,7 @@ extension API {
             case "since", "until", "cursor", "limit":
                 try Self.readPage(name, value, since: &filter.since, until: &filter.until, cursor: &filter.cursor, limit: &filter.limit)
             default:
-                guard let id = UUID(uuidString: value) else { throw Problem.badRequest("endpoint_id", "must be a UUID") }
+                guard let id = UUID(text: value) else { throw Problem.badRequest("endpoint_id", "must be a UUID") }
                 filter.endpoint = id
             }
         }

@@ -238,7 +238,7 @@ extension Pages {
         let names = Dictionary(uniqueKeysWithValues: sources.map { ($0.id, $0.name) })
         var values: [String: Any] = [
             "items": inboundRows(page.items, sourceNames: names),
-            "sourceOptions": sources.map { ["id": $0.id, "name": $0.name, "selected": filter.source?.uuidString.lowercased() == $0.id] },
+            "sourceOptions": sources.map { ["id": $0.id, "name": $0.name, "selected": filter.source?.lowercasedText == $0.id] },
             "statusOptions": InboundStatus.allCases.map { ["value": $0.rawValue, "label": Self.statusLabel($0), "selected": filter.status == $0] },
         ]
         if let filterError { values["filterError"] = filterError }

@@ -125,7 +125,7 @@ struct Pages: Sendable {
     func endpoints(_ endpoints: [EndpointView], summaries: [UUID: EndpointSummary], session: PortalSession) throws -> Response {
         let rows: [[String: Any]] = endpoints.map { endpoint in
             let badge = Self.badge(endpoint)
-            let summary = UUID(uuidString: endpoint.id).flatMap { summaries[$0] } ?? EndpointSummary()
+            let summary = UUID(text: endpoint.id).flatMap { summaries[$0] } ?? EndpointSummary()
             var row: [String: Any] = [
                 "id": endpoint.id, "url": endpoint.url, "badge": badge.text, "badgeClass": badge.cssClass,
                 "eventTypes": endpoint.eventTypes.joined(separator: ", "),
@@ -301,12 +301,12 @@ struct Pages: Sendable {
         let subscription = Self.subscription(endpoint)
         let sampleEntry = Catalog.entries.first { subscription.selects($0.type) } ?? Catalog.entries[0]
         let sampleEvent = Event(
-            id: "evt_3f9a1c2b", type: sampleEntry.type, tenantID: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!,
+            id: "evt_3f9a1c2b", type: sampleEntry.type, tenantID: UUID(text: "00000000-0000-4000-8000-000000000001")!,
             occurredAt: Date(timeIntervalSince1970: 1_778_578_200), data: Array(sampleEntry.sample.utf8))
         let format = Endpoint.PayloadFormat(rawValue: endpoint.payloadFormat) ?? .raw
         let sample = WebhookRequest.make(
-            event: sampleEvent, endpoint: subscription, deliveryID: UUID(uuidString: "9a1c3f5e-2b7d-4e8f-a0b1-c2d3e4f5a6b7")!,
-            requestID: UUID(uuidString: "0b6f1e9e-3c4d-4a5b-8c6d-7e8f9a0b1c2d")!, now: sampleEvent.occurredAt, settings: settings)
+            event: sampleEvent, endpoint: subscription, deliveryID: UUID(text: "9a1c3f5e-2b7d-4e8f-a0b1-c2d3e4f5a6b7")!,
+            requestID: UUID(text: "0b6f1e9e-3c4d-4a5b-8c6d-7e8f9a0b1c2d")!, now: sampleEvent.occurredAt, settings: settings)
         let signatures = subscription.signature.signatureHeaders(brand: prefix)
         let headers: [[String: String]] = sample.headers.map { header in
             let example = signatures.contains(header.name.lowercased()) ? String(header.value.prefix(24)) + "…" : header.value
@@ -362,7 +362,7 @@ struct Pages: Sendable {
         var values: [String: Any] = [
             "items": items, "eventType": filter.eventType ?? "", "eventId": filter.eventId ?? "",
             "since": filter.since.map { String(RFC3339.format($0).prefix(16)) } ?? "", "until": filter.until.map { String(RFC3339.format($0).prefix(16)) } ?? "",
-            "endpointOptions": endpoints.map { ["id": $0.id, "url": $0.url, "selected": $0.id == filter.endpoint?.uuidString.lowercased()] },
+            "endpointOptions": endpoints.map { ["id": $0.id, "url": $0.url, "selected": $0.id == filter.endpoint?.lowercasedText] },
             "statusOptions": DeliveryState.Status.allCases.map { ["value": $0.rawValue, "selected": $0 == filter.status] },
         ]
         if let filterError { values["filterError"] = filterError }
@@ -407,8 +407,8 @@ struct Pages: Sendable {
             id: detail.event.id, type: detail.event.type, tenantID: UUID(), occurredAt: detail.event.occurredAt, data: [],
             attributes: detail.event.attributes)
         let request = WebhookRequest.make(
-            event: event, endpoint: subscription(endpoint), deliveryID: UUID(uuidString: detail.delivery.id) ?? UUID(),
-            requestID: UUID(uuidString: attempt.requestId) ?? UUID(), now: attempt.startedAt, settings: settings)
+            event: event, endpoint: subscription(endpoint), deliveryID: UUID(text: detail.delivery.id) ?? UUID(),
+            requestID: UUID(text: attempt.requestId) ?? UUID(), now: attempt.startedAt, settings: settings)
         let signatures = endpoint.signature.signatureHeaders(brand: settings.headerPrefix)
         return request.headers.map { header in
             signatures.contains(header.name.lowercased()) ? (header.name, "… (not shown)") : header
@@ -421,7 +421,7 @@ struct Pages: Sendable {
     /// and the request it makes.
     static func subscription(_ view: EndpointView) -> Endpoint {
         Endpoint(
-            id: UUID(uuidString: view.id) ?? UUID(), tenantID: UUID(), url: view.url, eventTypes: view.eventTypes,
+            id: UUID(text: view.id) ?? UUID(), tenantID: UUID(), url: view.url, eventTypes: view.eventTypes,
             filters: view.filters.mapValues(Set.init), customHeaders: view.headers,
             payloadFormat: Endpoint.PayloadFormat(rawValue: view.payloadFormat) ?? .raw, envelopeFields: view.payloadFields ?? EnvelopeFields(),
             payloadFilter: view.payloadFilter, signature: view.signature, secret: "", enabled: view.enabled)

@@ -21,7 +21,7 @@ public enum Signature {
         _ profile: SignatureProfile, secrets: (single: String, all: [String]), event: String, deliveryID: UUID, now: Date, body: [UInt8],
         brand: String
     ) -> [(name: String, value: String)] {
-        let id = deliveryID.uuidString.lowercased()
+        let id = deliveryID.lowercasedText
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
         let timestamp = RFC3339.format(now)
         let standard: [(name: String, value: String)] = [

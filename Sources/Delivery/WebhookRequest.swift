@@ -31,7 +31,7 @@ public enum WebhookRequest {
     /// The body an endpoint receives, in its payload format.
     public static func body(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields = EnvelopeFields()) -> [UInt8] {
         let timestamp = Array("\"\(RFC3339.format(event.occurredAt))\"".utf8)
-        let tenant = Array("\"\(event.tenantID.uuidString.lowercased())\"".utf8)
+        let tenant = Array("\"\(event.tenantID.lowercasedText)\"".utf8)
         switch format {
         case .raw:
             return Array(event.dataBytes)
@@ -79,7 +79,7 @@ public enum WebhookRequest {
             ("Content-Type", "application/json"),
             ("User-Agent", settings.userAgent),
             ("\(prefix)-Event", event.type),
-            ("\(prefix)-Request-ID", requestID.uuidString.lowercased()),
+            ("\(prefix)-Request-ID", requestID.lowercasedText),
         ]
         headers += Signature.headers(
             profile, secrets: endpoint.signingSecrets(at: now), event: event.type, deliveryID: deliveryID, now: now, body: body, brand: brand)

@@ -1,3 +1,4 @@
+import HeraldSupport
 public import Cryptography
 public import Foundation
 
@@ -110,6 +111,6 @@ extension SecretKeyring {
     }
 
     private static func context(_ endpoint: UUID) -> [UInt8] {
-        Array("endpoint:\(endpoint.uuidString.lowercased())".utf8)
+        Array("endpoint:\(endpoint.lowercasedText)".utf8)
     }
 }

@@ -1,3 +1,4 @@
+import HeraldSupport
 public import Foundation
 
 /// What an operator must know, published rather than only logged: onto `PREFIX.operator`
@@ -50,9 +51,9 @@ public struct OperatorEvent: Sendable, Equatable {
         var object: [String: Any] = [
             "type": kind.rawValue, "id": id, "occurred_at": occurredAt.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
         ]
-        object["tenant_id"] = tenantID?.uuidString.lowercased()
-        object["endpoint_id"] = endpointID?.uuidString.lowercased()
-        object["delivery_id"] = deliveryID?.uuidString.lowercased()
+        object["tenant_id"] = tenantID?.lowercasedText
+        object["endpoint_id"] = endpointID?.lowercasedText
+        object["delivery_id"] = deliveryID?.lowercasedText
         object["event_id"] = eventID
         object["attempt"] = attempt
         object["reason"] = reason

@@ -21,7 +21,7 @@ public enum WireFormat {
     /// `buckets`. A producer in another language computes the same in a few lines.
     public static func bucket(of tenant: UUID) -> Int {
         var hash: UInt32 = 2_166_136_261
-        for byte in tenant.uuidString.lowercased().utf8 {
+        for byte in tenant.lowercasedText.utf8 {
             hash = (hash ^ UInt32(byte)) &* 16_777_619
         }
         return Int(hash % UInt32(buckets))
@@ -34,7 +34,7 @@ public enum WireFormat {
         var out = Array("{\"id\":".utf8)
         out += JSONText.string(event.id)
         out += Array(",\"type\":".utf8) + JSONText.string(event.type)
-        out += Array(",\"tenant_id\":\"\(event.tenantID.uuidString.lowercased())\"".utf8)
+        out += Array(",\"tenant_id\":\"\(event.tenantID.lowercasedText)\"".utf8)
         out += Array(",\"occurred_at\":\"\(RFC3339.format(event.occurredAt, fractionDigits: 3))\"".utf8)
         out += Array(",\"attributes\":{".utf8)
         for (index, key) in event.attributes.keys.sorted().enumerated() {
@@ -84,7 +84,7 @@ public enum WireFormat {
             throw EventError(field: "id", reason: "is required and must be a string")
         }
         guard let type = text("type") else { throw EventError(field: "type", reason: "is required and must be a string") }
-        guard let tenant = text("tenant_id"), let tenantID = UUID(uuidString: tenant) else {
+        guard let tenant = text("tenant_id"), let tenantID = UUID(text: tenant) else {
             throw EventError(field: "tenant_id", reason: "is required and must be a UUID")
         }
         let occurredAt: Date

@@ -1,3 +1,4 @@
+import HeraldSupport
 import HeraldAMQP
 public import HeraldEvents
 import Foundation
@@ -48,7 +49,7 @@ public struct Producer: Sendable {
                 span.attributes["messaging.destination.name"] = configuration.exchange
                 span.attributes["messaging.rabbitmq.destination.routing_key"] = event.type
                 span.attributes["messaging.message.id"] = event.id
-                span.attributes["herald.tenant_id"] = event.tenantID.uuidString.lowercased()
+                span.attributes["herald.tenant_id"] = event.tenantID.lowercasedText
             }
             InstrumentationSystem.instrument.inject(span.context, into: &headers, using: MessageHeaders())
             try await publish(

@@ -92,22 +92,24 @@ package enum RFC3339 {
         return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9)
     }
 
+    /// Microseconds since 1970 of the instant `format` writes: rounded to the microsecond
+    /// (PostgreSQL's precision) and clamped to `earliest...latest`, so text and binary
+    /// `timestamptz` parameters name the same instant.
+    package static func microseconds(_ date: Date) -> Int64 {
+        let t = date.timeIntervalSince1970
+        if t.isNaN || t < Double(earliestSecond) { return earliestSecond * 1_000_000 }
+        if t >= Double(latestSecond + 1) { return latestSecond * 1_000_000 + 999_999 }
+        // Whole seconds and the fraction apart: exact, where `t * 1e6` would round.
+        let whole = t.rounded(.down)
+        return min(Int64(whole) * 1_000_000 + Int64(((t - whole) * 1_000_000).rounded()), latestSecond * 1_000_000 + 999_999)
+    }
+
     /// `2026-05-12T09:30:00Z` with `fractionDigits` 0, `…:00.250Z` with 3, `…:00.250000Z`
     /// with 6 (PostgreSQL's precision): the instant to the nearest microsecond, cut to the
     /// digits shown. A date outside the years 0001 to 9999 is written as the nearest one
     /// inside (the readers refuse such dates before they get here).
     package static func format(_ date: Date, fractionDigits: Int = 0) -> String {
-        let t = date.timeIntervalSince1970
-        let micros: Int64
-        if t.isNaN || t < Double(earliestSecond) {
-            micros = earliestSecond * 1_000_000
-        } else if t >= Double(latestSecond + 1) {
-            micros = latestSecond * 1_000_000 + 999_999
-        } else {
-            // Whole seconds and the fraction apart: exact, where `t * 1e6` would round.
-            let whole = t.rounded(.down)
-            micros = min(Int64(whole) * 1_000_000 + Int64(((t - whole) * 1_000_000).rounded()), latestSecond * 1_000_000 + 999_999)
-        }
+        let micros = microseconds(date)
         let second = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
         let fraction = Int(micros - second * 1_000_000)
         let days = second >= 0 ? second / 86_400 : (second - 86_399) / 86_400

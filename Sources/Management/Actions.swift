@@ -1,3 +1,4 @@
+import HeraldSupport
 import HeraldEvents
 public import Foundation
 public import Records
@@ -28,7 +29,7 @@ public struct Actions: Sendable {
     private func announceEnabled(_ endpoint: EndpointView, tenant: UUID) async {
         await dispatcher.announce(
             OperatorEvent(
-                endpoint.enabled ? .endpointEnabled : .endpointDisabled, tenant: tenant, endpoint: UUID(uuidString: endpoint.id),
+                endpoint.enabled ? .endpointEnabled : .endpointDisabled, tenant: tenant, endpoint: UUID(text: endpoint.id),
                 reason: endpoint.enabled ? "enabled by the tenant" : "disabled by the tenant"))
     }
 

@@ -139,7 +139,7 @@ public struct Store: TenantKeys {
             RETURNING id, created_at
             """)
         guard let row = rows.first else { throw ManagementError(.notFound, "no such tenant") }
-        return KeyView(id: try row.id(0), tenantId: tenant.uuidString.lowercased(), name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
+        return KeyView(id: try row.id(0), tenantId: tenant.lowercasedText, name: name, createdAt: try row.decode(Date.self, 1), revokedAt: nil, key: key)
     }
 
     /// A tenant's keys, newest first, revoked ones included; never a key itself (only its
@@ -150,7 +150,7 @@ public struct Store: TenantKeys {
             "SELECT id, name, created_at, revoked_at FROM api_keys WHERE tenant_id = \(tenant) ORDER BY created_at DESC, id DESC"
         ).map {
             KeyView(
-                id: try $0.id(0), tenantId: tenant.uuidString.lowercased(), name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2),
+                id: try $0.id(0), tenantId: tenant.lowercasedText, name: try $0.decode(String.self, 1), createdAt: try $0.decode(Date.self, 2),
                 revokedAt: try $0.decode(Date?.self, 3), key: nil)
         }
     }

@@ -1,3 +1,4 @@
+import HeraldSupport
 import Foundation
 /// The rows a statement returned, copied out of libpq's result in text format.
 public struct Rows: Sendable, Sequence {
@@ -59,7 +60,7 @@ public struct Row: Sendable {
 
     /// A uuid column as lower-case text, the form an API shows and webhook headers carry.
     public func id(_ index: Int) throws -> String {
-        try decode(UUID.self, index).uuidString.lowercased()
+        try decode(UUID.self, index).lowercasedText
     }
 
     public func decode<T: ColumnDecodable>(_ type: T.Type, _ column: String) throws -> T {

@@ -58,9 +58,9 @@ extension Bool: Bindable, ColumnDecodable {
 }
 
 extension UUID: Bindable, ColumnDecodable {
-    public var postgresText: String? { uuidString.lowercased() }
+    public var postgresText: String? { lowercasedText }
     public static var postgresType: UInt32 { 2950 }
-    public init?(postgresText text: String) { self.init(uuidString: text) }
+    public init?(postgresText text: String) { self.init(text: text) }
 }
 
 extension Date: Bindable, ColumnDecodable {
@@ -159,42 +159,95 @@ public struct Column: Sendable {
 
     /// Values in an array literal; the cast in the statement names its type.
     public init(_ values: [any Bindable]) {
-        bind = Bind(text: TextArray.literal(values.lazy.map(\.postgresText)), oid: 0)
+        var literal = TextArray.Literal()
+        for value in values { literal.append(value.postgresText) }
+        bind = Bind(text: literal.text, oid: 0)
     }
 
+    // A loop, not `lazy.map(\.postgresText)`: called from another module this init runs
+    // unspecialised, and a key path there is looked up for every element.
     public init<Value: Bindable>(_ values: [Value]) {
-        bind = Bind(text: TextArray.literal(values.lazy.map(\.postgresText)), oid: 0)
+        var literal = TextArray.Literal()
+        for value in values { literal.append(value.postgresText) }
+        bind = Bind(text: literal.text, oid: 0)
     }
 
     /// JSON documents as a `json[]` in PostgreSQL's binary array format: each document's
     /// bytes go into one buffer as they are, neither escaped nor copied again on the way
     /// (event data is most of a batch's bytes). The server still checks each document.
     public init<Bytes: Collection<UInt8>>(json values: [Bytes]) {
-        bind = Bind(binary: BinaryArray.make(values, elementType: 114), oid: 199)
+        var array = BinaryArray(elementType: 114, count: values.count, payload: values.reduce(0) { $0 + $1.count })
+        for value in values { array.element(value) }
+        bind = Bind(binary: array.bytes, oid: 199)
+    }
+
+    /// Identifiers as a binary `uuid[]`: sixteen bytes each, no text to write on this side
+    /// or to parse on the server's (a batch carries three or four of these columns).
+    public init(_ values: [UUID?]) {
+        var array = BinaryArray(elementType: 2950, count: values.count, payload: values.count * 16)
+        for value in values {
+            guard let value else {
+                array.null()
+                continue
+            }
+            withUnsafeBytes(of: value.uuid) { array.element($0) }
+        }
+        bind = Bind(binary: array.bytes, oid: 2951)
+    }
+
+    public init(_ values: [UUID]) {
+        self.init(values.map(Optional.some))
+    }
+
+    /// Instants as a binary `timestamptz[]`: microseconds since 2000-01-01 UTC, the
+    /// instant `Date.postgresText` writes, without formatting it.
+    public init(_ values: [Date?]) {
+        var array = BinaryArray(elementType: 1184, count: values.count, payload: values.count * 8)
+        for value in values {
+            guard let value else {
+                array.null()
+                continue
+            }
+            let micros = RFC3339.microseconds(value) - 946_684_800_000_000
+            withUnsafeBytes(of: micros.bigEndian) { array.element($0) }
+        }
+        bind = Bind(binary: array.bytes, oid: 1185)
+    }
+
+    public init(_ values: [Date]) {
+        self.init(values.map(Optional.some))
     }
 }
 
-/// PostgreSQL's binary array format (`array_send`), one dimension, no NULLs.
-enum BinaryArray {
-    static func make<Bytes: Collection<UInt8>>(_ elements: [Bytes], elementType: UInt32) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(20 + elements.reduce(0) { $0 + 4 + $1.count })
-        func append(_ value: UInt32) {
-            withUnsafeBytes(of: value.bigEndian) { out.append(contentsOf: $0) }
-        }
-        // Dimensions (none for an empty array), whether any element is NULL, the element type.
-        append(elements.isEmpty ? 0 : 1)
+/// PostgreSQL's binary array format (`array_send`), one dimension: a header, then each
+/// element's length and bytes (length -1 for NULL).
+struct BinaryArray {
+    private(set) var bytes: [UInt8] = []
+
+    init(elementType: UInt32, count: Int, payload: Int) {
+        bytes.reserveCapacity(20 + 4 * count + payload)
+        // Dimensions (none for an empty array), a "has NULLs" flag the server does not
+        // need, the element type; then the one dimension's length and lower bound.
+        append(count == 0 ? 0 : 1)
         append(0)
         append(elementType)
-        if !elements.isEmpty {
-            append(UInt32(elements.count))
-            append(1)  // the lower bound
+        if count > 0 {
+            append(UInt32(count))
+            append(1)
         }
-        for element in elements {
-            append(UInt32(element.count))
-            out.append(contentsOf: element)
-        }
-        return out
+    }
+
+    mutating func element(_ value: some Collection<UInt8>) {
+        append(UInt32(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func null() {
+        append(UInt32(bitPattern: -1))
+    }
+
+    private mutating func append(_ value: UInt32) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
 }
 
@@ -202,12 +255,20 @@ enum BinaryArray {
 enum TextArray {
     /// Any array's literal from its elements' text forms, each quoted; nil is NULL.
     static func literal(_ elements: some Sequence<String?>) -> String {
-        var out: [UInt8] = [UInt8(ascii: "{")]
-        for element in elements {
+        var literal = Literal()
+        for element in elements { literal.append(element) }
+        return literal.text
+    }
+
+    /// A literal written one element at a time.
+    struct Literal {
+        private var out: [UInt8] = [UInt8(ascii: "{")]
+
+        mutating func append(_ element: String?) {
             if out.count > 1 { out.append(UInt8(ascii: ",")) }
             guard let element else {
                 out += "NULL".utf8
-                continue
+                return
             }
             out.append(UInt8(ascii: "\""))
             for byte in element.utf8 {
@@ -216,8 +277,10 @@ enum TextArray {
             }
             out.append(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "}"))
-        return String(decoding: out, as: UTF8.self)
+
+        var text: String {
+            String(decoding: out + [UInt8(ascii: "}")], as: UTF8.self)
+        }
     }
 
     /// nil for a malformed literal, a NULL element or a nested array.

@@ -1,3 +1,4 @@
+import HeraldSupport
 public import Foundation
 public import Postgres
 
@@ -21,7 +22,7 @@ extension PostgresRecords {
         var next: String?
         if items.count > filter.limit {
             items.removeLast()
-            next = items.last.flatMap { item in UUID(uuidString: item.id).map { Cursor(createdAt: item.createdAt, id: $0).token } }
+            next = items.last.flatMap { item in UUID(text: item.id).map { Cursor(createdAt: item.createdAt, id: $0).token } }
         }
         return Page(items: items, nextCursor: next)
     }

@@ -213,7 +213,7 @@ public struct Cursor: Sendable, Equatable {
 
     public var token: String {
         let micros = Int64((createdAt.timeIntervalSince1970 * 1_000_000).rounded())
-        return Base64.encode(Array("\(micros):\(id.uuidString.lowercased())".utf8))
+        return Base64.encode(Array("\(micros):\(id.lowercasedText)".utf8))
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
@@ -225,7 +225,7 @@ public struct Cursor: Sendable, Equatable {
         while text.utf8.count % 4 != 0 { text += "=" }
         guard let bytes = Base64.decode(text), let decoded = String(validating: bytes, as: UTF8.self) else { return nil }
         let parts = decoded.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(text: String(parts[1])) else { return nil }
         let createdAt = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
         guard RFC3339.isRepresentable(createdAt) else { return nil }
         self.createdAt = createdAt

@@ -137,11 +137,11 @@ extension PostgresRecords {
             try await tx.query(
                 """
                 UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
-                WHERE id = ANY(\(succeeded.map { $0.uuidString.lowercased() }.sorted())::uuid[]) AND consecutive_failures <> 0
+                WHERE id = ANY(\(succeeded.map { $0.lowercasedText }.sorted())::uuid[]) AND consecutive_failures <> 0
                 """)
         }
         let failed = entries.indices.filter { applied[$0] && entries[$0].attempt.outcome.verdict != .delivered }
-        for index in failed.sorted(by: { entries[$0].attempt.endpointID.uuidString < entries[$1].attempt.endpointID.uuidString }) {
+        for index in failed.sorted(by: { entries[$0].attempt.endpointID.lowercasedText < entries[$1].attempt.endpointID.lowercasedText }) {
             recorded[index].disabledEndpoint = try await countFailure(entries[index].attempt, in: tx)
         }
         return recorded

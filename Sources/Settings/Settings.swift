@@ -1,3 +1,4 @@
+import HeraldSupport
 public import Logging
 public import Cryptography
 public import Delivery
@@ -487,7 +488,7 @@ public struct Settings: Sendable {
         if value(.operatorTenant).isEmpty {
             operatorTenant = nil
         } else {
-            guard let tenant = UUID(uuidString: value(.operatorTenant)) else {
+            guard let tenant = UUID(text: value(.operatorTenant)) else {
                 throw SettingsError(key: .operatorTenant, reason: "must be a tenant id (a UUID)")
             }
             operatorTenant = tenant

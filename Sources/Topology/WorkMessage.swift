@@ -57,15 +57,15 @@ public enum WorkMessage: Sendable, Equatable {
             guard let attempt = message.headers[attemptHeader]?.int, attempt >= 1, attempt <= 1000 else {
                 throw EventError(field: attemptHeader, reason: "must be a positive integer header")
             }
-            guard let root = try? JSONTree.parse(message.body), let text = Self.string(root["delivery_id"]), let id = UUID(uuidString: text)
+            guard let root = try? JSONTree.parse(message.body), let text = Self.string(root["delivery_id"]), let id = UUID(text: text)
             else {
                 throw EventError(field: "delivery_id", reason: "the body must be {\"delivery_id\": \"<uuid>\"}")
             }
             return .delivery(
                 id: id, attempt: Int(attempt), manual: message.headers[triggerHeader]?.string == manualTrigger,
-                endpoint: message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)))
+                endpoint: message.headers[endpointHeader]?.string.flatMap(UUID.init(text:)))
         case "deferred":
-            guard let endpoint = message.headers[endpointHeader]?.string.flatMap(UUID.init(uuidString:)) else {
+            guard let endpoint = message.headers[endpointHeader]?.string.flatMap(UUID.init(text:)) else {
                 throw EventError(field: endpointHeader, reason: "a deferred message names its endpoint")
             }
             guard let root = try? JSONTree.parse(message.body), case .array(let list)? = root["deliveries"]?.value,
@@ -75,7 +75,7 @@ public enum WorkMessage: Sendable, Equatable {
             }
             var deferrals: [Deferral] = []
             for entry in list {
-                guard let text = Self.string(entry["delivery_id"]), let id = UUID(uuidString: text),
+                guard let text = Self.string(entry["delivery_id"]), let id = UUID(text: text),
                     case .number(let number)? = entry["attempt"]?.value, let attempt = Int(number), (1...1000).contains(attempt)
                 else {
                     throw EventError(field: "deliveries", reason: "each is {\"delivery_id\": \"<uuid>\", \"attempt\": 1 to 1000, \"manual\": bool}")
@@ -93,20 +93,20 @@ public enum WorkMessage: Sendable, Equatable {
     /// One message for deliveries of `endpoint` deferred together (at most `maxDeferrals`).
     package static func deferred(_ deliveries: [Deferral], endpoint: UUID) -> Message {
         let entries = deliveries.map {
-            #"{"delivery_id":"\#($0.id.uuidString.lowercased())","attempt":\#($0.attempt),"manual":\#($0.manual)}"#
+            #"{"delivery_id":"\#($0.id.lowercasedText)","attempt":\#($0.attempt),"manual":\#($0.manual)}"#
         }
         return Message(
             body: Array("{\"deliveries\":[\(entries.joined(separator: ","))]}".utf8),
-            headers: [kindHeader: "deferred", endpointHeader: .string(endpoint.uuidString.lowercased())])
+            headers: [kindHeader: "deferred", endpointHeader: .string(endpoint.lowercasedText)])
     }
 
     /// The message that asks for attempt `attempt` of delivery `id`.
     package static func retry(delivery id: UUID, attempt: Int, manual: Bool = false, endpoint: UUID? = nil) -> Message {
         var headers: FieldTable = [kindHeader: "delivery", attemptHeader: .int(Int64(attempt))]
         if manual { headers[triggerHeader] = .string(manualTrigger) }
-        if let endpoint { headers[endpointHeader] = .string(endpoint.uuidString.lowercased()) }
+        if let endpoint { headers[endpointHeader] = .string(endpoint.lowercasedText) }
         return Message(
-            body: Array("{\"delivery_id\":\"\(id.uuidString.lowercased())\"}".utf8), headers: headers,
-            messageID: "\(id.uuidString.lowercased()).\(attempt)")
+            body: Array("{\"delivery_id\":\"\(id.lowercasedText)\"}".utf8), headers: headers,
+            messageID: "\(id.lowercasedText).\(attempt)")
     }
 }

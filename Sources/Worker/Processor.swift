@@ -153,12 +153,12 @@ package struct Processor: Sendable {
             case .event(let event):
                 span.attributes["herald.event_id"] = event.id
                 span.attributes["herald.event_type"] = event.type
-                span.attributes["herald.tenant_id"] = event.tenantID.uuidString.lowercased()
+                span.attributes["herald.tenant_id"] = event.tenantID.lowercasedText
             case .delivery(let id, let attempt, _, _):
-                span.attributes["herald.delivery_id"] = id.uuidString.lowercased()
+                span.attributes["herald.delivery_id"] = id.lowercasedText
                 span.attributes["herald.attempt"] = attempt
             case .deferred(let endpoint, let deliveries):
-                span.attributes["herald.endpoint_id"] = endpoint.uuidString.lowercased()
+                span.attributes["herald.endpoint_id"] = endpoint.lowercasedText
                 span.attributes["herald.deliveries"] = deliveries.count
             }
         }
@@ -205,7 +205,7 @@ package struct Processor: Sendable {
 
     private func fanOut(_ event: Event, from delivery: HeraldAMQP.Delivery, intake: Intake?) async throws {
         guard let endpoints = try await context.directory.endpoints(tenant: event.tenantID) else {
-            try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.uuidString.lowercased())")
+            try await park(delivery, reason: "tenant_id: no tenant \(event.tenantID.lowercasedText)")
             return
         }
         let slots = context.slots
@@ -375,7 +375,7 @@ package struct Processor: Sendable {
             context.directory.invalidate(tenant: event.tenantID)
             context.logger.error(
                 "endpoint cannot sign; its delivery waits",
-                metadata: ["endpoint_id": "\(endpoint.id.uuidString.lowercased())", "reason": "\(reason)"])
+                metadata: ["endpoint_id": "\(endpoint.id.lowercasedText)", "reason": "\(reason)"])
             throw SecretUnavailable(endpoint: endpoint.id)
         }
         let startedAt = Date()
@@ -422,8 +422,8 @@ package struct Processor: Sendable {
             span.attributes["server.address"] = Self.host(of: endpoint.url)
             span.attributes["http.response.status_code"] = outcome.statusCode
             span.attributes["herald.outcome"] = outcome.summary
-            span.attributes["herald.delivery_id"] = state.id.uuidString.lowercased()
-            span.attributes["herald.endpoint_id"] = endpoint.id.uuidString.lowercased()
+            span.attributes["herald.delivery_id"] = state.id.lowercasedText
+            span.attributes["herald.endpoint_id"] = endpoint.id.lowercasedText
             span.attributes["herald.event_id"] = event.id
             span.attributes["herald.attempt"] = k
             if outcome.verdict != .delivered {
@@ -532,8 +532,8 @@ package struct Processor: Sendable {
     /// row is best effort: the worker's own circuit decides, whatever the database says.
     private func circuit(_ transition: CircuitBreaker.Transition, endpoint: Endpoint) async {
         var logger = context.logger
-        logger[metadataKey: "tenant_id"] = "\(endpoint.tenantID.uuidString.lowercased())"
-        logger[metadataKey: "endpoint_id"] = "\(endpoint.id.uuidString.lowercased())"
+        logger[metadataKey: "tenant_id"] = "\(endpoint.tenantID.lowercasedText)"
+        logger[metadataKey: "endpoint_id"] = "\(endpoint.id.lowercasedText)"
         let openedAt: Date?
         switch transition {
         case .opened:
@@ -561,11 +561,11 @@ package struct Processor: Sendable {
     /// pipeline (`tenant_id`, `endpoint_id`, `event_id`, `delivery_id`, `request_id`).
     private func pipelineLogger(tenant: UUID, endpoint: UUID, event: String, delivery: UUID, requestID: UUID) -> Logger {
         var logger = context.logger
-        logger[metadataKey: "tenant_id"] = "\(tenant.uuidString.lowercased())"
-        logger[metadataKey: "endpoint_id"] = "\(endpoint.uuidString.lowercased())"
+        logger[metadataKey: "tenant_id"] = "\(tenant.lowercasedText)"
+        logger[metadataKey: "endpoint_id"] = "\(endpoint.lowercasedText)"
         logger[metadataKey: "event_id"] = "\(event)"
-        logger[metadataKey: "delivery_id"] = "\(delivery.uuidString.lowercased())"
-        logger[metadataKey: "request_id"] = "\(requestID.uuidString.lowercased())"
+        logger[metadataKey: "delivery_id"] = "\(delivery.lowercasedText)"
+        logger[metadataKey: "request_id"] = "\(requestID.lowercasedText)"
         return logger
     }
 
@@ -595,7 +595,7 @@ package struct Processor: Sendable {
     private func park(_ delivery: HeraldAMQP.Delivery, reason: String) async throws {
         var message = delivery.message
         message.headers = message.headers.filter { !$0.key.hasPrefix("x-") }
-        message.headers[Parked.idHeader] = .string(UUID().uuidString.lowercased())
+        message.headers[Parked.idHeader] = .string(UUID().lowercasedText)
         message.headers[Parked.reasonHeader] = .string(String(reason.prefix(500)))
         message.headers[Parked.fromHeader] = .string(delivery.routingKey)
         message.headers[Parked.atHeader] = .int(Int64(Date().timeIntervalSince1970 * 1000))
@@ -650,7 +650,7 @@ struct Postponement: Sendable {
 /// An endpoint's secret could not be opened with this process's keys.
 struct SecretUnavailable: Error, CustomStringConvertible {
     let endpoint: UUID
-    var description: String { "the secret of endpoint \(endpoint.uuidString.lowercased()) cannot be opened with this process's keys" }
+    var description: String { "the secret of endpoint \(endpoint.lowercasedText) cannot be opened with this process's keys" }
 }
 
 /// Where the processor publishes what must be confirmed before its message is acked

@@ -1,3 +1,4 @@
+import HeraldSupport
 import ArgumentParser
 import HeraldEvents
 import Foundation
@@ -81,7 +82,7 @@ struct Publish: AsyncParsableCommand {
                 Result { () throws(EventError) in try WireFormat.decode(Array(line.utf8), limits: limits, fillingDefaults: true) }
             }
         }
-        guard let tenant, let tenantID = UUID(uuidString: tenant) else { throw ValidationError("--tenant must be a UUID") }
+        guard let tenant, let tenantID = UUID(text: tenant) else { throw ValidationError("--tenant must be a UUID") }
         guard let type else { throw ValidationError("--type is required (or --file)") }
         let body: String
         if sample {

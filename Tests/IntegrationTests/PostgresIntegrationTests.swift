@@ -139,6 +139,28 @@ struct PostgresIntegrationTests {
                 #expect(try row[0].decode(String?.self, 0) == texts[n - 1])
                 #expect(try row[0].decode(String.self, 1) == #"{"n": \#(n), "s": "x\"y\\z ✓"}"#)
             }
+            // Identifiers and instants travel in binary; they must name what their text names,
+            // NULLs included, at the edges of rounding and of the years Herald writes.
+            let ids: [UUID?] = (0..<1_000).map { $0 % 10 == 0 ? nil : UUID() }
+            let instants: [Date?] = [
+                nil, Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 946_684_800), Date(timeIntervalSince1970: 946_684_799.999_999_6),
+                Date(timeIntervalSince1970: -1.000_000_4), Date(timeIntervalSince1970: 1_778_578_200.123_456_5), RFC3339.earliest, RFC3339.latest,
+                Date.distantPast, Date.distantFuture, Date(),
+            ]
+            let agree = try await connection.query(
+                """
+                SELECT count(*) FILTER (WHERE a IS NOT DISTINCT FROM b), count(a)
+                FROM unnest(\(Column(ids))::uuid[], \(Column(ids.map { $0?.postgresText }))::uuid[]) AS v (a, b)
+                """)
+            #expect(try agree[0].decode(Int.self, 0) == ids.count)
+            #expect(try agree[0].decode(Int.self, 1) == ids.count - ids.count / 10)
+            let same = try await connection.query(
+                """
+                SELECT count(*) FILTER (WHERE a IS NOT DISTINCT FROM b), count(a)
+                FROM unnest(\(Column(instants))::timestamptz[], \(Column(instants.map { $0?.postgresText }))::timestamptz[]) AS v (a, b)
+                """)
+            #expect(try same[0].decode(Int.self, 0) == instants.count)
+            #expect(try same[0].decode(Int.self, 1) == instants.count - 1)
             #expect(try await connection.query("SELECT count(*) FROM unnest(\(Column(json: [[UInt8]]()))::json[])")[0].decode(Int.self, 0) == 0)
             // The server still checks each document.
             await #expect(throws: DatabaseError.self) {

@@ -51,6 +51,19 @@ struct QueryTests {
         #expect(Column(json: [[UInt8]]()).bind.binary == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 114])
     }
 
+    @Test func identifiersAndInstantsTravelInTheBinaryArrayFormat() {
+        let id = UUID(uuid: (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16))
+        let ids = Column([id, nil]).bind
+        #expect(ids.text == nil && ids.oid == 2951)
+        let uuidHeader: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x0B, 0x86, 0, 0, 0, 2, 0, 0, 0, 1]
+        #expect(ids.binary == uuidHeader + [0, 0, 0, 16] + Array(1...16) + [255, 255, 255, 255], "16 bytes, then NULL")
+        // PostgreSQL counts microseconds from 2000-01-01 UTC; before it, the count is negative.
+        let instants = Column([Date(timeIntervalSince1970: 946_684_800.000_001), Date(timeIntervalSince1970: 946_684_799)]).bind
+        #expect(instants.text == nil && instants.oid == 1185)
+        #expect(instants.binary?.prefix(12) == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x04, 0xA0])
+        #expect(instants.binary?.suffix(24) == [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 8, 255, 255, 255, 255, 255, 0xF0, 0xBD, 0xC0])
+    }
+
     @Test func preparingKeepsTheStatement() {
         let query: Query = "SELECT \(1)"
         #expect(!query.isPrepared)

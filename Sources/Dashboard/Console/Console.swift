@@ -84,7 +84,7 @@ public struct Console: Sendable {
         console.get("workers") { request, _ in try await page(request) { session in try await workers(session) } }
         console.post("tenants/:id/portal") { request, context in
             try await form(request) { _, form in
-                guard let text = context.parameters.get("id"), let tenant = UUID(uuidString: text) else { throw PortalError.notFound }
+                guard let text = context.parameters.get("id"), let tenant = UUID(text: text) else { throw PortalError.notFound }
                 let link = try await portalAccess.createLink(tenant: tenant, readOnly: form.value("read_only") == "yes", ttl: configuration.portalLinkTTL)
                 return Response.redirect(to: link.path, type: .found)
             }
@@ -149,7 +149,7 @@ public struct Console: Sendable {
         async let circuits = store.openCircuits(limit: 200)
         let (rows, figures, endpoints, open) = try await (overview, activity, disabled, circuits)
         let tenants: [[String: Any]] = rows.map { row in
-            let figures = UUID(uuidString: row.tenant.id).flatMap { figures[$0] } ?? TenantActivity()
+            let figures = UUID(text: row.tenant.id).flatMap { figures[$0] } ?? TenantActivity()
             return [
                 "id": row.tenant.id, "name": row.tenant.name, "endpoints": row.endpoints, "enabled": row.enabled, "disabled": row.disabled,
                 "attempts": figures.attempts, "failureRate": figures.failureRate.map(Pages.percent) ?? "—",

@@ -176,7 +176,7 @@ public struct Portal: Sendable {
             try await form(request, context) { session, _ in
                 let id = try Self.id(context)
                 _ = try await actions.resend(tenant: session.tenant, delivery: id)
-                return Response.redirect(to: "/portal/deliveries/\(id.uuidString.lowercased())?done=resent", type: .found)
+                return Response.redirect(to: "/portal/deliveries/\(id.lowercasedText)?done=resent", type: .found)
             }
         }
     }
@@ -221,7 +221,7 @@ public struct Portal: Sendable {
             let id = try Self.id(context)
             do {
                 let done = try await body(session, id, form)
-                return Response.redirect(to: "/portal/endpoints/\(id.uuidString.lowercased())?done=\(done)", type: .found)
+                return Response.redirect(to: "/portal/endpoints/\(id.lowercasedText)?done=\(done)", type: .found)
             } catch let error as ManagementError where error.kind != .notFound {
                 return try await endpoint(request, context, session: session, secret: nil, notice: error.message)
             }
@@ -234,7 +234,7 @@ public struct Portal: Sendable {
         try await page(request, context) { session in
             let endpoints = try await store.endpoints(tenant: session.tenant)
             let summaries = try await log.summaries(
-                tenant: session.tenant, endpoints: endpoints.compactMap { UUID(uuidString: $0.id) }, since: Chart.since(.day, now: Date()))
+                tenant: session.tenant, endpoints: endpoints.compactMap { UUID(text: $0.id) }, since: Chart.since(.day, now: Date()))
             return try pages.endpoints(endpoints, summaries: summaries, session: session)
         }
     }
@@ -298,7 +298,7 @@ public struct Portal: Sendable {
             let confirmed = form.value("confirm") == "yes"
             let (count, resent) = try await actions.recover(tenant: session.tenant, endpoint: id, since: since, dryRun: !confirmed)
             if confirmed {
-                return Response.redirect(to: "/portal/endpoints/\(id.uuidString.lowercased())?done=recovered-\(resent)", type: .found)
+                return Response.redirect(to: "/portal/endpoints/\(id.lowercasedText)?done=recovered-\(resent)", type: .found)
             }
             return try await endpoint(request, context, session: session, secret: nil, recovering: (since, count))
         }
@@ -341,7 +341,7 @@ public struct Portal: Sendable {
     private func delivery(_ request: Request, _ context: APIContext) async throws -> Response {
         try await page(request, context) { session in
             let detail = try await log.delivery(tenant: session.tenant, id: try Self.id(context))
-            let endpoint = try? await store.endpoint(tenant: session.tenant, id: UUID(uuidString: detail.delivery.endpointId) ?? UUID())
+            let endpoint = try? await store.endpoint(tenant: session.tenant, id: UUID(text: detail.delivery.endpointId) ?? UUID())
             let done = request.uri.queryParameters.get("done").flatMap(Pages.doneMessage)
             return try pages.delivery(detail, endpoint: endpoint, request: configuration.request, session: session, notice: done)
         }
@@ -367,7 +367,7 @@ public struct Portal: Sendable {
     }
 
     static func id(_ context: APIContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw PortalError.notFound }
+        guard let text = context.parameters.get("id"), let id = UUID(text: text) else { throw PortalError.notFound }
         return id
     }
 }

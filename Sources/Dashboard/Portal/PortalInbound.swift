@@ -1,3 +1,4 @@
+import HeraldSupport
 import API
 import Foundation
 import Hummingbird
@@ -56,7 +57,7 @@ extension Portal {
             try await form(request, context) { session, _ in
                 let id = try Self.id(context)
                 _ = try await inbound.rotateToken(tenant: session.tenant, id: id, grace: configuration.rotationGrace)
-                return Response.redirect(to: "/portal/sources/\(id.uuidString.lowercased())?done=url-rotated", type: .found)
+                return Response.redirect(to: "/portal/sources/\(id.lowercasedText)?done=url-rotated", type: .found)
             }
         }
         portal.post("sources/:id/delete") { request, context in
@@ -92,7 +93,7 @@ extension Portal {
                 let id = try Self.id(context)
                 let result = try await inbound.replay(tenant: session.tenant, id: id)
                 if result.eventId != nil { onInboundEvent() }
-                return Response.redirect(to: "/portal/inbound/\(id.uuidString.lowercased())?done=replayed", type: .found)
+                return Response.redirect(to: "/portal/inbound/\(id.lowercasedText)?done=replayed", type: .found)
             }
         }
     }
@@ -111,7 +112,7 @@ extension Portal {
 
     private func inboundWebhook(_ request: Request, _ context: APIContext, session: PortalSession, notice: String?) async throws -> Response {
         let webhook = try await inbound.webhook(tenant: session.tenant, id: try Self.id(context))
-        let name = (try? await inbound.source(tenant: session.tenant, id: UUID(uuidString: webhook.sourceId) ?? UUID()))?.name ?? "a deleted source"
+        let name = (try? await inbound.source(tenant: session.tenant, id: UUID(text: webhook.sourceId) ?? UUID()))?.name ?? "a deleted source"
         return pages.inboundWebhook(webhook, sourceName: name, session: session, notice: notice)
     }
 

@@ -216,7 +216,7 @@ package struct InboundStore: Sendable {
         let key = verdict.status == .rejected ? nil : verdict.dedupKey
         let event = verdict.status == .processed ? verdict.event : nil
         let eventID = event.map { _ in Event.generateID() }
-        let attributes = JSONB(ConfigValue.text(["inbound_source": .string(source.id.uuidString.lowercased())]))
+        let attributes = JSONB(ConfigValue.text(["inbound_source": .string(source.id.lowercasedText)]))
         let row = try await pool.query(
             """
             WITH claim AS (
@@ -256,7 +256,7 @@ package struct InboundStore: Sendable {
     }
 
     static func enqueue(_ event: MappedEvent, id: String, source: InboundSource, on tx: Connection) async throws {
-        let attributes = ConfigValue.text(["inbound_source": .string(source.id.uuidString.lowercased())])
+        let attributes = ConfigValue.text(["inbound_source": .string(source.id.lowercasedText)])
         try await tx.query(
             """
             INSERT INTO outbox (tenant_id, event_id, type, data, attributes)
@@ -288,10 +288,10 @@ package struct InboundStore: Sendable {
                     id: try row.id(0), sourceId: try row.id(1), receivedAt: try row.decode(Date.self, 2),
                     status: try Self.status(row, 3), responseStatus: try row.decode(Int.self, 4), error: try row.decode(String?.self, 5),
                     errorField: try row.decode(String?.self, 6), bodySize: try row.decode(Int.self, 7), eventId: try row.decode(String?.self, 8),
-                    eventType: try row.decode(String?.self, 9), duplicateOf: try row.decode(UUID?.self, 10)?.uuidString.lowercased()))
+                    eventType: try row.decode(String?.self, 9), duplicateOf: try row.decode(UUID?.self, 10)?.lowercasedText))
         }
         var next: String?
-        if rows.count > filter.limit, let last = items.last, let id = UUID(uuidString: last.id) {
+        if rows.count > filter.limit, let last = items.last, let id = UUID(text: last.id) {
             next = Cursor(createdAt: last.receivedAt, id: id).token
         }
         return InboundPage(items: items, nextCursor: next)
@@ -313,7 +313,7 @@ package struct InboundStore: Sendable {
             remoteAddress: try row.decode(String.self, 7), contentType: try row.decode(String.self, 8),
             headers: Self.headers(try row.decode(String.self, 9)).map { [$0.name, $0.value] }, query: try row.decode(String.self, 10),
             body: text, bodyBase64: text == nil ? body.map(Base64.encode) : nil, bodySize: try row.decode(Int.self, 12),
-            dedupKey: try row.decode(String?.self, 13), duplicateOf: try row.decode(UUID?.self, 14)?.uuidString.lowercased(),
+            dedupKey: try row.decode(String?.self, 13), duplicateOf: try row.decode(UUID?.self, 14)?.lowercasedText,
             eventId: try row.decode(String?.self, 15), eventType: try row.decode(String?.self, 16), processedAt: try row.decode(Date?.self, 17))
     }
 
@@ -335,7 +335,7 @@ package struct InboundStore: Sendable {
             switch try Self.status(row, 0) {
             case .rejected: throw InboundError(.conflict, "a rejected webhook was never verified and cannot be replayed")
             case .duplicate:
-                let original = try row.decode(UUID?.self, 5).map { " \($0.uuidString.lowercased())" } ?? ""
+                let original = try row.decode(UUID?.self, 5).map { " \($0.lowercasedText)" } ?? ""
                 throw InboundError(.conflict, "a duplicate repeats an earlier webhook\(original); replay that one")
             case .processed:
                 let event = try row.decode(String?.self, 4) ?? ""
@@ -363,7 +363,7 @@ package struct InboundStore: Sendable {
                 WHERE id = \(id)
                 """)
             return ReplayView(
-                id: id.uuidString.lowercased(), status: verdict.status, error: verdict.failure?.reason, errorField: verdict.failure?.field,
+                id: id.lowercasedText, status: verdict.status, error: verdict.failure?.reason, errorField: verdict.failure?.field,
                 eventId: eventID, eventType: verdict.event?.type)
         }
     }
@@ -431,7 +431,7 @@ package struct InboundStore: Sendable {
         let source = try intakeSource(row)
         let token = try keyring.open(try row.decode(String.self, 4), context: Self.tokenContext(source.id))
         return SourceView(
-            id: source.id.uuidString.lowercased(), name: source.name, service: try row.decode(String.self, 3), url: "\(publicURL)/in/\(token)",
+            id: source.id.lowercasedText, name: source.name, service: try row.decode(String.self, 3), url: "\(publicURL)/in/\(token)",
             previousUrlExpiresAt: try row.decode(Date?.self, 5), verification: source.verification.config, mapping: source.mapping?.config,
             dedup: source.effectiveDeliveryID?.config, dedupWindowSeconds: source.dedupWindow, maxBodyBytes: source.maxBodyBytes,
             retentionDays: Dictionary(uniqueKeysWithValues: source.retention.map { ($0.key.rawValue, $0.value) }),
@@ -498,6 +498,6 @@ package struct InboundStore: Sendable {
     }
 
     static func hash(_ token: String) -> Bytea { Bytea(SHA256.hash(Array(token.utf8))) }
-    static func tokenContext(_ id: UUID) -> [UInt8] { Array("inbound-token:\(id.uuidString.lowercased())".utf8) }
-    static func secretContext(_ id: UUID) -> [UInt8] { Array("inbound-secret:\(id.uuidString.lowercased())".utf8) }
+    static func tokenContext(_ id: UUID) -> [UInt8] { Array("inbound-token:\(id.lowercasedText)".utf8) }
+    static func secretContext(_ id: UUID) -> [UInt8] { Array("inbound-secret:\(id.lowercasedText)".utf8) }
 }

@@ -1,0 +1,46 @@
+import Foundation
+import HeraldSupport
+import Testing
+
+@Suite("Identifiers as text")
+struct UUIDTextTests {
+    @Test func writesWhatFoundationWritesInLowerCase() {
+        for _ in 0..<1_000 {
+            let id = UUID()
+            #expect(id.lowercasedText == id.uuidString.lowercased())
+        }
+        #expect(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).lowercasedText == "00000000-0000-0000-0000-000000000000")
+        let ones = UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
+        #expect(ones.lowercasedText == "ffffffff-ffff-ffff-ffff-ffffffffffff")
+    }
+
+    @Test func readsBothCasesBack() {
+        for _ in 0..<1_000 {
+            let id = UUID()
+            #expect(UUID(text: id.lowercasedText) == id)
+            #expect(UUID(text: id.uuidString) == id)
+        }
+        #expect(UUID(text: "1B4e28BA-2fa1-11d2-883f-0016d3cca427")?.lowercasedText == "1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+    }
+
+    @Test(arguments: [
+        "", "1b4e28ba-2fa1-11d2-883f-0016d3cca42", "1b4e28ba-2fa1-11d2-883f-0016d3cca4277",
+        "1b4e28ba2fa111d2883f0016d3cca427", "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}",
+        "1b4e28ba-2fa1-11d2-883f_0016d3cca427",
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca42g", "1b4e28b--2fa1-11d2-883f-0016d3cca427",
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca4é", "1b4e28ba-2fa1-11d2-883f-0016d3cca4\u{0}7",
+    ])
+    func refusesWhatFoundationRefuses(_ text: String) {
+        #expect(UUID(text: text) == nil)
+        #expect(UUID(uuidString: text) == nil)
+    }
+
+    /// Foundation parses with `sscanf`, which skips leading space and reads a short last
+    /// group: ` 1b4e…a42` became `…cca402`. An identifier in a path or a message is either
+    /// exact or not one.
+    @Test func refusesWhatFoundationWouldBend() {
+        #expect(UUID(uuidString: " 1b4e28ba-2fa1-11d2-883f-0016d3cca42") != nil)
+        #expect(UUID(text: " 1b4e28ba-2fa1-11d2-883f-0016d3cca42") == nil)
+        #expect(UUID(text: "1b4e28ba-2fa1-11d2-883f-0016d3cca427 ") == nil)
+    }
+}
