@@ -111,7 +111,7 @@ extension Event {
         guard dataBytes.count <= limits.maxDataBytes else {
             throw EventError(field: "data", reason: "is \(dataBytes.count) bytes; the limit is \(limits.maxDataBytes)")
         }
-        guard dataIsObject || (try? JSONSerialization.jsonObject(with: Data(dataBytes))) is [String: Any] else {
+        guard dataIsObject || Self.isObject(dataBytes) else {
             throw EventError(field: "data", reason: "must be a JSON object")
         }
         guard attributes.count <= limits.maxAttributes else {
@@ -125,6 +125,17 @@ extension Event {
                 throw EventError(field: "attributes", reason: "keys and values must not contain NUL characters")
             }
         }
+    }
+}
+
+extension Event {
+    /// Checked by the reader workers decode events with (`WireFormat.decode`), to the depth
+    /// it allows for `data` inside an event: what a producer accepts, a worker reads. It
+    /// builds nothing, where Foundation's reader built the whole object to be dropped.
+    static func isObject(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+        guard bytes.first(where: { !space.contains($0) }) == UInt8(ascii: "{") else { return false }
+        return (try? JSONTree.check(Array(bytes), maxDepth: WireFormat.maxDepth - 1)) != nil
     }
 }
 

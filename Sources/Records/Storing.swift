@@ -75,12 +75,13 @@ extension PostgresRecords {
         var earlier: [EventKey: Event] = [:]
         let republished = arrivals.filter { !created.contains(EventKey($0.event)) }
         if !republished.isEmpty {
-            let tenants = Column(republished.map(\.event.tenantID)), ids = Column(republished.map(\.event.id))
-            // The `= ANY` conditions let even a plan made on an empty table use the key's index.
+            let keys = Self.distinctKeys(republished)
+            // Each key looked up in the key's index (a join on both columns, so that even a
+            // generic plan probes the index once per key instead of reading a tenant's rows).
             let earlierEvents: Query = """
-                SELECT tenant_id, id, type, occurred_at, data::text FROM events
-                WHERE tenant_id = ANY(\(tenants)::uuid[]) AND id = ANY(\(ids)::text[])
-                  AND (tenant_id, id) IN (SELECT * FROM unnest(\(tenants)::uuid[], \(ids)::text[]))
+                SELECT e.tenant_id, e.id, e.type, e.occurred_at, e.data::text
+                FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, id)
+                JOIN events e ON e.tenant_id = k.tenant_id AND e.id = k.id
                 """
             for row in try await pool.query(earlierEvents.prepared()) {
                 let key = EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1))
@@ -100,14 +101,13 @@ extension PostgresRecords {
             return seen.contains(key) || (new[key]?.count ?? 0) < arrival.targets.count
         }
         if !incomplete.isEmpty {
-            let tenants = Column(incomplete.map(\.event.tenantID)), ids = Column(incomplete.map(\.event.id))
+            let keys = Self.distinctKeys(incomplete)
             let earlierDeliveries: Query = """
                 SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
                        \(Self.lastAttempt),
                        d.tenant_id, d.event_id, d.position IS NOT NULL
-                FROM deliveries d
-                WHERE d.tenant_id = ANY(\(tenants)::uuid[]) AND d.event_id = ANY(\(ids)::text[])
-                  AND (d.tenant_id, d.event_id) IN (SELECT * FROM unnest(\(tenants)::uuid[], \(ids)::text[]))
+                FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, event_id)
+                JOIN deliveries d ON d.tenant_id = k.tenant_id AND d.event_id = k.event_id
                 """
             for row in try await pool.query(earlierDeliveries.prepared()) {
                 existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row, ordered: 8))
@@ -123,6 +123,12 @@ extension PostgresRecords {
             let mine = first ? claimed.intersection(states.map(\.id)) : []
             return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
         }
+    }
+
+    /// The events' keys, each once (a batch may hold two copies of an event).
+    private static func distinctKeys(_ arrivals: [Arrival]) -> [EventKey] {
+        var seen: Set<EventKey> = []
+        return arrivals.map { EventKey($0.event) }.filter { seen.insert($0).inserted }
     }
 
     /// An event's attributes as a JSON object, keys sorted.

@@ -21,7 +21,8 @@ import Testing
         }
     }
 
-    @Test(arguments: ["[1]", "\"text\"", "42", "null", "{", ""])
+    // A byte order mark inside an event's JSON is not JSON: the worker could not read it.
+    @Test(arguments: ["[1]", "\"text\"", "42", "null", "{", "", "{} {}", "{\"a\":tru}", "\u{FEFF}{\"a\":1}"])
     func dataMustBeAnObject(_ data: String) {
         #expect(throws: EventError(field: "data", reason: "must be a JSON object")) { try event(data: data).validate() }
     }
@@ -128,7 +129,7 @@ import Testing
         }
     }
 
-    /// What the producer and the API accept (Foundation's reader) the worker reads too: data
+    /// What the producer and the API accept the worker reads too: data
     /// nested 300 deep, a body that opens with a UTF-8 byte order mark.
     @Test func whatTheProducerAcceptsTheWorkerReads() throws {
         let deep = String(repeating: #"{"a":"#, count: 300) + "1" + String(repeating: "}", count: 300)
@@ -137,6 +138,23 @@ import Testing
         #expect(throws: Never.self) { try event.validate() }
         #expect(String(decoding: try WireFormat.decode(Array(body.utf8)).data, as: UTF8.self) == deep)
         #expect(try WireFormat.decode([0xEF, 0xBB, 0xBF] + Array(body.utf8)).id == "e")
+    }
+
+    /// The producer checks data with the worker's reader and to the depth the worker allows
+    /// inside an event: the deepest data it accepts, the worker reads; one level more, it refuses.
+    @Test func theProducersDepthLimitIsTheWorkers() throws {
+        func nested(_ depth: Int) -> String { String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth) }
+        let deepest = try #require((400...600).last { depth in (try? event(depth: depth, nested)) != nil })
+        #expect(deepest >= 300)
+        let body = #"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","data":\#(nested(deepest))}"#
+        #expect(try WireFormat.decode(Array(body.utf8)).data.count == nested(deepest).utf8.count)
+        let deeper = #"{"id":"e","type":"a.b","tenant_id":"\#(UUID())","occurred_at":"2026-05-12T09:30:00Z","data":\#(nested(deepest + 1))}"#
+        #expect(throws: EventError.self) { try WireFormat.decode(Array(deeper.utf8)) }
+        #expect(throws: EventError(field: "data", reason: "must be a JSON object")) { try event(depth: deepest + 1, nested) }
+    }
+
+    private func event(depth: Int, _ nested: (Int) -> String) throws {
+        try Event(type: "a.b", tenantID: UUID(), data: Array(nested(depth).utf8)).validate()
     }
 
     @Test(arguments: [

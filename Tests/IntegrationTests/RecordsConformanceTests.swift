@@ -262,6 +262,9 @@ struct DeliveryWriteTests {
             ]
             try await pipeline.pool.query(
                 "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_generic_plan', current_database()); END $$")
+            // The tables keep the statistics of a fresh install while the test runs.
+            try await pipeline.pool.query("ALTER TABLE events SET (autovacuum_enabled = off)")
+            try await pipeline.pool.query("ALTER TABLE deliveries SET (autovacuum_enabled = off)")
             let pool = try Pool(url: pipeline.databaseURL, size: 1, logger: TestServices.logger)
             #expect(try await pool.query("SHOW plan_cache_mode")[0].decode(String.self, 0) == "force_generic_plan")
             let records = PostgresRecords(pool: pool, policy: DisablePolicy(threshold: 100, window: .zero))
@@ -294,7 +297,30 @@ struct DeliveryWriteTests {
             #expect(try await records.record(first.map { attempt($0, ok, next: .delivered) }).allSatisfy(\.applied))
             #expect(try await records.record(second.map { attempt($0, unavailable, next: .retrying) }).allSatisfy(\.applied))
             #expect(try await sequentialScans() == before, "a batch statement read deliveries sequentially")
-            let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries")[0]
+            // A republished batch reads its earlier events and deliveries back by their keys, the
+            // tenant's other rows left alone (10,000 of them here).
+            try await pipeline.pool.query(
+                """
+                WITH e AS (INSERT INTO events (tenant_id, id, type, occurred_at, data)
+                           SELECT \(tenant), 'evt_other_' || n, 'invoice.paid', now(), '{}' FROM generate_series(1, 10000) AS n
+                           RETURNING tenant_id, id)
+                INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status) SELECT tenant_id, id, \(endpoints[0]), 'delivered' FROM e
+                """)
+            let again = try await records.store(arrivals)
+            #expect(again.allSatisfy { $0.deliveries.count == 2 && $0.claimed.isEmpty })
+            #expect(Set(again.flatMap(\.deliveries).map(\.id)) == Set((first + second).map(\.id)))
+            // The plans the session keeps, one per prepared statement, as it would run them.
+            let statements = try await pool.query("SELECT name, cardinality(parameter_types) FROM pg_prepared_statements")
+            #expect(statements.count >= 5)
+            for statement in statements {
+                let name = try statement.decode(String.self, 0), parameters = try statement.decode(Int.self, 1)
+                let nulls = Array(repeating: "NULL", count: parameters).joined(separator: ", ")
+                let plan = try await pool.query(Query(stringLiteral: "EXPLAIN EXECUTE \"\(name)\"(\(nulls))")).map { try $0.decode(String.self, 0) }
+                #expect(!plan.contains { $0.contains("Seq Scan on deliveries") || $0.contains("Seq Scan on events") }, "\(plan.joined(separator: "\n"))")
+                // Looked up by the whole key, not by the tenant and filtered.
+                #expect(!plan.contains { $0.contains("Filter: (event_id = ANY") || $0.contains("Filter: (id = ANY") }, "\(plan.joined(separator: "\n"))")
+            }
+            let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries WHERE event_id NOT LIKE 'evt_other_%'")[0]
             #expect(try counts.decode(Int.self, 0) == 64 && counts.decode(Int.self, 1) == 64)
             await pool.close()
         }
