@@ -72,11 +72,16 @@ package struct Channel: Sendable {
     /// lost connection, and at once when the calling task is cancelled (the message may
     /// still reach the broker); many publishes may be outstanding at once.
     package func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = false) async throws {
+        try await publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, reply: OneShot())
+    }
+
+    /// As above, answered through `reply`, which the caller may also answer first (with a
+    /// time limit's error: `Publisher`).
+    func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool, reply: OneShot<Void>) async throws {
         if let violation = message.protocolViolation(exchange: exchange, routingKey: routingKey) {
             throw BrokerError(.invalidArgument, message: violation, operation: "basic.publish")
         }
         // Cancelling the caller ends its wait at once; a confirm that comes later is dropped.
-        let reply = OneShot<Void>()
         try await reply.wait {
             connection.post(.publish(id, Publish(message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, reply: reply)))
         }

@@ -27,7 +27,7 @@ public enum WireFormat {
         return Int(hash % UInt32(buckets))
     }
 
-    /// How deep `data` may nest: Foundation's reader's limit.
+    /// How deep an event may nest (its `data` one level less): Foundation's reader's limit.
     static let maxDepth = 512
 
     public static func encode(_ event: Event) -> [UInt8] {
@@ -58,8 +58,9 @@ public enum WireFormat {
         // event costs no object tree and travels as the bytes the producer sent.
         let found: [(key: String, node: JSONNode)]?
         do {
-            // Foundation's nesting limit, which the producer and the API check with: what
-            // they accept is read here too. A UTF-8 byte order mark is skipped, as it did.
+            // Foundation's nesting limit (the API reads request bodies with it); producers
+            // check `data` with this reader at this depth (`Event.isObject`), so what they
+            // accept is read here too. A UTF-8 byte order mark is skipped, as Foundation did.
             found = try JSONTree.members(of: body, expanding: ["attributes"], maxDepth: Self.maxDepth, skippingByteOrderMark: true)
         } catch {
             throw EventError(field: "body", reason: "is not a JSON object (\(error))")

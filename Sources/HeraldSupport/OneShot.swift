@@ -77,6 +77,16 @@ package final class OneShot<Value: Sendable>: Sendable {
         answer(.failure(error))
     }
 
+    /// Whether the wait has its answer or was given up: a watcher that holds many (time
+    /// limits) lets such ones go without answering them.
+    package var isSettled: Bool {
+        state.withLock { state in
+            if case .idle = state { return false }
+            if case .waiting = state { return false }
+            return true
+        }
+    }
+
     private enum Outcome {
         case stored
         case resume(CheckedContinuation<Value, any Error>)

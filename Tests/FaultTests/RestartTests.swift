@@ -136,7 +136,7 @@ extension RestartTests {
     // In this suite, not a suite of its own: the restarts above must not run meanwhile.
     /// A broker that stays connected but confirms nothing (publishing blocked by its
     /// memory alarm) held a publish until the heartbeat dropped the connection: the
-    /// timeout raced a wait that ignored cancellation. Now the publish fails with its
+    /// timeout raced a wait that ignored cancellation. Now the publishes fail with their
     /// timeout while the broker is still blocked.
     @Test func aPublishToABrokerThatNeverConfirmsEndsWithItsTimeout() async throws {
         let queue = TestServices.uniqueName("blocked")
@@ -152,12 +152,25 @@ extension RestartTests {
             try TestServices.script("unblock-publishing", "faults")
         }
         defer { watchdog.cancel() }
-        do {
-            try await publisher.publish(Message(body: [1]), exchange: "", routingKey: queue)
-            Issue.record("a publish was confirmed by a blocked broker")
-        } catch let error as BrokerError {
-            #expect(error.code == .timeout, "\(error)")
+        // Many at once, 32 MiB in all: more than the sockets buffer, so the connection's
+        // thread is stuck sending to a broker that stopped reading. One shared timer
+        // watches every publish, outside that thread; each fails with its timeout.
+        let outcomes = await withTaskGroup(of: BrokerError.Code?.self) { group in
+            for n in 0..<32 {
+                group.addTask {
+                    do {
+                        try await publisher.publish(Message(body: Array(repeating: UInt8(n), count: 1024 * 1024)), exchange: "", routingKey: queue)
+                        return nil
+                    } catch let error as BrokerError {
+                        return error.code
+                    } catch {
+                        return .connectionLost
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
         }
+        #expect(outcomes == Array(repeating: .timeout, count: 32), "a publish was confirmed by a blocked broker, or failed otherwise")
         try TestServices.script("unblock-publishing", "faults")
         // The publisher starts over with a new connection.
         try await publisher.publish(Message(body: [2]), exchange: "", routingKey: queue)

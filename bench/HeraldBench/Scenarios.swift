@@ -279,13 +279,17 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         }
         var latencies: [Double] = []
         var stages: [[Double]] = [[], [], []]
+        // Every sample, for looking at when the slow ones happened.
+        var csv = "published_s,total_ms,stored_ms,attempt_ms,receiver_ms\n"
         for line in try await log.lines() {
             guard let (n, stored, started) = event[line.webhookID] else { continue }
             latencies.append((line.time - times[n]) * 1000)
             stages[0].append((stored - times[n]) * 1000)
             stages[1].append((started - stored) * 1000)
             stages[2].append((line.time - started) * 1000)
+            csv += String(format: "%.6f,%.3f,%.3f,%.3f,%.3f\n", times[n], latencies.last!, stages[0].last!, stages[1].last!, stages[2].last!)
         }
+        try csv.write(toFile: options.output + "/latency.csv", atomically: true, encoding: .utf8)
         latencies.sort()
         let names = ["publish → stored", "stored → attempt", "attempt → receiver"]
         return Latency(
