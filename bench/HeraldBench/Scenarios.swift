@@ -248,6 +248,11 @@ struct Latency {
     /// began (`events.received_at`: broker, intake, the store batch's wait), → the first
     /// attempt began (the statement, its commit, the request built), → nginx logged it.
     var stages: [(name: String, p50: Double, p99: Double)] = []
+    /// µs of CPU per event by process while the events were published (the steady part),
+    /// and the share of all cores the measured processes used meanwhile: half of the end
+    /// to end rate is not half of the machine (smaller batches cost more per event).
+    var cost: [String: Double] = [:]
+    var busy: Double = 0
 }
 
 /// 4. Events at `rate` a second for a while; publish → receiver, from the receiver's log.
@@ -259,10 +264,16 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         let log = AccessLog(path: options.accessLog)
         let producer = scenario.producer()
         let count = rate * options.latencySeconds
+        let workerIDs = scenario.workers.map(\.process.processIdentifier)
+        let before = CPUSnapshot.take(workers: workerIDs), started = ContinuousClock.now
         let times = await publish(producer, count: count, lanes: 64, rate: rate) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
         }
+        let after = CPUSnapshot.take(workers: workerIDs), elapsed = started.duration(to: .now)
         await producer.close()
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let used = CPUSnapshot.kinds.reduce(0.0) { $0 + max(0, (after.seconds[$1] ?? 0) - (before.seconds[$1] ?? 0)) }
+        let busy = used / (seconds * Double(ProcessInfo.processInfo.activeProcessorCount))
         try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
         var event: [Substring: (n: Int, stored: Double, started: Double)] = [:]
         // nginx logs webhook-id, which is the delivery's id.
@@ -298,7 +309,8 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
             stages: zip(names, stages).map { name, values in
                 let sorted = values.sorted()
                 return (name, quantile(sorted, 0.50), quantile(sorted, 0.99))
-            })
+            },
+            cost: before.perDelivery(until: after, deliveries: count), busy: busy)
     }
 }
 

@@ -120,6 +120,10 @@ func main() async -> Int32 {
                 number: "", name: "  by stage, p50 / p99",
                 value: result.stages.map { "\($0.name) \(format($0.p50, "", decimals: 1).trimmingCharacters(in: .whitespaces)) / \(format($0.p99, "ms", decimals: 1))" }
                     .joined(separator: ", ")))
+        rows.append(
+            Row(
+                number: "", name: "  CPU while publishing",
+                value: "\(costLine(result.cost)); the machine \(Int((result.busy * 100).rounded())) % busy"))
     }
     await attempt("scaling") {
         let drain = try await endToEnd(options, label: "scaling", workers: 2)
