@@ -89,9 +89,10 @@ package actor Publisher {
         }
     }
 
-    /// Sleeps until the earliest limit, fails what is still waiting at it, until none is left.
+    /// Sleeps until the earliest limit, fails what is still waiting at it, until none is left
+    /// (never cancelled: a wait registered meanwhile would be left without its limit).
     private func enforceLimits() async {
-        while !Task.isCancelled {
+        while true {
             let now = ContinuousClock.now
             while limitsStart < limits.count, limits[limitsStart].deadline <= now {
                 limits[limitsStart].reply.resume(throwing: timeoutError)
@@ -165,7 +166,6 @@ package actor Publisher {
     }
 
     private func reset() async {
-        watching?.cancel()
         let old = connection
         connection = nil
         channel = nil
