@@ -24,15 +24,23 @@ package actor Publisher {
 
     /// Publishes with a confirm, within `timeout` (connecting included).
     package func publish(_ message: Message, exchange: String, routingKey: String, mandatory: Bool = true) async throws {
-        let deadline = ContinuousClock.now + timeout
         do {
-            // Connected (nearly always), the wait for the confirm is bounded by the shared
-            // watch; a connection being made is raced against a timer of its own.
-            let channel = try await isConnected ? readyChannel() : readyChannel(by: deadline)
-            let reply = OneShot<Void>()
-            watch(reply, until: deadline)
-            defer { forgetSettled() }
-            try await channel.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, reply: reply)
+            if isConnected, let channel {
+                // Nearly always: the wait for the confirm is bounded by the shared watch. The
+                // deadline is taken here, with no suspension before `watch`, so the watched
+                // waits stay in deadline order.
+                let reply = OneShot<Void>()
+                watch(reply, until: .now + timeout)
+                // Settled whatever happened (a publish refused before it waited, too), so the
+                // watch lets it go.
+                defer {
+                    reply.resume(throwing: CancellationError())
+                    forgetSettled()
+                }
+                try await channel.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory, reply: reply)
+            } else {
+                try await publishConnecting(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory)
+            }
         } catch let error as BrokerError {
             // The old connection closes in the background: a broker that confirms nothing
             // may not answer connection.close either, and the caller has waited enough.
@@ -41,18 +49,31 @@ package actor Publisher {
         }
     }
 
-    private func readyChannel(by deadline: ContinuousClock.Instant) async throws -> Channel {
+    /// Connects, then publishes, raced against a timer of its own (the rare path). The
+    /// connection being made does not stop for a caller that gave up: the caller's wait
+    /// ends at the deadline all the same, and the connection serves later publishes.
+    private func publishConnecting(_ message: Message, exchange: String, routingKey: String, mandatory: Bool) async throws {
+        let outcome = OneShot<Void>()
+        let deadline = ContinuousClock.now + timeout
         let error = timeoutError
-        return try await withThrowingTaskGroup(of: Channel?.self) { group in
-            group.addTask { try await self.readyChannel() }
-            group.addTask {
-                try await Task.sleep(until: deadline)
-                throw error
+        let work = Task {
+            do {
+                let channel = try await self.readyChannel()
+                try await channel.publish(message, exchange: exchange, routingKey: routingKey, mandatory: mandatory)
+                outcome.resume(returning: ())
+            } catch {
+                outcome.resume(throwing: error)
             }
-            defer { group.cancelAll() }
-            guard let channel = try await group.next() ?? nil else { throw CancellationError() }
-            return channel
         }
+        let timer = Task {
+            try? await Task.sleep(until: deadline)
+            outcome.resume(throwing: error)
+        }
+        defer {
+            timer.cancel()
+            work.cancel()
+        }
+        try await outcome.wait {}
     }
 
     private var timeoutError: BrokerError {
@@ -71,6 +92,9 @@ package actor Publisher {
     private var limits: [(deadline: ContinuousClock.Instant, reply: OneShot<Void>)] = []
     private var limitsStart = 0
     private var watching: Task<Void, Never>?
+
+    /// Publishes the watch still holds: waiting, or settled behind one that waits.
+    package var watched: Int { limits.count - limitsStart }
 
     private func watch(_ reply: OneShot<Void>, until deadline: ContinuousClock.Instant) {
         limits.append((deadline, reply))

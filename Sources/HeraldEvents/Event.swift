@@ -46,7 +46,7 @@ public struct Event: Sendable, Equatable {
 
     /// `evt_` and 32 hex digits of a random UUID.
     public static func generateID() -> String {
-        "evt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        "evt_" + UUID().lowercasedText.filter { $0 != "-" }
     }
 }
 

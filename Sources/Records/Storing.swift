@@ -76,12 +76,15 @@ extension PostgresRecords {
         let republished = arrivals.filter { !created.contains(EventKey($0.event)) }
         if !republished.isEmpty {
             let keys = Self.distinctKeys(republished)
-            // Each key looked up in the key's index (a join on both columns, so that even a
-            // generic plan probes the index once per key instead of reading a tenant's rows).
+            // Each key looked up on its own in the key's index. `OFFSET 0` keeps the lookup a
+            // subquery per key: joined instead, a plan made while the table was small (and kept
+            // by the session) hashes the keys and reads the whole table; filtered with
+            // `= ANY` on each column, it read all of a tenant's rows.
             let earlierEvents: Query = """
-                SELECT e.tenant_id, e.id, e.type, e.occurred_at, e.data::text
-                FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, id)
-                JOIN events e ON e.tenant_id = k.tenant_id AND e.id = k.id
+                SELECT e.* FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, id)
+                CROSS JOIN LATERAL (
+                    SELECT e.tenant_id, e.id, e.type, e.occurred_at, e.data::text FROM events e
+                    WHERE e.tenant_id = k.tenant_id AND e.id = k.id OFFSET 0) e
                 """
             for row in try await pool.query(earlierEvents.prepared()) {
                 let key = EventKey(tenant: try row.decode(UUID.self, 0), id: try row.decode(String.self, 1))
@@ -103,11 +106,12 @@ extension PostgresRecords {
         if !incomplete.isEmpty {
             let keys = Self.distinctKeys(incomplete)
             let earlierDeliveries: Query = """
-                SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
-                       \(Self.lastAttempt),
-                       d.tenant_id, d.event_id, d.position IS NOT NULL
-                FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, event_id)
-                JOIN deliveries d ON d.tenant_id = k.tenant_id AND d.event_id = k.event_id
+                SELECT d.* FROM unnest(\(Column(keys.map(\.tenant)))::uuid[], \(Column(keys.map(\.id)))::text[]) AS k (tenant_id, event_id)
+                CROSS JOIN LATERAL (
+                    SELECT d.id, d.endpoint_id, d.request_id, d.status, d.attempts,
+                           \(Self.lastAttempt),
+                           d.tenant_id, d.event_id, d.position IS NOT NULL
+                    FROM deliveries d WHERE d.tenant_id = k.tenant_id AND d.event_id = k.event_id OFFSET 0) d
                 """
             for row in try await pool.query(earlierDeliveries.prepared()) {
                 existing[EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7)), default: []].append(try Self.state(row, ordered: 8))
@@ -125,10 +129,16 @@ extension PostgresRecords {
         }
     }
 
-    /// The events' keys, each once (a batch may hold two copies of an event).
+    /// The events' keys, each once (a batch may hold two copies of an event). Compared as
+    /// bytes, as PostgreSQL compares them: Swift's `String` equality would merge two ids that
+    /// differ only in their Unicode normalisation, and one of them would not be read back.
     private static func distinctKeys(_ arrivals: [Arrival]) -> [EventKey] {
-        var seen: Set<EventKey> = []
-        return arrivals.map { EventKey($0.event) }.filter { seen.insert($0).inserted }
+        struct Exact: Hashable {
+            var tenant: UUID
+            var id: [UInt8]
+        }
+        var seen: Set<Exact> = []
+        return arrivals.map { EventKey($0.event) }.filter { seen.insert(Exact(tenant: $0.tenant, id: Array($0.id.utf8))).inserted }
     }
 
     /// An event's attributes as a JSON object, keys sorted.

@@ -152,11 +152,17 @@ extension RestartTests {
             try TestServices.script("unblock-publishing", "faults")
         }
         defer { watchdog.cancel() }
-        // Many at once, 32 MiB in all: more than the sockets buffer, so the connection's
-        // thread is stuck sending to a broker that stopped reading. One shared timer
-        // watches every publish, outside that thread; each fails with its timeout.
+        // Many at once, twice what this machine's sockets can buffer (both ends at their
+        // largest), so the connection's thread is stuck sending to a broker that stopped
+        // reading. One shared timer watches every publish, outside that thread; each fails
+        // with its timeout (were the thread free, the first timeout's close would fail the
+        // others as closed).
+        let buffered = [("tcp_wmem"), ("tcp_rmem")].compactMap { name in
+            (try? String(contentsOfFile: "/proc/sys/net/ipv4/\(name)", encoding: .utf8))?.split(separator: "\t").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }.reduce(0, +)
+        let count = max(32, 2 * buffered / (1024 * 1024) + 1)
         let outcomes = await withTaskGroup(of: BrokerError.Code?.self) { group in
-            for n in 0..<32 {
+            for n in 0..<count {
                 group.addTask {
                     do {
                         try await publisher.publish(Message(body: Array(repeating: UInt8(n), count: 1024 * 1024)), exchange: "", routingKey: queue)
@@ -170,7 +176,7 @@ extension RestartTests {
             }
             return await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(outcomes == Array(repeating: .timeout, count: 32), "a publish was confirmed by a blocked broker, or failed otherwise")
+        #expect(outcomes == Array(repeating: .timeout, count: count), "a publish was confirmed by a blocked broker, or failed otherwise")
         try TestServices.script("unblock-publishing", "faults")
         // The publisher starts over with a new connection.
         try await publisher.publish(Message(body: [2]), exchange: "", routingKey: queue)

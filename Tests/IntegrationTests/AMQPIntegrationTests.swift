@@ -113,6 +113,36 @@ struct AMQPIntegrationTests {
         await connection.close()
     }
 
+    /// The publisher's one watch over time limits lets every finished publish go: confirmed,
+    /// refused before it was sent (a routing key over 255 bytes), or returned unroutable.
+    @Test func thePublishersWatchHoldsOnlyWhatWaits() async throws {
+        let queue = TestServices.uniqueName("watched")
+        let setup = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        try await setup.openChannel().declareQueue(queue)
+        let publisher = Publisher(url: TestServices.amqpURL, timeout: .seconds(30), logger: TestServices.logger)
+        try await publisher.publish(Message(body: [0]), exchange: "", routingKey: queue)
+        await withTaskGroup(of: Void.self) { group in
+            for n in 0..<200 {
+                group.addTask { try? await publisher.publish(Message(body: [UInt8(n % 256)]), exchange: "", routingKey: queue) }
+            }
+        }
+        #expect(await publisher.watched == 0)
+        await #expect(throws: BrokerError.self) {
+            try await publisher.publish(Message(body: [1]), exchange: "", routingKey: String(repeating: "q", count: 300))
+        }
+        await #expect(throws: BrokerError.self) {
+            try await publisher.publish(Message(body: [2]), exchange: "", routingKey: TestServices.uniqueName("nowhere"))
+        }
+        #expect(await publisher.watched == 0, "a finished publish is still watched, and holds back the ones after it")
+        try await publisher.publish(Message(body: [3]), exchange: "", routingKey: queue)
+        #expect(await publisher.watched == 0)
+        await publisher.close()
+        let channel = try await setup.openChannel()
+        #expect(try await channel.declareQueue(queue).messageCount == 202)
+        try await channel.deleteQueue(queue)
+        await setup.close()
+    }
+
     @Test func unroutableMandatoryPublishFails() async throws {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()

@@ -297,8 +297,10 @@ struct DeliveryWriteTests {
             #expect(try await records.record(first.map { attempt($0, ok, next: .delivered) }).allSatisfy(\.applied))
             #expect(try await records.record(second.map { attempt($0, unavailable, next: .retrying) }).allSatisfy(\.applied))
             #expect(try await sequentialScans() == before, "a batch statement read deliveries sequentially")
-            // A republished batch reads its earlier events and deliveries back by their keys, the
-            // tenant's other rows left alone (10,000 of them here).
+            // A republished batch reads its earlier events and deliveries back by their keys: its
+            // statements planned now, on the small table, and kept while the tenant's other rows
+            // grow to 10,000, which the reads must leave alone.
+            #expect(try await records.store(arrivals).allSatisfy { $0.deliveries.count == 2 && $0.claimed.isEmpty })
             try await pipeline.pool.query(
                 """
                 WITH e AS (INSERT INTO events (tenant_id, id, type, occurred_at, data)
