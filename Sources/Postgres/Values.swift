@@ -184,15 +184,9 @@ public struct Column: Sendable {
     /// Identifiers as a binary `uuid[]`: sixteen bytes each, no text to write on this side
     /// or to parse on the server's (a batch carries three or four of these columns).
     public init(_ values: [UUID?]) {
-        var array = BinaryArray(elementType: 2950, count: values.count, payload: values.count * 16)
-        for value in values {
-            guard let value else {
-                array.null()
-                continue
-            }
+        self.init(binary: values, elementType: 2950, arrayType: 2951, width: 16) { value, array in
             withUnsafeBytes(of: value.uuid) { array.element($0) }
         }
-        bind = Bind(binary: array.bytes, oid: 2951)
     }
 
     public init(_ values: [UUID]) {
@@ -202,20 +196,24 @@ public struct Column: Sendable {
     /// Instants as a binary `timestamptz[]`: microseconds since 2000-01-01 UTC, the
     /// instant `Date.postgresText` writes, without formatting it.
     public init(_ values: [Date?]) {
-        var array = BinaryArray(elementType: 1184, count: values.count, payload: values.count * 8)
-        for value in values {
-            guard let value else {
-                array.null()
-                continue
-            }
+        self.init(binary: values, elementType: 1184, arrayType: 1185, width: 8) { value, array in
             let micros = RFC3339.microseconds(value) - 946_684_800_000_000
             withUnsafeBytes(of: micros.bigEndian) { array.element($0) }
         }
-        bind = Bind(binary: array.bytes, oid: 1185)
     }
 
     public init(_ values: [Date]) {
         self.init(values.map(Optional.some))
+    }
+
+    private init<Value>(
+        binary values: [Value?], elementType: UInt32, arrayType: UInt32, width: Int, append: (Value, inout BinaryArray) -> Void
+    ) {
+        var array = BinaryArray(elementType: elementType, count: values.count, payload: values.count * width)
+        for value in values {
+            if let value { append(value, &array) } else { array.null() }
+        }
+        bind = Bind(binary: array.bytes, oid: arrayType)
     }
 }
 
