@@ -55,7 +55,7 @@ package actor Publisher {
     private func publishConnecting(_ message: Message, exchange: String, routingKey: String, mandatory: Bool) async throws {
         let outcome = OneShot<Void>()
         let deadline = ContinuousClock.now + timeout
-        let error = timeoutError
+        let expired = timeoutError
         let work = Task {
             do {
                 let channel = try await self.readyChannel()
@@ -67,7 +67,7 @@ package actor Publisher {
         }
         let timer = Task {
             try? await Task.sleep(until: deadline)
-            outcome.resume(throwing: error)
+            outcome.resume(throwing: expired)
         }
         defer {
             timer.cancel()
