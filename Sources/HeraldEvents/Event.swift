@@ -133,8 +133,8 @@ extension Event {
     /// it allows for `data` inside an event: what a producer accepts, a worker reads. It
     /// builds nothing, where Foundation's reader built the whole object to be dropped.
     static func isObject(_ bytes: ArraySlice<UInt8>) -> Bool {
-        let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
-        guard bytes.first(where: { !space.contains($0) }) == UInt8(ascii: "{") else { return false }
+        let first = bytes.first { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }
+        guard first == UInt8(ascii: "{") else { return false }
         return (try? JSONTree.check(Array(bytes), maxDepth: WireFormat.maxDepth - 1)) != nil
     }
 }

@@ -112,8 +112,4 @@ struct Bind: Sendable {
     init(_ value: some Bindable) {
         self.init(text: value.postgresText, oid: type(of: value).postgresType)
     }
-
-    init(_ value: any Bindable) {
-        self.init(text: value.postgresText, oid: type(of: value).postgresType)
-    }
 }

@@ -157,15 +157,9 @@ public struct Bytea: Bindable, ColumnDecodable, Hashable {
 public struct Column: Sendable {
     let bind: Bind
 
-    /// Values in an array literal; the cast in the statement names its type.
-    public init(_ values: [any Bindable]) {
-        var literal = TextArray.Literal()
-        for value in values { literal.append(value.postgresText) }
-        bind = Bind(text: literal.text, oid: 0)
-    }
-
-    // A loop, not `lazy.map(\.postgresText)`: called from another module this init runs
-    // unspecialised, and a key path there is looked up for every element.
+    /// Values in an array literal; the cast in the statement names its type. A loop, not
+    /// `lazy.map(\.postgresText)`: called from another module this init runs unspecialised,
+    /// and a key path there is looked up for every element.
     public init<Value: Bindable>(_ values: [Value]) {
         var literal = TextArray.Literal()
         for value in values { literal.append(value.postgresText) }

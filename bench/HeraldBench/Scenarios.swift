@@ -271,9 +271,8 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         }
         let after = CPUSnapshot.take(workers: workerIDs), elapsed = started.duration(to: .now)
         await producer.close()
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let used = CPUSnapshot.kinds.reduce(0.0) { $0 + max(0, (after.seconds[$1] ?? 0) - (before.seconds[$1] ?? 0)) }
-        let busy = used / (seconds * Double(ProcessInfo.processInfo.activeProcessorCount))
+        let busy = used / (elapsed.seconds * Double(ProcessInfo.processInfo.activeProcessorCount))
         try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "latency")
         var event: [Substring: (n: Int, stored: Double, started: Double)] = [:]
         // nginx logs webhook-id, which is the delivery's id.
@@ -294,11 +293,10 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         var csv = "published_s,total_ms,stored_ms,attempt_ms,receiver_ms\n"
         for line in try await log.lines() {
             guard let (n, stored, started) = event[line.webhookID] else { continue }
-            latencies.append((line.time - times[n]) * 1000)
-            stages[0].append((stored - times[n]) * 1000)
-            stages[1].append((started - stored) * 1000)
-            stages[2].append((line.time - started) * 1000)
-            csv += String(format: "%.6f,%.3f,%.3f,%.3f,%.3f\n", times[n], latencies.last!, stages[0].last!, stages[1].last!, stages[2].last!)
+            let sample = [(line.time - times[n]) * 1000, (stored - times[n]) * 1000, (started - stored) * 1000, (line.time - started) * 1000]
+            latencies.append(sample[0])
+            for stage in 0..<3 { stages[stage].append(sample[stage + 1]) }
+            csv += String(format: "%.6f,%.3f,%.3f,%.3f,%.3f\n", times[n], sample[0], sample[1], sample[2], sample[3])
         }
         try csv.write(toFile: options.output + "/latency.csv", atomically: true, encoding: .utf8)
         latencies.sort()
