@@ -72,6 +72,8 @@ final class Core {
     private var channels: [UInt16: ChannelState] = [:]
     private var nextChannel: UInt16 = 1
     private var running = true
+    /// The last `poll` found the inbox's pipe readable: the next drain empties it.
+    private var woken = false
     /// Frames of other channels that arrived while a message's content was read; they are
     /// dispatched, in order, before anything else is read.
     private var deferred: [amqp_frame_t] = []
@@ -120,15 +122,20 @@ final class Core {
         var untaken: ArraySlice<Command> = []
         loop: while running {
             // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
-            // corked around them, and uncorked before anything that waits for a reply.
+            // corked around them, and uncorked before anything that waits for a reply. A
+            // lone one leaves as one segment without it (rabbitmq-c sends a publish's
+            // frames with `MSG_MORE` but the last), which saves two system calls a wake-up
+            // when events come one at a time.
             var corked = false
             // Acks wait until the next other command or the end of the run, so that those
             // of one channel leave together (`AckLedger`); nothing overtakes them.
             var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
-            let commands = inbox.drain()
+            let commands = inbox.drain(emptyingPipe: woken)
+            woken = false
+            let corks = Self.oneWayCount(commands) > 1
             for (index, command) in commands.enumerated() {
                 if case .ack(let id, let tag, let multiple) = command {
-                    if !corked {
+                    if corks && !corked {
                         cork(true)
                         corked = true
                     }
@@ -141,7 +148,7 @@ final class Core {
                     untaken = commands[index...]
                     break loop
                 }
-                let oneWay = command.isOneWay
+                let oneWay = corks && command.isOneWay
                 if oneWay != corked {
                     cork(oneWay)
                     corked = oneWay
@@ -184,6 +191,12 @@ final class Core {
             }
         }
         return nil
+    }
+
+    private static func oneWayCount(_ commands: [Command]) -> Int {
+        var count = 0
+        for command in commands where command.isOneWay { count += 1 }
+        return count
     }
 
     private func cork(_ on: Bool) {
@@ -408,7 +421,8 @@ final class Core {
             // Wake at least twice per heartbeat interval so the library can send ours.
             let timeout = heartbeat > 0 ? min(1000, heartbeat * 500) : 1000
             _ = poll(&fds, 2, Int32(timeout))
-            if fds[0].revents == 0 && fds[1].revents != 0 { return nil }
+            woken = fds[1].revents != 0
+            if fds[0].revents == 0 && woken { return nil }
         }
         for _ in 0..<512 {
             if !deferred.isEmpty {

@@ -47,11 +47,17 @@ final class Inbox: Sendable {
         return accepted
     }
 
-    /// Everything posted so far. The pipe is emptied first: a post that lands after
-    /// that either is taken now or finds `signaled` cleared and writes a fresh byte.
-    func drain() -> [Command] {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(wakeFD, &buffer, buffer.count) > 0 {}
+    /// Everything posted so far. With `emptyingPipe` (the last `poll` found the pipe
+    /// readable) the pipe is emptied first: a post that lands after that either is taken
+    /// now or finds `signaled` cleared and writes a fresh byte. Without it no read is
+    /// made: a byte written since that `poll` stays for the next one, which returns at
+    /// once and empties the pipe, so a wake-up costs one spare turn at most, never a
+    /// lost post, and a turn without one costs no system call.
+    func drain(emptyingPipe: Bool) -> [Command] {
+        if emptyingPipe {
+            var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            while withUnsafeMutableBytes(of: &buffer, { read(wakeFD, $0.baseAddress, $0.count) }) > 0 {}
+        }
         return state.withLock { state in
             defer {
                 state.commands.removeAll(keepingCapacity: true)
