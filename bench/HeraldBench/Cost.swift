@@ -8,6 +8,13 @@ struct CPUSnapshot {
     static let kinds = ["worker", "postgres", "rabbitmq", "producer", "nginx"]
 
     var seconds: [String: Double] = [:]
+    /// How many times the workers' threads went to sleep waiting (voluntary context
+    /// switches): a thread an event crosses, or a wait for a server. Fewer when threads
+    /// find work already waiting, so it too is compared between binaries in one run.
+    var workerSleeps = 0
+
+    /// The key of `perDelivery`'s result that holds the workers' sleeps per delivery.
+    static let sleepsKey = "worker sleeps"
 
     /// The workers are the given processes; PostgreSQL every `postgres` process (with the
     /// backends that have exited, counted in their parent's children's time), RabbitMQ
@@ -46,8 +53,23 @@ struct CPUSnapshot {
             // A worker's and the producer's children are not theirs to count.
             let children = kind == "worker" || kind == "producer" ? 0 : childUser + childSystem
             snapshot.seconds[kind, default: 0] += (user + system + children) / ticks
+            if kind == "worker" { snapshot.workerSleeps += voluntarySwitches(of: pid) }
         }
         return snapshot
+    }
+
+    /// The voluntary context switches of every thread of `pid` (the process's own status
+    /// line counts its main thread only).
+    private static func voluntarySwitches(of pid: Int32) -> Int {
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var total = 0
+        for thread in threads {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/status", encoding: .utf8) else { continue }
+            for line in status.split(separator: "\n") where line.hasPrefix("voluntary_ctxt_switches:") {
+                total += Int(line.dropFirst("voluntary_ctxt_switches:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+        }
+        return total
     }
 
     /// Microseconds of CPU per delivery of each kind, from `self` to `later`.
@@ -56,6 +78,7 @@ struct CPUSnapshot {
         for kind in Self.kinds {
             cost[kind] = max(0, (later.seconds[kind] ?? 0) - (seconds[kind] ?? 0)) * 1e6 / Double(max(1, deliveries))
         }
+        cost[Self.sleepsKey] = Double(max(0, later.workerSleeps - workerSleeps)) / Double(max(1, deliveries))
         return cost
     }
 }
@@ -68,13 +91,14 @@ func costLine(_ cost: [String: Double]) -> String {
         return "\(name) \(format(cost[kind] ?? .nan, "", decimals: 0).trimmingCharacters(in: .whitespaces))"
     }
     let core = (cost["worker"] ?? 0) + (cost["postgres"] ?? 0) + (cost["rabbitmq"] ?? 0)
-    return parts.joined(separator: ", ") + " µs; worker + PostgreSQL + RabbitMQ \(format(core, "µs"))"
+    let sleeps = cost[CPUSnapshot.sleepsKey].map { String(format: "; the worker's threads slept %.1f times per delivery", $0) } ?? ""
+    return parts.joined(separator: ", ") + " µs; worker + PostgreSQL + RabbitMQ \(format(core, "µs"))" + sleeps
 }
 
 /// The mean of several runs' costs, kind by kind.
 func meanCost(_ costs: [[String: Double]]) -> [String: Double] {
     var mean: [String: Double] = [:]
-    for kind in CPUSnapshot.kinds {
+    for kind in CPUSnapshot.kinds + [CPUSnapshot.sleepsKey] {
         let values = costs.compactMap { $0[kind] }
         if !values.isEmpty { mean[kind] = values.reduce(0, +) / Double(values.count) }
     }
