@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// Commands for a connection's thread, and the eventfd that wakes it from `poll`.
+/// Commands for a connection's thread, and the pipe that wakes it from `poll`.
 final class Inbox: Sendable {
     private struct State {
         var commands: [Command] = []

@@ -70,7 +70,12 @@ struct ReceiverAcceptanceTests {
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).jsonl")
             defer { try? FileManager.default.removeItem(at: log) }
             let process = try Self.start(receiver, port: port, secret: endpoint.secret, log: log)
-            defer { process.terminate() }
+            // SIGKILL: the receiver inherits the spawning thread's signal mask, in which the
+            // test runner blocks SIGTERM (Python and PHP kept running after the suite, SIGTERM pending).
+            defer {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
             try await Self.waitUntilListening(port: port, process: process)
 
             for total in ["1450.00", "99.00", "2300.50"] {

@@ -10,7 +10,9 @@ struct CPUSnapshot {
     var seconds: [String: Double] = [:]
     /// How many times the workers' threads went to sleep waiting (voluntary context
     /// switches): a thread an event crosses, or a wait for a server. Fewer when threads
-    /// find work already waiting, so it too is compared between binaries in one run.
+    /// find work already waiting, so it too is compared between binaries in one run. A
+    /// thread that ends between two snapshots takes its count with it (the worker's
+    /// threads live as long as it does; Dispatch's idle ones may not), so it can read low.
     var workerSleeps = 0
 
     /// The key of `perDelivery`'s result that holds the workers' sleeps per delivery.

@@ -121,7 +121,7 @@ func slowdown(_ options: Options, rate: Int = 300, phase: Int = 10) async throws
             server.setDelay(microseconds: 5_000)
             slow.withLock { $0 = false }
         }
-        _ = await publish(producer, count: count, lanes: 32, rate: rate) { n in
+        _ = await publish(producer, count: count, rate: rate) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
         }
         await producer.close()

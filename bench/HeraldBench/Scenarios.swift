@@ -22,7 +22,8 @@ func payload(_ n: Int, bytes: Int = 1024) -> [UInt8] {
 
 /// Publishes events `0..<count` from concurrent lanes, each waiting for its confirm
 /// (many outstanding in all), retrying what the broker did not confirm. With `rate`, event
-/// `n` is published no earlier than `n / rate` seconds after the start, by `paced`.
+/// `n` is published no earlier than `n / rate` seconds after the start, by `paced`, and
+/// `lanes` does not apply: a paced run does not wait for earlier publishes.
 /// Returns the wall time at which each publish began.
 func publish(
     _ producer: Producer, count: Int, lanes: Int = 128, rate: Int? = nil, make: @escaping @Sendable (Int) -> Event
@@ -295,7 +296,7 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         let count = rate * options.latencySeconds
         let workerIDs = scenario.workers.map(\.process.processIdentifier)
         let before = CPUSnapshot.take(workers: workerIDs), started = ContinuousClock.now
-        let times = await publish(producer, count: count, lanes: 64, rate: rate) { n in
+        let times = await publish(producer, count: count, rate: rate) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
         }
         let after = CPUSnapshot.take(workers: workerIDs), elapsed = started.duration(to: .now)
