@@ -157,7 +157,9 @@ public struct Recorded: Sendable, Equatable {
     }
 }
 
-/// An event's identity in the tables.
+/// An event's identity in the tables, compared as PostgreSQL compares it: the id's bytes.
+/// Swift's `String` equality would make one key of two ids that differ only in their
+/// Unicode normalisation (`café` composed and decomposed), which the table keeps apart.
 package struct EventKey: Hashable, Sendable {
     package var tenant: UUID
     package var id: String
@@ -169,6 +171,16 @@ package struct EventKey: Hashable, Sendable {
 
     package init(_ event: Event) {
         self.init(tenant: event.tenantID, id: event.id)
+    }
+
+    package static func == (a: EventKey, b: EventKey) -> Bool {
+        a.tenant == b.tenant && a.id.utf8.elementsEqual(b.id.utf8)
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        hasher.combine(tenant)
+        hasher.combine(id.utf8.count)
+        for byte in id.utf8 { hasher.combine(byte) }
     }
 }
 

@@ -129,16 +129,10 @@ extension PostgresRecords {
         }
     }
 
-    /// The events' keys, each once (a batch may hold two copies of an event). Compared as
-    /// bytes, as PostgreSQL compares them: Swift's `String` equality would merge two ids that
-    /// differ only in their Unicode normalisation, and one of them would not be read back.
+    /// The events' keys, each once (a batch may hold two copies of an event).
     private static func distinctKeys(_ arrivals: [Arrival]) -> [EventKey] {
-        struct Exact: Hashable {
-            var tenant: UUID
-            var id: [UInt8]
-        }
-        var seen: Set<Exact> = []
-        return arrivals.map { EventKey($0.event) }.filter { seen.insert(Exact(tenant: $0.tenant, id: Array($0.id.utf8))).inserted }
+        var seen: Set<EventKey> = []
+        return arrivals.map { EventKey($0.event) }.filter { seen.insert($0).inserted }
     }
 
     /// An event's attributes as a JSON object, keys sorted.

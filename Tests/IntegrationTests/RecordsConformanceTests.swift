@@ -80,6 +80,40 @@ struct RecordsConformanceTests {
         }
     }
 
+    /// Two ids that differ only in their Unicode normalisation are two events (the table
+    /// compares bytes), each with its own deliveries and data, in one batch or two.
+    @Test(arguments: Backend.allCases)
+    func idsThatDifferOnlyInNormalisationAreTwoEvents(_ backend: Backend) async throws {
+        try await withRecords(backend) { records, tenant, endpoints in
+            let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+            #expect(composed == decomposed, "Swift calls them equal; the table does not")
+            let arrivals = [
+                Arrival(event: event(tenant, composed, data: #"{"n":1}"#), targets: [.init(endpoint: endpoints[0], claim: true)]),
+                Arrival(event: event(tenant, decomposed, data: #"{"n":2}"#), targets: [.init(endpoint: endpoints[0], claim: true)]),
+            ]
+            let stored = try await records.store(arrivals)
+            #expect(stored.map { $0.deliveries.count } == [1, 1])
+            #expect(Set(stored.flatMap { $0.deliveries.map(\.id) }).count == 2)
+            #expect(stored.map { $0.claimed.count } == [1, 1], "each event claims its own first attempt")
+            #expect(stored.map(\.event.data) == [Array(#"{"n":1}"#.utf8), Array(#"{"n":2}"#.utf8)])
+            for (arrival, result) in zip(arrivals, stored) {
+                let delivery = try #require(result.deliveries.first)
+                let (_, loaded) = try #require(try await records.load(delivery: delivery.id))
+                #expect(Array(loaded.id.utf8) == Array(arrival.event.id.utf8) && loaded.data == arrival.event.data)
+            }
+            // Stored again, one per batch and both in one: each finds its own earlier rows.
+            for batch in [[arrivals[1]], [arrivals[0]], arrivals] {
+                let again = try await records.store(batch)
+                for (arrival, result) in zip(batch, again) {
+                    let index = try #require(arrivals.firstIndex { Array($0.event.id.utf8) == Array(arrival.event.id.utf8) })
+                    let original = stored[index]
+                    #expect(result.deliveries.map(\.id) == original.deliveries.map(\.id) && result.claimed.isEmpty)
+                    #expect(result.event.data == original.event.data)
+                }
+            }
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func anAttemptIsClaimedOnceAndAStaleHolderNeverMovesItBack(_ backend: Backend) async throws {
         try await withRecords(backend) { records, tenant, endpoints in

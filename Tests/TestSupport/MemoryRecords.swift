@@ -90,7 +90,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
             return arrivals.map { arrival in
                 let key = EventKey(arrival.event)
                 let first = handedOut.insert(key).inserted
-                let deliveries = state.deliveries.values.filter { $0.tenant == key.tenant && $0.eventID == key.id }
+                let deliveries = state.deliveries.values.filter { EventKey(tenant: $0.tenant, id: $0.eventID) == key }
                     .sorted { $0.createdAt < $1.createdAt }.map { state.current($0.state.id) }
                 return Stored(event: state.events[key]!.event, deliveries: deliveries, claimed: first ? claimed[key] ?? [] : [])
             }
@@ -268,7 +268,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
             for (key, row) in state.events where row.receivedAt < cutoff {
                 state.events[key] = nil
                 deleted += 1
-                for (id, delivery) in state.deliveries where delivery.tenant == key.tenant && delivery.eventID == key.id {
+                for (id, delivery) in state.deliveries where EventKey(tenant: delivery.tenant, id: delivery.eventID) == key {
                     state.deliveries[id] = nil
                     state.attempts[id] = nil
                 }
@@ -350,7 +350,7 @@ extension MemoryRecords.State {
     }
 
     func delivery(_ key: EventKey, endpoint: UUID) -> MemoryRecords.DeliveryRow? {
-        deliveries.values.first { $0.tenant == key.tenant && $0.eventID == key.id && $0.state.endpointID == endpoint }
+        deliveries.values.first { EventKey(tenant: $0.tenant, id: $0.eventID) == key && $0.state.endpointID == endpoint }
     }
 
     /// The delivery's state with the highest attempt recorded.
