@@ -1,5 +1,6 @@
 public import HeraldEvents
 public import Foundation
+import Delivery
 
 /// The delivery record as the pipeline changes it: events stored with their deliveries,
 /// attempts claimed before their request and recorded after it.
@@ -22,6 +23,9 @@ public protocol PipelineRecords: Sendable {
     /// the delivery's new state and counts the endpoint's run of failures (which may
     /// disable it); one answer per record, in order.
     func record(_ records: [AttemptRecord]) async throws -> [Recorded]
+    /// `store(arrivals)` and `record(records)` committed together, for records that
+    /// `AttemptRecord.mayRide` accepts: one round trip where there would be two.
+    func store(_ arrivals: [Arrival], recording records: [AttemptRecord]) async throws -> ([Stored], [Recorded])
     /// The oldest open delivery of an ordered endpoint (the only one that may be sent);
     /// nil when none waits.
     func head(ofOrdered endpoint: UUID) async throws -> DeliveryState?
@@ -63,4 +67,19 @@ public protocol DeliveryLog: Sendable {
     func summaries(tenant: UUID, endpoints: [UUID], since: Date) async throws -> [UUID: EndpointSummary]
     /// Per tenant: attempts and failed attempts from the hour of `since` on.
     func tenantActivity(since: Date) async throws -> [UUID: TenantActivity]
+}
+
+extension AttemptRecord {
+    /// Whether `records` may be written with a store (`store(_:recording:)`): successes of
+    /// distinct deliveries, which count no endpoint's failures.
+    public static func mayRide(_ records: [AttemptRecord]) -> Bool {
+        records.allSatisfy { $0.attempt.outcome.verdict == .delivered } && Set(records.map(\.attempt.deliveryID)).count == records.count
+    }
+}
+
+extension PipelineRecords {
+    public func store(_ arrivals: [Arrival], recording records: [AttemptRecord]) async throws -> ([Stored], [Recorded]) {
+        let stored = try await store(arrivals)
+        return (stored, try await record(records))
+    }
 }

@@ -9,7 +9,16 @@ extension PostgresRecords {
     /// one array, so the statement's text is the same for every batch and its plan is
     /// prepared once per connection.
     public func store(_ arrivals: [Arrival]) async throws -> [Stored] {
-        guard !arrivals.isEmpty else { return [] }
+        try await store(arrivals, recording: []).0
+    }
+
+    /// With `records` (which `AttemptRecord.mayRide` accepts), the batch's statement also logs their
+    /// attempts, moves their deliveries and ends their endpoints' runs of failures, as
+    /// `record` does for successes: one statement, one commit, for both. Without deliveries
+    /// to create, the two are written one after the other.
+    public func store(_ arrivals: [Arrival], recording records: [AttemptRecord]) async throws -> ([Stored], [Recorded]) {
+        precondition(AttemptRecord.mayRide(records), "only successes of distinct deliveries ride with a store")
+        guard !arrivals.isEmpty else { return ([], try await record(records)) }
         let events: Query = """
             INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
             SELECT * FROM unnest(\(Column(arrivals.map(\.event.tenantID)))::uuid[], \(Column(arrivals.map(\.event.id)))::text[],
@@ -34,23 +43,29 @@ extension PostgresRecords {
         }
         // Rows of the events created (a NULL delivery id) and of the deliveries created.
         let written: [Row]
+        var recorded: [Recorded]?
         if endpoints.isEmpty {
             // Events that match no endpoint (none yet, none confirmed, none subscribed) are
             // stored all the same, so the log can say so, and the message is acked.
             written = Array(try await pool.query(events.prepared()))
+            recorded = try await record(records)
+        } else if !records.isEmpty {
+            // The records' part is `recordDelivered`'s; moved deliveries come back marked -1.
+            let statement: Query = """
+                WITH e AS (\(events)), d AS (\(Self.insertDeliveries(tenants, eventIDs, endpoints, statuses, attempts, ordered))),
+                a AS (\(Self.insertAttempts(records))), m AS (\(Self.moveDeliveries(records, indices: Array(records.indices)))), r AS (
+                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+                    WHERE id IN (SELECT endpoint_id FROM m) AND consecutive_failures <> 0
+                )
+                SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
+                UNION ALL SELECT * FROM d
+                UNION ALL SELECT id, endpoint_id, NULL::uuid, NULL::text, NULL::int, -1, NULL::uuid, NULL::text, false FROM m
+                """
+            written = Array(try await pool.query(statement.prepared()))
         } else {
             // One statement, one round trip: the foreign keys are checked at its end.
             let statement: Query = """
-                WITH e AS (\(events)), d AS (
-                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
-                    SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
-                           CASE WHEN v.ordered THEN nextval('delivery_positions') END
-                    FROM unnest(\(Column(tenants))::uuid[], \(Column(eventIDs))::text[], \(Column(endpoints))::uuid[],
-                                \(Column(statuses))::text[], \(Column(attempts))::int[], \(Column(ordered))::bool[])
-                         AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
-                    ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
-                    RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
-                )
+                WITH e AS (\(events)), d AS (\(Self.insertDeliveries(tenants, eventIDs, endpoints, statuses, attempts, ordered)))
                 SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
                 UNION ALL SELECT * FROM d
                 """
@@ -59,7 +74,12 @@ extension PostgresRecords {
         var created: Set<EventKey> = []
         var new: [EventKey: [DeliveryState]] = [:]
         var claimed: Set<UUID> = []
+        var moved: Set<UUID> = []
         for row in written {
+            if try row.columnCount == 9 && row.decode(Int.self, 5) == -1 {
+                moved.insert(try row.decode(UUID.self, 0))
+                continue
+            }
             if try row.columnCount == 2 || row.decode(UUID?.self, 0) == nil {
                 let column = row.columnCount == 2 ? 0 : 6
                 created.insert(EventKey(tenant: try row.decode(UUID.self, column), id: try row.decode(String.self, column + 1)))
@@ -120,13 +140,30 @@ extension PostgresRecords {
         // The first arrival of an event owns what this call created; a second copy of it
         // in the same batch sees those deliveries as existing.
         var handedOut: Set<EventKey> = []
-        return arrivals.map { arrival in
+        let stored = arrivals.map { arrival in
             let key = EventKey(arrival.event)
             let first = handedOut.insert(key).inserted
             let states = existing[key] ?? new[key] ?? []
             let mine = first ? claimed.intersection(states.map(\.id)) : []
             return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
         }
+        return (stored, recorded ?? records.map { Recorded(applied: moved.contains($0.attempt.deliveryID), disabledEndpoint: false) })
+    }
+
+    /// The deliveries of a batch, one array per column; returns their rows as `state` reads them.
+    private static func insertDeliveries(
+        _ tenants: [UUID], _ eventIDs: [String], _ endpoints: [UUID], _ statuses: [String], _ attempts: [Int], _ ordered: [Bool]
+    ) -> Query {
+        """
+        INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
+        SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
+               CASE WHEN v.ordered THEN nextval('delivery_positions') END
+        FROM unnest(\(Column(tenants))::uuid[], \(Column(eventIDs))::text[], \(Column(endpoints))::uuid[],
+                    \(Column(statuses))::text[], \(Column(attempts))::int[], \(Column(ordered))::bool[])
+             AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
+        ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+        RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
+        """
     }
 
     /// The events' keys, each once (a batch may hold two copies of an event).

@@ -11,6 +11,7 @@ public import Records
 public import Topology
 import HeraldSupport
 import Tracing
+import Synchronization
 
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
@@ -73,8 +74,21 @@ package struct Processor: Sendable {
         self.publisher = publisher
         self.maxMessageBytes = maxMessageBytes
         let records = context.records
-        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) { try await records.store($0) }
-        self.records = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.record($0) }
+        // Records ride with the next store while one is being written (`RideAlong`); the
+        // store asks its own batcher whether another statement follows (held weakly: the
+        // batcher holds this closure).
+        let rides = RideAlong()
+        let storeQueue = Mutex<(@Sendable () -> Int)?>(nil)
+        let stores = Batcher<Arrival, Stored>(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
+            arrivals in
+            try await rides.store(arrivals, more: { (storeQueue.withLock { $0 }?() ?? 0) > 0 }) { try await records.store($0, recording: $1) }
+        }
+        storeQueue.withLock { $0 = { [weak stores] in stores?.queued ?? 0 } }
+        self.stores = stores
+        self.records = Batcher(maxBatch: 256, maxFlushes: 1) { entries in
+            if let recorded = await rides.ride(entries) { return recorded }
+            return try await records.record(entries)
+        }
         claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
         let deferQueue = context.topology.deferQueue
         deferrals = Batcher(maxBatch: WorkMessage.maxDeferrals, maxFlushes: 1) { postponements in
