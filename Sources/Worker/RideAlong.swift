@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Records ride only while the store's batcher is busy: when a store statement ends and
 /// no store waits behind it, the records that came meanwhile are written on their own
-/// at once, so none waits longer than one store statement.
+/// at once, so a rider waits for the rest of one store statement and the next at most.
 final class RideAlong: Sendable {
     private struct Rider {
         var records: [AttemptRecord]
@@ -65,8 +65,9 @@ final class RideAlong: Sendable {
             for rider in left { rider.continuation.resume(returning: nil) }
         }
         let records = riders.flatMap(\.records)
-        guard !records.isEmpty, AttemptRecord.mayRide(records) else {
-            // Two riders may name one delivery; they go on their own, like any record.
+        guard !records.isEmpty, AttemptRecord.mayRide(records), arrivals.contains(where: { !$0.targets.isEmpty }) else {
+            // Two riders may name one delivery, or the store creates no delivery to share a
+            // statement with: they go on their own, like any record.
             for rider in riders { rider.continuation.resume(returning: nil) }
             return try await write(arrivals, []).0
         }
@@ -74,9 +75,13 @@ final class RideAlong: Sendable {
         do {
             written = try await write(arrivals, records)
         } catch {
+            // Nothing was committed. The riders go on their own and the store is written
+            // alone: a record's failure (its delivery deleted meanwhile, a deadlock) must
+            // never fail or park the events.
             for rider in riders { rider.continuation.resume(returning: nil) }
-            throw error
+            return try await write(arrivals, []).0
         }
+        precondition(written.1.count == records.count, "one answer per record")
         var recorded = written.1[...]
         for rider in riders {
             rider.continuation.resume(returning: Array(recorded.prefix(rider.records.count)))

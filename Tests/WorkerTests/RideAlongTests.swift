@@ -18,20 +18,25 @@ struct RideAlongTests {
             next: .delivered, nextAttemptAt: nil)
     }
 
-    func arrival() -> Arrival { Arrival(event: Event(id: "evt", type: "t", tenantID: UUID(), data: Array("{}".utf8)), targets: []) }
+    func arrival() -> Arrival { Arrival(event: Event(id: "evt", type: "t", tenantID: UUID(), data: Array("{}".utf8)), targets: [.init(endpoint: UUID())]) }
 
     /// What the store's writer was given, and a gate that holds it until the test opens it.
     final class Writer: Sendable {
         let seen = Mutex<[[UUID]]>([])
         let open = Mutex(false)
         let fail: Bool
-        init(fail: Bool = false) { self.fail = fail }
+        /// Refuses a statement that carries records, as a record's deleted delivery would.
+        let failWithRecords: Bool
+        init(fail: Bool = false, failWithRecords: Bool = false) {
+            self.fail = fail
+            self.failWithRecords = failWithRecords
+        }
 
         func write(_ arrivals: [Arrival], _ records: [AttemptRecord]) async throws -> ([Int], [Recorded]) {
             seen.withLock { $0.append(records.map(\.attempt.deliveryID)) }
             let deadline = ContinuousClock.now + .seconds(10)
             while !open.withLock({ $0 }) && ContinuousClock.now < deadline { await Task.yield() }
-            if fail { throw Refused() }
+            if fail || (failWithRecords && !records.isEmpty) { throw Refused() }
             return (arrivals.map { _ in 1 }, records.map { Recorded(applied: $0.attempt.number == 1, disabledEndpoint: false) })
         }
     }
@@ -87,6 +92,7 @@ struct RideAlongTests {
                 while writer.seen.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { await Task.yield() }
                 group.addTask { #expect(await rides.ride([success()]) == nil) }
                 await waitFor(rides, riders: 1)
+                #expect(rides.waiting == 1, "it waited for the store")
                 writer.open.withLock { $0 = true }
                 try await group.waitForAll()
             }
@@ -110,10 +116,29 @@ struct RideAlongTests {
             await waitFor(rides, riders: 2)
             writer.open.withLock { $0 = true }
             // They wait for the next statement, which finds they name one delivery.
-            while writer.seen.withLock({ $0.count }) < 1 { await Task.yield() }
+            #expect(rides.waiting == 2)
             _ = try await rides.store([arrival()], more: { false }, write: writer.write)
             try await group.waitForAll()
         }
         #expect(writer.seen.withLock { $0 } == [[], []], "one delivery twice in a statement would be moved once")
+    }
+
+    /// A statement refused because of its riders is written again without them: the
+    /// store succeeds, the riders write on their own.
+    @Test func aRiderThatFailsTheStatementNeverFailsTheStore() async throws {
+        let rides = RideAlong()
+        let writer = Writer(failWithRecords: true)
+        let firstStore = Task { try await rides.store([arrival()], more: { true }, write: writer.write) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while writer.seen.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { await Task.yield() }
+        let record = success()
+        let rider = Task { await rides.ride([record]) }
+        await waitFor(rides, riders: 1)
+        #expect(rides.waiting == 1)
+        writer.open.withLock { $0 = true }
+        _ = try await firstStore.value
+        #expect(try await rides.store([arrival()], more: { false }, write: writer.write) == [1])
+        #expect(await rider.value == nil, "the rider writes on its own")
+        #expect(writer.seen.withLock { $0 } == [[], [record.attempt.deliveryID], []])
     }
 }
