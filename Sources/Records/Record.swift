@@ -142,6 +142,14 @@ public struct AttemptRecord: Sendable {
     }
 }
 
+extension AttemptRecord {
+    /// Whether `records` may be written with a store (`store(_:recording:)`): successes of
+    /// distinct deliveries, which count no endpoint's failures.
+    public static func mayRide(_ records: [AttemptRecord]) -> Bool {
+        records.allSatisfy { $0.attempt.outcome.verdict == .delivered } && Set(records.map(\.attempt.deliveryID)).count == records.count
+    }
+}
+
 /// What recording an attempt changed.
 public struct Recorded: Sendable, Equatable {
     /// The delivery took the new state. False when it was already final or a later
@@ -179,8 +187,8 @@ package struct EventKey: Hashable, Sendable {
 
     package func hash(into hasher: inout Hasher) {
         hasher.combine(tenant)
-        hasher.combine(id.utf8.count)
-        for byte in id.utf8 { hasher.combine(byte) }
+        var id = id
+        id.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
 

@@ -1,6 +1,5 @@
 public import HeraldEvents
 public import Foundation
-import Delivery
 
 /// The delivery record as the pipeline changes it: events stored with their deliveries,
 /// attempts claimed before their request and recorded after it.
@@ -67,14 +66,6 @@ public protocol DeliveryLog: Sendable {
     func summaries(tenant: UUID, endpoints: [UUID], since: Date) async throws -> [UUID: EndpointSummary]
     /// Per tenant: attempts and failed attempts from the hour of `since` on.
     func tenantActivity(since: Date) async throws -> [UUID: TenantActivity]
-}
-
-extension AttemptRecord {
-    /// Whether `records` may be written with a store (`store(_:recording:)`): successes of
-    /// distinct deliveries, which count no endpoint's failures.
-    public static func mayRide(_ records: [AttemptRecord]) -> Bool {
-        records.allSatisfy { $0.attempt.outcome.verdict == .delivered } && Set(records.map(\.attempt.deliveryID)).count == records.count
-    }
 }
 
 extension PipelineRecords {
