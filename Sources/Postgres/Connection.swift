@@ -2,6 +2,7 @@ internal import CPostgres
 import Foundation
 public import Logging
 import HeraldSupport
+import Synchronization
 
 /// One PostgreSQL session over libpq. Every libpq call runs on the connection's own
 /// thread (`SerialThread`): libpq blocks, and a `PGconn` must be used by one thread at a time.
@@ -9,6 +10,9 @@ public final class Connection: Sendable {
     private let thread: SerialThread
     private let handle: Handle
     public let logger: Logger
+    /// Whether the session was open and outside a transaction when its last job ended,
+    /// so a pool takes it back without another trip to its thread.
+    private let idleAfterLastJob = Atomic<Bool>(true)
 
     private init(thread: SerialThread, handle: Handle, logger: Logger) {
         self.thread = thread
@@ -38,12 +42,31 @@ public final class Connection: Sendable {
     public func query(_ query: Query) async throws -> Rows {
         let (sql, binds) = query.render()
         let prepared = query.isPrepared
-        return try await thread.run { [handle] in try handle.execute(sql: sql, binds: binds, prepared: prepared) }
+        return try await run { handle in try handle.execute(sql: sql, binds: binds, prepared: prepared) }
+    }
+
+    /// One statement on a session that lay idle in a pool, checked for what the server sent
+    /// meanwhile in the same job: nil when the server had closed it, and nothing ran.
+    func queryUnlessClosed(_ query: Query) async throws -> Rows? {
+        let (sql, binds) = query.render()
+        let prepared = query.isPrepared
+        return try await run { handle in
+            guard handle.isReusable else { return nil }
+            return try handle.execute(sql: sql, binds: binds, prepared: prepared)
+        }
     }
 
     /// Runs SQL text that may hold several statements and no parameters (migration files).
     public func execute(script: String) async throws {
-        try await thread.run { [handle] in try handle.execute(script: script) }
+        try await run { handle in try handle.execute(script: script) }
+    }
+
+    /// `body` on the session's thread; notes afterwards whether the session is idle.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (Handle) throws -> T) async throws -> T {
+        try await thread.run { [self] in
+            defer { idleAfterLastJob.store(handle.isIdle, ordering: .releasing) }
+            return try body(handle)
+        }
     }
 
     /// Runs `body` inside BEGIN … COMMIT; any error rolls back and is rethrown.
@@ -62,16 +85,20 @@ public final class Connection: Sendable {
     /// Whether the session is open and idle outside a transaction: reads whatever the
     /// server sent meanwhile (a shutdown notice closes it), without blocking.
     var isReusable: Bool {
-        get async { (try? await thread.run { [handle] in handle.isReusable }) ?? false }
+        get async { (try? await run { $0.isReusable }) ?? false }
     }
 
+    /// Whether the session was open and outside a transaction when its last job ended: what
+    /// a pool needs to take it back, known without reading what the server sent since.
+    var wasIdleAfterLastJob: Bool { idleAfterLastJob.load(ordering: .acquiring) }
+
     private var isUsable: Bool {
-        get async { (try? await thread.run { [handle] in handle.isUsable }) ?? false }
+        get async { (try? await run { $0.isUsable }) ?? false }
     }
 
     /// Ends the session and its thread.
     public func close() async {
-        _ = try? await thread.run { [handle] in handle.close() }
+        _ = try? await run { $0.close() }
         thread.stop()
     }
 }
@@ -118,15 +145,29 @@ private final class Handle: @unchecked Sendable {
         conn = connection
     }
 
+    /// Reads what the server sent while the session was idle: a server that ends the
+    /// session sends a notice, then closes the socket, and libpq notices the close only on
+    /// a read after the one that took the notice. It reads while the socket has more.
     var isUsable: Bool {
         guard let conn else { return false }
-        _ = PQconsumeInput(conn)
+        var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+        var reads = 0
+        while PQstatus(conn) == CONNECTION_OK, reads < 4, poll(&socket, 1, 0) == 1 {
+            _ = PQconsumeInput(conn)
+            reads += 1
+        }
         return PQstatus(conn) == CONNECTION_OK
     }
 
     var isReusable: Bool {
         guard let conn, isUsable else { return false }
         return PQtransactionStatus(conn) == PQTRANS_IDLE
+    }
+
+    /// Open and outside a transaction as far as the session knows, without a system call.
+    var isIdle: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE
     }
 
     func close() {

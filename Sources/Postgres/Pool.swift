@@ -50,10 +50,35 @@ public final class Pool: Sendable {
         }
     }
 
-    /// One statement on any pooled connection.
+    /// One statement on any pooled connection. A connection that lay idle is checked in the
+    /// statement's own trip to its thread, and taken back on what that trip saw: one trip
+    /// per statement where `withConnection` makes three.
     @discardableResult
     public func query(_ query: Query) async throws -> Rows {
-        try await withConnection { try await $0.query(query) }
+        while true {
+            let lease = try await lease()
+            let connection: Connection
+            switch lease {
+            case .reuse(let idle):
+                connection = idle
+            case .open:
+                connection = try await open()
+            }
+            let rows: Rows?
+            do {
+                rows = try await connection.queryUnlessClosed(query)
+            } catch {
+                await release(connection)
+                throw error
+            }
+            guard let rows else {
+                logger.info("dropping a broken database connection")
+                await discard(connection)
+                continue
+            }
+            await release(connection)
+            return rows
+        }
     }
 
     /// `body` in a transaction on one pooled connection.
@@ -75,45 +100,52 @@ public final class Pool: Sendable {
         for connection in idle { await connection.close() }
     }
 
+    /// A connection checked for what the server sent while it lay idle.
     private func acquire() async throws -> Connection {
         while true {
-            let waiter = OneShot<Lease>()
-            let immediate: Result<Lease, any Error>? = state.withLock { state in
-                if state.closed { return .failure(DatabaseError(.poolClosed)) }
-                if let connection = state.idle.popLast() { return .success(.reuse(connection)) }
-                if state.open < size {
-                    state.open += 1
-                    return .success(.open)
-                }
-                state.waiters.append(waiter)
-                return nil
-            }
-            // A waiter that is cancelled returns at once; what is handed to it later goes on
-            // to the next one (see `handOver`).
-            let lease: Lease
-            if let immediate {
-                lease = try immediate.get()
-            } else {
-                lease = try await waiter.wait {}
-            }
-            switch lease {
+            switch try await lease() {
             case .reuse(let connection):
                 if await connection.isReusable { return connection }
                 logger.info("dropping a broken database connection")
                 await discard(connection)
             case .open:
-                do {
-                    return try await Connection.connect(to: url, applicationName: applicationName, logger: logger)
-                } catch {
-                    handOn()
-                    throw error
-                }
+                return try await open()
             }
         }
     }
 
+    /// An idle connection, or a free slot to open one in.
+    private func lease() async throws -> Lease {
+        let waiter = OneShot<Lease>()
+        let immediate: Result<Lease, any Error>? = state.withLock { state in
+            if state.closed { return .failure(DatabaseError(.poolClosed)) }
+            if let connection = state.idle.popLast() { return .success(.reuse(connection)) }
+            if state.open < size {
+                state.open += 1
+                return .success(.open)
+            }
+            state.waiters.append(waiter)
+            return nil
+        }
+        // A waiter that is cancelled returns at once; what is handed to it later goes on
+        // to the next one (see `handOver`).
+        if let immediate { return try immediate.get() }
+        return try await waiter.wait {}
+    }
+
+    /// A new connection in a slot the caller leased; the slot is handed on if it fails.
+    private func open() async throws -> Connection {
+        do {
+            return try await Connection.connect(to: url, applicationName: applicationName, logger: logger)
+        } catch {
+            handOn()
+            throw error
+        }
+    }
+
+    /// Takes `connection` back if its last job left it open and outside a transaction.
     private func release(_ connection: Connection) async {
-        guard await connection.isReusable else {
+        guard connection.wasIdleAfterLastJob else {
             await discard(connection)
             return
         }

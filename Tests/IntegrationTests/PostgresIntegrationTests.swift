@@ -231,6 +231,38 @@ struct PostgresIntegrationTests {
         await #expect(throws: DatabaseError.self) { try await pool.query("SELECT 1") }
     }
 
+    /// A statement through the pool checks an idle connection in its own trip to the
+    /// connection's thread: one the server closed meanwhile is replaced, and the caller
+    /// never sees it. `withConnection` checks it before lending it.
+    @Test(arguments: [true, false]) func aPooledConnectionTheServerClosedIsReplaced(lent: Bool) async throws {
+        let pool = try Pool(url: TestServices.databaseURL, size: 1, logger: TestServices.logger)
+        let admin = try await Connection.connect(to: TestServices.databaseURL, logger: TestServices.logger)
+        let first = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        // Waits (at most 10 s) until the backend has gone.
+        let terminated = try await admin.query("SELECT pg_terminate_backend(\(first), 10000)")[0].decode(Bool.self, 0)
+        #expect(terminated)
+        let second =
+            lent
+            ? try await pool.withConnection { try await $0.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0) }
+            : try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        #expect(second != first)
+        await pool.close()
+        await admin.close()
+    }
+
+    /// A connection handed back inside a transaction (its caller's body began one and
+    /// returned) is closed, not lent to the next caller with the transaction still open.
+    @Test func aConnectionLeftInATransactionIsNotLentAgain() async throws {
+        let pool = try Pool(url: TestServices.databaseURL, size: 1, logger: TestServices.logger)
+        let first = try await pool.withConnection { connection in
+            try await connection.query("BEGIN")
+            return try await connection.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        }
+        let next = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        #expect(next != first)
+        await pool.close()
+    }
+
     @Test func badCredentialsFailClearly() async throws {
         do {
             _ = try await Connection.connect(to: "postgres://postgres@127.0.0.1:1/herald", logger: TestServices.logger)
