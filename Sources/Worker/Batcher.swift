@@ -9,6 +9,8 @@ import Synchronization
 /// never holds back the others.
 final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     typealias Flush = @Sendable ([Item]) async throws -> [Output]
+    /// A flush that may ask, while it writes, whether items wait for the next flush.
+    typealias FlushSeeingQueue = @Sendable (_ items: [Item], _ more: @escaping @Sendable () -> Bool) async throws -> [Output]
 
     private struct Waiting {
         var item: Item
@@ -22,7 +24,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         var stopped: (any Error)?
     }
 
-    private let flush: Flush
+    private let flush: FlushSeeingQueue
     private let maxBatch: Int
     /// A batch holds items of at most this much `weight` in all (at least one item), so
     /// that large items make smaller batches: a statement's parameters are copied on
@@ -38,9 +40,18 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private let state = Mutex(State())
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
-    init(
+    convenience init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
         flush: @escaping Flush
+    ) {
+        self.init(maxBatch: maxBatch, maxFlushes: maxFlushes, maxWeight: maxWeight, weight: weight) { items, _ in try await flush(items) }
+    }
+
+    /// `flush` returns one output per item, in order, and is told whether more items wait
+    /// behind its batch; at most `maxFlushes` run at once.
+    init(
+        maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
+        flushSeeingQueue flush: @escaping FlushSeeingQueue
     ) {
         precondition(maxBatch > 0 && maxFlushes > 0 && maxWeight > 0)
         self.maxBatch = maxBatch
@@ -62,7 +73,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         self.maxWeight = maxWeight
         self.weight = weight
         maxFlushes = 1
-        self.flush = flush
+        self.flush = { items, _ in try await flush(items) }
         self.ownFailure = ownFailure
     }
 
@@ -105,10 +116,11 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// Writes `batch`, then whatever queued up meanwhile, until nothing waits.
     private func drain(_ batch: [Waiting]) async {
+        let more: @Sendable () -> Bool = { [self] in queued > 0 }
         var batch = batch
         while true {
             do {
-                let outputs = try await flush(batch.map(\.item))
+                let outputs = try await flush(batch.map(\.item), more)
                 precondition(outputs.count == batch.count, "a flush returns one output per item")
                 for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
             } catch {
@@ -118,7 +130,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 }
                 for (index, waiting) in batch.enumerated() where batch.count > 1 {
                     do {
-                        let outputs = try await flush([waiting.item])
+                        let outputs = try await flush([waiting.item], more)
                         precondition(outputs.count == 1, "a flush returns one output per item")
                         waiting.continuation.resume(returning: outputs[0])
                     } catch {

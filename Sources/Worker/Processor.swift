@@ -11,7 +11,6 @@ public import Records
 public import Topology
 import HeraldSupport
 import Tracing
-import Synchronization
 
 /// Everything a worker needs to process messages, shared by its connections.
 public struct WorkerContext: Sendable {
@@ -75,16 +74,12 @@ package struct Processor: Sendable {
         self.maxMessageBytes = maxMessageBytes
         let records = context.records
         // Records ride with the next store while one is being written (`RideAlong`); the
-        // store asks its own batcher whether another statement follows (held weakly: the
-        // batcher holds this closure).
+        // store's batcher tells whether another statement follows.
         let rides = RideAlong()
-        let storeQueue = Mutex<(@Sendable () -> Int)?>(nil)
-        let stores = Batcher<Arrival, Stored>(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
-            arrivals in
-            try await rides.store(arrivals, more: { (storeQueue.withLock { $0 }?() ?? 0) > 0 }) { try await records.store($0, recording: $1) }
+        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
+            arrivals, more in
+            try await rides.store(arrivals, more: more) { try await records.store($0, recording: $1) }
         }
-        storeQueue.withLock { $0 = { [weak stores] in stores?.queued ?? 0 } }
-        self.stores = stores
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { entries in
             if let recorded = await rides.ride(entries) { return recorded }
             return try await records.record(entries)

@@ -191,6 +191,36 @@ struct BatcherTests {
         #expect(seen.contains([250]), "the heavy item went alone: \(seen)")
     }
 
+    /// A flush can ask, while it writes, whether items wait for the next flush: the store
+    /// keeps records riding only when another statement follows.
+    @Test func aFlushSeesWhetherItemsWaitBehindIt() async throws {
+        let gate = Box(false)
+        let asked = Box<[(batch: [Int], before: Bool, after: Bool)]>([])
+        let started = Box(0)
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1) { items, more in
+            let before = more()
+            started.withLock { $0 += 1 }
+            // The first flush waits until the others have queued behind it.
+            if items == [0] { while !gate.withLock({ $0 }) { await Task.yield() } }
+            asked.withLock { $0.append((items, before, more())) }
+            return items
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await batcher.submit(0) }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while started.withLock({ $0 }) == 0 && ContinuousClock.now < deadline { await Task.yield() }
+            for n in 1...3 { group.addTask { _ = try await batcher.submit(n) } }
+            while batcher.queued < 3 && ContinuousClock.now < deadline { await Task.yield() }
+            #expect(batcher.queued == 3)
+            gate.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        let seen = asked.withLock { $0 }
+        #expect(seen.map { $0.batch.sorted() } == [[0], [1, 2, 3]])
+        #expect(seen.map(\.before) == [false, false])
+        #expect(seen.map(\.after) == [true, false])
+    }
+
     /// One bad item fails alone: a failed batch is written again item by item.
     @Test func aBadItemFailsAloneAndTheRestOfItsBatchGoesThrough() async throws {
         struct Refused: Error {}
