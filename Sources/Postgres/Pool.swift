@@ -52,21 +52,22 @@ public final class Pool: Sendable {
 
     /// One statement on any pooled connection. A connection that lay idle is checked in the
     /// statement's own trip to its thread, and taken back on what that trip saw: one trip
-    /// per statement where `withConnection` makes three.
+    /// per statement where `withConnection` makes two. Each connection found closed is
+    /// dropped; a new one is not checked, so this ends at the latest with a new connection.
     @discardableResult
     public func query(_ query: Query) async throws -> Rows {
         while true {
-            let lease = try await lease()
             let connection: Connection
-            switch lease {
+            let opened: Bool
+            switch try await lease() {
             case .reuse(let idle):
-                connection = idle
+                (connection, opened) = (idle, false)
             case .open:
-                connection = try await open()
+                (connection, opened) = (try await open(), true)
             }
             let rows: Rows?
             do {
-                rows = try await connection.queryUnlessClosed(query)
+                rows = opened ? try await connection.query(query) : try await connection.queryUnlessClosed(query)
             } catch {
                 await release(connection)
                 throw error
