@@ -70,15 +70,25 @@ extension PostgresRecords {
     /// logged, deliveries moved, their endpoints' failure runs ended.
     private func recordDelivered(_ entries: [AttemptRecord]) async throws -> [Recorded] {
         let statement: Query = """
-            WITH a AS (\(Self.insertAttempts(entries))), d AS (\(Self.moveDeliveries(entries, indices: Array(entries.indices)))), r AS (
-                UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
-                WHERE id IN (SELECT endpoint_id FROM d) AND consecutive_failures <> 0
-            )
-            SELECT id FROM d
+            WITH \(Self.delivered(entries))
+            SELECT id FROM m
             """
         let moved = try await pool.query(statement.prepared())
         let ids = Set(try moved.map { try $0.decode(UUID.self, 0) })
         return entries.map { Recorded(applied: ids.contains($0.attempt.deliveryID), disabledEndpoint: false) }
+    }
+
+    /// What recording successes of distinct deliveries writes, as common table expressions
+    /// for one statement (`recordDelivered`, and a store that records them): attempts
+    /// logged (`a`), deliveries moved (`m`, their ids and endpoints), the endpoints' runs
+    /// of failures ended (`r`).
+    static func delivered(_ entries: [AttemptRecord]) -> Query {
+        """
+        a AS (\(insertAttempts(entries))), m AS (\(moveDeliveries(entries, indices: Array(entries.indices)))), r AS (
+            UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+            WHERE id IN (SELECT endpoint_id FROM m) AND consecutive_failures <> 0
+        )
+        """
     }
 
     static func insertAttempts(_ entries: [AttemptRecord]) -> Query {

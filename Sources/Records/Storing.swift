@@ -53,10 +53,7 @@ extension PostgresRecords {
             // The records' part is `recordDelivered`'s; moved deliveries come back marked -1.
             let statement: Query = """
                 WITH e AS (\(events)), d AS (\(Self.insertDeliveries(tenants, eventIDs, endpoints, statuses, attempts, ordered))),
-                a AS (\(Self.insertAttempts(records))), m AS (\(Self.moveDeliveries(records, indices: Array(records.indices)))), r AS (
-                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
-                    WHERE id IN (SELECT endpoint_id FROM m) AND consecutive_failures <> 0
-                )
+                \(Self.delivered(records))
                 SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
                 UNION ALL SELECT * FROM d
                 UNION ALL SELECT id, endpoint_id, NULL::uuid, NULL::text, NULL::int, -1, NULL::uuid, NULL::text, false FROM m
