@@ -78,18 +78,17 @@ public final class Client: Sendable {
         }
         guard let (id, start) = admitted else { throw TransferError(.cancelled, message: "the client is shut down") }
         if start { startNamedThread("http-client") { [self] in self.drive() } }
+        let transfer = try Transfer(id: id, request: request, configuration: configuration)
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                do throws(TransferError) {
-                    let transfer = try Transfer(id: id, request: request, configuration: configuration, continuation: continuation)
-                    post(.add(transfer))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
+                transfer.start(continuation)
+                post(.add(transfer))
             }
         } onCancel: {
             post(.cancel(id))
         }
+        // The last reference, released on this side (`Transfer.Completion`).
+        withExtendedLifetime(transfer) {}
         return try result.get()
     }
 
@@ -130,10 +129,12 @@ public final class Client: Sendable {
     /// The driver thread: adds new transfers, runs curl, completes finished ones.
     private func drive() {
         var active: [UnsafeMutableRawPointer: Transfer] = [:]
+        // Trades buffers with the inbox, so a turn allocates nothing (see `SerialThread`).
+        var commands: [Command] = []
         while true {
-            let (commands, shutdown) = inbox.withLock { state in
-                defer { state.commands.removeAll(keepingCapacity: true) }
-                return (state.commands, state.shutdown)
+            let shutdown = inbox.withLock { state in
+                swap(&commands, &state.commands)
+                return state.shutdown
             }
             for command in commands {
                 switch command {
@@ -141,21 +142,24 @@ public final class Client: Sendable {
                     if multi.add(transfer.easy) {
                         active[transfer.easy] = transfer
                     } else {
-                        transfer.complete(code: 2)
+                        transfer.complete(code: 2)?.resume()
                     }
                 case .cancel(let id):
-                    if let (easy, transfer) = active.first(where: { $0.value.id == id }) {
+                    if let easy = active.first(where: { $0.value.id == id })?.key {
                         multi.remove(easy)
-                        active[easy] = nil
-                        transfer.fail(TransferError(.cancelled, message: "cancelled"))
+                        let completion = active.removeValue(forKey: easy)?.fail(TransferError(.cancelled, message: "cancelled"))
+                        completion?.resume()
                     }
                 }
             }
+            commands.removeAll(keepingCapacity: true)
             if shutdown && active.isEmpty { break }
             multi.perform()
             while let (easy, code) = multi.nextDone() {
                 multi.remove(easy)
-                active.removeValue(forKey: easy)?.complete(code: code)
+                // Two statements: the driver's reference ends before the caller resumes.
+                let completion = active.removeValue(forKey: easy)?.complete(code: code)
+                completion?.resume()
             }
             multi.poll(milliseconds: 1000)
         }

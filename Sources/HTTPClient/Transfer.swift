@@ -7,12 +7,14 @@ import HeraldSupport
 /// response it writes.
 ///
 /// `@unchecked Sendable`: built by the caller, then handed to the driver thread, which
-/// alone touches it from then on (libcurl's callbacks run inside `curl_multi_perform`).
+/// alone touches it until it is finished (libcurl's callbacks run inside
+/// `curl_multi_perform`); the caller keeps a reference and releases the last one.
 final class Transfer: @unchecked Sendable {
     let id: UInt64
     let easy: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private let continuation: CheckedContinuation<Result<Response, TransferError>, Never>
+    /// Set by the caller before the transfer is posted to the driver thread.
+    private var continuation: CheckedContinuation<Result<Response, TransferError>, Never>?
     private let maxResponseBytes: Int
     private let overflow: Request.Overflow
     private let addressPolicy: (@Sendable (SocketAddress) -> Bool)?
@@ -26,20 +28,15 @@ final class Transfer: @unchecked Sendable {
     private var blockedAddress: SocketAddress?
     private var finished = false
 
-    init(
-        id: UInt64, request: Request, configuration: Client.Configuration,
-        continuation: CheckedContinuation<Result<Response, TransferError>, Never>
-    ) throws(TransferError) {
+    init(id: UInt64, request: Request, configuration: Client.Configuration) throws(TransferError) {
         guard let easy = curl_easy_init() else {
             throw TransferError(.other, message: "curl_easy_init failed")
         }
         self.id = id
         self.easy = easy
-        self.continuation = continuation
         self.maxResponseBytes = max(0, request.maxResponseBytes)
         self.overflow = request.overflow
         self.addressPolicy = configuration.addressPolicy
-        body.reserveCapacity(min(maxResponseBytes, 64 * 1024))
         try configure(request, configuration: configuration)
     }
 
@@ -154,8 +151,24 @@ final class Transfer: @unchecked Sendable {
 
     // MARK: Completion
 
-    func complete(code: Int) {
-        guard !finished else { return }
+    /// Who waits for this transfer; called once, before it is posted to the driver.
+    func start(_ continuation: CheckedContinuation<Result<Response, TransferError>, Never>) {
+        self.continuation = continuation
+    }
+
+    /// A finished transfer's answer. The driver lets go of the transfer before it resumes
+    /// the caller, so the caller releases the last reference: the handle and the request's
+    /// buffers are freed on the thread that allocated them, where the allocator's
+    /// per-thread cache takes them back for the next request.
+    struct Completion {
+        let continuation: CheckedContinuation<Result<Response, TransferError>, Never>
+        let result: Result<Response, TransferError>
+
+        func resume() { continuation.resume(returning: result) }
+    }
+
+    func complete(code: Int) -> Completion? {
+        guard !finished else { return nil }
         // Aborted at the body cap after the status line: the answer is known, keep it.
         if code == 0 || (abortedForSize && status > 0) {
             var totalTime = 0.0
@@ -167,29 +180,28 @@ final class Transfer: @unchecked Sendable {
             let response = Response(
                 status: code != 0 ? code : status, headers: headers, body: body, bodyTruncated: truncated,
                 duration: .milliseconds(Int64(totalTime * 1000)), remoteAddress: ip.map { String(cString: $0) })
-            finish(.success(response))
-            return
+            return finish(.success(response))
         }
         let message = errorBuffer.withUnsafeBufferPointer { buffer in
             buffer[0] != 0 ? String(cString: buffer.baseAddress!) : String(cString: curl_easy_strerror(CURLcode(UInt32(code))))
         }
         if let blockedAddress {
-            finish(.failure(TransferError(.blocked, curlCode: code, message: "connecting to \(blockedAddress) is not allowed")))
+            return finish(.failure(TransferError(.blocked, curlCode: code, message: "connecting to \(blockedAddress) is not allowed")))
         } else if abortedForSize {
-            finish(.failure(TransferError(.tooLarge, curlCode: code, message: "the response body exceeded \(maxResponseBytes) bytes")))
+            return finish(.failure(TransferError(.tooLarge, curlCode: code, message: "the response body exceeded \(maxResponseBytes) bytes")))
         } else {
-            finish(.failure(TransferError(TransferError.Kind(curlCode: code), curlCode: code, message: message)))
+            return finish(.failure(TransferError(TransferError.Kind(curlCode: code), curlCode: code, message: message)))
         }
     }
 
-    func fail(_ error: TransferError) {
+    func fail(_ error: TransferError) -> Completion? {
         finish(.failure(error))
     }
 
-    private func finish(_ result: Result<Response, TransferError>) {
-        guard !finished else { return }
+    private func finish(_ result: Result<Response, TransferError>) -> Completion? {
+        guard !finished, let continuation else { return nil }
         finished = true
-        continuation.resume(returning: result)
+        return Completion(continuation: continuation, result: result)
     }
 
     // MARK: Helpers

@@ -120,6 +120,7 @@ final class Core {
         // Commands taken from the inbox but not handled when the connection failed: each is
         // failed at once with the rest, so no caller waits for an answer that cannot come.
         var untaken: ArraySlice<Command> = []
+        var commands: [Command] = []
         loop: while running {
             // Runs of acks and publishes leave in as few TCP segments as fit: the socket is
             // corked around them, and uncorked before anything that waits for a reply. A
@@ -130,7 +131,8 @@ final class Core {
             // Acks wait until the next other command or the end of the run, so that those
             // of one channel leave together (`AckLedger`); nothing overtakes them.
             var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
-            let commands = inbox.drain(emptyingPipe: woken)
+            commands.removeAll(keepingCapacity: true)
+            inbox.drain(emptyingPipe: woken, into: &commands)
             woken = false
             let corks = Self.oneWayCount(commands) > 1
             for (index, command) in commands.enumerated() {

@@ -53,17 +53,18 @@ final class Inbox: Sendable {
     /// made: a byte written since that `poll` stays for the next one, which returns at
     /// once and empties the pipe, so a wake-up costs one spare turn at most, never a
     /// lost post, and a turn without one costs no system call.
-    func drain(emptyingPipe: Bool) -> [Command] {
+    ///
+    /// `commands` must be empty; it trades buffers with the queue, so a turn allocates
+    /// nothing once both have grown.
+    func drain(emptyingPipe: Bool, into commands: inout [Command]) {
         if emptyingPipe {
             var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             while withUnsafeMutableBytes(of: &buffer, { read(wakeFD, $0.baseAddress, $0.count) }) > 0 {}
         }
-        return state.withLock { state in
-            defer {
-                state.commands.removeAll(keepingCapacity: true)
-                state.signaled = false
-            }
-            return state.commands
+        precondition(commands.isEmpty, "drain into a non-empty array")
+        state.withLock { state in
+            swap(&commands, &state.commands)
+            state.signaled = false
         }
     }
 

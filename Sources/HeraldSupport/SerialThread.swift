@@ -57,14 +57,18 @@ package final class SerialThread: Sendable {
     }
 
     private func loop() {
+        // The queue and this array trade buffers, so a turn allocates nothing: copying the
+        // queue out and emptying it would make a fresh buffer of its capacity every turn.
+        var jobs: [@Sendable () -> Void] = []
         while true {
-            let (jobs, stopping) = state.withLock { state in
-                let jobs = state.jobs
-                state.jobs.removeAll(keepingCapacity: true)
-                return (jobs, state.stopping)
+            let stopping = state.withLock { state in
+                swap(&jobs, &state.jobs)
+                return state.stopping
             }
             for job in jobs { job() }
-            if jobs.isEmpty {
+            let ran = !jobs.isEmpty
+            jobs.removeAll(keepingCapacity: true)
+            if !ran {
                 if stopping { return }
                 signal.lock()
                 let idle = state.withLock { $0.jobs.isEmpty && !$0.stopping }
