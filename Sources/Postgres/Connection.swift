@@ -115,6 +115,14 @@ private final class Handle: @unchecked Sendable {
     private var uses = 0
     private var statementsMade = 0
     static let statementLimit = 32
+    /// Set by libpq's notice receiver when the server says it is ending the session (a
+    /// FATAL notice read while idle): its close may not have arrived yet, and a statement
+    /// sent meanwhile would fail.
+    private let ending = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+
+    init() {
+        ending.initialize(to: false)
+    }
 
     private struct StatementKey: Hashable {
         var sql: String
@@ -123,6 +131,7 @@ private final class Handle: @unchecked Sendable {
 
     deinit {
         if let conn { PQfinish(conn) }
+        ending.deallocate()
     }
 
     func open(url: String, applicationName: String, connectTimeout: Int) throws {
@@ -140,23 +149,27 @@ private final class Handle: @unchecked Sendable {
             PQfinish(connection)
             throw DatabaseError(.connectionFailed, message: message)
         }
-        // NOTICEs (`… already exists, skipping`) would go to stderr otherwise.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        // NOTICEs (`… already exists, skipping`) would go to stderr otherwise; only a
+        // session's end is kept.
+        PQsetNoticeReceiver(connection, noticeReceiver, UnsafeMutableRawPointer(ending))
         conn = connection
     }
 
     /// Reads what the server sent while the session was idle: a server that ends the
-    /// session sends a notice, then closes the socket, and libpq notices the close only on
-    /// a read after the one that took the notice. It reads while the socket has more.
+    /// session sends a FATAL notice, then closes the socket, and libpq notices the close
+    /// only on a read after the one that took the notice. It reads while the socket has
+    /// more; a notice that arrived without its close yet ends the session here.
     var isUsable: Bool {
         guard let conn else { return false }
         var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
         var reads = 0
-        while PQstatus(conn) == CONNECTION_OK, reads < 4, poll(&socket, 1, 0) == 1 {
+        while PQstatus(conn) == CONNECTION_OK, !ending.pointee, reads < 4, poll(&socket, 1, 0) == 1 {
             _ = PQconsumeInput(conn)
+            // Parses what was read, which hands a notice to the receiver.
+            _ = PQisBusy(conn)
             reads += 1
         }
-        return PQstatus(conn) == CONNECTION_OK
+        return PQstatus(conn) == CONNECTION_OK && !ending.pointee
     }
 
     var isReusable: Bool {
@@ -167,7 +180,7 @@ private final class Handle: @unchecked Sendable {
     /// Open and outside a transaction as far as the session knows, without a system call.
     var isIdle: Bool {
         guard let conn else { return false }
-        return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE
+        return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE && !ending.pointee
     }
 
     func close() {
@@ -364,4 +377,14 @@ enum ConnectionURL {
         guard let colon = userInfo.firstIndex(of: ":") else { return url }
         return url[..<colon] + ":***" + url[at...]
     }
+}
+
+/// libpq's notice receiver: notes a FATAL or PANIC notice (the server ending the session)
+/// in the flag `arg` points to, and drops every other notice.
+private let noticeReceiver: PQnoticeReceiver = { arg, result in
+    guard let arg, let result,
+        let severity = PQresultErrorField(result, herald_pg_diag_severity_nonlocalized())
+    else { return }
+    let text = String(cString: severity)
+    if text == "FATAL" || text == "PANIC" { arg.assumingMemoryBound(to: Bool.self).pointee = true }
 }

@@ -250,6 +250,30 @@ struct PostgresIntegrationTests {
         await admin.close()
     }
 
+    /// A server that ends an idle session sends a FATAL notice, then closes: a pooled
+    /// connection that has read the notice but not yet the close is not lent (before, the
+    /// next statement went to a session that was gone). The proxy holds the close back
+    /// until the client writes again, so the window is open every time.
+    @Test func aSessionWhoseEndWasAnnouncedIsNotLentBeforeItsClose() async throws {
+        let direct = try #require(URLComponents(string: TestServices.databaseURL))
+        let proxy = try await HeldCloseProxy.start(toHost: direct.host ?? "127.0.0.1", port: direct.port ?? 5432)
+        var viaProxy = direct
+        viaProxy.host = "127.0.0.1"
+        viaProxy.port = proxy.port
+        let pool = try Pool(url: try #require(viaProxy.string), size: 1, logger: TestServices.logger)
+        let admin = try await Connection.connect(to: TestServices.databaseURL, logger: TestServices.logger)
+        let first = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        #expect(try await admin.query("SELECT pg_terminate_backend(\(first), 10000)")[0].decode(Bool.self, 0))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while proxy.serverCloses < 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(proxy.serverCloses == 1)
+        let second = try await pool.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
+        #expect(second != first)
+        await pool.close()
+        await admin.close()
+        await proxy.close()
+    }
+
     /// A connection handed back inside a transaction (its caller's body began one and
     /// returned) is closed, not lent to the next caller with the transaction still open.
     @Test func aConnectionLeftInATransactionIsNotLentAgain() async throws {
