@@ -21,15 +21,17 @@ import Testing
     }
 
     @Test func loadsSortedAndIgnoresOtherFiles() throws {
-        let directory = try temporaryDirectory(["0002_b.sql": "B", "0010_c.sql": "C", "0001_a.sql": "A", "README.md": "x"])
-        let migrations = try Migration.load(directory: directory)
-        #expect(migrations.map(\.name) == ["0001_a.sql", "0002_b.sql", "0010_c.sql"])
-        #expect(migrations.map(\.sql) == ["A", "B", "C"])
+        try withTemporaryDirectory(["0002_b.sql": "B", "0010_c.sql": "C", "0001_a.sql": "A", "README.md": "x"]) { directory in
+            let migrations = try Migration.load(directory: directory)
+            #expect(migrations.map(\.name) == ["0001_a.sql", "0002_b.sql", "0010_c.sql"])
+            #expect(migrations.map(\.sql) == ["A", "B", "C"])
+        }
     }
 
     @Test func duplicateVersionsAreAnError() throws {
-        let directory = try temporaryDirectory(["0001_a.sql": "A", "001_b.sql": "B"])
-        #expect(throws: MigrationError.self) { try Migration.load(directory: directory) }
+        try withTemporaryDirectory(["0001_a.sql": "A", "001_b.sql": "B"]) { directory in
+            #expect(throws: MigrationError.self) { try Migration.load(directory: directory) }
+        }
     }
 
     @Test func missingFolderIsAnError() {
@@ -45,13 +47,15 @@ import Testing
         #expect(migrations.map(\.version) == Array(1...migrations.count))
     }
 
-    private func temporaryDirectory(_ files: [String: String]) throws -> String {
+    /// `body` with a new folder holding `files`, removed afterwards.
+    private func withTemporaryDirectory(_ files: [String: String], _ body: (String) throws -> Void) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-migrations-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
         for (name, content) in files {
             try content.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
         }
-        return directory.path
+        try body(directory.path)
     }
 }
 

@@ -45,6 +45,8 @@ public final class TLSReceiver: Sendable {
             if socket { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        // The server has read its key and certificate once it accepts connections.
+        try? FileManager.default.removeItem(at: directory)
         return TLSReceiver(port: port, process: process)
     }
 
