@@ -22,14 +22,23 @@ public final class Connection: Sendable {
 
     /// Opens a session from a `postgres://` or `postgresql://` URL. The session runs in
     /// UTC with ISO dates, which the value codecs rely on.
+    ///
+    /// With `genericPlans` (`plan_cache_mode = force_generic_plan`) a prepared statement is
+    /// planned once per session. By default PostgreSQL plans it again for every execution
+    /// while those plans look cheaper than a generic one, which batch statements over
+    /// arrays always do: a planner run per statement. Unprepared statements are planned
+    /// without their values too, so only a session whose every statement has a good plan
+    /// without them should ask for it.
     public static func connect(
-        to url: String, applicationName: String = "herald", connectTimeout: Int = 10, logger: Logger
+        to url: String, applicationName: String = "herald", connectTimeout: Int = 10, genericPlans: Bool = false, logger: Logger
     ) async throws -> Connection {
         try ConnectionURL.validate(url)
         let thread = SerialThread(name: "postgres")
         let handle = Handle()
         do {
-            try await thread.run { try handle.open(url: url, applicationName: applicationName, connectTimeout: connectTimeout) }
+            try await thread.run {
+                try handle.open(url: url, applicationName: applicationName, connectTimeout: connectTimeout, genericPlans: genericPlans)
+            }
         } catch {
             thread.stop()
             throw error
@@ -134,10 +143,11 @@ private final class Handle: @unchecked Sendable {
         ending.deallocate()
     }
 
-    func open(url: String, applicationName: String, connectTimeout: Int) throws {
+    func open(url: String, applicationName: String, connectTimeout: Int, genericPlans: Bool) throws {
         // Later keywords override what the URL says; `dbname` first is expanded as the URL.
         let keywords = ["dbname", "application_name", "connect_timeout", "client_encoding", "options"]
-        let values = [url, applicationName, String(connectTimeout), "UTF8", "-c timezone=UTC -c datestyle=ISO"]
+        let options = "-c timezone=UTC -c datestyle=ISO" + (genericPlans ? " -c plan_cache_mode=force_generic_plan" : "")
+        let values = [url, applicationName, String(connectTimeout), "UTF8", options]
         let connection = withCStringArray(keywords) { k in
             withCStringArray(values) { v in PQconnectdbParams(k, v, 1) }
         }

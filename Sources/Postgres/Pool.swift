@@ -25,15 +25,20 @@ public final class Pool: Sendable {
     private let url: String
     private let size: Int
     private let applicationName: String
+    private let genericPlans: Bool
     private let logger: Logger
     private let state = Mutex(State())
 
-    public init(url: String, size: Int = 8, applicationName: String = "herald", logger: Logger) throws {
+    /// With `genericPlans`, every session plans a prepared statement once
+    /// (`Connection.connect(genericPlans:)`): for a pool whose statements are all known and
+    /// checked under generic plans, such as the worker's.
+    public init(url: String, size: Int = 8, applicationName: String = "herald", genericPlans: Bool = false, logger: Logger) throws {
         precondition(size > 0, "a pool needs at least one connection")
         try ConnectionURL.validate(url)
         self.url = url
         self.size = size
         self.applicationName = applicationName
+        self.genericPlans = genericPlans
         self.logger = logger
     }
 
@@ -137,7 +142,7 @@ public final class Pool: Sendable {
     /// A new connection in a slot the caller leased; the slot is handed on if it fails.
     private func open() async throws -> Connection {
         do {
-            return try await Connection.connect(to: url, applicationName: applicationName, logger: logger)
+            return try await Connection.connect(to: url, applicationName: applicationName, genericPlans: genericPlans, logger: logger)
         } catch {
             handOn()
             throw error

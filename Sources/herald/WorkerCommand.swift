@@ -37,7 +37,10 @@ struct WorkerCommand: AsyncParsableCommand {
             allowed.append(network)
         }
         warnIfSecretsInPlaintext(settings, logger: logger)
-        let pool = try Pool(url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", logger: logger)
+        // Its statements are planned once a session: each is prepared, and their generic
+        // plans are the ones `DeliveryWriteTests` check.
+        let pool = try Pool(
+            url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", genericPlans: true, logger: logger)
         // Every delivery connects only where the address policy allows.
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
         let context = WorkerContext(

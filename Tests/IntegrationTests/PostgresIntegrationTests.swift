@@ -274,6 +274,22 @@ struct PostgresIntegrationTests {
         await proxy.close()
     }
 
+    /// A pool that asks for generic plans plans a prepared statement once per session; by
+    /// default PostgreSQL plans it again for each of its first five executions at least.
+    @Test(arguments: [true, false]) func genericPlansAreAPoolsChoice(generic: Bool) async throws {
+        let pool = try Pool(url: TestServices.databaseURL, size: 1, genericPlans: generic, logger: TestServices.logger)
+        for n in 1...3 {
+            let probe: Query = "SELECT \(n)::int + 1 AS herald_plan_probe"
+            #expect(try await pool.query(probe.prepared())[0].decode(Int.self, 0) == n + 1)
+        }
+        let plans = try await pool.query(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%herald_plan_probe%'")
+        #expect(plans.count == 1)
+        let (genericPlans, customPlans) = (try plans[0].decode(Int.self, 0), try plans[0].decode(Int.self, 1))
+        #expect(generic ? (genericPlans, customPlans) == (3, 0) : (genericPlans, customPlans) == (0, 3))
+        await pool.close()
+    }
+
     /// A connection handed back inside a transaction (its caller's body began one and
     /// returned) is closed, not lent to the next caller with the transaction still open.
     @Test func aConnectionLeftInATransactionIsNotLentAgain() async throws {
