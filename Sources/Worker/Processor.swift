@@ -459,8 +459,9 @@ package struct Processor: Sendable {
             requestID: state.requestID, startedAt: startedAt,
             duration: duration, outcome: outcome, excerpt: excerpt)
         let recorded = try await records.submit(AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt))
-        AttemptMetrics.outcomes[next]?.increment()
+        // The duration first: a scrape that counts the attempt also finds its duration.
         AttemptMetrics.durations[next]?.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        AttemptMetrics.outcomes[next]?.increment()
         // Every failed attempt and every delivery that ends badly at info, with what names it;
         // a delivered attempt at debug. Never the payload, the secret or the response body.
         let failed = outcome.verdict != .delivered
