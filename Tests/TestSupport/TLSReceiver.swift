@@ -6,6 +6,9 @@ import Glibc
 public final class TLSReceiver: Sendable {
     public let port: Int
     private let process: Process
+    /// The key and certificate, removed when the receiver stops (the server reads them
+    /// after it starts listening).
+    private let directory: URL
 
     public static func start() throws -> TLSReceiver {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-tls-\(UUID())")
@@ -45,20 +48,20 @@ public final class TLSReceiver: Sendable {
             if socket { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        // The server has read its key and certificate once it accepts connections.
-        try? FileManager.default.removeItem(at: directory)
-        return TLSReceiver(port: port, process: process)
+        return TLSReceiver(port: port, process: process, directory: directory)
     }
 
-    private init(port: Int, process: Process) {
+    private init(port: Int, process: Process, directory: URL) {
         self.port = port
         self.process = process
+        self.directory = directory
     }
 
     /// SIGKILL: a test runner may hand its children an ignored SIGTERM.
     public func stop() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        try? FileManager.default.removeItem(at: directory)
     }
 }
 
