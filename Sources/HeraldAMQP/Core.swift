@@ -131,7 +131,6 @@ final class Core {
             // Acks wait until the next other command or the end of the run, so that those
             // of one channel leave together (`AckLedger`); nothing overtakes them.
             var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
-            commands.removeAll(keepingCapacity: true)
             inbox.drain(emptyingPipe: woken, into: &commands)
             woken = false
             let corks = Self.oneWayCount(commands) > 1

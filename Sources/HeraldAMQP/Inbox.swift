@@ -54,14 +54,14 @@ final class Inbox: Sendable {
     /// once and empties the pipe, so a wake-up costs one spare turn at most, never a
     /// lost post, and a turn without one costs no system call.
     ///
-    /// `commands` must be empty; it trades buffers with the queue, so a turn allocates
-    /// nothing once both have grown.
+    /// `commands` (what the last turn took) is emptied and trades buffers with the queue,
+    /// so a turn allocates nothing once both have grown.
     func drain(emptyingPipe: Bool, into commands: inout [Command]) {
         if emptyingPipe {
             var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             while withUnsafeMutableBytes(of: &buffer, { read(wakeFD, $0.baseAddress, $0.count) }) > 0 {}
         }
-        precondition(commands.isEmpty, "drain into a non-empty array")
+        commands.removeAll(keepingCapacity: true)
         state.withLock { state in
             swap(&commands, &state.commands)
             state.signaled = false
