@@ -16,8 +16,10 @@ struct CircuitBreakerIntegrationTests {
         var options = Pipeline.Options()
         options.breaker = CircuitBreaker.Settings(failureRate: 0.5, minimumAttempts: 5, window: .seconds(60), coolDown: .milliseconds(500))
         options.disable = DisablePolicy(threshold: 0, window: .zero)
-        // Each probe is a real attempt of one delivery: a ladder long enough for the probes.
-        options.ladder = "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms"
+        // Each probe is a real attempt, and the same delivery may be the probe every time
+        // (its retry comes back before the held ones): a ladder longer than the eight
+        // arrivals this test waits for, so that none runs out of it while held.
+        options.ladder = Array(repeating: "200ms", count: 16).joined(separator: ",")
         let outage = Mutex(true)
         let arrivals = Mutex<[ContinuousClock.Instant]>([])
         let receiver = try await TestHTTPServer.start { _ in
