@@ -39,24 +39,16 @@ public final class Client: Sendable {
 
     private struct Inbox {
         var commands: [Command] = []
-        /// Jobs of tasks that prefer this client as their executor (`enqueue`).
-        var jobs: [UnownedJob] = []
         var shutdown = false
-        /// The driver thread was started (by the first request or job).
+        /// The driver thread was started (by the first request).
         var driving = false
-        /// The driver thread ended: jobs go to the global executor.
-        var ended = false
         var nextID: UInt64 = 1
-
-        var isEmpty: Bool { commands.isEmpty && jobs.isEmpty }
     }
 
     private let multi: MultiHandle
     private let inbox = Mutex(Inbox())
     private let configuration: Configuration
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
-    /// The driver thread's `pthread_self`, 0 before it starts.
-    private let driver = Atomic<UInt>(0)
 
     public init(configuration: Configuration = Configuration()) {
         _ = Self.globalInit
@@ -85,7 +77,7 @@ public final class Client: Sendable {
             return (state.nextID, !state.driving)
         }
         guard let (id, start) = admitted else { throw TransferError(.cancelled, message: "the client is shut down") }
-        if start { startDriver() }
+        if start { startNamedThread("http-client") { [self] in self.drive() } }
         let transfer = try Transfer(id: id, request: request, configuration: configuration)
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -100,7 +92,7 @@ public final class Client: Sendable {
         return try result.get()
     }
 
-    /// Fails new requests, lets running transfers and queued jobs end, and stops the driver thread.
+    /// Fails new requests, lets running transfers end, and stops the driver thread.
     public func shutdown() async {
         let driving = inbox.withLock { state in
             state.shutdown = true
@@ -126,35 +118,22 @@ public final class Client: Sendable {
         }
     }
 
-    /// Whether the driver thread was started: by the first request or job, never by `init`.
+    /// Whether the driver thread was started: by the first request, never by `init`.
     package var isDriving: Bool { inbox.withLock { $0.driving } }
 
     private func post(_ command: Command) {
-        let wake = inbox.withLock { state in
-            defer { state.commands.append(command) }
-            return state.isEmpty
-        }
-        if wake && !onDriver { multi.wakeup() }
-    }
-
-    /// Whether the caller is the driver thread, which looks at the inbox before it sleeps.
-    private var onDriver: Bool { driver.load(ordering: .relaxed) == UInt(pthread_self()) }
-
-    private func startDriver() {
-        startNamedThread("http-client") { [self] in self.drive() }
+        inbox.withLock { $0.commands.append(command) }
+        multi.wakeup()
     }
 
     /// The driver thread: adds new transfers, runs curl, completes finished ones.
     private func drive() {
-        driver.store(UInt(pthread_self()), ordering: .relaxed)
         var active: [UnsafeMutableRawPointer: Transfer] = [:]
         // Trades buffers with the inbox, so a turn allocates nothing (see `SerialThread`).
         var commands: [Command] = []
-        var jobs: [UnownedJob] = []
         while true {
             let shutdown = inbox.withLock { state in
                 swap(&commands, &state.commands)
-                swap(&jobs, &state.jobs)
                 return state.shutdown
             }
             for command in commands {
@@ -174,9 +153,7 @@ public final class Client: Sendable {
                 }
             }
             commands.removeAll(keepingCapacity: true)
-            for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
-            jobs.removeAll(keepingCapacity: true)
-            if shutdown && active.isEmpty && inbox.withLock({ $0.isEmpty }) { break }
+            if shutdown && active.isEmpty { break }
             multi.perform()
             while let (easy, code) = multi.nextDone() {
                 multi.remove(easy)
@@ -184,47 +161,14 @@ public final class Client: Sendable {
                 let completion = active.removeValue(forKey: easy)?.complete(code: code)
                 completion?.resume()
             }
-            // What this thread posted itself (jobs it resumed, requests they made) runs
-            // before it sleeps: nobody wakes it for them.
-            if inbox.withLock({ $0.isEmpty }) { multi.poll(milliseconds: 1000) }
+            multi.poll(milliseconds: 1000)
         }
-        let late = inbox.withLock { state in
-            state.ended = true
-            defer { state.jobs = [] }
-            return state.jobs
-        }
-        for job in late { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
         multi.close()
         let waiters = stopped.withLock { waiters in
             defer { waiters = nil }
             return waiters ?? []
         }
         for waiter in waiters { waiter.resume() }
-    }
-}
-
-/// The client's thread runs the tasks that prefer it (`withTaskExecutorPreference`): the
-/// worker's. A task resumes after its request on the thread that completed it, and the
-/// requests it makes are added without waking anyone, so a delivery crosses fewer threads.
-/// Jobs run between curl's turns and must not block. Once the driver ended (or when the
-/// client was shut down unused), jobs go to the global executor.
-extension Client: TaskExecutor {
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let unowned = UnownedJob(job)
-        let (placed, wake, start) = inbox.withLock { state -> (Bool, Bool, Bool) in
-            // Shut down before it ever drove: its handle is closed, no driver may start.
-            guard !state.ended && !(state.shutdown && !state.driving) else { return (false, false, false) }
-            let wake = state.isEmpty
-            state.jobs.append(unowned)
-            defer { state.driving = true }
-            return (true, wake, !state.driving)
-        }
-        guard placed else {
-            globalConcurrentExecutor.enqueue(ExecutorJob(unowned))
-            return
-        }
-        if start { startDriver() }
-        if wake && !onDriver { multi.wakeup() }
     }
 }
 

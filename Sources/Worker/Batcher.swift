@@ -37,27 +37,22 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// the first item whose error this does not call its own; that item, the rest and every
     /// later item fail with that error, so nothing is written after something before it failed.
     private let ownFailure: (@Sendable (any Error) -> Bool)?
-    /// Where the writer task runs: the submitters' executor, so that resuming them wakes no other thread.
-    private let executor: (any TaskExecutor)?
     private let state = Mutex(State())
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
     convenience init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
-        executor: (any TaskExecutor)? = nil, flush: @escaping Flush
+        flush: @escaping Flush
     ) {
-        self.init(maxBatch: maxBatch, maxFlushes: maxFlushes, maxWeight: maxWeight, weight: weight, executor: executor) { items, _ in
-            try await flush(items)
-        }
+        self.init(maxBatch: maxBatch, maxFlushes: maxFlushes, maxWeight: maxWeight, weight: weight) { items, _ in try await flush(items) }
     }
 
     /// `flush` returns one output per item, in order, and is told whether more items wait
     /// behind its batch; at most `maxFlushes` run at once.
     init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
-        executor: (any TaskExecutor)? = nil, flushSeeingQueue flush: @escaping FlushSeeingQueue
+        flushSeeingQueue flush: @escaping FlushSeeingQueue
     ) {
-        self.executor = executor
         precondition(maxBatch > 0 && maxFlushes > 0 && maxWeight > 0)
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
@@ -71,9 +66,8 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// `ownFailure` does not isolate to its item (an item the database refuses is one).
     init(
         orderedBatch maxBatch: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
-        ownFailure: @escaping @Sendable (any Error) -> Bool, executor: (any TaskExecutor)? = nil, flush: @escaping Flush
+        ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush
     ) {
-        self.executor = executor
         precondition(maxBatch > 0 && maxWeight > 0)
         self.maxBatch = maxBatch
         self.maxWeight = maxWeight
@@ -102,7 +96,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             queued()
             if let batch {
                 // The writer outlives no one: it ends as soon as nothing waits.
-                Task(executorPreference: executor) { await self.drain(batch) }
+                Task { await drain(batch) }
             }
         }
     }

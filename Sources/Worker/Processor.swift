@@ -27,16 +27,12 @@ public struct WorkerContext: Sendable {
     /// The tenant whose endpoints receive operator events as webhooks; nil: none.
     public var operatorTenant: UUID?
     public var logger: Logger
-    /// Where the worker's tasks run: the HTTP client's thread (`Client` as `TaskExecutor`),
-    /// so a delivery's steps and its request share one thread; nil: Swift's global executor.
-    public var executor: (any TaskExecutor)?
 
     package init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
         topology: Topology, limits: EventLimits, slots: Slots = Slots(ceiling: 10, httpTimeout: .seconds(10)), operatorTenant: UUID? = nil,
-        logger: Logger, executor: (any TaskExecutor)? = nil
+        logger: Logger
     ) {
-        self.executor = executor
         self.operatorTenant = operatorTenant
         self.directory = directory
         self.records = records
@@ -80,20 +76,17 @@ package struct Processor: Sendable {
         // Records ride with the next store while one is being written (`RideAlong`); the
         // store's batcher tells whether another statement follows.
         let rides = RideAlong()
-        let executor = context.executor
-        stores = Batcher(
-            maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }, executor: executor
-        ) {
+        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
             arrivals, more in
             try await rides.store(arrivals, more: more) { try await records.store($0, recording: $1) }
         }
-        self.records = Batcher(maxBatch: 256, maxFlushes: 1, executor: executor) { entries in
+        self.records = Batcher(maxBatch: 256, maxFlushes: 1) { entries in
             if let recorded = await rides.ride(entries) { return recorded }
             return try await records.record(entries)
         }
-        claims = Batcher(maxBatch: 256, maxFlushes: 1, executor: executor) { try await records.claim($0) }
+        claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
         let deferQueue = context.topology.deferQueue
-        deferrals = Batcher(maxBatch: WorkMessage.maxDeferrals, maxFlushes: 1, executor: executor) { postponements in
+        deferrals = Batcher(maxBatch: WorkMessage.maxDeferrals, maxFlushes: 1) { postponements in
             // One message per endpoint, in the order they came; a failed batch is published
             // again one by one by the batcher.
             var order: [UUID] = []
@@ -117,7 +110,7 @@ package struct Processor: Sendable {
         let records = context.records
         return Batcher(
             orderedBatch: 64, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count },
-            ownFailure: { ($0 as? DatabaseError)?.refusesData == true }, executor: context.executor
+            ownFailure: { ($0 as? DatabaseError)?.refusesData == true }
         ) { try await records.store($0) }
     }
 

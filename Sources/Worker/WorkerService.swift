@@ -50,10 +50,6 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        try await withTaskExecutorPreference(context.executor) { try await serve() }
-    }
-
-    private func serve() async throws {
         let logger = context.logger
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {

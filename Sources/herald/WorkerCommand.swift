@@ -56,7 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     failureRate: Double(settings.breakerFailurePercent) / 100, minimumAttempts: settings.breakerMinimumAttempts,
                     window: settings.breakerWindow, coolDown: settings.breakerCoolDown)),
             operatorTenant: settings.operatorTenant,
-            logger: logger, executor: client)
+            logger: logger)
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let shardView = ShardView(replica: identity.id, interval: settings.heartbeatInterval)
         let worker = WorkerService(

@@ -1,6 +1,5 @@
 @testable import HTTPClient
 import Testing
-import Foundation
 
 @Suite struct TransferErrorTests {
     @Test(arguments: [
@@ -76,66 +75,5 @@ import Foundation
             try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: []))
         }
         #expect(after?.kind == .cancelled)
-    }
-}
-
-/// Tasks that prefer the client as their executor (the worker's) run on its driver thread,
-/// before and after their requests; once the client is shut down they run elsewhere.
-@Suite struct ClientExecutorTests {
-    /// Port 1 on loopback refuses: curl completes the transfer on the driver thread.
-    private static let refused = Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: [], connectTimeout: .seconds(2))
-
-    private static func threadName() -> String {
-        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    @Test func tasksThatPreferTheClientRunOnItsThreadAcrossRequests() async {
-        let client = Client()
-        // Requests made on the driver thread are added without a wake-up: each must still complete.
-        let seen = await withTaskExecutorPreference(client) {
-            await withTaskGroup(of: (before: String, after: String, kind: TransferError.Kind?).self) { group in
-                for _ in 0..<20 {
-                    group.addTask {
-                        let before = Self.threadName()
-                        var kind: TransferError.Kind?
-                        do throws(TransferError) {
-                            _ = try await client.execute(Self.refused)
-                        } catch {
-                            kind = error.kind
-                        }
-                        return (before, Self.threadName(), kind)
-                    }
-                }
-                var seen: [(before: String, after: String, kind: TransferError.Kind?)] = []
-                for await result in group { seen.append(result) }
-                return seen
-            }
-        }
-        #expect(seen.count == 20)
-        #expect(seen.allSatisfy { $0.before == "http-client" && $0.after == "http-client" })
-        #expect(seen.allSatisfy { $0.kind == .connect })
-        await client.shutdown()
-    }
-
-    @Test func aJobStartsTheDriverOfAnUnusedClient() async {
-        let client = Client()
-        let name = await withTaskExecutorPreference(client) { Self.threadName() }
-        #expect(name == "http-client")
-        #expect(client.isDriving)
-        await client.shutdown()
-    }
-
-    @Test func afterShutdownItsJobsRunOnTheGlobalExecutor() async {
-        let used = Client()
-        _ = try? await used.execute(Self.refused)
-        await used.shutdown()
-        let afterUse = await withTaskExecutorPreference(used) { Self.threadName() }
-        #expect(afterUse != "http-client")
-
-        let unused = Client()
-        await unused.shutdown()
-        let afterNothing = await withTaskExecutorPreference(unused) { Self.threadName() }
-        #expect(afterNothing != "http-client")
-        #expect(!unused.isDriving, "a job does not start the driver of a client shut down unused")
     }
 }

@@ -68,7 +68,7 @@ struct Pipeline {
                 records: PostgresRecords(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
                 topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker),
-                operatorTenant: options.operatorTenant, logger: TestServices.logger, executor: client)
+                operatorTenant: options.operatorTenant, logger: TestServices.logger)
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

@@ -1,5 +1,4 @@
 import Foundation
-import HTTPClient
 import Synchronization
 import Testing
 @testable import Worker
@@ -251,36 +250,4 @@ final class Box<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-}
-
-extension BatcherTests {
-    /// The writer task runs where its submitters prefer to run (the worker's: the HTTP
-    /// client's thread), so resuming them wakes no other thread.
-    @Test func theWriterRunsOnTheExecutorItIsGiven() async throws {
-        let client = Client()
-        let writers = Box<[String]>([])
-        let batcher = Batcher<Int, Int>(maxBatch: 8, maxFlushes: 1, executor: client) { items in
-            writers.withLock { $0.append(Self.threadName()) }
-            return items
-        }
-        try await withTaskExecutorPreference(client) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for n in 0..<20 {
-                    group.addTask {
-                        let written = try await batcher.submit(n)
-                        #expect(written == n)
-                    }
-                }
-                try await group.waitForAll()
-            }
-        }
-        let seen = writers.withLock { $0 }
-        #expect(!seen.isEmpty)
-        #expect(seen.allSatisfy { $0 == "http-client" }, "\(seen)")
-        await client.shutdown()
-    }
-
-    private static func threadName() -> String {
-        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-    }
 }
