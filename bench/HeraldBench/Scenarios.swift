@@ -232,6 +232,9 @@ func endToEnd(
         }
         await producer.close()
         let published = Date()
+        // The receiver's log says when the requests are all in; PostgreSQL is asked once
+        // they are (its records commit a moment after the requests).
+        if delayServer == nil { try await log.awaitLines(expected, within: .seconds(600), label: label) }
         try await database.await(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
@@ -383,12 +386,14 @@ func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutRe
 
         let count = options.fanoutEvents
         let workerIDs = scenario.workers.map(\.process.processIdentifier)
+        let log = AccessLog(path: options.accessLog)
         let cpu = CPUSnapshot.take(workers: workerIDs)
         let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
         let times = await publish(producer, count: count, lanes: 32) { n in
             Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
         }
         await producer.close()
+        try await log.awaitLines(count * endpoints, within: .seconds(600), label: "fan-out")
         try await database.await(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: before + count * endpoints, within: .seconds(600),
             label: "fan-out")

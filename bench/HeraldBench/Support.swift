@@ -309,6 +309,26 @@ struct AccessLog {
         var status: Substring
     }
 
+    /// Waits until `target` lines were written since this reader was made, reading only
+    /// what was added since the last look: a wait that costs the servers nothing (polling
+    /// PostgreSQL with a count would be counted in its CPU per delivery).
+    func awaitLines(_ target: Int, within limit: Duration, label: String) async throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw BenchError("cannot read \(path)") }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: start)
+        let deadline = ContinuousClock.now + limit
+        var lines = 0
+        var lastChange = ContinuousClock.now
+        while lines < target {
+            let added = handle.readDataToEndOfFile().reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+            if added > 0 { lines += added; lastChange = .now }
+            if ContinuousClock.now > deadline || ContinuousClock.now - lastChange > .seconds(60) {
+                throw BenchError("\(label): the receiver logged \(lines) of \(target) requests after \(limit)")
+            }
+            if lines < target { try await Task.sleep(for: .milliseconds(100)) }
+        }
+    }
+
     /// The lines written since this reader was made; nginx flushes its buffer every 100 ms.
     func lines() async throws -> [Line] {
         try await Task.sleep(for: .milliseconds(300))
