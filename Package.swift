@@ -209,7 +209,7 @@ let package = Package(
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "HeraldEvents", "HTTPClient", "Cryptography", "Topology", "HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology", "Postgres"],
+            dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology"],
             swiftSettings: swiftSettings),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cryptography", "Delivery"], swiftSettings: swiftSettings),
         .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),

@@ -65,8 +65,6 @@ package struct Processor: Sendable {
     private let claims: Batcher<AttemptClaim, Bool>
     /// Claims given back by deliveries whose slot was refused while they waited.
     private let unclaims: Batcher<AttemptClaim, Void>
-    /// Whether the batches' last write reached the database.
-    private let writes: WriteHealth
     /// Deliveries deferred by concurrent messages, published as one message per endpoint.
     private let deferrals: Batcher<Postponement, Void>
     /// Deferrals waiting for the publish in progress to end.
@@ -80,19 +78,17 @@ package struct Processor: Sendable {
         // Records ride with the next store while one is being written (`RideAlong`); the
         // store's batcher tells whether another statement follows.
         let rides = RideAlong()
-        let writes = WriteHealth()
-        self.writes = writes
         stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
             arrivals, more in
-            try await writes.track { try await rides.store(arrivals, more: more) { try await records.store($0, recording: $1) } }
+            try await rides.store(arrivals, more: more) { try await records.store($0, recording: $1) }
         }
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { entries in
             if let recorded = await rides.ride(entries) { return recorded }
-            return try await writes.track { try await records.record(entries) }
+            return try await records.record(entries)
         }
-        claims = Batcher(maxBatch: 256, maxFlushes: 1) { claims in try await writes.track { try await records.claim(claims) } }
+        claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
         unclaims = Batcher(maxBatch: 256, maxFlushes: 1) { claims in
-            try await writes.track { try await records.unclaim(claims) }
+            try await records.unclaim(claims)
             return claims.map { _ in () }
         }
         let deferQueue = context.topology.deferQueue
@@ -296,13 +292,6 @@ package struct Processor: Sendable {
                                 try await unclaims.submit(AttemptClaim(delivery: state.id, attempt: 1))
                                 try await postpone(state.id, attempt: 1, manual: false, endpoint: endpoint.id)
                                 return
-                            }
-                            // Claimed when it was stored, it asks no statement before its
-                            // request: while the database fails writes it sends nothing it
-                            // could not record, and its message returns to send it once.
-                            if let failure = writes.failure {
-                                lease.release(after: .unused)
-                                throw failure
                             }
                             try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false)
                         }

@@ -5,7 +5,6 @@ import FanOut
 import Foundation
 import HTTPClient
 import Logging
-import Postgres
 import Records
 import Synchronization
 import Testing
@@ -75,7 +74,7 @@ struct ProcessorTests {
         init(
             endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
             policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60)),
-            logger: Logger? = nil, wrap: (MemoryRecords) -> any PipelineRecords = { $0 }
+            logger: Logger? = nil
         ) {
             let tenant = self.tenant
             let endpoints = endpoints.map { endpoint -> Endpoint in
@@ -94,7 +93,7 @@ struct ProcessorTests {
                 return quiet
             }()
             let context = WorkerContext(
-                directory: directory, records: wrap(records), client: transport, requests: RequestSettings(), topology: topology,
+                directory: directory, records: records, client: transport, requests: RequestSettings(), topology: topology,
                 limits: EventLimits(), slots: slots, logger: logger)
             processor = Processor(context: context, publisher: publisher, maxMessageBytes: 64 * 1024)
         }
@@ -418,34 +417,6 @@ struct ProcessorTests {
         #expect(slots.taken == 0)
     }
 
-    /// A delivery claimed when it was stored and waiting for its slot sends nothing while
-    /// the database fails writes (it could not be recorded): its message returns, and the
-    /// returned copy sends it once, with the same request id.
-    @Test func aWaitingDeliverySendsNothingWhileTheDatabaseFailsWrites() async throws {
-        let endpoint = Self.endpoint()
-        let slots = Slots(ceiling: 1, stall: .seconds(3600))
-        let outage = Box(false)
-        let harness = Harness(endpoints: [endpoint], slots: slots) { FailingWrites(records: $0, failing: outage) }
-        let busy = try #require(slots.tryLease(endpoint.id))
-        let event = harness.event()
-        let handling = Task { try await harness.handle(event) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while harness.deliveries(to: endpoint.id).isEmpty || slots.waiting(endpoint.id) == 0, ContinuousClock.now < deadline { await Task.yield() }
-        let id = try #require(harness.deliveries(to: endpoint.id).first?.id)
-        // Another message's store finds the database gone.
-        outage.withLock { $0 = true }
-        await #expect(throws: DatabaseError.self) { try await harness.handle(harness.event()) }
-        busy.release(after: .unused)
-        await #expect(throws: WritesFailing.self) { try await handling.value }
-        #expect(harness.transport.requests.isEmpty)
-        #expect(harness.records.states[id]?.attempts == 1, "still claimed: the returning message makes the attempt")
-        #expect(slots.taken == 0)
-        outage.withLock { $0 = false }
-        try await harness.handle(event, redelivered: true)
-        #expect(harness.transport.requests.count == 1)
-        #expect(harness.records.states[id]?.status == .delivered)
-    }
-
     @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
         let endpoint = Self.endpoint()
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
@@ -460,33 +431,4 @@ struct ProcessorTests {
         #expect(ids[0] != nil && ids[0] == ids[1], "the repeat carries the request id of the claimed attempt")
         #expect(harness.records.attempts(of: state.id).map(\.number) == [1, 2])
     }
-}
-
-/// The in-memory record, with stores and records that fail as an unreachable database's
-/// would while `failing` is set.
-struct FailingWrites: PipelineRecords {
-    let records: MemoryRecords
-    let failing: Box<Bool>
-
-    private func check() throws {
-        if failing.withLock({ $0 }) { throw DatabaseError(.connectionLost, message: "server closed the connection unexpectedly") }
-    }
-
-    func store(_ arrivals: [Arrival]) async throws -> [Stored] {
-        try check()
-        return try await records.store(arrivals)
-    }
-    func load(delivery id: UUID) async throws -> (DeliveryState, Event)? { try await records.load(delivery: id) }
-    func claim(_ claims: [AttemptClaim]) async throws -> [Bool] {
-        try check()
-        return try await records.claim(claims)
-    }
-    func unclaim(_ claims: [AttemptClaim]) async throws { try await records.unclaim(claims) }
-    func skip(delivery id: UUID) async throws { try await records.skip(delivery: id) }
-    func record(_ entries: [AttemptRecord]) async throws -> [Recorded] {
-        try check()
-        return try await records.record(entries)
-    }
-    func head(ofOrdered endpoint: UUID) async throws -> DeliveryState? { try await records.head(ofOrdered: endpoint) }
-    func circuit(endpoint: UUID, openedAt: Date?) async throws { try await records.circuit(endpoint: endpoint, openedAt: openedAt) }
 }
