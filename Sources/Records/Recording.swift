@@ -37,17 +37,6 @@ extension PostgresRecords {
         return rounds
     }
 
-    public func unclaim(_ claims: [AttemptClaim]) async throws {
-        guard !claims.isEmpty else { return }
-        let deliveries = Column(claims.map(\.delivery))
-        let unclaim: Query = """
-            UPDATE deliveries d SET attempts = v.attempt - 1, updated_at = now()
-            FROM unnest(\(deliveries)::uuid[], \(Column(claims.map(\.attempt)))::int[]) AS v (id, attempt)
-            WHERE d.id = ANY(\(deliveries)::uuid[]) AND d.id = v.id AND d.attempts = v.attempt AND d.status = ANY(\(Self.openStatuses))
-            """
-        try await pool.query(unclaim.prepared())
-    }
-
     public func skip(delivery id: UUID) async throws {
         try await pool.query(
             """

@@ -16,10 +16,6 @@ public protocol PipelineRecords: Sendable {
     /// True for exactly one claim of an attempt while the delivery is open and fewer
     /// attempts were started; one answer per claim, in order.
     func claim(_ claims: [AttemptClaim]) async throws -> [Bool]
-    /// Gives back attempts claimed and never started (their slots were refused while they
-    /// waited): each delivery is as it was before its claim, so the attempt can be claimed
-    /// again. Nothing changes for a delivery that moved on.
-    func unclaim(_ claims: [AttemptClaim]) async throws
     /// Marks an open delivery skipped (its endpoint is disabled).
     func skip(delivery id: UUID) async throws
     /// Logs each attempt and, unless another holder already settled its delivery, applies

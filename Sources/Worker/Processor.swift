@@ -63,8 +63,6 @@ package struct Processor: Sendable {
     static let storeBatchBytes = 2 * 1024 * 1024
     private let records: Batcher<AttemptRecord, Recorded>
     private let claims: Batcher<AttemptClaim, Bool>
-    /// Claims given back by deliveries whose slot was refused while they waited.
-    private let unclaims: Batcher<AttemptClaim, Void>
     /// Deliveries deferred by concurrent messages, published as one message per endpoint.
     private let deferrals: Batcher<Postponement, Void>
     /// Deferrals waiting for the publish in progress to end.
@@ -87,10 +85,6 @@ package struct Processor: Sendable {
             return try await records.record(entries)
         }
         claims = Batcher(maxBatch: 256, maxFlushes: 1) { try await records.claim($0) }
-        unclaims = Batcher(maxBatch: 256, maxFlushes: 1) { claims in
-            try await records.unclaim(claims)
-            return claims.map { _ in () }
-        }
         let deferQueue = context.topology.deferQueue
         deferrals = Batcher(maxBatch: WorkMessage.maxDeferrals, maxFlushes: 1) { postponements in
             // One message per endpoint, in the order they came; a failed batch is published
@@ -224,11 +218,10 @@ package struct Processor: Sendable {
             return
         }
         let slots = context.slots
-        // A delivery created with a place at its endpoint (a slot, or a place among the
-        // waiters a release fills) starts with attempt 1 claimed, so waiting for the slot
-        // costs no claim statement; the others wait in `run`, or are deferred.
+        // A delivery created with a slot in hand starts with attempt 1 claimed; the others
+        // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
-        var tickets: [UUID: SlotTicket] = [:]
+        var leases: [UUID: SlotLease] = [:]
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
@@ -239,9 +232,9 @@ package struct Processor: Sendable {
                 // A delivery created with its attempt claimed goes at once: not to an
                 // endpoint that has a pace to keep (`run` keeps it).
                 let paced = endpoint.rateLimit != nil || slots.paceWait(endpoint.id, rateLimit: nil) > .zero
-                let ticket = paced ? nil : slots.ticket(endpoint.id)
-                tickets[endpoint.id] = ticket
-                targets.append(Arrival.Target(endpoint: endpoint.id, claim: ticket != nil))
+                let lease = paced ? nil : slots.tryLease(endpoint.id)
+                leases[endpoint.id] = lease
+                targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
@@ -258,16 +251,16 @@ package struct Processor: Sendable {
         } catch let error as DatabaseError where error.refusesData {
             // The database will never take this event (it failed on its own, not with its
             // batch): parked with the SQLSTATE only, never the values.
-            for ticket in tickets.values { ticket.cancel() }
+            for lease in leases.values { lease.release(after: .unused) }
             try await park(delivery, reason: "the database refused the event (SQLSTATE \(error.sqlState ?? error.code.description))")
             return
         } catch {
-            for ticket in tickets.values { ticket.cancel() }
+            for lease in leases.values { lease.release(after: .unused) }
             throw error
         }
-        // Places taken for deliveries that existed already go back; `run` takes its own.
+        // Slots taken for deliveries that existed already go back; `run` takes its own.
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
-        for (endpoint, ticket) in tickets where !claimedEndpoints.contains(endpoint) { ticket.cancel() }
+        for (endpoint, lease) in leases where !claimedEndpoints.contains(endpoint) { lease.release(after: .unused) }
         let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         try await Self.settle { group in
             for state in stored.deliveries {
@@ -278,23 +271,13 @@ package struct Processor: Sendable {
                         group.addTask { await Self.failure { try await nudge(state.endpointID, creating: state.id) } }
                     }
                 } else if stored.claimed.contains(state.id) {
-                    // Claimed only for targets taken from `endpoints`, each with its ticket.
-                    guard let endpoint = byID[state.endpointID], let ticket = tickets[state.endpointID] else {
-                        tickets[state.endpointID]?.cancel()
+                    // Claimed only for targets taken from `endpoints`, each with its lease.
+                    guard let endpoint = byID[state.endpointID], let lease = leases[state.endpointID] else {
+                        leases[state.endpointID]?.release(after: .unused)
                         continue
                     }
                     group.addTask {
-                        await Self.failure {
-                            guard let lease = await ticket.lease() else {
-                                // Refused while it waited (the endpoint stalled or its circuit
-                                // opened): the claim goes back and the delivery is deferred, as
-                                // one that never had a place.
-                                try await unclaims.submit(AttemptClaim(delivery: state.id, attempt: 1))
-                                try await postpone(state.id, attempt: 1, manual: false, endpoint: endpoint.id)
-                                return
-                            }
-                            try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false)
-                        }
+                        await Self.failure { try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
                     }
                 } else {
                     group.addTask {

@@ -128,12 +128,6 @@ package struct Lane: Sendable {
         return released
     }
 
-    /// A waiter gave up its place before it was handed a slot.
-    package mutating func withdraw() {
-        precondition(waiting > 0, "a withdrawal without a waiter")
-        waiting -= 1
-    }
-
     /// Refuses every waiter if the endpoint is stalled; returns how many.
     package mutating func refuseWaitersIfStalled(now: ContinuousClock.Instant, stall: Duration) -> Int {
         guard waiting > 0, isStalled(now: now, stall: stall) else { return 0 }
@@ -179,7 +173,7 @@ public final class Slots: Sendable {
 
     private struct Entry {
         var lane: Lane
-        var waiters: [SlotTicket] = []
+        var waiters: [CheckedContinuation<Bool, Never>] = []
     }
 
     private struct State {
@@ -221,60 +215,29 @@ public final class Slots: Sendable {
     /// Takes a slot of `endpoint`, waiting for one while the endpoint makes progress;
     /// false when the caller should defer the delivery instead.
     public func acquire(_ endpoint: UUID, force: Bool = false) async -> Bool {
-        guard let ticket = ticket(endpoint, force: force) else { return false }
-        return await ticket.wait()
-    }
-
-    /// A place at `endpoint` now: a slot, or a place among its waiters that a later release
-    /// fills (`SlotTicket.lease()`); nil when the caller should defer the delivery. Taken
-    /// before the caller's own work (the store that claims the attempt), its place counts
-    /// from now, so that work need not wait for the slot.
-    public func ticket(_ endpoint: UUID, force: Bool = false) -> SlotTicket? {
-        let now = ContinuousClock.now
-        let ticket = SlotTicket(endpoint: endpoint, slots: self)
-        var refused: [SlotTicket] = []
-        defer { for waiter in refused { waiter.resolve(granted: false) } }
-        let admission = state.withLock { state in
-            refused = sweep(&state, now: now)
-            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
-            let admission = entry.lane.admit(force: force, mayWait: true, now: now, stall: stall)
-            if admission == .wait { entry.waiters.append(ticket) }
-            state.entries[endpoint] = entry
-            return admission
-        }
-        switch admission {
-        case .take:
-            ticket.resolve(granted: true)
-            return ticket
-        case .wait:
-            return ticket
-        case .refuse, .hold:
-            ticket.discard()
-            return nil
+        if tryAcquire(endpoint, force: force) { return true }
+        return await withCheckedContinuation { continuation in
+            switch admit(endpoint, force: force, mayWait: true, waiter: continuation) {
+            case .take: continuation.resume(returning: true)
+            case .refuse, .hold: continuation.resume(returning: false)
+            case .wait: break
+            }
         }
     }
 
-    private func admit(_ endpoint: UUID, force: Bool, mayWait: Bool) -> Lane.Admission {
+    private func admit(
+        _ endpoint: UUID, force: Bool, mayWait: Bool, waiter: CheckedContinuation<Bool, Never>? = nil
+    ) -> Lane.Admission {
         let now = ContinuousClock.now
-        var refused: [SlotTicket] = []
-        defer { for waiter in refused { waiter.resolve(granted: false) } }
+        var refused: [CheckedContinuation<Bool, Never>] = []
+        defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
             var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
             let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
+            if admission == .wait, let waiter { entry.waiters.append(waiter) }
             state.entries[endpoint] = entry
             return admission
-        }
-    }
-
-    /// Takes `ticket` out of its endpoint's waiters; false when it was handed a slot or
-    /// refused already (its resolution is on its way).
-    fileprivate func withdraw(_ ticket: SlotTicket) -> Bool {
-        state.withLock { state in
-            guard let index = state.entries[ticket.endpoint]?.waiters.firstIndex(where: { $0 === ticket }) else { return false }
-            state.entries[ticket.endpoint]?.waiters.remove(at: index)
-            state.entries[ticket.endpoint]?.lane.withdraw()
-            return true
         }
     }
 
@@ -291,9 +254,9 @@ public final class Slots: Sendable {
     @discardableResult
     package func release(_ endpoint: UUID, after use: Use) -> CircuitBreaker.Transition? {
         let now = ContinuousClock.now
-        var refused: [SlotTicket] = []
+        var refused: [CheckedContinuation<Bool, Never>] = []
         var transition: CircuitBreaker.Transition?
-        let handedTo: [SlotTicket] = state.withLock { state in
+        let handedTo: [CheckedContinuation<Bool, Never>] = state.withLock { state in
             defer { refused += sweep(&state, now: now) }
             guard var entry = state.entries[endpoint] else { return [] }
             let released = entry.lane.release(after: use, now: now)
@@ -312,8 +275,8 @@ public final class Slots: Sendable {
             }
             return handed
         }
-        for waiter in handedTo { waiter.resolve(granted: true) }
-        for waiter in refused { waiter.resolve(granted: false) }
+        for waiter in handedTo { waiter.resume(returning: true) }
+        for waiter in refused { waiter.resume(returning: false) }
         return transition
     }
 
@@ -370,10 +333,10 @@ public final class Slots: Sendable {
 
     /// Refuses the waiters of stalled endpoints, at most twice per `stall`; returns them
     /// to be resumed outside the lock.
-    private func sweep(_ state: inout State, now: ContinuousClock.Instant) -> [SlotTicket] {
+    private func sweep(_ state: inout State, now: ContinuousClock.Instant) -> [CheckedContinuation<Bool, Never>] {
         guard now - state.sweptAt >= stall / 2 else { return [] }
         state.sweptAt = now
-        var refused: [SlotTicket] = []
+        var refused: [CheckedContinuation<Bool, Never>] = []
         for (endpoint, entry) in state.entries where !entry.waiters.isEmpty {
             guard let count = state.entries[endpoint]?.lane.refuseWaitersIfStalled(now: now, stall: stall), count > 0 else { continue }
             refused += entry.waiters
@@ -408,115 +371,6 @@ public final class SlotLease: Sendable {
     }
 }
 
-/// A place at one endpoint (`Slots.ticket`): a slot held, or a place among the waiters
-/// that a release fills. Its owner turns it into a lease (`lease()`) or gives it back
-/// (`cancel()`); dropped unused, it gives back whatever it holds, so no path leaves a slot
-/// taken or a place kept.
-public final class SlotTicket: Sendable {
-    public let endpoint: UUID
-    private let slots: Slots
-
-    private enum State {
-        /// Among the waiters; the continuation of an owner who awaits the outcome.
-        case waiting(CheckedContinuation<Bool, Never>?)
-        /// Handed a slot (or refused) before its owner asked.
-        case resolved(granted: Bool)
-        /// Given up by its owner while among the waiters: a slot handed to it goes back.
-        case abandoned
-        /// Its outcome went to its owner.
-        case spent
-    }
-
-    private let state = Mutex(State.waiting(nil))
-
-    fileprivate init(endpoint: UUID, slots: Slots) {
-        self.endpoint = endpoint
-        self.slots = slots
-    }
-
-    /// The slot, once this ticket holds it; nil when the caller should defer the delivery
-    /// (the endpoint stalled or its circuit opened while it waited). Asked once.
-    public func lease() async -> SlotLease? {
-        await wait() ? SlotLease(endpoint: endpoint, slots: slots) : nil
-    }
-
-    /// Whether the ticket was handed a slot, which is then the caller's to release.
-    func wait() async -> Bool {
-        await withCheckedContinuation { continuation in
-            let outcome: Bool? = state.withLock { state in
-                switch state {
-                case .waiting(nil):
-                    state = .waiting(continuation)
-                    return nil
-                case .resolved(let granted):
-                    state = .spent
-                    return granted
-                case .waiting, .abandoned, .spent:
-                    preconditionFailure("a slot ticket is asked once")
-                }
-            }
-            if let outcome { continuation.resume(returning: outcome) }
-        }
-    }
-
-    /// Gives the place back unused: out of the waiters, or the slot it was handed.
-    public func cancel() {
-        enum Step { case release, withdraw, nothing }
-        let step: Step = state.withLock { state in
-            switch state {
-            case .waiting(nil):
-                state = .abandoned
-                return .withdraw
-            case .resolved(let granted):
-                state = .spent
-                return granted ? .release : .nothing
-            case .waiting, .abandoned, .spent:
-                return .nothing
-            }
-        }
-        switch step {
-        case .release:
-            slots.release(endpoint, after: .unused)
-        case .withdraw:
-            // Out of the waiters now, or being answered: then `resolve` gives the slot back.
-            if slots.withdraw(self) { state.withLock { $0 = .spent } }
-        case .nothing:
-            break
-        }
-    }
-
-    /// The endpoint's answer for this ticket (from `Slots`, outside its lock).
-    fileprivate func resolve(granted: Bool) {
-        let (waiter, giveBack): (CheckedContinuation<Bool, Never>?, Bool) = state.withLock { state in
-            switch state {
-            case .waiting(let continuation?):
-                state = .spent
-                return (continuation, false)
-            case .waiting(nil):
-                state = .resolved(granted: granted)
-                return (nil, false)
-            case .abandoned:
-                state = .spent
-                return (nil, granted)
-            case .resolved, .spent:
-                preconditionFailure("a slot ticket is answered once")
-            }
-        }
-        waiter?.resume(returning: granted)
-        if giveBack { slots.release(endpoint, after: .unused) }
-    }
-
-    /// A ticket the endpoint refused at once: it never was a waiter.
-    fileprivate func discard() {
-        state.withLock { $0 = .spent }
-    }
-
-    deinit {
-        // Among the waiters a ticket is referenced by them: dropped, it is out of them.
-        if case .resolved(granted: true) = state.withLock({ $0 }) { slots.release(endpoint, after: .unused) }
-    }
-}
-
 extension Slots {
     /// A lease on a slot of `endpoint` if one is free now (always with `force`).
     public func tryLease(_ endpoint: UUID, force: Bool = false) -> SlotLease? {
@@ -526,6 +380,6 @@ extension Slots {
     /// A lease on a slot of `endpoint`, after waiting for one while the endpoint answers;
     /// nil when the caller should defer the delivery instead.
     public func lease(_ endpoint: UUID, force: Bool = false) async -> SlotLease? {
-        await ticket(endpoint, force: force)?.lease()
+        await acquire(endpoint, force: force) ? SlotLease(endpoint: endpoint, slots: self) : nil
     }
 }

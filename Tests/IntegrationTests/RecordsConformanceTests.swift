@@ -129,25 +129,6 @@ struct RecordsConformanceTests {
         }
     }
 
-    /// A claim given back (its slot was refused while it waited) leaves the delivery
-    /// claimable again; one given back after the delivery moved on changes nothing.
-    @Test(arguments: Backend.allCases)
-    func aClaimGivenBackCanBeTakenAgainUnlessTheDeliveryMovedOn(_ backend: Backend) async throws {
-        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
-            let stored = try await records.store([
-                Arrival(event: event(tenant, "evt_1"), targets: [.init(endpoint: endpoints[0], claim: true), .init(endpoint: endpoints[1], claim: true)])
-            ])[0]
-            let (waited, settled) = (stored.deliveries.first { $0.endpointID == endpoints[0] }!, stored.deliveries.first { $0.endpointID == endpoints[1] }!)
-            #expect(waited.attempts == 1 && settled.attempts == 1)
-            #expect(try await records.record([record(settled, 1, Self.ok, next: .delivered)]) == [Recorded(applied: true, disabledEndpoint: false)])
-            try await records.unclaim([AttemptClaim(delivery: waited.id, attempt: 1), AttemptClaim(delivery: settled.id, attempt: 1)])
-            #expect(try await records.load(delivery: waited.id)?.0.attempts == 0)
-            #expect(try await records.load(delivery: settled.id)?.0.status == .delivered)
-            #expect(try await records.load(delivery: settled.id)?.0.attempts == 1)
-            #expect(try await records.claim([AttemptClaim(delivery: waited.id, attempt: 1), AttemptClaim(delivery: settled.id, attempt: 2)]) == [true, false])
-        }
-    }
-
     @Test(arguments: Backend.allCases)
     func aRunOfFailuresOrA410DisablesTheEndpointOnce(_ backend: Backend) async throws {
         try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in

@@ -115,15 +115,6 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         }
     }
 
-    public func unclaim(_ claims: [AttemptClaim]) async throws {
-        state.withLock { state in
-            for claim in claims {
-                guard let row = state.deliveries[claim.delivery], !row.state.status.isFinal, row.state.attempts == claim.attempt else { continue }
-                state.deliveries[claim.delivery]?.state.attempts = claim.attempt - 1
-            }
-        }
-    }
-
     public func skip(delivery id: UUID) async throws {
         state.withLock { state in
             if let row = state.deliveries[id], !row.state.status.isFinal { state.deliveries[id]?.state.status = .skipped }

@@ -359,64 +359,6 @@ struct ProcessorTests {
         #expect(Set(made).isDisjoint(with: again))
     }
 
-    /// A delivery whose endpoint is at its limit is stored with attempt 1 claimed and a
-    /// place among the endpoint's waiters: once a slot comes free it is sent, with no claim
-    /// of its own.
-    @Test func aDeliveryThatWaitsForItsSlotIsClaimedWithItsStore() async throws {
-        let endpoint = Self.endpoint()
-        let slots = Slots(ceiling: 1, stall: .seconds(3600))
-        let harness = Harness(endpoints: [endpoint], slots: slots)
-        let busy = try #require(slots.tryLease(endpoint.id))
-        let handling = Task { try await harness.handle(harness.event()) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while harness.deliveries(to: endpoint.id).isEmpty || slots.waiting(endpoint.id) == 0, ContinuousClock.now < deadline { await Task.yield() }
-        let waiting = try #require(harness.deliveries(to: endpoint.id).first)
-        #expect(waiting.attempts == 1, "claimed by the statement that created it")
-        #expect(harness.transport.requests.isEmpty)
-        busy.release(after: .unused)
-        try await handling.value
-        #expect(harness.transport.requests.count == 1)
-        #expect(harness.records.states[waiting.id]?.status == .delivered)
-        #expect(harness.records.attempts(of: waiting.id).map(\.number) == [1])
-        #expect(slots.taken == 0)
-    }
-
-    /// A claimed delivery whose endpoint stalls while it waits gives its claim back and is
-    /// deferred; back from the defer queue it is claimed and sent as any other.
-    @Test func aClaimedDeliveryRefusedWhileWaitingIsUnclaimedAndDeferred() async throws {
-        let endpoint = Self.endpoint()
-        let slots = Slots(ceiling: 1, stall: .milliseconds(200))
-        let harness = Harness(endpoints: [endpoint], slots: slots)
-        let busy = try #require(slots.tryLease(endpoint.id))
-        slots.sending(endpoint.id)
-        let handling = Task { try await harness.handle(harness.event()) }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while harness.deliveries(to: endpoint.id).isEmpty || slots.waiting(endpoint.id) == 0, ContinuousClock.now < deadline { await Task.yield() }
-        let id = try #require(harness.deliveries(to: endpoint.id).first?.id)
-        #expect(harness.records.states[id]?.attempts == 1)
-        // Other endpoints' traffic notices the silent request once `stall` has passed.
-        let other = UUID()
-        while slots.waiting(endpoint.id) > 0, ContinuousClock.now < deadline {
-            if slots.tryAcquire(other) { slots.release(other, after: .unused) }
-            await Task.yield()
-        }
-        try await handling.value
-        #expect(harness.records.states[id]?.attempts == 0, "the claim was given back")
-        let deferred = try #require(harness.publisher.messages.last)
-        #expect(deferred.routingKey == harness.topology.deferQueue)
-        guard case .deferred(let to, let deliveries) = try WorkMessage.parse(deferred.message, limits: EventLimits()) else {
-            Issue.record("not a deferred batch")
-            return
-        }
-        #expect(to == endpoint.id && deliveries.map(\.id) == [id] && deliveries.map(\.attempt) == [1])
-        #expect(harness.transport.requests.isEmpty)
-        busy.release(after: .answered(.milliseconds(1), delivered: true))
-        try await harness.processor.handle(HeraldAMQP.Delivery(message: deferred.message, routingKey: harness.topology.workQueue))
-        #expect(harness.transport.requests.count == 1)
-        #expect(harness.records.states[id]?.status == .delivered)
-        #expect(slots.taken == 0)
-    }
-
     @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
         let endpoint = Self.endpoint()
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })

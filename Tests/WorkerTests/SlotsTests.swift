@@ -128,69 +128,6 @@ struct SlotsTests {
         #expect(slots.taken == 1)
         #expect(await !slots.acquire(a))
     }
-
-    /// A ticket taken while the endpoint is full holds its place among the waiters from
-    /// then on: a release hands it the slot before its owner asks, and the lease is there
-    /// when it does.
-    @Test func aTicketHoldsItsPlaceBeforeItsOwnerAsks() async throws {
-        let slots = Slots(ceiling: 1, stall: .seconds(3600))
-        let a = UUID()
-        #expect(slots.tryAcquire(a))
-        let ticket = try #require(slots.ticket(a))
-        #expect(slots.waiting(a) == 1)
-        // A later caller finds the place taken: an endpoint not heard from has one waiter.
-        #expect(slots.ticket(a) == nil)
-        slots.release(a, after: .unused)
-        #expect(slots.waiting(a) == 0 && slots.taken == 1, "handed to the ticket at once")
-        let lease = try #require(await ticket.lease())
-        lease.release(after: .unused)
-        #expect(slots.taken == 0)
-    }
-
-    /// A ticket given back leaves nothing taken, whether it still waited, was handed the
-    /// slot, or is dropped unasked.
-    @Test func aTicketGivenBackLeavesNoPlaceAndNoSlot() async throws {
-        let slots = Slots(ceiling: 1, stall: .seconds(3600))
-        let a = UUID()
-        #expect(slots.tryAcquire(a))
-        let waiting = try #require(slots.ticket(a))
-        waiting.cancel()
-        #expect(slots.waiting(a) == 0)
-        slots.release(a, after: .unused)
-        #expect(slots.taken == 0, "the slot went to nobody")
-
-        let granted = try #require(slots.ticket(a))
-        #expect(slots.taken == 1)
-        granted.cancel()
-        #expect(slots.taken == 0)
-
-        #expect(slots.tryAcquire(a))
-        do {
-            let dropped = try #require(slots.ticket(a))
-            slots.release(a, after: .unused)
-            #expect(slots.taken == 1 && dropped.endpoint == a)
-        }
-        #expect(slots.taken == 0, "a ticket dropped unasked gives its slot back")
-    }
-
-    /// A ticket among the waiters of an endpoint that stalls is refused: no lease, and the
-    /// slot held by the silent request stays its own.
-    @Test func aTicketRefusedWhileWaitingGetsNoLease() async throws {
-        let slots = Slots(ceiling: 1, stall: .milliseconds(50))
-        let a = UUID()
-        #expect(slots.tryAcquire(a))
-        slots.sending(a)
-        let ticket = try #require(slots.ticket(a))
-        let refused = Task { await ticket.lease() == nil }
-        let other = UUID()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while slots.waiting(a) > 0 && ContinuousClock.now < deadline {
-            if slots.tryAcquire(other) { slots.release(other, after: .unused) }
-            await Task.yield()
-        }
-        #expect(await refused.value)
-        #expect(slots.taken == 1)
-    }
 }
 
 @Suite("Batcher")
