@@ -49,7 +49,8 @@ public struct Response: Sendable {
     public var body: [UInt8]
     /// True when the body was longer than what `body` holds.
     public var bodyTruncated: Bool
-    /// Wall time of the transfer.
+    /// The transfer's time as curl measured it on its thread (`CURLINFO_TOTAL_TIME`, to the
+    /// microsecond): the endpoint's answer, without the caller's wait to resume.
     public var duration: Duration
     /// The address actually connected to.
     public var remoteAddress: String?

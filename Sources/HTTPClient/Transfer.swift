@@ -179,7 +179,7 @@ final class Transfer: @unchecked Sendable {
             _ = herald_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
             let response = Response(
                 status: code != 0 ? code : status, headers: headers, body: body, bodyTruncated: truncated,
-                duration: .milliseconds(Int64(totalTime * 1000)), remoteAddress: ip.map { String(cString: $0) })
+                duration: .microseconds(Int64(totalTime * 1_000_000)), remoteAddress: ip.map { String(cString: $0) })
             return finish(.success(response))
         }
         let message = errorBuffer.withUnsafeBufferPointer { buffer in

@@ -407,7 +407,11 @@ package struct Processor: Sendable {
             // A 429's Retry-After pauses the endpoint in this worker for that long (at most
             // the ladder's longest delay).
             let pause = response.status == 429 ? outcome.retryAfter.map { min($0, context.topology.ladder.delays.last ?? $0) } : nil
-            use = .answered(latency, delivered: outcome.verdict == .delivered, pause: pause)
+            // The endpoint's limit learns from the exchange as curl timed it on its own
+            // thread: on a busy worker the wait for this task to resume is the worker's
+            // latency, not the endpoint's (a transport that does not time it: the wall time).
+            let endpointLatency = response.duration > .zero ? response.duration : latency
+            use = .answered(endpointLatency, delivered: outcome.verdict == .delivered, pause: pause)
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)

@@ -359,6 +359,25 @@ struct ProcessorTests {
         #expect(Set(made).isDisjoint(with: again))
     }
 
+    /// An endpoint's limit learns from the exchange as the transport timed it, not from
+    /// how long the worker took to resume the delivery: answers that take the endpoint a
+    /// millisecond while the worker is slow to come back leave the limit where it was.
+    @Test func theLimitLearnsFromTheEndpointsTimeNotTheWorkersDelay() async throws {
+        let endpoint = Self.endpoint()
+        let answered = Box(0)
+        let transport = ScriptedTransport { _ in
+            // After five answers the worker is slow: 20 ms between the answer and its
+            // handling, which a busy machine adds and the endpoint does not.
+            if answered.withLock({ $0 += 1; return $0 }) > 5 { usleep(20_000) }
+            return .success(Response(status: 204, duration: .milliseconds(1)))
+        }
+        let slots = Slots(ceiling: 20, initial: 4, stall: .seconds(3600))
+        let harness = Harness(endpoints: [endpoint], transport: transport, slots: slots)
+        for _ in 0..<15 { try await harness.handle(harness.event()) }
+        #expect(harness.transport.requests.count == 15)
+        #expect(slots.lane(endpoint.id)?.limit.limit == 4, "ten slow resumptions are not a slower endpoint")
+    }
+
     @Test func aRedeliveredClaimWithoutRecordRepeatsTheSameRequest() async throws {
         let endpoint = Self.endpoint()
         let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
