@@ -86,8 +86,9 @@ private func publishOne(_ producer: Producer, _ n: Int, times: Locked<[Double]>,
 }
 
 /// 1. Persistent 1 KiB messages through a quorum queue, confirms with many outstanding,
-/// a consumer acking each one: messages per second.
-func brokerCeiling(_ options: Options) async throws -> Double {
+/// a consumer acking each one: messages per second, and RabbitMQ's CPU per message (the
+/// floor of its share of a delivery: one publish, one delivery, one ack).
+func brokerCeiling(_ options: Options) async throws -> (rate: Double, brokerMicroseconds: Double) {
     let count = options.events
     let queue = "bench.broker.\(UUID().uuidString.prefix(8).lowercased())"
     let publishing = try await HeraldAMQP.Connection.connect(to: options.amqpURL, logger: logger)
@@ -105,6 +106,7 @@ func brokerCeiling(_ options: Options) async throws -> Double {
     try await channel.setPrefetch(200)
     let consumer = try await channel.consume(queue)
     let body = payload(0)
+    let cpu = CPUSnapshot.take(workers: [])
     let started = ContinuousClock.now
     let consumed = Task {
         var n = 0
@@ -131,8 +133,9 @@ func brokerCeiling(_ options: Options) async throws -> Double {
         }
     }
     let finished = try await consumed.value
+    let cost = cpu.perDelivery(until: CPUSnapshot.take(workers: []), deliveries: count)
     try await publisher.deleteQueue(queue)
-    return Double(count) / seconds(finished - started)
+    return (Double(count) / seconds(finished - started), cost["rabbitmq"] ?? .nan)
 }
 
 /// 2. Our curl-multi client alone, posting signed 1 KiB bodies to the receiver with the

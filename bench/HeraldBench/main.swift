@@ -40,8 +40,10 @@ func main() async -> Int32 {
     }
 
     await attempt("broker") {
-        broker = try await brokerCeiling(options)
+        let ceiling = try await brokerCeiling(options)
+        broker = ceiling.rate
         rows.append(Row(number: "1", name: "broker ceiling (1 KiB, persistent, confirms, acks)", value: format(broker, "msg/s")))
+        rows.append(Row(number: "", name: "  RabbitMQ's CPU per message", value: format(ceiling.brokerMicroseconds, "µs")))
     }
     await attempt("http") {
         http = try await httpCeiling(options)
