@@ -1,11 +1,18 @@
-/// The deliveries of one channel that are not settled yet, so that acks the connection's
-/// thread takes together leave as few frames as they can: one `basic.ack` with `multiple`
-/// for those that settle the front of the channel's deliveries, a frame each for the others.
+/// The deliveries of one channel that are not settled yet, so that acks leave as few
+/// frames as they can: one `basic.ack` with `multiple` for those that settle the front of
+/// the channel's deliveries, a frame each for the others.
 ///
 /// A quorum queue turns each ack frame into an entry of its log, replicated and written to
-/// disk; a worker settles the messages of a database batch together, nearly in the order
-/// they were delivered, so most of their acks become one entry. A frame only ever names a
-/// delivery the broker still holds unacked: RabbitMQ closes the channel otherwise.
+/// disk, and every frame wakes the broker's channel, queue and log processes: measured on
+/// RabbitMQ 3.10 with a consumer taking 3,900 messages a second, an ack frame for every 13
+/// messages cost the broker 74 µs of CPU per message, one for every 100 cost 18 µs. So acks
+/// wait for company, as TCP's delayed acknowledgements do: they leave when a quarter of the
+/// prefetch window waits (`Holding.most`; the broker keeps sending on the rest), when the
+/// channel has nothing else in progress (the broker would be waiting on us), or when the
+/// oldest has waited `Holding.longest`. A held ack is of a message whose work is done and
+/// recorded, so a connection lost meanwhile only returns it to be found done.
+/// A frame only ever names a delivery the broker still holds unacked: RabbitMQ closes the
+/// channel otherwise.
 package struct AckLedger: Sendable {
     /// Delivery tags in the order they came (a channel's tags only grow), and whether each
     /// is still unsettled; settled ones are dropped as the front passes them, or all at once
@@ -13,8 +20,38 @@ package struct AckLedger: Sendable {
     private var tags: [UInt64] = []
     private var unsettled: [Bool] = []
     private var unsettledCount = 0
+    /// Acks taken and not sent: settled here, still unacked at the broker.
+    private var held: [UInt64] = []
+    private var heldSince: ContinuousClock.Instant?
 
-    package init() {}
+    /// When held acks leave.
+    package struct Holding: Sendable, Equatable {
+        /// Acks that leave together at once.
+        package var most: Int
+        /// The longest an ack waits for others.
+        package var longest: Duration
+
+        /// Every ack leaves when it is taken.
+        package static let none = Holding(most: 1, longest: .zero)
+
+        /// For a consumer's prefetch: a quarter of the window at once (the broker keeps
+        /// sending on the other three quarters), none waiting longer than `longest`.
+        package static func window(prefetch: Int, longest: Duration = .milliseconds(100)) -> Holding {
+            Holding(most: max(1, prefetch / 4), longest: longest)
+        }
+    }
+
+    package var holding: Holding
+
+    package init(holding: Holding = .none) {
+        self.holding = holding
+    }
+
+    /// When the held acks must leave, if any are held (`due(at:)` sends them).
+    package var deadline: ContinuousClock.Instant? { heldSince.map { $0 + holding.longest } }
+
+    /// How many acks are held.
+    package var heldCount: Int { held.count }
 
     package mutating func deliver(_ tag: UInt64) {
         tags.append(tag)
@@ -27,29 +64,54 @@ package struct AckLedger: Sendable {
     package var count: Int { tags.count }
 
     /// A nack or reject the caller sends itself: no ack may name the tag afterwards (with
-    /// `multiple`, every unsettled tag up to it).
-    package mutating func settle(_ tag: UInt64, multiple: Bool) {
+    /// `multiple`, every unsettled tag up to it). Returns the held acks, which leave first:
+    /// a nack with `multiple` would otherwise return a message whose ack is still held.
+    package mutating func settle(_ tag: UInt64, multiple: Bool) -> [(tag: UInt64, multiple: Bool)] {
+        let first = flush()
         _ = close(tag, multiple: multiple)
         compact()
+        return first
     }
 
-    /// The frames that ack `requests`, in order. An ack of a tag that is not an unsettled
-    /// delivery of this channel (acked twice, or after its nack) makes no frame: the broker
-    /// would close the channel over it.
-    package mutating func ack(_ requests: [(tag: UInt64, multiple: Bool)]) -> [(tag: UInt64, multiple: Bool)] {
-        var acked: [Int] = []
-        for request in requests { acked += close(request.tag, multiple: request.multiple) }
-        guard !acked.isEmpty else { return [] }
-        // Everything before the first unsettled delivery is settled: one frame, named by
-        // the last delivery acked now among them, settles at the broker all that it holds.
-        let front = unsettled.firstIndex(of: true) ?? tags.count
-        var frames: [(tag: UInt64, multiple: Bool)] = []
-        let covered = acked.filter { $0 < front }
-        if let last = covered.max() { frames.append((tags[last], covered.count > 1)) }
-        // Beyond the front, a frame each now: the front may wait long (a delivery of a
-        // hanging endpoint), the others must not.
-        for index in acked.sorted() where index >= front { frames.append((tags[index], false)) }
+    /// Takes the acks of `requests` at `now`; returns the frames to send now, in order, if
+    /// the acks held with them should leave (`Holding`). An ack of a tag that is not an
+    /// unsettled delivery of this channel (acked twice, or after its nack) is dropped: the
+    /// broker would close the channel over it.
+    package mutating func ack(_ requests: [(tag: UInt64, multiple: Bool)], at now: ContinuousClock.Instant) -> [(tag: UInt64, multiple: Bool)] {
+        var taken = false
+        for request in requests {
+            for index in close(request.tag, multiple: request.multiple) {
+                held.append(tags[index])
+                taken = true
+            }
+        }
+        if taken, heldSince == nil { heldSince = now }
         compact()
+        guard !held.isEmpty else { return [] }
+        if held.count >= holding.most || unsettledCount == 0 { return flush() }
+        return due(at: now)
+    }
+
+    /// The held acks, if the oldest has waited `Holding.longest` by `now`.
+    package mutating func due(at now: ContinuousClock.Instant) -> [(tag: UInt64, multiple: Bool)] {
+        guard let deadline, now >= deadline else { return [] }
+        return flush()
+    }
+
+    /// The frames that send every held ack: one with `multiple` for those before the first
+    /// unsettled delivery, named by the last of them (acks sent earlier already settled the
+    /// rest of that range at the broker), a frame each for those beyond it.
+    package mutating func flush() -> [(tag: UInt64, multiple: Bool)] {
+        guard !held.isEmpty else { return [] }
+        defer {
+            held.removeAll(keepingCapacity: true)
+            heldSince = nil
+        }
+        let front = unsettled.firstIndex(of: true).map { tags[$0] } ?? .max
+        var frames: [(tag: UInt64, multiple: Bool)] = []
+        let covered = held.filter { $0 < front }
+        if let last = covered.max() { frames.append((last, covered.count > 1)) }
+        for tag in held.sorted() where tag > front { frames.append((tag, false)) }
         return frames
     }
 

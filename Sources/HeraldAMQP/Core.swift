@@ -28,7 +28,8 @@ final class Core {
         /// Deliveries to retired consumers waiting for that next consumer; if none comes, the
         /// channel's close returns them to their queue.
         var orphans: [(queue: String, delivery: Delivery)] = []
-        /// Deliveries not settled yet, so that acks taken together leave as one frame.
+        /// Deliveries not settled yet, so that acks leave together as few frames; held
+        /// once the channel has a prefetch (`AckLedger.Holding`).
         var ledger = AckLedger()
 
         /// The live consumer of `queue` a delivery to a retired consumer goes to.
@@ -164,7 +165,7 @@ final class Core {
                     break loop
                 }
             }
-            if let error = sendAcks(&acks) {
+            if let error = sendAcks(&acks) ?? sendDueAcks(corked: corked) {
                 failure = error
                 break loop
             }
@@ -180,15 +181,44 @@ final class Core {
         finish(failure, untaken: untaken)
     }
 
-    /// Sends the acks gathered per channel in as few frames as the ledger allows.
+    /// Gives the acks gathered per channel to its ledger, and sends what it lets go.
     private func sendAcks(_ acks: inout [UInt16: [(tag: UInt64, multiple: Bool)]]) -> BrokerError? {
         defer { acks.removeAll(keepingCapacity: true) }
+        guard !acks.isEmpty else { return nil }
+        let now = ContinuousClock.now
         for (id, tags) in acks {
-            guard let frames = channels[id]?.ledger.ack(tags) else { continue }
-            for frame in frames {
-                if let error = sendStatus(amqp_basic_ack(conn, id, frame.tag, frame.multiple ? 1 : 0), operation: "basic.ack") {
-                    return error
-                }
+            guard let frames = channels[id]?.ledger.ack(tags, at: now) else { continue }
+            if let error = send(frames, channel: id) { return error }
+        }
+        return nil
+    }
+
+    /// Sends the held acks whose time has come, in one corked run if they are several.
+    private func sendDueAcks(corked: Bool) -> BrokerError? {
+        var now: ContinuousClock.Instant?
+        for id in channels.keys where channels[id]?.ledger.deadline != nil {
+            let instant = now ?? .now
+            now = instant
+            guard let frames = channels[id]?.ledger.due(at: instant), !frames.isEmpty else { continue }
+            let corks = !corked && frames.count > 1
+            if corks { cork(true) }
+            let error = send(frames, channel: id)
+            if corks { cork(false) }
+            if let error { return error }
+        }
+        return nil
+    }
+
+    /// Sends every ack `id`'s ledger holds (before a nack, a reject or the channel's close).
+    private func flushAcks(channel id: UInt16) -> BrokerError? {
+        guard let frames = channels[id]?.ledger.flush(), !frames.isEmpty else { return nil }
+        return send(frames, channel: id)
+    }
+
+    private func send(_ frames: [(tag: UInt64, multiple: Bool)], channel id: UInt16) -> BrokerError? {
+        for frame in frames {
+            if let error = sendStatus(amqp_basic_ack(conn, id, frame.tag, frame.multiple ? 1 : 0), operation: "basic.ack") {
+                return error
             }
         }
         return nil
@@ -224,6 +254,10 @@ final class Core {
             guard channels[id] != nil else {
                 continuation.resume()
                 return nil
+            }
+            if let error = flushAcks(channel: id) {
+                continuation.resume(throwing: error)
+                return error
             }
             let reply = amqp_channel_close(conn, id, AMQP_REPLY_SUCCESS)
             failChannel(id, BrokerError(.closed, message: "the channel was closed"))
@@ -289,17 +323,23 @@ final class Core {
             return sendAcks(&acks)
 
         case .nack(let id, let tag, let multiple, let requeue):
-            guard channels[id] != nil else { return nil }
-            channels[id]?.ledger.settle(tag, multiple: multiple)
+            guard let first = channels[id]?.ledger.settle(tag, multiple: multiple) else { return nil }
+            if let error = send(first, channel: id) { return error }
             return sendStatus(amqp_basic_nack(conn, id, tag, multiple ? 1 : 0, requeue ? 1 : 0), operation: "basic.nack")
 
         case .reject(let id, let tag, let requeue):
-            guard channels[id] != nil else { return nil }
-            channels[id]?.ledger.settle(tag, multiple: false)
+            guard let first = channels[id]?.ledger.settle(tag, multiple: false) else { return nil }
+            if let error = send(first, channel: id) { return error }
             return sendStatus(amqp_basic_reject(conn, id, tag, requeue ? 1 : 0), operation: "basic.reject")
 
         case .close(let continuation):
             running = false
+            for id in Array(channels.keys) {
+                if let error = flushAcks(channel: id) {
+                    logger.debug("held acks were not sent before connection.close", metadata: ["reason": "\(error.message)"])
+                    break
+                }
+            }
             let reply = amqp_connection_close(conn, AMQP_REPLY_SUCCESS)
             if reply.reply_type != AMQP_RESPONSE_NORMAL {
                 logger.debug("connection.close was not acknowledged", metadata: ["reason": "\(Self.replyText(reply))"])
@@ -347,6 +387,8 @@ final class Core {
             succeeded = amqp_queue_delete(conn, id, arena.bytes(name), 0, 0) != nil
         case .qos(let prefetch):
             succeeded = amqp_basic_qos(conn, id, 0, prefetch, 0) != nil
+            // Acks wait for company once there is a window to wait in (none: unlimited).
+            if succeeded { channels[id]?.ledger.holding = prefetch > 0 ? .window(prefetch: Int(prefetch)) : .none }
         case .confirmSelect:
             succeeded = amqp_confirm_select(conn, id) != nil
             if succeeded { channels[id]?.confirms = true }
@@ -419,8 +461,13 @@ final class Core {
                 pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
                 pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0),
             ]
-            // Wake at least twice per heartbeat interval so the library can send ours.
-            let timeout = heartbeat > 0 ? min(1000, heartbeat * 500) : 1000
+            // Wake at least twice per heartbeat interval so the library can send ours, and
+            // when the first held acks are due.
+            var timeout = heartbeat > 0 ? min(1000, heartbeat * 500) : 1000
+            if let due = channels.values.compactMap(\.ledger.deadline).min() {
+                let left = (due - .now) / .milliseconds(1)
+                timeout = min(timeout, max(0, Int(left.rounded(.up))))
+            }
             _ = poll(&fds, 2, Int32(timeout))
             woken = fds[1].revents != 0
             if fds[0].revents == 0 && woken { return nil }
@@ -474,7 +521,9 @@ final class Core {
                 }
             } else {
                 // No consumer of ours ever had this tag: back to its queue at once, not held.
-                channels[id]?.ledger.settle(deliver.delivery_tag, multiple: false)
+                if let first = channels[id]?.ledger.settle(deliver.delivery_tag, multiple: false), let error = send(first, channel: id) {
+                    return error
+                }
                 return sendStatus(amqp_basic_reject(conn, id, deliver.delivery_tag, 1), operation: "basic.reject")
             }
 

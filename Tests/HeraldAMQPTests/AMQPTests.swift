@@ -138,7 +138,7 @@ struct FieldTableTests {
     }
 }
 
-@Suite("Acks taken together leave as one frame")
+@Suite("Acks leave together, as few frames")
 struct AckLedgerTests {
     /// What RabbitMQ does with the frames (`rabbit_channel:collect_acks`): a frame's own tag
     /// must be unacked, or the channel is closed; `multiple` settles every unacked tag up to it.
@@ -152,7 +152,8 @@ struct AckLedgerTests {
             }
         }
 
-        mutating func nack(_ tag: UInt64, multiple: Bool) throws {
+        mutating func nack(_ tag: UInt64, multiple: Bool, after held: [(tag: UInt64, multiple: Bool)] = []) throws {
+            try apply(held)
             guard unacked.contains(tag) else { throw Failure(tag: tag) }
             if multiple { unacked = unacked.filter { $0 > tag } } else { unacked.remove(tag) }
         }
@@ -163,31 +164,31 @@ struct AckLedgerTests {
     @Test func acksInDeliveryOrderLeaveAsOneMultipleFrame() {
         var ledger = AckLedger()
         for tag in 1...50 as ClosedRange<UInt64> { ledger.deliver(tag) }
-        let frames = ledger.ack((1...50).map { ($0, false) })
+        let frames = ledger.ack((1...50).map { ($0, false) }, at: .now)
         #expect(frames.map(\.tag) == [50] && frames.map(\.multiple) == [true])
         #expect(ledger.count == 0)
-        #expect(ledger.ack([(51, false)]).isEmpty, "a tag it never saw makes no frame")
-        #expect(ledger.ack([(50, false)]).isEmpty, "nor one acked before")
+        #expect(ledger.ack([(51, false)], at: .now).isEmpty, "a tag it never saw makes no frame")
+        #expect(ledger.ack([(50, false)], at: .now).isEmpty, "nor one acked before")
     }
 
     @Test func aGapAtTheFrontSendsTheOthersAloneThenCoversTheRest() {
         var ledger = AckLedger()
         for tag in 1...5 as ClosedRange<UInt64> { ledger.deliver(tag) }
-        let alone = ledger.ack([(3, false), (4, false)])
+        let alone = ledger.ack([(3, false), (4, false)], at: .now)
         #expect(alone.map(\.tag) == [3, 4] && alone.allSatisfy { !$0.multiple })
         // 1 and 2 settle: the frame names 2, the last not acked yet, never 4.
-        let front = ledger.ack([(2, false), (1, false)])
+        let front = ledger.ack([(2, false), (1, false)], at: .now)
         #expect(front.map(\.tag) == [2] && front.map(\.multiple) == [true])
-        let last = ledger.ack([(5, false)])
+        let last = ledger.ack([(5, false)], at: .now)
         #expect(last.map(\.tag) == [5] && last.map(\.multiple) == [false])
     }
 
     @Test func aNackedTagIsPassedWithoutAFrameAndNeverAcked() {
         var ledger = AckLedger()
         for tag in 1...3 as ClosedRange<UInt64> { ledger.deliver(tag) }
-        ledger.settle(2, multiple: false)
-        #expect(ledger.ack([(2, false)]).isEmpty)
-        let frames = ledger.ack([(1, false), (3, false)])
+        #expect(ledger.settle(2, multiple: false).isEmpty)
+        #expect(ledger.ack([(2, false)], at: .now).isEmpty)
+        let frames = ledger.ack([(1, false), (3, false)], at: .now)
         #expect(frames.map(\.tag) == [3] && frames.map(\.multiple) == [true])
     }
 
@@ -198,19 +199,23 @@ struct AckLedgerTests {
         ledger.deliver(1)
         for tag in 2...10_000 as ClosedRange<UInt64> {
             ledger.deliver(tag)
-            #expect(ledger.ack([(tag, false)]).map(\.tag) == [tag])
+            #expect(ledger.ack([(tag, false)], at: .now).map(\.tag) == [tag])
         }
         #expect(ledger.count < 200)
-        #expect(ledger.ack([(1, false)]).map(\.tag) == [1])
+        #expect(ledger.ack([(1, false)], at: .now).map(\.tag) == [1])
     }
 
     /// Deliveries settled in random order and random groups, with nacks, the caller's own
-    /// multiple acks and nacks, acks twice and acks after a nack: the broker never closes
-    /// the channel, exactly the unsettled tags stay unacked, and the ledger stays small.
+    /// multiple acks and nacks, acks twice and acks after a nack, on a clock of the test's,
+    /// with acks sent at once or held: the broker never closes the channel, after the last
+    /// flush exactly the unsettled tags stay unacked, and the ledger stays small.
     @Test(arguments: 0..<100)
     func anyOrderOfSettlingIsExactForTheBroker(seed: Int) throws {
         var random = SeededRandom(seed: UInt64(seed) &+ 1)
-        var ledger = AckLedger()
+        let holding: AckLedger.Holding =
+            seed % 2 == 0 ? .none : .window(prefetch: Int.random(in: 4...80, using: &random), longest: .milliseconds(Int.random(in: 1...50, using: &random)))
+        var ledger = AckLedger(holding: holding)
+        var now = ContinuousClock.now
         var broker = Broker()
         var nextTag: UInt64 = 1
         var open: [UInt64] = []
@@ -229,8 +234,7 @@ struct AckLedgerTests {
                 taking -= 1
                 switch Int.random(in: 0..<20, using: &random) {
                 case 0:
-                    ledger.settle(tag, multiple: false)
-                    try broker.nack(tag, multiple: false)
+                    try broker.nack(tag, multiple: false, after: ledger.settle(tag, multiple: false))
                 case 1:
                     // The caller's multiple ack: every open tag up to this one is settled.
                     group.append((tag, true))
@@ -245,13 +249,94 @@ struct AckLedgerTests {
             }
             if Int.random(in: 0..<50, using: &random) == 0, let highest = open.max() {
                 // A multiple nack of everything open.
-                ledger.settle(highest, multiple: true)
-                try broker.nack(highest, multiple: true)
+                try broker.nack(highest, multiple: true, after: ledger.settle(highest, multiple: true))
                 open.removeAll()
             }
-            try broker.apply(ledger.ack(group))
+            now += .milliseconds(Int.random(in: 0...10, using: &random))
+            try broker.apply(ledger.ack(group, at: now))
+            if Bool.random(using: &random) { try broker.apply(ledger.due(at: now)) }
+            #expect(ledger.heldCount < holding.most)
             #expect(ledger.count <= 3 * open.count + 200)
         }
+        try broker.apply(ledger.flush())
         #expect(broker.unacked == Set(open))
+    }
+}
+
+@Suite("Held acks")
+struct HeldAckTests {
+    /// A ledger and the broker's view after `tags` were delivered.
+    static func delivered(_ tags: ClosedRange<UInt64>, holding: AckLedger.Holding) -> (AckLedger, AckLedgerTests.Broker) {
+        var ledger = AckLedger(holding: holding)
+        var broker = AckLedgerTests.Broker()
+        for tag in tags {
+            ledger.deliver(tag)
+            broker.unacked.insert(tag)
+        }
+        return (ledger, broker)
+    }
+
+    /// A quarter of the window leaves together, at once, as one frame.
+    @Test func aQuarterOfTheWindowLeavesTogether() {
+        var ledger = AckLedger(holding: .window(prefetch: 40))
+        for tag in 1...20 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        let start = ContinuousClock.now
+        for tag in 1...9 as ClosedRange<UInt64> {
+            #expect(ledger.ack([(tag, false)], at: start).isEmpty)
+        }
+        #expect(ledger.heldCount == 9)
+        let frames = ledger.ack([(10, false)], at: start)
+        #expect(frames.map(\.tag) == [10] && frames.map(\.multiple) == [true])
+        #expect(ledger.heldCount == 0 && ledger.deadline == nil)
+    }
+
+    /// With nothing else in progress the broker waits on us: what is held leaves.
+    @Test func nothingElseInProgressSendsAtOnce() {
+        var ledger = AckLedger(holding: .window(prefetch: 400))
+        for tag in 1...3 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        let now = ContinuousClock.now
+        #expect(ledger.ack([(2, false), (1, false)], at: now).isEmpty)
+        let frames = ledger.ack([(3, false)], at: now)
+        #expect(frames.map(\.tag) == [3] && frames.map(\.multiple) == [true])
+    }
+
+    /// The oldest held ack decides when they leave; `due` before then sends nothing.
+    @Test func theOldestLeavesAfterTheLongestHold() {
+        var ledger = AckLedger(holding: .window(prefetch: 400, longest: .milliseconds(100)))
+        for tag in 1...10 as ClosedRange<UInt64> { ledger.deliver(tag) }
+        let start = ContinuousClock.now
+        #expect(ledger.ack([(1, false)], at: start).isEmpty)
+        #expect(ledger.ack([(2, false)], at: start + .milliseconds(60)).isEmpty)
+        #expect(ledger.deadline == start + .milliseconds(100))
+        #expect(ledger.due(at: start + .milliseconds(99)).isEmpty)
+        let frames = ledger.due(at: start + .milliseconds(100))
+        #expect(frames.map(\.tag) == [2] && frames.map(\.multiple) == [true])
+        #expect(ledger.deadline == nil && ledger.due(at: start + .seconds(1)).isEmpty)
+        // An ack taken after its time leaves with the call that takes it.
+        #expect(ledger.ack([(3, false)], at: start + .seconds(2)).isEmpty)
+        #expect(ledger.ack([(4, false)], at: start + .seconds(2) + .milliseconds(100)).map(\.tag) == [4])
+    }
+
+    /// Behind a delivery still in progress (a hanging endpoint's), held acks leave a frame
+    /// each, together, and never one that covers it.
+    @Test func behindAGapEachLeavesAloneButTogether() throws {
+        var (ledger, broker) = Self.delivered(1...8, holding: .window(prefetch: 16))
+        let now = ContinuousClock.now
+        #expect(ledger.ack([(3, false), (5, false), (4, false)], at: now).isEmpty)
+        let frames = ledger.ack([(7, false)], at: now)
+        #expect(frames.map(\.tag) == [3, 4, 5, 7] && frames.allSatisfy { !$0.multiple })
+        try broker.apply(frames)
+        #expect(broker.unacked == [1, 2, 6, 8])
+    }
+
+    /// A nack, whose `multiple` could return a message whose ack is held, comes after them.
+    @Test func aNackComesAfterTheHeldAcks() throws {
+        var (ledger, broker) = Self.delivered(1...6, holding: .window(prefetch: 400))
+        #expect(ledger.ack([(1, false), (2, false)], at: .now).isEmpty)
+        let first = ledger.settle(4, multiple: true)
+        #expect(first.map(\.tag) == [2] && first.map(\.multiple) == [true])
+        try broker.nack(4, multiple: true, after: first)
+        #expect(broker.unacked == [5, 6])
+        #expect(ledger.heldCount == 0)
     }
 }
