@@ -246,7 +246,7 @@ public struct Settings: Sendable {
             case .httpTimeout: "10s"
             case .connectTimeout: "5s"
             case .workerConcurrency: "500"
-            case .workerWindowBytes: "33554432"
+            case .workerWindowBytes: "25165824"
             case .endpointCacheTTL: "5s"
             case .endpointConcurrency: "20"
             case .deferDelay: "10s"

@@ -36,7 +36,7 @@ public struct WorkerService: Service, CustomStringConvertible {
     public let shardView: ShardView?
 
     package init(
-        amqpURL: String, context: WorkerContext, concurrency: Int = 500, windowBytes: Int = 32 * 1024 * 1024, maxMessageBytes: Int = 320 * 1024,
+        amqpURL: String, context: WorkerContext, concurrency: Int = 500, windowBytes: Int = 24 * 1024 * 1024, maxMessageBytes: Int = 320 * 1024,
         backoff: Backoff = Backoff(), status: WorkerStatus = WorkerStatus(), shardView: ShardView? = nil
     ) {
         self.windowBytes = windowBytes

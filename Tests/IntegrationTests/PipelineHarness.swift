@@ -86,7 +86,7 @@ struct Pipeline {
         }
     }
 
-    func startWorker(windowBytes: Int = 32 * 1024 * 1024) -> Task<Void, any Error> {
+    func startWorker(windowBytes: Int = 24 * 1024 * 1024) -> Task<Void, any Error> {
         let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50, windowBytes: windowBytes, status: workerStatus)
         return Task { try await service.run() }
     }
