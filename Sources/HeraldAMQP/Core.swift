@@ -129,8 +129,10 @@ final class Core {
             // frames with `MSG_MORE` but the last), which saves two system calls a wake-up
             // when events come one at a time.
             var corked = false
-            // Acks wait until the next other command or the end of the run, so that those
-            // of one channel leave together (`AckLedger`); nothing overtakes them.
+            // Acks are gathered until the next other command or the end of the run and given
+            // to their channel's ledger, which sends them or holds them for company
+            // (`AckLedger`). Publishes may overtake held acks; a call that could close the
+            // channel (an RPC, a consume, a nack, a reject, the close) sends them first.
             var acks: [UInt16: [(tag: UInt64, multiple: Bool)]] = [:]
             inbox.drain(emptyingPipe: woken, into: &commands)
             woken = false
@@ -274,6 +276,10 @@ final class Core {
                 continuation.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: rpc.operation))
                 return nil
             }
+            if let error = flushAcks(channel: id) {
+                continuation.resume(throwing: error)
+                return error
+            }
             switch perform(rpc, channel: id) {
             case .success(let info): continuation.resume(returning: info)
             case .failure(let error):
@@ -288,6 +294,11 @@ final class Core {
             guard channels[id] != nil else {
                 consume.started.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.consume"))
                 return nil
+            }
+            if let error = flushAcks(channel: id) {
+                consume.started.resume(throwing: error)
+                consume.stream.finish(throwing: error)
+                return error
             }
             let arena = Arena()
             let ok = amqp_basic_consume(

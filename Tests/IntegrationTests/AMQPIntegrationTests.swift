@@ -262,6 +262,70 @@ struct AMQPIntegrationTests {
         await connection.close()
     }
 
+    /// An ack held for company leaves when its time comes, with nothing else to carry it:
+    /// the broker, whose window it fills, sends the next message only then.
+    @Test func aHeldAckLeavesWhenItsTimeComes() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let queue = TestServices.uniqueName("held")
+        try await channel.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
+        try await channel.enableConfirms()
+        for n in 0..<12 { try await channel.publish(Message(body: [UInt8(n)]), exchange: "", routingKey: queue) }
+        let consuming = try await connection.openChannel()
+        // A window of 8 holds up to 2 acks; one held with 7 deliveries in progress waits.
+        try await consuming.setPrefetch(8)
+        let consumer = try await consuming.consume(queue)
+        let ninth = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                var iterator = consumer.makeAsyncIterator()
+                var tags: [UInt64] = []
+                for _ in 0..<8 { tags.append(try #require(try await iterator.next()).deliveryTag) }
+                consuming.ack(tags[0])
+                return try await iterator.next()?.message.body
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(10))
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(ninth == [8], "the ninth message came only if the held ack left")
+        consumer.cancel()
+        try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
+    /// Acks held when their channel closes leave before the close: only the messages not
+    /// acked go back to the queue.
+    @Test func heldAcksLeaveBeforeTheirChannelCloses() async throws {
+        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let channel = try await connection.openChannel()
+        let queue = TestServices.uniqueName("held")
+        try await channel.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
+        try await channel.enableConfirms()
+        for n in 0..<3 { try await channel.publish(Message(body: [UInt8(n)]), exchange: "", routingKey: queue) }
+        let consuming = try await connection.openChannel()
+        try await consuming.setPrefetch(100)
+        let consumer = try await consuming.consume(queue)
+        var iterator = consumer.makeAsyncIterator()
+        var tags: [UInt64] = []
+        for _ in 0..<3 { tags.append(try #require(try await iterator.next()).deliveryTag) }
+        // Held: one of the 25 a window of 100 gathers, two deliveries still in progress.
+        consuming.ack(tags[0])
+        try await consuming.close()
+        let limit = ContinuousClock.now + .seconds(10)
+        var ready = 0
+        while ready == 0 && ContinuousClock.now < limit {
+            ready = Int(try await channel.declareQueue(queue, passive: true).messageCount)
+            if ready == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(ready == 2, "the acked message does not come back")
+        try await channel.deleteQueue(queue)
+        await connection.close()
+    }
+
     /// A node that lets the process in but cannot serve it is passed over: the next
     /// connect starts at the following node of the list.
     @Test func anAbandonedNodeIsPassedOverByTheNextConnect() async throws {
