@@ -262,34 +262,32 @@ struct AMQPIntegrationTests {
         await connection.close()
     }
 
-    /// An ack held for company leaves when its time comes, with nothing else to carry it:
-    /// the broker, whose window it fills, sends the next message only then.
-    @Test func aHeldAckLeavesWhenItsTimeComes() async throws {
+    /// A connection, a channel with confirms and a new quorum queue holding messages
+    /// `[0]`, `[1]`, … `[count - 1]`.
+    static func quorumQueue(holding count: Int) async throws -> (Connection, HeraldAMQP.Channel, String) {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()
         let queue = TestServices.uniqueName("held")
         try await channel.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
         try await channel.enableConfirms()
-        for n in 0..<12 { try await channel.publish(Message(body: [UInt8(n)]), exchange: "", routingKey: queue) }
+        for n in 0..<count { try await channel.publish(Message(body: [UInt8(n)]), exchange: "", routingKey: queue) }
+        return (connection, channel, queue)
+    }
+
+    /// An ack held for company leaves when its time comes, with nothing else to carry it:
+    /// the broker, whose window it fills, sends the next message only then.
+    @Test func aHeldAckLeavesWhenItsTimeComes() async throws {
+        let (connection, channel, queue) = try await Self.quorumQueue(holding: 12)
         let consuming = try await connection.openChannel()
         // A window of 8 holds up to 2 acks; one held with 7 deliveries in progress waits.
         try await consuming.setPrefetch(8)
         let consumer = try await consuming.consume(queue)
-        let ninth = try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                var iterator = consumer.makeAsyncIterator()
-                var tags: [UInt64] = []
-                for _ in 0..<8 { tags.append(try #require(try await iterator.next()).deliveryTag) }
-                consuming.ack(tags[0])
-                return try await iterator.next()?.message.body
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(10))
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
+        let ninth: [UInt8]? = try await within(.seconds(10)) {
+            var iterator = consumer.makeAsyncIterator()
+            var tags: [UInt64] = []
+            for _ in 0..<8 { tags.append(try #require(try await iterator.next()).deliveryTag) }
+            consuming.ack(tags[0])
+            return try await iterator.next()?.message.body
         }
         #expect(ninth == [8], "the ninth message came only if the held ack left")
         consumer.cancel()
@@ -300,12 +298,7 @@ struct AMQPIntegrationTests {
     /// Acks held when their channel closes leave before the close: only the messages not
     /// acked go back to the queue.
     @Test func heldAcksLeaveBeforeTheirChannelCloses() async throws {
-        let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
-        let channel = try await connection.openChannel()
-        let queue = TestServices.uniqueName("held")
-        try await channel.declareQueue(queue, arguments: ["x-queue-type": "quorum"])
-        try await channel.enableConfirms()
-        for n in 0..<3 { try await channel.publish(Message(body: [UInt8(n)]), exchange: "", routingKey: queue) }
+        let (connection, channel, queue) = try await Self.quorumQueue(holding: 3)
         let consuming = try await connection.openChannel()
         try await consuming.setPrefetch(100)
         let consumer = try await consuming.consume(queue)

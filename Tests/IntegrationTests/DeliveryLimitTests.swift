@@ -108,18 +108,9 @@ struct DeliveryLimitTests {
         let connection = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
         let channel = try await connection.openChannel()
         let consumer = try await channel.consume(queue)
-        let taken = try await withThrowingTaskGroup(of: HeraldAMQP.Delivery?.self) { group in
-            group.addTask {
-                for try await delivery in consumer { return delivery }
-                return nil
-            }
-            group.addTask {
-                try await Task.sleep(for: .seconds(10))
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
+        let taken: HeraldAMQP.Delivery? = try await within(.seconds(10)) {
+            for try await delivery in consumer { return delivery }
+            return nil
         }
         if let taken { channel.ack(taken.deliveryTag) }
         consumer.cancel()
