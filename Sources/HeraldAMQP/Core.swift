@@ -211,7 +211,8 @@ final class Core {
         return nil
     }
 
-    /// Sends every ack `id`'s ledger holds (before a nack, a reject or the channel's close).
+    /// Sends every ack `id`'s ledger holds: before a call that could close the channel (an
+    /// RPC, a consume, its close) and before the connection's close.
     private func flushAcks(channel id: UInt16) -> BrokerError? {
         guard let frames = channels[id]?.ledger.flush(), !frames.isEmpty else { return nil }
         return send(frames, channel: id)
