@@ -146,7 +146,8 @@ final class Core {
                     acks[id, default: []].append((tag, multiple))
                     continue
                 }
-                // The acks gathered so far leave first, in the same corked run.
+                // The acks gathered so far go to their ledgers first; what they let go leaves
+                // in the same corked run.
                 if let error = sendAcks(&acks) {
                     failure = error
                     untaken = commands[index...]
@@ -197,11 +198,11 @@ final class Core {
 
     /// Sends the held acks whose time has come, in one corked run if they are several.
     private func sendDueAcks(corked: Bool) -> BrokerError? {
-        var now: ContinuousClock.Instant?
-        for id in channels.keys where channels[id]?.ledger.deadline != nil {
-            let instant = now ?? .now
-            now = instant
-            guard let frames = channels[id]?.ledger.due(at: instant), !frames.isEmpty else { continue }
+        let holding = channels.filter { $0.value.ledger.deadline != nil }.keys
+        guard !holding.isEmpty else { return nil }
+        let now = ContinuousClock.now
+        for id in holding {
+            guard let frames = channels[id]?.ledger.due(at: now), !frames.isEmpty else { continue }
             let corks = !corked && frames.count > 1
             if corks { cork(true) }
             let error = send(frames, channel: id)
