@@ -123,7 +123,12 @@ struct RotationTests {
         let receiver = try await TestHTTPServer.start { request in
             Self.verifies(request, profile: profile, secret: held.withLock { $0 }) ? .status(200) : .status(401)
         }
-        try await APIHarness.run { api in
+        // Retries outlast a confirmation that a loaded machine makes late, and the endpoint is
+        // not disabled by the refusals meanwhile (3 deliveries × 6 attempts at most).
+        var options = Pipeline.Options()
+        options.ladder = "500ms,1s,2s,4s,8s"
+        options.disable = DisablePolicy(threshold: 20, window: .zero)
+        try await APIHarness.run(options) { api in
             let (tenantID, key) = try await api.tenant()
             let tenant = try #require(UUID(uuidString: tenantID))
             let (id, old) = try await api.endpoint(
@@ -132,7 +137,6 @@ struct RotationTests {
             let new = try #require(try await api.call("POST", "/v1/endpoints/\(id)/rotate-secret", token: key, body: [:]).string("secret"))
             api.pipeline.context.directory.invalidate(tenant: tenant)
             held.withLock { $0 = new }
-            // Fewer refusals than the harness's disable threshold (5 in a row, no time span).
             for n in 1...3 { try await api.pipeline.publish("invoice.paid", tenant: tenant, data: #"{"n":\#(n)}"#) }
             try await api.pipeline.eventually("the receiver refuses the previous secret's signatures") {
                 receiver.requests.count >= 3
