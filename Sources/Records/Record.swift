@@ -1,6 +1,7 @@
 public import Delivery
 public import HeraldEvents
 public import Foundation
+import Cryptography
 
 /// A delivery as the worker sees it when deciding what to do.
 public struct DeliveryState: Sendable, Equatable {
@@ -41,7 +42,7 @@ public struct DeliveryState: Sendable, Equatable {
 /// One event as the worker hands it to `PipelineRecords.store`, with the endpoints it goes to.
 public struct Arrival: Sendable {
     /// An endpoint the event goes to.
-    public struct Target: Sendable, Equatable {
+    public struct Target: Sendable {
         public var endpoint: UUID
         /// Recorded as skipped (the endpoint is disabled), never sent.
         public var skip: Bool
@@ -50,12 +51,23 @@ public struct Arrival: Sendable {
         public var claim: Bool
         /// The endpoint is ordered: a delivery created for it takes the next position.
         public var ordered: Bool
+        /// Attempt 1, already made and delivered before the event was stored: a delivery
+        /// created for it is written delivered, with this attempt, in the same statement.
+        /// Its id is `DeliveryState.identity`'s, which the request carried.
+        public var sent: AttemptRecord?
 
         public init(endpoint: UUID, skip: Bool = false, claim: Bool = false, ordered: Bool = false) {
             self.endpoint = endpoint
             self.skip = skip
             self.ordered = ordered
             self.claim = claim && !skip && !ordered
+        }
+
+        /// A target whose first attempt `sent` delivered before the store.
+        public init(endpoint: UUID, sent: AttemptRecord) {
+            precondition(sent.next == .delivered && sent.attempt.number == 1, "only a delivered first attempt is written with its delivery")
+            self.init(endpoint: endpoint)
+            self.sent = sent
         }
     }
 
@@ -76,11 +88,39 @@ public struct Stored: Sendable {
     public var deliveries: [DeliveryState]
     /// The deliveries this call created with attempt 1 claimed for the caller.
     public var claimed: Set<UUID>
+    /// The deliveries this call created delivered, with the attempt their target had sent.
+    public var settled: Set<UUID>
 
-    public init(event: Event, deliveries: [DeliveryState], claimed: Set<UUID>) {
+    public init(event: Event, deliveries: [DeliveryState], claimed: Set<UUID>, settled: Set<UUID> = []) {
         self.event = event
         self.deliveries = deliveries
         self.claimed = claimed
+        self.settled = settled
+    }
+}
+
+extension DeliveryState {
+    /// The id and first request id of the delivery of an event to an endpoint, the same in
+    /// every worker and on every try: a first attempt may be sent before its delivery is
+    /// written, and a message that comes back after a crash in between creates the
+    /// delivery and sends it again under the same `webhook-id`, which the receiver
+    /// deduplicates on.
+    public static func identity(tenant: UUID, event: String, endpoint: UUID) -> (id: UUID, requestID: UUID) {
+        var input = Array("herald.delivery\u{0}".utf8)
+        input.reserveCapacity(input.count + 32 + event.utf8.count)
+        withUnsafeBytes(of: tenant.uuid) { input += $0 }
+        withUnsafeBytes(of: endpoint.uuid) { input += $0 }
+        input += event.utf8
+        let digest = SHA256.hash(input)
+        return (uuid(digest[0..<16]), uuid(digest[16..<32]))
+    }
+
+    /// 16 bytes of a digest as a UUID of version 8 (RFC 9562: custom, here name-based).
+    private static func uuid(_ bytes: ArraySlice<UInt8>) -> UUID {
+        var b = Array(bytes)
+        b[6] = (b[6] & 0x0F) | 0x80
+        b[8] = (b[8] & 0x3F) | 0x80
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 }
 

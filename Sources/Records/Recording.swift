@@ -91,18 +91,22 @@ extension PostgresRecords {
         """
     }
 
-    static func insertAttempts(_ entries: [AttemptRecord]) -> Query {
+    /// Logs the attempts of `entries`, those that `condition` (on `v`) lets through.
+    static func insertAttempts(_ entries: [AttemptRecord], where condition: Query = "") -> Query {
         let attempts = entries.map(\.attempt)
         return """
             INSERT INTO delivery_attempts (delivery_id, attempt, trigger, request_id, started_at, duration_ms,
                                            status_code, response_excerpt, error_class, error_message)
-            SELECT * FROM unnest(
+            SELECT v.* FROM unnest(
                 \(Column(attempts.map(\.deliveryID)))::uuid[], \(Column(attempts.map(\.number)))::int[],
                 \(Column(attempts.map(\.trigger.rawValue)))::text[], \(Column(attempts.map(\.requestID)))::uuid[],
                 \(Column(attempts.map(\.startedAt)))::timestamptz[], \(Column(attempts.map { max(0, Int($0.duration.milliseconds)) }))::int[],
                 \(Column(attempts.map(\.outcome.statusCode)))::int[], \(Column(attempts.map { Self.text($0.excerpt) }))::text[],
                 \(Column(attempts.map(\.outcome.errorClass?.rawValue)))::text[],
                 \(Column(attempts.map { $0.outcome.errorMessage.map { String($0.prefix(500)) } }))::text[])
+                AS v (delivery_id, attempt, trigger, request_id, started_at, duration_ms, status_code, response_excerpt, error_class,
+                      error_message)
+            \(condition)
             """
     }
 

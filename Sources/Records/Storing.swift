@@ -1,6 +1,7 @@
 public import HeraldEvents
 public import Foundation
 import Postgres
+import Delivery
 
 extension PostgresRecords {
     /// A whole batch in one statement (events and deliveries inserted together, so both or
@@ -29,48 +30,61 @@ extension PostgresRecords {
             RETURNING tenant_id, id
             """
         var claimedTargets: Set<DeliveryKey> = []
-        var tenants: [UUID] = [], eventIDs: [String] = [], endpoints: [UUID] = [], statuses: [String] = [], attempts: [Int] = [], ordered: [Bool] = []
+        var sentTargets: Set<DeliveryKey> = []
+        var sent: [AttemptRecord] = []
+        var columns = DeliveryColumns()
         for arrival in arrivals {
+            let key = EventKey(arrival.event)
             for target in arrival.targets {
-                if target.claim { claimedTargets.insert(DeliveryKey(EventKey(arrival.event), target.endpoint)) }
-                tenants.append(arrival.event.tenantID)
-                eventIDs.append(arrival.event.id)
-                endpoints.append(target.endpoint)
-                statuses.append((target.skip ? DeliveryState.Status.skipped : .pending).rawValue)
-                attempts.append(target.claim ? 1 : 0)
-                ordered.append(target.ordered)
+                let identity = DeliveryState.identity(tenant: arrival.event.tenantID, event: arrival.event.id, endpoint: target.endpoint)
+                if target.claim { claimedTargets.insert(DeliveryKey(key, target.endpoint)) }
+                if var record = target.sent {
+                    sentTargets.insert(DeliveryKey(key, target.endpoint))
+                    record.attempt.deliveryID = identity.id
+                    sent.append(record)
+                }
+                columns.ids.append(identity.id)
+                columns.requestIDs.append(identity.requestID)
+                columns.tenants.append(arrival.event.tenantID)
+                columns.eventIDs.append(arrival.event.id)
+                columns.endpoints.append(target.endpoint)
+                columns.statuses.append((target.skip ? DeliveryState.Status.skipped : target.sent != nil ? .delivered : .pending).rawValue)
+                columns.attempts.append(target.claim || target.sent != nil ? 1 : 0)
+                columns.codes.append(target.sent?.attempt.outcome.statusCode)
+                columns.ordered.append(target.ordered)
             }
         }
         // Rows of the events created (a NULL delivery id) and of the deliveries created.
         let written: [Row]
         var recorded: [Recorded]?
-        if endpoints.isEmpty {
+        if columns.endpoints.isEmpty {
             // Events that match no endpoint (none yet, none confirmed, none subscribed) are
             // stored all the same, so the log can say so, and the message is acked.
             written = Array(try await pool.query(events.prepared()))
             recorded = try await record(records)
-        } else if !records.isEmpty {
-            // The records' part is `recordDelivered`'s; moved deliveries come back marked -1.
+        } else {
+            // One statement, one round trip: the foreign keys are checked at its end. The
+            // attempts of targets sent first are logged for the deliveries it creates (`s`);
+            // the riders' attempts are logged (`a`) and their deliveries moved (`m`, marked
+            // -1); the endpoints of both end their runs of failures (`r`).
+            let delivered = DeliveryState.Status.delivered.rawValue
             let statement: Query = """
-                WITH e AS (\(events)), d AS (\(Self.insertDeliveries(tenants, eventIDs, endpoints, statuses, attempts, ordered))),
-                \(Self.delivered(records))
+                WITH e AS (\(events)), d AS (\(Self.insertDeliveries(columns))),
+                s AS (\(Self.insertAttempts(sent, where: "WHERE v.delivery_id IN (SELECT id FROM d)"))),
+                a AS (\(Self.insertAttempts(records))), m AS (\(Self.moveDeliveries(records, indices: Array(records.indices)))), r AS (
+                    UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
+                    WHERE id IN (SELECT endpoint_id FROM m UNION SELECT endpoint_id FROM d WHERE status = \(delivered)) AND consecutive_failures <> 0
+                )
                 SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
                 UNION ALL SELECT * FROM d
                 UNION ALL SELECT id, endpoint_id, NULL::uuid, NULL::text, NULL::int, -1, NULL::uuid, NULL::text, false FROM m
-                """
-            written = Array(try await pool.query(statement.prepared()))
-        } else {
-            // One statement, one round trip: the foreign keys are checked at its end.
-            let statement: Query = """
-                WITH e AS (\(events)), d AS (\(Self.insertDeliveries(tenants, eventIDs, endpoints, statuses, attempts, ordered)))
-                SELECT NULL::uuid, NULL::uuid, NULL::uuid, NULL::text, NULL::int, 0, tenant_id, id, false FROM e
-                UNION ALL SELECT * FROM d
                 """
             written = Array(try await pool.query(statement.prepared()))
         }
         var created: Set<EventKey> = []
         var new: [EventKey: [DeliveryState]] = [:]
         var claimed: Set<UUID> = []
+        var settled: Set<UUID> = []
         var moved: Set<UUID> = []
         for row in written {
             if try row.columnCount == 9 && row.decode(Int.self, 5) == -1 {
@@ -87,6 +101,7 @@ extension PostgresRecords {
             let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
             new[key, default: []].append(state)
             if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
+            if sentTargets.contains(DeliveryKey(key, state.endpointID)) { settled.insert(state.id) }
         }
         // Events stored earlier keep their first content.
         var earlier: [EventKey: Event] = [:]
@@ -141,25 +156,36 @@ extension PostgresRecords {
             let key = EventKey(arrival.event)
             let first = handedOut.insert(key).inserted
             let states = existing[key] ?? new[key] ?? []
-            let mine = first ? claimed.intersection(states.map(\.id)) : []
-            return Stored(event: earlier[key] ?? arrival.event, deliveries: states, claimed: mine)
+            let ids = Set(states.map(\.id))
+            return Stored(
+                event: earlier[key] ?? arrival.event, deliveries: states, claimed: first ? claimed.intersection(ids) : [],
+                settled: first ? settled.intersection(ids) : [])
         }
         return (stored, recorded ?? records.map { Recorded(applied: moved.contains($0.attempt.deliveryID), disabledEndpoint: false) })
     }
 
-    /// The deliveries of a batch, one array per column; returns their rows as `state` reads them.
-    private static func insertDeliveries(
-        _ tenants: [UUID], _ eventIDs: [String], _ endpoints: [UUID], _ statuses: [String], _ attempts: [Int], _ ordered: [Bool]
-    ) -> Query {
+    /// A batch's deliveries, one array per column.
+    private struct DeliveryColumns {
+        var ids: [UUID] = [], requestIDs: [UUID] = [], tenants: [UUID] = [], eventIDs: [String] = [], endpoints: [UUID] = []
+        var statuses: [String] = [], attempts: [Int] = [], codes: [Int?] = [], ordered: [Bool] = []
+    }
+
+    /// The deliveries of a batch, under the ids `DeliveryState.identity` gives them;
+    /// returns their rows as `state` reads them (a delivered one has its attempt recorded).
+    private static func insertDeliveries(_ columns: DeliveryColumns) -> Query {
         """
-        INSERT INTO deliveries (tenant_id, event_id, endpoint_id, status, attempts, claimed_at, position)
-        SELECT v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
+        INSERT INTO deliveries (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, claimed_at, last_status_code,
+                                delivered_at, position)
+        SELECT v.id, v.request_id, v.tenant_id, v.event_id, v.endpoint_id, v.status, v.attempts, CASE WHEN v.attempts > 0 THEN now() END,
+               v.code, CASE WHEN v.status = \(DeliveryState.Status.delivered.rawValue) THEN now() END,
                CASE WHEN v.ordered THEN nextval('delivery_positions') END
-        FROM unnest(\(Column(tenants))::uuid[], \(Column(eventIDs))::text[], \(Column(endpoints))::uuid[],
-                    \(Column(statuses))::text[], \(Column(attempts))::int[], \(Column(ordered))::bool[])
-             AS v (tenant_id, event_id, endpoint_id, status, attempts, ordered)
+        FROM unnest(\(Column(columns.ids))::uuid[], \(Column(columns.requestIDs))::uuid[], \(Column(columns.tenants))::uuid[],
+                    \(Column(columns.eventIDs))::text[], \(Column(columns.endpoints))::uuid[], \(Column(columns.statuses))::text[],
+                    \(Column(columns.attempts))::int[], \(Column(columns.codes))::int[], \(Column(columns.ordered))::bool[])
+             AS v (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, code, ordered)
         ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
-        RETURNING id, endpoint_id, request_id, status, attempts, 0, tenant_id, event_id, position IS NOT NULL
+        RETURNING id, endpoint_id, request_id, status, attempts, (status = \(DeliveryState.Status.delivered.rawValue))::int,
+                  tenant_id, event_id, position IS NOT NULL
         """
     }
 

@@ -27,6 +27,14 @@ public struct WorkerContext: Sendable {
     /// The tenant whose endpoints receive operator events as webhooks; nil: none.
     public var operatorTenant: UUID?
     public var logger: Logger
+    /// First copies of events send their first attempts before they are stored
+    /// (`HERALD_DELIVER_BEFORE_STORE`).
+    public var deliverBeforeStore = false
+    /// Events whose first copy is being sent before it is stored, shared by the worker's
+    /// connections.
+    package let firstCopies = FirstCopies()
+    /// Ends the stores' waits for first attempts that take long; run by `WorkerService`.
+    package let firstAttemptDeadlines = FirstAttemptDeadlines()
 
     package init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
@@ -178,16 +186,10 @@ package struct Processor: Sendable {
             try await take(id, attempt: attempt, manual: manual, endpoint: endpoint, redelivered: delivery.redelivered)
         case .deferred(let endpoint, let deferrals):
             // Each as its own delivery message; those deferred again leave as one message.
-            try await Self.settle { group in
-                for deferral in deferrals {
-                    group.addTask {
-                        await Self.failure {
-                            try await take(
-                                deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered)
-                        }
-                    }
-                }
-            }
+            try await Self.settle(
+                deferrals.map { deferral in
+                    { try await take(deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered) }
+                })
         }
     }
 
@@ -222,6 +224,11 @@ package struct Processor: Sendable {
         // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
         var leases: [UUID: SlotLease] = [:]
+        // A first copy of an event outside a shard may send its first attempts before
+        // anything is written (`sendFirst`); a redelivered one finds what its first holder
+        // stored.
+        let first = context.deliverBeforeStore && intake == nil && !delivery.redelivered
+        var firsts: [(endpoint: Endpoint, lease: SlotLease)] = []
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
@@ -234,14 +241,134 @@ package struct Processor: Sendable {
                 let paced = endpoint.rateLimit != nil || slots.paceWait(endpoint.id, rateLimit: nil) > .zero
                 let lease = paced ? nil : slots.tryLease(endpoint.id)
                 leases[endpoint.id] = lease
-                targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
+                if first, let lease, endpoint.unusable == nil {
+                    firsts.append((endpoint, lease))
+                } else {
+                    targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
+                }
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
         }
+        if !firsts.isEmpty {
+            // Not while another copy of it is being sent here (the producer published it
+            // twice): that copy waits for the store and finds the deliveries.
+            if await context.firstCopies.enter(EventKey(event)) {
+                try await sendFirst(event, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
+                return
+            }
+            targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id, claim: true) }
+        }
+        guard let stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases) else { return }
+        try await Self.settle(follow(stored, leases: leases, endpoints: endpoints, redelivered: delivery.redelivered))
+    }
+
+    /// Deliver first, write once: sends attempt 1 to each of `firsts` with its slot (the
+    /// caller holds the event in `firstCopies`, left once it is stored) before anything is
+    /// written, then stores the event with its deliveries, those delivered written settled
+    /// with their attempt in the same statement. The store waits for the exchanges `firstAttemptWait` at most: one that takes longer
+    /// is stored claimed and recorded when it ends, so the log shows the event meanwhile.
+    /// A crash before the store sends again when the message comes back, under the same
+    /// delivery id (`DeliveryState.identity`), so the receiver sees one `webhook-id`.
+    private func sendFirst(
+        _ event: Event, to firsts: [(endpoint: Endpoint, lease: SlotLease)], others: [Arrival.Target], leases: [UUID: SlotLease],
+        from delivery: HeraldAMQP.Delivery, endpoints: [Endpoint]
+    ) async throws {
+        let states = firsts.map(\.endpoint).map { endpoint in
+            let identity = DeliveryState.identity(tenant: event.tenantID, event: event.id, endpoint: endpoint.id)
+            return DeliveryState(
+                id: identity.id, endpointID: endpoint.id, requestID: identity.requestID, status: .pending, attempts: 1, recordedAttempts: 0)
+        }
+        let attempts = FirstAttempts(expected: firsts.count)
+        context.firstAttemptDeadlines.add(attempts, deadline: .now + Self.firstAttemptWait)
+        let failure: (any Error)? = await withTaskGroup(of: (Int, Exchange)?.self) { group in
+            for (index, (endpoint, lease)) in firsts.enumerated() {
+                group.addTask {
+                    let exchange = await exchange(1, of: states[index], event: event, endpoint: endpoint, lease: lease)
+                    return attempts.made(index, exchange) ? nil : (index, exchange)
+                }
+            }
+            await attempts.wait()
+            let made = attempts.close()
+            var targets = others
+            for (index, (endpoint, _)) in firsts.enumerated() {
+                if let exchange = made[index], exchange.outcome.verdict == .delivered {
+                    targets.append(Arrival.Target(endpoint: endpoint.id, sent: exchange.record(1, of: states[index], manual: false, ladder: context.topology.ladder).record))
+                } else {
+                    targets.append(Arrival.Target(endpoint: endpoint.id, claim: true))
+                }
+            }
+            var rest = leases
+            for (endpoint, _) in firsts { rest[endpoint.id] = nil }
+            let stored: Stored?
+            do {
+                stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: nil, leases: rest)
+                context.firstCopies.leave(EventKey(event), stored: stored != nil)
+            } catch {
+                context.firstCopies.leave(EventKey(event), stored: false)
+                // Nothing was written: the message comes back and sends again. The exchanges
+                // still under way end on their own, never cut off on the wire.
+                for await _ in group {}
+                return error
+            }
+            guard let stored else {
+                for await _ in group {}
+                return nil
+            }
+            var failure: (any Error)?
+            do {
+                // A first endpoint's delivery is `conclude`'s, also one another copy created.
+                let firstEndpoints = Set(firsts.map(\.endpoint.id))
+                var others = stored
+                others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
+                try await Self.settle(
+                    made.map { index, exchange in
+                        { try await conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
+                    } + follow(others, leases: rest, endpoints: endpoints, redelivered: false))
+            } catch {
+                failure = error
+            }
+            // Exchanges that outlasted the wait, recorded as they end.
+            for await late in group {
+                guard let (index, exchange) = late else { continue }
+                if let error = await Self.failure(of: { try await conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }) {
+                    failure = failure ?? error
+                }
+            }
+            return failure
+        }
+        if let failure { throw failure }
+    }
+
+    /// How long a store waits for first attempts sent before it (`sendFirst`): bounds how
+    /// long an event is missing from the log while a slow receiver answers.
+    static let firstAttemptWait: Duration = .seconds(1)
+
+    /// Records attempt 1 of a delivery sent before its store, as the store left it: written
+    /// with it (nothing to write), claimed by it (recorded now), or created before by
+    /// another copy of the event, whose delivery the attempt is logged against as the next.
+    private func conclude(_ exchange: Exchange, of state: DeliveryState, at endpoint: Endpoint, stored: Stored, event: Event) async throws {
+        if stored.settled.contains(state.id) {
+            try await conclude(1, of: state, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false,
+                recorded: Recorded(applied: true, disabledEndpoint: false))
+        } else if stored.claimed.contains(state.id) {
+            try await conclude(1, of: state, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false)
+        } else if let existing = stored.deliveries.first(where: { $0.endpointID == endpoint.id }) {
+            let k = max(existing.attempts, existing.recordedAttempts) + 1
+            pipelineLogger(tenant: event.tenantID, endpoint: endpoint.id, event: event.id, delivery: existing.id, requestID: existing.requestID)
+                .info("a copy of a stored event was sent again before it met its delivery; logged as another attempt", metadata: ["attempt": "\(k)"])
+            // Claimed where the delivery is still open, so no other holder takes the number;
+            // logged in any case (a settled delivery is not moved).
+            _ = try await claims.submit(AttemptClaim(delivery: existing.id, attempt: k))
+            try await conclude(k, of: existing, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false)
+        }
+    }
+
+    /// Stores `arrival`; nil when the database refused the event and its message was
+    /// parked. Gives back the slots of `leases` on every path that claims nothing with them.
+    private func store(_ arrival: Arrival, from delivery: HeraldAMQP.Delivery, intake: Intake?, leases: [UUID: SlotLease]) async throws -> Stored? {
         let stored: Stored
         do {
-            let arrival = Arrival(event: event, targets: targets)
             if let intake {
                 try await intake.turn.take()
                 stored = try await intake.stores.submit(arrival) { intake.turn.passTaken() }
@@ -253,7 +380,7 @@ package struct Processor: Sendable {
             // batch): parked with the SQLSTATE only, never the values.
             for lease in leases.values { lease.release(after: .unused) }
             try await park(delivery, reason: "the database refused the event (SQLSTATE \(error.sqlState ?? error.code.description))")
-            return
+            return nil
         } catch {
             for lease in leases.values { lease.release(after: .unused) }
             throw error
@@ -261,47 +388,50 @@ package struct Processor: Sendable {
         // Slots taken for deliveries that existed already go back; `run` takes its own.
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
         for (endpoint, lease) in leases where !claimedEndpoints.contains(endpoint) { lease.release(after: .unused) }
-        let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        try await Self.settle { group in
-            for state in stored.deliveries {
-                if state.ordered {
-                    // The one that is its endpoint's head goes (its creator, or a redelivered
-                    // copy, asks for it); the others wait for the ones before them.
-                    if !state.status.isFinal {
-                        group.addTask { await Self.failure { try await nudge(state.endpointID, creating: state.id) } }
-                    }
-                } else if stored.claimed.contains(state.id) {
-                    // Claimed only for targets taken from `endpoints`, each with its lease.
-                    guard let endpoint = byID[state.endpointID], let lease = leases[state.endpointID] else {
-                        leases[state.endpointID]?.release(after: .unused)
-                        continue
-                    }
-                    group.addTask {
-                        await Self.failure { try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
-                    }
-                } else {
-                    group.addTask {
-                        await Self.failure {
-                            try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: delivery.redelivered, endpoints: endpoints)
-                        }
-                    }
-                }
-            }
-        }
+        return stored
     }
 
-    /// Runs the tasks `body` adds (each returning its failure, see `failure(of:)`) to
-    /// their ends, then throws the first failure. One delivery failing (its endpoint cannot
-    /// sign, the database is away) must not cancel its siblings' requests on the wire: they
-    /// would be sent again when the message returns.
-    private static func settle(_ body: (inout TaskGroup<(any Error)?>) -> Void) async throws {
-        let failure = await withTaskGroup(of: (any Error)?.self) { group in
-            body(&group)
+    /// What each delivery of `stored` needs next: an ordered one's nudge, a claimed one's
+    /// attempt with its lease, the others' `run`.
+    private func follow(_ stored: Stored, leases: [UUID: SlotLease], endpoints: [Endpoint], redelivered: Bool) -> [Work] {
+        let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var work: [Work] = []
+        for state in stored.deliveries {
+            if state.ordered {
+                // The one that is its endpoint's head goes (its creator, or a redelivered
+                // copy, asks for it); the others wait for the ones before them.
+                if !state.status.isFinal {
+                    work.append { try await nudge(state.endpointID, creating: state.id) }
+                }
+            } else if stored.claimed.contains(state.id) {
+                // Claimed only for targets taken from `endpoints`, each with its lease.
+                guard let endpoint = byID[state.endpointID], let lease = leases[state.endpointID] else {
+                    leases[state.endpointID]?.release(after: .unused)
+                    continue
+                }
+                work.append { try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
+            } else {
+                work.append { try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: redelivered, endpoints: endpoints) }
+            }
+        }
+        return work
+    }
+
+    typealias Work = @Sendable () async throws -> Void
+
+    /// Runs `work` to its end, each concurrently with the others (one alone in this
+    /// task), then throws the first failure. One delivery failing (its endpoint cannot
+    /// sign, the database is away) must not cancel its siblings' requests on the wire:
+    /// they would be sent again when the message returns.
+    private static func settle(_ work: [Work]) async throws {
+        if work.count == 1 { return try await work[0]() }
+        let first = await withTaskGroup(of: (any Error)?.self) { group in
+            for item in work { group.addTask { await Self.failure(of: item) } }
             var first: (any Error)?
             for await result in group where first == nil { first = result }
             return first
         }
-        if let failure { throw failure }
+        if let first { throw first }
     }
 
     private static func failure(of operation: () async throws -> Void) async -> (any Error)? {
@@ -387,6 +517,13 @@ package struct Processor: Sendable {
                 metadata: ["endpoint_id": "\(endpoint.id.lowercasedText)", "reason": "\(reason)"])
             throw SecretUnavailable(endpoint: endpoint.id)
         }
+        let exchange = await exchange(k, of: state, event: event, endpoint: endpoint, lease: lease)
+        try await conclude(k, of: state, event: event, endpoint: endpoint, exchange: exchange, manual: manual)
+    }
+
+    /// Sends attempt `k` to a usable endpoint and classifies the answer, holding a slot of
+    /// the endpoint that it gives back as soon as the exchange is over.
+    private func exchange(_ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, lease: SlotLease) async -> Exchange {
         let startedAt = Date()
         var request = WebhookRequest.make(
             event: event, endpoint: endpoint, deliveryID: state.id, requestID: state.requestID, now: startedAt, settings: context.requests)
@@ -445,24 +582,23 @@ package struct Processor: Sendable {
             }
         }
         span.end()
-        let ladder = context.topology.ladder
-        var next: AttemptRecord.Next
-        var rung: Int?
-        switch outcome.verdict {
-        case .delivered:
-            next = .delivered
-        case .transient:
-            rung = ladder.rung(afterAttempt: k, retryAfter: outcome.retryAfter)
-            next = rung == nil ? .failed : .retrying
-        case .permanent, .gone:
-            next = .failed
+        return Exchange(endpointID: endpoint.id, startedAt: startedAt, duration: duration, outcome: outcome, excerpt: excerpt)
+    }
+
+    /// Records attempt `k` as `exchange` ended it (unless `recorded` says it was written
+    /// already) and does what follows: metrics, the log line, operator events, the retry,
+    /// an ordered endpoint's next delivery.
+    private func conclude(
+        _ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, exchange: Exchange, manual: Bool, recorded given: Recorded? = nil
+    ) async throws {
+        let (record, rung) = exchange.record(k, of: state, manual: manual, ladder: context.topology.ladder)
+        let recorded: Recorded
+        if let given {
+            recorded = given
+        } else {
+            recorded = try await records.submit(record)
         }
-        let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(ladder.delays[$0].milliseconds) / 1000) }
-        let attempt = Attempt(
-            deliveryID: state.id, endpointID: endpoint.id, number: k, trigger: manual ? .manual : .automatic,
-            requestID: state.requestID, startedAt: startedAt,
-            duration: duration, outcome: outcome, excerpt: excerpt)
-        let recorded = try await records.submit(AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt))
+        let next = record.next, nextAttemptAt = record.nextAttemptAt, outcome = exchange.outcome, duration = exchange.duration
         // The duration first: a scrape that counts the attempt also finds its duration.
         AttemptMetrics.durations[next]?.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
         AttemptMetrics.outcomes[next]?.increment()
@@ -652,6 +788,37 @@ package struct Intake: Sendable {
 struct RequestHeaders: Injector {
     func inject(_ value: String, forKey key: String, into carrier: inout [(name: String, value: String)]) {
         carrier.append((key, value))
+    }
+}
+
+/// One attempt's exchange with its receiver, classified, before it is recorded.
+struct Exchange: Sendable {
+    var endpointID: UUID
+    var startedAt: Date
+    var duration: Duration
+    var outcome: Outcome
+    /// The first bytes of the response body.
+    var excerpt: [UInt8]
+
+    /// The record of attempt `k` of `state` that this exchange made, and the ladder's rung
+    /// of its retry, if one follows.
+    func record(_ k: Int, of state: DeliveryState, manual: Bool, ladder: Ladder) -> (record: AttemptRecord, rung: Int?) {
+        var next: AttemptRecord.Next
+        var rung: Int?
+        switch outcome.verdict {
+        case .delivered:
+            next = .delivered
+        case .transient:
+            rung = ladder.rung(afterAttempt: k, retryAfter: outcome.retryAfter)
+            next = rung == nil ? .failed : .retrying
+        case .permanent, .gone:
+            next = .failed
+        }
+        let nextAttemptAt = rung.map { startedAt.addingTimeInterval(Double(ladder.delays[$0].milliseconds) / 1000) }
+        let attempt = Attempt(
+            deliveryID: state.id, endpointID: endpointID, number: k, trigger: manual ? .manual : .automatic, requestID: state.requestID,
+            startedAt: startedAt, duration: duration, outcome: outcome, excerpt: excerpt)
+        return (AttemptRecord(attempt, next: next, nextAttemptAt: nextAttemptAt), rung)
     }
 }
 

@@ -50,6 +50,16 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
+        // The stores' deadlines for first attempts, for as long as the worker runs.
+        let deadlines = context.firstAttemptDeadlines
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await deadlines.run() }
+            defer { group.cancelAll() }
+            try await runSessions()
+        }
+    }
+
+    private func runSessions() async throws {
         let logger = context.logger
         var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {

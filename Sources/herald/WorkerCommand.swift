@@ -43,7 +43,7 @@ struct WorkerCommand: AsyncParsableCommand {
             url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", genericPlans: true, logger: logger)
         // Every delivery connects only where the address policy allows.
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
-        let context = WorkerContext(
+        var context = WorkerContext(
             directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL, keyring: settings.secretKeyring),
             records: PostgresRecords(pool: pool, policy: settings.disablePolicy),
             client: client,
@@ -57,6 +57,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     window: settings.breakerWindow, coolDown: settings.breakerCoolDown)),
             operatorTenant: settings.operatorTenant,
             logger: logger)
+        context.deliverBeforeStore = settings.deliverBeforeStore
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let shardView = ShardView(replica: identity.id, interval: settings.heartbeatInterval)
         let worker = WorkerService(

@@ -47,6 +47,8 @@ struct Pipeline {
         var shards = 0
         /// Returns to the work queue before a message is parked.
         var deliveryLimit = 20
+        /// First copies send before they are stored (`HERALD_DELIVER_BEFORE_STORE`).
+        var deliverBeforeStore = false
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -63,12 +65,13 @@ struct Pipeline {
             let topology = Topology(prefix: TestServices.uniqueName("t"), ladder: try Ladder(parsing: options.ladder), deferDelay: options.deferDelay,
                 shards: options.shards, deliveryLimit: options.deliveryLimit)
             let client = Client(configuration: .init(addressPolicy: options.addressPolicy))
-            let context = WorkerContext(
+            var context = WorkerContext(
                 directory: Directory(pool: pool, timeToLive: .milliseconds(200), keyring: options.secretKeyring),
                 records: PostgresRecords(pool: pool, policy: options.disable), client: client,
                 requests: RequestSettings(headerPrefix: options.headerPrefix, timeout: options.httpTimeout, connectTimeout: .seconds(1)),
                 topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker),
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
+            context.deliverBeforeStore = options.deliverBeforeStore
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

@@ -41,10 +41,14 @@ struct PipelineTests {
         await receiver.stop()
     }
 
-    @Test func transientFailuresRetryOnTheLadderWithOneRequestID() async throws {
+    /// Also when the first attempt goes before the store (its delivery is stored claimed).
+    @Test(arguments: [false, true])
+    func transientFailuresRetryOnTheLadderWithOneRequestID(deliverBeforeStore: Bool) async throws {
         let counter = Counter()
         let receiver = try await TestHTTPServer.start { _ in counter.next() <= 2 ? .status(503) : .status(200) }
-        try await Pipeline.run { pipeline in
+        var options = Pipeline.Options()
+        options.deliverBeforeStore = deliverBeforeStore
+        try await Pipeline.run(options) { pipeline in
             let tenant = try await pipeline.tenant()
             let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url)
             try await pipeline.publish("client.created", tenant: tenant)
@@ -183,10 +187,14 @@ struct PipelineTests {
         await fast.stop()
     }
 
-    @Test func theSameEventPublishedTwiceMakesOneDeliveryPerEndpoint() async throws {
+    /// Also when first copies send before they are stored: the copies meet in the worker.
+    @Test(arguments: [false, true])
+    func theSameEventPublishedTwiceMakesOneDeliveryPerEndpoint(deliverBeforeStore: Bool) async throws {
         let receiver = try await TestHTTPServer.start()
         let marker = try await TestHTTPServer.start()
-        try await Pipeline.run { pipeline in
+        var options = Pipeline.Options()
+        options.deliverBeforeStore = deliverBeforeStore
+        try await Pipeline.run(options) { pipeline in
             let tenant = try await pipeline.tenant()
             let a = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/a", types: ["booking.*"])
             let b = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/b", types: ["booking.*"])

@@ -2,6 +2,7 @@ import Delivery
 import HeraldEvents
 import Postgres
 import Foundation
+import HeraldSupport
 import Records
 import Testing
 import TestSupport
@@ -177,6 +178,37 @@ struct RecordsConformanceTests {
             #expect(detail.delivery.status == .delivered && detail.attempts.count == 2)
             #expect(try await records.delivery(tenant: tenant, id: states[2].id).delivery.status == .delivered)
             #expect(try await records.delivery(tenant: tenant, id: fourth.id).delivery.status == .retrying)
+        }
+    }
+
+    /// A first attempt sent before the store is written with its delivery: delivered,
+    /// logged once, the endpoint's run of failures ended; the delivery's id and request id
+    /// are the ones the request carried. A second store of the event writes nothing again.
+    @Test(arguments: Backend.allCases)
+    func anAttemptSentBeforeTheStoreIsWrittenWithItsDelivery(_ backend: Backend) async throws {
+        try await withRecords(backend, endpoints: 2) { records, tenant, endpoints in
+            let failing = try await records.store([Arrival(event: event(tenant, "evt_0"), targets: [.init(endpoint: endpoints[0], claim: true)])])[0]
+            #expect(try await records.record([record(failing.deliveries[0], 1, Self.unavailable, next: .retrying)]).map(\.disabledEndpoint) == [false])
+            let identity = DeliveryState.identity(tenant: tenant, event: "evt_1", endpoint: endpoints[0])
+            let sent = DeliveryState(id: identity.id, endpointID: endpoints[0], requestID: identity.requestID, status: .pending, attempts: 1, recordedAttempts: 0)
+            let targets = [Arrival.Target(endpoint: endpoints[0], sent: record(sent, 1, Self.ok, next: .delivered)), Arrival.Target(endpoint: endpoints[1], claim: true)]
+            let stored = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: targets)])[0]
+            let settled = try #require(stored.deliveries.first { $0.endpointID == endpoints[0] })
+            let claimed = try #require(stored.deliveries.first { $0.endpointID == endpoints[1] })
+            #expect(settled.id == identity.id && settled.requestID == identity.requestID)
+            #expect(settled.status == .delivered && settled.attempts == 1 && settled.recordedAttempts == 1)
+            #expect(stored.settled == [settled.id] && stored.claimed == [claimed.id])
+            #expect(claimed.id == DeliveryState.identity(tenant: tenant, event: "evt_1", endpoint: endpoints[1]).id, "every delivery under its identity")
+            let detail = try await records.delivery(tenant: tenant, id: settled.id)
+            #expect(detail.delivery.status == .delivered && detail.delivery.lastStatusCode == 200 && detail.delivery.deliveredAt != nil)
+            #expect(detail.attempts.map(\.attempt) == [1] && detail.attempts[0].requestId == identity.requestID.lowercasedText)
+            // The success ended the endpoint's run: one more failure (threshold 2) does not disable.
+            #expect(try await records.record([record(failing.deliveries[0], 2, Self.unavailable, next: .retrying)]).map(\.disabledEndpoint) == [false])
+
+            let again = try await records.store([Arrival(event: event(tenant, "evt_1"), targets: targets)])[0]
+            #expect(again.settled.isEmpty && again.claimed.isEmpty)
+            #expect(Set(again.deliveries.map(\.id)) == Set(stored.deliveries.map(\.id)))
+            #expect(try await records.delivery(tenant: tenant, id: settled.id).attempts.count == 1, "logged once")
         }
     }
 

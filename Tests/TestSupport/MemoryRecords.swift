@@ -68,21 +68,32 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         state.withLock { state in
             let now = state.tick()
             var claimed: [EventKey: Set<UUID>] = [:]
+            var settled: [EventKey: Set<UUID>] = [:]
             for arrival in arrivals {
                 let key = EventKey(arrival.event)
                 if state.events[key] == nil { state.events[key] = EventRow(event: arrival.event, receivedAt: now) }
                 for target in arrival.targets where state.delivery(key, endpoint: target.endpoint) == nil {
-                    let id = UUID()
+                    let identity = DeliveryState.identity(tenant: key.tenant, event: key.id, endpoint: target.endpoint)
+                    let id = identity.id
                     state.deliveries[id] = DeliveryRow(
                         state: DeliveryState(
-                            id: id, endpointID: target.endpoint, requestID: UUID(), status: target.skip ? .skipped : .pending,
-                            attempts: target.claim ? 1 : 0, recordedAttempts: 0, ordered: target.ordered),
+                            id: id, endpointID: target.endpoint, requestID: identity.requestID,
+                            status: target.skip ? .skipped : target.sent != nil ? .delivered : .pending,
+                            attempts: target.claim || target.sent != nil ? 1 : 0, recordedAttempts: 0, ordered: target.ordered),
                         tenant: key.tenant, eventID: key.id, createdAt: now)
                     if target.ordered {
                         state.positions += 1
                         state.deliveries[id]?.position = state.positions
                     }
                     if target.claim { claimed[key, default: []].insert(id) }
+                    if var sent = target.sent {
+                        sent.attempt.deliveryID = id
+                        state.attempts[id, default: []].append(sent.attempt)
+                        state.deliveries[id]?.lastStatusCode = sent.attempt.outcome.statusCode
+                        state.deliveries[id]?.deliveredAt = now
+                        state.failures[target.endpoint] = FailureRun()
+                        settled[key, default: []].insert(id)
+                    }
                 }
             }
             // The first arrival of an event owns what this call created.
@@ -92,7 +103,9 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
                 let first = handedOut.insert(key).inserted
                 let deliveries = state.deliveries.values.filter { EventKey(tenant: $0.tenant, id: $0.eventID) == key }
                     .sorted { $0.createdAt < $1.createdAt }.map { state.current($0.state.id) }
-                return Stored(event: state.events[key]!.event, deliveries: deliveries, claimed: first ? claimed[key] ?? [] : [])
+                return Stored(
+                    event: state.events[key]!.event, deliveries: deliveries, claimed: first ? claimed[key] ?? [] : [],
+                    settled: first ? settled[key] ?? [] : [])
             }
         }
     }

@@ -68,13 +68,14 @@ struct ProcessorTests {
         let slots: Slots
         let topology = Topology(prefix: "unit", ladder: .standard)
         let processor: Processor
+        let context: WorkerContext
         /// The endpoints as the directory serves them (with the harness's tenant).
         let endpoints: [Endpoint]
 
         init(
             endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
             policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60)),
-            logger: Logger? = nil
+            logger: Logger? = nil, client: (any WebhookTransport)? = nil, deliverBeforeStore: Bool = false
         ) {
             let tenant = self.tenant
             let endpoints = endpoints.map { endpoint -> Endpoint in
@@ -92,9 +93,11 @@ struct ProcessorTests {
                 quiet.logLevel = .critical
                 return quiet
             }()
-            let context = WorkerContext(
-                directory: directory, records: records, client: transport, requests: RequestSettings(), topology: topology,
+            var context = WorkerContext(
+                directory: directory, records: records, client: client ?? transport, requests: RequestSettings(), topology: topology,
                 limits: EventLimits(), slots: slots, logger: logger)
+            context.deliverBeforeStore = deliverBeforeStore
+            self.context = context
             processor = Processor(context: context, publisher: publisher, maxMessageBytes: 64 * 1024)
         }
 
