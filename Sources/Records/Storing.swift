@@ -70,7 +70,7 @@ extension PostgresRecords {
             let delivered = DeliveryState.Status.delivered.rawValue
             let statement: Query = """
                 WITH e AS (\(events)), d AS (\(Self.insertDeliveries(columns))),
-                s AS (\(Self.insertAttempts(sent, where: "WHERE v.delivery_id IN (SELECT id FROM d)"))),
+                s AS (\(Self.insertAttempts(sent, where: "WHERE v.delivery_id IN (SELECT id FROM d WHERE status = \(delivered))"))),
                 a AS (\(Self.insertAttempts(records))), m AS (\(Self.moveDeliveries(records, indices: Array(records.indices)))), r AS (
                     UPDATE endpoints SET consecutive_failures = 0, first_failure_at = NULL
                     WHERE id IN (SELECT endpoint_id FROM m UNION SELECT endpoint_id FROM d WHERE status = \(delivered)) AND consecutive_failures <> 0
@@ -101,7 +101,9 @@ extension PostgresRecords {
             let key = EventKey(tenant: try row.decode(UUID.self, 6), id: try row.decode(String.self, 7))
             new[key, default: []].append(state)
             if claimedTargets.contains(DeliveryKey(key, state.endpointID)) { claimed.insert(state.id) }
-            if sentTargets.contains(DeliveryKey(key, state.endpointID)) { settled.insert(state.id) }
+            // Inserted delivered: from a sent target (another copy in the batch may have
+            // inserted the row before it, pending).
+            if state.status == .delivered, sentTargets.contains(DeliveryKey(key, state.endpointID)) { settled.insert(state.id) }
         }
         // Events stored earlier keep their first content.
         var earlier: [EventKey: Event] = [:]
@@ -172,6 +174,8 @@ extension PostgresRecords {
 
     /// The deliveries of a batch, under the ids `DeliveryState.identity` gives them;
     /// returns their rows as `state` reads them (a delivered one has its attempt recorded).
+    /// Every unique index is an arbiter: the id and `deliveries_once` name the same row, and
+    /// a concurrent insert of it must be skipped on either, never refused.
     private static func insertDeliveries(_ columns: DeliveryColumns) -> Query {
         """
         INSERT INTO deliveries (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, claimed_at, last_status_code,
@@ -183,7 +187,7 @@ extension PostgresRecords {
                     \(Column(columns.eventIDs))::text[], \(Column(columns.endpoints))::uuid[], \(Column(columns.statuses))::text[],
                     \(Column(columns.attempts))::int[], \(Column(columns.codes))::int[], \(Column(columns.ordered))::bool[])
              AS v (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, code, ordered)
-        ON CONFLICT (endpoint_id, tenant_id, event_id) DO NOTHING
+        ON CONFLICT DO NOTHING
         RETURNING id, endpoint_id, request_id, status, attempts, (status = \(DeliveryState.Status.delivered.rawValue))::int,
                   tenant_id, event_id, position IS NOT NULL
         """

@@ -250,16 +250,43 @@ package struct Processor: Sendable {
             case .none: break
             }
         }
-        if !firsts.isEmpty {
-            // Not while another copy of it is being sent here (the producer published it
-            // twice): that copy waits for the store and finds the deliveries.
-            if await context.firstCopies.enter(EventKey(event)) {
-                try await sendFirst(event, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
-                return
+        // With deliver before store, every first copy holds its event in `firstCopies`
+        // until it is stored: another copy here (the producer published it twice) waits,
+        // then stores first and finds the deliveries. A copy that waits gives its slots
+        // back first; `run` takes them again.
+        let key = EventKey(event)
+        var held = false
+        if first {
+            var waited = false
+            held = await context.firstCopies.enter(key) {
+                waited = true
+                for lease in leases.values { lease.release(after: .unused) }
             }
-            targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id, claim: true) }
+            if waited {
+                leases = [:]
+                targets = targets.map { target in
+                    var target = target
+                    target.claim = false
+                    return target
+                }
+                targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id) }
+                firsts = []
+            }
         }
-        guard let stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases) else { return }
+        if held, !firsts.isEmpty {
+            try await sendFirst(event, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
+            return
+        }
+        targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id, claim: true) }
+        let stored: Stored?
+        do {
+            stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases)
+            if held { context.firstCopies.leave(key, stored: stored != nil) }
+        } catch {
+            if held { context.firstCopies.leave(key, stored: false) }
+            throw error
+        }
+        guard let stored else { return }
         try await Self.settle(follow(stored, leases: leases, endpoints: endpoints, redelivered: delivery.redelivered))
     }
 
@@ -312,7 +339,11 @@ package struct Processor: Sendable {
                 return error
             }
             guard let stored else {
+                // Parked: the receivers have it, the log does not.
                 for await _ in group {}
+                context.logger.warning(
+                    "an event sent before its store was refused by the database and parked; its attempts are not in the log",
+                    metadata: ["tenant_id": "\(event.tenantID.lowercasedText)", "event_id": "\(event.id)", "endpoints": "\(firsts.count)"])
                 return nil
             }
             var failure: (any Error)?
@@ -346,7 +377,11 @@ package struct Processor: Sendable {
 
     /// Records attempt 1 of a delivery sent before its store, as the store left it: written
     /// with it (nothing to write), claimed by it (recorded now), or created before by
-    /// another copy of the event, whose delivery the attempt is logged against as the next.
+    /// another copy of the event (another worker's). That delivery's attempts belong to
+    /// their holder: a delivered exchange is logged as its current attempt, and settles it
+    /// if it is still open (the holder's own record is then logged, not applied, as a stale
+    /// holder's is); a failed one is only in the worker's log, so that it neither moves
+    /// the delivery nor starts a second chain of retries.
     private func conclude(_ exchange: Exchange, of state: DeliveryState, at endpoint: Endpoint, stored: Stored, event: Event) async throws {
         if stored.settled.contains(state.id) {
             try await conclude(1, of: state, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false,
@@ -354,12 +389,12 @@ package struct Processor: Sendable {
         } else if stored.claimed.contains(state.id) {
             try await conclude(1, of: state, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false)
         } else if let existing = stored.deliveries.first(where: { $0.endpointID == endpoint.id }) {
-            let k = max(existing.attempts, existing.recordedAttempts) + 1
+            let k = max(existing.attempts, 1)
             pipelineLogger(tenant: event.tenantID, endpoint: endpoint.id, event: event.id, delivery: existing.id, requestID: existing.requestID)
-                .info("a copy of a stored event was sent again before it met its delivery; logged as another attempt", metadata: ["attempt": "\(k)"])
-            // Claimed where the delivery is still open, so no other holder takes the number;
-            // logged in any case (a settled delivery is not moved).
-            _ = try await claims.submit(AttemptClaim(delivery: existing.id, attempt: k))
+                .info(
+                    "a copy of an event another worker stored was sent before it found the delivery",
+                    metadata: ["attempt": "\(k)", "outcome": "\(exchange.outcome.summary)"])
+            guard exchange.outcome.verdict == .delivered else { return }
             try await conclude(k, of: existing, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false)
         }
     }

@@ -31,8 +31,8 @@ package final class FirstCopies: Sendable {
 
     /// True when no copy of `key` is held here or was stored lately: the caller holds it
     /// now and must `leave` it. Otherwise false, after the holder left (or this task was
-    /// cancelled).
-    func enter(_ key: EventKey) async -> Bool {
+    /// cancelled); `beforeWaiting` runs first when it has to wait.
+    func enter(_ key: EventKey, beforeWaiting: () -> Void = {}) async -> Bool {
         let hash = key.hashValue
         let entered: Bool? = state.withLock { state in
             if state.recent.contains(hash) { return false }
@@ -41,6 +41,7 @@ package final class FirstCopies: Sendable {
             return true
         }
         if let entered { return entered }
+        beforeWaiting()
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID

@@ -209,6 +209,18 @@ struct RecordsConformanceTests {
             #expect(again.settled.isEmpty && again.claimed.isEmpty)
             #expect(Set(again.deliveries.map(\.id)) == Set(stored.deliveries.map(\.id)))
             #expect(try await records.delivery(tenant: tenant, id: settled.id).attempts.count == 1, "logged once")
+
+            // A copy earlier in the batch created the delivery pending: the later copy's
+            // attempt is not written against it.
+            let other = DeliveryState.identity(tenant: tenant, event: "evt_2", endpoint: endpoints[0])
+            let sentToo = DeliveryState(id: other.id, endpointID: endpoints[0], requestID: other.requestID, status: .pending, attempts: 1, recordedAttempts: 0)
+            let copies = try await records.store([
+                Arrival(event: event(tenant, "evt_2"), targets: [.init(endpoint: endpoints[0], claim: true)]),
+                Arrival(event: event(tenant, "evt_2"), targets: [.init(endpoint: endpoints[0], sent: record(sentToo, 1, Self.ok, next: .delivered))]),
+            ])
+            #expect(copies[0].claimed == [other.id] && copies.allSatisfy { $0.settled.isEmpty })
+            let pending = try await records.delivery(tenant: tenant, id: other.id)
+            #expect(pending.delivery.status == .pending && pending.attempts.isEmpty)
         }
     }
 

@@ -143,6 +143,28 @@ struct DeliverBeforeStoreTests {
         #expect(harness.records.attempts(of: harness.deliveries(to: endpoint.id)[0].id).count == 1)
     }
 
+    /// A copy that finds no free slot would store and send at once: it waits for the
+    /// first copy's store like any other, its slots given back meanwhile.
+    @Test func aSecondCopyWithoutASlotWaitsForTheFirstCopysStore() async throws {
+        let endpoint = ProcessorTests.endpoint()
+        let transport = WatchingTransport(held: true)
+        let harness = Harness(
+            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: true)
+        let event = harness.event()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await harness.handle(event) }
+            try await until("the first copy's request waits") { transport.waiting == 1 }
+            group.addTask { try await harness.handle(event) }
+            try await until("the second copy waits for the first") { harness.context.firstCopies.waiting == 1 }
+            transport.release()
+            try await group.waitForAll()
+        }
+        #expect(transport.storedAtSend.count == 1)
+        let states = harness.deliveries(to: endpoint.id)
+        #expect(states.map(\.status) == [.delivered] && harness.records.attempts(of: states[0].id).count == 1)
+        #expect(harness.slots.taken == 0)
+    }
+
     @Test func aSlowFirstAttemptLetsItsEventBeStoredMeanwhile() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(held: true)
