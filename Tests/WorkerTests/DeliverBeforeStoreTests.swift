@@ -124,11 +124,9 @@ struct DeliverBeforeStoreTests {
         #expect(harness.publisher.messages.map(\.routingKey) == [harness.topology.retryQueue(rung: 0)])
     }
 
-    @Test func aSecondCopySendsNothingAgainWhileTheFirstIsSentOrAfterItWasStored() async throws {
-        let endpoint = ProcessorTests.endpoint()
-        let transport = WatchingTransport(held: true)
-        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
-        let event = harness.event()
+    /// Handles `event` twice at once: the second copy while the first copy's request waits
+    /// (`transport` starts held), the request released once the second copy waits too.
+    func twoCopies(of event: Event, _ harness: Harness, _ transport: WatchingTransport) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await harness.handle(event) }
             try await until("the first copy's request waits") { transport.waiting == 1 }
@@ -137,6 +135,14 @@ struct DeliverBeforeStoreTests {
             transport.release()
             try await group.waitForAll()
         }
+    }
+
+    @Test func aSecondCopySendsNothingAgainWhileTheFirstIsSentOrAfterItWasStored() async throws {
+        let endpoint = ProcessorTests.endpoint()
+        let transport = WatchingTransport(held: true)
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
+        let event = harness.event()
+        try await twoCopies(of: event, harness, transport)
         try await harness.handle(event)
         #expect(transport.storedAtSend.count == 1)
         #expect(harness.deliveries(to: endpoint.id).map(\.status) == [.delivered])
@@ -151,14 +157,7 @@ struct DeliverBeforeStoreTests {
         let harness = Harness(
             endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: true)
         let event = harness.event()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await harness.handle(event) }
-            try await until("the first copy's request waits") { transport.waiting == 1 }
-            group.addTask { try await harness.handle(event) }
-            try await until("the second copy waits for the first") { harness.context.firstCopies.waiting == 1 }
-            transport.release()
-            try await group.waitForAll()
-        }
+        try await twoCopies(of: event, harness, transport)
         #expect(transport.storedAtSend.count == 1)
         let states = harness.deliveries(to: endpoint.id)
         #expect(states.map(\.status) == [.delivered] && harness.records.attempts(of: states[0].id).count == 1)
