@@ -100,6 +100,15 @@ struct DeliverBeforeStoreTests {
         #expect(transport.storedAtSend == [true])
     }
 
+    @Test func aLargeEventIsStoredFirst() async throws {
+        let transport = WatchingTransport()
+        let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: true)
+        transport.watch(harness.records)
+        let pad = String(repeating: "x", count: Processor.sendFirstBytes)
+        try await harness.handle(Event(id: Event.generateID(), type: "invoice.paid", tenantID: harness.tenant, data: Array(#"{"pad":"\#(pad)"}"#.utf8)))
+        #expect(transport.storedAtSend == [true])
+    }
+
     @Test func aRedeliveredCopyStoresFirstUnderTheSameIdentity() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport()
