@@ -79,9 +79,9 @@ extension PostgresRecords {
     }
 
     /// What recording successes of distinct deliveries writes, as common table expressions
-    /// for one statement (`recordDelivered`, and a store that records them): attempts
-    /// logged (`a`), deliveries moved (`m`, their ids and endpoints), the endpoints' runs
-    /// of failures ended (`r`).
+    /// for `recordDelivered`'s statement (a store writes the same with its own `r`):
+    /// attempts logged (`a`), deliveries moved (`m`, their ids and endpoints), the
+    /// endpoints' runs of failures ended (`r`).
     static func delivered(_ entries: [AttemptRecord]) -> Query {
         """
         a AS (\(insertAttempts(entries))), m AS (\(moveDeliveries(entries, indices: Array(entries.indices)))), r AS (
