@@ -42,10 +42,16 @@ public final class TLSReceiver: Sendable {
         process.arguments = ["python3", "-c", script]
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Wait until it accepts TCP connections.
-        for _ in 0..<100 {
-            let socket = Socket.connect(port: port)
-            if socket { break }
+        // Wait until it accepts TCP connections: Python and its TLS context can take
+        // seconds to start on a loaded machine (5 s were not always enough in CI).
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !Socket.connect(port: port) {
+            guard ContinuousClock.now < deadline, process.isRunning else {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                try? FileManager.default.removeItem(at: directory)
+                throw TLSReceiverError(port: port)
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         return TLSReceiver(port: port, process: process, directory: directory)
@@ -63,6 +69,12 @@ public final class TLSReceiver: Sendable {
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: directory)
     }
+}
+
+/// The TLS receiver did not accept connections within 30 s (or its process ended).
+struct TLSReceiverError: Error, CustomStringConvertible {
+    let port: Int
+    var description: String { "the TLS receiver on port \(port) did not accept connections within 30 s" }
 }
 
 private enum Socket {
