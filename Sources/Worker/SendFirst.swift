@@ -1,11 +1,11 @@
 import Records
 import Synchronization
 
-/// The events whose first copy this worker is sending before it stores them
-/// (`Processor.sendFirst`), and those it stored lately. A second copy of one of them (the
-/// producer published it twice) takes the path that stores first and finds the
-/// deliveries there, so it sends nothing again: at once when the first was stored lately,
-/// after the first copy's store ended when it is still being sent.
+/// With deliver before store, the events whose first copy this worker holds until it is
+/// stored (`Processor.fanOut`, `sendFirst`), and those it stored lately. A second copy of
+/// one of them (the producer published it twice) takes the path that stores first and
+/// finds the deliveries there, so it sends nothing again: at once when the first was
+/// stored lately, after the first copy's store ended while it is held.
 package final class FirstCopies: Sendable {
     private struct Waiter {
         var id: Int
