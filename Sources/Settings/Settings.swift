@@ -43,11 +43,11 @@ public struct Settings: Sendable {
     /// Bytes of message bodies a worker aims to hold at once: with large messages its
     /// prefetch follows their mean size down from `workerConcurrency`.
     public var workerWindowBytes: Int
-    /// A first copy of an event sends its first attempts before the event is stored, and
-    /// writes the event, its deliveries and the attempts that delivered in one statement:
-    /// fewer writes per delivery and no commit before the request. The price: a copy of
-    /// an event that another worker is sending or has stored is sent again, under the
-    /// same `webhook-id`, rather than found stored first.
+    /// A first copy of an event (of at most 8 KiB of data) sends its first attempts before
+    /// the event is stored, and writes the event, its deliveries and the attempts that
+    /// delivered in one statement: fewer writes per delivery and no commit before the
+    /// request. The price: a copy of an event that another worker is sending or has stored
+    /// is sent again, under the same `webhook-id`, rather than found stored first.
     public var deliverBeforeStore: Bool
     /// How long a worker trusts its cached endpoint list.
     public var endpointCacheTTL: Duration
@@ -329,7 +329,7 @@ public struct Settings: Sendable {
             case .connectTimeout: "DNS and connect time within an attempt"
             case .workerConcurrency: "messages a worker processes at once"
             case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
-            case .deliverBeforeStore: "send an event's first attempts before storing it, then write event, deliveries and delivered attempts at once (fewer writes, lower latency); a copy of the event published twice and taken by another worker is then sent again under the same webhook-id"
+            case .deliverBeforeStore: "send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); a copy of the event published twice and taken by another worker is then sent again under the same webhook-id"
             case .endpointCacheTTL: "how long workers cache endpoint lists"
             case .endpointConcurrency: "the most requests a worker has in flight to one endpoint; each endpoint's limit adapts to its latency between 1 and this (0: no limit)"
             case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
