@@ -196,7 +196,7 @@ let package = Package(
         .testTarget(name: "HeraldAMQPTests", dependencies: ["HeraldAMQP", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography", "Topology"], swiftSettings: swiftSettings),
+        .testTarget(name: "SettingsTests", dependencies: ["Settings", "Cryptography", "Delivery", "Topology"], swiftSettings: swiftSettings),
         .testTarget(name: "MigrationsTests", dependencies: ["Migrations"], swiftSettings: swiftSettings),
         .testTarget(
             name: "OperationsTests",

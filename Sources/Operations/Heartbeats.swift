@@ -47,13 +47,20 @@ public struct Heartbeats: Sendable {
             """)
     }
 
-    /// The ids of the replicas consuming now (a heartbeat within three `interval`s): the
-    /// workers that share an endpoint's rate limit and the work queue's shards.
-    func consumingReplicas(interval: Duration) async throws -> [String] {
+    /// A replica alive now (a heartbeat within three intervals).
+    public struct Live: Sendable, Equatable {
+        public var id: String
+        /// Consuming: it shares an endpoint's rate limit and the work queue's shards. One
+        /// that is not may start any moment, so it still keeps another from being alone.
+        public var consuming: Bool
+    }
+
+    /// The replicas alive now (a heartbeat within three `interval`s), by id.
+    func liveReplicas(interval: Duration) async throws -> [Live] {
         let stale = Double(interval.components.seconds * 3) + Double(interval.components.attoseconds) * 3e-18
         return try await pool.query(
-            "SELECT id FROM worker_heartbeats WHERE consuming AND seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
-        ).map { try $0.decode(String.self, 0) }
+            "SELECT id, consuming FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
+        ).map { Live(id: try $0.decode(String.self, 0), consuming: try $0.decode(Bool.self, 1)) }
     }
 
     func remove(_ id: String) async throws {
@@ -113,13 +120,13 @@ public struct Heartbeat: Service, CustomStringConvertible {
     let identity: Identity
     let interval: Duration
     let read: @Sendable () -> Heartbeats.Beat
-    /// Told, after each beat, which replicas consume now.
-    let replicas: (@Sendable ([String]) -> Void)?
+    /// Told, after each beat, which replicas are alive now.
+    let replicas: (@Sendable ([Heartbeats.Live]) -> Void)?
     let logger: Logger
 
     public init(
         pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
-        replicas: (@Sendable ([String]) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
+        replicas: (@Sendable ([Heartbeats.Live]) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
     ) {
         heartbeats = Heartbeats(pool: pool)
         self.identity = identity
@@ -133,7 +140,7 @@ public struct Heartbeat: Service, CustomStringConvertible {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await heartbeats.beat(identity, read())
-                if let replicas { replicas(try await heartbeats.consumingReplicas(interval: interval)) }
+                if let replicas { replicas(try await heartbeats.liveReplicas(interval: interval)) }
             } catch {
                 logger.debug("heartbeat not written", metadata: ["error": "\(error)"])
             }

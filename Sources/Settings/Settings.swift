@@ -43,12 +43,13 @@ public struct Settings: Sendable {
     /// Bytes of message bodies a worker aims to hold at once: with large messages its
     /// prefetch follows their mean size down from `workerConcurrency`.
     public var workerWindowBytes: Int
-    /// A first copy of an event (of at most 8 KiB of data) sends its first attempts before
-    /// the event is stored, and writes the event, its deliveries and the attempts that
-    /// delivered in one statement: fewer writes per delivery and no commit before the
-    /// request. The price: a copy of an event that another worker is sending or has stored
-    /// is sent again, under the same `webhook-id`, rather than found stored first.
-    public var deliverBeforeStore: Bool
+    /// When a first copy of an event (of at most 8 KiB of data) sends its first attempts
+    /// before the event is stored, and writes the event, its deliveries and the attempts
+    /// that delivered in one statement: fewer writes per delivery and no commit before the
+    /// request. `auto` does it only while the worker is the only live replica, so that a
+    /// copy of an event published twice is still found stored; `true` also beside other
+    /// replicas, where such a copy is sent again under the same `webhook-id`.
+    public var deliverBeforeStore: DeliverBeforeStore
     /// How long a worker trusts its cached endpoint list.
     public var endpointCacheTTL: Duration
     /// Requests one worker has in flight to one endpoint at most (0: no limit), so that a
@@ -254,7 +255,7 @@ public struct Settings: Sendable {
             case .connectTimeout: "5s"
             case .workerConcurrency: "500"
             case .workerWindowBytes: "25165824"
-            case .deliverBeforeStore: "false"
+            case .deliverBeforeStore: "auto"
             case .endpointCacheTTL: "5s"
             case .endpointConcurrency: "20"
             case .deferDelay: "10s"
@@ -329,7 +330,7 @@ public struct Settings: Sendable {
             case .connectTimeout: "DNS and connect time within an attempt"
             case .workerConcurrency: "messages a worker processes at once"
             case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
-            case .deliverBeforeStore: "send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); a copy of the event published twice and taken by another worker is then sent again under the same webhook-id"
+            case .deliverBeforeStore: "auto, true or false: send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); auto: only while this worker is the only live replica, true: also beside others, where a copy of an event published twice that another replica takes is sent again under the same webhook-id"
             case .endpointCacheTTL: "how long workers cache endpoint lists"
             case .endpointConcurrency: "the most requests a worker has in flight to one endpoint; each endpoint's limit adapts to its latency between 1 and this (0: no limit)"
             case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
@@ -513,7 +514,12 @@ public struct Settings: Sendable {
             }
         }
         allowHTTP = try flag(.allowHTTP)
-        deliverBeforeStore = try flag(.deliverBeforeStore)
+        switch value(.deliverBeforeStore).lowercased() {
+        case "auto": deliverBeforeStore = .auto
+        case "true", "1", "yes": deliverBeforeStore = .always
+        case "false", "0", "no": deliverBeforeStore = .never
+        default: throw SettingsError(key: .deliverBeforeStore, reason: "must be auto, true or false, got '\(value(.deliverBeforeStore))'")
+        }
         secureCookies = try flag(.secureCookies)
         func list(_ key: Key) -> [String] {
             value(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -27,14 +27,33 @@ public struct WorkerContext: Sendable {
     /// The tenant whose endpoints receive operator events as webhooks; nil: none.
     public var operatorTenant: UUID?
     public var logger: Logger
-    /// First copies of events send their first attempts before they are stored
-    /// (`HERALD_DELIVER_BEFORE_STORE`).
-    public var deliverBeforeStore = false
-    /// Events whose first copy is being sent before it is stored, shared by the worker's
-    /// connections.
-    package let firstCopies = FirstCopies()
+    /// When first copies of events send their first attempts before they are stored
+    /// (`HERALD_DELIVER_BEFORE_STORE`); `auto` needs `replicas`.
+    public var deliverBeforeStore: DeliverBeforeStore = .never
+    /// What the heartbeats show of the other replicas: which shards to read, whether this
+    /// worker is alone. Nil: no heartbeats (one worker reads every shard, and is never
+    /// taken to be alone).
+    public var replicas: Replicas?
+    /// Events whose copy is held until it is stored, and those stored lately, shared by the
+    /// worker's connections.
+    package var firstCopies = FirstCopies()
     /// Ends the stores' waits for first attempts that take long; run by `WorkerService`.
     package let firstAttemptDeadlines = FirstAttemptDeadlines()
+
+    /// Whether the first copy of `event` may be sent before it is stored: no earlier copy
+    /// can have been stored anywhere but in this worker's memory (`FirstCopies`), where
+    /// `fanOut` looks first. With `always`, only this worker's memory is asked.
+    func sendsFirst(_ event: Event, at now: Date = Date()) -> Bool {
+        switch deliverBeforeStore {
+        case .never:
+            return false
+        case .always:
+            return firstCopies.covers(event.occurredAt)
+        case .auto:
+            guard let since = replicas?.aloneSince(at: now), event.occurredAt > since else { return false }
+            return firstCopies.covers(event.occurredAt)
+        }
+    }
 
     package init(
         directory: Directory, records: any PipelineRecords, client: any WebhookTransport, requests: RequestSettings,
@@ -224,10 +243,13 @@ package struct Processor: Sendable {
         // wait for a slot in `run`, or are deferred.
         var targets: [Arrival.Target] = []
         var leases: [UUID: SlotLease] = [:]
-        // A first copy of an event outside a shard may send its first attempts before
-        // anything is written (`sendFirst`); a redelivered one finds what its first holder
-        // stored, and a large one is stored first (`sendFirstBytes`).
-        let first = context.deliverBeforeStore && intake == nil && !delivery.redelivered && event.dataBytes.count <= Self.sendFirstBytes
+        // Outside a shard, while first copies may be sent before they are stored, every
+        // copy of an event is held in `firstCopies` until it is stored. A first copy may send
+        // its first attempts before anything is written (`sendFirst`) when no earlier copy
+        // can have been stored elsewhere (`sendsFirst`); a redelivered one finds what its
+        // first holder stored, and a large one is stored first (`sendFirstBytes`).
+        let guarded = context.deliverBeforeStore != .never && intake == nil
+        let first = guarded && !delivery.redelivered && event.dataBytes.count <= Self.sendFirstBytes && context.sendsFirst(event)
         var firsts: [(endpoint: Endpoint, lease: SlotLease)] = []
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
@@ -250,13 +272,12 @@ package struct Processor: Sendable {
             case .none: break
             }
         }
-        // With deliver before store, every first copy holds its event in `firstCopies`
-        // until it is stored: another copy here (the producer published it twice) waits,
-        // then stores first and finds the deliveries. A copy that waits gives its slots
-        // back first; `run` takes them again.
+        // Another copy held here (the producer published it twice) waits, then stores first
+        // and finds the deliveries. A copy that waits gives its slots back first; `run`
+        // takes them again.
         let key = EventKey(event)
         var held = false
-        if first {
+        if guarded {
             var waited = false
             held = await context.firstCopies.enter(key) {
                 waited = true

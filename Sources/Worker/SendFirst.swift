@@ -1,11 +1,13 @@
+package import Foundation
 import Records
 import Synchronization
 
-/// With deliver before store, the events whose first copy this worker holds until it is
-/// stored (`Processor.fanOut`, `sendFirst`), and those it stored lately. A second copy of
-/// one of them (the producer published it twice) takes the path that stores first and
-/// finds the deliveries there, so it sends nothing again: at once when the first was
-/// stored lately, after the first copy's store ended while it is held.
+/// With deliver before store, the events whose copy this worker holds until it is stored
+/// (`Processor.fanOut`, `sendFirst`), and those it stored lately. A second copy of one of
+/// them (the producer published it twice) takes the path that stores first and finds the
+/// deliveries there, so it sends nothing again: at once when the first was stored lately,
+/// after the first copy's store ended while it is held. What it forgot it no longer
+/// covers (`covers`): an event that occurred before then is stored first.
 package final class FirstCopies: Sendable {
     private struct Waiter {
         var id: Int
@@ -18,16 +20,28 @@ package final class FirstCopies: Sendable {
         /// Hashes of the events stored lately, the oldest overwritten first. A collision
         /// only sends a copy the way that stores first, which is right for any copy.
         var recent: Set<Int> = []
-        var ring: [Int] = []
+        var ring: [(hash: Int, at: Date)] = []
         var oldest = 0
+        /// The memory holds every event stored here since then: when the worker started,
+        /// or when the last one forgotten was stored.
+        var since: Date
     }
 
     /// Events remembered as stored: about 2 MiB.
     static let remembered = 65_536
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    package init() {}
+    package init(startedAt: Date = Date()) {
+        state = Mutex(State(since: startedAt))
+    }
+
+    /// Whether every copy of an event that occurred at `occurredAt` and was stored here is
+    /// still remembered: it occurred after the memory began, and a copy is stored after its
+    /// event occurred.
+    func covers(_ occurredAt: Date) -> Bool {
+        state.withLock { occurredAt > $0.since }
+    }
 
     /// True when no copy of `key` is held here or was stored lately: the caller holds it
     /// now and must `leave` it. Otherwise false, after the holder left (or this task was
@@ -70,18 +84,20 @@ package final class FirstCopies: Sendable {
     /// Copies waiting for a holder to leave.
     var waiting: Int { state.withLock { $0.held.values.reduce(0) { $0 + $1.count } } }
 
-    /// Ends the hold of `key`, remembering it when it was `stored`; the copies that waited
-    /// for it go on.
-    func leave(_ key: EventKey, stored: Bool) {
+    /// Ends the hold of `key`, remembering it when it was `stored` (at `now`); the copies
+    /// that waited for it go on.
+    func leave(_ key: EventKey, stored: Bool, at now: Date = Date()) {
         let waiters = state.withLock { state in
             if stored {
                 let hash = key.hashValue
                 if state.recent.insert(hash).inserted {
                     if state.ring.count < Self.remembered {
-                        state.ring.append(hash)
+                        state.ring.append((hash, now))
                     } else {
-                        state.recent.remove(state.ring[state.oldest])
-                        state.ring[state.oldest] = hash
+                        let forgotten = state.ring[state.oldest]
+                        state.recent.remove(forgotten.hash)
+                        state.since = max(state.since, forgotten.at)
+                        state.ring[state.oldest] = (hash, now)
                         state.oldest = (state.oldest + 1) % Self.remembered
                     }
                 }
@@ -89,6 +105,46 @@ package final class FirstCopies: Sendable {
             return state.held.removeValue(forKey: key) ?? []
         }
         for waiter in waiters { waiter.continuation.resume() }
+    }
+}
+
+/// Whether this worker is the only live replica, from what its heartbeats read
+/// (`DeliverBeforeStore.auto`): then every copy of an event comes to it, and `FirstCopies`
+/// knows each one it stored since. Pure: told each look, asked at a time of the caller's.
+package struct Solitude: Sendable, Equatable {
+    /// The first look of the run of looks that showed no other replica; nil after one that
+    /// showed another.
+    package private(set) var since: Date?
+    package private(set) var lastLook: Date?
+    /// How long a look counts (two heartbeat intervals): a worker that cannot read the
+    /// heartbeats stops counting itself alone, and starts over when it reads them again.
+    package let validity: Duration
+
+    package init(validity: Duration) {
+        self.validity = validity
+    }
+
+    /// A heartbeat read at `now` showed `others` live replicas besides this one.
+    package mutating func look(others: Int, at now: Date) {
+        if others > 0 {
+            since = nil
+        } else if since == nil || !fresh(at: now) {
+            since = now
+        }
+        lastLook = now
+    }
+
+    /// Since when the worker has been alone, if it is at `now`. An event that occurred
+    /// before then may have had a copy taken by another replica.
+    package func aloneSince(at now: Date) -> Date? {
+        guard let since, fresh(at: now) else { return nil }
+        return since
+    }
+
+    private func fresh(at now: Date) -> Bool {
+        guard let lastLook else { return false }
+        let seconds = Double(validity.components.seconds) + Double(validity.components.attoseconds) * 1e-18
+        return now.timeIntervalSince(lastLook) < seconds
     }
 }
 

@@ -1,3 +1,4 @@
+public import Foundation
 import Synchronization
 
 /// Which worker replica should read which shard: the live replicas sorted by id, shard
@@ -19,26 +20,38 @@ package struct ShardAssignment: Sendable, Equatable {
     }
 }
 
-/// A worker's current view of the replicas (updated after each heartbeat) and its own id.
-public final class ShardView: Sendable {
+/// A worker's view of the replicas from its heartbeats (updated after each one) and its
+/// own id: which shards it should read, and whether it is alone (`Solitude`).
+public final class Replicas: Sendable {
     /// This replica's heartbeat id.
     public let replica: String
     /// How often the view is refreshed, and so how often a shard's reader looks at it.
     public let interval: Duration
     private let assignment = Mutex(ShardAssignment(replicas: []))
+    private let solitude: Mutex<Solitude>
 
     public init(replica: String, interval: Duration) {
         self.replica = replica
         self.interval = interval
+        solitude = Mutex(Solitude(validity: interval * 2))
     }
 
-    /// The replicas consuming now, from the heartbeats.
-    public func update(replicas: [String]) {
-        assignment.withLock { $0 = ShardAssignment(replicas: replicas) }
+    /// What a heartbeat saw at `now`: the replicas consuming, and every live one
+    /// (consuming or about to).
+    public func update(consuming: [String], live: [String], at now: Date = Date()) {
+        assignment.withLock { $0 = ShardAssignment(replicas: consuming) }
+        let others = live.filter { $0 != replica }.count
+        solitude.withLock { $0.look(others: others, at: now) }
     }
 
     func owns(shard: Int) -> Bool {
         assignment.withLock { $0.owns(replica, shard: shard) }
+    }
+
+    /// Since when this replica has been the only live one; nil when it is not, or its
+    /// heartbeats have not been read lately.
+    func aloneSince(at now: Date = Date()) -> Date? {
+        solitude.withLock { $0.aloneSince(at: now) }
     }
 }
 

@@ -32,16 +32,13 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// Whether a consumer is subscribed to the work queue now (the worker's readiness),
     /// and how many messages it holds: what its heartbeat reports.
     public let status: WorkerStatus
-    /// Which shards this replica should read; nil: it reads every shard it can (one worker).
-    public let shardView: ShardView?
 
     package init(
         amqpURL: String, context: WorkerContext, concurrency: Int = 500, windowBytes: Int = 24 * 1024 * 1024, maxMessageBytes: Int = 320 * 1024,
-        backoff: Backoff = Backoff(), status: WorkerStatus = WorkerStatus(), shardView: ShardView? = nil
+        backoff: Backoff = Backoff(), status: WorkerStatus = WorkerStatus()
     ) {
         self.windowBytes = windowBytes
         self.status = status
-        self.shardView = shardView
         self.amqpURL = amqpURL
         self.context = context
         self.concurrency = concurrency
@@ -174,7 +171,7 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// Its events are stored in the order the shard delivered them (`Intake`). Whatever
     /// goes wrong with one message ends the subscription: the channel is closed, so every
     /// message it held returns to the head of the shard in order, and a new subscription
-    /// reads them again. A replica that should not read the shard (`shardView`) closes its
+    /// reads them again. A replica that should not read the shard (`context.replicas`) closes its
     /// channel when it finds itself delivered to, which hands the shard to the replica
     /// waiting behind it.
     private func read(shard queue: String, index: Int?, on connection: Connection, processor: Processor, inFlight: Meter) async throws {
@@ -197,7 +194,7 @@ public struct WorkerService: Service, CustomStringConvertible {
             do {
                 try await withGracefulShutdownHandler {
                     try await withThrowingTaskGroup(of: Void.self) { group in
-                        if let index, let view = shardView {
+                        if let index, let view = context.replicas {
                             group.addTask {
                                 while true {
                                     try await Task.sleep(for: view.interval)

@@ -59,23 +59,25 @@ struct WorkerCommand: AsyncParsableCommand {
             logger: logger)
         context.deliverBeforeStore = settings.deliverBeforeStore
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
-        let shardView = ShardView(replica: identity.id, interval: settings.heartbeatInterval)
+        let replicas = Replicas(replica: identity.id, interval: settings.heartbeatInterval)
+        context.replicas = replicas
         let worker = WorkerService(
             amqpURL: settings.amqpURL, context: context, concurrency: settings.workerConcurrency, windowBytes: settings.workerWindowBytes,
-            maxMessageBytes: settings.maxMessageBytes,
-            shardView: shardView)
+            maxMessageBytes: settings.maxMessageBytes)
         // Resources first: the group stops its services in reverse order, so they close last.
         // The heartbeat stops after the worker: a draining replica still shows in the console.
         let status = worker.status
         let slots = context.slots
         let replicasGauge = Gauge(label: "herald_worker_replicas")
-        // The workers consuming share each endpoint's rate limit and the shards.
+        // The workers consuming share each endpoint's rate limit and the shards; a worker
+        // alone may send first copies before it stores them (`HERALD_DELIVER_BEFORE_STORE`).
         let heartbeat = Heartbeat(
             pool: pool, identity: identity, interval: settings.heartbeatInterval, logger: logger,
-            replicas: { replicas in
-                slots.setReplicas(replicas.count)
-                replicasGauge.record(replicas.count)
-                shardView.update(replicas: replicas)
+            replicas: { live in
+                let consuming = live.filter(\.consuming).map(\.id)
+                slots.setReplicas(consuming.count)
+                replicasGauge.record(consuming.count)
+                replicas.update(consuming: consuming, live: live.map(\.id))
             }
         ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming) }
         var services: [any Service] = (exporter.map { [$0] } ?? []) + [

@@ -47,8 +47,9 @@ struct Pipeline {
         var shards = 0
         /// Returns to the work queue before a message is parked.
         var deliveryLimit = 20
-        /// First copies send before they are stored (`HERALD_DELIVER_BEFORE_STORE`).
-        var deliverBeforeStore = false
+        /// When first copies send before they are stored (`HERALD_DELIVER_BEFORE_STORE`);
+        /// with `auto` the worker's heartbeats have shown it alone since the run began.
+        var deliverBeforeStore: DeliverBeforeStore = .never
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -72,6 +73,11 @@ struct Pipeline {
                 topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker),
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
             context.deliverBeforeStore = options.deliverBeforeStore
+            if options.deliverBeforeStore == .auto {
+                let replicas = Replicas(replica: "pipeline", interval: .seconds(3600))
+                replicas.update(consuming: ["pipeline"], live: ["pipeline"])
+                context.replicas = replicas
+            }
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

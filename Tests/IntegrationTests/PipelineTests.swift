@@ -42,8 +42,8 @@ struct PipelineTests {
     }
 
     /// Also when the first attempt goes before the store (its delivery is stored claimed).
-    @Test(arguments: [false, true])
-    func transientFailuresRetryOnTheLadderWithOneRequestID(deliverBeforeStore: Bool) async throws {
+    @Test(arguments: DeliverBeforeStore.allCases)
+    func transientFailuresRetryOnTheLadderWithOneRequestID(deliverBeforeStore: DeliverBeforeStore) async throws {
         let counter = Counter()
         let receiver = try await TestHTTPServer.start { _ in counter.next() <= 2 ? .status(503) : .status(200) }
         var options = Pipeline.Options()
@@ -188,8 +188,8 @@ struct PipelineTests {
     }
 
     /// Also when first copies send before they are stored: the copies meet in the worker.
-    @Test(arguments: [false, true])
-    func theSameEventPublishedTwiceMakesOneDeliveryPerEndpoint(deliverBeforeStore: Bool) async throws {
+    @Test(arguments: DeliverBeforeStore.allCases)
+    func theSameEventPublishedTwiceMakesOneDeliveryPerEndpoint(deliverBeforeStore: DeliverBeforeStore) async throws {
         let receiver = try await TestHTTPServer.start()
         let marker = try await TestHTTPServer.start()
         var options = Pipeline.Options()

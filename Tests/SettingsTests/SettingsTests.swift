@@ -1,4 +1,5 @@
 import Cryptography
+import Delivery
 import Logging
 import Settings
 import Testing
@@ -35,6 +36,7 @@ import Topology
         (.workerConcurrency, "0"),
         (.operatorToken, "short"),
         (.allowHTTP, "maybe"),
+        (.deliverBeforeStore, "sometimes"),
         (.apiURL, "ftp://x"),
         (.queuePrefix, "bad prefix"),
         (.headerPrefix, "Herald"),
@@ -50,6 +52,13 @@ import Topology
         } catch {
             #expect(error.key == key)
             #expect(error.description.hasPrefix(key.rawValue))
+        }
+    }
+
+    @Test func deliverBeforeStoreIsAutoUnlessTurnedOnOrOff() throws {
+        #expect(try Settings(environment: [:]).deliverBeforeStore == .auto)
+        for (value, expected) in [("auto", DeliverBeforeStore.auto), ("AUTO", .auto), ("true", .always), ("1", .always), ("false", .never), ("no", .never)] {
+            #expect(try Settings(environment: ["HERALD_DELIVER_BEFORE_STORE": value]).deliverBeforeStore == expected)
         }
     }
 

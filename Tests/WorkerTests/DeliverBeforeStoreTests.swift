@@ -77,7 +77,7 @@ struct DeliverBeforeStoreTests {
     @Test func aDeliveredFirstAttemptGoesBeforeTheStoreAndIsWrittenWithIt() async throws {
         let endpoints = [ProcessorTests.endpoint(url: "https://a.example/in"), ProcessorTests.endpoint(url: "https://b.example/in")]
         let transport = WatchingTransport()
-        let harness = Harness(endpoints: endpoints, client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: endpoints, client: transport, deliverBeforeStore: .always)
         transport.watch(harness.records)
         let event = harness.event()
         try await harness.handle(event)
@@ -102,7 +102,7 @@ struct DeliverBeforeStoreTests {
 
     @Test func aLargeEventIsStoredFirst() async throws {
         let transport = WatchingTransport()
-        let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .always)
         transport.watch(harness.records)
         let pad = String(repeating: "x", count: Processor.sendFirstBytes)
         try await harness.handle(Event(id: Event.generateID(), type: "invoice.paid", tenantID: harness.tenant, data: Array(#"{"pad":"\#(pad)"}"#.utf8)))
@@ -112,7 +112,7 @@ struct DeliverBeforeStoreTests {
     @Test func aRedeliveredCopyStoresFirstUnderTheSameIdentity() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport()
-        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
         transport.watch(harness.records)
         let event = harness.event()
         try await harness.handle(event, redelivered: true)
@@ -123,7 +123,7 @@ struct DeliverBeforeStoreTests {
     @Test func aFailedFirstAttemptIsRecordedAndRetried() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(status: 503)
-        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
         transport.watch(harness.records)
         try await harness.handle(harness.event())
         #expect(transport.storedAtSend == [false])
@@ -149,7 +149,7 @@ struct DeliverBeforeStoreTests {
     @Test func aSecondCopySendsNothingAgainWhileTheFirstIsSentOrAfterItWasStored() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(held: true)
-        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
         let event = harness.event()
         try await twoCopies(of: event, harness, transport)
         try await harness.handle(event)
@@ -164,7 +164,7 @@ struct DeliverBeforeStoreTests {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(held: true)
         let harness = Harness(
-            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: true)
+            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
         let event = harness.event()
         try await twoCopies(of: event, harness, transport)
         #expect(transport.storedAtSend.count == 1)
@@ -176,7 +176,7 @@ struct DeliverBeforeStoreTests {
     @Test func aSlowFirstAttemptLetsItsEventBeStoredMeanwhile() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(held: true)
-        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: true)
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await harness.context.firstAttemptDeadlines.run() }
             group.addTask { try await harness.handle(harness.event()) }
@@ -201,6 +201,91 @@ struct DeliverBeforeStoreTests {
         #expect(await copies.enter(failed), "not stored: a later copy sends first again")
         copies.leave(failed, stored: false)
         #expect(copies.holding == 0)
+    }
+
+    @Test func aWorkerIsAloneWhileFreshLooksShowNoOtherReplica() {
+        let t0 = Date(timeIntervalSince1970: 1_000_000)
+        var solitude = Solitude(validity: .seconds(20))
+        #expect(solitude.aloneSince(at: t0) == nil, "never looked")
+        solitude.look(others: 0, at: t0)
+        #expect(solitude.aloneSince(at: t0 + 5) == t0)
+        solitude.look(others: 0, at: t0 + 10)
+        #expect(solitude.aloneSince(at: t0 + 15) == t0, "a run of looks without others keeps its start")
+        #expect(solitude.aloneSince(at: t0 + 30) == nil, "the last look is too old")
+        solitude.look(others: 0, at: t0 + 40)
+        #expect(solitude.aloneSince(at: t0 + 41) == t0 + 40, "after a gap it starts over: another may have come and gone")
+        solitude.look(others: 1, at: t0 + 50)
+        #expect(solitude.aloneSince(at: t0 + 51) == nil)
+        solitude.look(others: 0, at: t0 + 60)
+        #expect(solitude.aloneSince(at: t0 + 61) == t0 + 60)
+    }
+
+    @Test func theReplicasViewLeavesItselfOutAndCountsReplicasNotConsumingYet() {
+        let replicas = Replicas(replica: "me", interval: .seconds(10))
+        let now = Date()
+        replicas.update(consuming: [], live: [], at: now)
+        #expect(replicas.aloneSince(at: now) == now, "its own heartbeat not read yet")
+        replicas.update(consuming: ["me"], live: ["me", "starting"], at: now + 1)
+        #expect(replicas.aloneSince(at: now + 1) == nil)
+        replicas.update(consuming: ["me"], live: ["me"], at: now + 2)
+        #expect(replicas.aloneSince(at: now + 2) == now + 2)
+    }
+
+    @Test func firstCopiesCoverEventsThatOccurredAfterWhatTheyForgot() {
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        let copies = FirstCopies(startedAt: start)
+        #expect(!copies.covers(start - 1) && !copies.covers(start) && copies.covers(start + 0.001))
+        // The memory full, the next store forgets the oldest: stored at `start + 1`.
+        for n in 0..<FirstCopies.remembered {
+            copies.leave(EventKey(tenant: UUID(), id: "evt_\(n)"), stored: true, at: start + 1 + Double(n) / 1_000_000)
+        }
+        #expect(copies.covers(start + 0.5))
+        copies.leave(EventKey(tenant: UUID(), id: "evt_next"), stored: true, at: start + 2)
+        #expect(!copies.covers(start + 0.5) && !copies.covers(start + 1) && copies.covers(start + 1.001))
+    }
+
+    /// With `auto`, only while the heartbeats show no other replica, and only for events
+    /// that occurred since: a copy taken by another replica before cannot be in memory.
+    @Test func autoSendsFirstOnlyWhileTheWorkerIsAlone() async throws {
+        let replicas = Replicas(replica: "me", interval: .seconds(10))
+        func sentFirst(occurredAt: Date = Date()) async throws -> Bool {
+            let transport = WatchingTransport()
+            let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .auto, replicas: replicas)
+            transport.watch(harness.records)
+            try await harness.handle(Event(type: "invoice.paid", tenantID: harness.tenant, occurredAt: occurredAt, data: Array("{}".utf8)))
+            #expect(transport.storedAtSend.count == 1)
+            return transport.storedAtSend == [false]
+        }
+        #expect(try await !sentFirst(), "no heartbeat read yet")
+        let since = Date()
+        replicas.update(consuming: ["me"], live: ["me", "other"], at: since)
+        #expect(try await !sentFirst(), "another replica is live")
+        replicas.update(consuming: ["me"], live: ["me"], at: since)
+        #expect(try await sentFirst(occurredAt: since + 0.01))
+        #expect(try await !sentFirst(occurredAt: since - 0.01), "it occurred while another replica was live")
+    }
+
+    @Test func anEventOlderThanTheWorkersMemoryIsStoredFirst() async throws {
+        let transport = WatchingTransport()
+        let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .always)
+        transport.watch(harness.records)
+        try await harness.handle(Event(type: "invoice.paid", tenantID: harness.tenant, occurredAt: Date(timeIntervalSinceNow: -60), data: Array("{}".utf8)))
+        #expect(transport.storedAtSend == [true])
+    }
+
+    /// A copy that came back to the worker is stored first; a later copy published again
+    /// finds it in memory and sends nothing.
+    @Test func aCopyStoredFirstIsRememberedForTheNextOne() async throws {
+        let transport = WatchingTransport()
+        let endpoint = ProcessorTests.endpoint()
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
+        transport.watch(harness.records)
+        let event = harness.event()
+        try await harness.handle(event, redelivered: true)
+        try await harness.handle(event)
+        #expect(transport.storedAtSend == [true], "one request, after the store")
+        #expect(harness.deliveries(to: endpoint.id).map(\.status) == [.delivered])
+        #expect(harness.context.firstCopies.holding == 0)
     }
 
     @Test func anIdentityIsStableAndNamesItsEventAndEndpoint() {

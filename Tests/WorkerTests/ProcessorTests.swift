@@ -75,7 +75,8 @@ struct ProcessorTests {
         init(
             endpoints: [Endpoint] = [], knownTenant: Bool = true, transport: ScriptedTransport = ScriptedTransport(),
             policy: DisablePolicy = DisablePolicy(threshold: 3, window: .zero), slots: Slots = Slots(ceiling: 10, initial: 10, stall: .seconds(60)),
-            logger: Logger? = nil, client: (any WebhookTransport)? = nil, deliverBeforeStore: Bool = false
+            logger: Logger? = nil, client: (any WebhookTransport)? = nil, deliverBeforeStore: DeliverBeforeStore = .never,
+            replicas: Replicas? = nil
         ) {
             let tenant = self.tenant
             let endpoints = endpoints.map { endpoint -> Endpoint in
@@ -97,6 +98,9 @@ struct ProcessorTests {
                 directory: directory, records: records, client: client ?? transport, requests: RequestSettings(), topology: topology,
                 limits: EventLimits(), slots: slots, logger: logger)
             context.deliverBeforeStore = deliverBeforeStore
+            context.replicas = replicas
+            // A worker that started before the events occurred.
+            context.firstCopies = FirstCopies(startedAt: Date(timeIntervalSinceNow: -1))
             self.context = context
             processor = Processor(context: context, publisher: publisher, maxMessageBytes: 64 * 1024)
         }
