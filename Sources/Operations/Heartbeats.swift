@@ -27,23 +27,26 @@ public struct Heartbeats: Sendable {
     }
 
     /// What a replica says about itself now.
-    public struct Beat: Sendable {
+    public struct Beat: Sendable, Equatable {
         public var inFlight: Int
         public var consuming: Bool
+        /// It counts on being the only live replica (it sends events before storing them).
+        public var alone: Bool
 
-        public init(inFlight: Int, consuming: Bool) {
+        public init(inFlight: Int, consuming: Bool, alone: Bool = false) {
             self.inFlight = inFlight
             self.consuming = consuming
+            self.alone = alone
         }
     }
 
     func beat(_ replica: Heartbeat.Identity, _ beat: Beat) async throws {
         try await pool.query(
             """
-            INSERT INTO worker_heartbeats (id, host, pid, version, concurrency, in_flight, consuming, started_at, seen_at)
+            INSERT INTO worker_heartbeats (id, host, pid, version, concurrency, in_flight, consuming, alone, started_at, seen_at)
             VALUES (\(replica.id), \(replica.host), \(replica.pid), \(replica.version), \(replica.concurrency), \(beat.inFlight),
-                    \(beat.consuming), \(replica.startedAt), now())
-            ON CONFLICT (id) DO UPDATE SET in_flight = excluded.in_flight, consuming = excluded.consuming, seen_at = now()
+                    \(beat.consuming), \(beat.alone), \(replica.startedAt), now())
+            ON CONFLICT (id) DO UPDATE SET in_flight = excluded.in_flight, consuming = excluded.consuming, alone = excluded.alone, seen_at = now()
             """)
     }
 
@@ -53,14 +56,16 @@ public struct Heartbeats: Sendable {
         /// Consuming: it shares an endpoint's rate limit and the work queue's shards. One
         /// that is not may start any moment, so it still keeps another from being alone.
         public var consuming: Bool
+        /// It counts on being the only live replica.
+        public var alone: Bool
     }
 
     /// The replicas alive now (a heartbeat within three `interval`s), by id.
     func liveReplicas(interval: Duration) async throws -> [Live] {
         let stale = Double(interval.components.seconds * 3) + Double(interval.components.attoseconds) * 3e-18
         return try await pool.query(
-            "SELECT id, consuming FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
-        ).map { Live(id: try $0.decode(String.self, 0), consuming: try $0.decode(Bool.self, 1)) }
+            "SELECT id, consuming, alone FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
+        ).map { Live(id: try $0.decode(String.self, 0), consuming: try $0.decode(Bool.self, 1), alone: try $0.decode(Bool.self, 2)) }
     }
 
     func remove(_ id: String) async throws {
@@ -93,7 +98,10 @@ public struct Heartbeats: Sendable {
 }
 
 /// A worker's heartbeat: every `interval` it writes what it holds; on a graceful stop it
-/// removes its row, so the console tells a replica stopped from one that died.
+/// removes its row, so the console tells a replica stopped from one that died. With
+/// `replicas`, it also reads the live replicas every `look` (a tenth of `interval`): a
+/// worker that counts on being alone must see a new replica within two looks. A beat that
+/// starts to count on being alone is written at once, before the look that confirms it.
 public struct Heartbeat: Service, CustomStringConvertible {
     public static let defaultInterval = Duration.seconds(10)
 
@@ -120,13 +128,13 @@ public struct Heartbeat: Service, CustomStringConvertible {
     let identity: Identity
     let interval: Duration
     let read: @Sendable () -> Heartbeats.Beat
-    /// Told, after each beat, which replicas are alive now.
-    let replicas: (@Sendable ([Heartbeats.Live]) -> Void)?
+    /// Told, after each look, which replicas are alive now and what this one last wrote.
+    let replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat) -> Void)?
     let logger: Logger
 
     public init(
         pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
-        replicas: (@Sendable ([Heartbeats.Live]) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
+        replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
     ) {
         heartbeats = Heartbeats(pool: pool)
         self.identity = identity
@@ -136,15 +144,28 @@ public struct Heartbeat: Service, CustomStringConvertible {
         self.logger = logger
     }
 
+    /// How often the live replicas are read when someone is told.
+    public var look: Duration { interval / 10 }
+
     public func run() async throws {
+        var written: Heartbeats.Beat?
+        var lastBeat = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await heartbeats.beat(identity, read())
-                if let replicas { replicas(try await heartbeats.liveReplicas(interval: interval)) }
+                let beat = read()
+                if written == nil || beat.alone != written?.alone || ContinuousClock.now - lastBeat >= interval {
+                    try await heartbeats.beat(identity, beat)
+                    (written, lastBeat) = (beat, .now)
+                }
+                if let replicas, let written {
+                    replicas(try await heartbeats.liveReplicas(interval: interval), written)
+                    // Counting on being alone from this look on: said now, confirmed by the next.
+                    if read().alone != written.alone { continue }
+                }
             } catch {
                 logger.debug("heartbeat not written", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: replicas == nil ? interval : look) }
         }
         try? await heartbeats.remove(identity.id)
     }

@@ -111,22 +111,31 @@ package final class FirstCopies: Sendable {
 /// Whether this worker is the only live replica, from what its heartbeats read
 /// (`DeliverBeforeStore.auto`): then every copy of an event comes to it, and `FirstCopies`
 /// knows each one it stored since. Pure: told each look, asked at a time of the caller's.
+///
+/// A worker counts on being alone only after its heartbeat said so (`intent`) and a later
+/// look still showed no other replica. A replica that starts writes its heartbeat, then
+/// looks: it sees one that said so, and waits two looks' validity before it consumes
+/// (`Replicas.cleared`), or that one's look came after its heartbeat and saw it.
 package struct Solitude: Sendable, Equatable {
-    /// The first look of the run of looks that showed no other replica; nil after one that
-    /// showed another.
+    /// The first look of the run of looks that showed no other replica after this one said
+    /// it counts on being alone; nil after one that showed another.
     package private(set) var since: Date?
     package private(set) var lastLook: Date?
-    /// How long a look counts (two heartbeat intervals): a worker that cannot read the
-    /// heartbeats stops counting itself alone, and starts over when it reads them again.
+    /// What the next heartbeat says: the last look showed no other replica.
+    package private(set) var intent = false
+    /// How long a look counts: a worker that cannot read the heartbeats stops counting
+    /// itself alone, and starts over when it reads them again.
     package let validity: Duration
 
     package init(validity: Duration) {
         self.validity = validity
     }
 
-    /// A heartbeat read at `now` showed `others` live replicas besides this one.
-    package mutating func look(others: Int, at now: Date) {
-        if others > 0 {
+    /// A look at `now` showed `others` live replicas besides this one, after a heartbeat
+    /// that said (`announced`) or did not say it counts on being alone.
+    package mutating func look(others: Int, announced: Bool, at now: Date) {
+        intent = others == 0
+        if others > 0 || !announced {
             since = nil
         } else if since == nil || !fresh(at: now) {
             since = now
@@ -143,9 +152,12 @@ package struct Solitude: Sendable, Equatable {
 
     private func fresh(at now: Date) -> Bool {
         guard let lastLook else { return false }
-        let seconds = Double(validity.components.seconds) + Double(validity.components.attoseconds) * 1e-18
-        return now.timeIntervalSince(lastLook) < seconds
+        return now.timeIntervalSince(lastLook) < validity.seconds
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// The first attempts of one event sent before its store (`Processor.sendFirst`): the

@@ -20,28 +20,56 @@ package struct ShardAssignment: Sendable, Equatable {
     }
 }
 
-/// A worker's view of the replicas from its heartbeats (updated after each one) and its
+/// A worker's view of the replicas from its heartbeats (updated after each look) and its
 /// own id: which shards it should read, and whether it is alone (`Solitude`).
 public final class Replicas: Sendable {
     /// This replica's heartbeat id.
     public let replica: String
     /// How often the view is refreshed, and so how often a shard's reader looks at it.
     public let interval: Duration
+    /// Whether this replica may count on being alone (`DeliverBeforeStore.auto`).
+    public let countsOnSolitude: Bool
     private let assignment = Mutex(ShardAssignment(replicas: []))
     private let solitude: Mutex<Solitude>
+    private let clearance: AsyncStream<Duration>
+    private let clear: AsyncStream<Duration>.Continuation
 
-    public init(replica: String, interval: Duration) {
+    /// `look`: how often the heartbeats are read; a look counts for two.
+    public init(replica: String, interval: Duration, look: Duration, countsOnSolitude: Bool) {
         self.replica = replica
         self.interval = interval
-        solitude = Mutex(Solitude(validity: interval * 2))
+        self.countsOnSolitude = countsOnSolitude
+        solitude = Mutex(Solitude(validity: look * 2))
+        (clearance, clear) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// What a heartbeat saw at `now`: the replicas consuming, and every live one
-    /// (consuming or about to).
-    public func update(consuming: [String], live: [String], at now: Date = Date()) {
+    /// What a look at `now` saw: the replicas consuming, every live one (consuming or
+    /// about to), and those that count on being alone; `announced`: whether this one's
+    /// heartbeat said it does.
+    public func update(consuming: [String], live: [String], alone: [String], announced: Bool, at now: Date = Date()) {
         assignment.withLock { $0 = ShardAssignment(replicas: consuming) }
         let others = live.filter { $0 != replica }.count
-        solitude.withLock { $0.look(others: others, at: now) }
+        let validity = solitude.withLock { solitude in
+            solitude.look(others: countsOnSolitude ? others : 1, announced: announced, at: now)
+            return solitude.validity
+        }
+        clear.yield(alone.contains { $0 != replica } ? validity : .zero)
+        clear.finish()
+    }
+
+    /// Whether the next heartbeat says this replica counts on being alone.
+    public var alone: Bool { solitude.withLock { $0.intent } }
+
+    /// Returns when this replica may start consuming: after its first look, and when that
+    /// look found a replica counting on being alone, once that one has looked again (or
+    /// stopped counting on it).
+    package func cleared() async throws {
+        var looks = clearance.makeAsyncIterator()
+        guard let wait = await looks.next() else {
+            try Task.checkCancellation()
+            return
+        }
+        if wait > .zero { try await Task.sleep(for: wait) }
     }
 
     func owns(shard: Int) -> Bool {
@@ -50,7 +78,7 @@ public final class Replicas: Sendable {
 
     /// Since when this replica has been the only live one; nil when it is not, or its
     /// heartbeats have not been read lately.
-    func aloneSince(at now: Date = Date()) -> Date? {
+    package func aloneSince(at now: Date = Date()) -> Date? {
         solitude.withLock { $0.aloneSince(at: now) }
     }
 }

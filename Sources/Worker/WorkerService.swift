@@ -47,6 +47,10 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
+        // Not before the heartbeats were read: a replica counting on being alone must have
+        // seen this one first (`Replicas.cleared`).
+        try? await cancelWhenGracefulShutdown { try await context.replicas?.cleared() }
+        guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
         // The stores' deadlines for first attempts, for as long as the worker runs.
         let deadlines = context.firstAttemptDeadlines
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -74,8 +74,8 @@ struct Pipeline {
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
             context.deliverBeforeStore = options.deliverBeforeStore
             if options.deliverBeforeStore == .auto {
-                let replicas = Replicas(replica: "pipeline", interval: .seconds(3600))
-                replicas.update(consuming: ["pipeline"], live: ["pipeline"])
+                let replicas = Replicas(replica: "pipeline", interval: .seconds(3600), look: .seconds(360), countsOnSolitude: true)
+                replicas.update(consuming: ["pipeline"], live: ["pipeline"], alone: ["pipeline"], announced: true)
                 context.replicas = replicas
             }
             let producer = Producer(

@@ -203,32 +203,54 @@ struct DeliverBeforeStoreTests {
         #expect(copies.holding == 0)
     }
 
-    @Test func aWorkerIsAloneWhileFreshLooksShowNoOtherReplica() {
+    @Test func aWorkerIsAloneWhileFreshLooksShowNoOtherReplicaAfterItSaidSo() {
         let t0 = Date(timeIntervalSince1970: 1_000_000)
-        var solitude = Solitude(validity: .seconds(20))
-        #expect(solitude.aloneSince(at: t0) == nil, "never looked")
-        solitude.look(others: 0, at: t0)
-        #expect(solitude.aloneSince(at: t0 + 5) == t0)
-        solitude.look(others: 0, at: t0 + 10)
-        #expect(solitude.aloneSince(at: t0 + 15) == t0, "a run of looks without others keeps its start")
-        #expect(solitude.aloneSince(at: t0 + 30) == nil, "the last look is too old")
-        solitude.look(others: 0, at: t0 + 40)
-        #expect(solitude.aloneSince(at: t0 + 41) == t0 + 40, "after a gap it starts over: another may have come and gone")
-        solitude.look(others: 1, at: t0 + 50)
-        #expect(solitude.aloneSince(at: t0 + 51) == nil)
-        solitude.look(others: 0, at: t0 + 60)
-        #expect(solitude.aloneSince(at: t0 + 61) == t0 + 60)
+        var solitude = Solitude(validity: .seconds(2))
+        #expect(solitude.aloneSince(at: t0) == nil && !solitude.intent, "never looked")
+        solitude.look(others: 0, announced: false, at: t0)
+        #expect(solitude.intent && solitude.aloneSince(at: t0) == nil, "not before its heartbeat said so")
+        solitude.look(others: 0, announced: true, at: t0 + 1)
+        #expect(solitude.aloneSince(at: t0 + 1.5) == t0 + 1)
+        solitude.look(others: 0, announced: true, at: t0 + 2)
+        #expect(solitude.aloneSince(at: t0 + 2.5) == t0 + 1, "a run of looks without others keeps its start")
+        #expect(solitude.aloneSince(at: t0 + 4) == nil, "the last look is too old")
+        solitude.look(others: 0, announced: true, at: t0 + 10)
+        #expect(solitude.aloneSince(at: t0 + 10) == t0 + 10, "after a gap it starts over: another may have come and gone")
+        solitude.look(others: 1, announced: true, at: t0 + 11)
+        #expect(solitude.aloneSince(at: t0 + 11) == nil && !solitude.intent)
+        solitude.look(others: 0, announced: false, at: t0 + 12)
+        #expect(solitude.aloneSince(at: t0 + 12) == nil && solitude.intent)
+        solitude.look(others: 0, announced: true, at: t0 + 13)
+        #expect(solitude.aloneSince(at: t0 + 13) == t0 + 13)
     }
 
     @Test func theReplicasViewLeavesItselfOutAndCountsReplicasNotConsumingYet() {
-        let replicas = Replicas(replica: "me", interval: .seconds(10))
+        let replicas = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true)
         let now = Date()
-        replicas.update(consuming: [], live: [], at: now)
-        #expect(replicas.aloneSince(at: now) == now, "its own heartbeat not read yet")
-        replicas.update(consuming: ["me"], live: ["me", "starting"], at: now + 1)
-        #expect(replicas.aloneSince(at: now + 1) == nil)
-        replicas.update(consuming: ["me"], live: ["me"], at: now + 2)
-        #expect(replicas.aloneSince(at: now + 2) == now + 2)
+        replicas.update(consuming: [], live: [], alone: [], announced: false, at: now)
+        #expect(replicas.alone && replicas.aloneSince(at: now) == nil, "it says so first")
+        replicas.update(consuming: [], live: ["me"], alone: ["me"], announced: true, at: now)
+        #expect(replicas.aloneSince(at: now) == now, "its own heartbeat does not count")
+        replicas.update(consuming: ["me"], live: ["me", "starting"], alone: ["me"], announced: true, at: now + 1)
+        #expect(!replicas.alone && replicas.aloneSince(at: now + 1) == nil)
+        let never = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: false)
+        never.update(consuming: [], live: [], alone: [], announced: true, at: now)
+        #expect(!never.alone && never.aloneSince(at: now) == nil, "only with auto")
+    }
+
+    @Test func aStartingReplicaWaitsForOneCountingOnBeingAloneToLookAgain() async throws {
+        let clock = ContinuousClock()
+        let first = Replicas(replica: "b", interval: .seconds(10), look: .milliseconds(100), countsOnSolitude: true)
+        let waiting = Task { try await first.cleared() }
+        first.update(consuming: [], live: ["a", "b"], alone: ["a"], announced: false)
+        let waited = try await clock.measure { try await waiting.value }
+        #expect(waited >= .milliseconds(200), "two looks of the one alone")
+        let second = Replicas(replica: "c", interval: .seconds(10), look: .seconds(100), countsOnSolitude: true)
+        second.update(consuming: [], live: ["a", "c"], alone: ["c"], announced: true)
+        try await second.cleared()
+        let cancelled = Task { try await Replicas(replica: "d", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true).cleared() }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
     }
 
     @Test func firstCopiesCoverEventsThatOccurredAfterWhatTheyForgot() {
@@ -247,7 +269,7 @@ struct DeliverBeforeStoreTests {
     /// With `auto`, only while the heartbeats show no other replica, and only for events
     /// that occurred since: a copy taken by another replica before cannot be in memory.
     @Test func autoSendsFirstOnlyWhileTheWorkerIsAlone() async throws {
-        let replicas = Replicas(replica: "me", interval: .seconds(10))
+        let replicas = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true)
         func sentFirst(occurredAt: Date = Date()) async throws -> Bool {
             let transport = WatchingTransport()
             let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .auto, replicas: replicas)
@@ -258,9 +280,11 @@ struct DeliverBeforeStoreTests {
         }
         #expect(try await !sentFirst(), "no heartbeat read yet")
         let since = Date()
-        replicas.update(consuming: ["me"], live: ["me", "other"], at: since)
+        replicas.update(consuming: ["me"], live: ["me", "other"], alone: [], announced: false, at: since)
         #expect(try await !sentFirst(), "another replica is live")
-        replicas.update(consuming: ["me"], live: ["me"], at: since)
+        replicas.update(consuming: ["me"], live: ["me"], alone: [], announced: false, at: since)
+        #expect(try await !sentFirst(), "its heartbeat has not said it is alone yet")
+        replicas.update(consuming: ["me"], live: ["me"], alone: ["me"], announced: true, at: since)
         #expect(try await sentFirst(occurredAt: since + 0.01))
         #expect(try await !sentFirst(occurredAt: since - 0.01), "it occurred while another replica was live")
     }
