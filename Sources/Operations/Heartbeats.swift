@@ -56,15 +56,20 @@ public struct Heartbeats: Sendable {
         /// Consuming: it shares an endpoint's rate limit and the work queue's shards. One
         /// that is not may start any moment, so it still keeps another from being alone.
         public var consuming: Bool
-        /// It counts on being the only live replica.
+        /// It counts on being the only live replica, and said so lately.
         public var alone: Bool
     }
 
-    /// The replicas alive now (a heartbeat within three `interval`s), by id.
-    func liveReplicas(interval: Duration) async throws -> [Live] {
-        let stale = Double(interval.components.seconds * 3) + Double(interval.components.attoseconds) * 3e-18
+    /// The replicas alive now (a heartbeat within three `interval`s), by id; one counts on
+    /// being alone if its heartbeat said so within two `look`s (it writes one each look
+    /// while it does: a replica that died saying so holds no one back for long).
+    func liveReplicas(interval: Duration, look: Duration) async throws -> [Live] {
+        let stale = (interval * 3).seconds, recent = (look * 2).seconds
         return try await pool.query(
-            "SELECT id, consuming, alone FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => \(stale)) ORDER BY id"
+            """
+            SELECT id, consuming, alone AND seen_at > now() - make_interval(secs => \(recent))
+            FROM worker_heartbeats WHERE seen_at > now() - make_interval(secs => \(stale)) ORDER BY id
+            """
         ).map { Live(id: try $0.decode(String.self, 0), consuming: try $0.decode(Bool.self, 1), alone: try $0.decode(Bool.self, 2)) }
     }
 
@@ -99,9 +104,10 @@ public struct Heartbeats: Sendable {
 
 /// A worker's heartbeat: every `interval` it writes what it holds; on a graceful stop it
 /// removes its row, so the console tells a replica stopped from one that died. With
-/// `replicas`, it also reads the live replicas every `look` (a tenth of `interval`): a
-/// worker that counts on being alone must see a new replica within two looks. A beat that
-/// starts to count on being alone is written at once, before the look that confirms it.
+/// `replicas`, it also reads the live replicas every `look` (a tenth of `interval`, so
+/// every process must use the same interval): a worker that counts on being alone must
+/// see a new replica within two looks. While a beat says so it is written every look, and
+/// a beat that starts to say so is written at once, before the look that confirms it.
 public struct Heartbeat: Service, CustomStringConvertible {
     public static let defaultInterval = Duration.seconds(10)
 
@@ -128,13 +134,14 @@ public struct Heartbeat: Service, CustomStringConvertible {
     let identity: Identity
     let interval: Duration
     let read: @Sendable () -> Heartbeats.Beat
-    /// Told, after each look, which replicas are alive now and what this one last wrote.
-    let replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat) -> Void)?
+    /// Told, after each look, which replicas are alive now, what this one last wrote, and
+    /// when the look was asked.
+    let replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat, ContinuousClock.Instant) -> Void)?
     let logger: Logger
 
     public init(
         pool: Pool, identity: Identity, interval: Duration = Heartbeat.defaultInterval, logger: Logger,
-        replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
+        replicas: (@Sendable ([Heartbeats.Live], Heartbeats.Beat, ContinuousClock.Instant) -> Void)? = nil, read: @escaping @Sendable () -> Heartbeats.Beat
     ) {
         heartbeats = Heartbeats(pool: pool)
         self.identity = identity
@@ -144,29 +151,39 @@ public struct Heartbeat: Service, CustomStringConvertible {
         self.logger = logger
     }
 
-    /// How often the live replicas are read when someone is told.
-    public var look: Duration { interval / 10 }
+    /// How often the live replicas are read when someone is told: a tenth of the interval.
+    public static func look(_ interval: Duration) -> Duration { interval / 10 }
+    var look: Duration { Self.look(interval) }
 
     public func run() async throws {
         var written: Heartbeats.Beat?
         var lastBeat = ContinuousClock.now
+        var failing = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let beat = read()
-                if written == nil || beat.alone != written?.alone || ContinuousClock.now - lastBeat >= interval {
+                if written == nil || beat.alone || beat.alone != written?.alone || ContinuousClock.now - lastBeat >= interval {
+                    written = nil
                     try await heartbeats.beat(identity, beat)
                     (written, lastBeat) = (beat, .now)
                 }
                 if let replicas, let written {
-                    replicas(try await heartbeats.liveReplicas(interval: interval), written)
+                    let asked = ContinuousClock.now
+                    replicas(try await heartbeats.liveReplicas(interval: interval, look: look), written, asked)
                     // Counting on being alone from this look on: said now, confirmed by the next.
                     if read().alone != written.alone { continue }
                 }
+                failing = false
             } catch {
-                logger.debug("heartbeat not written", metadata: ["error": "\(error)"])
+                if !failing { logger.warning("heartbeat not written or read; retrying", metadata: ["error": "\(error)"]) }
+                failing = true
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: replicas == nil ? interval : look) }
         }
         try? await heartbeats.remove(identity.id)
     }
+}
+
+extension Duration {
+    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -40,19 +40,25 @@ public struct WorkerContext: Sendable {
     /// Ends the stores' waits for first attempts that take long; run by `WorkerService`.
     package let firstAttemptDeadlines = FirstAttemptDeadlines()
 
+    /// What this worker's heartbeat says: it counts on being alone (`auto`), from the last
+    /// look or because first copies it sent are not stored yet.
+    public var countsOnBeingAlone: Bool {
+        guard let replicas, replicas.countsOnSolitude else { return false }
+        return replicas.alone || firstCopies.sendingFirst > 0
+    }
+
     /// Whether the first copy of `event` may be sent before it is stored: no earlier copy
     /// can have been stored anywhere but in this worker's memory (`FirstCopies`), where
-    /// `fanOut` looks first. With `always`, only this worker's memory is asked.
+    /// `fanOut` looks first. That needs a time every copy shares, the one in a version 7
+    /// id (`Event.idTime`; not `occurredAt`, which a producer may fill anew), and a copy
+    /// stored after it: an id made later than now is stored first. With `always`, only
+    /// this worker's memory is asked.
     func sendsFirst(_ event: Event, at now: Date = Date()) -> Bool {
-        switch deliverBeforeStore {
-        case .never:
-            return false
-        case .always:
-            return firstCopies.covers(event.occurredAt)
-        case .auto:
-            guard let since = replicas?.aloneSince(at: now), event.occurredAt > since else { return false }
-            return firstCopies.covers(event.occurredAt)
+        guard deliverBeforeStore != .never, let made = event.idTime, made <= now else { return false }
+        if deliverBeforeStore == .auto {
+            guard let since = replicas?.aloneSince(), made > since else { return false }
         }
+        return firstCopies.covers(made)
     }
 
     package init(
@@ -249,7 +255,9 @@ package struct Processor: Sendable {
         // can have been stored elsewhere (`sendsFirst`); a redelivered one finds what its
         // first holder stored, and a large one is stored first (`sendFirstBytes`).
         let guarded = context.deliverBeforeStore != .never && intake == nil
-        let first = guarded && !delivery.redelivered && event.dataBytes.count <= Self.sendFirstBytes && context.sendsFirst(event)
+        let candidate = guarded && !delivery.redelivered && event.dataBytes.count <= Self.sendFirstBytes
+        if candidate { context.firstCopies.startSendingFirst() }
+        let first = candidate && context.sendsFirst(event)
         var firsts: [(endpoint: Endpoint, lease: SlotLease)] = []
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
@@ -298,15 +306,18 @@ package struct Processor: Sendable {
             try await sendFirst(event, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
             return
         }
+        if candidate { context.firstCopies.stopSendingFirst() }
         targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id, claim: true) }
         let stored: Stored?
-        do {
-            stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases)
-            if held { context.firstCopies.leave(key, stored: stored != nil) }
-        } catch {
-            if held { context.firstCopies.leave(key, stored: false) }
-            throw error
+        // Remembered after any attempt: a store that failed may have committed.
+        defer {
+            if held {
+                context.firstCopies.leave(key, made: event.idTime)
+            } else if context.deliverBeforeStore != .never {
+                context.firstCopies.remember(key, made: event.idTime)
+            }
         }
+        stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases)
         guard let stored else { return }
         try await Self.settle(follow(stored, leases: leases, endpoints: endpoints, redelivered: delivery.redelivered))
     }
@@ -351,9 +362,9 @@ package struct Processor: Sendable {
             let stored: Stored?
             do {
                 stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: nil, leases: rest)
-                context.firstCopies.leave(EventKey(event), stored: stored != nil)
+                context.firstCopies.leave(EventKey(event), made: event.idTime, sentFirst: true)
             } catch {
-                context.firstCopies.leave(EventKey(event), stored: false)
+                context.firstCopies.leave(EventKey(event), made: event.idTime, sentFirst: true)
                 // Nothing was written: the message comes back and sends again. The exchanges
                 // still under way end on their own, never cut off on the wire.
                 for await _ in group {}

@@ -7,14 +7,14 @@ import Synchronization
 /// them (the producer published it twice) takes the path that stores first and finds the
 /// deliveries there, so it sends nothing again: at once when the first was stored lately,
 /// after the first copy's store ended while it is held. What it forgot it no longer
-/// covers (`covers`): an event that occurred before then is stored first.
+/// covers (`covers`): an event whose id was made before then is stored first.
 package final class FirstCopies: Sendable {
-    private struct Waiter {
+    fileprivate struct Waiter {
         var id: Int
         var continuation: CheckedContinuation<Void, Never>
     }
 
-    private struct State {
+    fileprivate struct State {
         var held: [EventKey: [Waiter]] = [:]
         var nextID = 0
         /// Hashes of the events stored lately, the oldest overwritten first. A collision
@@ -23,8 +23,9 @@ package final class FirstCopies: Sendable {
         var ring: [(hash: Int, at: Date)] = []
         var oldest = 0
         /// The memory holds every event stored here since then: when the worker started,
-        /// or when the last one forgotten was stored.
+        /// or when the last one forgotten was stored (or its id made, if later).
         var since: Date
+        var sendingFirst = 0
     }
 
     /// Events remembered as stored: about 2 MiB.
@@ -36,11 +37,11 @@ package final class FirstCopies: Sendable {
         state = Mutex(State(since: startedAt))
     }
 
-    /// Whether every copy of an event that occurred at `occurredAt` and was stored here is
-    /// still remembered: it occurred after the memory began, and a copy is stored after its
-    /// event occurred.
-    func covers(_ occurredAt: Date) -> Bool {
-        state.withLock { occurredAt > $0.since }
+    /// Whether every copy stored here of an event whose id was `made` then is still
+    /// remembered: the id was made after the memory began (a copy is stored after its id
+    /// was made, or remembered as of the id's time).
+    func covers(_ made: Date) -> Bool {
+        state.withLock { made > $0.since }
     }
 
     /// True when no copy of `key` is held here or was stored lately: the caller holds it
@@ -84,27 +85,55 @@ package final class FirstCopies: Sendable {
     /// Copies waiting for a holder to leave.
     var waiting: Int { state.withLock { $0.held.values.reduce(0) { $0 + $1.count } } }
 
-    /// Ends the hold of `key`, remembering it when it was `stored` (at `now`); the copies
-    /// that waited for it go on.
-    func leave(_ key: EventKey, stored: Bool, at now: Date = Date()) {
+    /// Copies sending their first attempts before their store now: while there are any,
+    /// the worker still counts on being alone (`Replicas`).
+    var sendingFirst: Int { state.withLock { $0.sendingFirst } }
+
+    /// A copy may send first: counted before it asks whether it may (`sendsFirst`), so
+    /// that a heartbeat that stops counting on being alone after that question still sees
+    /// it. Ended by `stopSendingFirst`, or by the `leave` of a copy that sent first.
+    func startSendingFirst() {
+        state.withLock { $0.sendingFirst += 1 }
+    }
+
+    func stopSendingFirst() {
+        state.withLock { $0.sendingFirst -= 1 }
+    }
+
+    /// Ends the hold of `key` after its store was attempted, and remembers it (`remember`);
+    /// the copies that waited for it go on. `sentFirst`: the holder had started sending first.
+    func leave(_ key: EventKey, made: Date?, sentFirst: Bool = false, at now: Date = Date()) {
         let waiters = state.withLock { state in
-            if stored {
-                let hash = key.hashValue
-                if state.recent.insert(hash).inserted {
-                    if state.ring.count < Self.remembered {
-                        state.ring.append((hash, now))
-                    } else {
-                        let forgotten = state.ring[state.oldest]
-                        state.recent.remove(forgotten.hash)
-                        state.since = max(state.since, forgotten.at)
-                        state.ring[state.oldest] = (hash, now)
-                        state.oldest = (state.oldest + 1) % Self.remembered
-                    }
-                }
-            }
+            state.remember(key, made: made, at: now)
+            if sentFirst { state.sendingFirst -= 1 }
             return state.held.removeValue(forKey: key) ?? []
         }
         for waiter in waiters { waiter.continuation.resume() }
+    }
+
+    /// Remembers `key` as stored, also after a store that failed (it may have committed;
+    /// a copy found here is only stored first, which is right for any copy). What is
+    /// forgotten is remembered as a time: that of its store, or its id's if later
+    /// (`made`), so `covers` stays true to every event it forgot whatever the clocks.
+    func remember(_ key: EventKey, made: Date?, at now: Date = Date()) {
+        state.withLock { $0.remember(key, made: made, at: now) }
+    }
+}
+
+extension FirstCopies.State {
+    fileprivate mutating func remember(_ key: EventKey, made: Date?, at now: Date) {
+        let hash = key.hashValue
+        guard recent.insert(hash).inserted else { return }
+        let at = max(now, made ?? now)
+        if ring.count < FirstCopies.remembered {
+            ring.append((hash, at))
+        } else {
+            let forgotten = ring[oldest]
+            recent.remove(forgotten.hash)
+            since = max(since, forgotten.at)
+            ring[oldest] = (hash, at)
+            oldest = (oldest + 1) % FirstCopies.remembered
+        }
     }
 }
 
@@ -114,13 +143,15 @@ package final class FirstCopies: Sendable {
 ///
 /// A worker counts on being alone only after its heartbeat said so (`intent`) and a later
 /// look still showed no other replica. A replica that starts writes its heartbeat, then
-/// looks: it sees one that said so, and waits two looks' validity before it consumes
-/// (`Replicas.cleared`), or that one's look came after its heartbeat and saw it.
+/// looks; if the look shows one that says it counts on being alone, that one's look came
+/// before, and it waits until none does (`Replicas.cleared`); otherwise that one's next
+/// look sees it.
 package struct Solitude: Sendable, Equatable {
     /// The first look of the run of looks that showed no other replica after this one said
-    /// it counts on being alone; nil after one that showed another.
+    /// it counts on being alone (when its answer came); nil after one that showed another.
     package private(set) var since: Date?
-    package private(set) var lastLook: Date?
+    /// When the last look was asked.
+    package private(set) var lastLook: ContinuousClock.Instant?
     /// What the next heartbeat says: the last look showed no other replica.
     package private(set) var intent = false
     /// How long a look counts: a worker that cannot read the heartbeats stops counting
@@ -131,33 +162,30 @@ package struct Solitude: Sendable, Equatable {
         self.validity = validity
     }
 
-    /// A look at `now` showed `others` live replicas besides this one, after a heartbeat
-    /// that said (`announced`) or did not say it counts on being alone.
-    package mutating func look(others: Int, announced: Bool, at now: Date) {
+    /// A look asked at `asked` and answered at `now` showed `others` live replicas besides
+    /// this one, after a heartbeat that said (`announced`) or did not say it counts on
+    /// being alone.
+    package mutating func look(others: Int, announced: Bool, asked: ContinuousClock.Instant, at now: Date) {
         intent = others == 0
         if others > 0 || !announced {
             since = nil
-        } else if since == nil || !fresh(at: now) {
+        } else if since == nil || !fresh(at: asked) {
             since = now
         }
-        lastLook = now
+        lastLook = asked
     }
 
-    /// Since when the worker has been alone, if it is at `now`. An event that occurred
-    /// before then may have had a copy taken by another replica.
-    package func aloneSince(at now: Date) -> Date? {
-        guard let since, fresh(at: now) else { return nil }
+    /// Since when the worker has been alone, if it is at `instant`. An event whose id was
+    /// made before then may have had a copy taken by another replica.
+    package func aloneSince(at instant: ContinuousClock.Instant) -> Date? {
+        guard let since, fresh(at: instant) else { return nil }
         return since
     }
 
-    private func fresh(at now: Date) -> Bool {
+    private func fresh(at instant: ContinuousClock.Instant) -> Bool {
         guard let lastLook else { return false }
-        return now.timeIntervalSince(lastLook) < validity.seconds
+        return instant - lastLook < validity
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// The first attempts of one event sent before its store (`Processor.sendFirst`): the

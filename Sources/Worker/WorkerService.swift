@@ -49,8 +49,16 @@ public struct WorkerService: Service, CustomStringConvertible {
     public func run() async throws {
         // Not before the heartbeats were read: a replica counting on being alone must have
         // seen this one first (`Replicas.cleared`).
-        try? await cancelWhenGracefulShutdown { try await context.replicas?.cleared() }
-        guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
+        if let replicas = context.replicas {
+            if !replicas.isCleared { context.logger.info("waiting for the heartbeats before consuming") }
+            let cleared = try? await cancelWhenGracefulShutdown { try await replicas.cleared() }
+            guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return }
+            if cleared == false {
+                context.logger.warning(
+                    "consuming although the heartbeats still show another replica counting on being alone, or could not be read",
+                    metadata: ["waited": "\(replicas.interval * 3)"])
+            }
+        }
         // The stores' deadlines for first attempts, for as long as the worker runs.
         let deadlines = context.firstAttemptDeadlines
         try await withThrowingTaskGroup(of: Void.self) { group in

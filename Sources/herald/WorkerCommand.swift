@@ -60,7 +60,7 @@ struct WorkerCommand: AsyncParsableCommand {
         context.deliverBeforeStore = settings.deliverBeforeStore
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let replicas = Replicas(
-            replica: identity.id, interval: settings.heartbeatInterval, look: settings.heartbeatInterval / 10,
+            replica: identity.id, interval: settings.heartbeatInterval, look: Heartbeat.look(settings.heartbeatInterval),
             countsOnSolitude: settings.deliverBeforeStore == .auto)
         context.replicas = replicas
         let worker = WorkerService(
@@ -75,13 +75,14 @@ struct WorkerCommand: AsyncParsableCommand {
         // alone may send first copies before it stores them (`HERALD_DELIVER_BEFORE_STORE`).
         let heartbeat = Heartbeat(
             pool: pool, identity: identity, interval: settings.heartbeatInterval, logger: logger,
-            replicas: { live, written in
+            replicas: { live, written, asked in
                 let consuming = live.filter(\.consuming).map(\.id)
                 slots.setReplicas(consuming.count)
                 replicasGauge.record(consuming.count)
-                replicas.update(consuming: consuming, live: live.map(\.id), alone: live.filter(\.alone).map(\.id), announced: written.alone)
+                replicas.update(
+                    consuming: consuming, live: live.map(\.id), alone: live.filter(\.alone).map(\.id), announced: written.alone, asked: asked)
             }
-        ) { Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming, alone: replicas.alone) }
+        ) { [context] in Heartbeats.Beat(inFlight: status.inFlight, consuming: status.consuming, alone: context.countsOnBeingAlone) }
         var services: [any Service] = (exporter.map { [$0] } ?? []) + [
             Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,
             QueueGauges(census: BrokerCensus(amqpURL: settings.amqpURL, topology: context.topology, logger: logger), logger: logger),

@@ -25,6 +25,9 @@ struct Options {
     var ladder = "200ms,400ms,800ms,1600ms,3200ms"
     var timeout: Duration = .seconds(900)
     var cluster = false
+    /// Worker replicas; with one, `HERALD_DELIVER_BEFORE_STORE=auto` sends first copies
+    /// before their store while the worker is alone.
+    var workers = 2
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -42,8 +45,9 @@ struct Options {
             case "--rate": rate = max(1, Int(value) ?? rate)
             case "--ladder": ladder = value
             case "--timeout": timeout = .seconds(Int(value) ?? 900)
+            case "--workers": workers = max(1, Int(value) ?? workers)
             default:
-                print("usage: faultrun [--events N] [--rate N] [--tenants N] [--endpoints N] [--kills N] [--ladder L] [--timeout SECONDS] [--cluster]")
+                print("usage: faultrun [--events N] [--rate N] [--tenants N] [--endpoints N] [--kills N] [--ladder L] [--timeout SECONDS] [--workers N] [--cluster]")
                 exit(2)
             }
         }
@@ -161,7 +165,7 @@ func run() async throws -> Int32 {
     // Endpoints must never be disabled by the planned outages.
     try await pool.query("UPDATE endpoints SET consecutive_failures = 0")
 
-    // Two workers.
+    // Two workers unless told otherwise.
     let workersStarted = Locked<Int>(0)
     func startWorker() throws -> Process {
         let first = workersStarted.withLock { count in
@@ -186,7 +190,7 @@ func run() async throws -> Int32 {
         try process.run()
         return process
     }
-    let workers = Locked<[Process]>([try startWorker(), try startWorker()])
+    let workers = Locked<[Process]>(try (0..<options.workers).map { _ in try startWorker() })
     let topology = Topology(prefix: prefix, ladder: .standard)
 
     // Wait until a worker declared the topology, then publish everything, retrying what
@@ -258,7 +262,7 @@ func run() async throws -> Int32 {
         let faultStart = ContinuousClock.now
         switch fault {
         case "kill":
-            let index = Int.random(in: 0..<2)
+            let index = Int.random(in: 0..<options.workers)
             let victim = workers.withLock { $0[index] }
             kill(victim.processIdentifier, SIGKILL)
             victim.waitUntilExit()
@@ -363,7 +367,8 @@ func run() async throws -> Int32 {
     let elapsed = ContinuousClock.now - started
     print("""
 
-        fault run: \(options.events) events at \(options.rate)/s × \(options.endpointsPerTenant) endpoints, \(options.tenants) tenants, \(options.kills) SIGKILLs, \
+        fault run: \(options.events) events at \(options.rate)/s × \(options.endpointsPerTenant) endpoints, \(options.tenants) tenants, \
+        \(options.workers) worker\(options.workers == 1 ? "" : "s"), \(options.kills) SIGKILLs, \
         \(options.cluster ? "a three-node cluster: its work queue's leader killed and restarted, another node stopped" : "RabbitMQ and PostgreSQL restarts, an 8 s freeze"), \
         2 s of 503s, in \(Elapsed.seconds(elapsed)) s
           confirmed pairs       \(want.count)

@@ -49,6 +49,23 @@ import Testing
         #expect(a != Event.generateID())
         try event(id: a).validate()
     }
+
+    /// What every copy of an event shares: the time in a version 7 id.
+    @Test func aGeneratedIDSaysWhenItWasMade() throws {
+        let now = Date(timeIntervalSince1970: 1_780_000_000.123)
+        let id = Event.generateID(at: now)
+        #expect(try #require(event(id: id).idTime).timeIntervalSince1970 == 1_780_000_000.123)
+        // RFC 9562's example of version 7: 2022-02-22 19:22:22 UTC.
+        let example = try #require(event(id: "017F22E2-79B0-7CC3-98C4-DC0C0C07398F").idTime)
+        #expect(example == Date(timeIntervalSince1970: 1_645_557_742))
+        #expect(event(id: "017f22e279b07cc398c4dc0c0c07398f").idTime == example)
+        for other in [
+            "evt_" + UUID().uuidString.lowercased().filter { $0 != "-" }, "evt_1", "evt_017f22e279b07cc398c4dc0c0c07398",
+            "017F22E2-79B0-7CC3-18C4-DC0C0C07398F", "017F22E2x79B0-7CC3-98C4-DC0C0C07398F", "evt_017f22e279b07cc398c4dc0c0c07398g",
+        ] {
+            #expect(event(id: other).idTime == nil, "\(other)")
+        }
+    }
 }
 
 @Suite struct AttributeTests {

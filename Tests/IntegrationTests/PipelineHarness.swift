@@ -74,10 +74,13 @@ struct Pipeline {
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
             context.deliverBeforeStore = options.deliverBeforeStore
             if options.deliverBeforeStore == .auto {
+                // Alone since a second ago, by its heartbeats.
                 let replicas = Replicas(replica: "pipeline", interval: .seconds(3600), look: .seconds(360), countsOnSolitude: true)
-                replicas.update(consuming: ["pipeline"], live: ["pipeline"], alone: ["pipeline"], announced: true)
+                replicas.update(consuming: ["pipeline"], live: ["pipeline"], alone: ["pipeline"], announced: true, at: Date() - 1)
                 context.replicas = replicas
             }
+            // A worker that started before the events' ids were made.
+            context.firstCopies = FirstCopies(startedAt: Date() - 1)
             let producer = Producer(
                 configuration: .init(amqpURL: TestServices.amqpURL, exchange: topology.eventsExchange), logger: TestServices.logger)
             let pipeline = Pipeline(databaseURL: url, pool: pool, topology: topology, producer: producer, context: context)

@@ -199,8 +199,10 @@ struct PipelineTests {
             let a = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/a", types: ["booking.*"])
             let b = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/b", types: ["booking.*"])
             let m = try await pipeline.endpoint(tenant: tenant, url: marker.url, types: ["marker.sent"])
-            try await pipeline.publish("booking.confirmed", tenant: tenant, id: "evt_twice")
-            try await pipeline.publish("booking.confirmed", tenant: tenant, id: "evt_twice")
+            // An id with its time, as the producer makes them: the kind a first copy may send.
+            let id = Event.generateID()
+            try await pipeline.publish("booking.confirmed", tenant: tenant, id: id)
+            try await pipeline.publish("booking.confirmed", tenant: tenant, id: id)
             try await receiver.waitForRequests(2)
             // A marker event published after both copies proves both copies were consumed.
             try await pipeline.publish("marker.sent", tenant: tenant)
@@ -209,7 +211,7 @@ struct PipelineTests {
             #expect(try await pipeline.deliveries(endpoint: a).count == 1)
             #expect(try await pipeline.deliveries(endpoint: b).count == 1)
             #expect(receiver.requests.map(\.uri).sorted() == ["/a", "/b"])
-            let events = try await pipeline.pool.query("SELECT count(*) FROM events WHERE id = 'evt_twice'")
+            let events = try await pipeline.pool.query("SELECT count(*) FROM events WHERE id = \(id)")
             #expect(try events[0].decode(Int.self, 0) == 1)
         }
         await marker.stop()

@@ -190,110 +190,128 @@ struct DeliverBeforeStoreTests {
         #expect(harness.records.attempts(of: harness.deliveries(to: endpoint.id)[0].id).map(\.number) == [1])
     }
 
-    @Test func firstCopiesRememberWhatWasStored() async {
+    @Test func firstCopiesRememberEveryEventWhoseStoreWasAttempted() async {
         let copies = FirstCopies()
         let stored = EventKey(tenant: UUID(), id: "evt_stored"), failed = EventKey(tenant: UUID(), id: "evt_failed")
         #expect(await copies.enter(stored) && copies.holding == 1)
-        copies.leave(stored, stored: true)
+        copies.leave(stored, made: nil)
         #expect(await !copies.enter(stored), "stored lately: the path that stores first")
-        #expect(await copies.enter(failed))
-        copies.leave(failed, stored: false)
-        #expect(await copies.enter(failed), "not stored: a later copy sends first again")
-        copies.leave(failed, stored: false)
+        copies.remember(failed, made: nil)
+        #expect(await !copies.enter(failed), "a store that failed may have committed")
         #expect(copies.holding == 0)
+        copies.startSendingFirst()
+        #expect(copies.sendingFirst == 1)
+        let sent = EventKey(tenant: UUID(), id: "evt_sent")
+        #expect(await copies.enter(sent))
+        copies.leave(sent, made: nil, sentFirst: true)
+        #expect(copies.sendingFirst == 0 && copies.holding == 0)
     }
 
     @Test func aWorkerIsAloneWhileFreshLooksShowNoOtherReplicaAfterItSaidSo() {
-        let t0 = Date(timeIntervalSince1970: 1_000_000)
+        let t0 = Date(timeIntervalSince1970: 1_000_000), i0 = ContinuousClock.now
         var solitude = Solitude(validity: .seconds(2))
-        #expect(solitude.aloneSince(at: t0) == nil && !solitude.intent, "never looked")
-        solitude.look(others: 0, announced: false, at: t0)
-        #expect(solitude.intent && solitude.aloneSince(at: t0) == nil, "not before its heartbeat said so")
-        solitude.look(others: 0, announced: true, at: t0 + 1)
-        #expect(solitude.aloneSince(at: t0 + 1.5) == t0 + 1)
-        solitude.look(others: 0, announced: true, at: t0 + 2)
-        #expect(solitude.aloneSince(at: t0 + 2.5) == t0 + 1, "a run of looks without others keeps its start")
-        #expect(solitude.aloneSince(at: t0 + 4) == nil, "the last look is too old")
-        solitude.look(others: 0, announced: true, at: t0 + 10)
-        #expect(solitude.aloneSince(at: t0 + 10) == t0 + 10, "after a gap it starts over: another may have come and gone")
-        solitude.look(others: 1, announced: true, at: t0 + 11)
-        #expect(solitude.aloneSince(at: t0 + 11) == nil && !solitude.intent)
-        solitude.look(others: 0, announced: false, at: t0 + 12)
-        #expect(solitude.aloneSince(at: t0 + 12) == nil && solitude.intent)
-        solitude.look(others: 0, announced: true, at: t0 + 13)
-        #expect(solitude.aloneSince(at: t0 + 13) == t0 + 13)
+        func look(_ others: Int, announced: Bool, _ seconds: Int) {
+            solitude.look(others: others, announced: announced, asked: i0 + .seconds(seconds), at: t0 + Double(seconds))
+        }
+        #expect(solitude.aloneSince(at: i0) == nil && !solitude.intent, "never looked")
+        look(0, announced: false, 0)
+        #expect(solitude.intent && solitude.aloneSince(at: i0) == nil, "not before its heartbeat said so")
+        look(0, announced: true, 1)
+        #expect(solitude.aloneSince(at: i0 + .milliseconds(1500)) == t0 + 1)
+        look(0, announced: true, 2)
+        #expect(solitude.aloneSince(at: i0 + .milliseconds(2500)) == t0 + 1, "a run of looks without others keeps its start")
+        #expect(solitude.aloneSince(at: i0 + .seconds(4)) == nil, "the last look is too old")
+        look(0, announced: true, 10)
+        #expect(solitude.aloneSince(at: i0 + .seconds(10)) == t0 + 10, "after a gap it starts over: another may have come and gone")
+        look(1, announced: true, 11)
+        #expect(solitude.aloneSince(at: i0 + .seconds(11)) == nil && !solitude.intent)
+        look(0, announced: false, 12)
+        #expect(solitude.aloneSince(at: i0 + .seconds(12)) == nil && solitude.intent)
+        look(0, announced: true, 13)
+        #expect(solitude.aloneSince(at: i0 + .seconds(13)) == t0 + 13)
     }
 
     @Test func theReplicasViewLeavesItselfOutAndCountsReplicasNotConsumingYet() {
         let replicas = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true)
-        let now = Date()
-        replicas.update(consuming: [], live: [], alone: [], announced: false, at: now)
-        #expect(replicas.alone && replicas.aloneSince(at: now) == nil, "it says so first")
-        replicas.update(consuming: [], live: ["me"], alone: ["me"], announced: true, at: now)
-        #expect(replicas.aloneSince(at: now) == now, "its own heartbeat does not count")
-        replicas.update(consuming: ["me"], live: ["me", "starting"], alone: ["me"], announced: true, at: now + 1)
-        #expect(!replicas.alone && replicas.aloneSince(at: now + 1) == nil)
+        let now = Date(), asked = ContinuousClock.now
+        replicas.update(consuming: [], live: [], alone: [], announced: false, asked: asked, at: now)
+        #expect(replicas.alone && replicas.aloneSince(at: asked) == nil, "it says so first")
+        replicas.update(consuming: [], live: ["me"], alone: ["me"], announced: true, asked: asked, at: now)
+        #expect(replicas.aloneSince(at: asked) == now, "its own heartbeat does not count")
+        replicas.update(consuming: ["me"], live: ["me", "starting"], alone: ["me"], announced: true, asked: asked, at: now)
+        #expect(!replicas.alone && replicas.aloneSince(at: asked) == nil)
         let never = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: false)
-        never.update(consuming: [], live: [], alone: [], announced: true, at: now)
-        #expect(!never.alone && never.aloneSince(at: now) == nil, "only with auto")
+        never.update(consuming: [], live: [], alone: [], announced: true, asked: asked, at: now)
+        #expect(!never.alone && never.aloneSince(at: asked) == nil, "only with auto")
     }
 
-    @Test func aStartingReplicaWaitsForOneCountingOnBeingAloneToLookAgain() async throws {
-        let clock = ContinuousClock()
-        let first = Replicas(replica: "b", interval: .seconds(10), look: .milliseconds(100), countsOnSolitude: true)
-        let waiting = Task { try await first.cleared() }
-        first.update(consuming: [], live: ["a", "b"], alone: ["a"], announced: false)
-        let waited = try await clock.measure { try await waiting.value }
-        #expect(waited >= .milliseconds(200), "two looks of the one alone")
-        let second = Replicas(replica: "c", interval: .seconds(10), look: .seconds(100), countsOnSolitude: true)
-        second.update(consuming: [], live: ["a", "c"], alone: ["c"], announced: true)
-        try await second.cleared()
+    @Test func aStartingReplicaWaitsUntilNoOtherCountsOnBeingAlone() async throws {
+        let replicas = Replicas(replica: "b", interval: .seconds(100), look: .seconds(10), countsOnSolitude: true)
+        let waiting = Task { try await replicas.cleared() }
+        replicas.update(consuming: [], live: ["a", "b"], alone: ["a", "b"], announced: false)
+        #expect(!replicas.isCleared, "a counts on being alone")
+        replicas.update(consuming: [], live: ["a", "b"], alone: ["b"], announced: false)
+        #expect(try await waiting.value, "a saw b")
+        #expect(try await replicas.cleared(), "and for good")
         let cancelled = Task { try await Replicas(replica: "d", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true).cleared() }
         cancelled.cancel()
         await #expect(throws: CancellationError.self) { try await cancelled.value }
+        let stuck = Replicas(replica: "e", interval: .milliseconds(30), look: .milliseconds(3), countsOnSolitude: true)
+        stuck.update(consuming: [], live: ["a", "e"], alone: ["a"], announced: false)
+        #expect(try await !stuck.cleared(), "not held back beyond three intervals")
     }
 
-    @Test func firstCopiesCoverEventsThatOccurredAfterWhatTheyForgot() {
+    @Test func firstCopiesCoverIDsMadeAfterWhatTheyForgot() {
         let start = Date(timeIntervalSince1970: 1_000_000)
         let copies = FirstCopies(startedAt: start)
         #expect(!copies.covers(start - 1) && !copies.covers(start) && copies.covers(start + 0.001))
         // The memory full, the next store forgets the oldest: stored at `start + 1`.
         for n in 0..<FirstCopies.remembered {
-            copies.leave(EventKey(tenant: UUID(), id: "evt_\(n)"), stored: true, at: start + 1 + Double(n) / 1_000_000)
+            copies.remember(EventKey(tenant: UUID(), id: "evt_\(n)"), made: nil, at: start + 1 + Double(n) / 1_000_000)
         }
         #expect(copies.covers(start + 0.5))
-        copies.leave(EventKey(tenant: UUID(), id: "evt_next"), stored: true, at: start + 2)
+        copies.remember(EventKey(tenant: UUID(), id: "evt_next"), made: nil, at: start + 2)
         #expect(!copies.covers(start + 0.5) && !copies.covers(start + 1) && copies.covers(start + 1.001))
+        // An id made later than its store (a producer's clock ahead) is forgotten as of then.
+        copies.remember(EventKey(tenant: UUID(), id: "evt_ahead"), made: start + 60, at: start + 3)
+        for n in 0..<FirstCopies.remembered {
+            copies.remember(EventKey(tenant: UUID(), id: "evt_later_\(n)"), made: nil, at: start + 4)
+        }
+        #expect(!copies.covers(start + 60) && copies.covers(start + 60.001))
     }
 
     /// With `auto`, only while the heartbeats show no other replica, and only for events
-    /// that occurred since: a copy taken by another replica before cannot be in memory.
+    /// whose id was made since: a copy taken by another replica before cannot be in memory.
     @Test func autoSendsFirstOnlyWhileTheWorkerIsAlone() async throws {
         let replicas = Replicas(replica: "me", interval: .seconds(10), look: .seconds(1), countsOnSolitude: true)
-        func sentFirst(occurredAt: Date = Date()) async throws -> Bool {
+        func sentFirst(made: Date = Date(), id: String? = nil) async throws -> Bool {
             let transport = WatchingTransport()
             let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .auto, replicas: replicas)
             transport.watch(harness.records)
-            try await harness.handle(Event(type: "invoice.paid", tenantID: harness.tenant, occurredAt: occurredAt, data: Array("{}".utf8)))
+            try await harness.handle(Event(id: id ?? Event.generateID(at: made), type: "invoice.paid", tenantID: harness.tenant, data: Array("{}".utf8)))
             #expect(transport.storedAtSend.count == 1)
+            #expect(harness.context.firstCopies.sendingFirst == 0)
             return transport.storedAtSend == [false]
         }
         #expect(try await !sentFirst(), "no heartbeat read yet")
-        let since = Date()
-        replicas.update(consuming: ["me"], live: ["me", "other"], alone: [], announced: false, at: since)
+        replicas.update(consuming: ["me"], live: ["me", "other"], alone: ["me"], announced: true)
         #expect(try await !sentFirst(), "another replica is live")
-        replicas.update(consuming: ["me"], live: ["me"], alone: [], announced: false, at: since)
+        replicas.update(consuming: ["me"], live: ["me"], alone: [], announced: false)
         #expect(try await !sentFirst(), "its heartbeat has not said it is alone yet")
+        // Alone since a second ago (ids hold milliseconds).
+        let since = Date() - 1
         replicas.update(consuming: ["me"], live: ["me"], alone: ["me"], announced: true, at: since)
-        #expect(try await sentFirst(occurredAt: since + 0.01))
-        #expect(try await !sentFirst(occurredAt: since - 0.01), "it occurred while another replica was live")
+        #expect(try await sentFirst())
+        #expect(try await !sentFirst(made: since - 0.01), "its id was made while another replica was live")
+        #expect(try await !sentFirst(made: Date() + 60), "an id made later than now")
+        #expect(try await !sentFirst(id: "evt_chosen_by_the_crm"), "no time in the id")
     }
 
     @Test func anEventOlderThanTheWorkersMemoryIsStoredFirst() async throws {
         let transport = WatchingTransport()
         let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .always)
         transport.watch(harness.records)
-        try await harness.handle(Event(type: "invoice.paid", tenantID: harness.tenant, occurredAt: Date(timeIntervalSinceNow: -60), data: Array("{}".utf8)))
+        try await harness.handle(Event(id: Event.generateID(at: Date(timeIntervalSinceNow: -60)), type: "invoice.paid", tenantID: harness.tenant, data: Array("{}".utf8)))
         #expect(transport.storedAtSend == [true])
     }
 
