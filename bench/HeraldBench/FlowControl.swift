@@ -122,7 +122,7 @@ func slowdown(_ options: Options, rate: Int = 300, phase: Int = 10) async throws
             slow.withLock { $0 = false }
         }
         _ = await publish(producer, count: count, rate: rate) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+            Event(id: Event.generateID(), type: "client.created", tenantID: tenant, data: payload(n))
         }
         await producer.close()
         await switcher.value

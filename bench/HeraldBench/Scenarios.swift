@@ -231,7 +231,7 @@ func endToEnd(
         let before = CPUSnapshot.take(workers: workerIDs)
         let started = Date()
         let times = await publish(producer, count: eventCount) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n, bytes: dataBytes))
+            Event(id: Event.generateID(), type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n, bytes: dataBytes))
         }
         await producer.close()
         let published = Date()
@@ -303,7 +303,7 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         let workerIDs = scenario.workers.map(\.process.processIdentifier)
         let before = CPUSnapshot.take(workers: workerIDs), started = ContinuousClock.now
         let times = await publish(producer, count: count, rate: rate) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
+            Event(id: Event.generateID(), type: "client.created", tenantID: tenants[n % tenants.count], data: payload(n))
         }
         let after = CPUSnapshot.take(workers: workerIDs), elapsed = started.duration(to: .now)
         await producer.close()
@@ -314,13 +314,13 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         // nginx logs webhook-id, which is the delivery's id.
         for row in try await database.pool.query(
             """
-            SELECT d.id::text, d.event_id, extract(epoch FROM e.received_at)::float8, extract(epoch FROM a.started_at)::float8
+            SELECT d.id::text, (e.data->>'n')::int, extract(epoch FROM e.received_at)::float8, extract(epoch FROM a.started_at)::float8
             FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
             JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt = 1
             """)
         {
             event[Substring(try row.decode(String.self, 0))] = (
-                Int(try row.decode(String.self, 1).dropFirst(4)) ?? 0, try row.decode(Double.self, 2), try row.decode(Double.self, 3)
+                try row.decode(Int.self, 1), try row.decode(Double.self, 2), try row.decode(Double.self, 3)
             )
         }
         var latencies: [Double] = []
@@ -375,11 +375,12 @@ func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutRe
         var singles: [Double] = []
         for n in 0..<11 {
             let log = AccessLog(path: options.accessLog)
+            let id = Event.generateID()
             let time = await publish(producer, count: 1) { _ in
-                Event(id: "evt_single_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+                Event(id: id, type: "client.created", tenantID: tenant, data: payload(n))
             }[0]
             try await database.await(
-                "SELECT count(*)::bigint FROM deliveries WHERE event_id = \("evt_single_\(n)") AND status = 'delivered'",
+                "SELECT count(*)::bigint FROM deliveries WHERE event_id = \(id) AND status = 'delivered'",
                 reaches: endpoints, within: .seconds(60), label: "fan-out single")
             let last = try await log.lines().map(\.time).max() ?? time
             // The first event warms the worker's caches and connections.
@@ -393,7 +394,7 @@ func fanOut(_ options: Options, filtered: Bool = false) async throws -> FanOutRe
         let cpu = CPUSnapshot.take(workers: workerIDs)
         let before = try await database.count("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'")
         let times = await publish(producer, count: count, lanes: 32) { n in
-            Event(id: "evt_\(n)", type: "client.created", tenantID: tenant, data: payload(n))
+            Event(id: Event.generateID(), type: "client.created", tenantID: tenant, data: payload(n))
         }
         await producer.close()
         try await log.awaitLines(count * endpoints, within: .seconds(600), label: "fan-out")
