@@ -214,16 +214,20 @@ func run() async throws -> Int32 {
             for lane in 0..<16 {
                 group.addTask {
                     var n = lane
+                    // A time-ordered id as the producer makes them, kept for every attempt
+                    // to publish the same event.
+                    var id = Event.generateID()
                     let origin = ContinuousClock.now
                     while n < options.events {
                         let due = origin + .milliseconds(Int64(n) * 1000 / Int64(options.rate))
                         if due > ContinuousClock.now { try? await Task.sleep(until: due) }
                         let (tenant, paths) = tenantList[n % tenantList.count]
-                        let event = Event(id: "evt_fault_\(n)", type: "client.created", tenantID: tenant, data: Array("{\"n\":\(n)}".utf8))
+                        let event = Event(id: id, type: "client.created", tenantID: tenant, data: Array("{\"n\":\(n)}".utf8))
                         do {
                             try await producer.publish(event)
                             expected.withLock { set in for path in paths { set.insert("\(event.id) \(path)") } }
                             n += 16
+                            id = Event.generateID()
                         } catch {
                             try? await Task.sleep(for: .milliseconds(200))
                         }
