@@ -308,17 +308,23 @@ package struct Processor: Sendable {
         }
         if candidate { context.firstCopies.stopSendingFirst() }
         targets += firsts.map { Arrival.Target(endpoint: $0.endpoint.id, claim: true) }
-        let stored: Stored?
         // Remembered after any attempt: a store that failed may have committed.
-        defer {
+        func afterStore() {
             if held {
                 context.firstCopies.leave(key, made: event.idTime)
             } else if context.deliverBeforeStore != .never {
                 context.firstCopies.remember(key, made: event.idTime)
             }
         }
-        stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases)
-        guard let stored else { return }
+        let result: Stored?
+        do {
+            result = try await store(Arrival(event: event, targets: targets), from: delivery, intake: intake, leases: leases)
+        } catch {
+            afterStore()
+            throw error
+        }
+        afterStore()
+        guard let stored = result else { return }
         try await Self.settle(follow(stored, leases: leases, endpoints: endpoints, redelivered: delivery.redelivered))
     }
 

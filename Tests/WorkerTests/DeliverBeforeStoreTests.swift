@@ -307,6 +307,30 @@ struct DeliverBeforeStoreTests {
         #expect(try await !sentFirst(id: "evt_chosen_by_the_crm"), "no time in the id")
     }
 
+    /// A second copy waits for the first's store, not for its requests.
+    @Test func aCopyWaitsForTheStoreNotForTheRequests() async throws {
+        let transport = WatchingTransport(held: true)
+        let endpoint = ProcessorTests.endpoint()
+        let harness = Harness(endpoints: [endpoint], client: transport, deliverBeforeStore: .always)
+        transport.watch(harness.records)
+        let event = harness.event()
+        let done = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Redelivered: stored first, its request then held by the receiver.
+            group.addTask { try await harness.handle(event, redelivered: true) }
+            try await until("the first copy's request waits") { transport.waiting == 1 }
+            group.addTask {
+                try await harness.handle(event)
+                done.set()
+            }
+            try await until("the second copy is done") { done.take() }
+            #expect(transport.waiting == 1 && transport.storedAtSend == [true], "it sent nothing")
+            transport.release()
+            try await group.waitForAll()
+        }
+        #expect(harness.deliveries(to: endpoint.id).map(\.status) == [.delivered])
+    }
+
     @Test func anEventOlderThanTheWorkersMemoryIsStoredFirst() async throws {
         let transport = WatchingTransport()
         let harness = Harness(endpoints: [ProcessorTests.endpoint()], client: transport, deliverBeforeStore: .always)
