@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "Operations",
             dependencies: [
-                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery", "Inbound", "HTTPClient",
+                "HeraldAMQP", "Postgres", "Management", "Records", "Topology", "Delivery", "Inbound", "HTTPClient", "HeraldSupport",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),

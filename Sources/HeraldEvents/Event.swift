@@ -44,7 +44,6 @@ public struct Event: Sendable, Equatable {
         self.attributes = attributes
     }
 
-    /// `evt_` and 32 hex digits of a random UUID.
     /// `evt_` and a UUID of version 7 (RFC 9562) in hex: unique, and it says when it was
     /// made, the same on every copy of the event (`idTime`).
     public static func generateID(at now: Date = Date()) -> String {
@@ -63,32 +62,12 @@ public struct Event: Sendable, Equatable {
     /// producer may fill anew when it publishes an event again, the id is what every copy
     /// of an event shares. Nil for any other id.
     package var idTime: Date? {
-        var hex = id.utf8[...]
-        if hex.starts(with: "evt_".utf8) { hex = hex.dropFirst(4) }
-        let dashed = hex.count == 36
-        guard dashed || hex.count == 32 else { return nil }
-        var digits: [UInt8] = []
-        digits.reserveCapacity(32)
-        for (offset, byte) in hex.enumerated() {
-            if dashed, offset == 8 || offset == 13 || offset == 18 || offset == 23 {
-                guard byte == UInt8(ascii: "-") else { return nil }
-                continue
-            }
-            guard let digit = Self.hexValue(byte) else { return nil }
-            digits.append(digit)
-        }
-        // Version 7, variant 10.
-        guard digits.count == 32, digits[12] == 7, digits[16] & 0xC == 0x8 else { return nil }
-        let milliseconds = digits[0..<12].reduce(UInt64(0)) { $0 << 4 | UInt64($1) }
-        return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
+        guard let uuid = UUID(textOrHex: id.hasPrefix("evt_") ? id.dropFirst(4) : id[...]) else { return nil }
+        return withUnsafeBytes(of: uuid.uuid) { bytes -> Date? in
+            // Version 7, variant 10.
+            guard bytes[6] >> 4 == 7, bytes[8] >> 6 == 2 else { return nil }
+            let milliseconds = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
         }
     }
 }

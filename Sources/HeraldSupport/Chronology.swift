@@ -27,6 +27,11 @@ package enum CivilDate {
 }
 
 extension Duration {
+    /// Whole and fractional seconds: for an interval in SQL, or a comparison with dates.
+    package var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+
     /// Whole milliseconds, rounded toward zero: what timeouts, TTLs and logs are given in.
     /// Saturates at `Int64`'s bounds rather than trapping on a duration that large.
     package var milliseconds: Int64 {

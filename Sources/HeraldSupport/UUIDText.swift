@@ -38,13 +38,20 @@ extension UUID {
         self.init(uuid: bytes)
     }
 
-    private static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> uuid_t? {
-        guard utf8.count == 36 else { return nil }
+    /// The canonical form, or its 32 hex digits without hyphens, in either case.
+    package init?<Text: StringProtocol>(textOrHex text: Text) {
+        var text = String(text)
+        guard let bytes = text.withUTF8({ Self.parse($0, hyphens: $0.count == 36) }) else { return nil }
+        self.init(uuid: bytes)
+    }
+
+    private static func parse(_ utf8: UnsafeBufferPointer<UInt8>, hyphens: Bool = true) -> uuid_t? {
+        guard utf8.count == (hyphens ? 36 : 32) else { return nil }
         var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         let parsed = withUnsafeMutableBytes(of: &value) { out -> Bool in
             var i = 0
             for index in 0..<16 {
-                if index == 4 || index == 6 || index == 8 || index == 10 {
+                if hyphens, index == 4 || index == 6 || index == 8 || index == 10 {
                     guard utf8[i] == UInt8(ascii: "-") else { return false }
                     i += 1
                 }

@@ -1,4 +1,5 @@
 public import Foundation
+import HeraldSupport
 public import Logging
 public import Postgres
 public import ServiceLifecycle
@@ -182,8 +183,4 @@ public struct Heartbeat: Service, CustomStringConvertible {
         }
         try? await heartbeats.remove(identity.id)
     }
-}
-
-extension Duration {
-    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+import HeraldSupport
 import Postgres
 
 // The dashboard's figures: attempts added up per endpoint and hour into `endpoint_hours`,
@@ -128,12 +129,5 @@ extension PostgresRecords {
             activity[try row.decode(UUID.self, 0)] = TenantActivity(attempts: try row.decode(Int.self, 1), failed: try row.decode(Int.self, 2))
         }
         return activity
-    }
-}
-
-extension Duration {
-    /// Whole and fractional seconds, for an interval in SQL.
-    var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }

@@ -53,8 +53,8 @@ public struct WorkerContext: Sendable {
     /// id (`Event.idTime`; not `occurredAt`, which a producer may fill anew), and a copy
     /// stored after it: an id made later than now is stored first. With `always`, only
     /// this worker's memory is asked.
-    func sendsFirst(_ event: Event, at now: Date = Date()) -> Bool {
-        guard deliverBeforeStore != .never, let made = event.idTime, made <= now else { return false }
+    func sendsFirst(made: Date?, at now: Date = Date()) -> Bool {
+        guard deliverBeforeStore != .never, let made, made <= now else { return false }
         if deliverBeforeStore == .auto {
             guard let since = replicas?.aloneSince(), made > since else { return false }
         }
@@ -256,8 +256,10 @@ package struct Processor: Sendable {
         // first holder stored, and a large one is stored first (`sendFirstBytes`).
         let guarded = context.deliverBeforeStore != .never && intake == nil
         let candidate = guarded && !delivery.redelivered && event.dataBytes.count <= Self.sendFirstBytes
+        // When the event's id was made (`Event.idTime`), read once.
+        let made = context.deliverBeforeStore != .never ? event.idTime : nil
         if candidate { context.firstCopies.startSendingFirst() }
-        let first = candidate && context.sendsFirst(event)
+        let first = candidate && context.sendsFirst(made: made)
         var firsts: [(endpoint: Endpoint, lease: SlotLease)] = []
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
@@ -303,7 +305,7 @@ package struct Processor: Sendable {
             }
         }
         if held, !firsts.isEmpty {
-            try await sendFirst(event, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
+            try await sendFirst(event, made: made, to: firsts, others: targets, leases: leases, from: delivery, endpoints: endpoints)
             return
         }
         if candidate { context.firstCopies.stopSendingFirst() }
@@ -311,9 +313,9 @@ package struct Processor: Sendable {
         // Remembered after any attempt: a store that failed may have committed.
         func afterStore() {
             if held {
-                context.firstCopies.leave(key, made: event.idTime)
+                context.firstCopies.leave(key, made: made)
             } else if context.deliverBeforeStore != .never {
-                context.firstCopies.remember(key, made: event.idTime)
+                context.firstCopies.remember(key, made: made)
             }
         }
         let result: Stored?
@@ -336,7 +338,7 @@ package struct Processor: Sendable {
     /// A crash before the store sends again when the message comes back, under the same
     /// delivery id (`DeliveryState.identity`), so the receiver sees one `webhook-id`.
     private func sendFirst(
-        _ event: Event, to firsts: [(endpoint: Endpoint, lease: SlotLease)], others: [Arrival.Target], leases: [UUID: SlotLease],
+        _ event: Event, made: Date?, to firsts: [(endpoint: Endpoint, lease: SlotLease)], others: [Arrival.Target], leases: [UUID: SlotLease],
         from delivery: HeraldAMQP.Delivery, endpoints: [Endpoint]
     ) async throws {
         let states = firsts.map(\.endpoint).map { endpoint in
@@ -354,10 +356,10 @@ package struct Processor: Sendable {
                 }
             }
             await attempts.wait()
-            let made = attempts.close()
+            let ended = attempts.close()
             var targets = others
             for (index, (endpoint, _)) in firsts.enumerated() {
-                if let exchange = made[index], exchange.outcome.verdict == .delivered {
+                if let exchange = ended[index], exchange.outcome.verdict == .delivered {
                     targets.append(Arrival.Target(endpoint: endpoint.id, sent: exchange.record(1, of: states[index], manual: false, ladder: context.topology.ladder).record))
                 } else {
                     targets.append(Arrival.Target(endpoint: endpoint.id, claim: true))
@@ -368,9 +370,9 @@ package struct Processor: Sendable {
             let stored: Stored?
             do {
                 stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: nil, leases: rest)
-                context.firstCopies.leave(EventKey(event), made: event.idTime, sentFirst: true)
+                context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
             } catch {
-                context.firstCopies.leave(EventKey(event), made: event.idTime, sentFirst: true)
+                context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
                 // Nothing was written: the message comes back and sends again. The exchanges
                 // still under way end on their own, never cut off on the wire.
                 for await _ in group {}
@@ -391,7 +393,7 @@ package struct Processor: Sendable {
                 var others = stored
                 others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
                 try await Self.settle(
-                    made.map { index, exchange in
+                    ended.map { index, exchange in
                         { try await conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
                     } + follow(others, leases: rest, endpoints: endpoints, redelivered: false))
             } catch {
