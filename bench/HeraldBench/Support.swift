@@ -18,6 +18,8 @@ struct Options {
     var latencySeconds = 30
     var fanoutEndpoints = 100
     var fanoutEvents = 500
+    /// Events the instruction count drains under callgrind (after 200 to warm up).
+    var instructionEvents = 2_000
     /// Runs of 3 and 5 each, in turns.
     var rounds = 2
     var only: Set<String> = []
@@ -32,8 +34,8 @@ struct Options {
 
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
-                            [--fanout-events N] [--rounds N]
-                            [--only broker,http,e2e,latency,isolation,scaling,waitscaling,payloads,fanout,peer,slowdown,dashboard,inbound]
+                            [--fanout-events N] [--instruction-events N] [--rounds N]
+                            [--only broker,http,e2e,latency,isolation,scaling,waitscaling,payloads,fanout,peer,instructions,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {
@@ -53,6 +55,7 @@ struct Options {
             case "--latency-rate": latencyRate = number()
             case "--latency-seconds": latencySeconds = number()
             case "--fanout-events": fanoutEvents = number()
+            case "--instruction-events": instructionEvents = number()
             case "--rounds": rounds = number()
             case "--only": only = Set(value.split(separator: ",").map(String.init))
             default:
@@ -163,10 +166,21 @@ struct BenchError: Error, CustomStringConvertible {
 final class WorkerProcess: Sendable {
     let process: Process
 
-    init(_ options: Options, databaseURL: String, prefix: String, environment extra: [String: String] = [:]) throws {
+    /// `tool`: a program and its arguments that run the worker (valgrind), given the binary
+    /// to run after them; nil runs `options.herald` itself.
+    init(
+        _ options: Options, databaseURL: String, prefix: String, environment extra: [String: String] = [:],
+        under tool: (program: String, arguments: [String], binary: String)? = nil
+    ) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: options.herald)
-        process.arguments = ["worker", "--queue-prefix", prefix]
+        let worker = ["worker", "--queue-prefix", prefix]
+        if let tool {
+            process.executableURL = URL(fileURLWithPath: tool.program)
+            process.arguments = tool.arguments + [tool.binary] + worker
+        } else {
+            process.executableURL = URL(fileURLWithPath: options.herald)
+            process.arguments = worker
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["HERALD_DATABASE_URL"] = databaseURL
         environment["HERALD_AMQP_URL"] = options.amqpURL
@@ -225,10 +239,10 @@ struct ScenarioTopology {
     }
 
     /// Waits until `count` consumers are on the work queue.
-    func awaitConsumers(_ count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
+    func awaitConsumers(_ count: Int, within limit: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + limit
         while try await channel.declareQueue(topology.workQueue, arguments: ["x-queue-type": "quorum"], passive: true).consumerCount < count {
-            guard ContinuousClock.now < deadline else { throw BenchError("no worker consumed \(topology.workQueue) within 60 s") }
+            guard ContinuousClock.now < deadline else { throw BenchError("no worker consumed \(topology.workQueue) within \(limit)") }
             try await Task.sleep(for: .milliseconds(50))
         }
     }
@@ -274,11 +288,15 @@ struct Scenario {
 
     /// Starts `count` workers (with `environment` added to their settings) and waits
     /// until they consume.
-    mutating func startWorkers(_ count: Int, environment: [String: String] = [:]) async throws {
+    mutating func startWorkers(
+        _ count: Int, environment: [String: String] = [:], under tool: (program: String, arguments: [String], binary: String)? = nil,
+        within limit: Duration = .seconds(60)
+    ) async throws {
         for _ in 0..<count {
-            workers.append(try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix, environment: environment))
+            workers.append(
+                try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix, environment: environment, under: tool))
         }
-        try await topology.awaitConsumers(workers.count)
+        try await topology.awaitConsumers(workers.count, within: limit)
     }
 
     func producer() -> Producer {

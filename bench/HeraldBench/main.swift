@@ -189,6 +189,13 @@ func main() async -> Int32 {
             rows.append(Row(number: "", name: "  CPU per delivery, \(label)", value: costLine(drain.cost)))
         }
     }
+    await attempt("instructions") {
+        let count = try await instructions(options, events: options.instructionEvents)
+        rows.append(
+            Row(
+                number: "15", name: "worker instructions per delivery (callgrind, \(count.deliveries) events)",
+                value: String(format: "%.0f (idle %.0f per second taken out); profile %@", count.perDelivery, count.idlePerSecond, count.profile)))
+    }
     await attempt("peer") {
         let peer = try await peerRun(options)
         var row = Row(
