@@ -83,7 +83,7 @@ final class Transfer: @unchecked Sendable {
         // No `Expect: 100-continue` round trip before larger bodies.
         var list = curl_slist_append(nil, "Expect:")
         for (name, value) in request.headers {
-            list = curl_slist_append(list, "\(name): \(value)")
+            list = Self.append(list, name: name, value: value)
         }
         headerList = list
         ok = ok && herald_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK
@@ -96,6 +96,22 @@ final class Transfer: @unchecked Sendable {
         ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, me) == CURLE_OK
         guard ok else {
             throw TransferError(.invalidRequest, message: "libcurl refused an option for this request")
+        }
+    }
+
+    /// `name: value` appended to a header list, written as a C string in place (libcurl
+    /// copies it) rather than interpolated and converted.
+    private static func append(_ list: UnsafeMutablePointer<curl_slist>?, name: String, value: String) -> UnsafeMutablePointer<curl_slist>? {
+        let nameCount = name.utf8.count
+        let valueCount = value.utf8.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nameCount + valueCount + 3) { line in
+            var n = line.initialize(fromContentsOf: name.utf8)
+            line[n] = UInt8(ascii: ":")
+            line[n + 1] = UInt8(ascii: " ")
+            n += 2
+            n += UnsafeMutableBufferPointer(rebasing: line[n...]).initialize(fromContentsOf: value.utf8)
+            line[n] = 0
+            return line.withMemoryRebound(to: CChar.self) { curl_slist_append(list, $0.baseAddress) }
         }
     }
 
@@ -116,26 +132,40 @@ final class Transfer: @unchecked Sendable {
         return data.count
     }
 
+    /// A header line from libcurl, read as bytes: a `String` is made only of a header's
+    /// name and value (this ran for every header of every response).
     fileprivate func receiveHeader(_ data: UnsafeRawBufferPointer) {
-        let line = Self.trimmed(String(decoding: data, as: UTF8.self)[...])
-        if line.hasPrefix("HTTP/") {
+        var start = 0
+        var end = data.count
+        while start < end, Self.isBlank(data[start]) { start += 1 }
+        while end > start, Self.isBlank(data[end - 1]) { end -= 1 }
+        let line = UnsafeRawBufferPointer(rebasing: data[start..<end])
+        if line.starts(with: "HTTP/".utf8) {
             // A new status line (after 100 Continue, or the final response): start over.
             headers.removeAll()
-            let parts = line.split(separator: " ", maxSplits: 2)
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-        } else if let colon = line.firstIndex(of: ":"), headers.count < 100 {
-            let name = String(line[..<colon])
-            let value = Self.trimmed(line[line.index(after: colon)...])
-            headers.append((name, String(value.prefix(8192))))
+            status = Self.statusCode(line)
+        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")), headers.count < 100 {
+            var valueStart = colon + 1
+            while valueStart < line.count, Self.isBlank(line[valueStart]) { valueStart += 1 }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self)
+            let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart...]), as: UTF8.self)
+            headers.append((name, value.utf8.count > 8192 ? String(value.prefix(8192)) : value))
         }
     }
 
-    /// Without surrounding spaces, tabs and line ends (cheap: called per header line).
-    static func trimmed(_ text: Substring) -> Substring {
-        let blank: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
-        let scalars = text.unicodeScalars
-        guard let first = scalars.firstIndex(where: { !blank($0) }), let last = scalars.lastIndex(where: { !blank($0) }) else { return "" }
-        return Substring(scalars[first...last])
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+    }
+
+    /// The code of a status line (`HTTP/1.1 204 No Content`): its second word, 0 if that
+    /// is not a number.
+    static func statusCode(_ line: UnsafeRawBufferPointer) -> Int {
+        var at = 0
+        while at < line.count, line[at] != UInt8(ascii: " ") { at += 1 }
+        while at < line.count, line[at] == UInt8(ascii: " ") { at += 1 }
+        let start = at
+        while at < line.count, line[at] != UInt8(ascii: " ") { at += 1 }
+        return Int(String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<at]), as: UTF8.self)) ?? 0
     }
 
     fileprivate func openSocket(_ address: UnsafePointer<curl_sockaddr>) -> curl_socket_t {
@@ -206,22 +236,17 @@ final class Transfer: @unchecked Sendable {
 
     // MARK: Helpers
 
-    /// CR, LF or NUL, which would split a header line or truncate a C string. Scalars,
-    /// not Characters: "\r\n" is a single Character.
+    /// CR, LF or NUL, which would split a header line or truncate a C string. Bytes, not
+    /// Characters: "\r\n" is a single Character. (In UTF-8 these bytes are never part of
+    /// another character.)
     static func hasControlCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.contains { $0 == "\r" || $0 == "\n" || $0 == "\0" }
+        var text = text
+        return text.withUTF8 { $0.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 } }
     }
 
     /// RFC 9110 token characters.
     static func isToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { c in
-            switch c {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return true
-            default:
-                return "!#$%&'*+-.^_`|~".utf8.contains(c)
-            }
-        }
+        HTTPToken.isToken(name)
     }
 
     private static func socketAddress(_ address: UnsafePointer<sockaddr>) -> SocketAddress? {

@@ -30,6 +30,11 @@ public enum WireFormat {
     /// How deep an event may nest (its `data` one level less): Foundation's reader's limit.
     static let maxDepth = 512
 
+    /// An event's fields, and those built whole (the others are only checked and located);
+    /// made once, not for every message.
+    static let fields: Set<String> = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
+    static let expanded: Set<String> = ["attributes"]
+
     public static func encode(_ event: Event) -> [UInt8] {
         var out = Array("{\"id\":".utf8)
         out += JSONText.string(event.id)
@@ -61,15 +66,14 @@ public enum WireFormat {
             // Foundation's nesting limit (the API reads request bodies with it); producers
             // check `data` with this reader at this depth (`Event.isObject`), so what they
             // accept is read here too. A UTF-8 byte order mark is skipped, as Foundation did.
-            found = try JSONTree.members(of: body, expanding: ["attributes"], maxDepth: Self.maxDepth, skippingByteOrderMark: true)
+            found = try JSONTree.members(of: body, expanding: Self.expanded, maxDepth: Self.maxDepth, skippingByteOrderMark: true)
         } catch {
             throw EventError(field: "body", reason: "is not a JSON object (\(error))")
         }
         guard let members = found else { throw EventError(field: "body", reason: "is not a JSON object") }
         var object: [String: JSONNode] = [:]
         for member in members { object[member.key] = member.node }
-        let known: Set<String> = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
-        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+        if object.keys.contains(where: { !Self.fields.contains($0) }), let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
             throw EventError(field: unknown, reason: "is not an event field")
         }
         func text(_ key: String) -> String? {

@@ -2,6 +2,7 @@ public import Delivery
 public import HeraldEvents
 public import Foundation
 import Cryptography
+import HeraldSupport
 
 /// A delivery as the worker sees it when deciding what to do.
 public struct DeliveryState: Sendable, Equatable {
@@ -222,7 +223,7 @@ package struct EventKey: Hashable, Sendable {
     }
 
     package static func == (a: EventKey, b: EventKey) -> Bool {
-        a.tenant == b.tenant && a.id.utf8.elementsEqual(b.id.utf8)
+        a.tenant == b.tenant && a.id.hasSameUTF8(as: b.id)
     }
 
     package func hash(into hasher: inout Hasher) {

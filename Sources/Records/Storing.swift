@@ -29,8 +29,10 @@ extension PostgresRecords {
             ON CONFLICT (tenant_id, id) DO NOTHING
             RETURNING tenant_id, id
             """
-        var claimedTargets: Set<DeliveryKey> = []
-        var sentTargets: Set<DeliveryKey> = []
+        // Sized up front: grown one insert at a time, a set hashes its keys again each time
+        // it doubles, and every key here hashes an event id.
+        var claimedTargets = Set<DeliveryKey>(minimumCapacity: arrivals.count)
+        var sentTargets = Set<DeliveryKey>(minimumCapacity: arrivals.count)
         var sent: [AttemptRecord] = []
         var columns = DeliveryColumns()
         for arrival in arrivals {
@@ -81,10 +83,10 @@ extension PostgresRecords {
                 """
             written = Array(try await pool.query(statement.prepared()))
         }
-        var created: Set<EventKey> = []
-        var new: [EventKey: [DeliveryState]] = [:]
-        var claimed: Set<UUID> = []
-        var settled: Set<UUID> = []
+        var created = Set<EventKey>(minimumCapacity: arrivals.count)
+        var new = [EventKey: [DeliveryState]](minimumCapacity: arrivals.count)
+        var claimed = Set<UUID>(minimumCapacity: written.count)
+        var settled = Set<UUID>(minimumCapacity: written.count)
         var moved: Set<UUID> = []
         for row in written {
             if try row.columnCount == 9 && row.decode(Int.self, 5) == -1 {
@@ -131,7 +133,7 @@ extension PostgresRecords {
         }
         // The deliveries that existed before, for arrivals that did not create all of theirs.
         var existing: [EventKey: [DeliveryState]] = [:]
-        var seen: Set<EventKey> = []
+        var seen = Set<EventKey>(minimumCapacity: arrivals.count)
         let incomplete = arrivals.filter { arrival in
             let key = EventKey(arrival.event)
             defer { seen.insert(key) }
@@ -153,7 +155,7 @@ extension PostgresRecords {
         }
         // The first arrival of an event owns what this call created; a second copy of it
         // in the same batch sees those deliveries as existing.
-        var handedOut: Set<EventKey> = []
+        var handedOut = Set<EventKey>(minimumCapacity: arrivals.count)
         let stored = arrivals.map { arrival in
             let key = EventKey(arrival.event)
             let first = handedOut.insert(key).inserted

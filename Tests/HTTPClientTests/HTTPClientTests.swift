@@ -32,6 +32,14 @@ import Testing
         #expect(!Transfer.hasControlCharacters("sha256=abc, v1,xyz\ttab"))
     }
 
+    @Test(arguments: [
+        ("HTTP/1.1 204 No Content", 204), ("HTTP/2 200", 200), ("HTTP/1.1  301  Moved", 301), ("HTTP/1.1 abc", 0), ("HTTP/1.1", 0),
+        ("HTTP/1.1 ", 0),
+    ])
+    func statusLines(_ line: String, _ code: Int) {
+        #expect(Array(line.utf8).withUnsafeBytes { Transfer.statusCode($0) } == code)
+    }
+
     @Test func socketAddressText() {
         #expect(SocketAddress(family: .ipv4, bytes: [127, 0, 0, 1], port: 80).description == "127.0.0.1")
         var v6 = [UInt8](repeating: 0, count: 16)

@@ -22,6 +22,69 @@ import Testing
         #expect(throws: JSONSyntaxError.self) { try JSONTree.members(of: Array(#"{"a":{"b":[1,}}"#.utf8), expanding: []) }
     }
 
+    /// The word-at-a-time scan stops exactly at a word holding a quote, a backslash, a
+    /// control character or a byte that is not ASCII, wherever it sits in the word.
+    @Test func aWordIsSpecialExactlyWhenOneOfItsBytesIs() {
+        let plain = Array(repeating: UInt8(ascii: "a"), count: 8)
+        #expect(!JSONTree.special(word(plain)))
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let expected = byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80
+            for position in 0..<8 {
+                var bytes = plain
+                bytes[position] = byte
+                #expect(JSONTree.special(word(bytes)) == expected, "byte \(value) at \(position)")
+                // Beside a borrow from a lower byte, too.
+                bytes[(position + 7) % 8] = 0x20
+                #expect(JSONTree.special(word(bytes)) == expected, "byte \(value) at \(position) beside a space")
+            }
+        }
+    }
+
+    private func word(_ bytes: [UInt8]) -> UInt64 {
+        bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    /// A string only checked (inside an event's data) is refused exactly when, and where,
+    /// the same string read in full is: random strings of quotes, escapes, control bytes,
+    /// valid and broken UTF-8, long enough to cross words.
+    @Test func checkedStringsFailAsBuiltOnesDo() {
+        let fine: [[UInt8]] = [
+            Array("a".utf8), Array("abcdefgh".utf8), Array(#"\n"#.utf8), Array(#"\u00e9"#.utf8), Array(#"\ud83d\ude00"#.utf8), [0x7F], [0x20],
+            [0xC3, 0xA9], [0xE2, 0x82, 0xAC], [0xF0, 0x9F, 0x98, 0x80],
+        ]
+        let wrong: [[UInt8]] = [
+            [0x22], [0x5C], Array(#"\ud83d"#.utf8), [0x01], [0x1F], [0xC3], [0x80], [0xE2, 0x82], [0xF0, 0x9F, 0x98], [0xED, 0xA0, 0x80], [0xFF],
+            [0xC0, 0xAF],
+        ]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var refused = 0
+        for _ in 0..<3_000 {
+            var text: [UInt8] = []
+            for _ in 0..<next(24) { text += next(16) == 0 ? wrong[next(wrong.count)] : fine[next(fine.count)] }
+            for document in [Array(#"{"k":""#.utf8) + text + Array(#""}"#.utf8), Array(#"[""#.utf8) + text + Array(#""]"#.utf8)] {
+                let built = failure { () throws(JSONSyntaxError) in _ = try JSONTree.parse(document) }
+                let checked = failure { () throws(JSONSyntaxError) in try JSONTree.check(document) }
+                #expect(built == checked, "\(document)")
+                if built != nil { refused += 1 }
+            }
+        }
+        #expect(refused > 600 && refused < 5_400, "both kinds of strings were drawn: \(refused) refused")
+    }
+
+    private func failure(_ body: () throws(JSONSyntaxError) -> Void) -> JSONSyntaxError? {
+        do {
+            try body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     @Test func jsonKeepsRangesAndRefusesWhatIsNotJSON() throws {
         let text = Array(#" {"a": {"b": [1, 2.5e3, "x\u00e9\ud83d\ude00"]}, "c": true, "d": null} "#.utf8)
         let root = try JSONTree.parse(text)

@@ -85,6 +85,18 @@ package enum JSONTree {
         return try parser.members(expanding: expanding)
     }
 
+    /// Whether any of a word's eight bytes is a quote, a backslash, a control character or
+    /// not ASCII: what ends a run of plain string bytes (the bit tricks of "Bit Twiddling
+    /// Hacks": a byte is zero, or less than 0x20, where the subtraction borrows into its
+    /// high bit).
+    static func special(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        return word & highs != 0 || hasZero(word ^ (ones &* 0x22)) || hasZero(word ^ (ones &* 0x5C))
+            || (word &- ones &* 0x20) & ~word & highs != 0
+    }
+
     private struct Parser {
         let bytes: [UInt8]
         let maxDepth: Int
@@ -96,7 +108,7 @@ package enum JSONTree {
 
         mutating func document() throws(JSONSyntaxError) -> JSONNode {
             skipSpace()
-            let node = try value(depth: 0)
+            let node = try value(depth: 0, kept: builds)
             skipSpace()
             guard at == bytes.count else { throw error("unexpected content after the document") }
             return node
@@ -130,14 +142,22 @@ package enum JSONTree {
             while true {
                 skipSpace()
                 guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
-                let key = try string()
+                // An object only checked needs no key texts (inside an event's data).
+                let key: String
+                if builds || expanding != nil {
+                    key = try string()
+                } else {
+                    try skipString()
+                    key = ""
+                }
                 skipSpace()
                 guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
                 at += 1
                 skipSpace()
                 if let expanding { builds = expanding.contains(key) }
-                let member = try value(depth: depth + 1)
-                if builds || expanding != nil { members.append((key, member)) }
+                let kept = builds || expanding != nil
+                let member = try value(depth: depth + 1, kept: kept)
+                if kept { members.append((key, member)) }
                 skipSpace()
                 guard at < bytes.count else { throw error("the document ends inside an object") }
                 if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
@@ -156,7 +176,9 @@ package enum JSONTree {
             }
         }
 
-        mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONNode {
+        /// The value here; `kept`: the caller keeps the node, so a string's or a number's text
+        /// is made (a value only checked, inside an event's data, is not spelled out again).
+        mutating func value(depth: Int, kept: Bool) throws(JSONSyntaxError) -> JSONNode {
             guard at < bytes.count else { throw error("the document ends where a value was expected") }
             values += 1
             guard values <= maxValues else { throw error("more than \(maxValues) values") }
@@ -177,7 +199,7 @@ package enum JSONTree {
                 }
                 while true {
                     skipSpace()
-                    let element = try value(depth: depth + 1)
+                    let element = try value(depth: depth + 1, kept: builds)
                     if builds { elements.append(element) }
                     skipSpace()
                     guard at < bytes.count else { throw error("the document ends inside an array") }
@@ -187,6 +209,10 @@ package enum JSONTree {
                     return JSONNode(value: .array(elements), range: start..<at)
                 }
             case UInt8(ascii: "\""):
+                guard kept else {
+                    try skipString()
+                    return JSONNode(value: .string(""), range: start..<at)
+                }
                 let text = try string()
                 return JSONNode(value: .string(text), range: start..<at)
             case UInt8(ascii: "t"):
@@ -200,7 +226,7 @@ package enum JSONTree {
                 return JSONNode(value: .null, range: start..<at)
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 try number()
-                return JSONNode(value: .number(String(decoding: bytes[start..<at], as: UTF8.self)), range: start..<at)
+                return JSONNode(value: .number(kept ? String(decoding: bytes[start..<at], as: UTF8.self) : ""), range: start..<at)
             default:
                 throw error("expected a value")
             }
@@ -246,7 +272,7 @@ package enum JSONTree {
             while at < bytes.count {
                 let byte = bytes[at]
                 if byte == UInt8(ascii: "\"") {
-                    guard let text = String(validating: bytes[start..<at], as: UTF8.self) else {
+                    guard let text = String(validUTF8: bytes[start..<at]) else {
                         throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
                     }
                     at += 1
@@ -260,6 +286,45 @@ package enum JSONTree {
             return try escapedString(from: start)
         }
 
+        /// Checks a string from its opening quote without making its text: ASCII (nearly
+        /// all) needs no UTF-8 check; a string with an escape is read as `string` reads it.
+        mutating func skipString() throws(JSONSyntaxError) {
+            at += 1
+            let start = at
+            var high: UInt8 = 0
+            let end: Int? = bytes.withUnsafeBufferPointer { bytes in
+                guard let base = bytes.baseAddress else { return nil }
+                var i = start
+                while i < bytes.count {
+                    // Eight bytes at a time while they are plain ASCII (an event's data is
+                    // mostly long strings); a word holding anything else goes byte by byte.
+                    while i + 8 <= bytes.count, !JSONTree.special(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) { i += 8 }
+                    guard i < bytes.count else { break }
+                    let byte = bytes[i]
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { return i }
+                    high |= byte
+                    i += 1
+                }
+                return nil
+            }
+            guard let end else {
+                at = bytes.count
+                throw error("the document ends inside a string")
+            }
+            at = end
+            switch bytes[end] {
+            case UInt8(ascii: "\""):
+                if high >= 0x80, String(validUTF8: bytes[start..<end]) == nil {
+                    throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
+                }
+                at += 1
+            case UInt8(ascii: "\\"):
+                _ = try escapedString(from: start)
+            default:
+                throw error("a control character in a string must be escaped")
+            }
+        }
+
         /// The rest of a string that holds an escape, as UTF-8 bytes checked once at its end.
         mutating func escapedString(from start: Int) throws(JSONSyntaxError) -> String {
             var utf8 = Array(bytes[start..<at])
@@ -267,7 +332,7 @@ package enum JSONTree {
                 let byte = bytes[at]
                 if byte == UInt8(ascii: "\"") {
                     at += 1
-                    guard let text = String(validating: utf8, as: UTF8.self) else {
+                    guard let text = String(validUTF8: utf8) else {
                         throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
                     }
                     return text
