@@ -263,9 +263,17 @@ enum TextArray {
                 return
             }
             out.append(UInt8(ascii: "\""))
-            for byte in element.utf8 {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-                out.append(byte)
+            var text = element
+            text.withUTF8 { bytes in
+                // Ids, types and statuses hold nothing to escape: copied whole.
+                guard bytes.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                    out.append(contentsOf: bytes)
+                    return
+                }
+                for byte in bytes {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
             }
             out.append(UInt8(ascii: "\""))
         }

@@ -233,11 +233,11 @@ public final class Slots: Sendable {
         defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
-            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
-            let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
-            if admission == .wait, let waiter { entry.waiters.append(waiter) }
-            state.entries[endpoint] = entry
-            return admission
+            return withEntry(&state, endpoint, now: now) { entry in
+                let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
+                if admission == .wait, let waiter { entry.waiters.append(waiter) }
+                return admission
+            }
         }
     }
 
@@ -258,14 +258,16 @@ public final class Slots: Sendable {
         var transition: CircuitBreaker.Transition?
         let handedTo: [CheckedContinuation<Bool, Never>] = state.withLock { state in
             defer { refused += sweep(&state, now: now) }
-            guard var entry = state.entries[endpoint] else { return [] }
-            let released = entry.lane.release(after: use, now: now)
-            transition = released.transition
-            let handed = Array(entry.waiters.prefix(released.granted))
-            entry.waiters.removeFirst(released.granted)
-            refused = Array(entry.waiters.prefix(released.refused))
-            entry.waiters.removeFirst(released.refused)
-            state.entries[endpoint] = entry
+            guard state.entries[endpoint] != nil else { return [] }
+            let handed = withEntry(&state, endpoint, now: now) { entry in
+                let released = entry.lane.release(after: use, now: now)
+                transition = released.transition
+                let handed = Array(entry.waiters.prefix(released.granted))
+                entry.waiters.removeFirst(released.granted)
+                refused = Array(entry.waiters.prefix(released.refused))
+                entry.waiters.removeFirst(released.refused)
+                return handed
+            }
             // An idle lane is kept for a while: its limit and how the endpoint behaved
             // decide how the next burst is sent.
             state.pruneCountdown -= 1
@@ -298,11 +300,10 @@ public final class Slots: Sendable {
         let now = ContinuousClock.now
         let perSecond = share(rateLimit)
         return state.withLock { state in
-            var entry = state.entries[endpoint] ?? Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
-            entry.lane.perSecond = perSecond
-            let slot = entry.lane.rate.reserve(perSecond: perSecond, now: now)
-            state.entries[endpoint] = entry
-            return slot
+            withEntry(&state, endpoint, now: now) { entry in
+                entry.lane.perSecond = perSecond
+                return entry.lane.rate.reserve(perSecond: perSecond, now: now)
+            }
         }
     }
 
@@ -329,6 +330,13 @@ public final class Slots: Sendable {
     /// Slots taken across all endpoints (for tests).
     var taken: Int {
         state.withLock { $0.entries.values.reduce(0) { $0 + $1.lane.taken } }
+    }
+
+    /// Runs `body` on the entry of `endpoint` (made if there is none) where it lies in the
+    /// table: a copy taken out and written back made the table's copy share the entry's
+    /// arrays, so the first change to each allocated a new one, for every request.
+    private func withEntry<R>(_ state: inout State, _ endpoint: UUID, now: ContinuousClock.Instant, _ body: (inout Entry) -> R) -> R {
+        body(&state.entries[endpoint, default: Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))])
     }
 
     /// Refuses the waiters of stalled endpoints, at most twice per `stall`; returns them
