@@ -1,3 +1,4 @@
+import HeraldSupport
 import Hummingbird
 import Policy
 import Synchronization
@@ -19,7 +20,7 @@ final class RateLimiter: Sendable {
     func admit(_ caller: String, what: String) throws(Problem) {
         guard rate > 0 else { return }
         let elapsed = clock.now - start
-        let now = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let now = elapsed.seconds
         let wait: Double? = buckets.withLock { buckets in
             if buckets.count > 10_000 { buckets = buckets.filter { !$0.value.isFull(now: now) } }
             var bucket = buckets[caller] ?? TokenBucket(rate: rate, burst: rate * 2, now: now)

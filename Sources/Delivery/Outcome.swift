@@ -1,5 +1,6 @@
 public import Foundation
 public import HTTPClient
+import HeraldSupport
 
 /// What one attempt's result means for the delivery, following the reference retry table:
 /// 2xx delivered; 408, 429, 5xx, timeouts and connection errors transient; other 4xx
@@ -127,7 +128,7 @@ public struct DisablePolicy: Sendable, Equatable {
     public func shouldDisable(consecutiveFailures: Int, firstFailureAt: Date, now: Date) -> Bool {
         guard threshold > 0, consecutiveFailures >= threshold else { return false }
         let span = now.timeIntervalSince(firstFailureAt)
-        let windowSeconds = Double(window.components.seconds) + Double(window.components.attoseconds) / 1e18
+        let windowSeconds = window.seconds
         return span >= windowSeconds
     }
 }

@@ -109,8 +109,8 @@ package struct Backoff: Sendable, Equatable {
 
     /// The ceiling of the delay before attempt `attempt` (0-based): initial × multiplier^attempt, capped.
     package func ceiling(attempt: Int) -> Duration {
-        let seconds = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
-        let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
+        let seconds = initial.seconds
+        let maximumSeconds = maximum.seconds
         let value = min(maximumSeconds, seconds * pow(multiplier, Double(min(attempt, 60))))
         return .milliseconds(Int64(value * 1000))
     }

@@ -244,7 +244,7 @@ final class SignInThrottle: Sendable {
     /// whole seconds until one is back.
     func attempt(from address: String, now: ContinuousClock.Instant) -> Int? {
         let elapsed = now - origin
-        let time = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let time = elapsed.seconds
         let client = Self.client(address)
         return state.withLock { state in
             // Idle clients' full buckets are dropped, at most once a minute.
