@@ -47,7 +47,7 @@ final class Transfer: @unchecked Sendable {
 
     private func configure(_ request: Request, configuration: Client.Configuration) throws(TransferError) {
         for (name, value) in request.headers {
-            guard Self.isToken(name), !Self.hasControlCharacters(value) else {
+            guard HTTPToken.isToken(name), !Self.hasControlCharacters(value) else {
                 throw TransferError(.invalidRequest, message: "header '\(name.prefix(64))' has a malformed name or value")
             }
         }
@@ -242,11 +242,6 @@ final class Transfer: @unchecked Sendable {
     static func hasControlCharacters(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { $0.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 } }
-    }
-
-    /// RFC 9110 token characters.
-    static func isToken(_ name: String) -> Bool {
-        HTTPToken.isToken(name)
     }
 
     private static func socketAddress(_ address: UnsafePointer<sockaddr>) -> SocketAddress? {

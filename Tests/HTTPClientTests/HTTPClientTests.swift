@@ -1,3 +1,4 @@
+import HeraldSupport
 @testable import HTTPClient
 import Testing
 
@@ -15,12 +16,12 @@ import Testing
 @Suite struct RequestTests {
     @Test(arguments: ["X-Herald-Event", "webhook-id", "a!#$%&'*+-.^_`|~z"])
     func tokenNamesAreAccepted(_ name: String) {
-        #expect(Transfer.isToken(name))
+        #expect(HTTPToken.isToken(name))
     }
 
     @Test(arguments: ["", "Bad Header", "X:Y", "Ünïcode", "X\r\nInjected"])
     func otherNamesAreRefused(_ name: String) {
-        #expect(!Transfer.isToken(name))
+        #expect(!HTTPToken.isToken(name))
     }
 
     @Test(arguments: ["a\r\nb", "a\nb", "a\rb", "a\u{0}b"])

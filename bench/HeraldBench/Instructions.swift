@@ -32,7 +32,7 @@ func instructions(_ options: Options, events: Int = 2_000, warmUp: Int = 200) as
     let profiles = output.appendingPathComponent("callgrind").path
     try? FileManager.default.removeItem(atPath: profiles)
     try FileManager.default.createDirectory(atPath: profiles, withIntermediateDirectories: true)
-    let tool = (
+    let tool: WorkerProcess.Tool = (
         program: "/usr/bin/valgrind",
         arguments: ["--tool=callgrind", "--callgrind-out-file=\(profiles)/worker.out", "--log-file=\(profiles)/valgrind.log"],
         binary: binary

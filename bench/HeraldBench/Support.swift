@@ -166,11 +166,13 @@ struct BenchError: Error, CustomStringConvertible {
 final class WorkerProcess: Sendable {
     let process: Process
 
-    /// `tool`: a program and its arguments that run the worker (valgrind), given the binary
-    /// to run after them; nil runs `options.herald` itself.
+    /// A program and its arguments that run the worker (valgrind), given the binary to run
+    /// after them.
+    typealias Tool = (program: String, arguments: [String], binary: String)
+
+    /// `tool`: what runs the worker; nil runs `options.herald` itself.
     init(
-        _ options: Options, databaseURL: String, prefix: String, environment extra: [String: String] = [:],
-        under tool: (program: String, arguments: [String], binary: String)? = nil
+        _ options: Options, databaseURL: String, prefix: String, environment extra: [String: String] = [:], under tool: Tool? = nil
     ) throws {
         let process = Process()
         let worker = ["worker", "--queue-prefix", prefix]
@@ -289,7 +291,7 @@ struct Scenario {
     /// Starts `count` workers (with `environment` added to their settings) and waits
     /// until they consume.
     mutating func startWorkers(
-        _ count: Int, environment: [String: String] = [:], under tool: (program: String, arguments: [String], binary: String)? = nil,
+        _ count: Int, environment: [String: String] = [:], under tool: WorkerProcess.Tool? = nil,
         within limit: Duration = .seconds(60)
     ) async throws {
         for _ in 0..<count {

@@ -143,13 +143,7 @@ package enum JSONTree {
                 skipSpace()
                 guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a key in double quotes") }
                 // An object only checked needs no key texts (inside an event's data).
-                let key: String
-                if builds || expanding != nil {
-                    key = try string()
-                } else {
-                    try skipString()
-                    key = ""
-                }
+                let key = try string(keeping: builds || expanding != nil)
                 skipSpace()
                 guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
                 at += 1
@@ -209,11 +203,7 @@ package enum JSONTree {
                     return JSONNode(value: .array(elements), range: start..<at)
                 }
             case UInt8(ascii: "\""):
-                guard kept else {
-                    try skipString()
-                    return JSONNode(value: .string(""), range: start..<at)
-                }
-                let text = try string()
+                let text = try string(keeping: kept)
                 return JSONNode(value: .string(text), range: start..<at)
             case UInt8(ascii: "t"):
                 try literal("true")
@@ -264,31 +254,11 @@ package enum JSONTree {
             }
         }
 
-        /// A string from its opening quote; escapes resolved, UTF-8 checked. A string
-        /// without escapes (nearly all) is validated and made in one step.
-        mutating func string() throws(JSONSyntaxError) -> String {
-            at += 1
-            let start = at
-            while at < bytes.count {
-                let byte = bytes[at]
-                if byte == UInt8(ascii: "\"") {
-                    guard let text = String(validUTF8: bytes[start..<at]) else {
-                        throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
-                    }
-                    at += 1
-                    return text
-                }
-                if byte == UInt8(ascii: "\\") { break }
-                if byte < 0x20 { throw error("a control character in a string must be escaped") }
-                at += 1
-            }
-            guard at < bytes.count else { throw error("the document ends inside a string") }
-            return try escapedString(from: start)
-        }
-
-        /// Checks a string from its opening quote without making its text: ASCII (nearly
-        /// all) needs no UTF-8 check; a string with an escape is read as `string` reads it.
-        mutating func skipString() throws(JSONSyntaxError) {
+        /// A string from its opening quote; escapes resolved, UTF-8 checked. `keeping`: its
+        /// text is made; otherwise the string is only checked and "" returned (a value inside
+        /// an event's data). Plain ASCII, nearly all of it, is scanned eight bytes at a time
+        /// and needs no UTF-8 check; a string with an escape is read by `escapedString`.
+        mutating func string(keeping: Bool = true) throws(JSONSyntaxError) -> String {
             at += 1
             let start = at
             var high: UInt8 = 0
@@ -296,8 +266,7 @@ package enum JSONTree {
                 guard let base = bytes.baseAddress else { return nil }
                 var i = start
                 while i < bytes.count {
-                    // Eight bytes at a time while they are plain ASCII (an event's data is
-                    // mostly long strings); a word holding anything else goes byte by byte.
+                    // A word holding anything but plain ASCII goes byte by byte.
                     while i + 8 <= bytes.count, !JSONTree.special(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) { i += 8 }
                     guard i < bytes.count else { break }
                     let byte = bytes[i]
@@ -314,12 +283,18 @@ package enum JSONTree {
             at = end
             switch bytes[end] {
             case UInt8(ascii: "\""):
-                if high >= 0x80, String(validUTF8: bytes[start..<end]) == nil {
-                    throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
+                var text = ""
+                if high >= 0x80 || keeping {
+                    guard let valid = String(validUTF8: bytes[start..<end]) else {
+                        throw JSONSyntaxError(offset: start, reason: "a string is not valid UTF-8")
+                    }
+                    if keeping { text = valid }
                 }
                 at += 1
+                return text
             case UInt8(ascii: "\\"):
-                _ = try escapedString(from: start)
+                let text = try escapedString(from: start)
+                return keeping ? text : ""
             default:
                 throw error("a control character in a string must be escaped")
             }
