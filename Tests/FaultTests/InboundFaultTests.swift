@@ -11,9 +11,9 @@ extension RestartTests {
     @Test func everyInboundWebhookAnswered2xxReachesTheEndpointThroughRestarts() async throws {
         let receiver = try await TestHTTPServer.start()
         try await withTestDatabase(base: TestServices.faultsDatabaseURL) { database in
-            let port = try TestServices.freePort()
             // Senders post to a listener of their own, as a deployment exposing only it would.
-            let inboundPort = try TestServices.freePort()
+            let ports = try TestServices.freePorts(2)
+            let (port, inboundPort) = (ports[0], ports[1])
             let operatorToken = "fault-operator-token-0123456789"
             var environment = ProcessInfo.processInfo.environment
             environment["HERALD_DATABASE_URL"] = database

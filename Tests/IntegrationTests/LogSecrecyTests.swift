@@ -33,8 +33,9 @@ struct LogSecrecyTests {
                 environment["HERALD_LOG_LEVEL"] = "trace"
                 environment["HERALD_LOG_FORMAT"] = command == "api" ? "json" : "text"
                 environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
-                environment["HERALD_WORKER_PORT"] = String(try TestServices.freePort())
-                environment["HERALD_API_PORT"] = String(try TestServices.freePort())
+                let ports = try TestServices.freePorts(2)
+                environment["HERALD_WORKER_PORT"] = String(ports[0])
+                environment["HERALD_API_PORT"] = String(ports[1])
                 environment["HERALD_DEFER_DELAY"] = "\(pipeline.topology.deferDelay.milliseconds)ms"
                 environment["HERALD_RETRY_LADDER"] = pipeline.topology.ladder.description
                 process.environment = environment

@@ -259,7 +259,7 @@ struct OperationsTests {
         try await Pipeline.run(options) { pipeline in
             let tenant = try await pipeline.tenant()
             _ = try await pipeline.endpoint(tenant: tenant, url: receiver.url)
-            let port = 20_000 + Int.random(in: 0..<10_000)
+            let port = try TestServices.freePort()
             let worker = try WorkerProcess.start(pipeline, ladder: "200ms", environment: ["HERALD_WORKER_PORT": String(port)])
             defer { worker.stopIfRunning() }
             try await pipeline.publish("client.created", tenant: tenant)

@@ -34,8 +34,7 @@ struct OrderedEndpointTests {
             let tenant = try await pipeline.tenant()
             let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/in")
             try await pipeline.pool.query("UPDATE endpoints SET ordered = true WHERE id = \(endpoint)")
-            let first = 20_000 + Int.random(in: 0..<10_000)
-            let ports = [first, first + 1]
+            let ports = try TestServices.freePorts(2)
             let workers = try ports.map { port in
                 try WorkerProcess.start(
                     pipeline, ladder: options.ladder,

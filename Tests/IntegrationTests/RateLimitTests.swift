@@ -22,8 +22,7 @@ struct RateLimitTests {
             let tenant = try await pipeline.tenant()
             let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url + "/in")
             try await pipeline.pool.query("UPDATE endpoints SET rate_limit = 50 WHERE id = \(endpoint)")
-            let first = 20_000 + Int.random(in: 0..<10_000)
-            let ports = [first, first + 1]
+            let ports = try TestServices.freePorts(2)
             let workers = try ports.map { port in
                 try WorkerProcess.start(
                     pipeline, ladder: "200ms",

@@ -23,38 +23,48 @@ public final class TLSReceiver: Sendable {
         openssl.standardOutput = FileHandle.nullDevice
         try openssl.run()
         openssl.waitUntilExit()
-        let port = 30_000 + Int.random(in: 0..<10_000)
+        // The server binds a port the kernel chooses and writes it to a file once it listens:
+        // a port picked at random could be taken (CI once lost this test to that).
+        let portFile = directory.appendingPathComponent("port")
         let script = """
-            import http.server, ssl
+            import http.server, os, ssl
             class H(http.server.BaseHTTPRequestHandler):
                 def do_POST(self):
                     self.rfile.read(int(self.headers.get("content-length", "0")))
                     self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
                 def log_message(self, *a): pass
-            server = http.server.HTTPServer(("127.0.0.1", \(port)), H)
+            server = http.server.HTTPServer(("127.0.0.1", 0), H)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain("\(directory.path)/cert.pem", "\(directory.path)/key.pem")
             server.socket = context.wrap_socket(server.socket, server_side=True)
+            with open("\(portFile.path).new", "w") as f:
+                f.write(str(server.server_address[1]))
+            os.rename("\(portFile.path).new", "\(portFile.path)")
             server.serve_forever()
             """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script]
-        process.standardError = FileHandle.nullDevice
+        let errors = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
-        // Wait until it accepts TCP connections: Python and its TLS context can take
-        // seconds to start on a loaded machine (5 s were not always enough in CI).
+        // Python and its TLS context can take seconds to start on a loaded machine.
         let deadline = ContinuousClock.now + .seconds(30)
-        while !Socket.connect(port: port) {
+        while true {
+            if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text) {
+                return TLSReceiver(port: port, process: process, directory: directory)
+            }
             guard ContinuousClock.now < deadline, process.isRunning else {
+                let ended = !process.isRunning
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
+                let output = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
                 try? FileManager.default.removeItem(at: directory)
-                throw TLSReceiverError(port: port)
+                throw TLSReceiverError(ended: ended, output: String(output.suffix(500)))
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        return TLSReceiver(port: port, process: process, directory: directory)
     }
 
     private init(port: Int, process: Process, directory: URL) {
@@ -71,23 +81,12 @@ public final class TLSReceiver: Sendable {
     }
 }
 
-/// The TLS receiver did not accept connections within 30 s (or its process ended).
+/// The TLS receiver's process ended, or did not listen within 30 s; with what it printed.
 struct TLSReceiverError: Error, CustomStringConvertible {
-    let port: Int
-    var description: String { "the TLS receiver on port \(port) did not accept connections within 30 s" }
-}
-
-private enum Socket {
-    static func connect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+    let ended: Bool
+    let output: String
+    var description: String {
+        (ended ? "the TLS receiver's process ended before it listened" : "the TLS receiver did not listen within 30 s")
+            + (output.isEmpty ? "" : ": \(output)")
     }
 }

@@ -10,17 +10,27 @@ import Postgres
 public enum TestServices {
     /// A loopback port nothing listens on now, from the kernel: for a process a test starts.
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { _ = Glibc.close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        try freePorts(1)[0]
+    }
+
+    /// `count` different loopback ports nothing listens on now: each stays bound until all are chosen.
+    public static func freePorts(_ count: Int) throws -> [Int] {
+        var descriptors: [Int32] = []
+        defer { for fd in descriptors { _ = Glibc.close(fd) } }
+        return try (0..<count).map { _ in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw FreePortError(reason: String(cString: strerror(errno))) }
+            descriptors.append(fd)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { throw FreePortError(reason: String(cString: strerror(errno))) }
+            return Int(UInt16(bigEndian: address.sin_port))
         }
-        guard bound else { throw WaitTimedOut(expected: 1, received: 0) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     public static var amqpURL: String {
@@ -132,4 +142,10 @@ extension String {
         components.path = "/" + name
         return components.string ?? self
     }
+}
+
+/// The kernel gave no loopback port.
+struct FreePortError: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "no free loopback port: \(reason)" }
 }
