@@ -201,9 +201,7 @@ private final class Handle: @unchecked Sendable {
 
     func execute(sql: String, binds: [Bind], prepared: Bool) throws -> Rows {
         let conn = try live(sql)
-        for bind in binds where bind.text?.utf8.contains(0) == true {
-            throw DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql)
-        }
+        func nul() -> DatabaseError { DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql) }
         let types = binds.map { Oid($0.oid) }
         guard prepared else {
             let result = withParameters(binds) { count, values, lengths, formats in
@@ -211,14 +209,16 @@ private final class Handle: @unchecked Sendable {
                     PQexecParams(conn, sql, count, types.baseAddress, values, lengths, formats, 0)
                 }
             }
+            guard let result else { throw nul() }
             return try rows(of: result, conn: conn, sql: sql)
         }
         var retried = false
         while true {
             let name = try statement(sql: sql, types: types, conn: conn)
-            let result = withParameters(binds) { count, values, lengths, formats in
+            let sent = withParameters(binds) { count, values, lengths, formats in
                 PQexecPrepared(conn, name, count, values, lengths, formats, 0)
             }
+            guard let result = sent else { throw nul() }
             do {
                 return try rows(of: result, conn: conn, sql: sql)
             } catch let error as DatabaseError where Self.invalidatesStatement.contains(error.sqlState ?? "") {
@@ -315,51 +315,53 @@ private final class Handle: @unchecked Sendable {
     }
 }
 
-/// Calls `body` with libpq's parameter arrays: values (text as C strings, binary in place),
-/// their lengths and formats (lengths and formats nil when every parameter is text).
+/// Calls `body` with libpq's parameter arrays: values (text as each string's own
+/// NUL-terminated UTF-8, binary in place), their lengths and formats (lengths and formats nil
+/// when every parameter is text). Nil, without calling `body`, when a text parameter contains
+/// a NUL byte, where libpq would cut it short.
 private func withParameters<R>(
     _ binds: [Bind],
     _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
-) -> R {
-    withOptionalCStringArray(binds.map(\.text)) { texts in
-        guard binds.contains(where: { $0.binary != nil }) else { return body(Int32(binds.count), texts, nil, nil) }
-        return withBinaryPointers(binds.map(\.binary)) { binaries in
-            let values = binds.indices.map { binaries[$0] ?? texts?[$0] }
-            let lengths = binds.map { Int32($0.binary?.count ?? 0) }
-            let formats = binds.map { Int32($0.binary == nil ? 0 : 1) }
-            return body(Int32(binds.count), values, lengths, formats)
+) -> R? {
+    var values: [UnsafePointer<CChar>?] = []
+    values.reserveCapacity(binds.count)
+    func next(_ index: Int) -> R? {
+        guard index < binds.count else {
+            return values.withUnsafeBufferPointer { values in
+                guard binds.contains(where: { $0.binary != nil }) else { return body(Int32(binds.count), values.baseAddress, nil, nil) }
+                let lengths = binds.map { Int32($0.binary?.count ?? 0) }
+                let formats = binds.map { Int32($0.binary == nil ? 0 : 1) }
+                return body(Int32(binds.count), values.baseAddress, lengths, formats)
+            }
         }
-    }
-}
-
-/// Pointers into each buffer (nil where there is none), valid for the call.
-private func withBinaryPointers<R>(_ buffers: [[UInt8]?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    var pointers: [UnsafePointer<CChar>?] = []
-    func next(_ index: Int) -> R {
-        guard index < buffers.count else { return body(pointers) }
-        guard let buffer = buffers[index] else {
-            pointers.append(nil)
+        if let binary = binds[index].binary {
+            return binary.withUnsafeBytes { bytes in
+                // An empty buffer has no address, and a null value pointer would send NULL.
+                values.append(bytes.baseAddress?.assumingMemoryBound(to: CChar.self) ?? empty)
+                return next(index + 1)
+            }
+        }
+        guard let text = binds[index].text else {
+            values.append(nil)
             return next(index + 1)
         }
-        return buffer.withUnsafeBytes { bytes in
-            pointers.append(bytes.baseAddress?.assumingMemoryBound(to: CChar.self))
+        return text.withCString { pointer in
+            guard strlen(pointer) == text.utf8.count else { return nil }
+            values.append(pointer)
             return next(index + 1)
         }
     }
     return next(0)
 }
 
+/// A zero-length value that is not NULL.
+private var empty: UnsafePointer<CChar> { UnsafeRawPointer(StaticString("").utf8Start).assumingMemoryBound(to: CChar.self) }
+
 /// Calls `body` with a NULL-terminated C array of C strings that lives for the call.
 private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    withOptionalCStringArray(strings + [nil]) { body($0!) }
-}
-
-private func withOptionalCStringArray<R>(
-    _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
-) -> R {
-    let pointers: [UnsafePointer<CChar>?] = strings.map { $0.map { UnsafePointer(strdup($0)) } ?? nil }
+    let pointers: [UnsafePointer<CChar>?] = strings.map { UnsafePointer(strdup($0)) } + [nil]
     defer { for pointer in pointers { free(UnsafeMutablePointer(mutating: pointer)) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
 /// Checks a database URL before libpq sees it, so a typo gets a clear error.

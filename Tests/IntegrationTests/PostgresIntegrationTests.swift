@@ -208,9 +208,13 @@ struct PostgresIntegrationTests {
 
     @Test func nulBytesAreRefusedNotTruncated() async throws {
         let connection = try await Connection.connect(to: TestServices.databaseURL, logger: TestServices.logger)
-        await #expect(throws: DatabaseError.self) {
-            try await connection.query("SELECT \("before\u{0}after")::text")
+        for query: Query in ["SELECT \("before\u{0}after")::text, \("fine")::text", Query("SELECT \("fine")::text, \("\u{0}")::text").prepared()] {
+            let error = await #expect(throws: DatabaseError.self) { try await connection.query(query) }
+            #expect(error?.code == .encoding, "\(String(describing: error))")
         }
+        // The same connection goes on, with the same statement and text without NUL.
+        let row = try #require(try await connection.query(Query("SELECT \("fine")::text, \("grüße")::text").prepared()).first)
+        #expect(try row.decode(String.self, 1) == "grüße")
         await connection.close()
     }
 

@@ -46,7 +46,7 @@ public final class TLSReceiver: Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script]
         let errors = directory.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)  // opening it below fails clearly if this did
         process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         // Python and its TLS context can take seconds to start on a loaded machine.
