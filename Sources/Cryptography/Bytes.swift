@@ -2,12 +2,16 @@ internal import COpenSSL
 
 /// Constant-time comparison, so that checking a signature leaks no timing about
 /// how many leading bytes matched.
+@inlinable
 public func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     if a.isEmpty { return true }
-    return a.withContiguousBytes { x in
-        b.withContiguousBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0 }
-    }
+    return a.withContiguousBytes { x in b.withContiguousBytes { y in constantTimeEquals(x, y) } }
+}
+
+@usableFromInline
+func constantTimeEquals(_ x: UnsafeRawBufferPointer, _ y: UnsafeRawBufferPointer) -> Bool {
+    CRYPTO_memcmp(x.baseAddress, y.baseAddress, x.count) == 0
 }
 
 /// Cryptographically secure random bytes (OpenSSL's CSPRNG), for secrets, keys and ids.
@@ -20,22 +24,37 @@ public func randomBytes(count: Int) -> [UInt8] {
 }
 
 /// Lower-case hexadecimal, the form of `sha256=` signatures.
+///
+/// The generic entry points here are inlinable so that callers get them specialised (a
+/// worker signs every delivery); the work is done once, over bytes, in this module.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
+    @inlinable
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        bytes.withContiguousBytes { encode(bytes: $0) }
+    }
+
+    @usableFromInline
+    static func encode(bytes: UnsafeRawBufferPointer) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            digits.withUTF8Buffer { hex in
+                for (index, byte) in bytes.enumerated() {
+                    out[2 * index] = hex[Int(byte >> 4)]
+                    out[2 * index + 1] = hex[Int(byte & 0x0F)]
+                }
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes upper- or lower-case hex; nil for odd length or a non-hex character.
+    @inlinable
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let chars = Array(text.utf8)
+        decode(utf8: Array(text.utf8))
+    }
+
+    @usableFromInline
+    static func decode(utf8 chars: [UInt8]) -> [UInt8]? {
         guard chars.count % 2 == 0 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(chars.count / 2)
@@ -60,14 +79,18 @@ public enum Hex {
 
 /// Standard base64 (RFC 4648 §4, with padding) over OpenSSL's EVP block codec.
 public enum Base64 {
+    @inlinable
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
-        guard !bytes.isEmpty else { return "" }
-        let capacity = 4 * ((bytes.count + 2) / 3) + 1
+        bytes.withContiguousBytes { encode(bytes: $0) }
+    }
+
+    @usableFromInline
+    static func encode(bytes input: UnsafeRawBufferPointer) -> String {
+        guard !input.isEmpty else { return "" }
+        let capacity = 4 * ((input.count + 2) / 3) + 1
         var out = [UInt8](repeating: 0, count: capacity)
-        let written = bytes.withContiguousBytes { input in
-            out.withUnsafeMutableBufferPointer { output in
-                EVP_EncodeBlock(output.baseAddress, input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count))
-            }
+        let written = out.withUnsafeMutableBufferPointer { output in
+            EVP_EncodeBlock(output.baseAddress, input.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(input.count))
         }
         return String(decoding: out[0..<Int(written)], as: UTF8.self)
     }
@@ -75,8 +98,13 @@ public enum Base64 {
     /// Decodes padded standard base64; nil for anything else (wrong length, foreign
     /// characters, misplaced padding). EVP_DecodeBlock alone would accept some of those
     /// and count padding as data, so the input is checked first.
+    @inlinable
     public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let chars = Array(text.utf8)
+        decode(utf8: Array(text.utf8))
+    }
+
+    @usableFromInline
+    static func decode(utf8 chars: [UInt8]) -> [UInt8]? {
         guard chars.count % 4 == 0 else { return nil }
         guard !chars.isEmpty else { return [] }
         var padding = 0

@@ -30,7 +30,7 @@ package enum RFC3339 {
         return text.withUTF8 { parse(bytes: $0) }
     }
 
-    static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Date? {
+    package static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Date? {
         var i = 0
         func number(_ digits: Int) -> Int? {
             guard i + digits <= b.count else { return nil }

@@ -38,6 +38,12 @@ extension UUID {
         self.init(uuid: bytes)
     }
 
+    /// The canonical form in either case, from its UTF-8 bytes.
+    package init?(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let bytes = Self.parse(utf8) else { return nil }
+        self.init(uuid: bytes)
+    }
+
     /// The canonical form, or its 32 hex digits without hyphens, in either case.
     package init?<Text: StringProtocol>(textOrHex text: Text) {
         var text = String(text)

@@ -291,22 +291,32 @@ private final class Handle: @unchecked Sendable {
         let columnCount = Int(PQnfields(result))
         let rowCount = Int(PQntuples(result))
         let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
-        var values: [[String?]] = []
-        values.reserveCapacity(rowCount)
+        var spans: [ResultValues.Span] = []
+        spans.reserveCapacity(rowCount * columnCount)
+        var total = 0
         for row in 0..<Int32(rowCount) {
-            var fields: [String?] = []
-            fields.reserveCapacity(columnCount)
             for column in 0..<Int32(columnCount) {
-                if PQgetisnull(result, row, column) == 1 {
-                    fields.append(nil)
-                } else {
-                    fields.append(String(cString: PQgetvalue(result, row, column)))
+                let null = PQgetisnull(result, row, column) == 1
+                let length = null ? -1 : Int(PQgetlength(result, row, column))
+                spans.append(ResultValues.Span(start: total, length: length))
+                total += max(length, 0)
+            }
+        }
+        let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            var index = 0
+            for row in 0..<Int32(rowCount) {
+                for column in 0..<Int32(columnCount) {
+                    let span = spans[index]
+                    index += 1
+                    guard span.length > 0, let value = PQgetvalue(result, row, column) else { continue }
+                    memcpy(buffer.baseAddress! + span.start, value, span.length)
                 }
             }
-            values.append(fields)
+            count = total
         }
         let affected = Int(String(cString: PQcmdTuples(result))) ?? 0
-        return Rows(columns: columns, values: values, affectedRows: affected, query: sql)
+        let values = ResultValues(columns: columns, rowCount: rowCount, bytes: bytes, spans: spans, query: sql)
+        return Rows(values, affectedRows: affected)
     }
 
     private static func message(_ text: UnsafePointer<CChar>?) -> String {

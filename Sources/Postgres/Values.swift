@@ -13,12 +13,22 @@ public protocol Bindable: Sendable {
 public protocol ColumnDecodable: Sendable {
     /// nil when `text` is not a valid value of this type.
     init?(postgresText text: String)
+    /// The same from the text's UTF-8 bytes, as a result holds them; by default through a
+    /// String. Types whose text is long (identifiers, instants) read the bytes themselves.
+    init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>)
+}
+
+extension ColumnDecodable {
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
+        self.init(postgresText: String(decoding: bytes, as: UTF8.self))
+    }
 }
 
 extension String: Bindable, ColumnDecodable {
     public var postgresText: String? { self }
     public static var postgresType: UInt32 { 0 }
     public init?(postgresText text: String) { self = text }
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) { self.init(decoding: bytes, as: UTF8.self) }
 }
 
 extension Int: Bindable, ColumnDecodable {
@@ -61,6 +71,7 @@ extension UUID: Bindable, ColumnDecodable {
     public var postgresText: String? { lowercasedText }
     public static var postgresType: UInt32 { 2950 }
     public init?(postgresText text: String) { self.init(text: text) }
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) { self.init(utf8: bytes) }
 }
 
 extension Date: Bindable, ColumnDecodable {
@@ -69,6 +80,10 @@ extension Date: Bindable, ColumnDecodable {
     public static var postgresType: UInt32 { 1184 }
     public init?(postgresText text: String) {
         guard let date = RFC3339.parse(text) else { return nil }
+        self = date
+    }
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
+        guard let date = RFC3339.parse(bytes: bytes) else { return nil }
         self = date
     }
 }
@@ -107,6 +122,7 @@ public struct JSONB: Bindable, ColumnDecodable, Hashable {
     public var postgresText: String? { text }
     public static var postgresType: UInt32 { 3802 }
     public init?(postgresText text: String) { self.text = text }
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) { self.text = String(decoding: bytes, as: UTF8.self) }
 }
 
 /// A `bytea` value: bytes kept exactly, sent and read in the hex format (`\\x…`).

@@ -154,3 +154,52 @@ struct DatabaseErrorTests {
         #expect(error.refusesData == refused)
     }
 }
+
+@Suite("Result rows read from one buffer")
+struct RowsTests {
+    /// Two rows of (uuid, text, int, timestamptz) as libpq hands them over: text, one
+    /// buffer, a span per value, NULL as a negative length, '' as an empty span.
+    static func sample() -> Rows {
+        let texts: [String?] = [
+            "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "grüße", "42", "2026-05-12 09:30:00.123456+00",
+            "1B4E28BA-2FA1-11D2-883F-0016D3CCA428", "", nil, "not a time",
+        ]
+        var bytes: [UInt8] = []
+        var spans: [ResultValues.Span] = []
+        for text in texts {
+            spans.append(ResultValues.Span(start: bytes.count, length: text.map { $0.utf8.count } ?? -1))
+            bytes += Array((text ?? "").utf8)
+        }
+        let values = ResultValues(columns: ["id", "name", "n", "at"], rowCount: 2, bytes: bytes, spans: spans, query: "SELECT sample")
+        return Rows(values, affectedRows: 0)
+    }
+
+    @Test func valuesDecodeFromTheirSpans() throws {
+        let rows = Self.sample()
+        #expect(rows.count == 2 && rows.columns == ["id", "name", "n", "at"])
+        let first = rows[0]
+        #expect(try first.id(0) == "1b4e28ba-2fa1-11d2-883f-0016d3cca427")
+        #expect(try first.decode(String.self, "name") == "grüße")
+        #expect(try first.decode(Int.self, 2) == 42)
+        #expect(abs(try first.decode(Date.self, 3).timeIntervalSince1970 - 1_778_578_200.123456) < 0.000_001)
+        let second = rows[1]
+        #expect(try second.decode(UUID.self, 0) == UUID(uuidString: "1b4e28ba-2fa1-11d2-883f-0016d3cca428"), "either case")
+        #expect(try second.decode(String.self, 1) == "", "empty is not NULL")
+        #expect(try second.decode(Int?.self, 2) == nil)
+        #expect(Array(rows).count == 2)
+    }
+
+    @Test func badValuesNameTheirColumnAndStatement() {
+        let second = Self.sample()[1]
+        for (attempt, message, column) in [
+            ({ _ = try second.decode(Int.self, 2) }, "NULL where Int was expected", "n"),
+            ({ _ = try second.decode(Date.self, "at") }, "not a valid Date", "at"),
+            ({ _ = try second.decode(UUID.self, 1) }, "not a valid UUID", "name"),
+        ] as [(() throws -> Void, String, String)] {
+            let error = #expect(throws: DatabaseError.self) { try attempt() }
+            #expect(error?.code == .decoding && error?.message == message && error?.column == column && error?.query == "SELECT sample")
+        }
+        #expect(throws: DatabaseError.self) { try second.decode(String.self, 4) }
+        #expect(throws: DatabaseError.self) { try second.decode(String.self, "missing") }
+    }
+}
