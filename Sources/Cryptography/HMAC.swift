@@ -34,23 +34,39 @@ public enum SHA256 {
         return digest
     }
 
+    /// RFC 2104 over SHA-256's own context: no allocation but the result, where OpenSSL 3's
+    /// one-shot `HMAC` fetched the algorithm under a lock and allocated about fifteen times.
     @usableFromInline
-    static func hmac(key keyBytes: UnsafeRawBufferPointer, message messageBytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var mac = [UInt8](repeating: 0, count: byteCount)
-        var length: UInt32 = 0
-        let result = mac.withUnsafeMutableBufferPointer { out in
-            // A zero-length buffer may have no base address; HMAC needs a valid pointer.
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1) { empty in
-                HMAC(
-                    EVP_sha256(),
-                    keyBytes.baseAddress ?? UnsafeRawPointer(empty.baseAddress!), Int32(keyBytes.count),
-                    messageBytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(empty.baseAddress!),
-                    messageBytes.count,
-                    out.baseAddress, &length)
+    static func hmac(key: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> [UInt8] {
+        let blockSize = 64
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { pad in
+            defer { OPENSSL_cleanse(pad.baseAddress, blockSize) }
+            // The key, hashed first when longer than a block, zero-padded to a block.
+            pad.initialize(repeating: 0)
+            if key.count > blockSize {
+                var context = SHA256_CTX()
+                herald_sha256_init(&context)
+                herald_sha256_update(&context, key.baseAddress, key.count)
+                herald_sha256_final(pad.baseAddress, &context)
+            } else if let base = key.baseAddress {
+                pad.baseAddress!.update(from: base.assumingMemoryBound(to: UInt8.self), count: key.count)
             }
+            var mac = [UInt8](repeating: 0, count: byteCount)
+            mac.withUnsafeMutableBufferPointer { out in
+                var context = SHA256_CTX()
+                for index in 0..<blockSize { pad[index] ^= 0x36 }
+                herald_sha256_init(&context)
+                herald_sha256_update(&context, pad.baseAddress, blockSize)
+                herald_sha256_update(&context, message.baseAddress, message.count)
+                herald_sha256_final(out.baseAddress, &context)
+                for index in 0..<blockSize { pad[index] ^= 0x36 ^ 0x5C }
+                herald_sha256_init(&context)
+                herald_sha256_update(&context, pad.baseAddress, blockSize)
+                herald_sha256_update(&context, out.baseAddress, byteCount)
+                herald_sha256_final(out.baseAddress, &context)
+            }
+            return mac
         }
-        precondition(result != nil && length == byteCount, "HMAC-SHA256 failed")
-        return mac
     }
 }
 

@@ -44,6 +44,23 @@ struct HMACTests {
             == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
     }
 
+    /// RFC 2104's definition, composed here from SHA-256 itself, for every key length around
+    /// the block (64) and the message lengths where padding changes (55, 56, 63, 64, …).
+    @Test func matchesTheDefinitionForEveryLengthAroundTheBlock() {
+        var generator = SystemRandomNumberGenerator()
+        for keyLength in [0, 1, 31, 32, 63, 64, 65, 100, 128, 129, 300] {
+            for messageLength in [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 1000, 4097] {
+                let key = (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                var block = key.count > 64 ? SHA256.hash(key) : key
+                block += [UInt8](repeating: 0, count: 64 - block.count)
+                let inner = SHA256.hash(block.map { $0 ^ 0x36 } + message)
+                let expected = SHA256.hash(block.map { $0 ^ 0x5C } + inner)
+                #expect(SHA256.hmac(key: key, message: message) == expected, "key \(keyLength), message \(messageLength) bytes")
+            }
+        }
+    }
+
     @Test func sha256OfABC() {
         #expect(Hex.encode(SHA256.hash(Array("abc".utf8)))
             == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
