@@ -165,11 +165,23 @@ extension Event {
 public enum EventType {
     /// Two or more dot-separated words of `a-z`, `0-9` and `_`, each starting with a letter.
     public static func isWellFormed(_ type: String) -> Bool {
-        let words = type.split(separator: ".", omittingEmptySubsequences: false)
-        guard words.count >= 2 else { return false }
-        return words.allSatisfy { word in
-            guard let first = word.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
-            return word.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+        // On the UTF-8 bytes: every event is checked, and anything not ASCII is refused.
+        var words = 1
+        var wordStart = true
+        for byte in type.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"):
+                wordStart = false
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"):
+                guard !wordStart else { return false }
+            case UInt8(ascii: "."):
+                guard !wordStart else { return false }
+                words += 1
+                wordStart = true
+            default:
+                return false
+            }
         }
+        return words >= 2 && !wordStart
     }
 }

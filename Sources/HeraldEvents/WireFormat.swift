@@ -31,9 +31,9 @@ public enum WireFormat {
     static let maxDepth = 512
 
     /// An event's fields, and those built whole (the others are only checked and located);
-    /// made once, not for every message.
-    static let fields: Set<String> = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
-    static let expanded: Set<String> = ["attributes"]
+    /// made once, not for every message, and few enough to compare rather than hash.
+    static let fields = ["id", "type", "tenant_id", "occurred_at", "attributes", "data"]
+    static let expanded = ["attributes"]
 
     public static func encode(_ event: Event) -> [UInt8] {
         var out = Array("{\"id\":".utf8)
@@ -71,19 +71,22 @@ public enum WireFormat {
             throw EventError(field: "body", reason: "is not a JSON object (\(error))")
         }
         guard let members = found else { throw EventError(field: "body", reason: "is not a JSON object") }
-        var object: [String: JSONNode] = [:]
-        for member in members { object[member.key] = member.node }
-        if object.keys.contains(where: { !Self.fields.contains($0) }), let unknown = object.keys.sorted().first(where: { !Self.fields.contains($0) }) {
+        // A handful of members, found by comparing keys; the last of a repeated key counts,
+        // as it did when they went into a dictionary.
+        func member(_ key: String) -> JSONNode? { members.last(where: { $0.key == key })?.node }
+        if members.contains(where: { !Self.fields.contains($0.key) }),
+            let unknown = members.map(\.key).sorted().first(where: { !Self.fields.contains($0) })
+        {
             throw EventError(field: unknown, reason: "is not an event field")
         }
         func text(_ key: String) -> String? {
-            if case .string(let value)? = object[key]?.value { return value }
+            if case .string(let value)? = member(key)?.value { return value }
             return nil
         }
         let id: String
         if let given = text("id") {
             id = given
-        } else if fillingDefaults && object["id"] == nil {
+        } else if fillingDefaults && member("id") == nil {
             id = Event.generateID()
         } else {
             throw EventError(field: "id", reason: "is required and must be a string")
@@ -95,16 +98,16 @@ public enum WireFormat {
         let occurredAt: Date
         if let occurred = text("occurred_at"), let parsed = RFC3339.parse(occurred) {
             occurredAt = parsed
-        } else if fillingDefaults && object["occurred_at"] == nil {
+        } else if fillingDefaults && member("occurred_at") == nil {
             occurredAt = Date()
         } else {
             throw EventError(field: "occurred_at", reason: "is required and must be an ISO 8601 date-time")
         }
-        guard let data = object["data"], case .object = data.value else {
+        guard let data = member("data"), case .object = data.value else {
             throw EventError(field: "data", reason: "is required and must be a JSON object")
         }
         var attributes: [String: String] = [:]
-        switch object["attributes"]?.value {
+        switch member("attributes")?.value {
         case nil, .null?:
             break
         case .object(let pairs)?:

@@ -14,10 +14,32 @@ import Testing
         try event(type: type).validate()
     }
 
-    @Test(arguments: ["", "client", "Client.created", "client..created", ".created", "client.", "client.created!", "1x.y", "client created", "client.*"])
+    @Test(arguments: [
+        "", "client", "Client.created", "client..created", ".created", "client.", "client.created!", "1x.y", "client created", "client.*",
+        "a._b", "a.1b", "x.é", "a.b\u{0}", ".", "a..",
+    ])
     func rejectsMalformedTypes(_ type: String) {
         #expect(throws: EventError(field: "type", reason: "must be dot-separated lower-case words like 'invoice.paid'")) {
             try event(type: type).validate()
+        }
+    }
+
+    /// The byte scan against the rule as words of Unicode scalars, on random strings of the
+    /// characters that matter at each position.
+    @Test func theShapeOfATypeIsCheckedAsTheRuleSays() {
+        func rule(_ type: String) -> Bool {
+            let words = type.split(separator: ".", omittingEmptySubsequences: false)
+            guard words.count >= 2 else { return false }
+            return words.allSatisfy { word in
+                guard let first = word.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
+                return word.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+            }
+        }
+        let alphabet: [Character] = ["a", "z", "0", "9", "_", ".", "A", "é", " ", "-"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let type = String((0..<Int.random(in: 0...8, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            #expect(EventType.isWellFormed(type) == rule(type), "\(type)")
         }
     }
 

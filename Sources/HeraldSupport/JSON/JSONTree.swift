@@ -76,9 +76,10 @@ package enum JSONTree {
     /// range; nil for valid JSON that is not an object. Only the members named in
     /// `expanding` are built whole; the others are checked and kept as their kind, their
     /// range and (for a string) their text, so a large member costs no tree. What a message
-    /// envelope needs: its fields, and where its data lies.
+    /// envelope needs: its fields, and where its data lies. (A few keys, compared rather
+    /// than hashed: this runs for every message.)
     package static func members(
-        of bytes: [UInt8], expanding: Set<String>, maxDepth: Int = defaultMaxDepth, skippingByteOrderMark: Bool = false
+        of bytes: [UInt8], expanding: [String], maxDepth: Int = defaultMaxDepth, skippingByteOrderMark: Bool = false
     ) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
         var parser = Parser(bytes: bytes, maxDepth: maxDepth, maxValues: .max, builds: false)
         if skippingByteOrderMark && bytes.starts(with: [0xEF, 0xBB, 0xBF]) { parser.at = 3 }
@@ -116,7 +117,7 @@ package enum JSONTree {
 
         func error(_ reason: String) -> JSONSyntaxError { JSONSyntaxError(offset: at, reason: reason) }
 
-        mutating func members(expanding: Set<String>) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
+        mutating func members(expanding: [String]) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)]? {
             skipSpace()
             guard at < bytes.count, bytes[at] == UInt8(ascii: "{") else {
                 _ = try document()
@@ -131,7 +132,7 @@ package enum JSONTree {
         /// An object's members from its opening brace. With `expanding`, every member is
         /// kept and only those it names are built whole; without, members are kept when the
         /// parser builds.
-        mutating func object(depth: Int, expanding: Set<String>?) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)] {
+        mutating func object(depth: Int, expanding: [String]?) throws(JSONSyntaxError) -> [(key: String, node: JSONNode)] {
             at += 1
             var members: [(key: String, node: JSONNode)] = []
             skipSpace()
