@@ -42,4 +42,27 @@ struct UUIDTextTests {
         #expect(UUID(text: " 1b4e28ba-2fa1-11d2-883f-0016d3cca42") == nil)
         #expect(UUID(text: "1b4e28ba-2fa1-11d2-883f-0016d3cca427 ") == nil)
     }
+
+    /// Every byte value at every position: a digit reads as its value in either case, a
+    /// hyphen only where one belongs, anything else makes no identifier.
+    @Test func everyByteAtEveryPosition() {
+        let base = Array("1b4e28ba-2fa1-11d2-883f-0016d3cca427".utf8)
+        let hex = Array("0123456789abcdef".utf8)
+        for position in base.indices {
+            for byte in UInt8.min...UInt8.max {
+                var bytes = base
+                bytes[position] = byte
+                let parsed = UUID(text: String(decoding: bytes, as: UTF8.self))
+                if [8, 13, 18, 23].contains(position) {
+                    #expect((parsed != nil) == (byte == UInt8(ascii: "-")), "\(byte) at \(position)")
+                } else if let digit = hex.firstIndex(of: byte < 0x80 ? byte | (byte >= 0x41 && byte <= 0x46 ? 0x20 : 0) : byte) {
+                    var expected = base
+                    expected[position] = hex[digit]
+                    #expect(parsed?.lowercasedText == String(decoding: expected, as: UTF8.self), "\(byte) at \(position)")
+                } else {
+                    #expect(parsed == nil, "\(byte) at \(position)")
+                }
+            }
+        }
+    }
 }
