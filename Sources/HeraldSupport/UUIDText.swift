@@ -53,31 +53,29 @@ extension UUID {
 
     private static func parse(_ utf8: UnsafeBufferPointer<UInt8>, hyphens: Bool = true) -> uuid_t? {
         guard utf8.count == (hyphens ? 36 : 32) else { return nil }
-        let hyphen = UInt8(ascii: "-")
-        guard !hyphens || (utf8[8] == hyphen && utf8[13] == hyphen && utf8[18] == hyphen && utf8[23] == hyphen) else { return nil }
         var value: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        // Every digit's value is or-ed into `invalid` too: one with a bit above the
-        // fourth is no hex digit, and one test at the end finds it.
-        var invalid: UInt8 = 0
-        withUnsafeMutableBytes(of: &value) { out in
+        let parsed = withUnsafeMutableBytes(of: &value) { out -> Bool in
             var i = 0
             for index in 0..<16 {
-                if hyphens, index == 4 || index == 6 || index == 8 || index == 10 { i += 1 }
-                let high = nibble(utf8[i])
-                let low = nibble(utf8[i + 1])
-                invalid |= high | low
+                if hyphens, index == 4 || index == 6 || index == 8 || index == 10 {
+                    guard utf8[i] == UInt8(ascii: "-") else { return false }
+                    i += 1
+                }
+                guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else { return false }
                 out[index] = high << 4 | low
                 i += 2
             }
+            return true
         }
-        return invalid & 0xF0 == 0 ? value : nil
+        return parsed ? value : nil
     }
 
-    /// A hex digit's value, or 0xFF.
-    @inline(__always)
-    private static func nibble(_ c: UInt8) -> UInt8 {
-        let digit = c &- UInt8(ascii: "0")
-        let letter = (c | 0x20) &- UInt8(ascii: "a")
-        return digit < 10 ? digit : letter < 6 ? letter &+ 10 : 0xFF
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
     }
 }
