@@ -45,6 +45,7 @@ public enum SHA256 {
             pad.initialize(repeating: 0)
             if key.count > blockSize {
                 var context = SHA256_CTX()
+                defer { OPENSSL_cleanse(&context, MemoryLayout<SHA256_CTX>.size) }
                 herald_sha256_init(&context)
                 herald_sha256_update(&context, key.baseAddress, key.count)
                 herald_sha256_final(pad.baseAddress, &context)
@@ -54,6 +55,7 @@ public enum SHA256 {
             var mac = [UInt8](repeating: 0, count: byteCount)
             mac.withUnsafeMutableBufferPointer { out in
                 var context = SHA256_CTX()
+                defer { OPENSSL_cleanse(&context, MemoryLayout<SHA256_CTX>.size) }
                 for index in 0..<blockSize { pad[index] ^= 0x36 }
                 herald_sha256_init(&context)
                 herald_sha256_update(&context, pad.baseAddress, blockSize)

@@ -201,7 +201,10 @@ private final class Handle: @unchecked Sendable {
 
     func execute(sql: String, binds: [Bind], prepared: Bool) throws -> Rows {
         let conn = try live(sql)
-        func nul() -> DatabaseError { DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql) }
+        // libpq would cut the value short at the NUL; refused before anything is prepared.
+        guard !binds.contains(where: \.hasNUL) else {
+            throw DatabaseError(.encoding, message: "a text parameter contains a NUL byte", query: sql)
+        }
         let types = binds.map { Oid($0.oid) }
         guard prepared else {
             let result = withParameters(binds) { count, values, lengths, formats in
@@ -209,16 +212,14 @@ private final class Handle: @unchecked Sendable {
                     PQexecParams(conn, sql, count, types.baseAddress, values, lengths, formats, 0)
                 }
             }
-            guard let result else { throw nul() }
             return try rows(of: result, conn: conn, sql: sql)
         }
         var retried = false
         while true {
             let name = try statement(sql: sql, types: types, conn: conn)
-            let sent = withParameters(binds) { count, values, lengths, formats in
+            let result = withParameters(binds) { count, values, lengths, formats in
                 PQexecPrepared(conn, name, count, values, lengths, formats, 0)
             }
-            guard let result = sent else { throw nul() }
             do {
                 return try rows(of: result, conn: conn, sql: sql)
             } catch let error as DatabaseError where Self.invalidatesStatement.contains(error.sqlState ?? "") {
@@ -327,15 +328,14 @@ private final class Handle: @unchecked Sendable {
 
 /// Calls `body` with libpq's parameter arrays: values (text as each string's own
 /// NUL-terminated UTF-8, binary in place), their lengths and formats (lengths and formats nil
-/// when every parameter is text). Nil, without calling `body`, when a text parameter contains
-/// a NUL byte, where libpq would cut it short.
+/// when every parameter is text).
 private func withParameters<R>(
     _ binds: [Bind],
     _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
-) -> R? {
+) -> R {
     var values: [UnsafePointer<CChar>?] = []
     values.reserveCapacity(binds.count)
-    func next(_ index: Int) -> R? {
+    func next(_ index: Int) -> R {
         guard index < binds.count else {
             return values.withUnsafeBufferPointer { values in
                 guard binds.contains(where: { $0.binary != nil }) else { return body(Int32(binds.count), values.baseAddress, nil, nil) }
@@ -356,7 +356,6 @@ private func withParameters<R>(
             return next(index + 1)
         }
         return text.withCString { pointer in
-            guard strlen(pointer) == text.utf8.count else { return nil }
             values.append(pointer)
             return next(index + 1)
         }

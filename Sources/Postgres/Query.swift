@@ -1,3 +1,5 @@
+import Foundation
+
 /// A statement whose interpolated values are bound as parameters, never spliced:
 ///
 ///     let rows = try await connection.query("SELECT name FROM tenants WHERE id = \(id)")
@@ -107,6 +109,13 @@ struct Bind: Sendable {
     init(binary: [UInt8], oid: UInt32) {
         self.binary = binary
         self.oid = oid
+    }
+
+    /// Whether the text holds a NUL byte, found with `memchr` on its UTF-8.
+    var hasNUL: Bool {
+        guard let text else { return false }
+        return text.utf8.withContiguousStorageIfAvailable { utf8 in utf8.baseAddress.map { memchr($0, 0, utf8.count) != nil } ?? false }
+            ?? text.utf8.contains(0)
     }
 
     init(_ value: some Bindable) {

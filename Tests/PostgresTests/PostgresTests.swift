@@ -14,6 +14,12 @@ struct QueryTests {
         #expect(binds.map(\.oid) == [2950, 0])
     }
 
+    @Test(arguments: [("", false), ("fine", false), ("\u{0}", true), ("a long text that is not a small string \u{0}", true), ("grüße\u{0}x", true)])
+    func nulBytesAreFoundInTextParameters(_ text: String, _ hasNUL: Bool) {
+        #expect(Bind(text: text, oid: 0).hasNUL == hasNUL)
+        #expect(!Bind.null.hasNUL)
+    }
+
     @Test func nilIsNull() {
         let missing: String? = nil
         let (sql, binds) = Query("UPDATE t SET x = \(missing)").render()
