@@ -34,8 +34,8 @@ extension UUID {
     /// hyphens, no surrounding space: `UUID(uuidString:)` skipped a leading space).
     package init?(text: String) {
         var text = text
-        guard let bytes = text.withUTF8({ Self.parse($0) }) else { return nil }
-        self.init(uuid: bytes)
+        guard let id = text.withUTF8({ UUID(utf8: $0) }) else { return nil }
+        self = id
     }
 
     /// The canonical form in either case, from its UTF-8 bytes.

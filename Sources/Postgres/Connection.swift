@@ -304,13 +304,15 @@ private final class Handle: @unchecked Sendable {
             }
         }
         let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            count = 0
+            guard let base = buffer.baseAddress else { return }  // nothing but NULLs and ''
             var index = 0
             for row in 0..<Int32(rowCount) {
                 for column in 0..<Int32(columnCount) {
                     let span = spans[index]
                     index += 1
                     guard span.length > 0, let value = PQgetvalue(result, row, column) else { continue }
-                    memcpy(buffer.baseAddress! + span.start, value, span.length)
+                    memcpy(base + span.start, value, span.length)
                 }
             }
             count = total
