@@ -20,24 +20,36 @@ public enum SHA256 {
     /// HMAC-SHA256 of `message` under `key`.
     @inlinable
     public static func hmac(key: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
-        key.withContiguousBytes { key in message.withContiguousBytes { hmac(key: key, message: $0) } }
+        key.withContiguousBytes { key in message.withContiguousBytes { hmac(key: key, prefix: UnsafeRawBufferPointer(start: nil, count: 0), message: $0) } }
     }
 
+    /// HMAC-SHA256 of `prefix` followed by `message`, without joining them: a signature
+    /// covers a short header (`"{id}.{seconds}."`) and the body, which is not copied.
+    @inlinable
+    public static func hmac(key: some Collection<UInt8>, prefix: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
+        key.withContiguousBytes { key in
+            prefix.withContiguousBytes { prefix in message.withContiguousBytes { hmac(key: key, prefix: prefix, message: $0) } }
+        }
+    }
+
+    /// Through SHA-256's own context, as the HMAC below: `EVP_Digest` fetched the algorithm
+    /// from its provider and allocated a context on every call.
     @usableFromInline
     static func hash(bytes input: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: byteCount)
-        var length: UInt32 = 0
-        let ok = digest.withUnsafeMutableBufferPointer { out in
-            EVP_Digest(input.baseAddress, input.count, out.baseAddress, &length, EVP_sha256(), nil)
+        digest.withUnsafeMutableBufferPointer { out in
+            var context = SHA256_CTX()
+            herald_sha256_init(&context)
+            herald_sha256_update(&context, input.baseAddress, input.count)
+            herald_sha256_final(out.baseAddress, &context)
         }
-        precondition(ok == 1 && length == byteCount, "EVP_Digest(SHA-256) failed")
         return digest
     }
 
     /// RFC 2104 over SHA-256's own context: no allocation but the result, where OpenSSL 3's
     /// one-shot `HMAC` fetched the algorithm under a lock and allocated about fifteen times.
     @usableFromInline
-    static func hmac(key: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> [UInt8] {
+    static func hmac(key: UnsafeRawBufferPointer, prefix: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) -> [UInt8] {
         let blockSize = 64
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: blockSize) { pad in
             defer { OPENSSL_cleanse(pad.baseAddress, blockSize) }
@@ -59,6 +71,7 @@ public enum SHA256 {
                 for index in 0..<blockSize { pad[index] ^= 0x36 }
                 herald_sha256_init(&context)
                 herald_sha256_update(&context, pad.baseAddress, blockSize)
+                herald_sha256_update(&context, prefix.baseAddress, prefix.count)
                 herald_sha256_update(&context, message.baseAddress, message.count)
                 herald_sha256_final(out.baseAddress, &context)
                 for index in 0..<blockSize { pad[index] ^= 0x36 ^ 0x5C }

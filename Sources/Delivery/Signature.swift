@@ -37,15 +37,14 @@ public enum Signature {
         case .timestampedHMAC(let prefix):
             return [("\(prefix)-Timestamp", timestamp), ("\(prefix)-Signature", herald(secret: secrets.single, timestamp: timestamp, body: body))]
         case .bodyHMAC(let hmac):
-            let digest = SHA256.hmac(key: Array(secrets.single.utf8), message: body)
+            let digest = SHA256.hmac(key: secrets.single.utf8, message: body)
             let encoded = hmac.encoding == .hex ? Hex.encode(digest) : Base64.encode(digest)
             return [(hmac.header, hmac.valuePrefix + encoded)] + (hmac.eventHeader.map { [($0, event)] } ?? [])
         case .github:
-            let digest = SHA256.hmac(key: Array(secrets.single.utf8), message: body)
+            let digest = SHA256.hmac(key: secrets.single.utf8, message: body)
             return [("X-Hub-Signature-256", "sha256=" + Hex.encode(digest)), ("X-GitHub-Event", event), ("X-GitHub-Delivery", id)]
         case .stripe:
-            let signed = Array("\(seconds).".utf8) + body
-            let entries = secrets.all.map { "v1=" + Hex.encode(SHA256.hmac(key: Array($0.utf8), message: signed)) }
+            let entries = secrets.all.map { "v1=" + Hex.encode(SHA256.hmac(key: $0.utf8, prefix: "\(seconds).".utf8, message: body)) }
             return [("Stripe-Signature", (["t=\(seconds)"] + entries).joined(separator: ","))]
         case .none:
             return []
@@ -54,14 +53,12 @@ public enum Signature {
 
     /// `sha256=` and the hex HMAC of `"{timestamp}.{body}"`.
     public static func herald(secret: String, timestamp: String, body: [UInt8]) -> String {
-        let message = Array(timestamp.utf8) + [UInt8(ascii: ".")] + body
-        return "sha256=" + Hex.encode(SHA256.hmac(key: Array(secret.utf8), message: message))
+        "sha256=" + Hex.encode(SHA256.hmac(key: secret.utf8, prefix: "\(timestamp).".utf8, message: body))
     }
 
     /// `v1,` and the base64 HMAC of `"{id}.{seconds}.{body}"`.
     public static func standard(secret: String, id: String, seconds: Int64, body: [UInt8]) -> String {
-        let message = Array("\(id).\(seconds).".utf8) + body
-        return "v1," + Base64.encode(SHA256.hmac(key: standardKey(secret), message: message))
+        "v1," + Base64.encode(SHA256.hmac(key: standardKey(secret), prefix: "\(id).\(seconds).".utf8, message: body))
     }
 
     /// The key of a `whsec_…` secret is its base64-decoded bytes; another secret is used as UTF-8.

@@ -10,7 +10,10 @@ import HeraldSupport
 /// never runs anything else.
 final class Core {
     /// A channel's bookkeeping.
-    private struct ChannelState {
+    /// A class, changed where the table holds it: as a struct, every read of one field
+    /// through the table copied it whole, and every change went through an accessor that
+    /// allocated its frame (several times per delivery).
+    private final class ChannelState {
         var confirms = false
         /// The delivery tag the broker will give the next publish (after confirm.select).
         var nextTag: UInt64 = 1
@@ -410,7 +413,7 @@ final class Core {
     }
 
     private func publish(_ publish: Publish, channel id: UInt16) -> BrokerError? {
-        guard var state = channels[id] else {
+        guard let state = channels[id] else {
             publish.reply.resume(throwing: BrokerError(.channelClosed, message: "the channel is closed", operation: "basic.publish"))
             return nil
         }
@@ -429,7 +432,6 @@ final class Core {
         if state.confirms {
             state.unconfirmed[tag] = publish.reply
             state.nextTag += 1
-            channels[id] = state
         } else {
             publish.reply.resume(returning: ())
         }
@@ -689,7 +691,7 @@ final class Core {
 
     /// Resolves publishes the broker acked or nacked.
     private func settle(channel id: UInt16, tag: UInt64, multiple: Bool, nack: Bool) {
-        guard var state = channels[id] else { return }
+        guard let state = channels[id] else { return }
         let tags: [UInt64] = multiple ? Array(state.oldestUnconfirmed...max(tag, state.oldestUnconfirmed)) : [tag]
         for settled in tags {
             guard let reply = state.unconfirmed.removeValue(forKey: settled) else { continue }
@@ -704,7 +706,6 @@ final class Core {
         while state.oldestUnconfirmed < state.nextTag, state.unconfirmed[state.oldestUnconfirmed] == nil {
             state.oldestUnconfirmed += 1
         }
-        channels[id] = state
     }
 
     // MARK: Failures

@@ -84,7 +84,7 @@ public struct WorkerContext: Sendable {
 /// Events, claims and attempts of concurrent messages are written in shared batches (a
 /// statement or a transaction each); a message is acked only after the batches holding
 /// its writes committed.
-package struct Processor: Sendable {
+package final class Processor: Sendable {
     let context: WorkerContext
     /// A channel in confirm mode for retries, deferred deliveries and parked messages.
     let publisher: any ConfirmedPublishing
@@ -213,7 +213,7 @@ package struct Processor: Sendable {
             // Each as its own delivery message; those deferred again leave as one message.
             try await Self.settle(
                 deferrals.map { deferral in
-                    { try await take(deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered) }
+                    { try await self.take(deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered) }
                 })
         }
     }
@@ -351,7 +351,7 @@ package struct Processor: Sendable {
         let failure: (any Error)? = await withTaskGroup(of: (Int, Exchange)?.self) { group in
             for (index, (endpoint, lease)) in firsts.enumerated() {
                 group.addTask {
-                    let exchange = await exchange(1, of: states[index], event: event, endpoint: endpoint, lease: lease)
+                    let exchange = await self.exchange(1, of: states[index], event: event, endpoint: endpoint, lease: lease)
                     return attempts.made(index, exchange) ? nil : (index, exchange)
                 }
             }
@@ -394,7 +394,7 @@ package struct Processor: Sendable {
                 others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
                 try await Self.settle(
                     ended.map { index, exchange in
-                        { try await conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
+                        { try await self.conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
                     } + follow(others, leases: rest, endpoints: endpoints, redelivered: false))
             } catch {
                 failure = error
@@ -484,7 +484,7 @@ package struct Processor: Sendable {
                 // The one that is its endpoint's head goes (its creator, or a redelivered
                 // copy, asks for it); the others wait for the ones before them.
                 if !state.status.isFinal {
-                    work.append { try await nudge(state.endpointID, creating: state.id) }
+                    work.append { try await self.nudge(state.endpointID, creating: state.id) }
                 }
             } else if stored.claimed.contains(state.id) {
                 // Claimed only for targets taken from `endpoints`, each with its lease.
@@ -492,9 +492,9 @@ package struct Processor: Sendable {
                     leases[state.endpointID]?.release(after: .unused)
                     continue
                 }
-                work.append { try await attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
+                work.append { try await self.attempt(1, of: state, event: stored.event, endpoint: endpoint, lease: lease, manual: false) }
             } else {
-                work.append { try await run(state, event: stored.event, attempt: 1, manual: false, redelivered: redelivered, endpoints: endpoints) }
+                work.append { try await self.run(state, event: stored.event, attempt: 1, manual: false, redelivered: redelivered, endpoints: endpoints) }
             }
         }
         return work

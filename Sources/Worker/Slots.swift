@@ -171,9 +171,13 @@ public final class Slots: Sendable {
         case unused
     }
 
-    private struct Entry {
+    /// A class, changed where the table holds it: a struct changed through the table's
+    /// subscript went through an accessor that allocated its frame on every call.
+    private final class Entry {
         var lane: Lane
         var waiters: [CheckedContinuation<Bool, Never>] = []
+
+        init(lane: Lane) { self.lane = lane }
     }
 
     private struct State {
@@ -245,7 +249,7 @@ public final class Slots: Sendable {
     public func sending(_ endpoint: UUID) {
         let now = ContinuousClock.now
         state.withLock { state in
-            state.entries[endpoint]?.lane.sending(now: now)
+            if let entry = state.entries[endpoint] { entry.lane.sending(now: now) }
         }
     }
 
@@ -312,8 +316,9 @@ public final class Slots: Sendable {
         let now = ContinuousClock.now
         let perSecond = share(rateLimit)
         return state.withLock { state in
-            state.entries[endpoint]?.lane.perSecond = perSecond
-            return state.entries[endpoint]?.lane.rate.wait(perSecond: perSecond, now: now) ?? .zero
+            guard let entry = state.entries[endpoint] else { return .zero }
+            entry.lane.perSecond = perSecond
+            return entry.lane.rate.wait(perSecond: perSecond, now: now)
         }
     }
 
@@ -332,11 +337,12 @@ public final class Slots: Sendable {
         state.withLock { $0.entries.values.reduce(0) { $0 + $1.lane.taken } }
     }
 
-    /// Runs `body` on the entry of `endpoint` (made if there is none) where it lies in the
-    /// table: a copy taken out and written back made the table's copy share the entry's
-    /// arrays, so the first change to each allocated a new one, for every request.
-    private func withEntry<R>(_ state: inout State, _ endpoint: UUID, now: ContinuousClock.Instant, _ body: (inout Entry) -> R) -> R {
-        body(&state.entries[endpoint, default: Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))])
+    /// Runs `body` on the entry of `endpoint`, made if there is none.
+    private func withEntry<R>(_ state: inout State, _ endpoint: UUID, now: ContinuousClock.Instant, _ body: (Entry) -> R) -> R {
+        if let entry = state.entries[endpoint] { return body(entry) }
+        let entry = Entry(lane: Lane(limit: ConcurrencyLimit(settings), breaker: CircuitBreaker(breaker), now: now))
+        state.entries[endpoint] = entry
+        return body(entry)
     }
 
     /// Refuses the waiters of stalled endpoints, at most twice per `stall`; returns them
@@ -345,10 +351,10 @@ public final class Slots: Sendable {
         guard now - state.sweptAt >= stall / 2 else { return [] }
         state.sweptAt = now
         var refused: [CheckedContinuation<Bool, Never>] = []
-        for (endpoint, entry) in state.entries where !entry.waiters.isEmpty {
-            guard let count = state.entries[endpoint]?.lane.refuseWaitersIfStalled(now: now, stall: stall), count > 0 else { continue }
+        for entry in state.entries.values where !entry.waiters.isEmpty {
+            guard entry.lane.refuseWaitersIfStalled(now: now, stall: stall) > 0 else { continue }
             refused += entry.waiters
-            state.entries[endpoint]?.waiters.removeAll()
+            entry.waiters.removeAll()
         }
         return refused
     }

@@ -126,27 +126,34 @@ public struct WorkerService: Service, CustomStringConvertible {
                 for (queue, index) in shards {
                     group.addTask { try await read(shard: queue, index: index, on: connection, processor: processor, inFlight: inFlight) }
                 }
+                @Sendable func handle(_ delivery: HeraldAMQP.Delivery) async {
+                    inFlight.increment()
+                    status.began()
+                    defer {
+                        inFlight.decrement()
+                        status.ended()
+                    }
+                    do {
+                        try await processor.handle(delivery)
+                        channel.ack(delivery.deliveryTag)
+                    } catch {
+                        context.logger.warning(
+                            "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
+                        // A growing hold keeps a database outage from becoming a hot redelivery
+                        // loop, and from using up the message's returns before it ends.
+                        // A stopping worker returns it at once.
+                        let hold = Returning.hold(afterReturns: delivery.returns)
+                        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: hold) }
+                        channel.nack(delivery.deliveryTag, requeue: true)
+                    }
+                }
+                // Each message goes to a runner, a task that keeps its memory for the next.
+                let runners = Runners<HeraldAMQP.Delivery>()
+                defer { runners.close() }
                 func process(_ delivery: HeraldAMQP.Delivery) {
+                    guard runners.submit(delivery) else { return }
                     group.addTask {
-                        inFlight.increment()
-                        status.began()
-                        defer {
-                            inFlight.decrement()
-                            status.ended()
-                        }
-                        do {
-                            try await processor.handle(delivery)
-                            channel.ack(delivery.deliveryTag)
-                        } catch {
-                            context.logger.warning(
-                                "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
-                            // A growing hold keeps a database outage from becoming a hot redelivery
-                            // loop, and from using up the message's returns before it ends.
-                            // A stopping worker returns it at once.
-                            let hold = Returning.hold(afterReturns: delivery.returns)
-                            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: hold) }
-                            channel.nack(delivery.deliveryTag, requeue: true)
-                        }
+                        while let delivery = await runners.next() { await handle(delivery) }
                     }
                 }
                 // One subscription per prefetch: the messages a cancelled consumer holds stay

@@ -71,6 +71,24 @@ struct HMACTests {
         let message = Array("1715000000.{\"a\":1}".utf8)
         #expect(SHA256.hmac(key: key, message: message) == SHA256.hmac(key: key.reversed().reversed(), message: message.lazy.map { $0 }))
     }
+
+    @Test func aPrefixSignsAsIfJoinedToTheMessage() {
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for prefixLength in [0, 1, 20, 63, 64, 65, 130] {
+            for messageLength in [0, 1, 55, 64, 1000] {
+                let prefix = (0..<prefixLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let message = (0..<messageLength).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                #expect(
+                    SHA256.hmac(key: key, prefix: prefix, message: message) == SHA256.hmac(key: key, message: prefix + message),
+                    "prefix \(prefixLength), message \(messageLength) bytes")
+            }
+        }
+        // A string's own UTF-8, small (inline) or not, signs as its bytes do.
+        for text in ["1715000000.", "msg_2f3a9c1e-5b7d-4a8e-9c0f-1d2e3f4a5b6c.1715000000."] {
+            #expect(SHA256.hmac(key: "k".utf8, prefix: text.utf8, message: [1, 2]) == SHA256.hmac(key: Array("k".utf8), message: Array(text.utf8) + [1, 2]))
+        }
+    }
 }
 
 @Suite("Encodings and comparison")
