@@ -62,18 +62,6 @@ struct DeliverBeforeStoreTests {
         }
     }
 
-    /// Waits until `condition` holds, looking every 5 ms; fails after 10 s.
-    func until(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     @Test func aDeliveredFirstAttemptGoesBeforeTheStoreAndIsWrittenWithIt() async throws {
         let endpoints = [ProcessorTests.endpoint(url: "https://a.example/in"), ProcessorTests.endpoint(url: "https://b.example/in")]
         let transport = WatchingTransport()

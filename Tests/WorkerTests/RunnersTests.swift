@@ -4,18 +4,6 @@ import Testing
 
 @Suite("Runners: long-lived tasks that take messages in turn")
 struct RunnersTests {
-    /// Waits until `condition` holds, looking every millisecond; fails after 10 s.
-    func until(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting until \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-    }
-
     @Test func theFirstItemAsksForARunnerWhichTakesItWithoutWaiting() async {
         let runners = Runners<Int>()
         #expect(runners.submit(7))
