@@ -346,6 +346,10 @@ package final class Processor: Sendable {
             return DeliveryState(
                 id: identity.id, endpointID: endpoint.id, requestID: identity.requestID, status: .pending, attempts: 1, recordedAttempts: 0)
         }
+        if firsts.count == 1 {
+            return try await sendOneFirst(
+                event, made: made, to: firsts[0], state: states[0], others: others, leases: leases, from: delivery, endpoints: endpoints)
+        }
         let attempts = FirstAttempts(expected: firsts.count)
         context.firstAttemptDeadlines.add(attempts, deadline: .now + Self.firstAttemptWait)
         let failure: (any Error)? = await withTaskGroup(of: (Int, Exchange)?.self) { group in
@@ -356,49 +360,16 @@ package final class Processor: Sendable {
                 }
             }
             await attempts.wait()
-            let ended = attempts.close()
-            var targets = others
-            for (index, (endpoint, _)) in firsts.enumerated() {
-                if let exchange = ended[index], exchange.outcome.verdict == .delivered {
-                    targets.append(Arrival.Target(endpoint: endpoint.id, sent: exchange.record(1, of: states[index], manual: false, ladder: context.topology.ladder).record))
-                } else {
-                    targets.append(Arrival.Target(endpoint: endpoint.id, claim: true))
-                }
-            }
-            var rest = leases
-            for (endpoint, _) in firsts { rest[endpoint.id] = nil }
-            let stored: Stored?
-            do {
-                stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: nil, leases: rest)
-                context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
-            } catch {
-                context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
-                // Nothing was written: the message comes back and sends again. The exchanges
-                // still under way end on their own, never cut off on the wire.
-                for await _ in group {}
-                return error
-            }
+            let (stored, storeFailure) = await storeSentFirst(
+                event, made: made, firsts: firsts, states: states, ended: attempts.close(), others: others, leases: leases, from: delivery,
+                endpoints: endpoints)
             guard let stored else {
-                // Parked: the receivers have it, the log does not.
+                // Nothing to record them against: the exchanges still under way end on their
+                // own, never cut off on the wire.
                 for await _ in group {}
-                context.logger.warning(
-                    "an event sent before its store was refused by the database and parked; its attempts are not in the log",
-                    metadata: ["tenant_id": "\(event.tenantID.lowercasedText)", "event_id": "\(event.id)", "endpoints": "\(firsts.count)"])
-                return nil
+                return storeFailure
             }
-            var failure: (any Error)?
-            do {
-                // A first endpoint's delivery is `conclude`'s, also one another copy created.
-                let firstEndpoints = Set(firsts.map(\.endpoint.id))
-                var others = stored
-                others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
-                try await Self.settle(
-                    ended.map { index, exchange in
-                        { try await self.conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
-                    } + follow(others, leases: rest, endpoints: endpoints, redelivered: false))
-            } catch {
-                failure = error
-            }
+            var failure = storeFailure
             // Exchanges that outlasted the wait, recorded as they end.
             for await late in group {
                 guard let (index, exchange) = late else { continue }
@@ -409,6 +380,91 @@ package final class Processor: Sendable {
             return failure
         }
         if let failure { throw failure }
+    }
+
+    /// `sendFirst` to one endpoint, the common case: the exchange runs in the message's own
+    /// task instead of a child task made for it. If it outlasts the wait, the deadline's
+    /// loop (`FirstAttemptDeadlines`) starts the store in a task of its own meanwhile, and
+    /// the exchange is recorded against that store when it ends.
+    private func sendOneFirst(
+        _ event: Event, made: Date?, to first: (endpoint: Endpoint, lease: SlotLease), state: DeliveryState, others: [Arrival.Target],
+        leases: [UUID: SlotLease], from delivery: HeraldAMQP.Delivery, endpoints: [Endpoint]
+    ) async throws {
+        let storedAtDeadline = OneShot<(stored: Stored?, failure: (any Error)?)>()
+        let attempts = FirstAttempts(expected: 1) {
+            Task {
+                storedAtDeadline.resume(
+                    returning: await self.storeSentFirst(
+                        event, made: made, firsts: [first], states: [state], ended: [:], others: others, leases: leases, from: delivery,
+                        endpoints: endpoints))
+            }
+        }
+        context.firstAttemptDeadlines.add(attempts, deadline: .now + Self.firstAttemptWait)
+        let exchange = await self.exchange(1, of: state, event: event, endpoint: first.endpoint, lease: first.lease)
+        if attempts.made(0, exchange) {
+            let (_, failure) = await storeSentFirst(
+                event, made: made, firsts: [first], states: [state], ended: attempts.close(), others: others, leases: leases, from: delivery,
+                endpoints: endpoints)
+            if let failure { throw failure }
+            return
+        }
+        // Late: stored at the deadline meanwhile; recorded against that store now.
+        let (stored, failure) = try await storedAtDeadline.wait {}
+        if let stored {
+            let concluded = await Self.failure { try await self.conclude(exchange, of: state, at: first.endpoint, stored: stored, event: event) }
+            if let error = failure ?? concluded { throw error }
+        } else if let failure {
+            throw failure
+        }
+    }
+
+    /// What follows the wait for first attempts: the event stored with the exchanges that
+    /// ended (`ended`, by index into `firsts`; the others claimed), then those recorded and
+    /// the other endpoints' deliveries followed. Returns the store, nil when nothing was
+    /// written or the event was parked, and the first failure.
+    private func storeSentFirst(
+        _ event: Event, made: Date?, firsts: [(endpoint: Endpoint, lease: SlotLease)], states: [DeliveryState], ended: [Int: Exchange],
+        others: [Arrival.Target], leases: [UUID: SlotLease], from delivery: HeraldAMQP.Delivery, endpoints: [Endpoint]
+    ) async -> (stored: Stored?, failure: (any Error)?) {
+        var targets = others
+        for (index, (endpoint, _)) in firsts.enumerated() {
+            if let exchange = ended[index], exchange.outcome.verdict == .delivered {
+                targets.append(Arrival.Target(endpoint: endpoint.id, sent: exchange.record(1, of: states[index], manual: false, ladder: context.topology.ladder).record))
+            } else {
+                targets.append(Arrival.Target(endpoint: endpoint.id, claim: true))
+            }
+        }
+        var rest = leases
+        for (endpoint, _) in firsts { rest[endpoint.id] = nil }
+        let stored: Stored?
+        do {
+            stored = try await store(Arrival(event: event, targets: targets), from: delivery, intake: nil, leases: rest)
+            context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
+        } catch {
+            context.firstCopies.leave(EventKey(event), made: made, sentFirst: true)
+            // Nothing was written: the message comes back and sends again.
+            return (nil, error)
+        }
+        guard let stored else {
+            // Parked: the receivers have it, the log does not.
+            context.logger.warning(
+                "an event sent before its store was refused by the database and parked; its attempts are not in the log",
+                metadata: ["tenant_id": "\(event.tenantID.lowercasedText)", "event_id": "\(event.id)", "endpoints": "\(firsts.count)"])
+            return (nil, nil)
+        }
+        do {
+            // A first endpoint's delivery is `conclude`'s, also one another copy created.
+            let firstEndpoints = Set(firsts.map(\.endpoint.id))
+            var others = stored
+            others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
+            try await Self.settle(
+                ended.map { index, exchange in
+                    { try await self.conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
+                } + follow(others, leases: rest, endpoints: endpoints, redelivered: false))
+        } catch {
+            return (stored, error)
+        }
+        return (stored, nil)
     }
 
     /// How long a store waits for first attempts sent before it (`sendFirst`): bounds how

@@ -198,12 +198,15 @@ final class FirstAttempts: Sendable {
         var closed = false
         var expired = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Set when no one waits (`Processor.sendOneFirst`): the deadline starts the store
+        /// itself. Dropped on closing, with the message it holds.
+        var onExpiry: (@Sendable () -> Void)?
     }
 
     private let state: Mutex<State>
 
-    init(expected: Int) {
-        state = Mutex(State(expected: expected))
+    init(expected: Int, onExpiry: (@Sendable () -> Void)? = nil) {
+        state = Mutex(State(expected: expected, onExpiry: onExpiry))
     }
 
     /// Hands over exchange `index`; false once the store took what had ended (it is late).
@@ -219,14 +222,23 @@ final class FirstAttempts: Sendable {
         return taken
     }
 
-    /// The deadline passed: the store goes on with what ended.
+    /// The deadline passed: the store goes on with what ended. Without a waiter, unless
+    /// every exchange ended, this closes the attempts (those that end later are late) and
+    /// calls `onExpiry`, which stores.
     func expire() {
-        let waiter = state.withLock { state in
+        let (waiter, action) = state.withLock { state -> (CheckedContinuation<Void, Never>?, (@Sendable () -> Void)?) in
+            if let action = state.onExpiry {
+                guard !state.closed, state.made.count < state.expected else { return (nil, nil) }
+                state.closed = true
+                state.onExpiry = nil
+                return (nil, action)
+            }
             state.expired = true
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, nil)
         }
         waiter?.resume()
+        action?()
     }
 
     /// Returns once every exchange ended, the deadline passed, or this task is cancelled.
@@ -249,6 +261,7 @@ final class FirstAttempts: Sendable {
     func close() -> [Int: Exchange] {
         state.withLock { state in
             state.closed = true
+            state.onExpiry = nil
             defer { state.made = [:] }
             return state.made
         }

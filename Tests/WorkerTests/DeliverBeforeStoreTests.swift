@@ -178,6 +178,46 @@ struct DeliverBeforeStoreTests {
         #expect(harness.records.attempts(of: harness.deliveries(to: endpoint.id)[0].id).map(\.number) == [1])
     }
 
+    /// Two endpoints: their exchanges run in child tasks and both are late for the store.
+    @Test func slowFirstAttemptsToTwoEndpointsLetTheirEventBeStoredMeanwhile() async throws {
+        let endpoints = [ProcessorTests.endpoint(url: "https://a.example/in"), ProcessorTests.endpoint(url: "https://b.example/in")]
+        let transport = WatchingTransport(held: true)
+        let harness = Harness(endpoints: endpoints, client: transport, deliverBeforeStore: .always)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await harness.context.firstAttemptDeadlines.run() }
+            group.addTask { try await harness.handle(harness.event()) }
+            try await until("the event is stored") { endpoints.allSatisfy { harness.deliveries(to: $0.id).map(\.status) == [.pending] } }
+            #expect(transport.waiting == 2)
+            transport.release()
+            try await until("the attempts are recorded") { endpoints.allSatisfy { harness.deliveries(to: $0.id).map(\.status) == [.delivered] } }
+            group.cancelAll()
+        }
+        for endpoint in endpoints {
+            #expect(harness.records.attempts(of: harness.deliveries(to: endpoint.id)[0].id).map(\.number) == [1])
+        }
+    }
+
+    /// With no one waiting (one endpoint, its exchange in the message's own task), the
+    /// deadline takes the store over once, unless the exchange ended first.
+    @Test func theDeadlineStoresForALoneExchangeOnlyIfItHasNotEnded() {
+        let exchange = Exchange(
+            endpointID: UUID(), startedAt: Date(), duration: .milliseconds(1), outcome: Outcome(verdict: .delivered, statusCode: 200), excerpt: [])
+        let calls = Calls()
+        let late = FirstAttempts(expected: 1) { calls.count.withLock { $0 += 1 } }
+        late.expire()
+        late.expire()
+        #expect(calls.count.withLock { $0 } == 1)
+        #expect(!late.made(0, exchange))
+        #expect(late.isClosed)
+
+        let inTime = FirstAttempts(expected: 1) { calls.count.withLock { $0 += 1 } }
+        #expect(inTime.made(0, exchange))
+        inTime.expire()
+        #expect(inTime.close().count == 1)
+        inTime.expire()
+        #expect(calls.count.withLock { $0 } == 1)
+    }
+
     @Test func firstCopiesRememberEveryEventWhoseStoreWasAttempted() async {
         let copies = FirstCopies()
         let stored = EventKey(tenant: UUID(), id: "evt_stored"), failed = EventKey(tenant: UUID(), id: "evt_failed")
@@ -356,4 +396,8 @@ struct DeliverBeforeStoreTests {
         // Version 8, variant 10 (RFC 9562).
         #expect(identity.id.uuid.6 >> 4 == 8 && identity.id.uuid.8 >> 6 == 2)
     }
+}
+
+private final class Calls: Sendable {
+    let count = Mutex(0)
 }
