@@ -46,6 +46,7 @@ public final class Client: Sendable {
     }
 
     private let multi: MultiHandle
+    private let handles = EasyHandles()
     private let inbox = Mutex(Inbox())
     private let configuration: Configuration
     private let stopped = Mutex<[CheckedContinuation<Void, Never>]?>([])
@@ -78,7 +79,7 @@ public final class Client: Sendable {
         }
         guard let (id, start) = admitted else { throw TransferError(.cancelled, message: "the client is shut down") }
         if start { startNamedThread("http-client") { [self] in self.drive() } }
-        let transfer = try Transfer(id: id, request: request, configuration: configuration)
+        let transfer = try Transfer(id: id, request: request, configuration: configuration, handles: handles)
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 transfer.start(continuation)
@@ -104,7 +105,10 @@ public final class Client: Sendable {
                 defer { waiters = nil }
                 return waiters != nil
             }
-            if first { multi.close() }
+            if first {
+                multi.close()
+                handles.close()
+            }
             return
         }
         await withCheckedContinuation { continuation in
@@ -120,6 +124,9 @@ public final class Client: Sendable {
 
     /// Whether the driver thread was started: by the first request, never by `init`.
     package var isDriving: Bool { inbox.withLock { $0.driving } }
+
+    /// Easy handles kept for the next transfers (for tests).
+    package var idleHandles: Int { handles.idleCount }
 
     private func post(_ command: Command) {
         inbox.withLock { $0.commands.append(command) }
@@ -164,6 +171,7 @@ public final class Client: Sendable {
             multi.poll(milliseconds: 1000)
         }
         multi.close()
+        handles.close()
         let waiters = stopped.withLock { waiters in
             defer { waiters = nil }
             return waiters ?? []

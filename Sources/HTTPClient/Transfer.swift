@@ -12,6 +12,8 @@ import HeraldSupport
 final class Transfer: @unchecked Sendable {
     let id: UInt64
     let easy: UnsafeMutableRawPointer
+    /// Where the handle goes back when the transfer is over.
+    private let handles: EasyHandles
     private var headerList: UnsafeMutablePointer<curl_slist>?
     /// Set by the caller before the transfer is posted to the driver thread.
     private var continuation: CheckedContinuation<Result<Response, TransferError>, Never>?
@@ -28,20 +30,22 @@ final class Transfer: @unchecked Sendable {
     private var blockedAddress: SocketAddress?
     private var finished = false
 
-    init(id: UInt64, request: Request, configuration: Client.Configuration) throws(TransferError) {
-        guard let easy = curl_easy_init() else {
+    init(id: UInt64, request: Request, configuration: Client.Configuration, handles: EasyHandles) throws(TransferError) {
+        guard let easy = handles.take() else {
             throw TransferError(.other, message: "curl_easy_init failed")
         }
         self.id = id
         self.easy = easy
+        self.handles = handles
         self.maxResponseBytes = max(0, request.maxResponseBytes)
         self.overflow = request.overflow
         self.addressPolicy = configuration.addressPolicy
         try configure(request, configuration: configuration)
     }
 
+    /// Runs once the driver removed the handle from the multi handle (or never added it).
     deinit {
-        curl_easy_cleanup(easy)
+        handles.give(easy)
         if let headerList { curl_slist_free_all(headerList) }
     }
 

@@ -49,6 +49,33 @@ struct HTTPClientIntegrationTests {
         await server.stop()
     }
 
+    /// Handles are reset and reused: nothing of one request reaches the next.
+    @Test func aReusedHandleCarriesNothingOver() async throws {
+        let server = try await TestHTTPServer.start()
+        let client = Client()
+        let first = try await client.execute(
+            Request(url: server.url + "/first", method: "PUT", headers: [("X-Only-First", "yes")], body: Array("first body".utf8)))
+        #expect(first.status == 200)
+        #expect(client.idleHandles == 1)
+        // Refused, then a request on the handle a failure gave back.
+        await #expect(throws: TransferError.self) {
+            try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [("X-Refused", "yes")], body: [1], connectTimeout: .seconds(2)))
+        }
+        #expect(client.idleHandles == 1)
+        let second = try await client.execute(Request(url: server.url + "/second", method: "GET", headers: [], body: []))
+        #expect(second.status == 200)
+        #expect(client.idleHandles == 1, "the one handle served all three")
+        let requests = server.requests
+        #expect(requests.map(\.uri) == ["/first", "/second"])
+        #expect(requests.map(\.method) == ["PUT", "GET"])
+        #expect(requests[1].body.isEmpty)
+        #expect(requests[1].header("x-only-first") == nil && requests[1].header("x-refused") == nil)
+        #expect(requests[1].header("content-length") == nil)
+        await client.shutdown()
+        #expect(client.idleHandles == 0)
+        await server.stop()
+    }
+
     @Test func keepsConnectionsAlive() async throws {
         let server = try await TestHTTPServer.start()
         let client = Client()
