@@ -42,6 +42,8 @@ public final class Client: Sendable {
         var shutdown = false
         /// The driver thread was started (by the first request).
         var driving = false
+        /// The driver thread ended: a command posted now would never be read.
+        var stopped = false
         var nextID: UInt64 = 1
     }
 
@@ -83,7 +85,10 @@ public final class Client: Sendable {
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 transfer.start(continuation)
-                post(.add(transfer))
+                // Admitted just before a shutdown whose driver has ended since: refused here.
+                if !post(.add(transfer)) {
+                    transfer.fail(TransferError(.cancelled, message: "the client is shut down"))?.resume()
+                }
             }
         } onCancel: {
             post(.cancel(id))
@@ -128,9 +133,16 @@ public final class Client: Sendable {
     /// Easy handles kept for the next transfers (for tests).
     package var idleHandles: Int { handles.idleCount }
 
-    private func post(_ command: Command) {
-        inbox.withLock { $0.commands.append(command) }
-        multi.wakeup()
+    /// False when the driver thread has ended, so nothing would read the command.
+    @discardableResult
+    private func post(_ command: Command) -> Bool {
+        let posted = inbox.withLock { state in
+            guard !state.stopped else { return false }
+            state.commands.append(command)
+            return true
+        }
+        if posted { multi.wakeup() }
+        return posted
     }
 
     /// The driver thread: adds new transfers, runs curl, completes finished ones.
@@ -160,7 +172,16 @@ public final class Client: Sendable {
                 }
             }
             commands.removeAll(keepingCapacity: true)
-            if shutdown && active.isEmpty { break }
+            // Ends only if no command came meanwhile (a request admitted before the shutdown).
+            if shutdown && active.isEmpty {
+                let ends = inbox.withLock { state in
+                    guard state.commands.isEmpty else { return false }
+                    state.stopped = true
+                    return true
+                }
+                if ends { break }
+                continue
+            }
             multi.perform()
             while let (easy, code) = multi.nextDone() {
                 multi.remove(easy)

@@ -408,8 +408,10 @@ package final class Processor: Sendable {
             if let failure { throw failure }
             return
         }
-        // Late: stored at the deadline meanwhile; recorded against that store now.
-        let (stored, failure) = try await storedAtDeadline.wait {}
+        // Late: stored at the deadline meanwhile; recorded against that store now. The wait
+        // is not cut short by this task's cancellation: the exchange reached the receiver,
+        // and the store must not outlive the message's processing.
+        let (stored, failure) = try await Task { try await storedAtDeadline.wait {} }.value
         if let stored {
             let concluded = await Self.failure { try await self.conclude(exchange, of: state, at: first.endpoint, stored: stored, event: event) }
             if let error = failure ?? concluded { throw error }
