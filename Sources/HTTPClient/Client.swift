@@ -117,12 +117,13 @@ public final class Client: Sendable {
             return
         }
         await withCheckedContinuation { continuation in
+            // Woken under the lock the driver takes before it closes the multi handle.
             let alreadyStopped = stopped.withLock { waiters -> Bool in
                 guard waiters != nil else { return true }
                 waiters?.append(continuation)
+                multi.wakeup()
                 return false
             }
-            multi.wakeup()
             if alreadyStopped { continuation.resume() }
         }
     }
@@ -133,16 +134,16 @@ public final class Client: Sendable {
     /// Easy handles kept for the next transfers (for tests).
     package var idleHandles: Int { handles.idleCount }
 
-    /// False when the driver thread has ended, so nothing would read the command.
+    /// False when the driver thread has ended, so nothing would read the command. The
+    /// wake-up happens under the lock the driver takes to end, before it closes the handle.
     @discardableResult
     private func post(_ command: Command) -> Bool {
-        let posted = inbox.withLock { state in
+        inbox.withLock { state in
             guard !state.stopped else { return false }
             state.commands.append(command)
+            multi.wakeup()
             return true
         }
-        if posted { multi.wakeup() }
-        return posted
     }
 
     /// The driver thread: adds new transfers, runs curl, completes finished ones.
@@ -191,12 +192,13 @@ public final class Client: Sendable {
             }
             multi.poll(milliseconds: 1000)
         }
-        multi.close()
-        handles.close()
+        // Nobody wakes the multi handle after this: `shutdown` does so holding this lock.
         let waiters = stopped.withLock { waiters in
             defer { waiters = nil }
             return waiters ?? []
         }
+        multi.close()
+        handles.close()
         for waiter in waiters { waiter.resume() }
     }
 }

@@ -80,6 +80,8 @@ import Testing
         #expect(error?.kind == .connect)
         #expect(client.isDriving)
         await client.shutdown()
+        // Again: returns at once and does not touch the closed handle.
+        await client.shutdown()
         let after = await #expect(throws: TransferError.self) {
             try await client.execute(Request(url: "http://127.0.0.1:1/", method: "POST", headers: [], body: []))
         }
