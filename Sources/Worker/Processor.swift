@@ -390,22 +390,19 @@ package final class Processor: Sendable {
         _ event: Event, made: Date?, to first: (endpoint: Endpoint, lease: SlotLease), state: DeliveryState, others: [Arrival.Target],
         leases: [UUID: SlotLease], from delivery: HeraldAMQP.Delivery, endpoints: [Endpoint]
     ) async throws {
+        let store: @Sendable ([Int: Exchange]) async -> (stored: Stored?, failure: (any Error)?) = { ended in
+            await self.storeSentFirst(
+                event, made: made, firsts: [first], states: [state], ended: ended, others: others, leases: leases, from: delivery,
+                endpoints: endpoints)
+        }
         let storedAtDeadline = OneShot<(stored: Stored?, failure: (any Error)?)>()
         let attempts = FirstAttempts(expected: 1) {
-            Task {
-                storedAtDeadline.resume(
-                    returning: await self.storeSentFirst(
-                        event, made: made, firsts: [first], states: [state], ended: [:], others: others, leases: leases, from: delivery,
-                        endpoints: endpoints))
-            }
+            Task { storedAtDeadline.resume(returning: await store([:])) }
         }
         context.firstAttemptDeadlines.add(attempts, deadline: .now + Self.firstAttemptWait)
         let exchange = await self.exchange(1, of: state, event: event, endpoint: first.endpoint, lease: first.lease)
         if attempts.made(0, exchange) {
-            let (_, failure) = await storeSentFirst(
-                event, made: made, firsts: [first], states: [state], ended: attempts.close(), others: others, leases: leases, from: delivery,
-                endpoints: endpoints)
-            if let failure { throw failure }
+            if let failure = await store(attempts.close()).failure { throw failure }
             return
         }
         // Late: stored at the deadline meanwhile; recorded against that store now. The wait
