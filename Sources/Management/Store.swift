@@ -312,7 +312,13 @@ public struct Store: TenantKeys {
     }
 
     public func deleteEndpoint(tenant: UUID, id: UUID) async throws {
-        let rows = try await pool.query("DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING 1")
+        // Its deliveries go by their foreign key; their attempts have none (migration 0019).
+        let rows = try await pool.query(
+            """
+            WITH gone AS (DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING id),
+            a AS (DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d WHERE d.endpoint_id IN (SELECT id FROM gone)))
+            SELECT 1 FROM gone
+            """)
         if rows.isEmpty { throw ManagementError(.notFound, "no such endpoint") }
     }
 

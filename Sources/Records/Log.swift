@@ -136,11 +136,18 @@ extension PostgresRecords {
                 DELETE FROM delivery_attempts WHERE (id, started_at) IN
                     (SELECT id, started_at FROM delivery_attempts WHERE started_at < \(cutoff) LIMIT \(batch))
                 """).affectedRows
+            // An event goes with its deliveries and their attempts (no foreign key cascades
+            // there, migration 0019).
             let events = try await pool.query(
                 """
-                DELETE FROM events WHERE (tenant_id, id) IN
-                    (SELECT tenant_id, id FROM events WHERE received_at < \(cutoff) LIMIT \(batch))
-                """).affectedRows
+                WITH e AS (
+                    DELETE FROM events WHERE (tenant_id, id) IN
+                        (SELECT tenant_id, id FROM events WHERE received_at < \(cutoff) LIMIT \(batch))
+                    RETURNING tenant_id, id),
+                d AS (DELETE FROM deliveries d USING e WHERE d.tenant_id = e.tenant_id AND d.event_id = e.id RETURNING d.id),
+                a AS (DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d))
+                SELECT count(*)::bigint FROM e
+                """)[0].decode(Int.self, 0)
             total += attempts + events
             if attempts < batch && events < batch { break }
         }

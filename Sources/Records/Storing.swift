@@ -65,10 +65,11 @@ extension PostgresRecords {
             written = Array(try await pool.query(events.prepared()))
             recorded = try await record(records)
         } else {
-            // One statement, one round trip: the foreign keys are checked at its end. The
-            // attempts of targets sent first are logged for the deliveries it creates (`s`);
-            // the riders' attempts are logged (`a`) and their deliveries moved (`m`, marked
-            // -1); the endpoints of both end their runs of failures (`r`).
+            // One statement, one round trip: the foreign keys (events to tenants, deliveries
+            // to endpoints) are checked at its end. The attempts of targets sent first are
+            // logged for the deliveries it creates (`s`); the riders' attempts are logged
+            // (`a`) and their deliveries moved (`m`, marked -1); the endpoints of both end
+            // their runs of failures (`r`).
             let delivered = DeliveryState.Status.delivered.rawValue
             let statement: Query = """
                 WITH e AS (\(events)), d AS (\(Self.insertDeliveries(columns))),

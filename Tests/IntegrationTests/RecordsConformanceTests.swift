@@ -3,6 +3,7 @@ import HeraldEvents
 import Postgres
 import Foundation
 import HeraldSupport
+import Management
 import Records
 import Testing
 import TestSupport
@@ -356,6 +357,59 @@ struct RecordsConformanceTests {
 /// How the worker's writes reach PostgreSQL: what keeps them cheap per delivery.
 @Suite("Delivery writes on the server (real server)")
 struct DeliveryWriteTests {
+    /// Deliveries have no foreign key to their events, nor attempts to their deliveries
+    /// (migration 0019): retention and deleting an endpoint delete them themselves, and
+    /// leave everything else.
+    @Test func retentionAndEndpointDeletionTakeTheDeliveriesAndAttemptsWithThem() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let kept = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/kept")
+            let deleted = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/deleted")
+            let records = PostgresRecords(pool: pipeline.pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            let stored = try await records.store(
+                ["evt_old", "evt_new"].map { id in
+                    Arrival(
+                        event: Event(id: id, type: "invoice.paid", tenantID: tenant, data: Array("{}".utf8)),
+                        targets: [.init(endpoint: kept, claim: true), .init(endpoint: deleted, claim: true)])
+                })
+            let deliveries = stored.flatMap(\.deliveries)
+            #expect(deliveries.count == 4)
+            let ok = Outcome(verdict: .delivered, statusCode: 204)
+            let applied = try await records.record(
+                deliveries.map { state in
+                    AttemptRecord(
+                        Attempt(
+                            deliveryID: state.id, endpointID: state.endpointID, number: 1, trigger: .automatic, requestID: state.requestID,
+                            startedAt: Date(), duration: .milliseconds(2), outcome: ok, excerpt: []),
+                        next: .delivered, nextAttemptAt: nil)
+                })
+            #expect(applied.allSatisfy { $0.applied })
+            func remaining() async throws -> (deliveries: [String], attempts: [String]) {
+                let rows = try await pipeline.pool.query(
+                    """
+                    SELECT d.event_id || '→' || e.url, (SELECT count(*) FROM delivery_attempts a WHERE a.delivery_id = d.id)::bigint
+                    FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id ORDER BY 1
+                    """)
+                let orphans = try await pipeline.pool.query(
+                    "SELECT a.delivery_id::text FROM delivery_attempts a WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)")
+                return (
+                    try rows.map { try "\($0.decode(String.self, 0)) \($0.decode(Int.self, 1))" }, try orphans.map { try $0.decode(String.self, 0) }
+                )
+            }
+            try await Store(pool: pipeline.pool).deleteEndpoint(tenant: tenant, id: deleted)
+            var left = try await remaining()
+            #expect(left.deliveries == ["evt_new→https://example.com/kept 1", "evt_old→https://example.com/kept 1"])
+            #expect(left.attempts.isEmpty)
+            // The old event's attempt started now: only the event's own age takes it.
+            try await pipeline.pool.query("UPDATE events SET received_at = now() - interval '2 days' WHERE id = 'evt_old'")
+            #expect(try await records.deleteOlder(than: Date().addingTimeInterval(-86_400), batch: 10) == 1)
+            left = try await remaining()
+            #expect(left.deliveries == ["evt_new→https://example.com/kept 1"])
+            #expect(left.attempts.isEmpty)
+            #expect(try await pipeline.pool.query("SELECT id FROM events").map { try $0.decode(String.self, 0) } == ["evt_new"])
+        }
+    }
+
     /// The worker's batch statements are prepared, and PostgreSQL may keep one generic plan
     /// for a session whatever the tables grow to. Made on an empty table (a fresh install),
     /// that plan must still find deliveries through an index, or every batch would read the
