@@ -357,6 +357,44 @@ struct RecordsConformanceTests {
 /// How the worker's writes reach PostgreSQL: what keeps them cheap per delivery.
 @Suite("Delivery writes on the server (real server)")
 struct DeliveryWriteTests {
+    /// A batch is written as if none of its events were stored (no key looked up before
+    /// each insert); one that holds a stored event fails on its key, changing nothing, and
+    /// is written again skipping what exists: one rolled-back statement, the same result.
+    @Test func batchesAreWrittenAgainSkippingWhatExistsOnlyWhenTheyHoldIt() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/a")
+            // One session, so that its statistics are flushed where they are read.
+            let pool = try Pool(url: pipeline.databaseURL, size: 1, logger: TestServices.logger)
+            let records = PostgresRecords(pool: pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            func arrival(_ id: String, targets: [Arrival.Target]? = nil) -> Arrival {
+                Arrival(
+                    event: Event(id: id, type: "invoice.paid", tenantID: tenant, data: Array(#"{"id":"\#(id)"}"#.utf8)),
+                    targets: targets ?? [.init(endpoint: endpoint, claim: true)])
+            }
+            func rollbacks() async throws -> Int {
+                _ = try await pool.query("SELECT pg_stat_force_next_flush()")
+                return try await pool.query("SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()")[0].decode(Int.self, 0)
+            }
+            let start = try await rollbacks()
+            let first = try await records.store([arrival("evt_1"), arrival("evt_2")])
+            #expect(first.allSatisfy { $0.deliveries.count == 1 && $0.claimed.count == 1 })
+            #expect(try await rollbacks() == start)
+            let second = try await records.store([arrival("evt_2"), arrival("evt_3")])
+            #expect(second[0].deliveries.map(\.id) == first[1].deliveries.map(\.id) && second[0].claimed.isEmpty)
+            #expect(second[1].deliveries.count == 1 && second[1].claimed.count == 1)
+            #expect(try await rollbacks() == start + 1)
+            // Events that match no endpoint take the same way.
+            #expect(try await records.store([arrival("evt_4", targets: [])])[0].deliveries.isEmpty)
+            #expect(try await rollbacks() == start + 1)
+            #expect(try await records.store([arrival("evt_4", targets: []), arrival("evt_5", targets: [])]).allSatisfy { $0.deliveries.isEmpty })
+            #expect(try await rollbacks() == start + 2)
+            let counts = try await pool.query("SELECT (SELECT count(*) FROM events)::bigint, (SELECT count(*) FROM deliveries)::bigint")[0]
+            #expect(try counts.decode(Int.self, 0) == 5 && counts.decode(Int.self, 1) == 3)
+            await pool.close()
+        }
+    }
+
     /// Deliveries have no foreign key to their events, nor attempts to their deliveries
     /// (migration 0019): retention and deleting an endpoint delete them themselves, and
     /// leave everything else.
