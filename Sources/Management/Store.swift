@@ -312,14 +312,20 @@ public struct Store: TenantKeys {
     }
 
     public func deleteEndpoint(tenant: UUID, id: UUID) async throws {
-        // Its deliveries go by their foreign key; their attempts have none (migration 0019).
-        let rows = try await pool.query(
-            """
-            WITH gone AS (DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING id),
-            a AS (DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT d.id FROM deliveries d WHERE d.endpoint_id IN (SELECT id FROM gone)))
-            SELECT 1 FROM gone
-            """)
-        if rows.isEmpty { throw ManagementError(.notFound, "no such endpoint") }
+        // No foreign key takes its deliveries and their attempts (migrations 0019, 0020). The
+        // delete waits for the store batches that locked the endpoint; the second statement,
+        // with a snapshot taken after them, deletes what they stored, and batches after it
+        // find no endpoint to store for.
+        try await pool.transaction { tx in
+            if try await tx.query("DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING 1").isEmpty {
+                throw ManagementError(.notFound, "no such endpoint")
+            }
+            try await tx.query(
+                """
+                WITH d AS (DELETE FROM deliveries WHERE endpoint_id = \(id) RETURNING id)
+                DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d)
+                """)
+        }
     }
 
     public func secret(tenant: UUID, id: UUID) async throws -> SecretView {

@@ -111,9 +111,17 @@ extension PostgresRecords {
                 INSERT INTO events (tenant_id, id, type, occurred_at, data, attributes)
                 VALUES (\(tenant), \(eventID), \(type), now(), \(data)::json, '{"test": "true"}'::jsonb)
                 """)
-            return try await tx.query(
-                "INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), \(eventID), \(id)) RETURNING id"
-            )[0].decode(UUID.self, 0)
+            // The endpoint locked as a store batch locks it (`insertDeliveries`).
+            guard
+                let row = try await tx.query(
+                    """
+                    INSERT INTO deliveries (tenant_id, event_id, endpoint_id)
+                    SELECT \(tenant), \(eventID), id FROM endpoints WHERE id = \(id) AND tenant_id = \(tenant) FOR KEY SHARE
+                    RETURNING id
+                    """
+                ).first
+            else { throw RecordError(.notFound, "no such endpoint") }
+            return try row.decode(UUID.self, 0)
         }
     }
 

@@ -60,11 +60,10 @@ extension PostgresRecords {
         }
         // Events that match no endpoint (none yet, none confirmed, none subscribed) are
         // stored all the same, so the log can say so, and the message is acked.
-        // Otherwise one statement, one round trip: the foreign keys (events to tenants,
-        // deliveries to endpoints) are checked at its end. The attempts of targets sent first
-        // are logged for the deliveries it creates (`s`); the riders' attempts are logged
-        // (`a`) and their deliveries moved (`m`, marked -1); the endpoints of both end their
-        // runs of failures (`r`).
+        // Otherwise one statement, one round trip. The attempts of targets sent first are
+        // logged for the deliveries it creates (`s`); the riders' attempts are logged (`a`)
+        // and their deliveries moved (`m`, marked -1); the endpoints of both end their runs
+        // of failures (`r`).
         func statement(_ existing: Existing) -> Query {
             if columns.endpoints.isEmpty { return events(existing) }
             let delivered = DeliveryState.Status.delivered.rawValue
@@ -194,8 +193,12 @@ extension PostgresRecords {
 
     /// The deliveries of a batch, under the ids `DeliveryState.identity` gives them;
     /// returns their rows as `state` reads them (a delivered one has its attempt recorded).
-    /// Skipping existing ones, every unique index is an arbiter: the id and `deliveries_once`
-    /// name the same row, and a concurrent insert of it must be skipped on either.
+    /// Each endpoint of the batch is locked once, as a foreign key would lock it for every
+    /// row (migration 0020): a delivery is inserted only for an endpoint that exists, and an
+    /// endpoint's delete waits until the batch commits, then deletes what it stored
+    /// (`Store.deleteEndpoint`). Skipping existing ones, every unique index is an arbiter:
+    /// the id and `deliveries_once` name the same row, and a concurrent insert of it must
+    /// be skipped on either.
     private static func insertDeliveries(_ columns: DeliveryColumns, _ existing: Existing) -> Query {
         """
         INSERT INTO deliveries (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, claimed_at, last_status_code,
@@ -207,6 +210,9 @@ extension PostgresRecords {
                     \(Column(columns.eventIDs))::text[], \(Column(columns.endpoints))::uuid[], \(Column(columns.statuses))::text[],
                     \(Column(columns.attempts))::int[], \(Column(columns.codes))::int[], \(Column(columns.ordered))::bool[])
              AS v (id, request_id, tenant_id, event_id, endpoint_id, status, attempts, code, ordered)
+        WHERE v.endpoint_id IN (
+            SELECT e.id FROM unnest(\(Column(Array(Set(columns.endpoints))))::uuid[]) AS k (id)
+            CROSS JOIN LATERAL (SELECT id FROM endpoints WHERE id = k.id OFFSET 0 FOR KEY SHARE) e)
         \(existing == .skipped ? "ON CONFLICT DO NOTHING" as Query : "")
         RETURNING id, endpoint_id, request_id, status, attempts, (status = \(DeliveryState.Status.delivered.rawValue))::int,
                   tenant_id, event_id, position IS NOT NULL

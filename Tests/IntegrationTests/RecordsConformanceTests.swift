@@ -357,6 +357,48 @@ struct RecordsConformanceTests {
 /// How the worker's writes reach PostgreSQL: what keeps them cheap per delivery.
 @Suite("Delivery writes on the server (real server)")
 struct DeliveryWriteTests {
+    /// Without foreign keys to endpoints (migration 0020) no delivery outlives its endpoint:
+    /// a delete waits for a batch that locked the endpoint and then deletes what it stored,
+    /// and a batch after the delete stores nothing for it.
+    @Test func noDeliveryOutlivesItsEndpoint() async throws {
+        try await Pipeline.run(Pipeline.Options(startWorker: false)) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let deleted = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/deleted")
+            let kept = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/kept")
+            let pool = try Pool(url: pipeline.databaseURL, size: 3, logger: TestServices.logger)
+            let records = PostgresRecords(pool: pool, policy: DisablePolicy(threshold: 100, window: .zero))
+            func arrival(_ id: String) -> Arrival {
+                Arrival(
+                    event: Event(id: id, type: "invoice.paid", tenantID: tenant, data: Array("{}".utf8)),
+                    targets: [.init(endpoint: deleted, claim: true), .init(endpoint: kept, claim: true)])
+            }
+            // A batch in progress holds the endpoint as the store's statement does; the delete
+            // waits for it, and the delivery it adds meanwhile goes too.
+            let deleting = try await pool.transaction { tx in
+                try await tx.query("SELECT 1 FROM endpoints WHERE id = \(deleted) FOR KEY SHARE")
+                let deleting = Task { try await Store(pool: pool).deleteEndpoint(tenant: tenant, id: deleted) }
+                try await pipeline.eventually("the delete waits for the lock") {
+                    try await pipeline.pool.query(
+                        "SELECT count(*)::bigint FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM endpoints%'"
+                    )[0].decode(Int.self, 0) == 1
+                }
+                try await tx.query("INSERT INTO events (tenant_id, id, type, occurred_at, data) VALUES (\(tenant), 'evt_0', 'invoice.paid', now(), '{}')")
+                try await tx.query("INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), 'evt_0', \(deleted))")
+                return deleting
+            }
+            try await deleting.value
+            // A batch after the delete stores the kept endpoint's delivery only.
+            let stored = try await records.store([arrival("evt_1")])
+            #expect(stored[0].deliveries.map(\.endpointID) == [kept] && stored[0].claimed.count == 1)
+            let left = try await pipeline.pool.query("SELECT endpoint_id FROM deliveries").map { try $0.decode(UUID.self, 0) }
+            #expect(left == [kept])
+            await #expect(throws: RecordError(.notFound, "no such endpoint")) {
+                try await records.storeTestEvent(tenant: tenant, endpoint: deleted, type: "invoice.paid", data: "{}")
+            }
+            await pool.close()
+        }
+    }
+
     /// A batch is written as if none of its events were stored (no key looked up before
     /// each insert); one that holds a stored event fails on its key, changing nothing, and
     /// is written again skipping what exists: one rolled-back statement, the same result.
@@ -528,6 +570,10 @@ struct DeliveryWriteTests {
                 #expect(!plan.contains { $0.contains("Seq Scan on deliveries") || $0.contains("Seq Scan on events") }, "\(plan.joined(separator: "\n"))")
                 // Looked up by the whole key, not by the tenant and filtered.
                 #expect(!plan.contains { $0.contains("Filter: (event_id = ANY") || $0.contains("Filter: (id = ANY") }, "\(plan.joined(separator: "\n"))")
+                // A batch's endpoints are locked one by one through their key.
+                for (index, line) in plan.enumerated() where line.contains("LockRows") {
+                    #expect(plan[index + 1].contains("Index Scan using endpoints_pkey on endpoints"), "\(plan.joined(separator: "\n"))")
+                }
             }
             let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries WHERE event_id NOT LIKE 'evt_other_%' AND event_id NOT LIKE 'evt_ride_%'")[0]
             #expect(try counts.decode(Int.self, 0) == 64 && counts.decode(Int.self, 1) == 64)
