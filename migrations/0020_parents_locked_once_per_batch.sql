@@ -4,8 +4,11 @@
 -- locks each of its endpoints once (FOR KEY SHARE, as the foreign key did) and inserts
 -- deliveries only for those it locked; deleting an endpoint waits for those locks, then
 -- deletes its deliveries and their attempts in a second statement, which sees every batch
--- that stored some. Tenants are never deleted by Herald (the worker parks an event of an
--- unknown tenant before storing it); events of a tenant deleted by hand stay until
--- retention deletes them.
+-- that stored some. Herald deletes no tenant (and the worker parks an event whose tenant
+-- its directory does not know); events of a tenant deleted by hand stay until retention
+-- deletes them.
+-- Dropping a key locks both of its tables: each lock waits at most 10 s for a long reader;
+-- then the migration fails, and the next start tries again.
+SET LOCAL lock_timeout = '10s';
 ALTER TABLE events DROP CONSTRAINT events_tenant_id_fkey;
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_endpoint_id_fkey;

@@ -314,9 +314,10 @@ public struct Store: TenantKeys {
     public func deleteEndpoint(tenant: UUID, id: UUID) async throws {
         // No foreign key takes its deliveries and their attempts (migrations 0019, 0020). The
         // delete waits for the store batches that locked the endpoint; the second statement,
-        // with a snapshot taken after them, deletes what they stored, and batches after it
-        // find no endpoint to store for.
+        // with a snapshot taken after them (read committed, whatever the server's default),
+        // deletes what they stored, and batches after it find no endpoint to store for.
         try await pool.transaction { tx in
+            try await tx.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             if try await tx.query("DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING 1").isEmpty {
                 throw ManagementError(.notFound, "no such endpoint")
             }

@@ -499,6 +499,10 @@ package final class Processor: Sendable {
                     metadata: ["attempt": "\(k)", "outcome": "\(exchange.outcome.summary)"])
             guard exchange.outcome.verdict == .delivered else { return }
             try await conclude(k, of: existing, event: stored.event, endpoint: endpoint, exchange: exchange, manual: false)
+        } else {
+            // The endpoint was deleted meanwhile: the store made no delivery to log it for.
+            pipelineLogger(tenant: event.tenantID, endpoint: endpoint.id, event: event.id, delivery: state.id, requestID: state.requestID)
+                .info("a copy sent before its store has no delivery: its endpoint was deleted", metadata: ["outcome": "\(exchange.outcome.summary)"])
         }
     }
 

@@ -372,15 +372,21 @@ struct DeliveryWriteTests {
                     event: Event(id: id, type: "invoice.paid", tenantID: tenant, data: Array("{}".utf8)),
                     targets: [.init(endpoint: deleted, claim: true), .init(endpoint: kept, claim: true)])
             }
+            func waiting(_ statement: String) async throws -> Int {
+                try await pipeline.pool.query(
+                    """
+                    SELECT count(*)::bigint FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE \(statement)
+                    """
+                )[0].decode(Int.self, 0)
+            }
             // A batch in progress holds the endpoint as the store's statement does; the delete
             // waits for it, and the delivery it adds meanwhile goes too.
             let deleting = try await pool.transaction { tx in
                 try await tx.query("SELECT 1 FROM endpoints WHERE id = \(deleted) FOR KEY SHARE")
                 let deleting = Task { try await Store(pool: pool).deleteEndpoint(tenant: tenant, id: deleted) }
                 try await pipeline.eventually("the delete waits for the lock") {
-                    try await pipeline.pool.query(
-                        "SELECT count(*)::bigint FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM endpoints%'"
-                    )[0].decode(Int.self, 0) == 1
+                    try await waiting("DELETE FROM endpoints%") == 1
                 }
                 try await tx.query("INSERT INTO events (tenant_id, id, type, occurred_at, data) VALUES (\(tenant), 'evt_0', 'invoice.paid', now(), '{}')")
                 try await tx.query("INSERT INTO deliveries (tenant_id, event_id, endpoint_id) VALUES (\(tenant), 'evt_0', \(deleted))")
@@ -390,8 +396,25 @@ struct DeliveryWriteTests {
             // A batch after the delete stores the kept endpoint's delivery only.
             let stored = try await records.store([arrival("evt_1")])
             #expect(stored[0].deliveries.map(\.endpointID) == [kept] && stored[0].claimed.count == 1)
+            // A batch that comes while a delete is in progress waits for it, then stores
+            // nothing for that endpoint.
+            let other = try await pipeline.endpoint(tenant: tenant, url: "https://example.com/other")
+            let storing = try await pool.transaction { tx in
+                try await tx.query("DELETE FROM endpoints WHERE id = \(other)")
+                let storing = Task {
+                    try await records.store([
+                        Arrival(
+                            event: Event(id: "evt_2", type: "invoice.paid", tenantID: tenant, data: Array("{}".utf8)),
+                            targets: [.init(endpoint: other, claim: true), .init(endpoint: kept, claim: true)])
+                    ])
+                }
+                try await pipeline.eventually("the batch waits for the delete") { try await waiting("%INSERT INTO deliveries%") == 1 }
+                return storing
+            }
+            let waited = try await storing.value
+            #expect(waited[0].deliveries.map(\.endpointID) == [kept])
             let left = try await pipeline.pool.query("SELECT endpoint_id FROM deliveries").map { try $0.decode(UUID.self, 0) }
-            #expect(left == [kept])
+            #expect(left == [kept, kept])
             await #expect(throws: RecordError(.notFound, "no such endpoint")) {
                 try await records.storeTestEvent(tenant: tenant, endpoint: deleted, type: "invoice.paid", data: "{}")
             }
@@ -563,6 +586,7 @@ struct DeliveryWriteTests {
             // The plans the session keeps, one per prepared statement, as it would run them.
             let statements = try await pool.query("SELECT name, cardinality(parameter_types) FROM pg_prepared_statements")
             #expect(statements.count >= 6)
+            var locks = 0
             for statement in statements {
                 let name = try statement.decode(String.self, 0), parameters = try statement.decode(Int.self, 1)
                 let nulls = Array(repeating: "NULL", count: parameters).joined(separator: ", ")
@@ -572,9 +596,11 @@ struct DeliveryWriteTests {
                 #expect(!plan.contains { $0.contains("Filter: (event_id = ANY") || $0.contains("Filter: (id = ANY") }, "\(plan.joined(separator: "\n"))")
                 // A batch's endpoints are locked one by one through their key.
                 for (index, line) in plan.enumerated() where line.contains("LockRows") {
+                    locks += 1
                     #expect(plan[index + 1].contains("Index Scan using endpoints_pkey on endpoints"), "\(plan.joined(separator: "\n"))")
                 }
             }
+            #expect(locks >= 1, "no kept plan locks a batch's endpoints")
             let counts = try await pool.query("SELECT count(*) FILTER (WHERE status = 'delivered'), count(*) FILTER (WHERE status = 'retrying') FROM deliveries WHERE event_id NOT LIKE 'evt_other_%' AND event_id NOT LIKE 'evt_ride_%'")[0]
             #expect(try counts.decode(Int.self, 0) == 64 && counts.decode(Int.self, 1) == 64)
             await pool.close()
