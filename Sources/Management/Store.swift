@@ -1,5 +1,6 @@
 public import Cryptography
 import Delivery
+import Records
 import HeraldSupport
 public import FanOut
 public import Foundation
@@ -321,11 +322,7 @@ public struct Store: TenantKeys {
             if try await tx.query("DELETE FROM endpoints WHERE tenant_id = \(tenant) AND id = \(id) RETURNING 1").isEmpty {
                 throw ManagementError(.notFound, "no such endpoint")
             }
-            try await tx.query(
-                """
-                WITH d AS (DELETE FROM deliveries WHERE endpoint_id = \(id) RETURNING id)
-                DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d)
-                """)
+            try await PostgresRecords.deleteDeliveries(ofEndpoint: id, on: tx)
         }
     }
 

@@ -135,6 +135,18 @@ extension PostgresRecords {
         return (made, dropped)
     }
 
+    /// Deletes the deliveries of `endpoint` and their attempts, which no foreign key cascades
+    /// to (migrations 0019, 0020), in the transaction on `connection` that has just deleted
+    /// the endpoint (`Store.deleteEndpoint`): a statement of its own, whose snapshot sees
+    /// every store batch the endpoint's delete waited for.
+    package static func deleteDeliveries(ofEndpoint endpoint: UUID, on connection: Connection) async throws {
+        try await connection.query(
+            """
+            WITH d AS (DELETE FROM deliveries WHERE endpoint_id = \(endpoint) RETURNING id)
+            DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM d)
+            """)
+    }
+
     /// Small batches keep any statement from holding locks for long.
     public func deleteOlder(than cutoff: Date, batch: Int = 1000) async throws -> Int {
         var total = 0
