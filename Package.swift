@@ -75,7 +75,10 @@ let package = Package(
         .target(name: "Policy", dependencies: ["HTTPClient"], swiftSettings: swiftSettings),
         .target(
             name: "FanOut",
-            dependencies: ["HeraldEvents", "HeraldSupport", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldEvents", "HeraldSupport", "Postgres", "Cryptography", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Delivery",

@@ -70,6 +70,16 @@ public final class Connection: Sendable {
         try await run { handle in try handle.execute(script: script) }
     }
 
+    /// Waits at most `timeout` for a `NOTIFY` on the channels this session listens to
+    /// (`LISTEN`), and returns what arrived, possibly nothing. The wait holds the session's
+    /// thread, so a listening session is used for nothing else; a caller that loops on it
+    /// notices its cancellation within one `timeout`.
+    public func notifications(waitingAtMost timeout: Duration) async throws -> [DatabaseNotification] {
+        let (seconds, attoseconds) = timeout.components
+        let milliseconds = Int32(clamping: max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        return try await run { handle in try handle.notifications(waitingAtMost: milliseconds) }
+    }
+
     /// `body` on the session's thread; notes afterwards whether the session is idle.
     private func run<T: Sendable>(_ body: @escaping @Sendable (Handle) throws -> T) async throws -> T {
         try await thread.run { [self] in
@@ -109,6 +119,17 @@ public final class Connection: Sendable {
     public func close() async {
         _ = try? await run { $0.close() }
         thread.stop()
+    }
+}
+
+/// A `NOTIFY` a listening session received.
+public struct DatabaseNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
+
+    public init(channel: String, payload: String) {
+        self.channel = channel
+        self.payload = payload
     }
 }
 
@@ -254,6 +275,36 @@ private final class Handle: @unchecked Sendable {
         _ = try rows(of: result, conn: conn, sql: sql)
         statements[key] = (name, uses)
         return name
+    }
+
+    /// The notifications libpq has read, then, if there were none, those that arrive within
+    /// `milliseconds`. A closed socket or a session the server ended is an error.
+    func notifications(waitingAtMost milliseconds: Int32) throws -> [DatabaseNotification] {
+        let conn = try live("LISTEN")
+        var received = Self.takeNotifications(conn)
+        if received.isEmpty {
+            var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+            // An interrupted wait (-1, EINTR) reads nothing and returns empty, like a timeout.
+            if poll(&socket, 1, milliseconds) > 0 {
+                guard PQconsumeInput(conn) == 1, PQstatus(conn) == CONNECTION_OK, !ending.pointee else {
+                    throw DatabaseError(.connectionLost, message: Self.message(PQerrorMessage(conn)), query: "LISTEN")
+                }
+                received = Self.takeNotifications(conn)
+            }
+        }
+        guard PQstatus(conn) == CONNECTION_OK, !ending.pointee else {
+            throw DatabaseError(.connectionLost, message: "the server ended the session", query: "LISTEN")
+        }
+        return received
+    }
+
+    private static func takeNotifications(_ conn: OpaquePointer) -> [DatabaseNotification] {
+        var received: [DatabaseNotification] = []
+        while let notify = PQnotifies(conn) {
+            received.append(DatabaseNotification(channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return received
     }
 
     func execute(script: String) throws {

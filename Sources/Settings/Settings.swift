@@ -50,8 +50,14 @@ public struct Settings: Sendable {
     /// copy of an event published twice is still found stored; `true` also beside other
     /// replicas, where such a copy is sent again under the same `webhook-id`.
     public var deliverBeforeStore: DeliverBeforeStore
-    /// How long a worker trusts its cached endpoint list.
+    /// How long a worker trusts its cached endpoint list when PostgreSQL does not tell it
+    /// of changes (its notification session is down, or `endpointCacheNotifiedTTL` is 0).
     public var endpointCacheTTL: Duration
+    /// How long a worker keeps a tenant's endpoint list while PostgreSQL tells it of every
+    /// change (`DirectoryListener`); 0 turns the notifications off.
+    public var endpointCacheNotifiedTTL: Duration
+    /// The most tenants whose endpoints one worker caches.
+    public var endpointCacheTenants: Int
     /// Requests one worker has in flight to one endpoint at most (0: no limit), so that a
     /// hanging endpoint cannot take every slot.
     public var endpointConcurrency: Int
@@ -184,6 +190,8 @@ public struct Settings: Sendable {
         case workerWindowBytes = "HERALD_WORKER_WINDOW_BYTES"
         case deliverBeforeStore = "HERALD_DELIVER_BEFORE_STORE"
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
+        case endpointCacheNotifiedTTL = "HERALD_ENDPOINT_CACHE_NOTIFIED_TTL"
+        case endpointCacheTenants = "HERALD_ENDPOINT_CACHE_TENANTS"
         case endpointConcurrency = "HERALD_ENDPOINT_CONCURRENCY"
         case deferDelay = "HERALD_DEFER_DELAY"
         case breakerFailurePercent = "HERALD_BREAKER_FAILURE_PERCENT"
@@ -257,6 +265,8 @@ public struct Settings: Sendable {
             case .workerWindowBytes: "25165824"
             case .deliverBeforeStore: "auto"
             case .endpointCacheTTL: "5s"
+            case .endpointCacheNotifiedTTL: "10m"
+            case .endpointCacheTenants: "10000"
             case .endpointConcurrency: "20"
             case .deferDelay: "10s"
             case .breakerFailurePercent: "50"
@@ -331,7 +341,9 @@ public struct Settings: Sendable {
             case .workerConcurrency: "messages a worker processes at once"
             case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
             case .deliverBeforeStore: "auto, true or false: send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); auto: only while this worker is the only live replica, true: also beside others, where a copy of an event published twice that another replica takes is sent again under the same webhook-id"
-            case .endpointCacheTTL: "how long workers cache endpoint lists"
+            case .endpointCacheTTL: "how long a worker caches a tenant's endpoint list when PostgreSQL does not tell it of changes (0: no cache)"
+            case .endpointCacheNotifiedTTL: "how long a worker caches a tenant's endpoint list while PostgreSQL tells it of every change (LISTEN herald_directory; 0: no notifications, the TTL above applies)"
+            case .endpointCacheTenants: "the most tenants whose endpoint lists one worker caches (about 1 KiB each with one endpoint; past it the longest held go)"
             case .endpointConcurrency: "the most requests a worker has in flight to one endpoint; each endpoint's limit adapts to its latency between 1 and this (0: no limit)"
             case .deferDelay: "wait of a delivery whose endpoint is at that limit (same on every process)"
             case .breakerFailurePercent: "per cent of failed attempts to an endpoint within the window that open its circuit in a worker (deliveries held, not attempted, until a probe succeeds)"
@@ -457,6 +469,8 @@ public struct Settings: Sendable {
         workerConcurrency = try integer(.workerConcurrency, 1...5000)
         workerWindowBytes = try integer(.workerWindowBytes, 1024 * 1024...16 * 1024 * 1024 * 1024)
         endpointCacheTTL = try duration(.endpointCacheTTL, allowZero: true)
+        endpointCacheNotifiedTTL = try duration(.endpointCacheNotifiedTTL, allowZero: true)
+        endpointCacheTenants = try integer(.endpointCacheTenants, 1...10_000_000)
         endpointConcurrency = try integer(.endpointConcurrency, 0...5000)
         deferDelay = try duration(.deferDelay)
         breakerFailurePercent = try integer(.breakerFailurePercent, 1...100)

@@ -43,8 +43,11 @@ struct WorkerCommand: AsyncParsableCommand {
             url: settings.databaseURL, size: settings.databasePoolSize, applicationName: "herald-worker", genericPlans: true, logger: logger)
         // Every delivery connects only where the address policy allows.
         let client = Client(configuration: .init(addressPolicy: AddressPolicy(allowed: allowed).check))
+        let directory = Directory(
+            pool: pool, timeToLive: settings.endpointCacheTTL, notifiedTimeToLive: settings.endpointCacheNotifiedTTL,
+            capacity: settings.endpointCacheTenants, keyring: settings.secretKeyring)
         var context = WorkerContext(
-            directory: Directory(pool: pool, timeToLive: settings.endpointCacheTTL, keyring: settings.secretKeyring),
+            directory: directory,
             records: PostgresRecords(pool: pool, policy: settings.disablePolicy),
             client: client,
             requests: settings.requestSettings,
@@ -87,6 +90,10 @@ struct WorkerCommand: AsyncParsableCommand {
             Closing("postgres pool") { await pool.close() }, Closing("http client") { await client.shutdown() }, heartbeat, worker,
             QueueGauges(census: BrokerCensus(amqpURL: settings.amqpURL, topology: context.topology, logger: logger), logger: logger),
         ]
+        // Told of every change to an endpoint, the worker keeps tenants' lists for long.
+        if settings.endpointCacheNotifiedTTL > .zero, settings.endpointCacheTTL > .zero {
+            services.insert(DirectoryListener(databaseURL: settings.databaseURL, directory: directory, logger: logger), at: services.count - 2)
+        }
         if settings.workerPort > 0 {
             services.append(
                 OpsServer.application(

@@ -198,12 +198,12 @@ struct Drain {
 /// workers run with `environment`: scaling where the work is waiting, not CPU.
 func endToEnd(
     _ options: Options, label: String, workers: Int, hanging: Double = 0, events: Int? = nil, dataBytes: Int = 1024,
-    delay: Duration? = nil, environment: [String: String] = [:]
+    delay: Duration? = nil, environment: [String: String] = [:], tenantCount: Int? = nil, warmUp: Bool = false
 ) async throws -> Drain {
     let eventCount = events ?? options.events
     return try await Scenario.run(options, label: label) { scenario in
         let database = scenario.database
-        let tenants = try await database.tenants(options.tenants, receiver: options.receiver)
+        let tenants = try await database.tenants(tenantCount ?? options.tenants, receiver: options.receiver)
         let delayServer = try delay.map { delay in
             let server = try SlowingServer()
             server.setDelay(microseconds: Int(delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000))
@@ -227,6 +227,18 @@ func endToEnd(
         let log = AccessLog(path: options.accessLog)
         try await scenario.startWorkers(workers, environment: environment)
         let producer = scenario.producer()
+        // One event per tenant first, so that what follows finds the worker as it is after
+        // a while in service: every tenant seen, caches filled.
+        let warmed = warmUp ? tenants.count : 0
+        if warmUp {
+            _ = await publish(producer, count: warmed) { n in
+                Event(id: Event.generateID(), type: "client.created", tenantID: tenants[n], data: payload(n, bytes: dataBytes))
+            }
+            try await log.awaitLines(warmed, within: .seconds(600), label: label)
+            try await database.await(
+                "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: warmed, within: .seconds(600), label: label)
+            say("\(label): warmed up with one event for each of \(warmed) tenants")
+        }
         let workerIDs = scenario.workers.map(\.process.processIdentifier)
         let before = CPUSnapshot.take(workers: workerIDs)
         let started = Date()
@@ -237,9 +249,9 @@ func endToEnd(
         let published = Date()
         // The receiver's log says when the requests are all in; PostgreSQL is asked once
         // they are (its records commit a moment after the requests).
-        if delayServer == nil { try await log.awaitLines(expected, within: .seconds(600), label: label) }
+        if delayServer == nil { try await log.awaitLines(expected + warmed, within: .seconds(600), label: label) }
         try await database.await(
-            "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected, within: .seconds(600), label: label)
+            "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: expected + warmed, within: .seconds(600), label: label)
         let finished = try await database.pool.query("SELECT max(delivered_at) FROM deliveries WHERE status = 'delivered'")[0].decode(Date.self, 0)
         let cost = before.perDelivery(until: CPUSnapshot.take(workers: workerIDs), deliveries: expected)
         let rss = scenario.workers.map(\.peakRSS).max() ?? 0
@@ -257,7 +269,7 @@ func endToEnd(
         if let delayServer {
             received = delayServer.answered
         } else {
-            received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count
+            received = try await log.lines().filter { $0.uri.hasPrefix("/t") }.count - warmed
         }
         let first = times.filter { $0 > 0 }.min() ?? started.timeIntervalSince1970
         let elapsed = finished.timeIntervalSince1970 - first

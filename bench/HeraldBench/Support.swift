@@ -13,6 +13,8 @@ import Topology
 struct Options {
     var events = 50_000
     var tenants = 100
+    /// Tenants of the many-tenants scenario (16).
+    var manyTenants = 10_000
     /// nil: half of the end-to-end rate just measured (1,000 when it was not measured).
     var latencyRate: Int?
     var latencySeconds = 30
@@ -33,9 +35,9 @@ struct Options {
     var output = ProcessInfo.processInfo.environment["HERALD_BENCH_OUTPUT"] ?? ".services/bench"
 
     static let usage = """
-        usage: herald-bench [--events N] [--tenants N] [--latency-rate N] [--latency-seconds N]
+        usage: herald-bench [--events N] [--tenants N] [--many-tenants N] [--latency-rate N] [--latency-seconds N]
                             [--fanout-events N] [--instruction-events N] [--rounds N]
-                            [--only broker,http,e2e,latency,isolation,scaling,waitscaling,payloads,fanout,peer,instructions,slowdown,dashboard,inbound]
+                            [--only broker,http,e2e,latency,isolation,manytenants,scaling,waitscaling,payloads,fanout,peer,instructions,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {
@@ -52,6 +54,7 @@ struct Options {
             switch argument {
             case "--events": events = number()
             case "--tenants": tenants = number()
+            case "--many-tenants": manyTenants = number()
             case "--latency-rate": latencyRate = number()
             case "--latency-seconds": latencySeconds = number()
             case "--fanout-events": fanoutEvents = number()

@@ -106,6 +106,21 @@ func main() async -> Int32 {
                 verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
         rows.append(Row(number: "", name: "  CPU per delivery during 5", value: costLine(drain.cost)))
     }
+    await attempt("manytenants") {
+        // A CRM's shape: thousands of studios, each with a few events a minute. The worker
+        // has seen every tenant once (warmed up), as it has after a while in service.
+        let drain = try await endToEnd(options, label: "manytenants", workers: 1, tenantCount: options.manyTenants, warmUp: true)
+        var row = Row(
+            number: "16", name: "many tenants: \(options.manyTenants) with one endpoint each, warmed up (\(options.events) events)",
+            value: format(drain.deliveriesPerSecond, "deliveries/s"))
+        if let one { row.value += String(format: " (× %.2f of 3)", drain.deliveriesPerSecond / one.deliveriesPerSecond) }
+        rows.append(row)
+        rows.append(Row(number: "", name: "  receiver count", value: "\(drain.received) of \(drain.expected)", target: "= \(drain.expected)",
+                        verdict: verdict(drain.received == drain.expected)))
+        rows.append(Row(number: "", name: "  worker peak RSS during 16", value: format(mebibytes(drain.peakRSS), "MiB", decimals: 1),
+                        target: "≤ 100 MiB", verdict: verdict(mebibytes(drain.peakRSS) <= 100)))
+        rows.append(Row(number: "", name: "  CPU per delivery during 16", value: costLine(drain.cost)))
+    }
     await attempt("latency") {
         // At half of what end to end just did here (the machine's own capacity), unless told.
         let rate = options.latencyRate ?? one.map { max(1, Int($0.deliveriesPerSecond / 2)) } ?? 1_000

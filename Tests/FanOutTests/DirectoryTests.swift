@@ -1,0 +1,185 @@
+@testable import FanOut
+import Foundation
+import Synchronization
+import Testing
+
+/// The directory's cache on a clock of the test's: which lifetime an entry gets, and what
+/// drops it. `reads` counts the loads, i.e. the queries a worker would make.
+@Suite struct DirectoryTests {
+    /// The clock, the loads counted, and what runs inside a load.
+    final class World: Sendable {
+        let clock = Mutex(ContinuousClock.now)
+        let reads = Mutex([UUID: Int]())
+        /// Runs inside a load, before it returns (a change committed while it reads).
+        let during = Mutex<(@Sendable () -> Void)?>(nil)
+    }
+
+    struct Fixture {
+        let world = World()
+        let tenants = (0..<4).map { _ in UUID() }
+        let directory: Directory
+
+        init(shortLifetime: Duration = .seconds(5), longLifetime: Duration = .seconds(600), capacity: Int = 100) {
+            let world = self.world
+            directory = Directory(
+                timeToLive: shortLifetime, notifiedTimeToLive: longLifetime, capacity: capacity, now: { world.clock.withLock { $0 } }
+            ) { tenant in
+                world.reads.withLock { $0[tenant, default: 0] += 1 }
+                world.during.withLock { $0 }?()
+                return [Endpoint(id: UUID(), tenantID: tenant, url: "https://example.com/hook", eventTypes: ["*"], secret: "s")]
+            }
+        }
+
+        func advance(_ duration: Duration) { world.clock.withLock { $0 += duration } }
+        var now: ContinuousClock.Instant { world.clock.withLock { $0 } }
+        func reads(_ tenant: UUID) -> Int { world.reads.withLock { $0[tenant] ?? 0 } }
+
+        /// Asks for `tenant` and returns how many loads that took (0 or 1).
+        func ask(_ tenant: UUID) async throws -> Int {
+            let before = reads(tenant)
+            _ = try await directory.endpoints(tenant: tenant)
+            return reads(tenant) - before
+        }
+
+        /// Trusts notifications for the next `lease`, as a listener's probe does.
+        func probeCameBack(lease: Duration = .seconds(6)) { directory.trustNotifications(until: now + lease) }
+    }
+
+    @Test func withoutNotificationsAnEntryLivesTheShortLifetime() async throws {
+        let fixture = Fixture()
+        let tenant = fixture.tenants[0]
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.advance(.seconds(4))
+        #expect(try await fixture.ask(tenant) == 0)
+        fixture.advance(.seconds(1))
+        #expect(try await fixture.ask(tenant) == 1)
+    }
+
+    @Test func whileTrustedAnEntryLivesLongUntilItsTenantChanges() async throws {
+        let fixture = Fixture()
+        let (tenant, other) = (fixture.tenants[0], fixture.tenants[1])
+        fixture.probeCameBack(lease: .seconds(3600))
+        #expect(try await fixture.ask(tenant) == 1)
+        #expect(try await fixture.ask(other) == 1)
+        fixture.advance(.seconds(599))
+        #expect(try await fixture.ask(tenant) == 0)
+        fixture.directory.invalidate(tenant: tenant)
+        #expect(try await fixture.ask(tenant) == 1)
+        #expect(try await fixture.ask(other) == 0)
+        fixture.advance(.seconds(1))
+        #expect(try await fixture.ask(other) == 1)
+    }
+
+    /// The read may have begun before the change's commit and missed it; the notification
+    /// arrived meanwhile and dropped nothing. Such an entry gets the short lifetime only.
+    @Test func anEntryReadWhileATenantChangedGetsTheShortLifetime() async throws {
+        let fixture = Fixture()
+        let tenant = fixture.tenants[0]
+        fixture.probeCameBack(lease: .seconds(3600))
+        fixture.world.during.withLock { $0 = { [directory = fixture.directory, other = fixture.tenants[1]] in directory.invalidate(tenant: other) } }
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.world.during.withLock { $0 = nil }
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(tenant) == 0)
+    }
+
+    @Test func entriesReadBeforeTheFirstProbeGetTheShortLifetime() async throws {
+        let fixture = Fixture()
+        let tenant = fixture.tenants[0]
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.probeCameBack(lease: .seconds(3600))
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.advance(.seconds(60))
+        #expect(try await fixture.ask(tenant) == 0)
+    }
+
+    /// A listener whose probes stop coming back (a stalled session) is no longer believed:
+    /// its entries fall back to the short lifetime without being dropped, and live long
+    /// again when a probe returns (the changes queued meanwhile arrive before it).
+    @Test func whenTheLeaseRunsOutEntriesFallBackToTheShortLifetime() async throws {
+        let fixture = Fixture()
+        let (tenant, other) = (fixture.tenants[0], fixture.tenants[1])
+        fixture.probeCameBack(lease: .seconds(6))
+        #expect(try await fixture.ask(tenant) == 1)
+        #expect(try await fixture.ask(other) == 1)
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(tenant) == 0)
+        fixture.advance(.seconds(1))
+        #expect(try await fixture.ask(tenant) == 1)
+        fixture.probeCameBack(lease: .seconds(6))
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(other) == 0)
+        // Read while the lease had run out: the short lifetime, though trusted again.
+        #expect(try await fixture.ask(tenant) == 1)
+    }
+
+    @Test func aLostSessionDropsEverythingAndTrustsNothing() async throws {
+        let fixture = Fixture()
+        fixture.probeCameBack(lease: .seconds(3600))
+        for tenant in fixture.tenants { #expect(try await fixture.ask(tenant) == 1) }
+        fixture.directory.distrustNotifications()
+        #expect(fixture.directory.cachedTenants == 0)
+        for tenant in fixture.tenants { #expect(try await fixture.ask(tenant) == 1) }
+        fixture.advance(.seconds(5))
+        #expect(try await fixture.ask(fixture.tenants[0]) == 1)
+    }
+
+    @Test func aTruncatedTableDropsEverything() async throws {
+        let fixture = Fixture()
+        fixture.probeCameBack(lease: .seconds(3600))
+        for tenant in fixture.tenants { #expect(try await fixture.ask(tenant) == 1) }
+        fixture.directory.invalidateAll()
+        for tenant in fixture.tenants { #expect(try await fixture.ask(tenant) == 1) }
+        for tenant in fixture.tenants { #expect(try await fixture.ask(tenant) == 0) }
+    }
+
+    /// Past its capacity the directory keeps the tenants read last.
+    @Test func overCapacityTheLongestHeldGo() async throws {
+        let fixture = Fixture(capacity: 10)
+        fixture.probeCameBack(lease: .seconds(3600))
+        let tenants = (0..<11).map { _ in UUID() }
+        for tenant in tenants {
+            #expect(try await fixture.ask(tenant) == 1)
+            fixture.advance(.seconds(1))
+        }
+        #expect(fixture.directory.cachedTenants == 9)
+        #expect(try await fixture.ask(tenants[10]) == 0)
+        #expect(try await fixture.ask(tenants[2]) == 0)
+        #expect(try await fixture.ask(tenants[1]) == 1)
+        #expect(try await fixture.ask(tenants[0]) == 1)
+    }
+
+    @Test func aZeroLifetimeCachesNothing() async throws {
+        let fixture = Fixture(shortLifetime: .zero)
+        fixture.probeCameBack(lease: .seconds(3600))
+        let tenant = fixture.tenants[0]
+        #expect(try await fixture.ask(tenant) == 1)
+        #expect(try await fixture.ask(tenant) == 1)
+        #expect(fixture.directory.cachedTenants == 0)
+    }
+
+    @Test func anUnknownTenantIsNotCached() async throws {
+        let reads = Mutex(0)
+        let directory = Directory { _ in
+            reads.withLock { $0 += 1 }
+            return nil
+        }
+        directory.trustNotifications(until: .now + .seconds(3600))
+        let tenant = UUID()
+        #expect(try await directory.endpoints(tenant: tenant) == nil)
+        #expect(try await directory.endpoints(tenant: tenant) == nil)
+        #expect(reads.withLock { $0 } == 2)
+    }
+
+    @Test func notificationsSayWhatChanged() {
+        let tenant = UUID()
+        #expect(DirectoryChange(tenant.uuidString.lowercased(), probe: "probe:1") == .tenant(tenant))
+        #expect(DirectoryChange("*", probe: "probe:1") == .all)
+        #expect(DirectoryChange("probe:1", probe: "probe:1") == .probe)
+        #expect(DirectoryChange("probe:2", probe: "probe:1") == .unknown)
+        #expect(DirectoryChange("", probe: "probe:1") == .unknown)
+    }
+}

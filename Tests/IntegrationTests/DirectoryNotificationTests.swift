@@ -1,0 +1,147 @@
+import FanOut
+import Foundation
+import Migrations
+import Postgres
+import Synchronization
+import Testing
+import TestSupport
+
+/// Migration 0021's triggers and the worker's `DirectoryListener` against the real server:
+/// a change to what a worker's endpoint list shows reaches the worker at once, and only such
+/// a change is announced.
+@Suite("Endpoint changes notified to workers (real PostgreSQL)")
+struct DirectoryNotificationTests {
+    static func withMigratedDatabase<T>(_ body: (String, Pool) async throws -> T) async throws -> T {
+        try await withTestDatabase { url in
+            try await Migrator(
+                databaseURL: url, migrations: try Migration.load(directory: TestServices.repositoryRoot.appendingPathComponent("migrations").path),
+                logger: TestServices.logger
+            ).run()
+            let pool = try Pool(url: url, size: 2, logger: TestServices.logger)
+            do {
+                let result = try await body(url, pool)
+                await pool.close()
+                return result
+            } catch {
+                await pool.close()
+                throw error
+            }
+        }
+    }
+
+    static func addTenant(_ pool: Pool) async throws -> (tenant: UUID, endpoint: UUID) {
+        let (tenant, endpoint) = (UUID(), UUID())
+        try await pool.query("INSERT INTO tenants (id, name) VALUES (\(tenant), 'Studio')")
+        try await pool.query(
+            """
+            INSERT INTO endpoints (id, tenant_id, url, event_types, secret, enabled, dpa_confirmed_at)
+            VALUES (\(endpoint), \(tenant), 'http://127.0.0.1:9/a', \(["*"]), 'whsec', true, now())
+            """)
+        return (tenant, endpoint)
+    }
+
+    /// The payloads that arrive on `herald_directory` within `limit` after the last one.
+    static func drain(_ session: Connection, quiet limit: Duration = .milliseconds(300)) async throws -> [String] {
+        var payloads: [String] = []
+        while true {
+            let batch = try await session.notifications(waitingAtMost: limit)
+            if batch.isEmpty { return payloads }
+            payloads += batch.filter { $0.channel == DirectoryListener.channel }.map(\.payload)
+        }
+    }
+
+    @Test func onlyChangesAWorkerSeesAreAnnounced() async throws {
+        try await Self.withMigratedDatabase { url, pool in
+            let session = try await Connection.connect(to: url, logger: TestServices.logger)
+            try await session.execute(script: "LISTEN \(DirectoryListener.channel)")
+            let (tenant, endpoint) = try await Self.addTenant(pool)
+            let (other, _) = try await Self.addTenant(pool)
+            let text = { (id: UUID) in id.uuidString.lowercased() }
+            #expect(try await Self.drain(session) == [text(tenant), text(other)])
+
+            // Counters a delivery moves and the description: no word.
+            try await pool.query("UPDATE endpoints SET consecutive_failures = 3, first_failure_at = now(), description = 'x' WHERE id = \(endpoint)")
+            try await pool.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/b' WHERE id = \(endpoint)")
+            #expect(try await Self.drain(session) == [text(tenant)])
+            for change: Query in [
+                "UPDATE endpoints SET enabled = false, disabled_at = now() WHERE id = \(endpoint)",
+                "UPDATE endpoints SET circuit_opened_at = now() WHERE id = \(endpoint)",
+                "UPDATE endpoints SET secret = 'whsec2', previous_secret = 'whsec' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET payload_filter = '{\"data.n\": 1}' WHERE id = \(endpoint)",
+            ] {
+                try await pool.query(change)
+                #expect(try await Self.drain(session) == [text(tenant)])
+            }
+            // Moved to another tenant: both lists changed. One word per tenant and transaction.
+            try await pool.query("UPDATE endpoints SET tenant_id = \(other) WHERE id = \(endpoint)")
+            #expect(Set(try await Self.drain(session)) == [text(tenant), text(other)])
+            try await pool.withConnection { connection in
+                try await connection.transaction { tx in
+                    try await tx.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/c' WHERE tenant_id = \(other)")
+                    try await tx.query("UPDATE endpoints SET rate_limit = 5 WHERE tenant_id = \(other)")
+                }
+            }
+            #expect(try await Self.drain(session) == [text(other)])
+            // Rolled back: nothing happened, nothing is said.
+            try? await pool.withConnection { connection in
+                try await connection.transaction { tx in
+                    try await tx.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/d' WHERE tenant_id = \(other)")
+                    try await tx.query("SELECT 1/0")
+                }
+            }
+            #expect(try await Self.drain(session) == [])
+            try await pool.query("DELETE FROM endpoints WHERE id = \(endpoint)")
+            #expect(try await Self.drain(session) == [text(other)])
+            try await pool.query("DELETE FROM tenants WHERE id = \(tenant)")
+            #expect(try await Self.drain(session) == [text(tenant)])
+            try await pool.query("TRUNCATE endpoints CASCADE")
+            #expect(try await Self.drain(session) == ["*"])
+            await session.close()
+        }
+    }
+
+    /// A worker's directory that keeps entries for an hour either way: only the notification
+    /// can show it the new URL. Then the listener's session is ended by the server; the
+    /// directory stops trusting, drops what it held, and trusts again once a new session's
+    /// probe returns.
+    @Test func aWorkerSeesAChangeAtOnceAndDistrustsALostSession() async throws {
+        try await Self.withMigratedDatabase { url, pool in
+            let (tenant, endpoint) = try await Self.addTenant(pool)
+            let directory = Directory(pool: pool, timeToLive: .seconds(3600), notifiedTimeToLive: .seconds(3600))
+            let listener = DirectoryListener(
+                databaseURL: url, directory: directory, probeInterval: .milliseconds(100), retryDelay: .milliseconds(100), logger: TestServices.logger)
+            let running = Task { try await listener.run() }
+            defer { running.cancel() }
+            let trusted = try await within(.seconds(10)) {
+                while !directory.trustsNotifications { try await Task.sleep(for: .milliseconds(10)) }
+                return true
+            }
+            #expect(trusted == true)
+            #expect(try await directory.endpoints(tenant: tenant)?.map(\.url) == ["http://127.0.0.1:9/a"])
+            try await pool.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/b' WHERE id = \(endpoint)")
+            let seen = try await within(.seconds(10)) {
+                while try await directory.endpoints(tenant: tenant)?.map(\.url) != ["http://127.0.0.1:9/b"] {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return true
+            }
+            #expect(seen == true)
+
+            let terminated = try await pool.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'herald-directory' AND datname = current_database()")
+            #expect(terminated.count == 1)
+            let dropped = try await within(.seconds(10)) {
+                while directory.trustsNotifications || directory.cachedTenants > 0 { try await Task.sleep(for: .milliseconds(5)) }
+                return true
+            }
+            #expect(dropped == true)
+            let back = try await within(.seconds(10)) {
+                while !directory.trustsNotifications { try await Task.sleep(for: .milliseconds(10)) }
+                return true
+            }
+            #expect(back == true)
+            running.cancel()
+            _ = await running.result
+        }
+    }
+}
