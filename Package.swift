@@ -208,7 +208,7 @@ let package = Package(
         .testTarget(name: "HeraldEventsTests", dependencies: ["HeraldEvents"], swiftSettings: swiftSettings),
         .testTarget(name: "ManagementTests", dependencies: ["Management"], swiftSettings: swiftSettings),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "HTTPClient"], swiftSettings: swiftSettings),
-        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "HeraldEvents", "HeraldSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FanOutTests", dependencies: ["FanOut", "HeraldEvents", "HeraldSupport", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "FanOut", "HeraldEvents", "HTTPClient", "Cryptography", "Topology", "HeraldAMQP"], swiftSettings: swiftSettings),
         .testTarget(
             name: "WorkerTests",

@@ -1,5 +1,6 @@
 public import Cryptography
 public import Foundation
+import HeraldSupport
 import Logging
 public import Postgres
 import Synchronization
@@ -14,7 +15,18 @@ import Synchronization
 /// long only if nothing was invalidated while it was read (the read may predate the
 /// change) and only while the lease holds: a listener that stalls or loses its session
 /// lets every entry fall back to `timeToLive`.
+///
+/// Tenants missing from the cache are read together: while one read is in flight, the
+/// tenants asked meanwhile wait for the next, which takes up to `tenantsPerRead` of them in
+/// one statement, and a tenant asked again before its read returns waits for that read.
+/// A worker that starts, or lost its listener, among thousands of tenants makes a few
+/// hundred reads instead of one per tenant.
 public final class Directory: Sendable {
+    /// Reads the endpoints of each tenant asked; a tenant missing from the answer does not
+    /// exist, and one whose endpoints could not be read fails alone.
+    public typealias Read = @Sendable ([UUID]) async throws -> [UUID: Result<[Endpoint], any Error>]
+    public static let tenantsPerRead = 100
+
     private struct Entry {
         var endpoints: [Endpoint]
         var fetchedAt: ContinuousClock.Instant
@@ -28,29 +40,59 @@ public final class Directory: Sendable {
         var epoch = 0
         /// Until when the listener's last probe vouches for its notifications.
         var trustedUntil: ContinuousClock.Instant?
+        /// Everyone waiting for a tenant's read, queued or in flight.
+        var waiting: [UUID: [CheckedContinuation<[Endpoint]?, any Error>]] = [:]
+        /// Tenants asked for while a read was in flight, for the next one.
+        var queue: [UUID] = []
+        var reading = false
 
         func trusted(at now: ContinuousClock.Instant) -> Bool { trustedUntil.map { now < $0 } ?? false }
+
+        mutating func takeQueue() -> [UUID] {
+            let taken = Array(queue.prefix(Directory.tenantsPerRead))
+            queue.removeFirst(taken.count)
+            return taken
+        }
     }
 
     private let timeToLive: Duration
     private let notifiedTimeToLive: Duration
     private let capacity: Int
     private let now: @Sendable () -> ContinuousClock.Instant
-    private let load: @Sendable (UUID) async throws -> [Endpoint]?
+    private let read: Read
     private let state = Mutex(State())
 
-    /// The endpoints as `load` reads them (nil: no such tenant); a worker's unit tests
-    /// give a fixed list, Herald reads PostgreSQL (`init(pool:timeToLive:keyring:)`).
-    /// `capacity` bounds the tenants kept; `now` is the clock (a test's own).
+    /// The endpoints as `read` reads them; Herald reads PostgreSQL
+    /// (`init(pool:timeToLive:keyring:)`). `capacity` bounds the tenants kept; `now` is the
+    /// clock (a test's own).
     public init(
         timeToLive: Duration = .seconds(5), notifiedTimeToLive: Duration = .seconds(600), capacity: Int = 10_000,
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, load: @escaping @Sendable (UUID) async throws -> [Endpoint]?
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, read: @escaping Read
     ) {
         self.timeToLive = timeToLive
         self.notifiedTimeToLive = max(notifiedTimeToLive, timeToLive)
         self.capacity = max(capacity, 1)
         self.now = now
-        self.load = load
+        self.read = read
+    }
+
+    /// One tenant at a time as `load` reads it (nil: no such tenant): a worker's unit tests
+    /// give a fixed list.
+    public convenience init(
+        timeToLive: Duration = .seconds(5), notifiedTimeToLive: Duration = .seconds(600), capacity: Int = 10_000,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, load: @escaping @Sendable (UUID) async throws -> [Endpoint]?
+    ) {
+        self.init(timeToLive: timeToLive, notifiedTimeToLive: notifiedTimeToLive, capacity: capacity, now: now) { tenants in
+            var found: [UUID: Result<[Endpoint], any Error>] = [:]
+            for tenant in tenants {
+                do {
+                    if let endpoints = try await load(tenant) { found[tenant] = .success(endpoints) }
+                } catch {
+                    found[tenant] = .failure(error)
+                }
+            }
+            return found
+        }
     }
 
     /// Reads PostgreSQL; `keyring` opens the secrets stored sealed.
@@ -58,8 +100,8 @@ public final class Directory: Sendable {
         pool: Pool, timeToLive: Duration = .seconds(5), notifiedTimeToLive: Duration = .seconds(600), capacity: Int = 10_000,
         keyring: SecretKeyring = .plaintext
     ) {
-        self.init(timeToLive: timeToLive, notifiedTimeToLive: notifiedTimeToLive, capacity: capacity) { tenant in
-            try await Self.load(tenant: tenant, pool: pool, keyring: keyring)
+        self.init(timeToLive: timeToLive, notifiedTimeToLive: notifiedTimeToLive, capacity: capacity) { tenants in
+            try await Self.read(tenants: tenants, pool: pool, keyring: keyring)
         }
     }
 
@@ -68,20 +110,68 @@ public final class Directory: Sendable {
     /// tenant created a moment ago, then its parked events replayed, is found).
     public func endpoints(tenant: UUID) async throws -> [Endpoint]? {
         let asked = now()
-        let (cached, epoch, trusted) = state.withLock { state -> ([Endpoint]?, Int, Bool) in
-            let trusted = state.trusted(at: asked)
-            guard let entry = state.entries[tenant] else { return (nil, state.epoch, trusted) }
-            let lifetime = entry.notified && trusted ? notifiedTimeToLive : timeToLive
-            return (asked - entry.fetchedAt < lifetime ? entry.endpoints : nil, state.epoch, trusted)
+        let cached = state.withLock { state -> [Endpoint]? in
+            guard let entry = state.entries[tenant] else { return nil }
+            let lifetime = entry.notified && state.trusted(at: asked) ? notifiedTimeToLive : timeToLive
+            return asked - entry.fetchedAt < lifetime ? entry.endpoints : nil
         }
         if let cached { return cached }
-        guard let endpoints = try await load(tenant) else { return nil }
-        guard timeToLive > .zero else { return endpoints }
-        state.withLock { state in
-            state.entries[tenant] = Entry(endpoints: endpoints, fetchedAt: asked, notified: trusted && state.epoch == epoch)
-            if state.entries.count > capacity { evict(&state, at: asked) }
+        return try await withCheckedThrowingContinuation { continuation in
+            let first: [UUID]? = state.withLock { state in
+                if state.waiting[tenant] != nil {
+                    state.waiting[tenant]?.append(continuation)
+                    return nil
+                }
+                state.waiting[tenant] = [continuation]
+                state.queue.append(tenant)
+                guard !state.reading else { return nil }
+                state.reading = true
+                return state.takeQueue()
+            }
+            // The reader outlives no one: it ends as soon as no tenant waits.
+            if let first { Task { await readAll(first) } }
         }
-        return endpoints
+    }
+
+    /// Reads `first`, then whatever was asked for meanwhile, until nothing waits. An entry
+    /// is trusted long only if notifications were trusted when its read began and nothing
+    /// was invalidated until it returned.
+    private func readAll(_ first: [UUID]) async {
+        var tenants = first
+        while true {
+            let started = now()
+            let (epoch, trusted) = state.withLock { ($0.epoch, $0.trusted(at: started)) }
+            let outcome: Result<[UUID: Result<[Endpoint], any Error>], any Error>
+            do {
+                outcome = .success(try await read(tenants))
+            } catch {
+                outcome = .failure(error)
+            }
+            var answers: [(CheckedContinuation<[Endpoint]?, any Error>, Result<[Endpoint]?, any Error>)] = []
+            let next: [UUID]? = state.withLock { state in
+                let notified = trusted && state.epoch == epoch
+                for tenant in tenants {
+                    let answer: Result<[Endpoint]?, any Error>
+                    switch outcome.map({ $0[tenant] }) {
+                    case .failure(let error), .success(.failure(let error)?): answer = .failure(error)
+                    case .success(nil): answer = .success(nil)
+                    case .success(.success(let endpoints)?):
+                        answer = .success(endpoints)
+                        if timeToLive > .zero { state.entries[tenant] = Entry(endpoints: endpoints, fetchedAt: started, notified: notified) }
+                    }
+                    for waiting in state.waiting.removeValue(forKey: tenant) ?? [] { answers.append((waiting, answer)) }
+                }
+                if state.entries.count > capacity { evict(&state, at: started) }
+                guard !state.queue.isEmpty else {
+                    state.reading = false
+                    return nil
+                }
+                return state.takeQueue()
+            }
+            for (waiting, answer) in answers { waiting.resume(with: answer) }
+            guard let next else { return }
+            tenants = next
+        }
     }
 
     /// Drops the cached entry, e.g. after this process disabled one of the tenant's
@@ -120,6 +210,9 @@ public final class Directory: Sendable {
     /// Tenants cached now (for tests and metrics).
     public var cachedTenants: Int { state.withLock { $0.entries.count } }
 
+    /// Tenants waiting for the next read (for tests).
+    var queuedTenants: Int { state.withLock { $0.queue.count } }
+
     /// Whether a listener's lease holds now.
     public var trustsNotifications: Bool {
         let now = now()
@@ -137,60 +230,74 @@ public final class Directory: Sendable {
         for (tenant, _) in oldest { state.entries[tenant] = nil }
     }
 
-    private static func load(tenant: UUID, pool: Pool, keyring: SecretKeyring) async throws -> [Endpoint]? {
-        let rows = try await pool.query(
-            """
+    private static func read(tenants: [UUID], pool: Pool, keyring: SecretKeyring) async throws -> [UUID: Result<[Endpoint], any Error>] {
+        let statement: Query = """
             SELECT t.id, e.id, e.url, e.event_types, e.filters::text, e.custom_headers::text, e.payload_format,
                    e.secret, e.previous_secret, e.previous_secret_expires_at, e.enabled, e.disabled_at,
                    e.signature::text, e.payload_fields::text, e.payload_filter::text, e.circuit_opened_at, e.rate_limit, e.ordered
             FROM tenants t LEFT JOIN endpoints e ON e.tenant_id = t.id
-            WHERE t.id = \(tenant)
-            """)
-        guard !rows.isEmpty else { return nil }
+            WHERE t.id = ANY(\(tenants.map(\.lowercasedText))::uuid[])
+            """
+        let rows = try await pool.query(statement.prepared())
         let now = Date()
-        return try rows.compactMap { row -> Endpoint? in
-            guard let id = try row.decode(UUID?.self, 1) else { return nil }
-            // One endpoint whose secret does not open must not stop the tenant's others.
-            var unavailable: String?
-            let format = Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6))
-            if format == nil { unavailable = "stored payload format unknown" }
-            func open(_ stored: String) -> String {
-                do {
-                    return try keyring.open(stored, endpoint: id)
-                } catch {
-                    unavailable = error.description
-                    return ""
-                }
-            }
-            let previousExpiresAt = try row.decode(Date?.self, 9)
-            // A rotated-out secret past its grace signs nothing: it is not opened.
-            let previous = previousExpiresAt.map { $0 > now } == true ? try row.decode(String?.self, 8).map(open) : nil
-            var endpoint = Endpoint(
-                id: id, tenantID: tenant, url: try row.decode(String.self, 2),
-                eventTypes: try row.decode([String].self, 3),
-                filters: Self.filters(try row.decode(String.self, 4)),
-                customHeaders: Self.headers(try row.decode(String.self, 5)),
-                payloadFormat: format ?? .raw,
-                secret: open(try row.decode(String.self, 7)),
-                previousSecret: previous,
-                previousSecretExpiresAt: previousExpiresAt,
-                enabled: try row.decode(Bool.self, 10),
-                disabledAt: try row.decode(Date?.self, 11))
+        var found: [UUID: Result<[Endpoint], any Error>] = [:]
+        for row in rows {
+            let tenant = try row.decode(UUID.self, 0)
+            // A tenant with a row that cannot be read fails alone; a tenant without endpoints is one row of NULLs.
+            guard case .success(var endpoints) = found[tenant] ?? .success([]) else { continue }
             do {
-                let settings = try StoredProfiles(
-                    signature: try row.decode(String.self, 12), fields: try row.decode(String.self, 13), filter: try row.decode(String?.self, 14))
-                endpoint.signature = settings.signature
-                endpoint.envelopeFields = settings.fields
-                endpoint.payloadFilter = settings.filter
+                if let endpoint = try endpoint(row, tenant: tenant, keyring: keyring, now: now) { endpoints.append(endpoint) }
+                found[tenant] = .success(endpoints)
             } catch {
-                unavailable = unavailable ?? "stored settings unreadable: \(error)"
+                found[tenant] = .failure(error)
             }
-            endpoint.unusable = unavailable
-            endpoint.circuitOpenedAt = try row.decode(Date?.self, 15)
-            endpoint.rateLimit = try row.decode(Int?.self, 16)
-            endpoint.ordered = try row.decode(Bool.self, 17)
-            return endpoint
         }
+        return found
+    }
+
+    /// The endpoint in `row`, nil for the row of a tenant without endpoints.
+    private static func endpoint(_ row: Row, tenant: UUID, keyring: SecretKeyring, now: Date) throws -> Endpoint? {
+        guard let id = try row.decode(UUID?.self, 1) else { return nil }
+        // One endpoint whose secret does not open must not stop the tenant's others.
+        var unavailable: String?
+        let format = Endpoint.PayloadFormat(rawValue: try row.decode(String.self, 6))
+        if format == nil { unavailable = "stored payload format unknown" }
+        func open(_ stored: String) -> String {
+            do {
+                return try keyring.open(stored, endpoint: id)
+            } catch {
+                unavailable = error.description
+                return ""
+            }
+        }
+        let previousExpiresAt = try row.decode(Date?.self, 9)
+        // A rotated-out secret past its grace signs nothing: it is not opened.
+        let previous = previousExpiresAt.map { $0 > now } == true ? try row.decode(String?.self, 8).map(open) : nil
+        var endpoint = Endpoint(
+            id: id, tenantID: tenant, url: try row.decode(String.self, 2),
+            eventTypes: try row.decode([String].self, 3),
+            filters: Self.filters(try row.decode(String.self, 4)),
+            customHeaders: Self.headers(try row.decode(String.self, 5)),
+            payloadFormat: format ?? .raw,
+            secret: open(try row.decode(String.self, 7)),
+            previousSecret: previous,
+            previousSecretExpiresAt: previousExpiresAt,
+            enabled: try row.decode(Bool.self, 10),
+            disabledAt: try row.decode(Date?.self, 11))
+        do {
+            let settings = try StoredProfiles(
+                signature: try row.decode(String.self, 12), fields: try row.decode(String.self, 13), filter: try row.decode(String?.self, 14))
+            endpoint.signature = settings.signature
+            endpoint.envelopeFields = settings.fields
+            endpoint.payloadFilter = settings.filter
+        } catch {
+            unavailable = unavailable ?? "stored settings unreadable: \(error)"
+        }
+        endpoint.unusable = unavailable
+        endpoint.circuitOpenedAt = try row.decode(Date?.self, 15)
+        endpoint.rateLimit = try row.decode(Int?.self, 16)
+        endpoint.ordered = try row.decode(Bool.self, 17)
+        return endpoint
     }
 
     /// `{"workspace": ["w1", "w2"]}`; anything else in the column is ignored.

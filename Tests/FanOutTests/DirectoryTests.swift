@@ -1,7 +1,9 @@
 @testable import FanOut
 import Foundation
+import HeraldSupport
 import Synchronization
 import Testing
+import TestSupport
 
 /// The directory's cache on a clock of the test's: which lifetime an entry gets, and what
 /// drops it. `reads` counts the loads, i.e. the queries a worker would make.
@@ -181,5 +183,125 @@ import Testing
         #expect(DirectoryChange("probe:1", probe: "probe:1") == .probe)
         #expect(DirectoryChange("probe:2", probe: "probe:1") == .unknown)
         #expect(DirectoryChange("", probe: "probe:1") == .unknown)
+    }
+}
+
+/// Tenants missing from the cache are read together, each once, and a failure stays with
+/// what it concerns.
+@Suite struct DirectoryReadTests {
+    /// A reader that holds its first read until `release`, and notes every read's tenants.
+    final class Reader: Sendable {
+        let reads = Mutex([[UUID]]())
+        let holding = OneShot<Void>()
+        let released = OneShot<Void>()
+        /// Tenants whose read fails alone; `down` fails whole reads.
+        let broken: Set<UUID>
+        let down = Mutex(false)
+
+        init(broken: Set<UUID> = []) { self.broken = broken }
+
+        func read(_ tenants: [UUID]) async throws -> [UUID: Result<[Endpoint], any Error>] {
+            let first = reads.withLock { reads in
+                reads.append(tenants)
+                return reads.count == 1
+            }
+            if first {
+                _ = holding.resume(returning: ())
+                try await released.wait {}
+            }
+            if down.withLock({ $0 }) { throw ReadFailed(tenant: nil) }
+            var found: [UUID: Result<[Endpoint], any Error>] = [:]
+            for tenant in tenants {
+                found[tenant] = broken.contains(tenant)
+                    ? .failure(ReadFailed(tenant: tenant))
+                    : .success([Endpoint(id: UUID(), tenantID: tenant, url: "https://example.com/hook", eventTypes: ["*"], secret: "s")])
+            }
+            return found
+        }
+    }
+
+    struct ReadFailed: Error, Equatable {
+        var tenant: UUID?
+    }
+
+    /// Asks for `tenants` in tasks of their own once the first read is in flight, waits
+    /// until all of them are queued or joined, then lets the first read return.
+    static func askWhileTheFirstReadHolds(
+        _ directory: Directory, _ reader: Reader, first: UUID, then tenants: [UUID], queued: Int
+    ) async throws -> [UUID: Result<[Endpoint]?, any Error>] {
+        let firstAsk = Task { try await directory.endpoints(tenant: first) }
+        try await reader.holding.wait {}
+        let asks = tenants.map { tenant in
+            Task { () -> (UUID, Result<[Endpoint]?, any Error>) in
+                do {
+                    return (tenant, .success(try await directory.endpoints(tenant: tenant)))
+                } catch {
+                    return (tenant, .failure(error))
+                }
+            }
+        }
+        let settled = try await within(.seconds(10)) {
+            while directory.queuedTenants < queued { try await Task.sleep(for: .milliseconds(1)) }
+            return true
+        }
+        #expect(settled == true)
+        _ = reader.released.resume(returning: ())
+        _ = await firstAsk.result
+        var results: [UUID: Result<[Endpoint]?, any Error>] = [:]
+        for ask in asks {
+            let (tenant, result) = await ask.value
+            results[tenant] = result
+        }
+        return results
+    }
+
+    @Test func tenantsAskedWhileAReadIsInFlightAreReadTogetherAndOnce() async throws {
+        let reader = Reader()
+        let directory = Directory(read: reader.read)
+        let first = UUID()
+        let others = (0..<150).map { _ in UUID() }
+        // The first tenant asked again meanwhile joins its read; the others queue.
+        let results = try await Self.askWhileTheFirstReadHolds(directory, reader, first: first, then: others + [first, others[0]], queued: 150)
+        #expect(results.count == 151)
+        #expect(results.values.allSatisfy { (try? $0.get())??.count == 1 })
+        let reads = reader.reads.withLock { $0 }
+        #expect(reads.first == [first])
+        #expect(reads.dropFirst().map(\.count) == [100, 50])
+        #expect(Set(reads.dropFirst().joined()) == Set(others))
+        #expect(directory.cachedTenants == 151)
+    }
+
+    @Test func aTenantThatCannotBeReadFailsAlone() async throws {
+        let (bad, good) = (UUID(), UUID())
+        let reader = Reader(broken: [bad])
+        let directory = Directory(read: reader.read)
+        let results = try await Self.askWhileTheFirstReadHolds(directory, reader, first: UUID(), then: [bad, good], queued: 2)
+        #expect(reader.reads.withLock { $0.count } == 2)
+        #expect(throws: ReadFailed(tenant: bad)) { try results[bad]?.get() }
+        #expect((try results[good]?.get())??.map(\.tenantID) == [good])
+        #expect(directory.cachedTenants == 2)
+    }
+
+    /// The database down: everyone waiting on the read fails with its error, nothing is
+    /// cached, and the next ask reads again.
+    @Test func aFailedReadFailsItsWaitersAndTheNextAskReadsAgain() async throws {
+        let reader = Reader()
+        reader.down.withLock { $0 = true }
+        let directory = Directory(read: reader.read)
+        let tenant = UUID()
+        let results = try await Self.askWhileTheFirstReadHolds(directory, reader, first: UUID(), then: [tenant], queued: 1)
+        #expect(throws: ReadFailed(tenant: nil)) { try results[tenant]?.get() }
+        #expect(directory.cachedTenants == 0)
+        reader.down.withLock { $0 = false }
+        #expect(try await directory.endpoints(tenant: tenant)?.count == 1)
+        #expect(reader.reads.withLock { $0.count } == 3)
+    }
+
+    /// A tenant that does not exist is answered nil by its read and not cached.
+    @Test func aTenantMissingFromTheAnswerIsUnknown() async throws {
+        let directory = Directory { _ in [:] }
+        let tenant = UUID()
+        #expect(try await directory.endpoints(tenant: tenant) == nil)
+        #expect(directory.cachedTenants == 0)
     }
 }

@@ -145,3 +145,40 @@ struct DirectoryNotificationTests {
         }
     }
 }
+
+@Suite("A worker's directory reads PostgreSQL (real server)")
+struct DirectoryReadIntegrationTests {
+    /// Tenants asked at once are read in few statements; each gets its own endpoints, a
+    /// tenant without endpoints an empty list, an unknown one nil.
+    @Test func tenantsAskedTogetherGetTheirOwnEndpoints() async throws {
+        try await DirectoryNotificationTests.withMigratedDatabase { _, pool in
+            var expected: [UUID: Set<UUID>] = [:]
+            for n in 0..<40 {
+                let (tenant, endpoint) = try await DirectoryNotificationTests.addTenant(pool)
+                expected[tenant] = [endpoint]
+                if n % 4 == 0 {
+                    try await pool.query("DELETE FROM endpoints WHERE tenant_id = \(tenant)")
+                    expected[tenant] = []
+                } else if n % 4 == 1 {
+                    let second = UUID()
+                    try await pool.query(
+                        "INSERT INTO endpoints (id, tenant_id, url, event_types, secret) VALUES (\(second), \(tenant), 'http://127.0.0.1:9/z', \(["*"]), 'whsec')")
+                    expected[tenant]?.insert(second)
+                }
+            }
+            let unknown = UUID()
+            let directory = Directory(pool: pool)
+            let answers = try await withThrowingTaskGroup(of: (UUID, Set<UUID>?).self) { group in
+                for tenant in Array(expected.keys) + [unknown] {
+                    group.addTask { (tenant, try await directory.endpoints(tenant: tenant).map { Set($0.map(\.id)) }) }
+                }
+                var answers: [UUID: Set<UUID>?] = [:]
+                for try await (tenant, endpoints) in group { answers[tenant] = endpoints }
+                return answers
+            }
+            #expect(answers.count == 41)
+            for (tenant, endpoints) in expected { #expect(answers[tenant] == .some(endpoints)) }
+            #expect(answers[unknown] == .some(nil))
+        }
+    }
+}
