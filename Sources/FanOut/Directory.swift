@@ -7,20 +7,10 @@ import Synchronization
 
 /// The endpoints of each tenant, cached so that PostgreSQL is not queried per message.
 ///
-/// Without notifications an entry lives `timeToLive`: a change shows up within it. While a
-/// `DirectoryListener` holds a lease of trust (PostgreSQL tells it of every change to a
-/// tenant's endpoints, migration 0021), an entry lives `notifiedTimeToLive`, so a worker
-/// serving thousands of tenants does not read each of them again every few seconds; a
-/// change drops the tenant's entry a moment after its commit. An entry is trusted that
-/// long only if nothing was invalidated while it was read (the read may predate the
-/// change) and only while the lease holds: a listener that stalls or loses its session
-/// lets every entry fall back to `timeToLive`.
-///
-/// Tenants missing from the cache are read together: while one read is in flight, the
-/// tenants asked meanwhile wait for the next, which takes up to `tenantsPerRead` of them in
-/// one statement, and a tenant asked again before its read returns waits for that read.
-/// A worker that starts, or lost its listener, among thousands of tenants makes a few
-/// hundred reads instead of one per tenant.
+/// An entry lives `timeToLive`, or `notifiedTimeToLive` while a `DirectoryListener`'s lease
+/// vouches that every change is being notified (`invalidate`) and nothing changed the
+/// tenant while it was read. Tenants missing from the cache are read together, up to
+/// `tenantsPerRead` in one statement, each once however many ask (docs/ARCHITECTURE.md).
 public final class Directory: Sendable {
     /// Reads the endpoints of each tenant asked; a tenant missing from the answer does not
     /// exist, and one whose endpoints could not be read fails alone.
@@ -36,22 +26,40 @@ public final class Directory: Sendable {
 
     private struct State {
         var entries: [UUID: Entry] = [:]
-        /// Counts invalidations: a read that saw it change may have missed a change.
+        /// Counts `invalidateAll` and lost sessions: a read that saw it change may have missed a change.
         var epoch = 0
         /// Until when the listener's last probe vouches for its notifications.
         var trustedUntil: ContinuousClock.Instant?
-        /// Everyone waiting for a tenant's read, queued or in flight.
-        var waiting: [UUID: [CheckedContinuation<[Endpoint]?, any Error>]] = [:]
-        /// Tenants asked for while a read was in flight, for the next one.
+        /// Those waiting for a tenant's next read.
+        var queued: [UUID: [OneShot<[Endpoint]?>]] = [:]
+        /// The next read's tenants, in the order asked.
         var queue: [UUID] = []
-        var reading = false
+        /// Those waiting for the read in flight, by tenant.
+        var reading: [UUID: [OneShot<[Endpoint]?>]] = [:]
+        /// Tenants of the read in flight invalidated since it began: what it returns for
+        /// them may predate the change, so it answers those who asked before and is not kept.
+        var changedWhileRead: Set<UUID> = []
+        var readInFlight = false
 
         func trusted(at now: ContinuousClock.Instant) -> Bool { trustedUntil.map { now < $0 } ?? false }
 
+        /// The next read's tenants; their waiters move to `reading`.
         mutating func takeQueue() -> [UUID] {
             let taken = Array(queue.prefix(Directory.tenantsPerRead))
             queue.removeFirst(taken.count)
+            for tenant in taken { reading[tenant] = queued.removeValue(forKey: tenant) }
             return taken
+        }
+
+        mutating func invalidate(_ tenant: UUID) {
+            entries[tenant] = nil
+            if reading[tenant] != nil { changedWhileRead.insert(tenant) }
+        }
+
+        mutating func invalidateAll() {
+            epoch += 1
+            entries.removeAll()
+            changedWhileRead.formUnion(reading.keys)
         }
     }
 
@@ -63,8 +71,8 @@ public final class Directory: Sendable {
     private let state = Mutex(State())
 
     /// The endpoints as `read` reads them; Herald reads PostgreSQL
-    /// (`init(pool:timeToLive:keyring:)`). `capacity` bounds the tenants kept; `now` is the
-    /// clock (a test's own).
+    /// (`init(pool:timeToLive:notifiedTimeToLive:capacity:keyring:)`). `capacity` bounds the
+    /// tenants kept; `now` is the clock (a test's own).
     public init(
         timeToLive: Duration = .seconds(5), notifiedTimeToLive: Duration = .seconds(600), capacity: Int = 10_000,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, read: @escaping Read
@@ -107,7 +115,8 @@ public final class Directory: Sendable {
 
     /// The tenant's endpoints, or nil when no such tenant exists. An absent tenant is not
     /// cached: its event is parked, which is final, so it is always checked afresh (a
-    /// tenant created a moment ago, then its parked events replayed, is found).
+    /// tenant created a moment ago, then its parked events replayed, is found). A cancelled
+    /// caller stops waiting at once; the read goes on for the others.
     public func endpoints(tenant: UUID) async throws -> [Endpoint]? {
         let asked = now()
         let cached = state.withLock { state -> [Endpoint]? in
@@ -116,16 +125,22 @@ public final class Directory: Sendable {
             return asked - entry.fetchedAt < lifetime ? entry.endpoints : nil
         }
         if let cached { return cached }
-        return try await withCheckedThrowingContinuation { continuation in
+        let answer = OneShot<[Endpoint]?>()
+        return try await answer.wait {
             let first: [UUID]? = state.withLock { state in
-                if state.waiting[tenant] != nil {
-                    state.waiting[tenant]?.append(continuation)
+                // The read in flight answers only if nothing changed the tenant since it began.
+                if state.reading[tenant] != nil, !state.changedWhileRead.contains(tenant) {
+                    state.reading[tenant]?.append(answer)
                     return nil
                 }
-                state.waiting[tenant] = [continuation]
+                if state.queued[tenant] != nil {
+                    state.queued[tenant]?.append(answer)
+                    return nil
+                }
+                state.queued[tenant] = [answer]
                 state.queue.append(tenant)
-                guard !state.reading else { return nil }
-                state.reading = true
+                guard !state.readInFlight else { return nil }
+                state.readInFlight = true
                 return state.takeQueue()
             }
             // The reader outlives no one: it ends as soon as no tenant waits.
@@ -133,9 +148,7 @@ public final class Directory: Sendable {
         }
     }
 
-    /// Reads `first`, then whatever was asked for meanwhile, until nothing waits. An entry
-    /// is trusted long only if notifications were trusted when its read began and nothing
-    /// was invalidated until it returned.
+    /// Reads `first`, then whatever was asked for meanwhile, until nothing waits.
     private func readAll(_ first: [UUID]) async {
         var tenants = first
         while true {
@@ -147,49 +160,51 @@ public final class Directory: Sendable {
             } catch {
                 outcome = .failure(error)
             }
-            var answers: [(CheckedContinuation<[Endpoint]?, any Error>, Result<[Endpoint]?, any Error>)] = []
+            var answers: [(OneShot<[Endpoint]?>, Result<[Endpoint]?, any Error>)] = []
             let next: [UUID]? = state.withLock { state in
                 let notified = trusted && state.epoch == epoch
                 for tenant in tenants {
+                    let changed = state.changedWhileRead.contains(tenant)
                     let answer: Result<[Endpoint]?, any Error>
                     switch outcome.map({ $0[tenant] }) {
                     case .failure(let error), .success(.failure(let error)?): answer = .failure(error)
                     case .success(nil): answer = .success(nil)
                     case .success(.success(let endpoints)?):
                         answer = .success(endpoints)
-                        if timeToLive > .zero { state.entries[tenant] = Entry(endpoints: endpoints, fetchedAt: started, notified: notified) }
+                        if timeToLive > .zero, !changed {
+                            state.entries[tenant] = Entry(endpoints: endpoints, fetchedAt: started, notified: notified)
+                        }
                     }
-                    for waiting in state.waiting.removeValue(forKey: tenant) ?? [] { answers.append((waiting, answer)) }
+                    for waiting in state.reading.removeValue(forKey: tenant) ?? [] { answers.append((waiting, answer)) }
                 }
+                state.changedWhileRead.removeAll()
                 if state.entries.count > capacity { evict(&state, at: started) }
                 guard !state.queue.isEmpty else {
-                    state.reading = false
+                    state.readInFlight = false
                     return nil
                 }
                 return state.takeQueue()
             }
-            for (waiting, answer) in answers { waiting.resume(with: answer) }
+            for (waiting, answer) in answers {
+                switch answer {
+                case .success(let endpoints): _ = waiting.resume(returning: endpoints)
+                case .failure(let error): _ = waiting.resume(throwing: error)
+                }
+            }
             guard let next else { return }
             tenants = next
         }
     }
 
     /// Drops the cached entry, e.g. after this process disabled one of the tenant's
-    /// endpoints, or when PostgreSQL notified a change.
+    /// endpoints, or when PostgreSQL notified a change; a read of it in flight is not kept.
     public func invalidate(tenant: UUID) {
-        state.withLock { state in
-            state.epoch += 1
-            state.entries[tenant] = nil
-        }
+        state.withLock { $0.invalidate(tenant) }
     }
 
-    /// Drops every entry: notifications may have been missed (a listener's session began
-    /// or ended), or a table was emptied.
+    /// Drops every entry: a table was emptied.
     public func invalidateAll() {
-        state.withLock { state in
-            state.epoch += 1
-            state.entries.removeAll()
-        }
+        state.withLock { $0.invalidateAll() }
     }
 
     /// The listener's probe came back: its notifications are current until `until`.
@@ -202,16 +217,17 @@ public final class Directory: Sendable {
     public func distrustNotifications() {
         state.withLock { state in
             state.trustedUntil = nil
-            state.epoch += 1
-            state.entries.removeAll()
+            state.invalidateAll()
         }
     }
 
-    /// Tenants cached now (for tests and metrics).
+    /// Tenants cached now.
     public var cachedTenants: Int { state.withLock { $0.entries.count } }
 
-    /// Tenants waiting for the next read (for tests).
-    var queuedTenants: Int { state.withLock { $0.queue.count } }
+    /// Askers waiting for the next read, and for the read in flight.
+    var waiting: (queued: Int, onTheRead: Int) {
+        state.withLock { state in (state.queued.values.reduce(0) { $0 + $1.count }, state.reading.values.reduce(0) { $0 + $1.count }) }
+    }
 
     /// Whether a listener's lease holds now.
     public var trustsNotifications: Bool {

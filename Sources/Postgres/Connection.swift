@@ -29,15 +29,22 @@ public final class Connection: Sendable {
     /// arrays always do: a planner run per statement. Unprepared statements are planned
     /// without their values too, so only a session whose every statement has a good plan
     /// without them should ask for it.
+    ///
+    /// With `peerTimeout` the session fails once the server leaves data unacknowledged or
+    /// stays silent that long (TCP keepalives and `tcp_user_timeout`), rather than after the
+    /// system's default of a quarter of an hour: for a session that waits on the server
+    /// (`LISTEN`) and must notice a vanished peer.
     public static func connect(
-        to url: String, applicationName: String = "herald", connectTimeout: Int = 10, genericPlans: Bool = false, logger: Logger
+        to url: String, applicationName: String = "herald", connectTimeout: Int = 10, genericPlans: Bool = false,
+        peerTimeout: Duration? = nil, logger: Logger
     ) async throws -> Connection {
         try ConnectionURL.validate(url)
         let thread = SerialThread(name: "postgres")
         let handle = Handle()
         do {
             try await thread.run {
-                try handle.open(url: url, applicationName: applicationName, connectTimeout: connectTimeout, genericPlans: genericPlans)
+                try handle.open(
+                    url: url, applicationName: applicationName, connectTimeout: connectTimeout, genericPlans: genericPlans, peerTimeout: peerTimeout)
             }
         } catch {
             thread.stop()
@@ -126,10 +133,13 @@ public final class Connection: Sendable {
 public struct DatabaseNotification: Sendable, Equatable {
     public var channel: String
     public var payload: String
+    /// The server process of the session that notified (`pg_backend_pid()` there).
+    public var sender: Int32
 
-    public init(channel: String, payload: String) {
+    public init(channel: String, payload: String, sender: Int32) {
         self.channel = channel
         self.payload = payload
+        self.sender = sender
     }
 }
 
@@ -164,11 +174,16 @@ private final class Handle: @unchecked Sendable {
         ending.deallocate()
     }
 
-    func open(url: String, applicationName: String, connectTimeout: Int, genericPlans: Bool) throws {
+    func open(url: String, applicationName: String, connectTimeout: Int, genericPlans: Bool, peerTimeout: Duration?) throws {
         // Later keywords override what the URL says; `dbname` first is expanded as the URL.
-        let keywords = ["dbname", "application_name", "connect_timeout", "client_encoding", "options"]
+        var keywords = ["dbname", "application_name", "connect_timeout", "client_encoding", "options"]
         let options = "-c timezone=UTC -c datestyle=ISO" + (genericPlans ? " -c plan_cache_mode=force_generic_plan" : "")
-        let values = [url, applicationName, String(connectTimeout), "UTF8", options]
+        var values = [url, applicationName, String(connectTimeout), "UTF8", options]
+        if let peerTimeout {
+            let milliseconds = max(1000, peerTimeout.components.seconds * 1000 + peerTimeout.components.attoseconds / 1_000_000_000_000_000)
+            keywords += ["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"]
+            values += ["1", String(max(1, milliseconds / 2000)), String(max(1, milliseconds / 4000)), "2", String(milliseconds)]
+        }
         let connection = withCStringArray(keywords) { k in
             withCStringArray(values) { v in PQconnectdbParams(k, v, 1) }
         }
@@ -301,7 +316,9 @@ private final class Handle: @unchecked Sendable {
     private static func takeNotifications(_ conn: OpaquePointer) -> [DatabaseNotification] {
         var received: [DatabaseNotification] = []
         while let notify = PQnotifies(conn) {
-            received.append(DatabaseNotification(channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra)))
+            received.append(
+                DatabaseNotification(
+                    channel: String(cString: notify.pointee.relname), payload: String(cString: notify.pointee.extra), sender: notify.pointee.be_pid))
             PQfreemem(notify)
         }
         return received

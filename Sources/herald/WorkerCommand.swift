@@ -92,7 +92,10 @@ struct WorkerCommand: AsyncParsableCommand {
         ]
         // Told of every change to an endpoint, the worker keeps tenants' lists for long.
         if settings.endpointCacheNotifiedTTL > .zero, settings.endpointCacheTTL > .zero {
-            services.insert(DirectoryListener(databaseURL: settings.databaseURL, directory: directory, logger: logger), at: services.count - 2)
+            // A change a stalled session missed is trusted away no longer than without notifications.
+            let lease = min(.seconds(4), settings.endpointCacheTTL)
+            services.insert(
+                DirectoryListener(databaseURL: settings.databaseURL, directory: directory, lease: lease, logger: logger), at: services.count - 2)
         }
         if settings.workerPort > 0 {
             services.append(

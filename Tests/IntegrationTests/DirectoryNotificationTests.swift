@@ -40,14 +40,21 @@ struct DirectoryNotificationTests {
         return (tenant, endpoint)
     }
 
-    /// The payloads that arrive on `herald_directory` within `limit` after the last one.
-    static func drain(_ session: Connection, quiet limit: Duration = .milliseconds(300)) async throws -> [String] {
-        var payloads: [String] = []
-        while true {
-            let batch = try await session.notifications(waitingAtMost: limit)
-            if batch.isEmpty { return payloads }
-            payloads += batch.filter { $0.channel == DirectoryListener.channel }.map(\.payload)
-        }
+    /// The payloads on `herald_directory` before a marker notified now: notifications
+    /// arrive in commit order, so everything the statements before announced is in.
+    static func drain(_ session: Connection, _ pool: Pool) async throws -> [String] {
+        let marker = "marker \(UUID())"
+        try await pool.query("SELECT pg_notify(\(DirectoryListener.channel), \(marker))")
+        return try await within(.seconds(10)) {
+            var payloads: [String] = []
+            while true {
+                for notification in try await session.notifications(waitingAtMost: .milliseconds(100))
+                where notification.channel == DirectoryListener.channel {
+                    if notification.payload == marker { return payloads }
+                    payloads.append(notification.payload)
+                }
+            }
+        } ?? ["(no marker within 10 s)"]
     }
 
     @Test func onlyChangesAWorkerSeesAreAnnounced() async throws {
@@ -57,31 +64,45 @@ struct DirectoryNotificationTests {
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let (other, _) = try await Self.addTenant(pool)
             let text = { (id: UUID) in id.uuidString.lowercased() }
-            #expect(try await Self.drain(session) == [text(tenant), text(other)])
+            #expect(try await Self.drain(session, pool) == [text(tenant), text(other)])
 
             // Counters a delivery moves and the description: no word.
             try await pool.query("UPDATE endpoints SET consecutive_failures = 3, first_failure_at = now(), description = 'x' WHERE id = \(endpoint)")
             try await pool.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/b' WHERE id = \(endpoint)")
-            #expect(try await Self.drain(session) == [text(tenant)])
-            for change: Query in [
-                "UPDATE endpoints SET enabled = false, disabled_at = now() WHERE id = \(endpoint)",
-                "UPDATE endpoints SET circuit_opened_at = now() WHERE id = \(endpoint)",
-                "UPDATE endpoints SET secret = 'whsec2', previous_secret = 'whsec' WHERE id = \(endpoint)",
+            #expect(try await Self.drain(session, pool) == [text(tenant)])
+            // Each column the worker's read takes (Directory.read), alone.
+            let changes: [Query] = [
+                "UPDATE endpoints SET event_types = '{client.created}' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET filters = '{\"workspace\": [\"w1\"]}' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET custom_headers = '{\"X-Studio\": \"1\"}' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET payload_format = 'envelope' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET secret = 'whsec2' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET previous_secret = 'whsec' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET previous_secret_expires_at = now() + interval '1 day' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET enabled = false WHERE id = \(endpoint)",
+                "UPDATE endpoints SET disabled_at = now() WHERE id = \(endpoint)",
+                "UPDATE endpoints SET signature = '{\"profile\": \"standard\"}' WHERE id = \(endpoint)",
+                "UPDATE endpoints SET payload_fields = '{\"id\": \"event_id\"}' WHERE id = \(endpoint)",
                 "UPDATE endpoints SET payload_filter = '{\"data.n\": 1}' WHERE id = \(endpoint)",
-            ] {
+                "UPDATE endpoints SET circuit_opened_at = now() WHERE id = \(endpoint)",
+                "UPDATE endpoints SET rate_limit = 5 WHERE id = \(endpoint)",
+                "UPDATE endpoints SET ordered = true WHERE id = \(endpoint)",
+                "UPDATE endpoints SET id = \(UUID()) WHERE tenant_id = \(tenant)",
+            ]
+            for (index, change) in changes.enumerated() {
                 try await pool.query(change)
-                #expect(try await Self.drain(session) == [text(tenant)])
+                #expect(try await Self.drain(session, pool) == [text(tenant)], "change \(index)")
             }
             // Moved to another tenant: both lists changed. One word per tenant and transaction.
-            try await pool.query("UPDATE endpoints SET tenant_id = \(other) WHERE id = \(endpoint)")
-            #expect(Set(try await Self.drain(session)) == [text(tenant), text(other)])
+            try await pool.query("UPDATE endpoints SET tenant_id = \(other) WHERE tenant_id = \(tenant)")
+            #expect(Set(try await Self.drain(session, pool)) == [text(tenant), text(other)])
             try await pool.withConnection { connection in
                 try await connection.transaction { tx in
                     try await tx.query("UPDATE endpoints SET url = 'http://127.0.0.1:9/c' WHERE tenant_id = \(other)")
                     try await tx.query("UPDATE endpoints SET rate_limit = 5 WHERE tenant_id = \(other)")
                 }
             }
-            #expect(try await Self.drain(session) == [text(other)])
+            #expect(try await Self.drain(session, pool) == [text(other)])
             // Rolled back: nothing happened, nothing is said.
             try? await pool.withConnection { connection in
                 try await connection.transaction { tx in
@@ -89,13 +110,18 @@ struct DirectoryNotificationTests {
                     try await tx.query("SELECT 1/0")
                 }
             }
-            #expect(try await Self.drain(session) == [])
-            try await pool.query("DELETE FROM endpoints WHERE id = \(endpoint)")
-            #expect(try await Self.drain(session) == [text(other)])
-            try await pool.query("DELETE FROM tenants WHERE id = \(tenant)")
-            #expect(try await Self.drain(session) == [text(tenant)])
+            #expect(try await Self.drain(session, pool) == [])
+            try await pool.query("DELETE FROM endpoints WHERE tenant_id = \(other) AND url = 'http://127.0.0.1:9/c'")
+            #expect(try await Self.drain(session, pool) == [text(other)])
+            // A tenant's id changed: the old one is no tenant now.
+            let renamed = UUID()
+            try await pool.query("UPDATE tenants SET id = \(renamed) WHERE id = \(tenant)")
+            #expect(try await Self.drain(session, pool) == [text(tenant)])
+            try await pool.query("UPDATE tenants SET name = 'Studio B' WHERE id = \(renamed)")
+            try await pool.query("DELETE FROM tenants WHERE id = \(renamed)")
+            #expect(try await Self.drain(session, pool) == [text(renamed)])
             try await pool.query("TRUNCATE endpoints CASCADE")
-            #expect(try await Self.drain(session) == ["*"])
+            #expect(try await Self.drain(session, pool) == ["*"])
             await session.close()
         }
     }
@@ -109,7 +135,7 @@ struct DirectoryNotificationTests {
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let directory = Directory(pool: pool, timeToLive: .seconds(3600), notifiedTimeToLive: .seconds(3600))
             let listener = DirectoryListener(
-                databaseURL: url, directory: directory, probeInterval: .milliseconds(100), retryDelay: .milliseconds(100), logger: TestServices.logger)
+                databaseURL: url, directory: directory, lease: .milliseconds(200), retryDelay: .milliseconds(100), logger: TestServices.logger)
             let running = Task { try await listener.run() }
             defer { running.cancel() }
             let trusted = try await within(.seconds(10)) {
