@@ -135,12 +135,6 @@ public struct DatabaseNotification: Sendable, Equatable {
     public var payload: String
     /// The server process of the session that notified (`pg_backend_pid()` there).
     public var sender: Int32
-
-    public init(channel: String, payload: String, sender: Int32) {
-        self.channel = channel
-        self.payload = payload
-        self.sender = sender
-    }
 }
 
 /// The `PGconn` of one `Connection`.
