@@ -18,12 +18,13 @@ struct CPUSnapshot {
     /// The key of `perDelivery`'s result that holds the workers' sleeps per delivery.
     static let sleepsKey = "worker sleeps"
 
-    /// The workers are the given processes; PostgreSQL every `postgres` process (with the
+    /// The workers are the given processes, and so are the `herald api` processes (kind
+    /// `api`, counted only where given); PostgreSQL every `postgres` process (with the
     /// backends that have exited, counted in their parent's children's time), RabbitMQ
     /// every `beam.smp`, nginx every `nginx`, and the producer this benchmark process.
-    static func take(workers: [Int32]) -> CPUSnapshot {
+    static func take(workers: [Int32], apis: [Int32] = []) -> CPUSnapshot {
         var snapshot = CPUSnapshot()
-        let workerSet = Set(workers)
+        let workerSet = Set(workers), apiSet = Set(apis)
         let own = ProcessInfo.processInfo.processIdentifier
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap { Int32($0) } ?? []
@@ -40,6 +41,8 @@ struct CPUSnapshot {
             let kind: String?
             if workerSet.contains(pid) {
                 kind = "worker"
+            } else if apiSet.contains(pid) {
+                kind = "api"
             } else if pid == own {
                 kind = "producer"
             } else if command == "postgres" {
@@ -52,8 +55,8 @@ struct CPUSnapshot {
                 kind = nil
             }
             guard let kind else { continue }
-            // A worker's and the producer's children are not theirs to count.
-            let children = kind == "worker" || kind == "producer" ? 0 : childUser + childSystem
+            // Herald's and the producer's children are not theirs to count.
+            let children = kind == "worker" || kind == "api" || kind == "producer" ? 0 : childUser + childSystem
             snapshot.seconds[kind, default: 0] += (user + system + children) / ticks
             if kind == "worker" { snapshot.workerSleeps += voluntarySwitches(of: pid) }
         }
@@ -77,7 +80,7 @@ struct CPUSnapshot {
     /// Microseconds of CPU per delivery of each kind, from `self` to `later`.
     func perDelivery(until later: CPUSnapshot, deliveries: Int) -> [String: Double] {
         var cost: [String: Double] = [:]
-        for kind in Self.kinds {
+        for kind in Self.kinds + (later.seconds["api"] == nil ? [] : ["api"]) {
             cost[kind] = max(0, (later.seconds[kind] ?? 0) - (seconds[kind] ?? 0)) * 1e6 / Double(max(1, deliveries))
         }
         cost[Self.sleepsKey] = Double(max(0, later.workerSleeps - workerSleeps)) / Double(max(1, deliveries))

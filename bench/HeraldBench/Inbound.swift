@@ -16,6 +16,17 @@ struct InboundFigures {
     var max: Double
     var samples: Int
     var rate: Int
+    /// µs of CPU per accepted webhook, from the first send until every one is delivered,
+    /// by kind of process (`CPUSnapshot`; the senders are the producer).
+    var cost: [String: Double]
+}
+
+/// The inbound line: what each process spent per accepted webhook, through its delivery.
+func inboundCostLine(_ cost: [String: Double]) -> String {
+    let names = [("api", "API"), ("worker", "worker"), ("postgres", "PostgreSQL"), ("rabbitmq", "RabbitMQ"), ("producer", "senders"), ("nginx", "nginx")]
+    let parts = names.map { "\($0.1) \(format(cost[$0.0] ?? .nan, "", decimals: 0).trimmingCharacters(in: .whitespaces))" }
+    let herald = ["api", "worker", "postgres", "rabbitmq"].reduce(0) { $0 + (cost[$1] ?? 0) }
+    return parts.joined(separator: ", ") + " µs; API + worker + PostgreSQL + RabbitMQ \(format(herald, "µs"))"
 }
 
 func inbound(_ options: Options, count: Int = 5000, senders: Int = 32, rate: Int = 200, seconds: Int = 10) async throws -> InboundFigures {
@@ -26,7 +37,8 @@ func inbound(_ options: Options, count: Int = 5000, senders: Int = 32, rate: Int
         let api = try APIProcess(options, databaseURL: database.url, prefix: scenario.topology.topology.prefix)
         let client = Client()
         do {
-            let figures = try await measureInbound(api, client, database: database, tenant: tenant, options: options, count: count, senders: senders, rate: rate, seconds: seconds)
+            let figures = try await measureInbound(
+                api, client, scenario: scenario, tenant: tenant, options: options, count: count, senders: senders, rate: rate, seconds: seconds)
             api.stop()
             await client.shutdown()
             return figures
@@ -39,8 +51,9 @@ func inbound(_ options: Options, count: Int = 5000, senders: Int = 32, rate: Int
 }
 
 private func measureInbound(
-    _ api: APIProcess, _ client: Client, database: ScenarioDatabase, tenant: String, options: Options, count: Int, senders: Int, rate: Int, seconds: Int
+    _ api: APIProcess, _ client: Client, scenario: Scenario, tenant: String, options: Options, count: Int, senders: Int, rate: Int, seconds: Int
 ) async throws -> InboundFigures {
+    let database = scenario.database
     try await api.awaitHealthy(client)
     func object(_ response: HTTPClient.Response) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
@@ -69,6 +82,8 @@ private func measureInbound(
 
     // Throughput: `senders` concurrent senders, each sending its next as soon as one is answered.
     let accepted = Locked(0)
+    let workers = scenario.workers.map(\.process.processIdentifier), apis = [api.process.processIdentifier]
+    let before = CPUSnapshot.take(workers: workers, apis: apis)
     let started = ContinuousClock.now
     await withTaskGroup(of: Void.self) { group in
         for lane in 0..<senders {
@@ -85,6 +100,8 @@ private func measureInbound(
     let acceptedCount = accepted.withLock { $0 }
     guard acceptedCount == count else { throw BenchError("inbound: \(count - acceptedCount) of \(count) refused") }
     try await database.await("SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered'", reaches: count, within: .seconds(300), label: "inbound")
+    let cost = before.perDelivery(until: CPUSnapshot.take(workers: workers, apis: apis), deliveries: count)
+    say("inbound: CPU per accepted webhook: \(inboundCostLine(cost))")
 
     // Latency: paced, each timed from its 200 to the receiver's log line.
     let log = AccessLog(path: options.accessLog)
@@ -124,5 +141,5 @@ private func measureInbound(
     latencies.sort()
     return InboundFigures(
         acceptedPerSecond: Double(count) / elapsed, senders: senders, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99),
-        max: latencies.last ?? .nan, samples: latencies.count, rate: rate)
+        max: latencies.last ?? .nan, samples: latencies.count, rate: rate, cost: cost)
 }

@@ -295,6 +295,7 @@ func main() async -> Int32 {
             Row(
                 number: "", name: "  sender's 200 → endpoint's request, at \(figures.rate)/s",
                 value: "p50 \(format(figures.p50, "ms", decimals: 1)), p99 \(format(figures.p99, "ms", decimals: 1)), max \(format(figures.max, "ms", decimals: 0)) (\(figures.samples) samples)"))
+        rows.append(Row(number: "", name: "  CPU per accepted webhook, through its delivery", value: inboundCostLine(figures.cost)))
     }
 
     let date = ISO8601DateFormatter().string(from: Date())
