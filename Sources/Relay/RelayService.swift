@@ -71,13 +71,15 @@ public struct RelayService: Service, CustomStringConvertible {
     /// Relays one batch; returns the rows it settled (sent or refused as invalid).
     public func relayBatch() async throws -> Int {
         try await pool.transaction { tx in
-            let rows = try await tx.query(
-                """
+            // Prepared, as the update below: a relay woken for every inbound webhook runs
+            // them for batches of a few rows.
+            let pending: Query = """
                 SELECT id, tenant_id, event_id, type, occurred_at, data::text, attributes::text
                 FROM outbox WHERE sent_at IS NULL AND error IS NULL
                 ORDER BY id LIMIT \(batchSize)
                 FOR UPDATE SKIP LOCKED
-                """)
+                """
+            let rows = try await tx.query(pending.prepared())
             guard !rows.isEmpty else { return 0 }
             var invalid: [(Int64, String)] = []
             var events: [(Int64, Event)] = []
@@ -103,7 +105,8 @@ public struct RelayService: Service, CustomStringConvertible {
             }
             let sent = events.map { String($0.0) }
             if !sent.isEmpty {
-                try await tx.query("UPDATE outbox SET sent_at = now() WHERE id = ANY(\(sent)::bigint[])")
+                let settled: Query = "UPDATE outbox SET sent_at = now() WHERE id = ANY(\(sent)::bigint[])"
+                try await tx.query(settled.prepared())
             }
             for (id, reason) in invalid {
                 try await tx.query("UPDATE outbox SET error = \(reason) WHERE id = \(id)")

@@ -30,9 +30,10 @@ package struct InboundRequest: Sendable {
         self.remoteAddress = remoteAddress
     }
 
-    /// The first value of a header, by case-insensitive name.
+    /// The first value of a header, by name compared as HTTP compares them: ASCII letters
+    /// in either case, every other byte as it is.
     package func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { HTTPToken.equalIgnoringASCIICase($0.name, name) }?.value
     }
 }
 
