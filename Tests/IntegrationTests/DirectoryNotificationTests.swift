@@ -135,7 +135,7 @@ struct DirectoryNotificationTests {
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let directory = Directory(pool: pool, timeToLive: .seconds(3600), notifiedTimeToLive: .seconds(3600))
             let listener = DirectoryListener(
-                databaseURL: url, directory: directory, lease: .milliseconds(200), retryDelay: .milliseconds(100), logger: TestServices.logger)
+                databaseURL: url, directory: directory, lease: .milliseconds(200), retryDelay: .seconds(2), logger: TestServices.logger)
             let running = Task { try await listener.run() }
             defer { running.cancel() }
             let trusted = try await within(.seconds(10)) {
@@ -161,7 +161,8 @@ struct DirectoryNotificationTests {
                 return true
             }
             #expect(dropped == true)
-            let back = try await within(.seconds(10)) {
+            // The listener waits its retry delay (2 s: the window above) before a new session.
+            let back = try await within(.seconds(20)) {
                 while !directory.trustsNotifications { try await Task.sleep(for: .milliseconds(10)) }
                 return true
             }

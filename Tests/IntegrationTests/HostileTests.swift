@@ -24,7 +24,7 @@ struct HostileTests {
             try await hostile.waitForRequests(1)
             try await pipeline.publish("healthy.event", tenant: tenant)
             // Whatever the hostile receiver does, the healthy one is served meanwhile.
-            try await healthy.waitForRequests(1, timeout: .seconds(5))
+            try await healthy.waitForRequests(1, timeout: .seconds(15))
             try await pipeline.eventually(timeout: .seconds(30), "the hostile attempt is recorded") {
                 try await !pipeline.pool.query("SELECT 1 FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = \(bad)").isEmpty
             }

@@ -18,7 +18,9 @@ struct IsolationTests {
     @Test func aHangingEndpointHoldsOnlyItsLimitAndLosesNothing() async throws {
         var options = Pipeline.Options()
         options.endpointConcurrency = 2
-        options.httpTimeout = .seconds(5)
+        // Long enough that the hung requests outlast the healthy endpoint's twenty on a slow
+        // machine: a timed-out one would be sent again and counted below.
+        options.httpTimeout = .seconds(15)
         let hang = Switch()
         let slow = try await TestHTTPServer.start { _ in hang.isHanging ? .hang : .status(200) }
         let healthy = try await TestHTTPServer.start()
