@@ -19,19 +19,24 @@ public struct RelayService: Service, CustomStringConvertible {
     let batchSize: Int
     let idleInterval: Duration
     let bell: RelayBell
+    let prepares: Bool
     let logger: Logger
 
     /// `bell`: rung by whoever just wrote to the outbox in this process (an inbound
     /// webhook's event), so it is published at once instead of at the next look.
+    /// `prepares`: the statements are prepared once per session, for Herald's own database,
+    /// whose sessions a pooler must keep anyway (the workers prepare theirs); not for a
+    /// CRM's database, which may sit behind a pooler in transaction mode.
     public init(
         pool: Pool, producer: Producer, batchSize: Int = 200, idleInterval: Duration = .milliseconds(200), bell: RelayBell = RelayBell(),
-        logger: Logger
+        prepares: Bool = false, logger: Logger
     ) {
         self.pool = pool
         self.producer = producer
         self.batchSize = batchSize
         self.idleInterval = idleInterval
         self.bell = bell
+        self.prepares = prepares
         self.logger = logger
     }
 
@@ -71,15 +76,14 @@ public struct RelayService: Service, CustomStringConvertible {
     /// Relays one batch; returns the rows it settled (sent or refused as invalid).
     public func relayBatch() async throws -> Int {
         try await pool.transaction { tx in
-            // Prepared, as the update below: a relay woken for every inbound webhook runs
-            // them for batches of a few rows.
+            // A relay woken for every inbound webhook runs these for batches of a few rows.
             let pending: Query = """
                 SELECT id, tenant_id, event_id, type, occurred_at, data::text, attributes::text
                 FROM outbox WHERE sent_at IS NULL AND error IS NULL
                 ORDER BY id LIMIT \(batchSize)
                 FOR UPDATE SKIP LOCKED
                 """
-            let rows = try await tx.query(pending.prepared())
+            let rows = try await tx.query(prepares ? pending.prepared() : pending)
             guard !rows.isEmpty else { return 0 }
             var invalid: [(Int64, String)] = []
             var events: [(Int64, Event)] = []
@@ -106,7 +110,7 @@ public struct RelayService: Service, CustomStringConvertible {
             let sent = events.map { String($0.0) }
             if !sent.isEmpty {
                 let settled: Query = "UPDATE outbox SET sent_at = now() WHERE id = ANY(\(sent)::bigint[])"
-                try await tx.query(settled.prepared())
+                try await tx.query(prepares ? settled.prepared() : settled)
             }
             for (id, reason) in invalid {
                 try await tx.query("UPDATE outbox SET error = \(reason) WHERE id = \(id)")

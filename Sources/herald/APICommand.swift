@@ -46,7 +46,7 @@ struct APICommand: AsyncParsableCommand {
         // Inbound webhooks' events go through this database's outbox; this relay publishes
         // them the moment they are stored (and, with any other relay, what a CRM writes there).
         let bell = RelayBell()
-        let relay = RelayService(pool: pool, producer: producer, bell: bell, logger: logger)
+        let relay = RelayService(pool: pool, producer: producer, bell: bell, prepares: true, logger: logger)
         let parking = ParkingLot(amqpURL: settings.amqpURL, topology: topology, maxMessageBytes: settings.maxMessageBytes, logger: logger)
         let urlPolicy = URLPolicy(
             allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,

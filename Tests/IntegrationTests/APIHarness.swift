@@ -39,7 +39,7 @@ struct APIHarness {
             let dispatcher = Dispatcher(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger)
             // As in `herald api`: inbound webhooks' events leave through this relay.
             let bell = RelayBell()
-            let relay = RelayService(pool: pipeline.pool, producer: pipeline.producer, bell: bell, logger: TestServices.logger)
+            let relay = RelayService(pool: pipeline.pool, producer: pipeline.producer, bell: bell, prepares: true, logger: TestServices.logger)
             let urlPolicy = URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"])
             let api = API(
                 configuration: .init(

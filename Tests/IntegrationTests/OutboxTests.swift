@@ -31,11 +31,13 @@ struct OutboxTests {
                 }
                 throw Abort()
             }
-            let relays = (0..<2).map { _ in
+            // One relay prepares its statements (as the API's does), the other sends them as text
+            // (as `herald relay` does on a CRM's database).
+            let relays = (0..<2).map { n in
                 RelayService(
                     pool: pipeline.pool,
                     producer: Producer(configuration: .init(amqpURL: TestServices.amqpURL, exchange: pipeline.topology.eventsExchange), logger: TestServices.logger),
-                    batchSize: 25, logger: TestServices.logger)
+                    batchSize: 25, prepares: n == 0, logger: TestServices.logger)
             }
             let tasks = relays.map { relay in Task { try await relay.run() } }
             try await pipeline.eventually("every committed row is sent") {
