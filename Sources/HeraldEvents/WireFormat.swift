@@ -129,7 +129,8 @@ public enum WireFormat {
     }
 }
 
-/// JSON string literals without a serializer round trip.
+/// JSON string literals without a serializer round trip, escaped as Foundation's encoders
+/// escape them (the two-character forms where JSON has one, `\u00XX` for other controls).
 public enum JSONText {
     public static func string(_ text: String) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "\"")]
@@ -141,6 +142,8 @@ public enum JSONText {
             case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
             case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
             case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
+            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
+            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
             case 0..<0x20:
                 let hex = Array("0123456789abcdef".utf8)
                 out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]

@@ -148,6 +148,10 @@ private final class Handle: @unchecked Sendable {
     private var statements: [StatementKey: (name: String, used: Int)] = [:]
     private var uses = 0
     private var statementsMade = 0
+    /// The server dropped prepared statements (`DISCARD ALL`) while a transaction it aborted
+    /// was open: `statements` was emptied, and the server's own list is emptied too before
+    /// the next statement is prepared, so that the two agree again.
+    private var deallocateAll = false
     static let statementLimit = 32
     /// Set by libpq's notice receiver when the server says it is ending the session (a
     /// FATAL notice read while idle): its close may not have arrived yet, and a statement
@@ -253,10 +257,17 @@ private final class Handle: @unchecked Sendable {
             do {
                 return try rows(of: result, conn: conn, sql: sql)
             } catch let error as DatabaseError where Self.invalidatesStatement.contains(error.sqlState ?? "") {
-                // Gone (`DISCARD ALL`) or planned for columns a migration changed: prepared
+                // Gone (`DISCARD ALL`: then every other one is gone too, and is forgotten
+                // with it, so the rest of a transaction that fails here fails no further
+                // when run again) or planned for columns a migration changed: prepared
                 // afresh, and run again when no transaction was aborted by the failure.
-                statements[StatementKey(sql: sql, types: types)] = nil
-                if error.sqlState == "0A000" { PQclear(PQexec(conn, "DEALLOCATE \(name)")) }
+                if error.sqlState == "26000" {
+                    statements.removeAll()
+                    deallocateAll = true
+                } else {
+                    statements[StatementKey(sql: sql, types: types)] = nil
+                    PQclear(PQexec(conn, "DEALLOCATE \(name)"))
+                }
                 guard !retried, PQtransactionStatus(conn) == PQTRANS_IDLE else { throw error }
                 retried = true
             }
@@ -268,6 +279,11 @@ private final class Handle: @unchecked Sendable {
 
     /// The name of the session's prepared statement for `sql`, prepared now if it is new.
     private func statement(sql: String, types: [Oid], conn: OpaquePointer) throws -> String {
+        // Not in a transaction the server aborted, where it would run nothing.
+        if deallocateAll, PQtransactionStatus(conn) != PQTRANS_INERROR {
+            _ = try rows(of: PQexec(conn, "DEALLOCATE ALL"), conn: conn, sql: "DEALLOCATE ALL")
+            deallocateAll = false
+        }
         uses += 1
         let key = StatementKey(sql: sql, types: types)
         if let known = statements[key] {

@@ -62,8 +62,9 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
         Query(segments: lhs.segments + rhs.segments)
     }
 
-    /// The same statement, parsed and planned once per connection and then run from that
-    /// plan: for the statements a worker runs for every batch. Its text must not vary
+    /// The same statement, parsed once per connection and then run from PostgreSQL's plan
+    /// cache (planned once in a session with `genericPlans`): for the statements a worker
+    /// runs for every batch and the API for every inbound request. Its text must not vary
     /// with the data (a batch passes each column as one array, `Column`), or every
     /// variant would hold a plan of its own.
     public func prepared() -> Query {

@@ -271,6 +271,7 @@ import Testing
 
     @Test func jsonStringsAreEscaped() {
         #expect(String(decoding: JSONText.string("a\"b\\c\nd\u{1}"), as: UTF8.self) == #""a\"b\\c\nd\u0001""#)
+        #expect(String(decoding: JSONText.string("\u{8}\u{C}\r\t\u{1F}/"), as: UTF8.self) == #""\b\f\r\t\u001f/""#)
     }
 
 }

@@ -3,8 +3,8 @@ import Testing
 
 @testable import Inbound
 
-/// The headers a stored webhook keeps: JSON the database accepts, read back as they came,
-/// credentials left out.
+/// The headers a stored webhook keeps: valid JSON, read back as they came, credentials
+/// left out.
 @Suite struct StoredHeadersTests {
     func source(_ verification: Verification = .github) -> InboundSource {
         InboundSource(id: UUID(), tenantID: UUID(), name: "forms", verification: verification)

@@ -195,6 +195,20 @@ struct PostgresIntegrationTests {
         // The session still lists "SELECT 39" as prepared: the failed run prepares it again.
         #expect(try await connection.query(Query(stringLiteral: "SELECT 39").prepared())[0].decode(Int.self, 0) == 39)
         #expect(try await prepared().count == 1)
+        // Inside a transaction the first statement found gone aborts it; every other one the
+        // session listed is forgotten with it (and one made meanwhile is deallocated), so the
+        // transaction run again succeeds whole, each statement prepared once.
+        try await connection.query("DISCARD ALL")
+        let twice = {
+            try await connection.transaction { tx in
+                try await tx.query(Query(stringLiteral: "SELECT 38").prepared())[0].decode(Int.self, 0)
+                    + tx.query(Query(stringLiteral: "SELECT 39").prepared())[0].decode(Int.self, 0)
+            }
+        }
+        await #expect(throws: DatabaseError.self) { try await twice() }
+        #expect(try await twice() == 77)
+        let listed = try await connection.query("SELECT statement FROM pg_prepared_statements").map { try $0.decode(String.self, 0) }
+        #expect(listed.count == 2, "\(listed)")
         // A migration that changes what a prepared statement returns: prepared again, once.
         try await connection.query("CREATE TEMPORARY TABLE t (a int)")
         try await connection.query("INSERT INTO t VALUES (1)")
@@ -202,7 +216,7 @@ struct PostgresIntegrationTests {
         #expect(try await connection.query(all.prepared()).columns == ["a"])
         try await connection.query("ALTER TABLE t ADD COLUMN b int")
         #expect(try await connection.query(all.prepared()).columns == ["a", "b"])
-        #expect(try await prepared().count == 2, "the first plan's statement is deallocated")
+        #expect(try await prepared().count == 3, "the first plan's statement is deallocated")
         await connection.close()
     }
 
