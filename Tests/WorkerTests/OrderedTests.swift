@@ -5,6 +5,7 @@ import FanOut
 import Foundation
 import HTTPClient
 import Records
+import HeraldSupport
 import Synchronization
 import Testing
 import TestSupport

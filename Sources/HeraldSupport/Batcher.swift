@@ -1,4 +1,4 @@
-import Synchronization
+package import Synchronization
 
 /// Gathers the items that concurrent tasks submit and writes them with one call per batch:
 /// while a batch is being written, the next one fills up, so batches grow with the load
@@ -7,48 +7,50 @@ import Synchronization
 /// Each submitter waits for its own item's result. When a batch fails (nothing of it was
 /// committed), its items are written one by one, so that one bad item fails alone and
 /// never holds back the others.
-final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
-    typealias Flush = @Sendable ([Item]) async throws -> [Output]
+package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
+    package typealias Flush = @Sendable ([Item]) async throws -> [Output]
     /// A flush that may ask, while it writes, whether items wait for the next flush.
-    typealias FlushSeeingQueue = @Sendable (_ items: [Item], _ more: @escaping @Sendable () -> Bool) async throws -> [Output]
+    package typealias FlushSeeingQueue = @Sendable (_ items: [Item], _ more: @escaping @Sendable () -> Bool) async throws -> [Output]
 
     /// A class: the batcher is generic, and a generic struct holding a continuation was
     /// copied through its value witnesses, which look the continuation's type up in the
     /// runtime on every copy (eighteen times per delivery, counted with callgrind).
-    private final class Waiting: Sendable {
-        let item: Item
-        let continuation: CheckedContinuation<Output, any Error>
+    @usableFromInline final class Waiting: Sendable {
+        @usableFromInline let item: Item
+        @usableFromInline let continuation: CheckedContinuation<Output, any Error>
 
-        init(item: Item, continuation: CheckedContinuation<Output, any Error>) {
+        @inlinable init(item: Item, continuation: CheckedContinuation<Output, any Error>) {
             self.item = item
             self.continuation = continuation
         }
     }
 
-    private struct State {
-        var waiting: [Waiting] = []
-        var flushing = 0
+    @usableFromInline struct State {
+        @usableFromInline var waiting: [Waiting] = []
+        @usableFromInline var flushing = 0
         /// In order: the failure that stopped the batcher; every later item fails with it.
-        var stopped: (any Error)?
+        @usableFromInline var stopped: (any Error)?
+
+        @usableFromInline init() {}
     }
 
-    private let flush: FlushSeeingQueue
-    private let maxBatch: Int
+    @usableFromInline let flush: FlushSeeingQueue
+    @usableFromInline let maxBatch: Int
     /// A batch holds items of at most this much `weight` in all (at least one item), so
     /// that large items make smaller batches: a statement's parameters are copied on
     /// their way to the database, and a batch of large events would hold them several times.
-    private let maxWeight: Int
-    private let weight: @Sendable (Item) -> Int
-    private let maxFlushes: Int
+    @usableFromInline let maxWeight: Int
+    @usableFromInline let weight: @Sendable (Item) -> Int
+    @usableFromInline let maxFlushes: Int
     /// Nil: items are independent. Otherwise items are written strictly in submission
     /// order (one flush at a time), and a failed batch is written one by one in order up to
     /// the first item whose error this does not call its own; that item, the rest and every
     /// later item fail with that error, so nothing is written after something before it failed.
-    private let ownFailure: (@Sendable (any Error) -> Bool)?
-    private let state = Mutex(State())
+    @usableFromInline let ownFailure: (@Sendable (any Error) -> Bool)?
+    @usableFromInline let state: Mutex<State> = Mutex(State())
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
-    convenience init(
+    package convenience init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
         flush: @escaping Flush
     ) {
@@ -57,7 +59,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// `flush` returns one output per item, in order, and is told whether more items wait
     /// behind its batch; at most `maxFlushes` run at once.
-    init(
+    package init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
         flushSeeingQueue flush: @escaping FlushSeeingQueue
     ) {
@@ -72,7 +74,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// A batcher that writes in submission order and stops at the first failure that
     /// `ownFailure` does not isolate to its item (an item the database refuses is one).
-    init(
+    package init(
         orderedBatch maxBatch: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
         ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush
     ) {
@@ -86,10 +88,10 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Items waiting for a flush to start.
-    var queued: Int { state.withLock { $0.waiting.count } }
+    @inlinable package var queued: Int { state.withLock { $0.waiting.count } }
 
     /// `queued` runs once the item has its place in the order (before it is written).
-    func submit(_ item: Item, queued: () -> Void = {}) async throws -> Output {
+    @inlinable package func submit(_ item: Item, queued: () -> Void = {}) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             let batch: [Waiting]? = state.withLock { state in
                 if let stopped = state.stopped {
@@ -109,7 +111,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         }
     }
 
-    private func take(_ state: inout State) -> [Waiting] {
+    @inlinable func take(_ state: inout State) -> [Waiting] {
         var count = 0
         var total = 0
         for waiting in state.waiting.prefix(maxBatch) {
@@ -123,7 +125,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Writes `batch`, then whatever queued up meanwhile, until nothing waits.
-    private func drain(_ batch: [Waiting]) async {
+    @inlinable func drain(_ batch: [Waiting]) async {
         let more: @Sendable () -> Bool = { [self] in queued > 0 }
         var batch = batch
         while true {
@@ -163,7 +165,7 @@ final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Fails `rest` and everything waiting or submitted later with `error`.
-    private func stop(after rest: [Waiting], _ error: any Error) {
+    @inlinable func stop(after rest: [Waiting], _ error: any Error) {
         let waiting = state.withLock { state in
             state.stopped = error
             defer { state.waiting.removeAll() }
