@@ -7,6 +7,10 @@ package import Synchronization
 /// Each submitter waits for its own item's result. When a batch fails (nothing of it was
 /// committed), its items are written one by one, so that one bad item fails alone and
 /// never holds back the others.
+///
+/// Its work is `@inlinable` (its state `@usableFromInline`) so that a module using it
+/// specialises it for its items: called across the boundary unspecialised, the worker's
+/// batchers cost about 3.5 % more instructions per delivery.
 package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     package typealias Flush = @Sendable ([Item]) async throws -> [Output]
     /// A flush that may ask, while it writes, whether items wait for the next flush.
