@@ -224,6 +224,15 @@ import TestSupport
         var tenant: UUID?
     }
 
+    /// Whether, within ten seconds, `queued` askers wait for the next read and `onTheRead`
+    /// for the one in flight.
+    static func awaitWaiting(_ directory: Directory, queued: Int, onTheRead: Int) async throws -> Bool {
+        try await within(.seconds(10)) {
+            while directory.waiting != (queued, onTheRead) { try await Task.sleep(for: .milliseconds(1)) }
+            return true
+        } == true
+    }
+
     /// Asks for `tenants` in tasks of their own once the first read is in flight, waits
     /// until `queued` askers wait for the next read and `onTheRead` for the first, then lets
     /// the first read return. The answers in the order asked.
@@ -241,11 +250,7 @@ import TestSupport
                 }
             }
         }
-        let settled = try await within(.seconds(10)) {
-            while directory.waiting != (queued, onTheRead) { try await Task.sleep(for: .milliseconds(1)) }
-            return true
-        }
-        #expect(settled == true, "waiting \(directory.waiting)")
+        #expect(try await Self.awaitWaiting(directory, queued: queued, onTheRead: onTheRead), "waiting \(directory.waiting)")
         _ = reader.released.resume(returning: ())
         _ = await firstAsk.result
         var results: [(UUID, Result<[Endpoint]?, any Error>)] = []
@@ -284,11 +289,7 @@ import TestSupport
         try await reader.holding.wait {}
         directory.invalidate(tenant: tenant)
         let after = Task { try await directory.endpoints(tenant: tenant) }
-        let queued = try await within(.seconds(10)) {
-            while directory.waiting != (1, 1) { try await Task.sleep(for: .milliseconds(1)) }
-            return true
-        }
-        #expect(queued == true)
+        #expect(try await Self.awaitWaiting(directory, queued: 1, onTheRead: 1))
         _ = reader.released.resume(returning: ())
         let (old, new) = (try await before.value?.first?.id, try await after.value?.first?.id)
         #expect(reader.reads.withLock { $0 } == [[tenant], [tenant]])
@@ -304,11 +305,7 @@ import TestSupport
         let staying = Task { try await directory.endpoints(tenant: tenant) }
         try await reader.holding.wait {}
         let leaving = Task { try await directory.endpoints(tenant: tenant) }
-        let joined = try await within(.seconds(10)) {
-            while directory.waiting != (0, 2) { try await Task.sleep(for: .milliseconds(1)) }
-            return true
-        }
-        #expect(joined == true)
+        #expect(try await Self.awaitWaiting(directory, queued: 0, onTheRead: 2))
         leaving.cancel()
         let left = try await within(.seconds(10)) { () -> Bool? in
             if case .failure(let error) = await leaving.result { return error is CancellationError }
