@@ -191,6 +191,25 @@ public struct Column: Sendable {
         bind = Bind(binary: array.bytes, oid: 199)
     }
 
+    /// Optional JSON documents as a `json[]`, nil as NULL.
+    public init<Bytes: Collection<UInt8>>(json values: [Bytes?]) {
+        var array = BinaryArray(elementType: 114, count: values.count, payload: values.reduce(0) { $0 + ($1?.count ?? 0) })
+        for value in values {
+            if let value { array.element(value) } else { array.null() }
+        }
+        bind = Bind(binary: array.bytes, oid: 199)
+    }
+
+    /// Byte strings as a binary `bytea[]`, nil as NULL: bodies go as they are, not as
+    /// hexadecimal text twice their size for the server to decode.
+    public init(bytes values: [[UInt8]?]) {
+        var array = BinaryArray(elementType: 17, count: values.count, payload: values.reduce(0) { $0 + ($1?.count ?? 0) })
+        for value in values {
+            if let value { array.element(value) } else { array.null() }
+        }
+        bind = Bind(binary: array.bytes, oid: 1001)
+    }
+
     /// Identifiers as a binary `uuid[]`: sixteen bytes each, no text to write on this side
     /// or to parse on the server's (a batch carries three or four of these columns).
     public init(_ values: [UUID?]) {

@@ -1,7 +1,7 @@
 import API
 import Cryptography
 import Foundation
-import Inbound
+@testable import Inbound
 import Postgres
 import Testing
 import TestSupport
@@ -200,6 +200,54 @@ struct InboundWebhookTests {
             let duplicate = try #require(answers.first { $0?.status == "duplicate" }??.id)
             #expect(try await api.call("POST", "/v1/inbound/\(duplicate)/replay", token: tenant.key).status == 409)
             #expect(try await api.call("POST", "/v1/inbound/\(try #require(processed))/replay", token: tenant.key).status == 409)
+        }
+    }
+
+    /// Requests that arrive together are stored by one statement per round: a repeated
+    /// delivery id waits for the next round and finds the first's claim, a rejected request
+    /// claims nothing, a request the database refuses fails alone, and the events reach the
+    /// outbox in the order their webhooks came.
+    @Test func aBatchIsStoredInRoundsAndABadRequestFailsAlone() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
+            let sourceID = try #require(UUID(uuidString: source.id)), tenantID = try #require(UUID(uuidString: tenant.id))
+            func arrival(_ key: String?, status: InboundStatus = .processed, claims: Bool = true, address: String = "127.0.0.1") -> InboundStore.Arrival {
+                let processed = status == .processed
+                return InboundStore.Arrival(
+                    id: UUID(), sourceID: sourceID, tenantID: tenantID, dedupWindow: 60, claimKey: claims ? key : nil, status: status.rawValue,
+                    error: status == .rejected ? "signature" : nil, errorField: nil, responseStatus: status == .rejected ? 401 : 200,
+                    remoteAddress: address, contentType: "application/json", headers: Array(#"[["X-A","1"]]"#.utf8), query: "",
+                    body: Array(#"{"n": 1}"#.utf8), bodySize: 8, dedupKey: key, eventID: processed ? "evt_\(UUID().uuidString)" : nil,
+                    eventType: processed ? "thing.happened" : nil, data: processed ? Array(#"{"n": 1}"#.utf8) : nil)
+            }
+            let batch = [
+                arrival("k1"), arrival("k1"), arrival("k2"), arrival("k1"), arrival("k3", address: "bad\u{0}address"),
+                arrival(nil, status: .received), arrival("k2", status: .rejected, claims: false), arrival("k3"),
+            ]
+            #expect(InboundStore.rounds(batch) == [[0, 2, 4, 5, 6], [1, 7], [3]])
+            let results = await InboundStore.write(batch, on: api.pipeline.pool)
+            let receipts = results.map { try? $0.get() }
+            #expect(receipts.map(\.?.status) == [.processed, .duplicate, .processed, .duplicate, nil, .received, .rejected, .processed])
+            #expect(receipts[1]?.duplicateOf == batch[0].id && receipts[3]?.duplicateOf == batch[0].id)
+            #expect(receipts.compactMap { $0?.eventID } == [batch[0].eventID, batch[2].eventID, batch[7].eventID].compactMap { $0 })
+            // The refused request names its cause; the round it was in was written again without it.
+            #expect(throws: DatabaseError.self) { try results[4].get() }
+            let stored = try await api.pipeline.pool.query(
+                "SELECT id, status, dedup_key, duplicate_of, body FROM inbound_webhooks WHERE source_id = \(sourceID)")
+            #expect(stored.count == 7)
+            for row in stored {
+                let index = try #require(batch.firstIndex { $0.id == (try? row.decode(UUID.self, 0)) })
+                #expect(try row.decode(String.self, 1) == receipts[index]?.status.rawValue)
+                #expect(try row.decode(String?.self, 2) == batch[index].dedupKey)
+                #expect(try row.decode(Bytea?.self, 4)?.bytes == batch[index].body)
+            }
+            let claims = try await api.pipeline.pool.query("SELECT key, webhook_id FROM inbound_dedup WHERE source_id = \(sourceID) ORDER BY key")
+            #expect(try claims.map { try $0.decode(String.self, 0) } == ["k1", "k2", "k3"])
+            #expect(try claims.map { try $0.decode(UUID.self, 1) } == [batch[0].id, batch[2].id, batch[7].id])
+            let outbox = try await api.pipeline.pool.query(
+                "SELECT event_id, attributes->>'inbound_source' FROM outbox WHERE attributes->>'inbound_source' = \(source.id) ORDER BY id")
+            #expect(try outbox.map { try $0.decode(String.self, 0) } == [batch[0].eventID, batch[2].eventID, batch[7].eventID].compactMap { $0 })
         }
     }
 

@@ -1,3 +1,4 @@
+import Cryptography
 import Foundation
 import Migrations
 import Postgres
@@ -165,6 +166,20 @@ struct PostgresIntegrationTests {
             // The server still checks each document.
             await #expect(throws: DatabaseError.self) {
                 try await connection.query("SELECT * FROM unnest(\(Column(json: [Array("{\"a\":".utf8)]))::json[])")
+            }
+            // Bytes travel as they are, every byte value and the empty string kept apart from
+            // NULL; optional documents likewise.
+            let blobs: [[UInt8]?] = [Array(0...255), [], nil, Array("\\x00'\"".utf8), [0]]
+            let optionalDocs: [[UInt8]?] = [Array(#"{"a": [1, "\u0001"]}"#.utf8), nil, Array("[]".utf8)]
+            let exact = try await connection.query(
+                """
+                SELECT b, encode(b, 'hex'), d::text FROM unnest(\(Column(bytes: blobs))::bytea[], \(Column(json: optionalDocs))::json[]) AS v (b, d)
+                """)
+            #expect(exact.count == blobs.count)
+            for (index, row) in exact.enumerated() {
+                #expect(try row.decode(Bytea?.self, 0)?.bytes == blobs[index])
+                #expect(try row.decode(String?.self, 1) == blobs[index].map { Hex.encode($0) })
+                #expect(try row.decode(String?.self, 2) == (index < optionalDocs.count ? optionalDocs[index].map { String(decoding: $0, as: UTF8.self) } : nil))
             }
             await connection.close()
         }

@@ -48,12 +48,16 @@ package struct InboundStore: Sendable {
     let publicURL: String
     /// An event's largest `data`: a mapping that makes more is a parse error.
     let maxDataBytes: Int
+    /// Requests that arrive while a batch is written wait and go into the next one: each
+    /// statement and commit serves all of them (`write`).
+    let arrivals: Batcher<Arrival, Result<Receipt, any Error>>
 
     package init(pool: Pool, keyring: SecretKeyring, publicURL: String, maxDataBytes: Int) {
         self.pool = pool
         self.keyring = keyring
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.maxDataBytes = maxDataBytes
+        arrivals = Batcher(maxBatch: 64, maxFlushes: 2, maxWeight: 4 << 20, weight: \.weight) { await Self.write($0, on: pool) }
     }
 
     // MARK: Sources
@@ -205,54 +209,160 @@ package struct InboundStore: Sendable {
         return (source, stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(source.id)))
     }
 
-    /// Stores a request with its verdict in one statement (one round trip, one commit): a
-    /// repeat of a delivery id within the window becomes a duplicate, and a processed
-    /// webhook's event goes into the outbox with it, so the event exists exactly when the
-    /// webhook says processed. Of two concurrent requests with one delivery id, the second
-    /// waits for the first's commit and finds its claim (the update returns the row as it
-    /// is then, not as the statement's snapshot saw it).
+    /// Stores a request with its verdict (one statement, one commit, shared with the
+    /// requests that arrive meanwhile): a repeat of a delivery id within the window becomes
+    /// a duplicate, and a processed webhook's event goes into the outbox with it, so the
+    /// event exists exactly when the webhook says processed.
     package func receive(_ verdict: Verdict, request: InboundRequest, source: InboundSource) async throws -> Receipt {
-        let id = UUID()
-        let key = verdict.status == .rejected ? nil : verdict.dedupKey
         let event = verdict.status == .processed ? verdict.event : nil
-        let eventID = event.map { _ in Event.generateID() }
-        let attributes = JSONB(ConfigValue.text(["inbound_source": .string(source.id.lowercasedText)]))
+        let arrival = Arrival(
+            id: UUID(), sourceID: source.id, tenantID: source.tenantID, dedupWindow: source.dedupWindow,
+            claimKey: verdict.status == .rejected ? nil : verdict.dedupKey, status: verdict.status.rawValue,
+            error: verdict.failure?.reason, errorField: verdict.failure?.field, responseStatus: verdict.httpStatus,
+            remoteAddress: request.remoteAddress, contentType: String((request.header("Content-Type") ?? "").prefix(200)),
+            headers: Self.headersJSON(request, source: source), query: Self.queryText(request, source: source),
+            body: verdict.keepsBody ? request.body : nil, bodySize: request.bodySize, dedupKey: verdict.dedupKey,
+            eventID: event.map { _ in Event.generateID() }, eventType: event?.type, data: event?.data)
+        return try await arrivals.submit(arrival).get()
+    }
+
+    /// A request on its way into a batch: the row it becomes, and its event's.
+    struct Arrival: Sendable {
+        var id: UUID
+        var sourceID: UUID
+        var tenantID: UUID
+        var dedupWindow: Int
+        /// The delivery id this request claims: none for a rejected one (which is kept
+        /// with its id but claims nothing).
+        var claimKey: String?
+        var status: String
+        var error: String?
+        var errorField: String?
+        var responseStatus: Int
+        var remoteAddress: String
+        var contentType: String
+        var headers: [UInt8]
+        var query: String
+        var body: [UInt8]?
+        var bodySize: Int
+        var dedupKey: String?
+        var eventID: String?
+        var eventType: String?
+        var data: [UInt8]?
+
+        /// A batch holds about 4 MiB of bodies and events at most.
+        var weight: Int { (body?.count ?? 0) + (data?.count ?? 0) + headers.count }
+    }
+
+    /// Writes a batch: each round of requests in one statement, where a round holds no two
+    /// claims of one delivery id (the second would find the first's claim only after its
+    /// commit, so it goes in the next round, in order). A failed round is written again one
+    /// request at a time, so a bad request fails alone; a committed round is never written
+    /// twice, which is why this returns each request's result instead of throwing.
+    static func write(_ arrivals: [Arrival], on pool: Pool) async -> [Result<Receipt, any Error>] {
+        var results = [Result<Receipt, any Error>?](repeating: nil, count: arrivals.count)
+        for round in rounds(arrivals) {
+            do {
+                for (index, receipt) in zip(round, try await insert(round.map { arrivals[$0] }, on: pool)) {
+                    results[index] = .success(receipt)
+                }
+            } catch {
+                guard round.count > 1 else {
+                    results[round[0]] = .failure(error)
+                    continue
+                }
+                for index in round {
+                    do {
+                        results[index] = .success(try await insert([arrivals[index]], on: pool)[0])
+                    } catch {
+                        results[index] = .failure(error)
+                    }
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// The batch's requests by round, each round in submission order: a request goes into
+    /// the first round that holds no claim of its source and delivery id.
+    static func rounds(_ arrivals: [Arrival]) -> [[Int]] {
+        struct Claim: Hashable {
+            var source: UUID
+            // The key's bytes: PostgreSQL compares text byte for byte, `String` by canonical equivalence.
+            var key: [UInt8]
+        }
+        var rounds: [[Int]] = []
+        var claims: [Claim: Int] = [:]
+        for (index, arrival) in arrivals.enumerated() {
+            var round = 0
+            if let key = arrival.claimKey {
+                let claim = Claim(source: arrival.sourceID, key: Array(key.utf8))
+                round = claims[claim].map { $0 + 1 } ?? 0
+                claims[claim] = round
+            }
+            if round == rounds.count { rounds.append([]) }
+            rounds[round].append(index)
+        }
+        return rounds
+    }
+
+    /// One round in one statement. Claims are taken in the order of their keys, so that two
+    /// batches at once (two API processes) never wait for each other's claims in a cycle.
+    /// Of two concurrent requests with one delivery id in different statements, the second
+    /// waits for the first's commit and finds its claim (the update returns the row as it is
+    /// then, not as the statement's snapshot saw it).
+    static func insert(_ arrivals: [Arrival], on pool: Pool) async throws -> [Receipt] {
         let statement: Query = """
-            WITH claim AS (
+            WITH input AS (
+                SELECT * FROM unnest(
+                    \(Column(arrivals.map(\.id)))::uuid[], \(Column(arrivals.map(\.sourceID)))::uuid[], \(Column(arrivals.map(\.tenantID)))::uuid[],
+                    \(Column(arrivals.map(\.dedupWindow)))::int[], \(Column(arrivals.map(\.claimKey)))::text[], \(Column(arrivals.map(\.status)))::text[],
+                    \(Column(arrivals.map(\.error)))::text[], \(Column(arrivals.map(\.errorField)))::text[], \(Column(arrivals.map(\.responseStatus)))::int[],
+                    \(Column(arrivals.map(\.remoteAddress)))::text[], \(Column(arrivals.map(\.contentType)))::text[],
+                    \(Column(json: arrivals.map(\.headers)))::json[], \(Column(arrivals.map(\.query)))::text[], \(Column(bytes: arrivals.map(\.body)))::bytea[],
+                    \(Column(arrivals.map(\.bodySize)))::bigint[], \(Column(arrivals.map(\.dedupKey)))::text[], \(Column(arrivals.map(\.eventID)))::text[],
+                    \(Column(arrivals.map(\.eventType)))::text[], \(Column(json: arrivals.map(\.data)))::json[]
+                ) WITH ORDINALITY AS i (id, source_id, tenant_id, dedup_window, claim_key, status, error, error_field, response_status,
+                                        remote_address, content_type, headers, query, body, body_size, dedup_key, event_id, event_type, data, n)
+            ), claim AS (
                 -- A live claim is kept and returned (its first webhook); a missing or expired one becomes this request's.
                 INSERT INTO inbound_dedup (source_id, key, webhook_id, expires_at)
-                SELECT \(source.id), \(key)::text, \(id), now() + make_interval(secs => \(source.dedupWindow))
-                WHERE \(key)::text IS NOT NULL
+                SELECT source_id, claim_key, id, now() + make_interval(secs => dedup_window) FROM input
+                WHERE claim_key IS NOT NULL
+                ORDER BY source_id, claim_key
                 ON CONFLICT (source_id, key) DO UPDATE SET
                     webhook_id = CASE WHEN inbound_dedup.expires_at <= now() THEN EXCLUDED.webhook_id ELSE inbound_dedup.webhook_id END,
                     expires_at = CASE WHEN inbound_dedup.expires_at <= now() THEN EXCLUDED.expires_at ELSE inbound_dedup.expires_at END
-                RETURNING webhook_id
+                RETURNING source_id, key, webhook_id
             ), decided AS (
-                SELECT CASE WHEN original.webhook_id IS NOT NULL THEN 'duplicate' ELSE \(verdict.status.rawValue)::text END AS status,
-                       original.webhook_id AS original
-                FROM (SELECT (SELECT webhook_id FROM claim WHERE webhook_id <> \(id)) AS webhook_id) original
+                SELECT i.*, c.webhook_id AS original, CASE WHEN c.webhook_id IS NOT NULL THEN 'duplicate' ELSE i.status END AS outcome
+                FROM input i LEFT JOIN claim c ON c.source_id = i.source_id AND c.key = i.claim_key AND c.webhook_id <> i.id
             ), stored AS (
                 INSERT INTO inbound_webhooks (id, source_id, tenant_id, status, error, error_field, response_status, remote_address,
                     content_type, headers, query, body, body_size, dedup_key, duplicate_of, event_id, event_type, processed_at)
-                SELECT \(id), \(source.id), \(source.tenantID), d.status, \(verdict.failure?.reason), \(verdict.failure?.field),
-                    \(verdict.httpStatus), \(request.remoteAddress), \(String((request.header("Content-Type") ?? "").prefix(200))),
-                    \(JSONB(Self.headersText(request, source: source))), \(Self.queryText(request, source: source)),
-                    \(verdict.keepsBody ? Bytea(request.body) : nil), \(request.bodySize), \(verdict.dedupKey),
-                    d.original,
-                    CASE WHEN d.status = 'processed' THEN \(eventID)::text END, CASE WHEN d.status = 'processed' THEN \(event?.type)::text END,
-                    CASE WHEN d.status IN ('processed', 'parse_error') THEN now() END
-                FROM decided d
-                RETURNING status, duplicate_of
+                SELECT id, source_id, tenant_id, outcome, error, error_field, response_status, remote_address,
+                    content_type, headers::jsonb, query, body, body_size, dedup_key, original,
+                    CASE WHEN outcome = 'processed' THEN event_id END, CASE WHEN outcome = 'processed' THEN event_type END,
+                    CASE WHEN outcome IN ('processed', 'parse_error') THEN now() END
+                FROM decided
+                RETURNING id, status, duplicate_of
             ), queued AS (
                 INSERT INTO outbox (tenant_id, event_id, type, data, attributes)
-                SELECT \(source.tenantID), \(eventID)::text, \(event?.type)::text, \(event.map { JSON(bytes: $0.data) })::json, \(attributes)
-                FROM decided WHERE status = 'processed'
+                SELECT tenant_id, event_id, event_type, data, jsonb_build_object('inbound_source', source_id::text)
+                FROM decided WHERE outcome = 'processed'
+                ORDER BY n
             )
-            SELECT status, duplicate_of FROM stored
+            SELECT id, status, duplicate_of FROM stored
             """
-        let row = try await pool.query(statement.prepared())[0]
-        let status = try Self.status(row, 0)
-        return Receipt(id: id, status: status, duplicateOf: try row.decode(UUID?.self, 1), eventID: status == .processed ? eventID : nil)
+        var stored: [UUID: (status: InboundStatus, duplicateOf: UUID?)] = [:]
+        for row in try await pool.query(statement.prepared()) {
+            stored[try row.decode(UUID.self, 0)] = (try Self.status(row, 1), try row.decode(UUID?.self, 2))
+        }
+        return try arrivals.map { arrival in
+            guard let row = stored[arrival.id] else { throw InboundError(.conflict, "inbound webhook \(arrival.id.lowercasedText) was not stored") }
+            return Receipt(
+                id: arrival.id, status: row.status, duplicateOf: row.duplicateOf, eventID: row.status == .processed ? arrival.eventID : nil)
+        }
     }
 
     static func enqueue(_ event: MappedEvent, id: String, source: InboundSource, on tx: Connection) async throws {
@@ -461,7 +571,7 @@ package struct InboundStore: Sendable {
     /// Headers that carry credentials are not kept: a stored webhook shows who knocked, not their keys.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
 
-    static func headersText(_ request: InboundRequest, source: InboundSource) -> String {
+    static func headersJSON(_ request: InboundRequest, source: InboundSource) -> [UInt8] {
         let secretNames = credentialHeaders.union(source.verification.credentialHeaders.map { $0.lowercased() })
         // `[["name","value"],…]`, written directly: a serializer's round trip through
         // Foundation's objects cost the API more than checking the request's signature.
@@ -475,7 +585,7 @@ package struct InboundStore: Sendable {
             text.append(UInt8(ascii: "]"))
         }
         text.append(UInt8(ascii: "]"))
-        return String(decoding: text, as: UTF8.self)
+        return text
     }
 
     static func headers(_ text: String) -> [(name: String, value: String)] {
