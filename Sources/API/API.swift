@@ -9,12 +9,12 @@ public import HummingbirdCore
 import HeraldSupport
 import NIOCore
 import Logging
-public import Management
+package import Management
 package import Inbound
 public import Policy
-public import Postgres
+package import Postgres
 package import Records
-public import HeraldProducer
+package import HeraldProducer
 
 /// The management API under `/v1`: what a tenant does in a webhook dashboard, as JSON.
 public struct API: Sendable {
@@ -117,10 +117,12 @@ public struct API: Sendable {
     let onInboundEvent: @Sendable () -> Void
 
     /// `publicURL`: the base of the URLs senders post to (`{publicURL}/in/{token}`);
-    /// `readPool`: a replica the delivery log is read from (nil: `pool`).
-    public init(
+    /// `readPool`: a replica the delivery log is read from (nil: `pool`); `inboundSources`:
+    /// the inbound sources kept while a `ChangeListener` tells of their changes (nil: each
+    /// request looks its source up).
+    package init(
         configuration: Configuration, pool: Pool, readPool: Pool? = nil, dispatcher: Dispatcher, parking: ParkingLot, producer: Producer, publicURL: String,
-        readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
+        inboundSources: SourceCache? = nil, readiness: @escaping @Sendable () async -> [String: Bool], metrics: @escaping @Sendable () -> String,
         onInboundEvent: @escaping @Sendable () -> Void = {}
     ) {
         let store = Store(pool: pool, keyring: configuration.secretKeyring, headerPrefix: configuration.headerPrefix)
@@ -128,7 +130,8 @@ public struct API: Sendable {
             configuration: configuration, store: store, keys: store, log: PostgresRecords(pool: pool, readPool: readPool), dispatcher: dispatcher,
             portalAccess: PortalAccess(pool: pool), parking: parking, producer: producer,
             inbound: InboundStore(
-                pool: pool, keyring: configuration.secretKeyring, publicURL: publicURL, maxDataBytes: producer.configuration.limits.maxDataBytes),
+                pool: pool, keyring: configuration.secretKeyring, publicURL: publicURL, maxDataBytes: producer.configuration.limits.maxDataBytes,
+                sources: inboundSources),
             readiness: readiness, metrics: metrics, onInboundEvent: onInboundEvent)
     }
 

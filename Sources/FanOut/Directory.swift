@@ -1,17 +1,17 @@
 public import Cryptography
 public import Foundation
-import HeraldSupport
+public import HeraldSupport
 import Logging
 public import Postgres
 import Synchronization
 
 /// The endpoints of each tenant, cached so that PostgreSQL is not queried per message.
 ///
-/// An entry lives `timeToLive`, or `notifiedTimeToLive` while a `DirectoryListener`'s lease
+/// An entry lives `timeToLive`, or `notifiedTimeToLive` while a `ChangeListener`'s lease
 /// vouches that every change is being notified (`invalidate`) and nothing changed the
 /// tenant while it was read. Tenants missing from the cache are read together, up to
 /// `tenantsPerRead` in one statement, each once however many ask (docs/ARCHITECTURE.md).
-public final class Directory: Sendable {
+public final class Directory: NotifiedCache {
     /// Reads the endpoints of each tenant asked; a tenant missing from the answer does not
     /// exist, and one whose endpoints could not be read fails alone.
     public typealias Read = @Sendable ([UUID]) async throws -> [UUID: Result<[Endpoint], any Error>]
@@ -205,6 +205,15 @@ public final class Directory: Sendable {
     /// Drops every entry: a table was emptied.
     public func invalidateAll() {
         state.withLock { $0.invalidateAll() }
+    }
+
+    /// A notification on `herald_directory`: the tenant it names, or every tenant.
+    public func notified(_ payload: String) {
+        switch DirectoryChange(payload) {
+        case .tenant(let tenant): invalidate(tenant: tenant)
+        case .all: invalidateAll()
+        case .unknown: break
+        }
     }
 
     /// The listener's probe came back: its notifications are current until `until`.

@@ -54,7 +54,7 @@ public struct Settings: Sendable {
     /// of changes (its notification session is down, or `endpointCacheNotifiedTTL` is 0).
     public var endpointCacheTTL: Duration
     /// How long a worker keeps a tenant's endpoint list while PostgreSQL tells it of every
-    /// change (`DirectoryListener`); 0 turns the notifications off.
+    /// change (`ChangeListener`); 0 turns the notifications off.
     public var endpointCacheNotifiedTTL: Duration
     /// The most tenants whose endpoints one worker caches.
     public var endpointCacheTenants: Int

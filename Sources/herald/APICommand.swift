@@ -1,7 +1,9 @@
 import API
 import ArgumentParser
+import FanOut
 import HeraldEvents
 import Hummingbird
+import Inbound
 import Logging
 import Management
 import Operations
@@ -51,6 +53,10 @@ struct APICommand: AsyncParsableCommand {
         let urlPolicy = URLPolicy(
             allowHTTP: settings.allowHTTP, blockedDomains: settings.blockedDomains, allowedHosts: settings.allowedHosts,
             allowedPorts: settings.allowedPorts)
+        // Sources are kept while PostgreSQL tells of their changes (as workers' endpoint lists
+        // are; the same switch turns it off).
+        let notified = settings.endpointCacheNotifiedTTL > .zero && settings.endpointCacheTTL > .zero
+        let inboundSources = SourceCache()
         let api = API(
             configuration: .init(
                 operatorToken: settings.operatorToken,
@@ -64,7 +70,7 @@ struct APICommand: AsyncParsableCommand {
                     bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept,
                     ownListener: settings.inboundPort != 0)),
             pool: pool, readPool: readPool, dispatcher: dispatcher, parking: parking,
-            producer: producer, publicURL: settings.publicURL,
+            producer: producer, publicURL: settings.publicURL, inboundSources: notified ? inboundSources : nil,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() }, onInboundEvent: { bell.ring() })
         warnIfSecretsInPlaintext(settings, logger: logger)
@@ -108,7 +114,11 @@ struct APICommand: AsyncParsableCommand {
                 (exporter.map { [$0] } ?? []) + [
                     Closing("postgres pool") { await pool.close() }, Closing("read pool") { await readPool?.close() }, Closing("producer") { await producer.close() },
                     Closing("dispatcher") { await dispatcher.close() }, link, relay,
-                ] + listeners + [housekeeping],
+                ] + (notified
+                    ? [ChangeListener(
+                        databaseURL: settings.databaseURL, channel: ChangeListener.inboundSourcesChannel, cache: inboundSources, subject: "inbound sources",
+                        lease: min(.seconds(4), settings.endpointCacheTTL), logger: logger)]
+                    : []) + listeners + [housekeeping],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

@@ -95,7 +95,7 @@ struct WorkerCommand: AsyncParsableCommand {
             // A change a stalled session missed is trusted away no longer than without notifications.
             let lease = min(.seconds(4), settings.endpointCacheTTL)
             services.insert(
-                DirectoryListener(databaseURL: settings.databaseURL, directory: directory, lease: lease, logger: logger), at: services.count - 2)
+                ChangeListener(databaseURL: settings.databaseURL, directory: directory, lease: lease, logger: logger), at: services.count - 2)
         }
         if settings.workerPort > 0 {
             services.append(

@@ -8,6 +8,8 @@ import Management
 import Operations
 import Policy
 import Dashboard
+import FanOut
+import Inbound
 import Records
 import Relay
 import ServiceLifecycle
@@ -25,6 +27,8 @@ struct APIHarness {
     let base: String
     let port: Int
     let client: Client
+    /// The inbound sources the API keeps.
+    let sources: SourceCache
 
     static func run<T>(
         _ options: Pipeline.Options = Pipeline.Options(), quotas: API.Quotas = API.Quotas(requestsPerSecond: 0, eventsPerSecond: 0),
@@ -41,6 +45,8 @@ struct APIHarness {
             let bell = RelayBell()
             let relay = RelayService(pool: pipeline.pool, producer: pipeline.producer, bell: bell, prepares: true, logger: TestServices.logger)
             let urlPolicy = URLPolicy(allowHTTP: true, blockedDomains: ["herald.example.org"], allowedHosts: ["localhost"])
+            // As in `herald api`: sources kept while PostgreSQL tells of their changes.
+            let sources = SourceCache()
             let api = API(
                 configuration: .init(
                     operatorToken: operatorToken, urlPolicy: urlPolicy,
@@ -48,7 +54,7 @@ struct APIHarness {
                     headerPrefix: options.headerPrefix, inbound: inbound),
                 pool: pipeline.pool, dispatcher: dispatcher,
                 parking: ParkingLot(amqpURL: TestServices.amqpURL, topology: pipeline.topology, logger: TestServices.logger),
-                producer: pipeline.producer, publicURL: "http://127.0.0.1:0",
+                producer: pipeline.producer, publicURL: "http://127.0.0.1:0", inboundSources: sources,
                 readiness: { await Readiness.check(pool: pipeline.pool, broker: { await dispatcher.isConnected }) },
                 metrics: { "herald_up 1\n" }, onInboundEvent: { bell.ring() })
             let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -72,7 +78,10 @@ struct APIHarness {
                 router: router, server: API.server(listener), configuration: API.listener(host: "127.0.0.1", port: 0, limits: listener),
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
-            var services: [any Service] = [BrokerLink(dispatcher: dispatcher), relay, app]
+            let sourceChanges = ChangeListener(
+                databaseURL: pipeline.databaseURL, channel: ChangeListener.inboundSourcesChannel, cache: sources, subject: "inbound sources",
+                logger: TestServices.logger)
+            var services: [any Service] = [BrokerLink(dispatcher: dispatcher), relay, sourceChanges, app]
             if dashboard {
                 // What `herald api` and `herald worker` run beside the pages: the hourly figures
                 // (counted a second behind here) and the worker's heartbeat.
@@ -90,7 +99,7 @@ struct APIHarness {
             let server = Task { try await group.run() }
             var iterator = ports.makeAsyncIterator()
             let port = await iterator.next() ?? 0
-            let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", port: port, client: Client())
+            let harness = APIHarness(pipeline: pipeline, base: "http://127.0.0.1:\(port)", port: port, client: Client(), sources: sources)
             do {
                 let result = try await body(harness)
                 await group.triggerGracefulShutdown()

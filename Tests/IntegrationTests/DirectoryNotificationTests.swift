@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 import TestSupport
 
-/// Migration 0021's triggers and the worker's `DirectoryListener` against the real server:
+/// Migration 0021's triggers and the worker's `ChangeListener` against the real server:
 /// a change to what a worker's endpoint list shows reaches the worker at once, and only such
 /// a change is announced.
 @Suite("Endpoint changes notified to workers (real PostgreSQL)")
@@ -44,12 +44,12 @@ struct DirectoryNotificationTests {
     /// arrive in commit order, so everything the statements before announced is in.
     static func drain(_ session: Connection, _ pool: Pool) async throws -> [String] {
         let marker = "marker \(UUID())"
-        try await pool.query("SELECT pg_notify(\(DirectoryListener.channel), \(marker))")
+        try await pool.query("SELECT pg_notify(\(ChangeListener.directoryChannel), \(marker))")
         return try await within(.seconds(10)) {
             var payloads: [String] = []
             while true {
                 for notification in try await session.notifications(waitingAtMost: .milliseconds(100))
-                where notification.channel == DirectoryListener.channel {
+                where notification.channel == ChangeListener.directoryChannel {
                     if notification.payload == marker { return payloads }
                     payloads.append(notification.payload)
                 }
@@ -60,7 +60,7 @@ struct DirectoryNotificationTests {
     @Test func onlyChangesAWorkerSeesAreAnnounced() async throws {
         try await Self.withMigratedDatabase { url, pool in
             let session = try await Connection.connect(to: url, logger: TestServices.logger)
-            try await session.execute(script: "LISTEN \(DirectoryListener.channel)")
+            try await session.execute(script: "LISTEN \(ChangeListener.directoryChannel)")
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let (other, _) = try await Self.addTenant(pool)
             let text = { (id: UUID) in id.uuidString.lowercased() }
@@ -134,7 +134,7 @@ struct DirectoryNotificationTests {
         try await Self.withMigratedDatabase { url, pool in
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let directory = Directory(pool: pool, timeToLive: .seconds(3600), notifiedTimeToLive: .seconds(3600))
-            let listener = DirectoryListener(
+            let listener = ChangeListener(
                 databaseURL: url, directory: directory, lease: .milliseconds(200), retryDelay: .seconds(2), logger: TestServices.logger)
             let running = Task { try await listener.run() }
             defer { running.cancel() }

@@ -205,49 +205,90 @@ struct InboundWebhookTests {
 
     /// Requests that arrive together are stored by one statement per round: a repeated
     /// delivery id waits for the next round and finds the first's claim, a rejected request
-    /// claims nothing, a request the database refuses fails alone, and the events reach the
-    /// outbox in the order their webhooks came.
+    /// claims nothing, a request the database refuses fails alone, every row gets its own
+    /// columns, and the events reach the outbox in the order their webhooks came.
     @Test func aBatchIsStoredInRoundsAndABadRequestFailsAlone() async throws {
         try await APIHarness.run { api in
             let tenant = try await api.tenant()
             let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
             let sourceID = try #require(UUID(uuidString: source.id)), tenantID = try #require(UUID(uuidString: tenant.id))
-            func arrival(_ key: String?, status: InboundStatus = .processed, claims: Bool = true, address: String = "127.0.0.1") -> InboundStore.Arrival {
+            var made = 0
+            func arrival(_ key: String?, status: InboundStatus = .processed, claims: Bool = true, header: String = "ok", body: Bool = true)
+                -> InboundStore.Arrival
+            {
+                made += 1
                 let processed = status == .processed
+                let text = Array(#"{"n": \#(made)}"#.utf8)
                 return InboundStore.Arrival(
                     id: UUID(), sourceID: sourceID, tenantID: tenantID, dedupWindow: 60, claimKey: claims ? key : nil, status: status.rawValue,
-                    error: status == .rejected ? "signature" : nil, errorField: nil, responseStatus: status == .rejected ? 401 : 200,
-                    remoteAddress: address, contentType: "application/json", headers: Array(#"[["X-A","1"]]"#.utf8), query: "",
-                    body: Array(#"{"n": 1}"#.utf8), bodySize: 8, dedupKey: key, eventID: processed ? "evt_\(UUID().uuidString)" : nil,
-                    eventType: processed ? "thing.happened" : nil, data: processed ? Array(#"{"n": 1}"#.utf8) : nil)
+                    error: status == .rejected ? "signature \(made)" : nil, errorField: status == .parseError ? "$.n" : nil,
+                    responseStatus: status == .rejected ? 401 : 200, remoteAddress: "10.0.0.\(made)", contentType: "application/json",
+                    headers: Array(#"[["X-N","\#(made)"],["X-H","\#(header)"]]"#.utf8), query: "n=\(made)", body: body ? text : nil,
+                    bodySize: text.count, dedupKey: key, eventID: processed ? "evt_\(made)_\(UUID().uuidString)" : nil,
+                    eventType: processed ? "thing.\(made)" : nil, data: processed ? text : nil)
             }
+            // PostgreSQL refuses `\u0000` in a jsonb document: the statement fails on the server.
             let batch = [
-                arrival("k1"), arrival("k1"), arrival("k2"), arrival("k1"), arrival("k3", address: "bad\u{0}address"),
-                arrival(nil, status: .received), arrival("k2", status: .rejected, claims: false), arrival("k3"),
+                arrival("k1"), arrival("k1"), arrival("k2"), arrival("k1"), arrival("k3", header: "\\u0000"),
+                arrival(nil, status: .received, body: false), arrival("k2", status: .rejected, claims: false), arrival("k3"),
+                arrival("k4", status: .parseError), arrival(nil),
             ]
-            #expect(InboundStore.rounds(batch) == [[0, 2, 4, 5, 6], [1, 7], [3]])
-            let results = await InboundStore.write(batch, on: api.pipeline.pool)
-            let receipts = results.map { try? $0.get() }
-            #expect(receipts.map(\.?.status) == [.processed, .duplicate, .processed, .duplicate, nil, .received, .rejected, .processed])
-            #expect(receipts[1]?.duplicateOf == batch[0].id && receipts[3]?.duplicateOf == batch[0].id)
-            #expect(receipts.compactMap { $0?.eventID } == [batch[0].eventID, batch[2].eventID, batch[7].eventID].compactMap { $0 })
-            // The refused request names its cause; the round it was in was written again without it.
-            #expect(throws: DatabaseError.self) { try results[4].get() }
-            let stored = try await api.pipeline.pool.query(
-                "SELECT id, status, dedup_key, duplicate_of, body FROM inbound_webhooks WHERE source_id = \(sourceID)")
-            #expect(stored.count == 7)
-            for row in stored {
-                let index = try #require(batch.firstIndex { $0.id == (try? row.decode(UUID.self, 0)) })
-                #expect(try row.decode(String.self, 1) == receipts[index]?.status.rawValue)
-                #expect(try row.decode(String?.self, 2) == batch[index].dedupKey)
-                #expect(try row.decode(Bytea?.self, 4)?.bytes == batch[index].body)
+            #expect(InboundStore.rounds(batch) == [[0, 2, 4, 5, 6, 8, 9], [1, 7], [3]])
+            // A batch that goes through whole, in one statement: every column its own row's.
+            let clean = [batch[0], batch[2], batch[5], batch[6], batch[8], batch[9]]
+            let statuses: [InboundStatus] = [.processed, .processed, .received, .rejected, .parseError, .processed]
+            #expect(try await InboundStore.insert(clean, on: api.pipeline.pool).map(\.status) == statuses)
+            let rows = try await api.pipeline.pool.query(
+                """
+                SELECT id, status, dedup_key, body, error, error_field, remote_address, headers::text, query, event_id, event_type,
+                       processed_at IS NOT NULL, body_size
+                FROM inbound_webhooks WHERE source_id = \(sourceID)
+                """)
+            #expect(rows.count == clean.count)
+            for row in rows {
+                let index = try #require(clean.firstIndex { $0.id == (try? row.decode(UUID.self, 0)) })
+                let arrival = clean[index]
+                #expect(try row.decode(String.self, 1) == statuses[index].rawValue)
+                #expect(try row.decode(String?.self, 2) == arrival.dedupKey)
+                #expect(try row.decode(Bytea?.self, 3)?.bytes == arrival.body)
+                #expect(try row.decode(String?.self, 4) == arrival.error && row.decode(String?.self, 5) == arrival.errorField)
+                #expect(try row.decode(String.self, 6) == arrival.remoteAddress && row.decode(String.self, 8) == arrival.query)
+                #expect(try row.decode(String.self, 7).contains(arrival.remoteAddress.split(separator: ".").last.map { "\"X-N\", \"\($0)\"" } ?? "-"))
+                #expect(try row.decode(String?.self, 9) == arrival.eventID && row.decode(String?.self, 10) == arrival.eventType)
+                #expect(try row.decode(Bool.self, 11) == [.processed, .parseError].contains(statuses[index]))
+                #expect(try row.decode(Int.self, 12) == arrival.bodySize)
             }
+            let queued = try await api.pipeline.pool.query(
+                "SELECT event_id, type, data::text, attributes->>'inbound_source' FROM outbox WHERE tenant_id = \(tenantID) ORDER BY id")
+            let events = [batch[0], batch[2], batch[9]]
+            #expect(try queued.map { try $0.decode(String.self, 0) } == events.compactMap(\.eventID))
+            #expect(try queued.map { try $0.decode(String.self, 1) } == events.compactMap(\.eventType))
+            #expect(try queued.map { try $0.decode(String.self, 2) } == events.compactMap { $0.data.map { String(decoding: $0, as: UTF8.self) } })
+            #expect(try queued.allSatisfy { try $0.decode(String.self, 3) == source.id })
+
+            // The whole batch again under new ids: repeats wait for their round, the refused one fails alone.
+            let again = batch.map { arrival in
+                var copy = arrival
+                copy.id = UUID()
+                copy.eventID = arrival.eventID.map { $0 + "_again" }
+                return copy
+            }
+            let results = await InboundStore.write(again, on: api.pipeline.pool)
+            let receipts = results.map { try? $0.get() }
+            // k1 and k2 were claimed by the clean batch, k3 by its second request, k4 by a parse error.
+            #expect(receipts.map(\.?.status) == [.duplicate, .duplicate, .duplicate, .duplicate, nil, .received, .rejected, .processed, .duplicate, .processed])
+            #expect(receipts[0]?.duplicateOf == batch[0].id && receipts[2]?.duplicateOf == batch[2].id && receipts[8]?.duplicateOf == batch[8].id)
+            #expect(receipts[1]?.duplicateOf == batch[0].id && receipts[3]?.duplicateOf == batch[0].id)
+            #expect(receipts.compactMap { $0?.eventID } == [again[7].eventID, again[9].eventID].compactMap { $0 })
+            // The refused request names the server's reason; the rest of its round was written without it.
+            #expect(throws: DatabaseError.self) { try results[4].get() }
             let claims = try await api.pipeline.pool.query("SELECT key, webhook_id FROM inbound_dedup WHERE source_id = \(sourceID) ORDER BY key")
-            #expect(try claims.map { try $0.decode(String.self, 0) } == ["k1", "k2", "k3"])
-            #expect(try claims.map { try $0.decode(UUID.self, 1) } == [batch[0].id, batch[2].id, batch[7].id])
-            let outbox = try await api.pipeline.pool.query(
-                "SELECT event_id, attributes->>'inbound_source' FROM outbox WHERE attributes->>'inbound_source' = \(source.id) ORDER BY id")
-            #expect(try outbox.map { try $0.decode(String.self, 0) } == [batch[0].eventID, batch[2].eventID, batch[7].eventID].compactMap { $0 })
+            #expect(try claims.map { try $0.decode(String.self, 0) } == ["k1", "k2", "k3", "k4"])
+            #expect(try claims.map { try $0.decode(UUID.self, 1) } == [batch[0].id, batch[2].id, again[7].id, batch[8].id])
+            let stored = try await api.pipeline.pool.query("SELECT count(*) FROM inbound_webhooks WHERE source_id = \(sourceID)")
+            #expect(try stored[0].decode(Int.self, 0) == clean.count + again.count - 1)
+            let outbox = try await api.pipeline.pool.query("SELECT event_id FROM outbox WHERE tenant_id = \(tenantID) ORDER BY id")
+            #expect(try outbox.map { try $0.decode(String.self, 0) } == (events + [again[9], again[7]]).compactMap(\.eventID))
         }
     }
 
@@ -344,6 +385,56 @@ struct InboundWebhookTests {
             let latest = try #require(immediate.string("url"))
             #expect(try await api.send(newPath, headers: Self.json, body: Array("{}".utf8)).status == 404)
             #expect(try await api.send(String(latest[try #require(latest.range(of: "/in/")).lowerBound...]), headers: Self.json, body: Array("{}".utf8)).status == 200)
+        }
+    }
+
+    /// A source is kept once looked up, and whoever changes it (the API, or SQL behind its
+    /// back) the next requests see the change: the API's own changes at once, others once
+    /// PostgreSQL's notification arrives.
+    @Test func aKeptSourceChangedByAnyoneIsSeenByTheNextRequests() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
+            let small = Array("{}".utf8), large = Array(#"{"a": "0123456789"}"#.utf8)
+            // Kept once the listener's lease holds: requests then no longer look the source up.
+            try await api.pipeline.eventually(timeout: .seconds(20), "the source is kept") {
+                let status = try await api.send(source.path, headers: Self.json, body: large).status
+                #expect(status == 200)
+                return api.sources.count == 1
+            }
+            // Kept means not looked up: a change that nobody announces (its trigger off) goes unseen.
+            let id = try #require(UUID(uuidString: source.id))
+            try await api.pipeline.pool.query("ALTER TABLE inbound_sources DISABLE TRIGGER inbound_sources_changed")
+            try await api.pipeline.pool.query("UPDATE inbound_sources SET max_body_bytes = 10 WHERE id = \(id)")
+            for _ in 0..<3 { #expect(try await api.send(source.path, headers: Self.json, body: large).status == 200) }
+            // Announced, as every change is: the notification drops the source and the limit applies.
+            try await api.pipeline.pool.query("ALTER TABLE inbound_sources ENABLE TRIGGER inbound_sources_changed")
+            try await api.pipeline.pool.query("UPDATE inbound_sources SET max_body_bytes = 11 WHERE id = \(id)")
+            try await api.pipeline.eventually(timeout: .seconds(10), "the smaller limit applies") {
+                try await api.send(source.path, headers: Self.json, body: large).status == 413
+            }
+            #expect(try await api.send(source.path, headers: Self.json, body: small).status == 200)
+            // Through the API: a rotation without grace ends the old URL for the very next request.
+            try await api.pipeline.eventually(timeout: .seconds(10), "the source is kept again") {
+                let status = try await api.send(source.path, headers: Self.json, body: small).status
+                #expect(status == 200)
+                return api.sources.count == 1
+            }
+            let rotated = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 0])
+            #expect(try await api.send(source.path, headers: Self.json, body: small).status == 404)
+            let url = try #require(rotated.string("url"))
+            let path = String(url[try #require(url.range(of: "/in/")).lowerBound...])
+            try await api.pipeline.eventually(timeout: .seconds(10), "the new URL is kept") {
+                let status = try await api.send(path, headers: Self.json, body: small).status
+                #expect(status == 200)
+                return api.sources.count == 1
+            }
+            // Deleted behind the API's back (its tenant gone): the URL answers 404.
+            try await api.pipeline.pool.query("DELETE FROM tenants WHERE id = \(UUID(uuidString: tenant.id)!)")
+            try await api.pipeline.eventually(timeout: .seconds(10), "the deleted source's URL answers 404") {
+                try await api.send(path, headers: Self.json, body: small).status == 404
+            }
+            #expect(api.sources.count == 0)
         }
     }
 

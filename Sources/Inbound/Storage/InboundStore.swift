@@ -51,12 +51,16 @@ package struct InboundStore: Sendable {
     /// Requests that arrive while a batch is written wait and go into the next one: each
     /// statement and commit serves all of them (`write`).
     let arrivals: Batcher<Arrival, Result<Receipt, any Error>>
+    /// Sources looked up by their token, kept while PostgreSQL tells of every change; nil:
+    /// every request looks its source up.
+    let sources: SourceCache?
 
-    package init(pool: Pool, keyring: SecretKeyring, publicURL: String, maxDataBytes: Int) {
+    package init(pool: Pool, keyring: SecretKeyring, publicURL: String, maxDataBytes: Int, sources: SourceCache? = nil) {
         self.pool = pool
         self.keyring = keyring
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.maxDataBytes = maxDataBytes
+        self.sources = sources
         arrivals = Batcher(maxBatch: 64, maxFlushes: 2, maxWeight: 4 << 20, weight: \.weight) { await Self.write($0, on: pool) }
     }
 
@@ -98,7 +102,8 @@ package struct InboundStore: Sendable {
     }
 
     package func updateSource(tenant: UUID, id: UUID, _ input: SourceInput) async throws -> SourceView {
-        try await pool.transaction { tx in
+        defer { sources?.invalidate(source: id) }
+        return try await pool.transaction { tx in
             guard let row = try await tx.query("SELECT \(Self.sourceColumns) FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id) FOR UPDATE").first
             else { throw InboundError(.notFound, "no such source") }
             let current = try intakeSource(row)
@@ -132,12 +137,14 @@ package struct InboundStore: Sendable {
     }
 
     package func deleteSource(tenant: UUID, id: UUID) async throws {
+        defer { sources?.invalidate(source: id) }
         let deleted = try await pool.query("DELETE FROM inbound_sources WHERE tenant_id = \(tenant) AND id = \(id)").affectedRows
         if deleted == 0 { throw InboundError(.notFound, "no such source") }
     }
 
     /// A new URL; the old one keeps working for `grace`, then answers 404.
     package func rotateToken(tenant: UUID, id: UUID, grace: Duration) async throws -> SourceView {
+        defer { sources?.invalidate(source: id) }
         let token = Self.generateToken()
         let rows = try await pool.query(
             """
@@ -198,15 +205,20 @@ package struct InboundStore: Sendable {
     package func intake(token: String) async throws -> (source: InboundSource, secret: String)? {
         guard token.hasPrefix("hin_"), token.utf8.count <= 100 else { return nil }
         let hash = Self.hash(token)
-        // Prepared, as the store below: every inbound request runs both.
+        if let found = sources?.cached(hash.bytes) { return (found.source, found.secret) }
+        let ticket = sources?.ticket()
+        // Prepared, as the store below: a request whose source is not kept runs both.
         let lookup: Query = """
-            SELECT \(Self.sourceColumns) FROM inbound_sources
+            SELECT \(Self.sourceColumns), token_hash = \(hash) FROM inbound_sources
             WHERE token_hash = \(hash) OR (previous_token_hash = \(hash) AND previous_token_expires_at > now())
             """
         guard let row = try await pool.query(lookup.prepared()).first else { return nil }
         let source = try intakeSource(row)
         let stored = try row.decode(String.self, 7)
-        return (source, stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(source.id)))
+        let found = SourceCache.Found(source: source, secret: stored.isEmpty ? "" : try keyring.open(stored, context: Self.secretContext(source.id)))
+        // A token in its grace after a rotation is looked up until it expires.
+        if try row.decode(Bool.self, 15) { sources?.keep(found, tokenHash: hash.bytes, ticket: ticket) }
+        return (found.source, found.secret)
     }
 
     /// Stores a request with its verdict (one statement, one commit, shared with the
@@ -256,9 +268,13 @@ package struct InboundStore: Sendable {
 
     /// Writes a batch: each round of requests in one statement, where a round holds no two
     /// claims of one delivery id (the second would find the first's claim only after its
-    /// commit, so it goes in the next round, in order). A failed round is written again one
-    /// request at a time, so a bad request fails alone; a committed round is never written
-    /// twice, which is why this returns each request's result instead of throwing.
+    /// commit, so it goes in the next round, in order; its event, if the first's claim failed
+    /// or had expired, then follows the first round's in the outbox). A failed round is
+    /// written again one request at a time, so a bad request fails alone; a committed round
+    /// is never written twice, which is why this returns each request's result instead of
+    /// throwing. (A round whose commit was cut off with its connection may have been stored:
+    /// written again, its requests fail on their ids and are answered 500, as a lone request
+    /// cut off there always was; the sender's retry is a duplicate where the source reads a delivery id.)
     static func write(_ arrivals: [Arrival], on pool: Pool) async -> [Result<Receipt, any Error>] {
         var results = [Result<Receipt, any Error>?](repeating: nil, count: arrivals.count)
         for round in rounds(arrivals) {
@@ -504,7 +520,12 @@ package struct InboundStore: Sendable {
             }
         }
         total += try await pool.query(
-            "DELETE FROM inbound_dedup WHERE (source_id, key) IN (SELECT source_id, key FROM inbound_dedup WHERE expires_at < now() LIMIT \(batch * 10))"
+            // Rows a batch of requests is claiming again are skipped: the batch locks its keys in
+            // their order, this scan in its own, and the two would wait for each other.
+            """
+            DELETE FROM inbound_dedup WHERE (source_id, key) IN (
+                SELECT source_id, key FROM inbound_dedup WHERE expires_at < now() LIMIT \(batch * 10) FOR UPDATE SKIP LOCKED)
+            """
         ).affectedRows
         return total
     }

@@ -1,37 +1,55 @@
 package import Foundation
+public import HeraldSupport
 public import Logging
 import Postgres
 public import ServiceLifecycle
 
-/// Keeps a worker's `Directory` in step with PostgreSQL: a session of its own listens on
-/// `herald_directory`, where migration 0021's triggers name each tenant whose endpoints
-/// changed, and the tenant's entry is dropped a moment after the commit.
+/// Keeps a cache in step with PostgreSQL: a session of its own listens on the cache's
+/// channel, where triggers name what changed, and the cache drops it a moment after the
+/// commit. A worker's `Directory` listens on `herald_directory` (migration 0021), the API's
+/// inbound sources on `herald_inbound_sources` (migration 0022).
 ///
 /// Trust is a lease: every half `lease` the session notifies itself on a channel of its own
 /// and only a probe that comes back, sent and received by this very server session,
-/// extends the directory's trust by `lease` from its sending. A stalled session lets the
+/// extends the cache's trust by `lease` from its sending. A stalled session lets the
 /// lease run out; a lost one, or one a pooler moved between server sessions, drops every
 /// entry and is opened again.
-public struct DirectoryListener: Service, CustomStringConvertible {
-    public static let channel = "herald_directory"
+public struct ChangeListener: Service, CustomStringConvertible {
+    public static let directoryChannel = "herald_directory"
+    public static let inboundSourcesChannel = "herald_inbound_sources"
 
     let databaseURL: String
-    let directory: Directory
+    let channel: String
+    let cache: any NotifiedCache
+    /// What the cache holds, for the log: "endpoint lists", "inbound sources".
+    let subject: String
     let lease: Duration
     let retryDelay: Duration
     let logger: Logger
 
-    public var description: String { "DirectoryListener" }
+    public var description: String { "ChangeListener(\(channel))" }
 
-    /// `lease` should not exceed the directory's short lifetime: a change missed by a stalled
+    /// `lease` should not exceed the cache's short lifetime: a change missed by a stalled
     /// session is trusted away at most that long. Each wait on the socket lasts half of it,
     /// which is how soon a shutdown is noticed; the session fails after 10 s of a silent peer.
-    public init(databaseURL: String, directory: Directory, lease: Duration = .seconds(4), retryDelay: Duration = .seconds(2), logger: Logger) {
+    public init(
+        databaseURL: String, channel: String, cache: any NotifiedCache, subject: String, lease: Duration = .seconds(4),
+        retryDelay: Duration = .seconds(2), logger: Logger
+    ) {
         self.databaseURL = databaseURL
-        self.directory = directory
+        self.channel = channel
+        self.cache = cache
+        self.subject = subject
         self.lease = lease
         self.retryDelay = retryDelay
         self.logger = logger
+    }
+
+    /// A worker's endpoint lists.
+    public init(databaseURL: String, directory: Directory, lease: Duration = .seconds(4), retryDelay: Duration = .seconds(2), logger: Logger) {
+        self.init(
+            databaseURL: databaseURL, channel: Self.directoryChannel, cache: directory, subject: "endpoint lists", lease: lease,
+            retryDelay: retryDelay, logger: logger)
     }
 
     public func run() async throws {
@@ -40,18 +58,19 @@ public struct DirectoryListener: Service, CustomStringConvertible {
             var connection: Connection?
             do {
                 let session = try await Connection.connect(
-                    to: databaseURL, applicationName: "herald-directory", peerTimeout: .seconds(10), logger: logger)
+                    to: databaseURL, applicationName: "herald-\(channel.dropFirst("herald_".count).replacingOccurrences(of: "_", with: "-"))",
+                    peerTimeout: .seconds(10), logger: logger)
                 connection = session
                 try await listen(on: session, failing: &failing)
             } catch {
                 if !failing {
                     logger.warning(
-                        "not notified of endpoint changes; endpoint lists are read again every few seconds until the session is back",
+                        "not notified of changes to \(subject); they are read again (or kept only briefly) until the session is back",
                         metadata: ["error": "\(error)"])
                 }
                 failing = true
             }
-            directory.distrustNotifications()
+            cache.distrustNotifications()
             await connection?.close()
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: retryDelay) }
         }
@@ -59,10 +78,10 @@ public struct DirectoryListener: Service, CustomStringConvertible {
 
     /// Listens until shutdown; throws when the session fails or turns out not to be one.
     private func listen(on session: Connection, failing: inout Bool) async throws {
-        let probeChannel = "herald_directory_probe_\(UInt64.random(in: .min ... .max))"
+        let probeChannel = "\(channel)_probe_\(UInt64.random(in: .min ... .max))"
         // What was cached before the first probe comes back is not trusted: it lives the
         // short lifetime, and what is read under trust replaces it.
-        try await session.execute(script: "LISTEN \(Self.channel); LISTEN \(probeChannel)")
+        try await session.execute(script: "LISTEN \(channel); LISTEN \(probeChannel)")
         let server = try await session.query("SELECT pg_backend_pid()")[0].decode(Int32.self, 0)
         let interval = lease / 2
         var sent: ContinuousClock.Instant?
@@ -76,7 +95,7 @@ public struct DirectoryListener: Service, CustomStringConvertible {
                 sent = now
             }
             if now - returned > lease * 3, !warnedOfSilence {
-                logger.warning("the notification session's probes do not come back; endpoint lists are read again every few seconds")
+                logger.warning("the notification session's probes do not come back; \(subject) are read again (or kept only briefly)")
                 warnedOfSilence = true
             }
             // In commit order: a change notified before the probe is applied before the probe
@@ -84,16 +103,12 @@ public struct DirectoryListener: Service, CustomStringConvertible {
             for notification in try await session.notifications(waitingAtMost: interval) {
                 if notification.channel == probeChannel {
                     guard notification.sender == server, let sent else { continue }
-                    directory.trustNotifications(until: sent + lease)
+                    cache.trustNotifications(until: sent + lease)
                     returned = .now
-                    if failing || warnedOfSilence { logger.notice("notified of endpoint changes again") }
+                    if failing || warnedOfSilence { logger.notice("notified of changes to \(subject) again") }
                     (failing, warnedOfSilence) = (false, false)
-                } else if notification.channel == Self.channel {
-                    switch DirectoryChange(notification.payload) {
-                    case .tenant(let tenant): directory.invalidate(tenant: tenant)
-                    case .all: directory.invalidateAll()
-                    case .unknown: break
-                    }
+                } else if notification.channel == channel {
+                    cache.notified(notification.payload)
                 }
             }
         }
