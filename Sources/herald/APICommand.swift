@@ -56,7 +56,7 @@ struct APICommand: AsyncParsableCommand {
         // Sources are kept while PostgreSQL tells of their changes (as workers' endpoint lists
         // are; the same switch turns it off).
         let notified = settings.endpointCacheNotifiedTTL > .zero && settings.endpointCacheTTL > .zero
-        let inboundSources = SourceCache()
+        let inboundSources = SourceCache(lifetime: settings.endpointCacheNotifiedTTL)
         let api = API(
             configuration: .init(
                 operatorToken: settings.operatorToken,
@@ -116,7 +116,7 @@ struct APICommand: AsyncParsableCommand {
                     Closing("dispatcher") { await dispatcher.close() }, link, relay,
                 ] + (notified
                     ? [ChangeListener(
-                        databaseURL: settings.databaseURL, channel: ChangeListener.inboundSourcesChannel, cache: inboundSources, subject: "inbound sources",
+                        databaseURL: settings.databaseURL, feed: .inboundSources, cache: inboundSources,
                         lease: min(.seconds(4), settings.endpointCacheTTL), logger: logger)]
                     : []) + listeners + [housekeeping],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

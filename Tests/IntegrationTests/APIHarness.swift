@@ -79,7 +79,7 @@ struct APIHarness {
                 onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestServices.logger)
             // A graceful shutdown, not a cancellation: NIO requires open connections to be finished.
             let sourceChanges = ChangeListener(
-                databaseURL: pipeline.databaseURL, channel: ChangeListener.inboundSourcesChannel, cache: sources, subject: "inbound sources",
+                databaseURL: pipeline.databaseURL, feed: .inboundSources, cache: sources, lease: .seconds(20),
                 logger: TestServices.logger)
             var services: [any Service] = [BrokerLink(dispatcher: dispatcher), relay, sourceChanges, app]
             if dashboard {

@@ -1,5 +1,6 @@
 import FanOut
 import Foundation
+import HeraldSupport
 import Migrations
 import Postgres
 import Synchronization
@@ -44,12 +45,12 @@ struct DirectoryNotificationTests {
     /// arrive in commit order, so everything the statements before announced is in.
     static func drain(_ session: Connection, _ pool: Pool) async throws -> [String] {
         let marker = "marker \(UUID())"
-        try await pool.query("SELECT pg_notify(\(ChangeListener.directoryChannel), \(marker))")
+        try await pool.query("SELECT pg_notify(\(ChangeListener.Feed.directory.channel), \(marker))")
         return try await within(.seconds(10)) {
             var payloads: [String] = []
             while true {
                 for notification in try await session.notifications(waitingAtMost: .milliseconds(100))
-                where notification.channel == ChangeListener.directoryChannel {
+                where notification.channel == ChangeListener.Feed.directory.channel {
                     if notification.payload == marker { return payloads }
                     payloads.append(notification.payload)
                 }
@@ -60,7 +61,7 @@ struct DirectoryNotificationTests {
     @Test func onlyChangesAWorkerSeesAreAnnounced() async throws {
         try await Self.withMigratedDatabase { url, pool in
             let session = try await Connection.connect(to: url, logger: TestServices.logger)
-            try await session.execute(script: "LISTEN \(ChangeListener.directoryChannel)")
+            try await session.execute(script: "LISTEN \(ChangeListener.Feed.directory.channel)")
             let (tenant, endpoint) = try await Self.addTenant(pool)
             let (other, _) = try await Self.addTenant(pool)
             let text = { (id: UUID) in id.uuidString.lowercased() }
@@ -167,6 +168,50 @@ struct DirectoryNotificationTests {
                 return true
             }
             #expect(back == true)
+            running.cancel()
+            _ = await running.result
+        }
+    }
+
+    /// What a listener told its cache.
+    final class Told: NotifiedCache {
+        let counts = Mutex((trusted: 0, distrusted: 0))
+        func notified(_ payload: String) {}
+        func trustNotifications(until: ContinuousClock.Instant) { counts.withLock { $0.trusted += 1 } }
+        func distrustNotifications() { counts.withLock { $0.distrusted += 1 } }
+    }
+
+    /// A listener whose triggers are missing or disabled hears some changes, not all: it never
+    /// vouches for them (each session fails at its first probe) until the triggers fire again.
+    @Test func withoutItsTriggersAListenerIsNeverTrusted() async throws {
+        try await Self.withMigratedDatabase { url, pool in
+            try await pool.query("ALTER TABLE endpoints DISABLE TRIGGER endpoints_directory_changed")
+            let told = Told()
+            let listener = ChangeListener(
+                databaseURL: url, feed: .directory, cache: told, lease: .seconds(4), retryDelay: .milliseconds(50), logger: TestServices.logger)
+            let running = Task { try await listener.run() }
+            defer { running.cancel() }
+            let refused = try await within(.seconds(20)) {
+                while told.counts.withLock({ $0.distrusted }) < 3 { try await Task.sleep(for: .milliseconds(10)) }
+                return true
+            }
+            #expect(refused == true)
+            #expect(told.counts.withLock { $0.trusted } == 0)
+            // A trigger enabled for replicas only does not fire either.
+            try await pool.query("ALTER TABLE endpoints ENABLE REPLICA TRIGGER endpoints_directory_changed")
+            let before = told.counts.withLock { $0.distrusted }
+            let stillRefused = try await within(.seconds(20)) {
+                while told.counts.withLock({ $0.distrusted }) < before + 3 { try await Task.sleep(for: .milliseconds(10)) }
+                return true
+            }
+            #expect(stillRefused == true)
+            #expect(told.counts.withLock { $0.trusted } == 0)
+            try await pool.query("ALTER TABLE endpoints ENABLE TRIGGER endpoints_directory_changed")
+            let trusted = try await within(.seconds(20)) {
+                while told.counts.withLock({ $0.trusted }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                return true
+            }
+            #expect(trusted == true)
             running.cancel()
             _ = await running.result
         }

@@ -402,13 +402,12 @@ struct InboundWebhookTests {
                 #expect(status == 200)
                 return api.sources.count == 1
             }
-            // Kept means not looked up: a change that nobody announces (its trigger off) goes unseen.
+            // Kept means not looked up: a change that nobody announces (made as a replica applies
+            // changes, without triggers) goes unseen.
             let id = try #require(UUID(uuidString: source.id))
-            try await api.pipeline.pool.query("ALTER TABLE inbound_sources DISABLE TRIGGER inbound_sources_changed")
-            try await api.pipeline.pool.query("UPDATE inbound_sources SET max_body_bytes = 10 WHERE id = \(id)")
+            try await unannounced("UPDATE inbound_sources SET max_body_bytes = 10 WHERE id = \(id)", api)
             for _ in 0..<3 { #expect(try await api.send(source.path, headers: Self.json, body: large).status == 200) }
             // Announced, as every change is: the notification drops the source and the limit applies.
-            try await api.pipeline.pool.query("ALTER TABLE inbound_sources ENABLE TRIGGER inbound_sources_changed")
             try await api.pipeline.pool.query("UPDATE inbound_sources SET max_body_bytes = 11 WHERE id = \(id)")
             try await api.pipeline.eventually(timeout: .seconds(10), "the smaller limit applies") {
                 try await api.send(source.path, headers: Self.json, body: large).status == 413
@@ -429,12 +428,70 @@ struct InboundWebhookTests {
                 #expect(status == 200)
                 return api.sources.count == 1
             }
+            // A token in its grace is looked up each time, never kept: its end needs no notification.
+            let graceful = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 3600])
+            let newest = try #require(graceful.string("url"))
+            let newestPath = String(newest[try #require(newest.range(of: "/in/")).lowerBound...])
+            try await api.pipeline.eventually(timeout: .seconds(10), "the newest URL is kept") {
+                let status = try await api.send(newestPath, headers: Self.json, body: small).status
+                #expect(status == 200)
+                return api.sources.count == 1
+            }
+            for _ in 0..<3 { #expect(try await api.send(path, headers: Self.json, body: small).status == 200) }
+            try await unannounced("UPDATE inbound_sources SET previous_token_expires_at = now() WHERE id = \(id)", api)
+            #expect(try await api.send(path, headers: Self.json, body: small).status == 404)
+            #expect(try await api.send(newestPath, headers: Self.json, body: small).status == 200)
             // Deleted behind the API's back (its tenant gone): the URL answers 404.
             try await api.pipeline.pool.query("DELETE FROM tenants WHERE id = \(UUID(uuidString: tenant.id)!)")
             try await api.pipeline.eventually(timeout: .seconds(10), "the deleted source's URL answers 404") {
-                try await api.send(path, headers: Self.json, body: small).status == 404
+                try await api.send(newestPath, headers: Self.json, body: small).status == 404
             }
             #expect(api.sources.count == 0)
+        }
+    }
+
+    /// A change no trigger announces: as a replica applies changes (`session_replication_role`).
+    func unannounced(_ statement: Query, _ api: APIHarness) async throws {
+        try await api.pipeline.pool.transaction { tx in
+            try await tx.query("SET LOCAL session_replication_role = replica")
+            try await tx.query(statement)
+        }
+    }
+
+    /// The API's own changes drop a kept source at once, with no notification to wait for
+    /// (here no listener runs at all: the lease is granted by hand).
+    @Test func theAPIsOwnChangesDropAKeptSourceAtOnce() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let tenantID = try #require(UUID(uuidString: tenant.id))
+            let cache = SourceCache()
+            cache.trustNotifications(until: .now + .seconds(3600))
+            let store = InboundStore(pool: api.pipeline.pool, keyring: .plaintext, publicURL: "http://x", maxDataBytes: 1024, sources: cache)
+            func kept(_ body: [String: Any]) async throws -> (id: UUID, token: String) {
+                let source = try await source(api, tenant.key, body)
+                let token = String(source.path.dropFirst("/in/".count))
+                #expect(try await store.intake(token: token)?.source.maxBodyBytes == 1_048_576)
+                #expect(try await store.intake(token: token) != nil)
+                #expect(cache.cached(InboundStore.hash(token).bytes) != nil)
+                return (try #require(UUID(uuidString: source.id)), token)
+            }
+            let none: [String: Any] = ["verification": ["method": "none"]]
+            let updated = try await kept(none)
+            _ = try await store.updateSource(tenant: tenantID, id: updated.id, try SourceInput(object: ["max_body_bytes": 2048], creating: false))
+            #expect(cache.cached(InboundStore.hash(updated.token).bytes) == nil)
+            #expect(try await store.intake(token: updated.token)?.source.maxBodyBytes == 2048)
+            let rotated = try await kept(none)
+            _ = try await store.rotateToken(tenant: tenantID, id: rotated.id, grace: .zero)
+            #expect(cache.cached(InboundStore.hash(rotated.token).bytes) == nil)
+            #expect(try await store.intake(token: rotated.token) == nil)
+            let deleted = try await kept(none)
+            try await store.deleteSource(tenant: tenantID, id: deleted.id)
+            #expect(cache.cached(InboundStore.hash(deleted.token).bytes) == nil)
+            #expect(try await store.intake(token: deleted.token) == nil)
+            // The kept entry names the source, never its secret.
+            let signed = try await source(api, tenant.key, ["verification": ["method": "github"]])
+            let found = try #require(try await store.intake(token: String(signed.path.dropFirst("/in/".count))))
+            #expect(!"\(SourceCache.Found(source: found.source, secret: found.secret))".contains(signed.secret))
         }
     }
 

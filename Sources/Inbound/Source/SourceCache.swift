@@ -10,8 +10,9 @@ import Synchronization
 /// without the lease every request looks its source up, as if there were no cache. A token
 /// rotated out but still in its grace is not kept either: it is looked up until it expires.
 package final class SourceCache: NotifiedCache {
-    /// A source as a request needs it: its settings and its verification secret, opened.
-    package struct Found: Sendable, Equatable {
+    /// A source as a request needs it: its settings and its verification secret, opened
+    /// (never shown: its description names the source only).
+    package struct Found: Sendable, Equatable, CustomStringConvertible {
         package var source: InboundSource
         package var secret: String
 
@@ -19,6 +20,8 @@ package final class SourceCache: NotifiedCache {
             self.source = source
             self.secret = secret
         }
+
+        package var description: String { "source \(source.id.uuidString.lowercased()) (secret withheld)" }
     }
 
     /// Taken before a lookup: what the lookup finds is kept only if no change came since.
