@@ -61,7 +61,7 @@ package struct InboundStore: Sendable {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.maxDataBytes = maxDataBytes
         self.sources = sources
-        arrivals = Batcher(maxBatch: 64, maxFlushes: 2, maxWeight: 4 << 20, weight: \.weight) { await Self.write($0, on: pool) }
+        arrivals = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: 4 << 20, weight: \.weight) { await Self.write($0, on: pool) }
     }
 
     // MARK: Sources
