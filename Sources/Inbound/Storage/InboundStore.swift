@@ -276,7 +276,8 @@ package struct InboundStore: Sendable {
     /// written again, its requests fail on their ids and are answered 500, as a lone request
     /// cut off there always was; the sender's retry is a duplicate where the source reads a delivery id.)
     static func write(_ arrivals: [Arrival], on pool: Pool) async -> [Result<Receipt, any Error>] {
-        var results = [Result<Receipt, any Error>?](repeating: nil, count: arrivals.count)
+        // Every request is in one round, and every round sets its requests' results.
+        var results = [Result<Receipt, any Error>](repeating: .failure(InboundError(.conflict, "not written")), count: arrivals.count)
         for round in rounds(arrivals) {
             do {
                 for (index, receipt) in zip(round, try await insert(round.map { arrivals[$0] }, on: pool)) {
@@ -296,7 +297,7 @@ package struct InboundStore: Sendable {
                 }
             }
         }
-        return results.map { $0! }
+        return results
     }
 
     /// The batch's requests by round, each round in submission order: a request goes into
