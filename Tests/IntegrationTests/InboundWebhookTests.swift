@@ -450,6 +450,60 @@ struct InboundWebhookTests {
         }
     }
 
+    /// A statement that loses its connection may or may not have committed. Written again,
+    /// a request stored by it finds its own row and is answered with it; one that was not
+    /// stored is stored now. Nothing kept is answered 500, nothing is stored twice.
+    @Test func requestsWhoseStatementLostItsConnectionAreAnsweredWithWhatWasStored() async throws {
+        try await APIHarness.run { api in
+            let tenant = try await api.tenant()
+            let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
+            let sourceID = try #require(UUID(uuidString: source.id)), tenantID = try #require(UUID(uuidString: tenant.id))
+            func arrival() -> InboundStore.Arrival {
+                InboundStore.Arrival(
+                    id: UUID(), sourceID: sourceID, tenantID: tenantID, dedupWindow: 60, claimKey: nil, status: InboundStatus.processed.rawValue,
+                    error: nil, errorField: nil, responseStatus: 200, remoteAddress: "127.0.0.1", contentType: "application/json",
+                    headers: Array("[]".utf8), query: "", body: Array("{}".utf8), bodySize: 2, dedupKey: nil,
+                    eventID: "evt_\(UUID().uuidString)", eventType: "thing.happened", data: Array("{}".utf8))
+            }
+            let pool = api.pipeline.pool
+            func count(_ arrivals: [InboundStore.Arrival]) async throws -> (webhooks: Int, events: Int) {
+                let rows = try await pool.query(
+                    """
+                    SELECT (SELECT count(*) FROM inbound_webhooks WHERE id = ANY(\(arrivals.map(\.id.uuidString))::uuid[])),
+                           (SELECT count(*) FROM outbox WHERE event_id = ANY(\(arrivals.compactMap(\.eventID))::text[]))
+                    """)
+                return (try rows[0].decode(Int.self, 0), try rows[0].decode(Int.self, 1))
+            }
+            // Committed, the answer lost: written again with a new request, both are answered
+            // with their rows, the first as it was stored.
+            let stored = arrival(), fresh = arrival()
+            _ = try await InboundStore.insert([stored], on: pool)
+            let again = await InboundStore.write([stored, fresh], on: pool).map { try? $0.get() }
+            #expect(again.map(\.?.status) == [.processed, .processed])
+            #expect(again.map(\.?.eventID) == [stored.eventID, fresh.eventID])
+            #expect(try await count([stored, fresh]) == (2, 2))
+            // Not committed: the session ended while the statement waited for a lock (the
+            // source's row, which the webhooks' foreign key reads); written again, alone too.
+            for arrivals in [[arrival(), arrival()], [arrival()]] {
+                let results = try await pool.transaction { tx in
+                    try await tx.query("SELECT 1 FROM inbound_sources WHERE id = \(sourceID) FOR UPDATE")
+                    let writing = Task { await InboundStore.write(arrivals, on: pool) }
+                    try await api.pipeline.eventually(timeout: .seconds(10), "the batch waits for the source's row") {
+                        let ended = try await pool.query(
+                            """
+                            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH input AS%'
+                            """)
+                        return !ended.isEmpty
+                    }
+                    return writing
+                }.value
+                #expect(results.map { (try? $0.get())?.status } == arrivals.map { _ in .processed })
+                #expect(try await count(arrivals) == (arrivals.count, arrivals.count))
+            }
+        }
+    }
+
     /// A change no trigger announces: as a replica applies changes (`session_replication_role`).
     func unannounced(_ statement: Query, _ api: APIHarness) async throws {
         try await api.pipeline.pool.transaction { tx in

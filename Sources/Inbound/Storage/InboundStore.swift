@@ -272,9 +272,9 @@ package struct InboundStore: Sendable {
     /// or had expired, then follows the first round's in the outbox). A failed round is
     /// written again one request at a time, so a bad request fails alone; a committed round
     /// is never written twice, which is why this returns each request's result instead of
-    /// throwing. (A round whose commit was cut off with its connection may have been stored:
-    /// written again, its requests fail on their ids and are answered 500, as a lone request
-    /// cut off there always was; the sender's retry is a duplicate where the source reads a delivery id.)
+    /// throwing. A round whose connection was lost may have committed: each of its requests
+    /// written again finds its own row (its id is its own) and is answered with what was
+    /// stored, so a sender is not told 500 for a webhook that was kept.
     static func write(_ arrivals: [Arrival], on pool: Pool) async -> [Result<Receipt, any Error>] {
         // Every request is in one round, and every round sets its requests' results.
         var results = [Result<Receipt, any Error>](repeating: .failure(InboundError(.conflict, "not written")), count: arrivals.count)
@@ -284,20 +284,35 @@ package struct InboundStore: Sendable {
                     results[index] = .success(receipt)
                 }
             } catch {
-                guard round.count > 1 else {
-                    results[round[0]] = .failure(error)
-                    continue
-                }
+                // The session ended under the statement (lost, or ended by the server: SQLSTATE
+                // classes 08 and 57P), so it may have committed.
+                let ended = (error as? DatabaseError).map { $0.code == .connectionLost || ["08", "57"].contains($0.sqlState?.prefix(2) ?? "") } ?? false
                 for index in round {
-                    do {
-                        results[index] = .success(try await insert([arrivals[index]], on: pool)[0])
-                    } catch {
-                        results[index] = .failure(error)
-                    }
+                    // A lone request the database refused would be refused again.
+                    results[index] = round.count == 1 && !ended ? .failure(error) : await writeAlone(arrivals[index], on: pool)
                 }
             }
         }
         return results
+    }
+
+    /// One request on its own; if its row exists already (the statement that stored it lost
+    /// its connection before answering), what was stored.
+    static func writeAlone(_ arrival: Arrival, on pool: Pool) async -> Result<Receipt, any Error> {
+        do {
+            return .success(try await insert([arrival], on: pool)[0])
+        } catch let error as DatabaseError where error.isUniqueViolation && error.constraint == "inbound_webhooks_pkey" {
+            do {
+                let rows = try await pool.query("SELECT status, duplicate_of, event_id FROM inbound_webhooks WHERE id = \(arrival.id)")
+                guard let row = rows.first else { return .failure(error) }
+                return .success(
+                    Receipt(id: arrival.id, status: try Self.status(row, 0), duplicateOf: try row.decode(UUID?.self, 1), eventID: try row.decode(String?.self, 2)))
+            } catch {
+                return .failure(error)
+            }
+        } catch {
+            return .failure(error)
+        }
     }
 
     /// The batch's requests by round, each round in submission order: a request goes into
