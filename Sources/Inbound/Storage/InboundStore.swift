@@ -284,8 +284,8 @@ package struct InboundStore: Sendable {
                     results[index] = .success(receipt)
                 }
             } catch {
-                // The session ended under the statement (lost, or ended by the server: SQLSTATE
-                // classes 08 and 57P), so it may have committed.
+                // The session ended under the statement (lost, or ended or cancelled by the
+                // server: SQLSTATE classes 08 and 57), so it may have committed.
                 let ended = (error as? DatabaseError).map { $0.code == .connectionLost || ["08", "57"].contains($0.sqlState?.prefix(2) ?? "") } ?? false
                 for index in round {
                     // A lone request the database refused would be refused again.
