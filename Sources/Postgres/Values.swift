@@ -193,21 +193,22 @@ public struct Column: Sendable {
 
     /// Optional JSON documents as a `json[]`, nil as NULL.
     public init<Bytes: Collection<UInt8>>(json values: [Bytes?]) {
-        var array = BinaryArray(elementType: 114, count: values.count, payload: values.reduce(0) { $0 + ($1?.count ?? 0) })
-        for value in values {
-            if let value { array.element(value) } else { array.null() }
-        }
-        bind = Bind(binary: array.bytes, oid: 199)
+        self.init(optional: values, elementType: 114, arrayType: 199)
     }
 
     /// Byte strings as a binary `bytea[]`, nil as NULL: bodies go as they are, not as
     /// hexadecimal text twice their size for the server to decode.
     public init(bytes values: [[UInt8]?]) {
-        var array = BinaryArray(elementType: 17, count: values.count, payload: values.reduce(0) { $0 + ($1?.count ?? 0) })
+        self.init(optional: values, elementType: 17, arrayType: 1001)
+    }
+
+    /// Elements of any length as they are, nil as NULL.
+    private init<Bytes: Collection<UInt8>>(optional values: [Bytes?], elementType: UInt32, arrayType: UInt32) {
+        var array = BinaryArray(elementType: elementType, count: values.count, payload: values.reduce(0) { $0 + ($1?.count ?? 0) })
         for value in values {
             if let value { array.element(value) } else { array.null() }
         }
-        bind = Bind(binary: array.bytes, oid: 1001)
+        bind = Bind(binary: array.bytes, oid: arrayType)
     }
 
     /// Identifiers as a binary `uuid[]`: sixteen bytes each, no text to write on this side

@@ -56,7 +56,7 @@ struct APICommand: AsyncParsableCommand {
         // Sources are kept while PostgreSQL tells of their changes (as workers' endpoint lists
         // are; the same switch turns it off).
         let notified = settings.endpointCacheNotifiedTTL > .zero && settings.endpointCacheTTL > .zero
-        let inboundSources = SourceCache(lifetime: settings.endpointCacheNotifiedTTL)
+        let inboundSources = notified ? SourceCache(lifetime: settings.endpointCacheNotifiedTTL) : nil
         let api = API(
             configuration: .init(
                 operatorToken: settings.operatorToken,
@@ -70,7 +70,7 @@ struct APICommand: AsyncParsableCommand {
                     bodyTimeout: settings.inboundBodyTimeout, rejectionsKeptPerSecond: settings.inboundRejectionsKept,
                     ownListener: settings.inboundPort != 0)),
             pool: pool, readPool: readPool, dispatcher: dispatcher, parking: parking,
-            producer: producer, publicURL: settings.publicURL, inboundSources: notified ? inboundSources : nil,
+            producer: producer, publicURL: settings.publicURL, inboundSources: inboundSources,
             readiness: { await Readiness.check(pool: pool, broker: { await dispatcher.isConnected }) },
             metrics: { Telemetry.render() }, onInboundEvent: { bell.ring() })
         warnIfSecretsInPlaintext(settings, logger: logger)
@@ -114,11 +114,11 @@ struct APICommand: AsyncParsableCommand {
                 (exporter.map { [$0] } ?? []) + [
                     Closing("postgres pool") { await pool.close() }, Closing("read pool") { await readPool?.close() }, Closing("producer") { await producer.close() },
                     Closing("dispatcher") { await dispatcher.close() }, link, relay,
-                ] + (notified
-                    ? [ChangeListener(
-                        databaseURL: settings.databaseURL, feed: .inboundSources, cache: inboundSources,
-                        lease: min(.seconds(4), settings.endpointCacheTTL), logger: logger)]
-                    : []) + listeners + [housekeeping],
+                ] + (inboundSources.map {
+                    [ChangeListener(
+                        databaseURL: settings.databaseURL, feed: .inboundSources, cache: $0, lease: min(.seconds(4), settings.endpointCacheTTL),
+                        logger: logger)]
+                } ?? []) + listeners + [housekeeping],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

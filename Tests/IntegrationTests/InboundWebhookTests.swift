@@ -396,12 +396,16 @@ struct InboundWebhookTests {
             let tenant = try await api.tenant()
             let source = try await source(api, tenant.key, ["verification": ["method": "none"]])
             let small = Array("{}".utf8), large = Array(#"{"a": "0123456789"}"#.utf8)
-            // Kept once the listener's lease holds: requests then no longer look the source up.
-            try await api.pipeline.eventually(timeout: .seconds(20), "the source is kept") {
-                let status = try await api.send(source.path, headers: Self.json, body: large).status
-                #expect(status == 200)
-                return api.sources.count == 1
+            // Sends to `path` (each answered 200) until the API keeps the source.
+            func kept(_ path: String, _ body: [UInt8], _ what: String, within limit: Duration) async throws {
+                try await api.pipeline.eventually(timeout: limit, what) {
+                    let status = try await api.send(path, headers: Self.json, body: body).status
+                    #expect(status == 200)
+                    return api.sources.count == 1
+                }
             }
+            // Kept once the listener's lease holds: requests then no longer look the source up.
+            try await kept(source.path, large, "the source is kept", within: .seconds(20))
             // Kept means not looked up: a change that nobody announces (made as a replica applies
             // changes, without triggers) goes unseen.
             let id = try #require(UUID(uuidString: source.id))
@@ -414,29 +418,17 @@ struct InboundWebhookTests {
             }
             #expect(try await api.send(source.path, headers: Self.json, body: small).status == 200)
             // Through the API: a rotation without grace ends the old URL for the very next request.
-            try await api.pipeline.eventually(timeout: .seconds(10), "the source is kept again") {
-                let status = try await api.send(source.path, headers: Self.json, body: small).status
-                #expect(status == 200)
-                return api.sources.count == 1
-            }
+            try await kept(source.path, small, "the source is kept again", within: .seconds(10))
             let rotated = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 0])
             #expect(try await api.send(source.path, headers: Self.json, body: small).status == 404)
             let url = try #require(rotated.string("url"))
             let path = String(url[try #require(url.range(of: "/in/")).lowerBound...])
-            try await api.pipeline.eventually(timeout: .seconds(10), "the new URL is kept") {
-                let status = try await api.send(path, headers: Self.json, body: small).status
-                #expect(status == 200)
-                return api.sources.count == 1
-            }
+            try await kept(path, small, "the new URL is kept", within: .seconds(10))
             // A token in its grace is looked up each time, never kept: its end needs no notification.
             let graceful = try await api.call("POST", "/v1/sources/\(source.id)/rotate-url", token: tenant.key, body: ["grace_seconds": 3600])
             let newest = try #require(graceful.string("url"))
             let newestPath = String(newest[try #require(newest.range(of: "/in/")).lowerBound...])
-            try await api.pipeline.eventually(timeout: .seconds(10), "the newest URL is kept") {
-                let status = try await api.send(newestPath, headers: Self.json, body: small).status
-                #expect(status == 200)
-                return api.sources.count == 1
-            }
+            try await kept(newestPath, small, "the newest URL is kept", within: .seconds(10))
             for _ in 0..<3 { #expect(try await api.send(path, headers: Self.json, body: small).status == 200) }
             try await unannounced("UPDATE inbound_sources SET previous_token_expires_at = now() WHERE id = \(id)", api)
             #expect(try await api.send(path, headers: Self.json, body: small).status == 404)
