@@ -261,6 +261,9 @@ package final class Processor: Sendable {
         if candidate { context.firstCopies.startSendingFirst() }
         let first = candidate && context.sendsFirst(made: made)
         var firsts: [(endpoint: Endpoint, lease: SlotLease)] = []
+        // The endpoints that take a slot, and the last of them that found none free.
+        var slotted = 0
+        var waitFor: Endpoint?
         let data = ParsedData(event.dataBytes)
         for endpoint in endpoints {
             switch endpoint.target(for: event.type, attributes: event.attributes, data: data) {
@@ -273,14 +276,27 @@ package final class Processor: Sendable {
                 let paced = endpoint.rateLimit != nil || slots.paceWait(endpoint.id, rateLimit: nil) > .zero
                 let lease = paced ? nil : slots.tryLease(endpoint.id)
                 leases[endpoint.id] = lease
+                slotted += 1
                 if first, let lease, endpoint.unusable == nil {
                     firsts.append((endpoint, lease))
                 } else {
+                    if lease == nil, !paced, endpoint.unusable == nil { waitFor = endpoint }
                     targets.append(Arrival.Target(endpoint: endpoint.id, claim: lease != nil))
                 }
             case .skip: targets.append(Arrival.Target(endpoint: endpoint.id, skip: true))
             case .none: break
             }
+        }
+        // The only endpoint with no free slot: stored now, its delivery would wait for one
+        // anyway, then take a statement to claim its attempt and another to record it.
+        // While a slot is due within about one of its exchanges (`Lane.admit`), it waits
+        // here instead and goes first, written once with its attempt. Only with no other
+        // slot in hand: two messages each holding one endpoint's slot while waiting for the
+        // other's would wait for ever.
+        if first, slotted == 1, let endpoint = waitFor, let lease = await slots.lease(endpoint.id, beforeStore: Self.firstAttemptWait) {
+            leases[endpoint.id] = lease
+            firsts.append((endpoint, lease))
+            targets.removeAll { $0.endpoint == endpoint.id }
         }
         // Another copy held here (the producer published it twice) waits, then stores first
         // and finds the deliveries. A copy that waits gives its slots back first; `run`

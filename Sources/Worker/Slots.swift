@@ -46,6 +46,8 @@ package struct Lane: Sendable {
     package private(set) var waiting = 0
     /// When the endpoint last answered; nil before its first answer.
     package private(set) var answeredAt: ContinuousClock.Instant?
+    /// Its answers' latency, smoothed (each answer weighs an eighth); nil before the first.
+    package private(set) var latency: Duration?
     /// When it last answered or, with nothing on the wire before, was sent a request.
     package private(set) var progressAt: ContinuousClock.Instant
 
@@ -63,7 +65,14 @@ package struct Lane: Sendable {
     /// A caller asks for a slot; `force` takes one whatever the limit and the circuit (an
     /// attempt the caller owns already), `mayWait` false refuses rather than waits. The
     /// probe of a half-open circuit takes a slot whatever the limit.
-    package mutating func admit(force: Bool, mayWait: Bool, now: ContinuousClock.Instant, stall: Duration) -> Admission {
+    ///
+    /// `beforeStore`: the caller has not stored its delivery yet, so the event is missing
+    /// from the log while it waits; it waits only while its turn is due within
+    /// `beforeStore`, as the endpoint answers: the waiters ahead take a slot per answer, a
+    /// limit's worth per round of its latency. An endpoint not heard from promises nothing.
+    package mutating func admit(
+        force: Bool, mayWait: Bool, beforeStore: Duration? = nil, now: ContinuousClock.Instant, stall: Duration
+    ) -> Admission {
         if !force {
             switch breaker.decide(now: now) {
             case .hold:
@@ -80,6 +89,9 @@ package struct Lane: Sendable {
             return .take
         }
         guard mayWait, !isStalled(now: now, stall: stall), answeredAt != nil || waiting < limit.limit else { return .refuse }
+        if let beforeStore {
+            guard let latency, latency * (waiting / limit.limit + 1) < beforeStore else { return .refuse }
+        }
         if let perSecond, Double(waiting) >= max(1, perSecond * (Slots.maxPaceWait / .seconds(1))) { return .refuse }
         waiting += 1
         return .wait
@@ -104,6 +116,7 @@ package struct Lane: Sendable {
             requesting -= 1
             if let pause, pause > .zero { rate.pause(until: now + pause) }
             limit.answered(after: latency, inFlight: demand)
+            self.latency = self.latency.map { $0 + (latency - $0) / 8 } ?? latency
             answeredAt = now
             progressAt = now
             released.transition = breaker.record(succeeded: delivered, now: now)
@@ -217,11 +230,12 @@ public final class Slots: Sendable {
     }
 
     /// Takes a slot of `endpoint`, waiting for one while the endpoint makes progress;
-    /// false when the caller should defer the delivery instead.
-    public func acquire(_ endpoint: UUID, force: Bool = false) async -> Bool {
+    /// false when the caller should defer the delivery instead. `beforeStore`: the
+    /// delivery is not stored yet, and waits only for a slot due soon (`Lane.admit`).
+    public func acquire(_ endpoint: UUID, force: Bool = false, beforeStore: Duration? = nil) async -> Bool {
         if tryAcquire(endpoint, force: force) { return true }
         return await withCheckedContinuation { continuation in
-            switch admit(endpoint, force: force, mayWait: true, waiter: continuation) {
+            switch admit(endpoint, force: force, mayWait: true, beforeStore: beforeStore, waiter: continuation) {
             case .take: continuation.resume(returning: true)
             case .refuse, .hold: continuation.resume(returning: false)
             case .wait: break
@@ -230,7 +244,7 @@ public final class Slots: Sendable {
     }
 
     private func admit(
-        _ endpoint: UUID, force: Bool, mayWait: Bool, waiter: CheckedContinuation<Bool, Never>? = nil
+        _ endpoint: UUID, force: Bool, mayWait: Bool, beforeStore: Duration? = nil, waiter: CheckedContinuation<Bool, Never>? = nil
     ) -> Lane.Admission {
         let now = ContinuousClock.now
         var refused: [CheckedContinuation<Bool, Never>] = []
@@ -238,7 +252,7 @@ public final class Slots: Sendable {
         return state.withLock { state in
             refused = sweep(&state, now: now)
             return withEntry(&state, endpoint, now: now) { entry in
-                let admission = entry.lane.admit(force: force, mayWait: mayWait, now: now, stall: stall)
+                let admission = entry.lane.admit(force: force, mayWait: mayWait, beforeStore: beforeStore, now: now, stall: stall)
                 if admission == .wait, let waiter { entry.waiters.append(waiter) }
                 return admission
             }
@@ -393,7 +407,7 @@ extension Slots {
 
     /// A lease on a slot of `endpoint`, after waiting for one while the endpoint answers;
     /// nil when the caller should defer the delivery instead.
-    public func lease(_ endpoint: UUID, force: Bool = false) async -> SlotLease? {
-        await acquire(endpoint, force: force) ? SlotLease(endpoint: endpoint, slots: self) : nil
+    public func lease(_ endpoint: UUID, force: Bool = false, beforeStore: Duration? = nil) async -> SlotLease? {
+        await acquire(endpoint, force: force, beforeStore: beforeStore) ? SlotLease(endpoint: endpoint, slots: self) : nil
     }
 }

@@ -18,11 +18,13 @@ struct DeliverBeforeStoreTests {
     typealias Harness = ProcessorTests.Harness
 
     /// Answers 204 (or `status`) and notes, for each request, whether its event was stored
-    /// when it went out. While held, a request waits for `release()`.
+    /// when it went out, and whether its own delivery was (by its `webhook-id`). While
+    /// held, a request waits for `release()`.
     final class WatchingTransport: WebhookTransport {
         private struct State {
             var records: MemoryRecords?
             var storedAtSend: [Bool] = []
+            var ownStoredAtSend: [Bool] = []
             var held = false
             var waiting: [CheckedContinuation<Void, Never>] = []
         }
@@ -37,7 +39,11 @@ struct DeliverBeforeStoreTests {
 
         func watch(_ records: MemoryRecords) { state.withLock { $0.records = records } }
         var storedAtSend: [Bool] { state.withLock { $0.storedAtSend } }
+        var ownStoredAtSend: [Bool] { state.withLock { $0.ownStoredAtSend } }
         var waiting: Int { state.withLock { $0.waiting.count } }
+
+        /// Requests from now on wait for `release()`.
+        func hold() { state.withLock { $0.held = true } }
 
         func release() {
             let waiting = state.withLock { state in
@@ -49,7 +55,12 @@ struct DeliverBeforeStoreTests {
         }
 
         func execute(_ request: Request) async throws(TransferError) -> Response {
-            state.withLock { state in state.storedAtSend.append(!(state.records?.states.isEmpty ?? true)) }
+            let delivery = request.headers.first { $0.name == "webhook-id" }.flatMap { UUID(uuidString: $0.value) }
+            let states = state.withLock { $0.records }?.states ?? [:]
+            state.withLock { state in
+                state.storedAtSend.append(!states.isEmpty)
+                state.ownStoredAtSend.append(delivery.map { states[$0] != nil } ?? false)
+            }
             await withCheckedContinuation { continuation in
                 let now = state.withLock { state in
                     guard state.held else { return true }
@@ -159,6 +170,48 @@ struct DeliverBeforeStoreTests {
         let states = harness.deliveries(to: endpoint.id)
         #expect(states.map(\.status) == [.delivered] && harness.records.attempts(of: states[0].id).count == 1)
         #expect(harness.slots.taken == 0)
+    }
+
+    /// An event whose only endpoint has no free slot, but one due within an exchange,
+    /// waits for it unstored and still goes before its store: written once with its
+    /// attempt, no claim of its own. An endpoint not heard from yet gives no such promise.
+    @Test func anEventWaitsUnstoredForASlotDueSoonAndStillGoesFirst() async throws {
+        let endpoint = ProcessorTests.endpoint()
+        let transport = WatchingTransport()
+        let harness = Harness(
+            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
+        transport.watch(harness.records)
+        let (a, b) = (harness.event(), harness.event())
+        let idA = DeliveryState.identity(tenant: harness.tenant, event: a.id, endpoint: endpoint.id).id
+        let idB = DeliveryState.identity(tenant: harness.tenant, event: b.id, endpoint: endpoint.id).id
+        let (first, second) = (harness.event(), harness.event())
+        let secondID = DeliveryState.identity(tenant: harness.tenant, event: second.id, endpoint: endpoint.id).id
+        transport.hold()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Not heard from yet: the second event is stored and waits as before.
+            group.addTask { try await harness.handle(first) }
+            try await until("the first request waits") { transport.waiting == 1 }
+            group.addTask { try await harness.handle(second) }
+            try await until("the second event is stored without a slot") { harness.records.states[secondID] != nil }
+            transport.release()
+            try await group.waitForAll()
+        }
+        #expect(transport.ownStoredAtSend == [false, true])
+        transport.hold()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await harness.handle(a) }
+            try await until("a's request waits") { transport.waiting == 1 }
+            group.addTask { try await harness.handle(b) }
+            try await until("b waits for the slot") { harness.slots.waiting(endpoint.id) == 1 }
+            #expect(harness.records.states[idB] == nil, "b is not stored while it waits")
+            transport.release()
+            try await group.waitForAll()
+        }
+        #expect(transport.ownStoredAtSend == [false, true, false, false])
+        for id in [idA, idB] {
+            #expect(harness.records.states[id]?.status == .delivered && harness.records.attempts(of: id).map(\.number) == [1])
+        }
+        #expect(harness.slots.taken == 0 && harness.context.firstCopies.holding == 0)
     }
 
     @Test func aSlowFirstAttemptLetsItsEventBeStoredMeanwhile() async throws {

@@ -191,6 +191,31 @@ struct LaneTests {
         #expect(lane.taken == 2)
     }
 
+    /// A delivery not stored yet waits only while its turn is due within the bound: the
+    /// waiters ahead take a limit's worth of slots per round of the endpoint's latency.
+    @Test func beforeItsStoreADeliveryWaitsOnlyWhileItsTurnIsDueWithinTheBound() {
+        let bound: Duration = .seconds(1)
+        var lane = Self.lane(ceiling: 2, initial: 2)
+        #expect(Self.fill(&lane, at: 0) == 2)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(0), stall: Self.stall) == .refuse, "not heard from")
+        #expect(lane.release(after: .answered(.milliseconds(300), delivered: true), now: Self.at(0.3)).granted == 0)
+        #expect(lane.latency == .milliseconds(300))
+        #expect(Self.fill(&lane, at: 0.3) == 1)
+        // Rounds of 300 ms: two waiters per round, three rounds within the second.
+        for _ in 0..<6 { #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(0.3), stall: Self.stall) == .wait) }
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(0.3), stall: Self.stall) == .refuse, "a fourth round")
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(0.3), stall: Self.stall) == .wait, "a stored delivery waits behind any number")
+        // Stalled: refused like any waiter.
+        #expect(lane.refuseWaitersIfStalled(now: Self.at(5.3), stall: Self.stall) == 7)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(5.3), stall: Self.stall) == .refuse)
+        // Answers slower than the bound promise nothing; the latency follows them.
+        #expect(lane.release(after: .answered(.seconds(9), delivered: true), now: Self.at(9)).granted == 0)
+        #expect(lane.latency == .milliseconds(300) + (.seconds(9) - .milliseconds(300)) / 8)
+        for _ in 0..<20 { _ = lane.release(after: .answered(.seconds(2), delivered: true), now: Self.at(11)); _ = Self.fill(&lane, at: 11) }
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(11), stall: Self.stall) == .refuse)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: .seconds(3), now: Self.at(11), stall: Self.stall) == .wait)
+    }
+
     /// A slot held while nothing is on the wire (the worker waiting for its database) is
     /// no stall, however long.
     @Test func slotsHeldWithoutARequestAreNoStall() {
