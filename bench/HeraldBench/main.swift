@@ -290,7 +290,8 @@ func main() async -> Int32 {
         rows.append(
             Row(
                 number: "10", name: "inbound: GitHub-signed 1 KiB webhooks mapped to events, \(figures.senders) senders",
-                value: format(figures.acceptedPerSecond, "accepted/s") + " (stored, then 200)"))
+                value: format(figures.acceptedPerSecond, "accepted/s") + " (stored, then 200); "
+                    + format(figures.deliveredPerSecond, "delivered/s") + " (first send → last delivery)"))
         rows.append(
             Row(
                 number: "", name: "  sender's 200 → endpoint's request, at \(figures.rate)/s",
