@@ -289,14 +289,21 @@ package final class Processor: Sendable {
         }
         // The only endpoint with no free slot: stored now, its delivery would wait for one
         // anyway, then take a statement to claim its attempt and another to record it.
-        // While a slot is due within about one of its exchanges (`Lane.admit`), it waits
-        // here instead and goes first, written once with its attempt. Only with no other
+        // While its turn is due within the second a first copy may be missing from the log
+        // (`Lane.admit`), it waits here instead and goes first, written once with its
+        // attempt; otherwise it is stored now and waits as before. Only with no other
         // slot in hand: two messages each holding one endpoint's slot while waiting for the
         // other's would wait for ever.
         if first, slotted == 1, let endpoint = waitFor, let lease = await slots.lease(endpoint.id, beforeStore: Self.firstAttemptWait) {
-            leases[endpoint.id] = lease
-            firsts.append((endpoint, lease))
-            targets.removeAll { $0.endpoint == endpoint.id }
+            // What the wait may have changed: a pause the endpoint asked for (a 429's
+            // Retry-After), or the worker's memory of stored events moving past this one.
+            if slots.paceWait(endpoint.id, rateLimit: nil) == .zero, context.sendsFirst(made: made) {
+                leases[endpoint.id] = lease
+                firsts.append((endpoint, lease))
+                targets.removeAll { $0.endpoint == endpoint.id }
+            } else {
+                lease.release(after: .unused)
+            }
         }
         // Another copy held here (the producer published it twice) waits, then stores first
         // and finds the deliveries. A copy that waits gives its slots back first; `run`

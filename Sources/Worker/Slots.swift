@@ -46,7 +46,8 @@ package struct Lane: Sendable {
     package private(set) var waiting = 0
     /// When the endpoint last answered; nil before its first answer.
     package private(set) var answeredAt: ContinuousClock.Instant?
-    /// Its answers' latency, smoothed (each answer weighs an eighth); nil before the first.
+    /// Its answers' latency, smoothed (each answer weighs an eighth); nil before the first
+    /// and after a timeout, until it answers again.
     package private(set) var latency: Duration?
     /// When it last answered or, with nothing on the wire before, was sent a request.
     package private(set) var progressAt: ContinuousClock.Instant
@@ -69,7 +70,9 @@ package struct Lane: Sendable {
     /// `beforeStore`: the caller has not stored its delivery yet, so the event is missing
     /// from the log while it waits; it waits only while its turn is due within
     /// `beforeStore`, as the endpoint answers: the waiters ahead take a slot per answer, a
-    /// limit's worth per round of its latency. An endpoint not heard from promises nothing.
+    /// limit's worth per round of its latency. An endpoint not heard from, or silent for
+    /// that long with requests out, promises nothing (one that stops answering while a
+    /// delivery waits keeps it until the stall refuses it).
     package mutating func admit(
         force: Bool, mayWait: Bool, beforeStore: Duration? = nil, now: ContinuousClock.Instant, stall: Duration
     ) -> Admission {
@@ -90,7 +93,9 @@ package struct Lane: Sendable {
         }
         guard mayWait, !isStalled(now: now, stall: stall), answeredAt != nil || waiting < limit.limit else { return .refuse }
         if let beforeStore {
-            guard let latency, latency * (waiting / limit.limit + 1) < beforeStore else { return .refuse }
+            guard let latency, latency * (waiting / limit.limit + 1) < beforeStore, requesting == 0 || now - progressAt < beforeStore else {
+                return .refuse
+            }
         }
         if let perSecond, Double(waiting) >= max(1, perSecond * (Slots.maxPaceWait / .seconds(1))) { return .refuse }
         waiting += 1
@@ -128,6 +133,7 @@ package struct Lane: Sendable {
         case .timedOut:
             requesting -= 1
             limit.timedOut()
+            latency = nil
             released.transition = breaker.record(succeeded: false, now: now)
         }
         if breaker.state != .closed {

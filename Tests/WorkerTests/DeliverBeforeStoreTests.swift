@@ -27,15 +27,17 @@ struct DeliverBeforeStoreTests {
             var ownStoredAtSend: [Bool] = []
             var held = false
             var waiting: [CheckedContinuation<Void, Never>] = []
+            var response: Response
         }
 
-        private let state = Mutex(State())
-        let status: Int
+        private let state: Mutex<State>
 
         init(status: Int = 204, held: Bool = false) {
-            self.status = status
-            state.withLock { $0.held = held }
+            state = Mutex(State(held: held, response: Response(status: status)))
         }
+
+        /// Requests from now on get `response`.
+        func answer(_ response: Response) { state.withLock { $0.response = response } }
 
         func watch(_ records: MemoryRecords) { state.withLock { $0.records = records } }
         var storedAtSend: [Bool] { state.withLock { $0.storedAtSend } }
@@ -69,7 +71,7 @@ struct DeliverBeforeStoreTests {
                 }
                 if now { continuation.resume() }
             }
-            return Response(status: status)
+            return state.withLock { $0.response }
         }
     }
 
@@ -212,6 +214,33 @@ struct DeliverBeforeStoreTests {
             #expect(harness.records.states[id]?.status == .delivered && harness.records.attempts(of: id).map(\.number) == [1])
         }
         #expect(harness.slots.taken == 0 && harness.context.firstCopies.holding == 0)
+    }
+
+    /// A pause the endpoint asks for while an event waits for its slot (a 429's
+    /// Retry-After) holds that event too: stored, then deferred unattempted.
+    @Test func aPauseAskedForDuringTheWaitHoldsTheWaitingEvent() async throws {
+        let endpoint = ProcessorTests.endpoint()
+        let transport = WatchingTransport()
+        let harness = Harness(
+            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
+        transport.watch(harness.records)
+        try await harness.handle(harness.event())
+        let (a, b) = (harness.event(), harness.event())
+        let idB = DeliveryState.identity(tenant: harness.tenant, event: b.id, endpoint: endpoint.id).id
+        transport.hold()
+        transport.answer(Response(status: 429, headers: [("Retry-After", "120")]))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await harness.handle(a) }
+            try await until("a's request waits") { transport.waiting == 1 }
+            group.addTask { try await harness.handle(b) }
+            try await until("b waits for the slot") { harness.slots.waiting(endpoint.id) == 1 }
+            transport.release()
+            try await group.waitForAll()
+        }
+        #expect(transport.ownStoredAtSend.count == 2, "nothing sent to b's endpoint during the pause")
+        #expect(harness.records.states[idB]?.status == .pending && harness.records.attempts(of: idB).isEmpty)
+        #expect(harness.publisher.messages.contains { $0.routingKey == harness.topology.deferQueue })
+        #expect(harness.slots.taken == 0)
     }
 
     @Test func aSlowFirstAttemptLetsItsEventBeStoredMeanwhile() async throws {

@@ -216,6 +216,25 @@ struct LaneTests {
         #expect(lane.admit(force: false, mayWait: true, beforeStore: .seconds(3), now: Self.at(11), stall: Self.stall) == .wait)
     }
 
+    /// An endpoint silent for the bound with requests out, or whose request timed out,
+    /// promises no turn to a delivery not stored yet until it answers again.
+    @Test func beforeItsStoreASilentOrTimedOutEndpointPromisesNothing() {
+        let bound: Duration = .seconds(1)
+        var lane = Self.lane(ceiling: 2, initial: 2)
+        #expect(Self.fill(&lane, at: 0) == 2)
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: Self.at(0.005)).granted == 0)
+        #expect(Self.fill(&lane, at: 0.005) == 1)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(0.9), stall: Self.stall) == .wait)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(1.1), stall: Self.stall) == .refuse, "silent for the bound")
+        #expect(lane.admit(force: false, mayWait: true, now: Self.at(1.1), stall: Self.stall) == .wait, "a stored delivery still waits")
+        #expect(lane.release(after: .timedOut, now: Self.at(3)).granted == 0, "the limit halved to 1 with one request out")
+        #expect(lane.latency == nil)
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(3), stall: Self.stall) == .refuse, "timed out")
+        #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: Self.at(3.1)).granted == 2, "the limit back at 2")
+        #expect(lane.latency == .milliseconds(5))
+        #expect(lane.admit(force: false, mayWait: true, beforeStore: bound, now: Self.at(3.1), stall: Self.stall) == .wait)
+    }
+
     /// A slot held while nothing is on the wire (the worker waiting for its database) is
     /// no stall, however long.
     @Test func slotsHeldWithoutARequestAreNoStall() {
