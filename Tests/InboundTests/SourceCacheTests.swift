@@ -101,6 +101,36 @@ import Testing
         #expect(cache.count == 0)
     }
 
+    /// A source is kept under one hash: kept again under its new token's, the old entry
+    /// goes; a hash kept for another source takes the entry over; a change to a source
+    /// drops its entry only, whichever hash it is under, also after an eviction.
+    @Test func aSourceIsKeptUnderOneHashAndItsChangeDropsThatEntryOnly() {
+        let cache = cache(capacity: 10)
+        cache.trustNotifications(until: clock.now + .seconds(600))
+        let (rotated, other, taker) = (UUID(), UUID(), UUID())
+        let (newHash, otherHash) = (Array(repeating: UInt8(1), count: 32), Array(repeating: UInt8(2), count: 32))
+        cache.keep(Self.found(rotated), tokenHash: hash, ticket: cache.ticket())
+        cache.keep(Self.found(other), tokenHash: otherHash, ticket: cache.ticket())
+        cache.keep(Self.found(rotated), tokenHash: newHash, ticket: cache.ticket())
+        #expect(cache.count == 2 && cache.cached(hash) == nil && cache.cached(newHash)?.source.id == rotated)
+        cache.keep(Self.found(taker), tokenHash: newHash, ticket: cache.ticket())
+        cache.invalidate(source: rotated)
+        #expect(cache.cached(newHash)?.source.id == taker, "the rotated source no longer owns the hash")
+        cache.invalidate(source: taker)
+        #expect(cache.count == 1 && cache.cached(otherHash)?.source.id == other)
+        // Past the capacity the oldest go; the survivors still drop on their own change.
+        let sources = (0..<10).map { _ in UUID() }
+        for (n, source) in sources.enumerated() {
+            clock.advance(.milliseconds(1))
+            cache.keep(Self.found(source), tokenHash: Array(repeating: UInt8(100 + n), count: 32), ticket: cache.ticket())
+        }
+        #expect(cache.count == 9 && cache.cached(otherHash) == nil)
+        cache.invalidate(source: other)
+        cache.invalidate(source: sources[9])
+        #expect(cache.count == 8 && cache.cached(Array(repeating: UInt8(109), count: 32)) == nil)
+        #expect(cache.cached(Array(repeating: UInt8(101), count: 32))?.source.id == sources[1])
+    }
+
     @Test func overCapacityTheLongestHeldGoFirst() {
         let cache = cache(capacity: 10)
         cache.trustNotifications(until: clock.now + .seconds(600))

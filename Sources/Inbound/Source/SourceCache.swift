@@ -36,6 +36,9 @@ package final class SourceCache: NotifiedCache {
 
     private struct State {
         var entries: [[UInt8]: Entry] = [:]
+        /// The hash each kept source is kept under: one per source, since a token in its
+        /// grace is never kept.
+        var hashes: [UUID: [UInt8]] = [:]
         /// Counts every change notified or made here: a lookup that saw it move may have
         /// read a source as it was before the change.
         var changes = 0
@@ -43,9 +46,27 @@ package final class SourceCache: NotifiedCache {
 
         func trusted(at now: ContinuousClock.Instant) -> Bool { trustedUntil.map { now < $0 } ?? false }
 
-        mutating func changed(where drop: (Entry) -> Bool) {
+        mutating func changed(_ source: UUID) {
             changes += 1
-            entries = entries.filter { !drop($0.value) }
+            if let hash = hashes.removeValue(forKey: source) { entries[hash] = nil }
+        }
+
+        mutating func changedAll() {
+            changes += 1
+            entries = [:]
+            hashes = [:]
+        }
+
+        mutating func keep(_ entry: Entry, under hash: [UInt8]) {
+            let source = entry.found.source.id
+            if let old = hashes[source], old != hash { entries[old] = nil }
+            if let replaced = entries[hash]?.found.source.id, replaced != source { hashes[replaced] = nil }
+            entries[hash] = entry
+            hashes[source] = hash
+        }
+
+        mutating func drop(_ hash: [UInt8]) {
+            if let entry = entries.removeValue(forKey: hash) { hashes[entry.found.source.id] = nil }
         }
     }
 
@@ -85,15 +106,15 @@ package final class SourceCache: NotifiedCache {
         let now = now()
         state.withLock { state in
             guard state.trusted(at: now), state.changes == ticket.changes else { return }
-            state.entries[tokenHash] = Entry(found: found, fetchedAt: now)
+            state.keep(Entry(found: found, fetchedAt: now), under: tokenHash)
             guard state.entries.count > capacity else { return }
             // Over capacity: the entries past their lifetime go, then the longest held, down
             // to nine tenths, so that eviction runs once per tenth of the capacity.
-            state.entries = state.entries.filter { now - $0.value.fetchedAt < lifetime }
+            for (hash, entry) in state.entries where now - entry.fetchedAt >= lifetime { state.drop(hash) }
             let keep = capacity * 9 / 10
             guard state.entries.count > keep else { return }
             for (hash, _) in state.entries.sorted(by: { $0.value.fetchedAt < $1.value.fetchedAt }).prefix(state.entries.count - keep) {
-                state.entries[hash] = nil
+                state.drop(hash)
             }
         }
     }
@@ -101,13 +122,13 @@ package final class SourceCache: NotifiedCache {
     /// Drops the source (this process changed or deleted it, or PostgreSQL said so); a
     /// lookup in flight is not kept.
     package func invalidate(source: UUID) {
-        state.withLock { $0.changed { $0.found.source.id == source } }
+        state.withLock { $0.changed(source) }
     }
 
     /// A notification on `herald_inbound_sources`: the source it names, or every source.
     package func notified(_ payload: String) {
         if payload == "*" {
-            state.withLock { $0.changed { _ in true } }
+            state.withLock { $0.changedAll() }
         } else if let source = UUID(uuidString: payload) {
             invalidate(source: source)
         }
@@ -120,7 +141,7 @@ package final class SourceCache: NotifiedCache {
     package func distrustNotifications() {
         state.withLock { state in
             state.trustedUntil = nil
-            state.changed { _ in true }
+            state.changedAll()
         }
     }
 
