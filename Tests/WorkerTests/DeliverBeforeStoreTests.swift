@@ -174,7 +174,7 @@ struct DeliverBeforeStoreTests {
         #expect(harness.slots.taken == 0)
     }
 
-    /// An event whose only endpoint has no free slot, but one due within an exchange,
+    /// An event whose only endpoint has no free slot, but its turn due within the bound,
     /// waits for it unstored and still goes before its store: written once with its
     /// attempt, no claim of its own. An endpoint not heard from yet gives no such promise.
     @Test func anEventWaitsUnstoredForASlotDueSoonAndStillGoesFirst() async throws {
