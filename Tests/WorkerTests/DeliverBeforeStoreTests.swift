@@ -174,43 +174,61 @@ struct DeliverBeforeStoreTests {
         #expect(harness.slots.taken == 0)
     }
 
+    /// One endpoint with one slot, sending first, its requests watched.
+    struct OneSlot {
+        let endpoint = ProcessorTests.endpoint()
+        let transport = WatchingTransport()
+        let harness: Harness
+
+        init() {
+            harness = Harness(
+                endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
+            transport.watch(harness.records)
+        }
+
+        func delivery(of event: Event) -> UUID {
+            DeliveryState.identity(tenant: harness.tenant, event: event.id, endpoint: endpoint.id).id
+        }
+
+        /// Handles `a`, whose request is held, and `b` once it waits for the slot (`during`
+        /// runs then), and lets both finish.
+        func handle(_ a: Event, then b: Event, during: () -> Void = {}) async throws {
+            transport.hold()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await harness.handle(a) }
+                try await until("a's request waits") { transport.waiting == 1 }
+                group.addTask { try await harness.handle(b) }
+                try await until("b waits for the slot") { harness.slots.waiting(endpoint.id) == 1 }
+                during()
+                transport.release()
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// An event whose only endpoint has no free slot, but its turn due within the bound,
     /// waits for it unstored and still goes before its store: written once with its
     /// attempt, no claim of its own. An endpoint not heard from yet gives no such promise.
     @Test func anEventWaitsUnstoredForASlotDueSoonAndStillGoesFirst() async throws {
-        let endpoint = ProcessorTests.endpoint()
-        let transport = WatchingTransport()
-        let harness = Harness(
-            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
-        transport.watch(harness.records)
-        let (a, b) = (harness.event(), harness.event())
-        let idA = DeliveryState.identity(tenant: harness.tenant, event: a.id, endpoint: endpoint.id).id
-        let idB = DeliveryState.identity(tenant: harness.tenant, event: b.id, endpoint: endpoint.id).id
+        let one = OneSlot(), harness = one.harness, transport = one.transport
         let (first, second) = (harness.event(), harness.event())
-        let secondID = DeliveryState.identity(tenant: harness.tenant, event: second.id, endpoint: endpoint.id).id
         transport.hold()
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Not heard from yet: the second event is stored and waits as before.
             group.addTask { try await harness.handle(first) }
             try await until("the first request waits") { transport.waiting == 1 }
             group.addTask { try await harness.handle(second) }
-            try await until("the second event is stored without a slot") { harness.records.states[secondID] != nil }
+            try await until("the second event is stored without a slot") { harness.records.states[one.delivery(of: second)] != nil }
             transport.release()
             try await group.waitForAll()
         }
         #expect(transport.ownStoredAtSend == [false, true])
-        transport.hold()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await harness.handle(a) }
-            try await until("a's request waits") { transport.waiting == 1 }
-            group.addTask { try await harness.handle(b) }
-            try await until("b waits for the slot") { harness.slots.waiting(endpoint.id) == 1 }
-            #expect(harness.records.states[idB] == nil, "b is not stored while it waits")
-            transport.release()
-            try await group.waitForAll()
+        let (a, b) = (harness.event(), harness.event())
+        try await one.handle(a, then: b) {
+            #expect(harness.records.states[one.delivery(of: b)] == nil, "b is not stored while it waits")
         }
         #expect(transport.ownStoredAtSend == [false, true, false, false])
-        for id in [idA, idB] {
+        for id in [one.delivery(of: a), one.delivery(of: b)] {
             #expect(harness.records.states[id]?.status == .delivered && harness.records.attempts(of: id).map(\.number) == [1])
         }
         #expect(harness.slots.taken == 0 && harness.context.firstCopies.holding == 0)
@@ -219,25 +237,13 @@ struct DeliverBeforeStoreTests {
     /// A pause the endpoint asks for while an event waits for its slot (a 429's
     /// Retry-After) holds that event too: stored, then deferred unattempted.
     @Test func aPauseAskedForDuringTheWaitHoldsTheWaitingEvent() async throws {
-        let endpoint = ProcessorTests.endpoint()
-        let transport = WatchingTransport()
-        let harness = Harness(
-            endpoints: [endpoint], slots: Slots(ceiling: 1, initial: 1, stall: .seconds(60)), client: transport, deliverBeforeStore: .always)
-        transport.watch(harness.records)
+        let one = OneSlot(), harness = one.harness
         try await harness.handle(harness.event())
         let (a, b) = (harness.event(), harness.event())
-        let idB = DeliveryState.identity(tenant: harness.tenant, event: b.id, endpoint: endpoint.id).id
-        transport.hold()
-        transport.answer(Response(status: 429, headers: [("Retry-After", "120")]))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await harness.handle(a) }
-            try await until("a's request waits") { transport.waiting == 1 }
-            group.addTask { try await harness.handle(b) }
-            try await until("b waits for the slot") { harness.slots.waiting(endpoint.id) == 1 }
-            transport.release()
-            try await group.waitForAll()
-        }
-        #expect(transport.ownStoredAtSend.count == 2, "nothing sent to b's endpoint during the pause")
+        one.transport.answer(Response(status: 429, headers: [("Retry-After", "120")]))
+        try await one.handle(a, then: b)
+        #expect(one.transport.ownStoredAtSend.count == 2, "nothing sent to b's endpoint during the pause")
+        let idB = one.delivery(of: b)
         #expect(harness.records.states[idB]?.status == .pending && harness.records.attempts(of: idB).isEmpty)
         #expect(harness.publisher.messages.contains { $0.routingKey == harness.topology.deferQueue })
         #expect(harness.slots.taken == 0)
