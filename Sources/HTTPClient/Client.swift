@@ -140,8 +140,10 @@ public final class Client: Sendable {
     private func post(_ command: Command) -> Bool {
         inbox.withLock { state in
             guard !state.stopped else { return false }
+            // Commands already waiting were posted with a wake-up the driver has not yet
+            // followed by taking them: it takes this one with them.
+            if state.commands.isEmpty { multi.wakeup() }
             state.commands.append(command)
-            multi.wakeup()
             return true
         }
     }
