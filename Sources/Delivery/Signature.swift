@@ -21,43 +21,83 @@ public enum Signature {
         _ profile: SignatureProfile, secrets: (single: String, all: [String]), event: String, deliveryID: UUID, now: Date, body: [UInt8],
         brand: String
     ) -> [(name: String, value: String)] {
-        let id = deliveryID.lowercasedText
+        var headers: [(name: String, value: String)] = []
+        append(
+            profile, secrets: secrets, event: event, deliveryID: deliveryID, now: now, body: body[...],
+            names: HeaderNames(prefix: profile.headerPrefix(brand: brand)), to: &headers)
+        return headers
+    }
+
+    /// The signature headers of `profile` appended to `headers`, which the request's other
+    /// headers share; `names` are the profile's prefixed header names.
+    static func append(
+        _ profile: SignatureProfile, secrets: (single: String, all: [String]), event: String, deliveryID: UUID, now: Date,
+        body: ArraySlice<UInt8>, names: HeaderNames, to headers: inout [(name: String, value: String)]
+    ) {
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
-        let timestamp = RFC3339.format(now)
-        let standard: [(name: String, value: String)] = [
-            ("webhook-id", id), ("webhook-timestamp", String(seconds)),
-            ("webhook-signature", secrets.all.map { Self.standard(secret: $0, id: id, seconds: seconds, body: body) }.joined(separator: " ")),
-        ]
         switch profile {
         case .herald:
-            return [("\(brand)-Timestamp", timestamp), ("\(brand)-Signature", herald(secret: secrets.single, timestamp: timestamp, body: body))]
-                + standard
+            appendTimestamped(secret: secrets.single, now: now, body: body, names: names, to: &headers)
+            appendStandard(secrets: secrets.all, id: deliveryID.lowercasedText, seconds: seconds, body: body, to: &headers)
         case .standardWebhooks:
-            return standard
-        case .timestampedHMAC(let prefix):
-            return [("\(prefix)-Timestamp", timestamp), ("\(prefix)-Signature", herald(secret: secrets.single, timestamp: timestamp, body: body))]
+            appendStandard(secrets: secrets.all, id: deliveryID.lowercasedText, seconds: seconds, body: body, to: &headers)
+        case .timestampedHMAC:
+            appendTimestamped(secret: secrets.single, now: now, body: body, names: names, to: &headers)
         case .bodyHMAC(let hmac):
             let digest = SHA256.hmac(key: secrets.single.utf8, message: body)
             let encoded = hmac.encoding == .hex ? Hex.encode(digest) : Base64.encode(digest)
-            return [(hmac.header, hmac.valuePrefix + encoded)] + (hmac.eventHeader.map { [($0, event)] } ?? [])
+            headers.append((hmac.header, hmac.valuePrefix + encoded))
+            if let eventHeader = hmac.eventHeader { headers.append((eventHeader, event)) }
         case .github:
             let digest = SHA256.hmac(key: secrets.single.utf8, message: body)
-            return [("X-Hub-Signature-256", "sha256=" + Hex.encode(digest)), ("X-GitHub-Event", event), ("X-GitHub-Delivery", id)]
+            headers.append(("X-Hub-Signature-256", "sha256=" + Hex.encode(digest)))
+            headers.append(("X-GitHub-Event", event))
+            headers.append(("X-GitHub-Delivery", deliveryID.lowercasedText))
         case .stripe:
             let entries = secrets.all.map { "v1=" + Hex.encode(SHA256.hmac(key: $0.utf8, prefix: "\(seconds).".utf8, message: body)) }
-            return [("Stripe-Signature", (["t=\(seconds)"] + entries).joined(separator: ","))]
+            headers.append(("Stripe-Signature", (["t=\(seconds)"] + entries).joined(separator: ",")))
         case .none:
-            return []
+            break
         }
+    }
+
+    /// `{prefix}-Timestamp` and `{prefix}-Signature`.
+    private static func appendTimestamped(
+        secret: String, now: Date, body: ArraySlice<UInt8>, names: HeaderNames, to headers: inout [(name: String, value: String)]
+    ) {
+        let timestamp = RFC3339.format(now)
+        headers.append((names.timestamp, timestamp))
+        headers.append((names.signature, herald(secret: secret, timestamp: timestamp, body: body)))
+    }
+
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature`.
+    private static func appendStandard(
+        secrets: [String], id: String, seconds: Int64, body: ArraySlice<UInt8>, to headers: inout [(name: String, value: String)]
+    ) {
+        headers.append(("webhook-id", id))
+        headers.append(("webhook-timestamp", String(seconds)))
+        let signatures =
+            secrets.count == 1
+            ? standard(secret: secrets[0], id: id, seconds: seconds, body: body)
+            : secrets.map { standard(secret: $0, id: id, seconds: seconds, body: body) }.joined(separator: " ")
+        headers.append(("webhook-signature", signatures))
     }
 
     /// `sha256=` and the hex HMAC of `"{timestamp}.{body}"`.
     public static func herald(secret: String, timestamp: String, body: [UInt8]) -> String {
+        herald(secret: secret, timestamp: timestamp, body: body[...])
+    }
+
+    static func herald(secret: String, timestamp: String, body: ArraySlice<UInt8>) -> String {
         "sha256=" + Hex.encode(SHA256.hmac(key: secret.utf8, prefix: "\(timestamp).".utf8, message: body))
     }
 
     /// `v1,` and the base64 HMAC of `"{id}.{seconds}.{body}"`.
     public static func standard(secret: String, id: String, seconds: Int64, body: [UInt8]) -> String {
+        standard(secret: secret, id: id, seconds: seconds, body: body[...])
+    }
+
+    static func standard(secret: String, id: String, seconds: Int64, body: ArraySlice<UInt8>) -> String {
         "v1," + Base64.encode(SHA256.hmac(key: standardKey(secret), prefix: "\(id).\(seconds).".utf8, message: body))
     }
 

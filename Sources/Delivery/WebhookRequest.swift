@@ -7,12 +7,16 @@ import HeraldSupport
 /// Deployment-wide settings of outgoing requests.
 public struct RequestSettings: Sendable {
     /// `X-Herald` by default; a CRM brands it (`X-CreatorDesk`).
-    public var headerPrefix: String
+    public var headerPrefix: String {
+        didSet { names = HeaderNames(prefix: headerPrefix) }
+    }
     public var userAgent: String
     public var timeout: Duration
     public var connectTimeout: Duration
     /// Response bytes kept for the delivery log.
     public var excerptBytes: Int
+    /// The prefixed header names, spelled once rather than for every request.
+    private(set) var names: HeaderNames
 
     public init(
         headerPrefix: String = "X-Herald", userAgent: String = "Herald-Webhooks/1.0", timeout: Duration = .seconds(10),
@@ -23,6 +27,22 @@ public struct RequestSettings: Sendable {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.excerptBytes = excerptBytes
+        names = HeaderNames(prefix: headerPrefix)
+    }
+}
+
+/// The header names that carry a prefix: the deployment's brand, or a profile's own.
+struct HeaderNames: Sendable {
+    let event: String
+    let requestID: String
+    let timestamp: String
+    let signature: String
+
+    init(prefix: String) {
+        event = prefix + "-Event"
+        requestID = prefix + "-Request-ID"
+        timestamp = prefix + "-Timestamp"
+        signature = prefix + "-Signature"
     }
 }
 
@@ -30,23 +50,28 @@ public struct RequestSettings: Sendable {
 public enum WebhookRequest {
     /// The body an endpoint receives, in its payload format.
     public static func body(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields = EnvelopeFields()) -> [UInt8] {
-        let timestamp = Array("\"\(RFC3339.format(event.occurredAt))\"".utf8)
-        let tenant = Array("\"\(event.tenantID.lowercasedText)\"".utf8)
+        Array(bodyBytes(for: event, format: format, fields: fields))
+    }
+
+    /// The body as a slice: in the `raw` format the event's `data` itself, uncopied.
+    static func bodyBytes(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields) -> ArraySlice<UInt8> {
+        var timestamp: ArraySlice<UInt8> { Array("\"\(RFC3339.format(event.occurredAt))\"".utf8)[...] }
+        var tenant: ArraySlice<UInt8> { Array("\"\(event.tenantID.lowercasedText)\"".utf8)[...] }
         switch format {
         case .raw:
-            return Array(event.dataBytes)
+            return event.dataBytes
         case .envelope:
             return object([
                 (fields.id, JSONText.string(event.id)[...]), (fields.type, JSONText.string(event.type)[...]),
-                (fields.timestamp, timestamp[...]), (fields.tenant, tenant[...]), (fields.data, event.dataBytes),
-            ])
+                (fields.timestamp, timestamp), (fields.tenant, tenant), (fields.data, event.dataBytes),
+            ])[...]
         case .craftdesk:
             return object([
-                ("id", JSONText.string(event.id)[...]), ("event", JSONText.string(event.type)[...]), ("timestamp", timestamp[...]),
-                ("workspace_id", tenant[...]), ("data", event.dataBytes),
-            ])
+                ("id", JSONText.string(event.id)[...]), ("event", JSONText.string(event.type)[...]), ("timestamp", timestamp),
+                ("workspace_id", tenant), ("data", event.dataBytes),
+            ])[...]
         case .customermates:
-            return object([("event", JSONText.string(event.type)[...]), ("data", event.dataBytes), ("timestamp", timestamp[...])])
+            return object([("event", JSONText.string(event.type)[...]), ("data", event.dataBytes), ("timestamp", timestamp)])[...]
         }
     }
 
@@ -71,24 +96,30 @@ public enum WebhookRequest {
     public static func make(
         event: Event, endpoint: Endpoint, deliveryID: UUID, requestID: UUID, now: Date, settings: RequestSettings
     ) -> Request {
-        let body = body(for: event, format: endpoint.payloadFormat, fields: endpoint.envelopeFields)
+        let body = bodyBytes(for: event, format: endpoint.payloadFormat, fields: endpoint.envelopeFields)
         let brand = settings.headerPrefix
         let profile = endpoint.signature
-        let prefix = profile.headerPrefix(brand: brand)
-        var headers: [(name: String, value: String)] = [
-            ("Content-Type", "application/json"),
-            ("User-Agent", settings.userAgent),
-            ("\(prefix)-Event", event.type),
-            ("\(prefix)-Request-ID", requestID.lowercasedText),
-        ]
-        headers += Signature.headers(
-            profile, secrets: endpoint.signingSecrets(at: now), event: event.type, deliveryID: deliveryID, now: now, body: body, brand: brand)
-        for (name, value) in endpoint.customHeaders.sorted(by: { $0.key < $1.key }) where !profile.reserves(name, brand: brand) {
-            headers.append((name, value))
+        let names = if case .timestampedHMAC(let prefix) = profile { HeaderNames(prefix: prefix) } else { settings.names }
+        let custom = endpoint.customHeaders
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(9 + custom.count)
+        headers.append(("Content-Type", "application/json"))
+        headers.append(("User-Agent", settings.userAgent))
+        headers.append((names.event, event.type))
+        headers.append((names.requestID, requestID.lowercasedText))
+        Signature.append(
+            profile, secrets: endpoint.signingSecrets(at: now), event: event.type, deliveryID: deliveryID, now: now, body: body,
+            names: names, to: &headers)
+        if !custom.isEmpty {
+            for (name, value) in custom.sorted(by: { $0.key < $1.key }) where !profile.reserves(name, brand: brand) {
+                headers.append((name, value))
+            }
         }
-        return Request(
-            url: endpoint.url, method: "POST", headers: headers, body: body, timeout: settings.timeout,
+        var request = Request(
+            url: endpoint.url, method: "POST", headers: headers, timeout: settings.timeout,
             connectTimeout: settings.connectTimeout, maxResponseBytes: settings.excerptBytes, overflow: .abort)
+        request.bodyBytes = body
+        return request
     }
 }
 

@@ -5,7 +5,13 @@ public struct Request: Sendable {
     public var method: String
     /// Sent in order; names are case-insensitive on the wire.
     public var headers: [(name: String, value: String)]
-    public var body: [UInt8]
+    public var body: [UInt8] {
+        get { Array(bodyBytes) }
+        set { bodyBytes = newValue[...] }
+    }
+    /// The body as a slice, so that a webhook's body can be the event's `data` inside the
+    /// message it came in, not a copy of it.
+    package var bodyBytes: ArraySlice<UInt8>
     /// Upper bound for the whole transfer, connect included.
     public var timeout: Duration
     /// Upper bound for DNS resolution and TCP/TLS connect.
@@ -31,7 +37,7 @@ public struct Request: Sendable {
         self.url = url
         self.method = method
         self.headers = headers
-        self.body = body
+        self.bodyBytes = body[...]
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.maxResponseBytes = maxResponseBytes

@@ -77,10 +77,10 @@ final class Transfer: @unchecked Sendable {
         } else {
             set(CURLOPT_CUSTOMREQUEST, request.method)
         }
-        if request.method != "GET" || !request.body.isEmpty {
+        if request.method != "GET" || !request.bodyBytes.isEmpty {
             // The size first, so that COPYPOSTFIELDS copies binary data in full.
-            ok = ok && herald_curl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)) == CURLE_OK
-            ok = ok && request.body.withUnsafeBytes { bytes in
+            ok = ok && herald_curl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.bodyBytes.count)) == CURLE_OK
+            ok = ok && request.bodyBytes.withUnsafeBytes { bytes in
                 herald_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(me)))
             } == CURLE_OK
         }
