@@ -215,7 +215,7 @@ let package = Package(
             dependencies: ["Worker", "Records", "TestSupport", "FanOut", "Delivery", "HTTPClient", "HeraldEvents", "HeraldAMQP", "Topology"],
             swiftSettings: swiftSettings),
         .testTarget(name: "InboundTests", dependencies: ["Inbound", "Cryptography", "Delivery"], swiftSettings: swiftSettings),
-        .testTarget(name: "RecordsTests", dependencies: ["Records"], swiftSettings: swiftSettings),
+        .testTarget(name: "RecordsTests", dependencies: ["Records", "Cryptography"], swiftSettings: swiftSettings),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "Records", "Management", "Delivery"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests",

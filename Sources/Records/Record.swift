@@ -107,21 +107,31 @@ extension DeliveryState {
     /// delivery and sends it again under the same `webhook-id`, which the receiver
     /// deduplicates on.
     public static func identity(tenant: UUID, event: String, endpoint: UUID) -> (id: UUID, requestID: UUID) {
-        var input = Array("herald.delivery\u{0}".utf8)
-        input.reserveCapacity(input.count + 32 + event.utf8.count)
-        withUnsafeBytes(of: tenant.uuid) { input += $0 }
-        withUnsafeBytes(of: endpoint.uuid) { input += $0 }
-        input += event.utf8
-        let digest = SHA256.hash(input)
-        return (uuid(digest[0..<16]), uuid(digest[16..<32]))
+        // SHA-256 of "herald.delivery\0", the tenant's and the endpoint's 16 bytes and the
+        // event id's UTF-8, written on the stack: this runs for every delivery.
+        let domain = "herald.delivery\u{0}".utf8
+        var event = event
+        let digest = event.withUTF8 { name in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: domain.count + 32 + name.count) { input in
+                var n = input.initialize(fromContentsOf: domain)
+                n += withUnsafeBytes(of: tenant.uuid) { UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: $0) }
+                n += withUnsafeBytes(of: endpoint.uuid) { UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: $0) }
+                n += UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: name)
+                return SHA256.hash(UnsafeBufferPointer(rebasing: input[..<n]))
+            }
+        }
+        return (uuid(digest, from: 0), uuid(digest, from: 16))
     }
 
-    /// 16 bytes of a digest as a UUID of version 8 (RFC 9562: custom, here name-based).
-    private static func uuid(_ bytes: ArraySlice<UInt8>) -> UUID {
-        var b = Array(bytes)
-        b[6] = (b[6] & 0x0F) | 0x80
-        b[8] = (b[8] & 0x3F) | 0x80
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    /// 16 bytes of a digest from `start` as a UUID of version 8 (RFC 9562: custom, here
+    /// name-based).
+    private static func uuid(_ d: [UInt8], from start: Int) -> UUID {
+        let s = start
+        return UUID(
+            uuid: (
+                d[s], d[s + 1], d[s + 2], d[s + 3], d[s + 4], d[s + 5], (d[s + 6] & 0x0F) | 0x80, d[s + 7], (d[s + 8] & 0x3F) | 0x80,
+                d[s + 9], d[s + 10], d[s + 11], d[s + 12], d[s + 13], d[s + 14], d[s + 15]
+            ))
     }
 }
 
