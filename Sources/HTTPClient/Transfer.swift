@@ -12,15 +12,15 @@ import HeraldSupport
 final class Transfer: @unchecked Sendable {
     let id: UInt64
     let easy: UnsafeMutableRawPointer
-    /// Where the handle goes back when the transfer is over.
+    /// The handle with its scratch memory, which goes back to `handles` when the
+    /// transfer is over.
+    private var handle: EasyHandles.Handle
     private let handles: EasyHandles
-    private var headerList: UnsafeMutablePointer<curl_slist>?
     /// Set by the caller before the transfer is posted to the driver thread.
     private var continuation: CheckedContinuation<Result<Response, TransferError>, Never>?
     private let maxResponseBytes: Int
     private let overflow: Request.Overflow
     private let addressPolicy: (@Sendable (SocketAddress) -> Bool)?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE))
 
     private var status = 0
     private var headers: [(name: String, value: String)] = []
@@ -31,11 +31,12 @@ final class Transfer: @unchecked Sendable {
     private var finished = false
 
     init(id: UInt64, request: Request, configuration: Client.Configuration, handles: EasyHandles) throws(TransferError) {
-        guard let easy = handles.take() else {
+        guard let handle = handles.take() else {
             throw TransferError(.other, message: "curl_easy_init failed")
         }
         self.id = id
-        self.easy = easy
+        self.easy = handle.pointer
+        self.handle = handle
         self.handles = handles
         self.maxResponseBytes = max(0, request.maxResponseBytes)
         self.overflow = request.overflow
@@ -45,8 +46,7 @@ final class Transfer: @unchecked Sendable {
 
     /// Runs once the driver removed the handle from the multi handle (or never added it).
     deinit {
-        handles.give(easy)
-        if let headerList { curl_slist_free_all(headerList) }
+        handles.give(handle)
     }
 
     private func configure(_ request: Request, configuration: Client.Configuration) throws(TransferError) {
@@ -77,21 +77,14 @@ final class Transfer: @unchecked Sendable {
         } else {
             set(CURLOPT_CUSTOMREQUEST, request.method)
         }
+        let held = handle.hold(body: request.bodyBytes, headers: request.headers)
         if request.method != "GET" || !request.bodyBytes.isEmpty {
-            // The size first, so that COPYPOSTFIELDS copies binary data in full.
+            // The size first: libcurl then reads that many bytes, binary data included.
             ok = ok && herald_curl_easy_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.bodyBytes.count)) == CURLE_OK
-            ok = ok && request.bodyBytes.withUnsafeBytes { bytes in
-                herald_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress ?? UnsafeRawPointer(me)))
-            } == CURLE_OK
+            ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_POSTFIELDS, held.body) == CURLE_OK
         }
-        // No `Expect: 100-continue` round trip before larger bodies.
-        var list = curl_slist_append(nil, "Expect:")
-        for (name, value) in request.headers {
-            list = Self.append(list, name: name, value: value)
-        }
-        headerList = list
-        ok = ok && herald_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) == CURLE_OK
-        ok = ok && errorBuffer.withUnsafeMutableBufferPointer { herald_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, $0.baseAddress) } == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, held.headers) == CURLE_OK
+        ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, handle.errorBuffer) == CURLE_OK
         ok = ok && herald_curl_easy_setopt_write(easy, writeCallback) == CURLE_OK
         ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me) == CURLE_OK
         ok = ok && herald_curl_easy_setopt_header(easy, headerCallback) == CURLE_OK
@@ -100,22 +93,6 @@ final class Transfer: @unchecked Sendable {
         ok = ok && herald_curl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, me) == CURLE_OK
         guard ok else {
             throw TransferError(.invalidRequest, message: "libcurl refused an option for this request")
-        }
-    }
-
-    /// `name: value` appended to a header list, written as a C string in place (libcurl
-    /// copies it) rather than interpolated and converted.
-    private static func append(_ list: UnsafeMutablePointer<curl_slist>?, name: String, value: String) -> UnsafeMutablePointer<curl_slist>? {
-        let nameCount = name.utf8.count
-        let valueCount = value.utf8.count
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: nameCount + valueCount + 3) { line in
-            var n = line.initialize(fromContentsOf: name.utf8)
-            line[n] = UInt8(ascii: ":")
-            line[n + 1] = UInt8(ascii: " ")
-            n += 2
-            n += UnsafeMutableBufferPointer(rebasing: line[n...]).initialize(fromContentsOf: value.utf8)
-            line[n] = 0
-            return line.withMemoryRebound(to: CChar.self) { curl_slist_append(list, $0.baseAddress) }
         }
     }
 
@@ -216,9 +193,7 @@ final class Transfer: @unchecked Sendable {
                 duration: .microseconds(Int64(totalTime * 1_000_000)), remoteAddress: ip.map { String(cString: $0) })
             return finish(.success(response))
         }
-        let message = errorBuffer.withUnsafeBufferPointer { buffer in
-            buffer[0] != 0 ? String(cString: buffer.baseAddress!) : String(cString: curl_easy_strerror(CURLcode(UInt32(code))))
-        }
+        let message = handle.errorBuffer[0] != 0 ? String(cString: handle.errorBuffer) : String(cString: curl_easy_strerror(CURLcode(UInt32(code))))
         if let blockedAddress {
             return finish(.failure(TransferError(.blocked, curlCode: code, message: "connecting to \(blockedAddress) is not allowed")))
         } else if abortedForSize {

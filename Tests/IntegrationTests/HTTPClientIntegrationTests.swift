@@ -76,6 +76,29 @@ struct HTTPClientIntegrationTests {
         await server.stop()
     }
 
+    /// libcurl reads a body where the handle keeps it: a larger body grows that memory, a
+    /// smaller one after it is sent in full and no more, binary bytes included, and an
+    /// error message written there reaches the caller.
+    @Test func bodiesOfEverySizeReachTheServerExactlyOnOneHandle() async throws {
+        let server = try await TestHTTPServer.start()
+        let client = Client()
+        let bytes = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let bodies: [[UInt8]] = [Array(bytes), Array(bytes.prefix(100)), Array(bytes.prefix(5_000)), [], Array(bytes.prefix(17_000))]
+        for (index, body) in bodies.enumerated() {
+            let response = try await client.execute(Request(url: server.url + "/b\(index)", headers: [], body: body))
+            #expect(response.status == 200)
+            #expect(client.idleHandles == 1)
+        }
+        let refused = await #expect(throws: TransferError.self) {
+            try await client.execute(Request(url: "http://127.0.0.1:1/", body: Array(bytes), connectTimeout: .seconds(2)))
+        }
+        #expect(refused?.message.isEmpty == false)
+        #expect(server.requests.map(\.body) == bodies)
+        #expect(server.requests.allSatisfy { $0.method == "POST" })
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func keepsConnectionsAlive() async throws {
         let server = try await TestHTTPServer.start()
         let client = Client()
