@@ -136,7 +136,8 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             do {
                 let outputs = try await flush(batch.map(\.item), more)
                 precondition(outputs.count == batch.count, "a flush returns one output per item")
-                for (waiting, output) in zip(batch, outputs) { waiting.continuation.resume(returning: output) }
+                // Indices rather than `zip`, whose iterator runs here unspecialised.
+                for index in batch.indices { batch[index].continuation.resume(returning: outputs[index]) }
             } catch {
                 if batch.count == 1 {
                     batch[0].continuation.resume(throwing: error)
