@@ -92,6 +92,7 @@ enum FieldDecoder {
     static func table(_ table: amqp_table_t) -> FieldTable {
         var result: FieldTable = [:]
         guard table.num_entries > 0, let entries = table.entries else { return result }
+        result.reserveCapacity(Int(table.num_entries))
         for index in 0..<Int(table.num_entries) {
             result[string(entries[index].key)] = field(entries[index].value)
         }
