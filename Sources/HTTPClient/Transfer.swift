@@ -122,8 +122,10 @@ final class Transfer: @unchecked Sendable {
         while end > start, Self.isBlank(data[end - 1]) { end -= 1 }
         let line = UnsafeRawBufferPointer(rebasing: data[start..<end])
         if line.starts(with: "HTTP/".utf8) {
-            // A new status line (after 100 Continue, or the final response): start over.
-            headers.removeAll()
+            // A new status line (after 100 Continue, or the final response): start over,
+            // with room for a response's usual few headers.
+            headers.removeAll(keepingCapacity: true)
+            headers.reserveCapacity(8)
             status = Self.statusCode(line)
         } else if let colon = line.firstIndex(of: UInt8(ascii: ":")), headers.count < 100 {
             var valueStart = colon + 1
