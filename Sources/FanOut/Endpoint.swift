@@ -48,103 +48,54 @@ public struct Endpoint: Sendable, Equatable {
     public var id: UUID
     public var tenantID: UUID
 
-    public var url: String {
-        get { storage.fields.url }
-        set { change { $0.url = newValue } }
-    }
+    public var url: String { get { storage.fields.url } set { change { $0.url = newValue } } }
 
     /// Exact types and wildcards: `invoice.*`, `*`.
-    public var eventTypes: [String] {
-        get { storage.fields.eventTypes }
-        set { change { $0.eventTypes = newValue } }
-    }
+    public var eventTypes: [String] { get { storage.fields.eventTypes } set { change { $0.eventTypes = newValue } } }
 
     /// Attribute filters: every key must be present on the event with one of the values.
-    public var filters: [String: Set<String>] {
-        get { storage.fields.filters }
-        set { change { $0.filters = newValue } }
-    }
+    public var filters: [String: Set<String>] { get { storage.fields.filters } set { change { $0.filters = newValue } } }
 
-    public var customHeaders: [String: String] {
-        get { storage.fields.customHeaders }
-        set { change { $0.customHeaders = newValue } }
-    }
+    public var customHeaders: [String: String] { get { storage.fields.customHeaders } set { change { $0.customHeaders = newValue } } }
 
-    public var payloadFormat: PayloadFormat {
-        get { storage.fields.payloadFormat }
-        set { change { $0.payloadFormat = newValue } }
-    }
+    public var payloadFormat: PayloadFormat { get { storage.fields.payloadFormat } set { change { $0.payloadFormat = newValue } } }
 
     /// The envelope's keys, when `payloadFormat` is `envelope`.
-    public var envelopeFields: EnvelopeFields {
-        get { storage.fields.envelopeFields }
-        set { change { $0.envelopeFields = newValue } }
-    }
+    public var envelopeFields: EnvelopeFields { get { storage.fields.envelopeFields } set { change { $0.envelopeFields = newValue } } }
 
     /// A condition on the event's `data`; nil delivers every selected event.
-    public var payloadFilter: PayloadFilter? {
-        get { storage.fields.payloadFilter }
-        set { change { $0.payloadFilter = newValue } }
-    }
+    public var payloadFilter: PayloadFilter? { get { storage.fields.payloadFilter } set { change { $0.payloadFilter = newValue } } }
 
-    public var signature: SignatureProfile {
-        get { storage.fields.signature }
-        set { change { $0.signature = newValue } }
-    }
+    public var signature: SignatureProfile { get { storage.fields.signature } set { change { $0.signature = newValue } } }
 
-    public var secret: String {
-        get { storage.fields.secret }
-        set { change { $0.secret = newValue } }
-    }
+    public var secret: String { get { storage.fields.secret } set { change { $0.secret = newValue } } }
 
     /// The secret before a rotation, still signing until `previousSecretExpiresAt`.
-    public var previousSecret: String? {
-        get { storage.fields.previousSecret }
-        set { change { $0.previousSecret = newValue } }
-    }
+    public var previousSecret: String? { get { storage.fields.previousSecret } set { change { $0.previousSecret = newValue } } }
 
     public var previousSecretExpiresAt: Date? {
-        get { storage.fields.previousSecretExpiresAt }
-        set { change { $0.previousSecretExpiresAt = newValue } }
+        get { storage.fields.previousSecretExpiresAt } set { change { $0.previousSecretExpiresAt = newValue } }
     }
 
-    public var enabled: Bool {
-        get { storage.fields.enabled }
-        set { change { $0.enabled = newValue } }
-    }
+    public var enabled: Bool { get { storage.fields.enabled } set { change { $0.enabled = newValue } } }
 
     /// Set when the endpoint was disabled after being active: its deliveries are recorded as skipped.
-    public var disabledAt: Date? {
-        get { storage.fields.disabledAt }
-        set { change { $0.disabledAt = newValue } }
-    }
+    public var disabledAt: Date? { get { storage.fields.disabledAt } set { change { $0.disabledAt = newValue } } }
 
     /// Why it cannot sign: a stored secret this process cannot open (a key it lacks), or
     /// settings it cannot read (written by a newer Herald). Its deliveries wait, while the
     /// tenant's other endpoints go on.
-    public var unusable: String? {
-        get { storage.fields.unusable }
-        set { change { $0.unusable = newValue } }
-    }
+    public var unusable: String? { get { storage.fields.unusable } set { change { $0.unusable = newValue } } }
 
     /// When a worker last opened the endpoint's circuit, as its row says; nil when closed.
-    public var circuitOpenedAt: Date? {
-        get { storage.fields.circuitOpenedAt }
-        set { change { $0.circuitOpenedAt = newValue } }
-    }
+    public var circuitOpenedAt: Date? { get { storage.fields.circuitOpenedAt } set { change { $0.circuitOpenedAt = newValue } } }
 
     /// The most requests per second the endpoint receives from all workers; nil: no limit.
-    public var rateLimit: Int? {
-        get { storage.fields.rateLimit }
-        set { change { $0.rateLimit = newValue } }
-    }
+    public var rateLimit: Int? { get { storage.fields.rateLimit } set { change { $0.rateLimit = newValue } } }
 
     /// Deliveries go one at a time, in the order their events were stored (FIFO): a
     /// delivery that is retrying holds the ones behind it.
-    public var ordered: Bool {
-        get { storage.fields.ordered }
-        set { change { $0.ordered = newValue } }
-    }
+    public var ordered: Bool { get { storage.fields.ordered } set { change { $0.ordered = newValue } } }
 
     private mutating func change(_ body: (inout Fields) -> Void) {
         var fields = storage.fields
