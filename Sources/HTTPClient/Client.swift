@@ -141,7 +141,10 @@ public final class Client: Sendable {
         inbox.withLock { state in
             guard !state.stopped else { return false }
             // Commands already waiting were posted with a wake-up the driver has not yet
-            // followed by taking them: it takes this one with them.
+            // followed by taking them: it takes this one with them. This relies on only
+            // `curl_multi_poll` consuming wake-ups, as in libcurl 7.88 (Debian 12); a
+            // libcurl whose `curl_multi_perform` also drains them would need a wake-up
+            // per command again.
             if state.commands.isEmpty { multi.wakeup() }
             state.commands.append(command)
             return true

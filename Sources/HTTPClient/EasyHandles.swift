@@ -15,7 +15,8 @@ final class EasyHandles: Sendable {
         let pointer: UnsafeMutableRawPointer
         private(set) var scratch: UnsafeMutableRawBufferPointer
 
-        /// `CURL_ERROR_SIZE` bytes for libcurl's error message.
+        /// `CURL_ERROR_SIZE` bytes for libcurl's error message (bound to `CChar` when the
+        /// scratch memory is made).
         var errorBuffer: UnsafeMutablePointer<CChar> { scratch.baseAddress!.assumingMemoryBound(to: CChar.self) }
 
         /// Writes `body`, then a header list of `Expect:` (no `100-continue` round trip
@@ -70,7 +71,7 @@ final class EasyHandles: Sendable {
         fileprivate static func allocate(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
             let scratch = UnsafeMutableRawBufferPointer.allocate(
                 byteCount: max(bytes, 4096), alignment: MemoryLayout<curl_slist>.alignment)
-            scratch.storeBytes(of: 0, as: CChar.self)
+            scratch.baseAddress!.bindMemory(to: CChar.self, capacity: errorSize).initialize(repeating: 0, count: errorSize)
             return scratch
         }
 
@@ -107,7 +108,7 @@ final class EasyHandles: Sendable {
             handle.scratch.deallocate()
             handle = Handle(pointer: handle.pointer)
         }
-        handle.scratch.storeBytes(of: 0, as: CChar.self)
+        handle.errorBuffer[0] = 0
         let kept = state.withLock { state in
             guard !state.closed, state.idle.count < Self.most else { return false }
             state.idle.append(handle)
