@@ -86,7 +86,8 @@ final class EasyHandles: Sendable {
         var closed = false
     }
 
-    /// Handles kept at most: about 3 MiB. More transfers at once make handles anew.
+    /// Handles kept at most: about 3 MiB, and 0.5–2.5 MiB of their scratch memory. More
+    /// transfers at once make handles anew.
     static let most = 128
     /// A handle keeps scratch memory up to this size (a body of about 16 KiB and its
     /// headers); a larger one, grown for a larger request, is freed with its transfer.
