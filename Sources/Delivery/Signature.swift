@@ -24,7 +24,7 @@ public enum Signature {
         var headers: [(name: String, value: String)] = []
         append(
             profile, secrets: secrets, event: event, deliveryID: deliveryID, now: now, body: body[...],
-            names: HeaderNames(prefix: profile.headerPrefix(brand: brand)), to: &headers)
+            names: PrefixedHeaderNames(prefix: profile.headerPrefix(brand: brand)), to: &headers)
         return headers
     }
 
@@ -32,7 +32,7 @@ public enum Signature {
     /// headers share; `names` are the profile's prefixed header names.
     static func append(
         _ profile: SignatureProfile, secrets: (single: String, all: [String]), event: String, deliveryID: UUID, now: Date,
-        body: ArraySlice<UInt8>, names: HeaderNames, to headers: inout [(name: String, value: String)]
+        body: ArraySlice<UInt8>, names: PrefixedHeaderNames, to headers: inout [(name: String, value: String)]
     ) {
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
         switch profile {
@@ -63,7 +63,7 @@ public enum Signature {
 
     /// `{prefix}-Timestamp` and `{prefix}-Signature`.
     private static func appendTimestamped(
-        secret: String, now: Date, body: ArraySlice<UInt8>, names: HeaderNames, to headers: inout [(name: String, value: String)]
+        secret: String, now: Date, body: ArraySlice<UInt8>, names: PrefixedHeaderNames, to headers: inout [(name: String, value: String)]
     ) {
         let timestamp = RFC3339.format(now)
         headers.append((names.timestamp, timestamp))

@@ -8,7 +8,7 @@ import HeraldSupport
 public struct RequestSettings: Sendable {
     /// `X-Herald` by default; a CRM brands it (`X-CreatorDesk`).
     public var headerPrefix: String {
-        didSet { names = HeaderNames(prefix: headerPrefix) }
+        didSet { names = PrefixedHeaderNames(prefix: headerPrefix) }
     }
     public var userAgent: String
     public var timeout: Duration
@@ -16,7 +16,7 @@ public struct RequestSettings: Sendable {
     /// Response bytes kept for the delivery log.
     public var excerptBytes: Int
     /// The prefixed header names, spelled once rather than for every request.
-    private(set) var names: HeaderNames
+    private(set) var names: PrefixedHeaderNames
 
     public init(
         headerPrefix: String = "X-Herald", userAgent: String = "Herald-Webhooks/1.0", timeout: Duration = .seconds(10),
@@ -27,33 +27,14 @@ public struct RequestSettings: Sendable {
         self.timeout = timeout
         self.connectTimeout = connectTimeout
         self.excerptBytes = excerptBytes
-        names = HeaderNames(prefix: headerPrefix)
-    }
-}
-
-/// The header names that carry a prefix: the deployment's brand, or a profile's own.
-struct HeaderNames: Sendable {
-    let event: String
-    let requestID: String
-    let timestamp: String
-    let signature: String
-
-    init(prefix: String) {
-        event = prefix + "-Event"
-        requestID = prefix + "-Request-ID"
-        timestamp = prefix + "-Timestamp"
-        signature = prefix + "-Signature"
+        names = PrefixedHeaderNames(prefix: headerPrefix)
     }
 }
 
 /// Builds the signed POST for one attempt of one delivery.
 public enum WebhookRequest {
-    /// The body an endpoint receives, in its payload format.
-    public static func body(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields = EnvelopeFields()) -> [UInt8] {
-        Array(bodyBytes(for: event, format: format, fields: fields))
-    }
-
-    /// The body as a slice: in the `raw` format the event's `data` itself, uncopied.
+    /// The body an endpoint receives, in its payload format: in the `raw` format the
+    /// event's `data` itself, uncopied.
     static func bodyBytes(for event: Event, format: Endpoint.PayloadFormat, fields: EnvelopeFields) -> ArraySlice<UInt8> {
         var timestamp: ArraySlice<UInt8> { Array("\"\(RFC3339.format(event.occurredAt))\"".utf8)[...] }
         var tenant: ArraySlice<UInt8> { Array("\"\(event.tenantID.lowercasedText)\"".utf8)[...] }
@@ -99,7 +80,8 @@ public enum WebhookRequest {
         let body = bodyBytes(for: event, format: endpoint.payloadFormat, fields: endpoint.envelopeFields)
         let brand = settings.headerPrefix
         let profile = endpoint.signature
-        let names = if case .timestampedHMAC(let prefix) = profile { HeaderNames(prefix: prefix) } else { settings.names }
+        let prefix = profile.headerPrefix(brand: brand)
+        let names = prefix == brand ? settings.names : PrefixedHeaderNames(prefix: prefix)
         let custom = endpoint.customHeaders
         var headers: [(name: String, value: String)] = []
         headers.reserveCapacity(9 + custom.count)

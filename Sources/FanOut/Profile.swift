@@ -73,14 +73,14 @@ public enum SignatureProfile: Sendable, Equatable {
 
     /// Every header the profile sends besides the transport's, as Herald spells them.
     public func headerNames(brand: String) -> [String] {
-        let prefix = headerPrefix(brand: brand)
-        var names = ["\(prefix)-Event", "\(prefix)-Request-ID"]
+        let prefixed = PrefixedHeaderNames(prefix: headerPrefix(brand: brand))
+        var names = [prefixed.event, prefixed.requestID]
         switch self {
         case .herald:
-            names += ["\(prefix)-Timestamp", "\(prefix)-Signature", "webhook-id", "webhook-timestamp", "webhook-signature"]
+            names += [prefixed.timestamp, prefixed.signature, "webhook-id", "webhook-timestamp", "webhook-signature"]
         case .standardWebhooks: names += ["webhook-id", "webhook-timestamp", "webhook-signature"]
         case .bodyHMAC(let hmac): names += [hmac.header] + (hmac.eventHeader.map { [$0] } ?? [])
-        case .timestampedHMAC: names += ["\(prefix)-Timestamp", "\(prefix)-Signature"]
+        case .timestampedHMAC: names += [prefixed.timestamp, prefixed.signature]
         case .github: names += ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"]
         case .stripe: names += ["Stripe-Signature"]
         case .none: break
@@ -185,6 +185,22 @@ extension SignatureProfile {
         if transportHeaders.contains(lowered) || lowered.hasPrefix(brand.lowercased() + "-") || lowered.hasPrefix("webhook-") {
             throw ParseFailure(field: field, "'\(name)' is a header Herald sets itself")
         }
+    }
+}
+
+/// The names of the headers that carry a prefix (`headerPrefix(brand:)`): spelled once,
+/// since every request sends them.
+package struct PrefixedHeaderNames: Sendable {
+    package let event: String
+    package let requestID: String
+    package let timestamp: String
+    package let signature: String
+
+    package init(prefix: String) {
+        event = prefix + "-Event"
+        requestID = prefix + "-Request-ID"
+        timestamp = prefix + "-Timestamp"
+        signature = prefix + "-Signature"
     }
 }
 
