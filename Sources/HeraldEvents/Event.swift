@@ -46,15 +46,19 @@ public struct Event: Sendable, Equatable {
 
     /// `evt_` and a UUID of version 7 (RFC 9562) in hex: unique, and it says when it was
     /// made, the same on every copy of the event (`idTime`).
+    ///
+    /// Its random bits come from the system's generator (`getrandom`): Foundation's `UUID()`
+    /// opens and reads `/dev/urandom` for every id, a fifth of a producer's CPU.
     public static func generateID(at now: Date = Date()) -> String {
-        var bytes = UUID().uuid
+        var random = SystemRandomNumberGenerator()
+        var bytes = (random.next() as UInt64, random.next() as UInt64)
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         withUnsafeMutableBytes(of: &bytes) { raw in
             for index in 0..<6 { raw[index] = UInt8(truncatingIfNeeded: milliseconds >> (40 - 8 * index)) }
             raw[6] = (raw[6] & 0x0F) | 0x70
             raw[8] = (raw[8] & 0x3F) | 0x80
         }
-        return "evt_" + UUID(uuid: bytes).lowercasedText.filter { $0 != "-" }
+        return UUID(uuid: unsafeBitCast(bytes, to: uuid_t.self)).hexText(prefix: "evt_")
     }
 
     /// When the id was made, if it is a UUID of version 7 (`evt_` and 32 hex digits as

@@ -9,22 +9,33 @@ package import Foundation
 /// `UUID(uuidString:)` parses with `sscanf` — together a few per cent of a worker's CPU.
 extension UUID {
     /// The lower-case canonical text.
-    package var lowercasedText: String {
+    package var lowercasedText: String { text(prefix: "", hyphens: true) }
+
+    /// `prefix` and the 32 lower-case hex digits without hyphens (`evt_…`), in one string.
+    package func hexText(prefix: StaticString) -> String { text(prefix: prefix, hyphens: false) }
+
+    private func text(prefix: StaticString, hyphens: Bool) -> String {
         let digits: StaticString = "0123456789abcdef"
         return withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { out in
-                digits.withUTF8Buffer { hex in
-                    var n = 0
-                    for (index, byte) in bytes.enumerated() {
-                        if index == 4 || index == 6 || index == 8 || index == 10 {
-                            out[n] = UInt8(ascii: "-")
+            String(unsafeUninitializedCapacity: prefix.utf8CodeUnitCount + (hyphens ? 36 : 32)) { out in
+                prefix.withUTF8Buffer { start in
+                    digits.withUTF8Buffer { hex in
+                        var n = 0
+                        for byte in start {
+                            out[n] = byte
                             n += 1
                         }
-                        out[n] = hex[Int(byte >> 4)]
-                        out[n + 1] = hex[Int(byte & 0x0F)]
-                        n += 2
+                        for (index, byte) in bytes.enumerated() {
+                            if hyphens, index == 4 || index == 6 || index == 8 || index == 10 {
+                                out[n] = UInt8(ascii: "-")
+                                n += 1
+                            }
+                            out[n] = hex[Int(byte >> 4)]
+                            out[n + 1] = hex[Int(byte & 0x0F)]
+                            n += 2
+                        }
+                        return n
                     }
-                    return n
                 }
             }
         }

@@ -66,10 +66,20 @@ import Testing
     }
 
     @Test func generatedIDsAreUniqueAndValid() throws {
-        let a = Event.generateID()
-        #expect(a.hasPrefix("evt_") && a.count == 36)
-        #expect(a != Event.generateID())
-        try event(id: a).validate()
+        let now = Date()
+        var seen = Set<String>()
+        for _ in 0..<10_000 {
+            let id = Event.generateID(at: now)
+            #expect(id.hasPrefix("evt_") && id.count == 36)
+            #expect(id.dropFirst(4).allSatisfy { "0123456789abcdef".contains($0) }, "\(id)")
+            // Version 7, variant 10: the digits at 12 and 16 of the UUID.
+            let hex = Array(id.dropFirst(4))
+            #expect(hex[12] == "7" && "89ab".contains(hex[16]), "\(id)")
+            seen.insert(id)
+        }
+        // Made in the same millisecond, they differ in their 74 random bits.
+        #expect(seen.count == 10_000)
+        try event(id: Event.generateID()).validate()
     }
 
     /// What every copy of an event shares: the time in a version 7 id.

@@ -14,6 +14,16 @@ struct UUIDTextTests {
         #expect(ones.lowercasedText == "ffffffff-ffff-ffff-ffff-ffffffffffff")
     }
 
+    @Test func writesHexWithAPrefixAndNoHyphens() {
+        for _ in 0..<1_000 {
+            let id = UUID()
+            let text = id.hexText(prefix: "evt_")
+            #expect(text == "evt_" + id.uuidString.lowercased().filter { $0 != "-" })
+            #expect(UUID(textOrHex: text.dropFirst(4)) == id)
+        }
+        #expect(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).hexText(prefix: "") == String(repeating: "0", count: 32))
+    }
+
     @Test func readsBothCasesBack() {
         for _ in 0..<1_000 {
             let id = UUID()
