@@ -62,7 +62,7 @@ public enum WebhookRequest {
         out.reserveCapacity(members.reduce(2) { $0 + $1.key.utf8.count + $1.value.count + 4 })
         for (index, member) in members.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += JSONText.string(member.key)
+            JSONText.append(member.key, to: &out)
             out.append(UInt8(ascii: ":"))
             out += member.value
         }

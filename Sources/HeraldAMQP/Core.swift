@@ -421,9 +421,12 @@ final class Core {
         let tag = state.nextTag
         let extra: FieldTable = publish.mandatory && state.confirms ? [Self.publishTagHeader: .int(Int64(tag))] : [:]
         var properties = FieldDecoder.properties(publish.message, extraHeaders: extra, arena: arena)
-        let status = amqp_basic_publish(
-            conn, id, arena.bytes(publish.exchange), arena.bytes(publish.routingKey), publish.mandatory ? 1 : 0, 0,
-            &properties, arena.bytes(publish.message.body))
+        // The body is read in place: the library writes it out before it returns.
+        let status = publish.message.body.withUnsafeBytes { body in
+            amqp_basic_publish(
+                conn, id, arena.bytes(publish.exchange), arena.bytes(publish.routingKey), publish.mandatory ? 1 : 0, 0,
+                &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+        }
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = BrokerError(.connectionLost, message: Self.statusText(status), operation: "basic.publish")
             publish.reply.resume(throwing: error)

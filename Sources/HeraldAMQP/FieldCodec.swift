@@ -5,25 +5,56 @@ import Foundation
 /// outlive the call and are freed together afterwards.
 ///
 /// `amqp_basic_publish` and the declare calls serialise their arguments before they
-/// return, so an arena scoped to the call is enough.
+/// return, so an arena scoped to the call is enough. Its pieces are cut from blocks
+/// front to back: a publish's dozen small strings cost one allocation, not a dozen.
 final class Arena {
-    private var allocations: [UnsafeMutableRawPointer] = []
+    private static let blockSize = 1024
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var cursor: UnsafeMutableRawPointer?
+    private var room = 0
 
     deinit {
-        for allocation in allocations { free(allocation) }
+        for block in blocks { free(block) }
+    }
+
+    /// `byteCount` bytes aligned for any C type (`malloc`'s 16 bytes at most).
+    private func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        if let cursor {
+            let padding = (alignment - Int(bitPattern: cursor) % alignment) % alignment
+            if padding + byteCount <= room {
+                self.cursor = cursor + padding + byteCount
+                room -= padding + byteCount
+                return cursor + padding
+            }
+        }
+        if byteCount > Self.blockSize / 4 {
+            // A large piece (a body, a long table) gets its own block; the current one stays.
+            let memory = malloc(max(byteCount, 1))!
+            blocks.append(memory)
+            return memory
+        }
+        let block = malloc(Self.blockSize)!
+        blocks.append(block)
+        cursor = block + byteCount
+        room = Self.blockSize - byteCount
+        return block
     }
 
     func bytes(_ data: some Collection<UInt8>) -> amqp_bytes_t {
         guard !data.isEmpty else { return amqp_bytes_t(len: 0, bytes: nil) }
-        let memory = malloc(data.count)!
-        allocations.append(memory)
+        let memory = allocate(byteCount: data.count, alignment: 1)
         let buffer = UnsafeMutableRawBufferPointer(start: memory, count: data.count)
-        _ = buffer.initializeMemory(as: UInt8.self, from: data)
+        let copied = data.withContiguousStorageIfAvailable { source -> Bool in
+            buffer.copyMemory(from: UnsafeRawBufferPointer(source))
+            return true
+        }
+        if copied == nil { _ = buffer.initializeMemory(as: UInt8.self, from: data) }
         return amqp_bytes_t(len: data.count, bytes: memory)
     }
 
     func bytes(_ text: String) -> amqp_bytes_t {
-        bytes(Array(text.utf8))
+        var text = text
+        return text.withUTF8 { bytes($0) }
     }
 
     func table(_ table: FieldTable) -> amqp_table_t {
@@ -71,8 +102,9 @@ final class Arena {
     }
 
     private func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
-        let memory = calloc(count, MemoryLayout<T>.stride)!
-        allocations.append(memory)
+        let byteCount = count * MemoryLayout<T>.stride
+        let memory = allocate(byteCount: byteCount, alignment: MemoryLayout<T>.alignment)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
         return memory.bindMemory(to: T.self, capacity: count)
     }
 }

@@ -36,17 +36,26 @@ public enum WireFormat {
     static let expanded = ["attributes"]
 
     public static func encode(_ event: Event) -> [UInt8] {
-        var out = Array("{\"id\":".utf8)
-        out += JSONText.string(event.id)
-        out += Array(",\"type\":".utf8) + JSONText.string(event.type)
-        out += Array(",\"tenant_id\":\"\(event.tenantID.lowercasedText)\"".utf8)
-        out += Array(",\"occurred_at\":\"\(RFC3339.format(event.occurredAt, fractionDigits: 3))\"".utf8)
-        out += Array(",\"attributes\":{".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(
+            event.dataBytes.count + event.id.utf8.count + event.type.utf8.count + 150
+                + event.attributes.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        out.append(contentsOf: "{\"id\":".utf8)
+        JSONText.append(event.id, to: &out)
+        out.append(contentsOf: ",\"type\":".utf8)
+        JSONText.append(event.type, to: &out)
+        out.append(contentsOf: ",\"tenant_id\":\"".utf8)
+        out.append(contentsOf: event.tenantID.lowercasedText.utf8)
+        out.append(contentsOf: "\",\"occurred_at\":\"".utf8)
+        out.append(contentsOf: RFC3339.format(event.occurredAt, fractionDigits: 3).utf8)
+        out.append(contentsOf: "\",\"attributes\":{".utf8)
         for (index, key) in event.attributes.keys.sorted().enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += JSONText.string(key) + [UInt8(ascii: ":")] + JSONText.string(event.attributes[key] ?? "")
+            JSONText.append(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONText.append(event.attributes[key] ?? "", to: &out)
         }
-        out += Array("},\"data\":".utf8)
+        out.append(contentsOf: "},\"data\":".utf8)
         out += event.dataBytes
         out.append(UInt8(ascii: "}"))
         return out
@@ -133,8 +142,15 @@ public enum WireFormat {
 /// escape them (the two-character forms where JSON has one, `\u00XX` for other controls).
 public enum JSONText {
     public static func string(_ text: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
+        var out: [UInt8] = []
         out.reserveCapacity(text.utf8.count + 2)
+        append(text, to: &out)
+        return out
+    }
+
+    /// `text` as a JSON string literal at the end of `out`.
+    public static func append(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
@@ -151,7 +167,6 @@ public enum JSONText {
             }
         }
         out.append(UInt8(ascii: "\""))
-        return out
     }
 }
 

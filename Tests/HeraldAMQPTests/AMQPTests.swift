@@ -108,6 +108,23 @@ struct FieldTableTests {
         #expect(FieldDecoder.table(encoded) == table)
     }
 
+    /// Pieces cut from several blocks, small and odd-sized among C structures, large ones apart:
+    /// every value comes back intact.
+    @Test func manyAndLargePiecesSurviveInOneArena() {
+        var table: FieldTable = [:]
+        for index in 0..<300 {
+            table["k\(index)"] = index % 3 == 0 ? .string(String(repeating: "v", count: index)) : .array([.int(Int64(index)), .bool(index % 2 == 0)])
+        }
+        table["large"] = .bytes((0..<5_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        let arena = Arena()
+        let odd = arena.bytes([1, 2, 3])
+        let encoded = arena.table(table)
+        let lazy = arena.bytes((0..<700).lazy.map { UInt8(truncatingIfNeeded: $0) })
+        #expect(FieldDecoder.table(encoded) == table)
+        #expect(FieldDecoder.data(odd) == [1, 2, 3])
+        #expect(FieldDecoder.data(lazy) == (0..<700).map { UInt8(truncatingIfNeeded: $0) })
+    }
+
     @Test func emptyTable() {
         #expect(FieldDecoder.table(Arena().table([:])).isEmpty)
     }

@@ -124,6 +124,20 @@ import Testing
         #expect(decoded.data == event.data)
     }
 
+    /// The message body is a contract between producers and workers of different versions:
+    /// these exact bytes.
+    @Test func encodesTheDocumentedWireForm() throws {
+        let event = Event(
+            id: "evt_1", type: "invoice.paid", tenantID: try #require(UUID(uuidString: "1B4E28BA-2FA1-11D2-883F-0016D3CCA427")),
+            occurredAt: Date(timeIntervalSince1970: 1_778_578_200.5), data: Array(#"{"a": 1}"#.utf8),
+            attributes: ["workspace": "w1", "step": "re\"touch\n"])
+        let expected = #"{"id":"evt_1","type":"invoice.paid","tenant_id":"1b4e28ba-2fa1-11d2-883f-0016d3cca427","#
+            + #""occurred_at":"2026-05-12T09:30:00.500Z","attributes":{"step":"re\"touch\n","workspace":"w1"},"data":{"a": 1}}"#
+        #expect(String(decoding: WireFormat.encode(event), as: UTF8.self) == expected)
+        let bare = Event(id: "e", type: "a.b", tenantID: event.tenantID, occurredAt: event.occurredAt, data: Array("{}".utf8))
+        #expect(String(decoding: WireFormat.encode(bare), as: UTF8.self).hasSuffix(#","attributes":{},"data":{}}"#))
+    }
+
     /// Endpoints receive the producer's bytes: key order, spacing and number spelling kept.
     @Test(arguments: [
         #"{"b":1,"a":[1,2]}"#,
