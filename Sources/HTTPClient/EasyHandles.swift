@@ -62,8 +62,15 @@ final class EasyHandles: Sendable {
             return (base + Handle.errorSize, nodes)
         }
 
+        /// A `memcpy` of the string's bytes (a native string's are contiguous; through its
+        /// iterator, byte by byte, this was 3 % of a worker's instructions).
         private static func copy(_ utf8: String.UTF8View, to target: UnsafeMutableRawPointer) -> Int {
-            UnsafeMutableRawBufferPointer(start: target, count: utf8.count).initializeMemory(as: UInt8.self, from: utf8).initialized.count
+            let copied = utf8.withContiguousStorageIfAvailable { bytes -> Int in
+                if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
+                return bytes.count
+            }
+            return copied
+                ?? UnsafeMutableRawBufferPointer(start: target, count: utf8.count).initializeMemory(as: UInt8.self, from: utf8).initialized.count
         }
 
         fileprivate static let errorSize = Int(CURL_ERROR_SIZE)

@@ -84,8 +84,12 @@ struct HTTPClientIntegrationTests {
         let client = Client()
         let bytes = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         let bodies: [[UInt8]] = [Array(bytes), Array(bytes.prefix(100)), Array(bytes.prefix(5_000)), [], Array(bytes.prefix(17_000))]
+        // Header values of every length, small strings and large, ASCII and not, written
+        // into the handle's memory beside the body.
+        let values = ["-", "v", "grüße, 東京 ✓", String(repeating: "0123456789", count: 300), "short-native-string-value"]
         for (index, body) in bodies.enumerated() {
-            let response = try await client.execute(Request(url: server.url + "/b\(index)", headers: [], body: body))
+            let headers = [(name: "X-Index", value: "\(index)"), (name: "X-Value", value: values[index])]
+            let response = try await client.execute(Request(url: server.url + "/b\(index)", headers: headers, body: body))
             #expect(response.status == 200)
             #expect(client.idleHandles == 1)
         }
@@ -94,6 +98,8 @@ struct HTTPClientIntegrationTests {
         }
         #expect(refused?.message.isEmpty == false)
         #expect(server.requests.map(\.body) == bodies)
+        #expect(server.requests.map { $0.header("X-Index") } == bodies.indices.map { "\($0)" })
+        #expect(server.requests.map { $0.header("X-Value") ?? "missing" } == values)
         #expect(server.requests.allSatisfy { $0.method == "POST" })
         await client.shutdown()
         await server.stop()
