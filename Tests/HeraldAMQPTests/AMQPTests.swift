@@ -1,3 +1,4 @@
+internal import CHeraldAMQP
 @testable import HeraldAMQP
 import Testing
 import TestSupport
@@ -108,7 +109,7 @@ struct FieldTableTests {
         #expect(FieldDecoder.table(encoded) == table)
     }
 
-    /// Pieces cut from several blocks, small and odd-sized among C structures, large ones apart:
+    /// Pieces cut from several blocks, small and odd-sized among aligned C structures, large ones apart:
     /// every value comes back intact.
     @Test func manyAndLargePiecesSurviveInOneArena() {
         var table: FieldTable = [:]
@@ -118,11 +119,18 @@ struct FieldTableTests {
         table["large"] = .bytes((0..<5_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
         let arena = Arena()
         let odd = arena.bytes([1, 2, 3])
+        let small = arena.table(["a": .int(1), "b": .string("x"), "c": .bool(true)])
         let encoded = arena.table(table)
         let lazy = arena.bytes((0..<700).lazy.map { UInt8(truncatingIfNeeded: $0) })
         #expect(FieldDecoder.table(encoded) == table)
         #expect(FieldDecoder.data(odd) == [1, 2, 3])
         #expect(FieldDecoder.data(lazy) == (0..<700).map { UInt8(truncatingIfNeeded: $0) })
+        // x86 reads misaligned structures without a fault, so alignment is checked as such.
+        #expect(FieldDecoder.table(small) == ["a": .int(1), "b": .string("x"), "c": .bool(true)])
+        #expect(Int(bitPattern: small.entries) % MemoryLayout<amqp_table_entry_t>.alignment == 0)
+        let arrays = (0..<Int(encoded.num_entries)).map { encoded.entries[$0].value }.filter { $0.kind == UInt8(ascii: "A") }
+        #expect(arrays.count == 200)
+        #expect(arrays.allSatisfy { Int(bitPattern: $0.value.array.entries) % MemoryLayout<amqp_field_value_t>.alignment == 0 })
     }
 
     @Test func emptyTable() {
