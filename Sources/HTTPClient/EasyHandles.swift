@@ -1,5 +1,6 @@
 internal import CCurl
 import Synchronization
+import HeraldSupport
 
 /// The easy handles of finished transfers, reset, for the next ones: making a handle
 /// zeroed some 5 KiB and allocated its 16 KiB receive buffer for every request, among the
@@ -49,28 +50,17 @@ final class EasyHandles: Sendable {
                 (nodes + index).initialize(
                     to: curl_slist(data: (base + start).assumingMemoryBound(to: CChar.self), next: index + 1 < count ? nodes + index + 1 : nil))
             }
-            line(0) { text += Handle.copy(expect.utf8, to: base + text) }
+            line(0) { text += (base + text).copyBytes(of: expect.utf8) }
             for (index, header) in headers.enumerated() {
                 line(index + 1) {
-                    text += Handle.copy(header.name.utf8, to: base + text)
+                    text += (base + text).copyBytes(of: header.name.utf8)
                     (base + text).storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
                     (base + text + 1).storeBytes(of: UInt8(ascii: " "), as: UInt8.self)
                     text += 2
-                    text += Handle.copy(header.value.utf8, to: base + text)
+                    text += (base + text).copyBytes(of: header.value.utf8)
                 }
             }
             return (base + Handle.errorSize, nodes)
-        }
-
-        /// A `memcpy` of the string's bytes (a native string's are contiguous; through its
-        /// iterator, byte by byte, this was 3 % of a worker's instructions).
-        private static func copy(_ utf8: String.UTF8View, to target: UnsafeMutableRawPointer) -> Int {
-            let copied = utf8.withContiguousStorageIfAvailable { bytes -> Int in
-                if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
-                return bytes.count
-            }
-            return copied
-                ?? UnsafeMutableRawBufferPointer(start: target, count: utf8.count).initializeMemory(as: UInt8.self, from: utf8).initialized.count
         }
 
         fileprivate static let errorSize = Int(CURL_ERROR_SIZE)

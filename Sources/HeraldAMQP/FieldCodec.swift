@@ -1,5 +1,6 @@
 internal import CHeraldAMQP
 import Foundation
+import HeraldSupport
 
 /// C memory for one library call: strings, byte buffers and field tables that must
 /// outlive the call and are freed together afterwards.
@@ -43,13 +44,7 @@ final class Arena {
     func bytes(_ data: some Collection<UInt8>) -> amqp_bytes_t {
         guard !data.isEmpty else { return amqp_bytes_t(len: 0, bytes: nil) }
         let memory = allocate(byteCount: data.count, alignment: 1)
-        let buffer = UnsafeMutableRawBufferPointer(start: memory, count: data.count)
-        let copied = data.withContiguousStorageIfAvailable { source -> Bool in
-            buffer.copyMemory(from: UnsafeRawBufferPointer(source))
-            return true
-        }
-        if copied == nil { _ = buffer.initializeMemory(as: UInt8.self, from: data) }
-        return amqp_bytes_t(len: data.count, bytes: memory)
+        return amqp_bytes_t(len: memory.copyBytes(of: data), bytes: memory)
     }
 
     func bytes(_ text: String) -> amqp_bytes_t {

@@ -40,3 +40,17 @@ extension String {
         return memcmp(x, y, a.count) == 0
     }
 }
+
+extension UnsafeMutableRawPointer {
+    /// Copies `bytes` here and returns how many: a `memcpy` when they are contiguous (an
+    /// array, a native string's UTF-8). `initializeMemory(as:from:)` walks any collection an
+    /// element at a time, which was 3 % of a worker's instructions for its header lines.
+    @inlinable
+    package func copyBytes(of bytes: some Collection<UInt8>) -> Int {
+        let copied = bytes.withContiguousStorageIfAvailable { source -> Int in
+            if let start = source.baseAddress { copyMemory(from: start, byteCount: source.count) }
+            return source.count
+        }
+        return copied ?? UnsafeMutableRawBufferPointer(start: self, count: bytes.count).initializeMemory(as: UInt8.self, from: bytes).initialized.count
+    }
+}

@@ -29,3 +29,25 @@ import Testing
         #expect(long.hasSameUTF8(as: String(long.reversed().reversed())))
     }
 }
+
+@Suite struct CopyBytesTests {
+    /// Contiguous collections by `memcpy`, others element by element: the same bytes either way.
+    @Test func copiesEveryKindOfCollectionExactly() {
+        let large = String(repeating: "grüße, 東京 ✓ ", count: 200)
+        let cases: [(name: String, expected: [UInt8], copy: (UnsafeMutableRawPointer) -> Int)] = [
+            ("array", Array(0...255), { $0.copyBytes(of: Array(UInt8(0)...255)) }),
+            ("slice", Array(10...20), { $0.copyBytes(of: Array(UInt8(0)...255)[10...20]) }),
+            ("small string", Array("X-Herald".utf8), { $0.copyBytes(of: "X-Herald".utf8) }),
+            ("large string", Array(large.utf8), { $0.copyBytes(of: large.utf8) }),
+            ("lazy", (0..<700).map { UInt8(truncatingIfNeeded: $0) }, { $0.copyBytes(of: (0..<700).lazy.map { UInt8(truncatingIfNeeded: $0) }) }),
+            ("empty", [], { $0.copyBytes(of: [UInt8]()) }),
+        ]
+        for (name, expected, copy) in cases {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(expected.count, 1), alignment: 1)
+            defer { buffer.deallocate() }
+            let count = copy(buffer.baseAddress!)
+            #expect(count == expected.count, "\(name)")
+            #expect(Array(buffer.prefix(count)) == expected, "\(name)")
+        }
+    }
+}
