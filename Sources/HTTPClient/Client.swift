@@ -83,7 +83,7 @@ public final class Client: Sendable {
         if start { startNamedThread("http-client") { [self] in self.drive() } }
         let transfer = try Transfer(id: id, request: request, configuration: configuration, handles: handles)
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            await withContinuation { continuation in
                 transfer.start(continuation)
                 // Admitted just before a shutdown whose driver has ended since: refused here.
                 if !post(.add(transfer)) {

@@ -17,7 +17,7 @@ final class Transfer: @unchecked Sendable {
     private var handle: EasyHandles.Handle
     private let handles: EasyHandles
     /// Set by the caller before the transfer is posted to the driver thread.
-    private var continuation: CheckedContinuation<Result<Response, TransferError>, Never>?
+    private var continuation: Continuation<Result<Response, TransferError>, Never>?
     private let maxResponseBytes: Int
     private let overflow: Request.Overflow
     private let addressPolicy: (@Sendable (SocketAddress) -> Bool)?
@@ -165,7 +165,7 @@ final class Transfer: @unchecked Sendable {
     // MARK: Completion
 
     /// Who waits for this transfer; called once, before it is posted to the driver.
-    func start(_ continuation: CheckedContinuation<Result<Response, TransferError>, Never>) {
+    func start(_ continuation: Continuation<Result<Response, TransferError>, Never>) {
         self.continuation = continuation
     }
 
@@ -174,7 +174,7 @@ final class Transfer: @unchecked Sendable {
     /// buffers are freed on the thread that allocated them, where the allocator's
     /// per-thread cache takes them back for the next request.
     struct Completion {
-        let continuation: CheckedContinuation<Result<Response, TransferError>, Never>
+        let continuation: Continuation<Result<Response, TransferError>, Never>
         let result: Result<Response, TransferError>
 
         func resume() { continuation.resume(returning: result) }

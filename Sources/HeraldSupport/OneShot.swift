@@ -13,7 +13,7 @@ package final class OneShot<Value: Sendable>: Sendable {
         /// Answered before `wait` was reached (the request was visible to the answering
         /// side before its waiter suspended): `wait` returns it at once.
         case answered(Result<Value, any Error>)
-        case waiting(CheckedContinuation<Value, any Error>)
+        case waiting(Continuation<Value, any Error>)
         case cancelled
         case done
     }
@@ -27,7 +27,7 @@ package final class OneShot<Value: Sendable>: Sendable {
     /// wait is in place, and not at all if the task was cancelled before.
     package func wait(_ start: () -> Void) async throws -> Value {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+            try await withThrowingContinuation { (continuation: Continuation<Value, any Error>) in
                 let early: Result<Value, any Error>? = state.withLock { state in
                     switch state {
                     case .cancelled:
@@ -48,7 +48,7 @@ package final class OneShot<Value: Sendable>: Sendable {
                 }
             }
         } onCancel: {
-            let waiting: CheckedContinuation<Value, any Error>? = state.withLock { state in
+            let waiting: Continuation<Value, any Error>? = state.withLock { state in
                 switch state {
                 case .idle:
                     state = .cancelled
@@ -89,7 +89,7 @@ package final class OneShot<Value: Sendable>: Sendable {
 
     private enum Outcome {
         case stored
-        case resume(CheckedContinuation<Value, any Error>)
+        case resume(Continuation<Value, any Error>)
         case refused
     }
 

@@ -1,4 +1,5 @@
 package import Foundation
+import HeraldSupport
 import Records
 import Synchronization
 
@@ -11,7 +12,7 @@ import Synchronization
 package final class FirstCopies: Sendable {
     fileprivate struct Waiter {
         var id: Int
-        var continuation: CheckedContinuation<Void, Never>
+        var continuation: Continuation<Void, Never>
     }
 
     fileprivate struct State {
@@ -62,7 +63,7 @@ package final class FirstCopies: Sendable {
             return state.nextID
         }
         await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            await withContinuation { continuation in
                 let waiting = state.withLock { state in
                     guard state.held[key] != nil, !Task.isCancelled else { return false }
                     state.held[key]?.append(Waiter(id: id, continuation: continuation))
@@ -197,7 +198,7 @@ final class FirstAttempts: Sendable {
         var expected: Int
         var closed = false
         var expired = false
-        var waiter: CheckedContinuation<Void, Never>?
+        var waiter: Continuation<Void, Never>?
         /// Set when no one waits (`Processor.sendOneFirst`): the deadline starts the store
         /// itself. Dropped on closing, with the message it holds.
         var onExpiry: (@Sendable () -> Void)?
@@ -211,7 +212,7 @@ final class FirstAttempts: Sendable {
 
     /// Hands over exchange `index`; false once the store took what had ended (it is late).
     func made(_ index: Int, _ exchange: Exchange) -> Bool {
-        let (taken, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+        let (taken, waiter) = state.withLock { state -> (Bool, Continuation<Void, Never>?) in
             guard !state.closed else { return (false, nil) }
             state.made[index] = exchange
             guard state.made.count == state.expected else { return (true, nil) }
@@ -226,7 +227,7 @@ final class FirstAttempts: Sendable {
     /// every exchange ended, this closes the attempts (those that end later are late) and
     /// calls `onExpiry`, which stores.
     func expire() {
-        let (waiter, action) = state.withLock { state -> (CheckedContinuation<Void, Never>?, (@Sendable () -> Void)?) in
+        let (waiter, action) = state.withLock { state -> (Continuation<Void, Never>?, (@Sendable () -> Void)?) in
             if let action = state.onExpiry {
                 guard !state.closed, state.made.count < state.expected else { return (nil, nil) }
                 state.closed = true
@@ -244,7 +245,7 @@ final class FirstAttempts: Sendable {
     /// Returns once every exchange ended, the deadline passed, or this task is cancelled.
     func wait() async {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            await withContinuation { continuation in
                 let now = state.withLock { state in
                     guard state.made.count < state.expected, !state.expired, !Task.isCancelled else { return true }
                     state.waiter = continuation
@@ -283,7 +284,7 @@ package final class FirstAttemptDeadlines: Sendable {
     private struct State {
         var queue: [Entry] = []
         var head = 0
-        var idle: CheckedContinuation<Void, Never>?
+        var idle: Continuation<Void, Never>?
 
         /// Drops closed entries from the front; the first open one's deadline.
         mutating func firstOpen() -> ContinuousClock.Instant? {
@@ -323,7 +324,7 @@ package final class FirstAttemptDeadlines: Sendable {
         while !Task.isCancelled {
             guard let next = state.withLock({ $0.firstOpen() }) else {
                 await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
+                    await withContinuation { continuation in
                         let now = state.withLock { state in
                             guard state.head == state.queue.count, !Task.isCancelled else { return true }
                             state.idle = continuation
