@@ -100,12 +100,12 @@ package struct Channel: Sendable {
         _ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:],
         maxBodyBytes: Int = .max
     ) async throws -> Consumer {
-        let (stream, continuation) = AsyncThrowingStream<Delivery, any Error>.makeStream()
+        let stream = DeliveryStream()
         let tag = try await withCheckedThrowingContinuation { (started: CheckedContinuation<String, any Error>) in
             connection.post(
                 .consume(id, Consume(
                     queue: queue, consumerTag: consumerTag, exclusive: exclusive, arguments: arguments,
-                    maxBodyBytes: maxBodyBytes, stream: continuation, started: started)))
+                    maxBodyBytes: maxBodyBytes, stream: stream, started: started)))
         }
         return Consumer(tag: tag, channel: self, deliveries: stream)
     }
@@ -140,10 +140,10 @@ package struct Consumer: AsyncSequence, Sendable {
     package typealias Element = Delivery
     package let tag: String
     package let channel: Channel
-    let deliveries: AsyncThrowingStream<Delivery, any Error>
+    let deliveries: DeliveryStream
 
-    package func makeAsyncIterator() -> AsyncThrowingStream<Delivery, any Error>.AsyncIterator {
-        deliveries.makeAsyncIterator()
+    package func makeAsyncIterator() -> DeliveryStream.Iterator {
+        DeliveryStream.Iterator(stream: deliveries)
     }
 
     /// Asks the broker to stop sending; the sequence ends at its reply (`basic.cancel-ok`),

@@ -43,7 +43,7 @@ final class Core {
 
     /// A consumer's stream and the largest body it takes in full.
     private struct ConsumerState {
-        var stream: AsyncThrowingStream<Delivery, any Error>.Continuation
+        var stream: DeliveryStream
         var queue: String
         var maxBodyBytes: Int
         /// Our basic.cancel is sent; the stream ends at the broker's cancel-ok, and what is

@@ -160,6 +160,6 @@ struct Consume: Sendable {
     var exclusive: Bool
     var arguments: FieldTable
     var maxBodyBytes: Int
-    var stream: AsyncThrowingStream<Delivery, any Error>.Continuation
+    var stream: DeliveryStream
     var started: CheckedContinuation<String, any Error>
 }
