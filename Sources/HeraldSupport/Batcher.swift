@@ -9,8 +9,9 @@ package import Synchronization
 /// never holds back the others.
 ///
 /// Its work is `@inlinable` (its state `@usableFromInline`) so that a module using it
-/// specialises it for its items: called across the boundary unspecialised, the worker's
-/// batchers cost about 3.5 % more instructions per delivery.
+/// may specialise it for its items; Swift 6.3 runs `submit` and `drain`, which are
+/// `async`, unspecialised all the same (with `@inline(__always)` or
+/// `@_alwaysEmitIntoClient` too; docs/PERFORMANCE.md).
 package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     package typealias Flush = @Sendable ([Item]) async throws -> [Output]
     /// A flush that may ask, while it writes, whether items wait for the next flush.
