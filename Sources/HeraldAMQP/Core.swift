@@ -518,8 +518,10 @@ final class Core {
             let consumerTag = FieldDecoder.string(deliver.consumer_tag)
             let exchange = FieldDecoder.string(deliver.exchange)
             let routingKey = FieldDecoder.string(deliver.routing_key)
-            let retired = channels[id]?.retired[consumerTag]
-            let limit = channels[id]?.consumers[consumerTag]?.maxBodyBytes ?? retired?.maxBodyBytes ?? Int.max
+            // Looked up once: the content's frames are read without dispatching others.
+            let consumer = channels[id]?.consumers[consumerTag]
+            let retired = consumer == nil ? channels[id]?.retired[consumerTag] : nil
+            let limit = consumer?.maxBodyBytes ?? retired?.maxBodyBytes ?? Int.max
             let content: (message: Message, bodySize: Int)
             switch readContent(channel: id, maxBodyBytes: limit, operation: "basic.deliver") {
             case .success(let read): content = read
@@ -529,7 +531,7 @@ final class Core {
                 message: content.message, deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0,
                 exchange: exchange, routingKey: routingKey, consumerTag: consumerTag, bodySize: content.bodySize)
             channels[id]?.ledger.deliver(deliver.delivery_tag)
-            if let consumer = channels[id]?.consumers[consumerTag] {
+            if let consumer {
                 consumer.stream.yield(delivery)
             } else if let retired {
                 if let heir = channels[id]?.heir(of: retired.queue) {

@@ -24,7 +24,7 @@ package final class SerialThread: Sendable {
     /// Runs `body` on the thread and returns its result. Fails with
     /// `SerialThreadStopped` once `stop()` was called.
     package func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        try await withThrowingContinuation { continuation in
             let accepted = enqueue {
                 continuation.resume(with: Result { try body() })
             }

@@ -1,4 +1,5 @@
 public import Foundation
+import HeraldSupport
 import Synchronization
 
 /// One endpoint's requests in this worker, as pure state: every decision is returned, and
@@ -194,7 +195,7 @@ public final class Slots: Sendable {
     /// subscript went through an accessor that allocated its frame on every call.
     private final class Entry {
         var lane: Lane
-        var waiters: [CheckedContinuation<Bool, Never>] = []
+        var waiters: [Continuation<Bool, Never>] = []
 
         init(lane: Lane) { self.lane = lane }
     }
@@ -240,7 +241,7 @@ public final class Slots: Sendable {
     /// delivery is not stored yet, and waits only for a slot due soon (`Lane.admit`).
     public func acquire(_ endpoint: UUID, force: Bool = false, beforeStore: Duration? = nil) async -> Bool {
         if tryAcquire(endpoint, force: force) { return true }
-        return await withCheckedContinuation { continuation in
+        return await withContinuation { continuation in
             switch admit(endpoint, force: force, mayWait: true, beforeStore: beforeStore, waiter: continuation) {
             case .take: continuation.resume(returning: true)
             case .refuse, .hold: continuation.resume(returning: false)
@@ -250,10 +251,10 @@ public final class Slots: Sendable {
     }
 
     private func admit(
-        _ endpoint: UUID, force: Bool, mayWait: Bool, beforeStore: Duration? = nil, waiter: CheckedContinuation<Bool, Never>? = nil
+        _ endpoint: UUID, force: Bool, mayWait: Bool, beforeStore: Duration? = nil, waiter: Continuation<Bool, Never>? = nil
     ) -> Lane.Admission {
         let now = ContinuousClock.now
-        var refused: [CheckedContinuation<Bool, Never>] = []
+        var refused: [Continuation<Bool, Never>] = []
         defer { for waiter in refused { waiter.resume(returning: false) } }
         return state.withLock { state in
             refused = sweep(&state, now: now)
@@ -278,20 +279,17 @@ public final class Slots: Sendable {
     @discardableResult
     package func release(_ endpoint: UUID, after use: Use) -> CircuitBreaker.Transition? {
         let now = ContinuousClock.now
-        var refused: [CheckedContinuation<Bool, Never>] = []
+        var refused: [Continuation<Bool, Never>] = []
         var transition: CircuitBreaker.Transition?
-        let handedTo: [CheckedContinuation<Bool, Never>] = state.withLock { state in
+        let handedTo: [Continuation<Bool, Never>] = state.withLock { state in
             defer { refused += sweep(&state, now: now) }
-            guard state.entries[endpoint] != nil else { return [] }
-            let handed = withEntry(&state, endpoint, now: now) { entry in
-                let released = entry.lane.release(after: use, now: now)
-                transition = released.transition
-                let handed = Array(entry.waiters.prefix(released.granted))
-                entry.waiters.removeFirst(released.granted)
-                refused = Array(entry.waiters.prefix(released.refused))
-                entry.waiters.removeFirst(released.refused)
-                return handed
-            }
+            guard let entry = state.entries[endpoint] else { return [] }
+            let released = entry.lane.release(after: use, now: now)
+            transition = released.transition
+            let handed = Array(entry.waiters.prefix(released.granted))
+            entry.waiters.removeFirst(released.granted)
+            refused = Array(entry.waiters.prefix(released.refused))
+            entry.waiters.removeFirst(released.refused)
             // An idle lane is kept for a while: its limit and how the endpoint behaved
             // decide how the next burst is sent.
             state.pruneCountdown -= 1
@@ -367,10 +365,10 @@ public final class Slots: Sendable {
 
     /// Refuses the waiters of stalled endpoints, at most twice per `stall`; returns them
     /// to be resumed outside the lock.
-    private func sweep(_ state: inout State, now: ContinuousClock.Instant) -> [CheckedContinuation<Bool, Never>] {
+    private func sweep(_ state: inout State, now: ContinuousClock.Instant) -> [Continuation<Bool, Never>] {
         guard now - state.sweptAt >= stall / 2 else { return [] }
         state.sweptAt = now
-        var refused: [CheckedContinuation<Bool, Never>] = []
+        var refused: [Continuation<Bool, Never>] = []
         for entry in state.entries.values where !entry.waiters.isEmpty {
             guard entry.lane.refuseWaitersIfStalled(now: now, stall: stall) > 0 else { continue }
             refused += entry.waiters
