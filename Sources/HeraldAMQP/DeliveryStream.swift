@@ -11,7 +11,9 @@ import Synchronization
 /// stream (`finish()`).
 package final class DeliveryStream: Sendable {
     private struct State {
-        var pending: [Delivery] = []
+        /// Taken ones are set to nil at once, so that their bodies go: a consumer holds at
+        /// most its prefetch of them (`Channel.consume`).
+        var pending: [Delivery?] = []
         /// The first pending delivery not yet taken.
         var head = 0
         /// The reader, waiting while nothing is pending.
@@ -27,14 +29,14 @@ package final class DeliveryStream: Sendable {
         }
 
         mutating func take() -> Taken {
-            if head < pending.count {
-                let delivery = pending[head]
+            if head < pending.count, let delivery = pending[head] {
+                pending[head] = nil
                 head += 1
                 if head == pending.count {
                     pending.removeAll(keepingCapacity: true)
                     head = 0
                 } else if head >= 1_024 && head * 2 >= pending.count {
-                    // A reader that never catches up does not keep what it took.
+                    // A reader that never catches up does not keep a slot for all it took.
                     pending.removeFirst(head)
                     head = 0
                 }
@@ -85,6 +87,9 @@ package final class DeliveryStream: Sendable {
     /// Whether the reader waits for a delivery now.
     var readerWaits: Bool { state.withLock { $0.reader != nil } }
 
+    /// Deliveries held: yielded and not yet taken.
+    var held: Int { state.withLock { $0.pending.reduce(0) { $0 + ($1 == nil ? 0 : 1) } } }
+
     /// The next delivery; nil once finished and drained, or after this task was cancelled.
     func next() async throws -> Delivery? {
         switch state.withLock({ $0.take() }) {
@@ -101,6 +106,7 @@ package final class DeliveryStream: Sendable {
                     case .end(let error?): return .failure(error)
                     case .end(nil): return .success(nil)
                     case .wait:
+                        precondition(state.reader == nil, "a DeliveryStream has one reader at a time")
                         state.reader = continuation
                         return nil
                     }

@@ -2,7 +2,7 @@ import Foundation
 @testable import HeraldAMQP
 import Testing
 
-@Suite("A consumer's deliveries, from the connection's thread to its reader")
+@Suite("A consumer's deliveries, from the connection's thread to its reader", .timeLimit(.minutes(1)))
 struct DeliveryStreamTests {
     struct Refused: Error, Equatable {}
 
@@ -103,6 +103,10 @@ struct DeliveryStreamTests {
         for tag in 0..<3_000 { stream.yield(Self.delivery(UInt64(tag))) }
         var taken: [UInt64] = []
         for _ in 0..<1_500 { taken.append(try #require(try await stream.next()).deliveryTag) }
+        // What was taken is not held, bodies and all.
+        #expect(stream.held == 1_500)
+        _ = try await stream.next().map { taken.append($0.deliveryTag) }
+        #expect(stream.held == 1_499)
         for tag in 3_000..<4_000 { stream.yield(Self.delivery(UInt64(tag))) }
         stream.finish()
         while let delivery = try await stream.next() { taken.append(delivery.deliveryTag) }
