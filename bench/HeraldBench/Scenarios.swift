@@ -294,9 +294,11 @@ struct Latency {
     var p99: Double
     var max: Double
     var samples: Int
-    /// Where the time went, p50 / p99 of each stage in ms: publish → the store statement
-    /// began (`events.received_at`: broker, intake, the store batch's wait), → the first
-    /// attempt began (the statement, its commit, the request built), → nginx logged it.
+    /// Where the time went, p50 / p99 of each in ms: publish → the first attempt began
+    /// (`started_at`: broker, intake, a slot, and the store when it comes first), → nginx
+    /// logged it; and when the store statement began (`events.received_at`) from the
+    /// attempt's start, negative for an event stored before its first attempt (a worker
+    /// sends first by default while it is alone).
     var stages: [(name: String, p50: Double, p99: Double)] = []
     /// µs of CPU per event by process while the events were published (the steady part),
     /// and the share of all cores the measured processes used meanwhile: half of the end
@@ -340,17 +342,17 @@ func latency(_ options: Options, rate: Int) async throws -> Latency {
         var latencies: [Double] = []
         var stages: [[Double]] = [[], [], []]
         // Every sample, for looking at when the slow ones happened.
-        var csv = "published_s,total_ms,stored_ms,attempt_ms,receiver_ms\n"
+        var csv = "published_s,total_ms,attempt_ms,receiver_ms,stored_after_attempt_ms\n"
         for line in try await log.lines() {
             guard let (n, stored, started) = event[line.webhookID] else { continue }
-            let sample = [(line.time - times[n]) * 1000, (stored - times[n]) * 1000, (started - stored) * 1000, (line.time - started) * 1000]
+            let sample = [(line.time - times[n]) * 1000, (started - times[n]) * 1000, (line.time - started) * 1000, (stored - started) * 1000]
             latencies.append(sample[0])
             for stage in 0..<3 { stages[stage].append(sample[stage + 1]) }
             csv += String(format: "%.6f,%.3f,%.3f,%.3f,%.3f\n", times[n], sample[0], sample[1], sample[2], sample[3])
         }
         try csv.write(toFile: options.output + "/latency.csv", atomically: true, encoding: .utf8)
         latencies.sort()
-        let names = ["publish → stored", "stored → attempt", "attempt → receiver"]
+        let names = ["publish → attempt", "attempt → receiver", "attempt → stored"]
         return Latency(
             p50: quantile(latencies, 0.50), p95: quantile(latencies, 0.95), p99: quantile(latencies, 0.99), max: latencies.last ?? .nan,
             samples: latencies.count,
