@@ -85,8 +85,12 @@ public final class Client: Sendable {
         let result: Result<Response, TransferError> = await withTaskCancellationHandler {
             await withContinuation { continuation in
                 transfer.start(continuation)
-                // Admitted just before a shutdown whose driver has ended since: refused here.
-                if !post(.add(transfer)) {
+                // A task cancelled before it got here posted its cancel before the transfer
+                // existed for the driver, which would then have run it to its end: not sent.
+                if Task.isCancelled {
+                    transfer.fail(TransferError(.cancelled, message: "cancelled"))?.resume()
+                } else if !post(.add(transfer)) {
+                    // Admitted just before a shutdown whose driver has ended since: refused here.
                     transfer.fail(TransferError(.cancelled, message: "the client is shut down"))?.resume()
                 }
             }

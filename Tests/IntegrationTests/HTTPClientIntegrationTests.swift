@@ -130,6 +130,25 @@ struct HTTPClientIntegrationTests {
         await server.stop()
     }
 
+    @Test func aRequestOfACancelledTaskIsNotSent() async throws {
+        let server = try await TestHTTPServer.start { _ in .hang }
+        let client = Client()
+        let cancelled = Task { () -> TransferError.Kind? in
+            withUnsafeCurrentTask { $0?.cancel() }
+            do throws(TransferError) {
+                _ = try await client.execute(Request(url: server.url, body: [1], timeout: .seconds(5)))
+                return nil
+            } catch {
+                return error.kind
+            }
+        }
+        // Sent, it would hang until its timeout.
+        #expect(await cancelled.value == .cancelled)
+        #expect(server.requests.isEmpty)
+        await client.shutdown()
+        await server.stop()
+    }
+
     @Test func aHangingServerDoesNotDelayOthers() async throws {
         let slow = try await TestHTTPServer.start { _ in .hang }
         let fast = try await TestHTTPServer.start()
