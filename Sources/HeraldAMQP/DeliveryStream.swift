@@ -11,11 +11,7 @@ import Synchronization
 /// stream (`finish()`).
 package final class DeliveryStream: Sendable {
     private struct State {
-        /// Taken ones are set to nil at once, so that their bodies go: a consumer holds at
-        /// most its prefetch of them (`Channel.consume`).
-        var pending: [Delivery?] = []
-        /// The first pending delivery not yet taken.
-        var head = 0
+        var pending = FIFO<Delivery>()
         /// The reader, waiting while nothing is pending.
         var reader: Continuation<Delivery?, any Error>?
         var ended = false
@@ -29,19 +25,7 @@ package final class DeliveryStream: Sendable {
         }
 
         mutating func take() -> Taken {
-            if head < pending.count, let delivery = pending[head] {
-                pending[head] = nil
-                head += 1
-                if head == pending.count {
-                    pending.removeAll(keepingCapacity: true)
-                    head = 0
-                } else if head >= 1_024 && head * 2 >= pending.count {
-                    // A reader that never catches up does not keep a slot for all it took.
-                    pending.removeFirst(head)
-                    head = 0
-                }
-                return .delivery(delivery)
-            }
+            if let delivery = pending.popFirst() { return .delivery(delivery) }
             guard ended else { return .wait }
             defer { failure = nil }
             return .end(failure)
@@ -88,7 +72,7 @@ package final class DeliveryStream: Sendable {
     var readerWaits: Bool { state.withLock { $0.reader != nil } }
 
     /// Deliveries held: yielded and not yet taken.
-    var held: Int { state.withLock { $0.pending.reduce(0) { $0 + ($1 == nil ? 0 : 1) } } }
+    var held: Int { state.withLock { $0.pending.count } }
 
     /// The next delivery; nil once finished and drained, or after this task was cancelled.
     func next() async throws -> Delivery? {

@@ -1,3 +1,4 @@
+import HeraldSupport
 import Synchronization
 
 /// Long-lived tasks that take a consumer's messages in turn, instead of a new task per
@@ -16,24 +17,12 @@ package final class Runners<Item: Sendable>: Sendable {
     }
 
     private struct State {
-        var items: [Item] = []
-        var head = 0
+        var items = FIFO<Item>()
         /// Idle runners, the most recent last: it takes the next item, warm in the caches.
         var idle: [Waiter] = []
         var nextWaiter: UInt64 = 0
         var runners = 0
         var closed = false
-
-        mutating func popItem() -> Item? {
-            guard head < items.count else { return nil }
-            let item = items[head]
-            head += 1
-            if head == items.count {
-                items.removeAll(keepingCapacity: true)
-                head = 0
-            }
-            return item
-        }
     }
 
     private enum Taken {
@@ -70,7 +59,7 @@ package final class Runners<Item: Sendable>: Sendable {
         // An item already queued (a new runner's first) is taken without suspending.
         let id: UInt64
         switch state.withLock({ state -> Taken in
-            if let item = state.popItem() { return .item(item) }
+            if let item = state.items.popFirst() { return .item(item) }
             state.nextWaiter += 1
             return .wait(state.nextWaiter)
         }) {
@@ -80,7 +69,7 @@ package final class Runners<Item: Sendable>: Sendable {
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { continuation in
                 let ready: Item?? = state.withLock { state in
-                    if let item = state.popItem() { return .some(item) }
+                    if let item = state.items.popFirst() { return .some(item) }
                     // Checked under the lock: a cancellation after it finds the waiter below.
                     if state.closed || Task.isCancelled { return .some(nil) }
                     state.idle.append(Waiter(id: id, continuation: continuation))

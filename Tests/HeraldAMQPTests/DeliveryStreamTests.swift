@@ -103,7 +103,7 @@ struct DeliveryStreamTests {
         for tag in 0..<3_000 { stream.yield(Self.delivery(UInt64(tag))) }
         var taken: [UInt64] = []
         for _ in 0..<1_500 { taken.append(try #require(try await stream.next()).deliveryTag) }
-        // What was taken is not held, bodies and all.
+        // Only what was not taken is held.
         #expect(stream.held == 1_500)
         _ = try await stream.next().map { taken.append($0.deliveryTag) }
         #expect(stream.held == 1_499)
