@@ -84,7 +84,8 @@ public enum WebhookRequest {
         let names = prefix == brand ? settings.names : PrefixedHeaderNames(prefix: prefix)
         let custom = endpoint.customHeaders
         var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(9 + custom.count)
+        // Nine of the default profile, and room for the trace context the worker adds.
+        headers.reserveCapacity(11 + custom.count)
         headers.append(("Content-Type", "application/json"))
         headers.append(("User-Agent", settings.userAgent))
         headers.append((names.event, event.type))

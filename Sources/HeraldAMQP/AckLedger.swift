@@ -68,7 +68,7 @@ package struct AckLedger: Sendable {
     /// a nack with `multiple` would otherwise return a message whose ack is still held.
     package mutating func settle(_ tag: UInt64, multiple: Bool) -> [(tag: UInt64, multiple: Bool)] {
         let first = flush()
-        _ = close(tag, multiple: multiple)
+        close(tag, multiple: multiple, holding: false)
         compact()
         return first
     }
@@ -79,12 +79,7 @@ package struct AckLedger: Sendable {
     /// broker would close the channel over it.
     package mutating func ack(_ requests: [(tag: UInt64, multiple: Bool)], at now: ContinuousClock.Instant) -> [(tag: UInt64, multiple: Bool)] {
         var taken = false
-        for request in requests {
-            for index in close(request.tag, multiple: request.multiple) {
-                held.append(tags[index])
-                taken = true
-            }
-        }
+        for request in requests where close(request.tag, multiple: request.multiple, holding: true) { taken = true }
         if taken, heldSince == nil { heldSince = now }
         compact()
         guard !held.isEmpty else { return [] }
@@ -109,23 +104,41 @@ package struct AckLedger: Sendable {
         }
         let front = unsettled.firstIndex(of: true).map { tags[$0] } ?? .max
         var frames: [(tag: UInt64, multiple: Bool)] = []
-        let covered = held.filter { $0 < front }
-        if let last = covered.max() { frames.append((last, covered.count > 1)) }
-        for tag in held.sorted() where tag > front { frames.append((tag, false)) }
+        var last: UInt64?
+        var covered = 0
+        for tag in held where tag < front {
+            last = max(last ?? tag, tag)
+            covered += 1
+        }
+        if let last { frames.append((last, covered > 1)) }
+        if covered < held.count {
+            for tag in held.sorted() where tag > front { frames.append((tag, false)) }
+        }
         return frames
     }
 
-    /// Settles `tag` (or every unsettled tag up to it); returns the indexes it settled.
-    private mutating func close(_ tag: UInt64, multiple: Bool) -> [Int] {
-        var closed: [Int] = []
+    /// Settles `tag` (or every unsettled tag up to it), keeping each as a held ack when
+    /// `holding`; false if there was nothing to settle. No list of what it settled is made:
+    /// this runs for every ack.
+    @discardableResult
+    private mutating func close(_ tag: UInt64, multiple: Bool, holding: Bool) -> Bool {
+        var closed = false
         if multiple {
-            for index in tags.indices where tags[index] <= tag && unsettled[index] { closed.append(index) }
+            for index in tags.indices where tags[index] <= tag && unsettled[index] {
+                markSettled(index, holding: holding)
+                closed = true
+            }
         } else if let index = index(of: tag), unsettled[index] {
-            closed.append(index)
+            markSettled(index, holding: holding)
+            closed = true
         }
-        for index in closed { unsettled[index] = false }
-        unsettledCount -= closed.count
         return closed
+    }
+
+    private mutating func markSettled(_ index: Int, holding: Bool) {
+        unsettled[index] = false
+        unsettledCount -= 1
+        if holding { held.append(tags[index]) }
     }
 
     private func index(of tag: UInt64) -> Int? {

@@ -81,6 +81,8 @@ final class Core {
     /// Frames of other channels that arrived while a message's content was read; they are
     /// dispatched, in order, before anything else is read.
     private var deferred: [amqp_frame_t] = []
+    /// Names that recur in every delivery's frames, read once (`RecurringStrings`).
+    private var names = RecurringStrings()
 
     private init(conn: amqp_connection_state_t, inbox: Inbox, lifecycle: Lifecycle, logger: Logger, heartbeat: Int) {
         self.conn = conn
@@ -515,9 +517,9 @@ final class Core {
         switch method.id {
         case herald_method_basic_deliver:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            let consumerTag = FieldDecoder.string(deliver.consumer_tag)
-            let exchange = FieldDecoder.string(deliver.exchange)
-            let routingKey = FieldDecoder.string(deliver.routing_key)
+            let consumerTag = names.string(deliver.consumer_tag)
+            let exchange = names.string(deliver.exchange)
+            let routingKey = names.string(deliver.routing_key)
             // Looked up once: the content's frames are read without dispatching others.
             let consumer = channels[id]?.consumers[consumerTag]
             let retired = consumer == nil ? channels[id]?.retired[consumerTag] : nil
@@ -627,7 +629,7 @@ final class Core {
         }
         let bodySize = Int(clamping: frame.payload.properties.body_size)
         let properties = frame.payload.properties.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee
-        var message = FieldDecoder.message(properties, body: amqp_bytes_t(len: 0, bytes: nil))
+        var message = FieldDecoder.message(properties, body: amqp_bytes_t(len: 0, bytes: nil), names: &names)
         let keep = bodySize <= maxBodyBytes ? bodySize : min(bodySize, Self.excerptBytes)
         var body = [UInt8]()
         body.reserveCapacity(keep)

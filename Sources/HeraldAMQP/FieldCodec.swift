@@ -116,17 +116,23 @@ enum FieldDecoder {
         return Array(UnsafeRawBufferPointer(start: pointer, count: bytes.len))
     }
 
+    /// A table read alone, keeping no names for later.
     static func table(_ table: amqp_table_t) -> FieldTable {
+        var names = RecurringStrings()
+        return self.table(table, names: &names)
+    }
+
+    static func table(_ table: amqp_table_t, names: inout RecurringStrings) -> FieldTable {
         var result: FieldTable = [:]
         guard table.num_entries > 0, let entries = table.entries else { return result }
         result.reserveCapacity(Int(table.num_entries))
         for index in 0..<Int(table.num_entries) {
-            result[string(entries[index].key)] = field(entries[index].value)
+            result[names.string(entries[index].key)] = field(entries[index].value, names: &names)
         }
         return result
     }
 
-    static func field(_ field: amqp_field_value_t) -> FieldValue {
+    static func field(_ field: amqp_field_value_t, names: inout RecurringStrings) -> FieldValue {
         let v = field.value
         switch field.kind {
         case UInt8(ascii: "t"): return .bool(v.boolean != 0)
@@ -145,24 +151,29 @@ enum FieldDecoder {
         case UInt8(ascii: "S"): return .string(string(v.bytes))
         case UInt8(ascii: "x"): return .bytes(data(v.bytes))
         case UInt8(ascii: "T"): return .timestamp(v.u64)
-        case UInt8(ascii: "F"): return .table(table(v.table))
+        case UInt8(ascii: "F"): return .table(table(v.table, names: &names))
         case UInt8(ascii: "A"):
             guard v.array.num_entries > 0, let entries = v.array.entries else { return .array([]) }
-            return .array((0..<Int(v.array.num_entries)).map { self.field(entries[$0]) })
+            var values: [FieldValue] = []
+            values.reserveCapacity(Int(v.array.num_entries))
+            for index in 0..<Int(v.array.num_entries) { values.append(self.field(entries[index], names: &names)) }
+            return .array(values)
         default: return .void
         }
     }
 
-    static func message(_ properties: amqp_basic_properties_t, body: amqp_bytes_t) -> Message {
+    /// `names` keeps the strings that recur from message to message (header keys, the
+    /// content type, the type); ids and values are read afresh.
+    static func message(_ properties: amqp_basic_properties_t, body: amqp_bytes_t, names: inout RecurringStrings) -> Message {
         let flags = properties._flags
         func has(_ flag: UInt32) -> Bool { flags & flag != 0 }
         return Message(
             body: data(body),
-            headers: has(herald_flag_headers) ? table(properties.headers) : [:],
-            contentType: has(herald_flag_content_type) ? string(properties.content_type) : nil,
+            headers: has(herald_flag_headers) ? table(properties.headers, names: &names) : [:],
+            contentType: has(herald_flag_content_type) ? names.string(properties.content_type) : nil,
             messageID: has(herald_flag_message_id) ? string(properties.message_id) : nil,
             correlationID: has(herald_flag_correlation_id) ? string(properties.correlation_id) : nil,
-            type: has(herald_flag_type) ? string(properties.type) : nil,
+            type: has(herald_flag_type) ? names.string(properties.type) : nil,
             timestamp: has(herald_flag_timestamp) ? properties.timestamp : nil,
             expiration: has(herald_flag_expiration) ? string(properties.expiration) : nil,
             persistent: has(herald_flag_delivery_mode) && properties.delivery_mode == 2)
@@ -205,5 +216,36 @@ enum FieldDecoder {
         }
         properties._flags = flags
         return properties
+    }
+}
+
+/// The strings a connection reads again with nearly every message — consumer tags,
+/// exchange names, routing keys, header keys, content types — kept so that a message
+/// reuses the copy made for an earlier one instead of allocating its own. Owned by the
+/// connection's thread. Strings of up to 15 bytes are stored inline by Swift and never
+/// allocate, so only longer ones are kept; the most recent 32 are.
+struct RecurringStrings {
+    private var kept: [String] = []
+    private var next = 0
+    static let capacity = 32
+
+    mutating func string(_ bytes: amqp_bytes_t) -> String {
+        guard bytes.len > 15, let pointer = bytes.bytes else { return FieldDecoder.string(bytes) }
+        let wanted = UnsafeRawBufferPointer(start: pointer, count: bytes.len)
+        for index in kept.indices {
+            let same = kept[index].utf8.withContiguousStorageIfAvailable { stored in
+                stored.count == wanted.count && memcmp(stored.baseAddress!, pointer, wanted.count) == 0
+            }
+            if same == true { return kept[index] }
+        }
+        let made = String(decoding: wanted, as: UTF8.self)
+        if kept.count < Self.capacity {
+            kept.append(made)
+        } else {
+            // The oldest goes: names that stop recurring (a closed consumer's tag) age out.
+            kept[next] = made
+            next = (next + 1) % Self.capacity
+        }
+        return made
     }
 }

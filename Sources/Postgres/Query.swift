@@ -30,7 +30,10 @@ public struct Query: Sendable, ExpressibleByStringInterpolation {
     public struct StringInterpolation: StringInterpolationProtocol {
         var segments: [Segment] = []
 
-        public init(literalCapacity: Int, interpolationCount: Int) {}
+        /// Room for every piece: a literal between each two interpolations, one at each end.
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            segments.reserveCapacity(interpolationCount * 2 + 1)
+        }
 
         public mutating func appendLiteral(_ literal: String) {
             segments.append(.sql(literal))

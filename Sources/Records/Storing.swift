@@ -36,7 +36,7 @@ extension PostgresRecords {
         var claimedTargets = Set<DeliveryKey>(minimumCapacity: arrivals.count)
         var sentTargets = Set<DeliveryKey>(minimumCapacity: arrivals.count)
         var sent: [AttemptRecord] = []
-        var columns = DeliveryColumns()
+        var columns = DeliveryColumns(capacity: arrivals.reduce(0) { $0 + $1.targets.count })
         for arrival in arrivals {
             let key = EventKey(arrival.event)
             for target in arrival.targets {
@@ -189,6 +189,20 @@ extension PostgresRecords {
     private struct DeliveryColumns {
         var ids: [UUID] = [], requestIDs: [UUID] = [], tenants: [UUID] = [], eventIDs: [String] = [], endpoints: [UUID] = []
         var statuses: [String] = [], attempts: [Int] = [], codes: [Int?] = [], ordered: [Bool] = []
+
+        /// Sized for the batch's deliveries: nine columns grown one row at a time would be
+        /// copied about six times each.
+        init(capacity: Int) {
+            ids.reserveCapacity(capacity)
+            requestIDs.reserveCapacity(capacity)
+            tenants.reserveCapacity(capacity)
+            eventIDs.reserveCapacity(capacity)
+            endpoints.reserveCapacity(capacity)
+            statuses.reserveCapacity(capacity)
+            attempts.reserveCapacity(capacity)
+            codes.reserveCapacity(capacity)
+            ordered.reserveCapacity(capacity)
+        }
     }
 
     /// The deliveries of a batch, under the ids `DeliveryState.identity` gives them;

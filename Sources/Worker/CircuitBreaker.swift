@@ -65,8 +65,15 @@ package struct CircuitBreaker: Sendable, Equatable {
     }
 
     /// Attempts and failures counted in the window ending at `now`.
+    /// A loop rather than `filter`: `record` counts after every request.
     package func counts(at now: ContinuousClock.Instant) -> (attempts: Int, failures: Int) {
-        buckets.filter { now - $0.start < settings.window }.reduce((0, 0)) { ($0.0 + $1.attempts, $0.1 + $1.failures) }
+        var attempts = 0
+        var failures = 0
+        for bucket in buckets where now - bucket.start < settings.window {
+            attempts += bucket.attempts
+            failures += bucket.failures
+        }
+        return (attempts, failures)
     }
 
     /// Whether a request may go now; a `.probe` answer makes the caller the probe.

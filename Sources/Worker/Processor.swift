@@ -476,9 +476,15 @@ package final class Processor: Sendable {
         }
         do {
             // A first endpoint's delivery is `conclude`'s, also one another copy created.
-            let firstEndpoints = Set(firsts.map(\.endpoint.id))
             var others = stored
-            others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
+            if firsts.count == 1 {
+                // The usual case, without a set to build.
+                let first = firsts[0].endpoint.id
+                others.deliveries.removeAll { $0.endpointID == first }
+            } else {
+                let firstEndpoints = Set(firsts.map(\.endpoint.id))
+                others.deliveries.removeAll { firstEndpoints.contains($0.endpointID) }
+            }
             try await Self.settle(
                 ended.map { index, exchange in
                     { try await self.conclude(exchange, of: states[index], at: firsts[index].endpoint, stored: stored, event: event) }
@@ -551,6 +557,7 @@ package final class Processor: Sendable {
             throw error
         }
         // Slots taken for deliveries that existed already go back; `run` takes its own.
+        guard !leases.isEmpty else { return stored }
         let claimedEndpoints = Set(stored.deliveries.filter { stored.claimed.contains($0.id) }.map(\.endpointID))
         for (endpoint, lease) in leases where !claimedEndpoints.contains(endpoint) { lease.release(after: .unused) }
         return stored
@@ -559,6 +566,8 @@ package final class Processor: Sendable {
     /// What each delivery of `stored` needs next: an ordered one's nudge, a claimed one's
     /// attempt with its lease, the others' `run`.
     private func follow(_ stored: Stored, leases: [UUID: SlotLease], endpoints: [Endpoint], redelivered: Bool) -> [Work] {
+        // Nothing to follow when every delivery went first (the usual case): no table to build.
+        guard !stored.deliveries.isEmpty else { return [] }
         let byID = Dictionary(endpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         var work: [Work] = []
         for state in stored.deliveries {

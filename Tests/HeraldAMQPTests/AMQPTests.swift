@@ -144,7 +144,8 @@ struct FieldTableTests {
             expiration: "60000", persistent: true)
         let arena = Arena()
         let properties = FieldDecoder.properties(message, extraHeaders: ["extra": "x"], arena: arena)
-        let decoded = FieldDecoder.message(properties, body: arena.bytes(message.body))
+        var names = RecurringStrings()
+        let decoded = FieldDecoder.message(properties, body: arena.bytes(message.body), names: &names)
         #expect(decoded.body == message.body)
         #expect(decoded.headers == ["attempt": .int(3), "extra": "x"])
         #expect(decoded.contentType == "application/json")
@@ -159,7 +160,8 @@ struct FieldTableTests {
     @Test func transientMessagesAreMarkedSo() {
         let arena = Arena()
         let properties = FieldDecoder.properties(Message(body: [], persistent: false), extraHeaders: [:], arena: arena)
-        #expect(!FieldDecoder.message(properties, body: arena.bytes([UInt8]())).persistent)
+        var names = RecurringStrings()
+        #expect(!FieldDecoder.message(properties, body: arena.bytes([UInt8]()), names: &names).persistent)
     }
 }
 

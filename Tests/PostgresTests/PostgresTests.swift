@@ -116,6 +116,22 @@ struct ValueTests {
         #expect(JSONB(postgresText: "{\"a\": 1}")?.text == "{\"a\": 1}")
         #expect(Optional<Int>.none.postgresText == nil)
     }
+
+    /// Integers read from a row's bytes agree with `Int(String)` on every kind of text,
+    /// at each width's limits and one past them.
+    @Test(arguments: [
+        "0", "7", "-12", "+5", "00042", "-0", "", "-", "+", "1a", " 1", "1 ", "--1", "1.5", "١",
+        "2147483647", "2147483648", "-2147483648", "-2147483649",
+        "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "99999999999999999999",
+    ])
+    func integersFromBytesAgreeWithTheStandardLibrary(_ text: String) {
+        var utf8 = text
+        utf8.withUTF8 { bytes in
+            #expect(Int(postgresBytes: bytes) == Int(text))
+            #expect(Int64(postgresBytes: bytes) == Int64(text))
+            #expect(Int32(postgresBytes: bytes) == Int32(text))
+        }
+    }
 }
 
 @Suite struct ConnectionURLTests {
