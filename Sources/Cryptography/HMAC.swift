@@ -37,13 +37,18 @@ public enum SHA256 {
     @usableFromInline
     static func hash(bytes input: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: byteCount)
-        digest.withUnsafeMutableBufferPointer { out in
-            var context = SHA256_CTX()
-            herald_sha256_init(&context)
-            herald_sha256_update(&context, input.baseAddress, input.count)
-            herald_sha256_final(out.baseAddress, &context)
-        }
+        digest.withUnsafeMutableBytes { hash(bytes: input, into: $0) }
         return digest
+    }
+
+    /// The digest of `input` written to the first `byteCount` bytes of `digest`: for a
+    /// caller that keeps it on the stack (a delivery's id is derived from one).
+    public static func hash(bytes input: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
+        precondition(digest.count >= byteCount, "a SHA-256 digest takes 32 bytes")
+        var context = SHA256_CTX()
+        herald_sha256_init(&context)
+        herald_sha256_update(&context, input.baseAddress, input.count)
+        herald_sha256_final(digest.baseAddress?.assumingMemoryBound(to: UInt8.self), &context)
     }
 
     /// RFC 2104 over SHA-256's own context: no allocation but the result, where OpenSSL 3's

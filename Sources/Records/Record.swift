@@ -111,21 +111,23 @@ extension DeliveryState {
         // event id's UTF-8, written on the stack: this runs for every delivery.
         let domain = "herald.delivery\u{0}".utf8
         var event = event
-        let digest = event.withUTF8 { name in
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: domain.count + 32 + name.count) { input in
+        return event.withUTF8 { name in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: domain.count + 32 + name.count + SHA256.byteCount) { memory in
+                let input = UnsafeMutableBufferPointer(rebasing: memory[SHA256.byteCount...])
                 var n = input.initialize(fromContentsOf: domain)
                 n += withUnsafeBytes(of: tenant.uuid) { UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: $0) }
                 n += withUnsafeBytes(of: endpoint.uuid) { UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: $0) }
                 n += UnsafeMutableBufferPointer(rebasing: input[n...]).initialize(fromContentsOf: name)
-                return SHA256.hash(UnsafeBufferPointer(rebasing: input[..<n]))
+                let digest = UnsafeMutableBufferPointer(rebasing: memory[..<SHA256.byteCount])
+                SHA256.hash(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: input[..<n])), into: UnsafeMutableRawBufferPointer(digest))
+                return (uuid(UnsafeBufferPointer(digest), from: 0), uuid(UnsafeBufferPointer(digest), from: 16))
             }
         }
-        return (uuid(digest, from: 0), uuid(digest, from: 16))
     }
 
     /// 16 bytes of a digest from `start` as a UUID of version 8 (RFC 9562: custom, here
     /// name-based).
-    private static func uuid(_ d: [UInt8], from start: Int) -> UUID {
+    private static func uuid(_ d: UnsafeBufferPointer<UInt8>, from start: Int) -> UUID {
         let s = start
         return UUID(
             uuid: (

@@ -66,6 +66,14 @@ struct HMACTests {
             == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 
+    /// Into caller's memory: the same digest, and nothing written past its 32 bytes.
+    @Test func sha256IntoCallersMemory() {
+        var out = [UInt8](repeating: 0xAA, count: 40)
+        Array("abc".utf8).withUnsafeBytes { input in out.withUnsafeMutableBytes { SHA256.hash(bytes: input, into: $0) } }
+        #expect(Hex.encode(Array(out[..<32])) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(out[32...].allSatisfy { $0 == 0xAA })
+    }
+
     @Test func nonContiguousInputsGiveTheSameMAC() {
         let key = Array("secret".utf8)
         let message = Array("1715000000.{\"a\":1}".utf8)
