@@ -116,12 +116,6 @@ enum FieldDecoder {
         return Array(UnsafeRawBufferPointer(start: pointer, count: bytes.len))
     }
 
-    /// A table read alone, keeping no names for later.
-    static func table(_ table: amqp_table_t) -> FieldTable {
-        var names = RecurringStrings()
-        return self.table(table, names: &names)
-    }
-
     static func table(_ table: amqp_table_t, names: inout RecurringStrings) -> FieldTable {
         var result: FieldTable = [:]
         guard table.num_entries > 0, let entries = table.entries else { return result }

@@ -35,53 +35,43 @@ extension Int: Bindable, ColumnDecodable {
     public var postgresText: String? { String(self) }
     public static var postgresType: UInt32 { 20 }
     public init?(postgresText text: String) { self.init(text) }
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = decimalInteger(bytes, as: Int.self) else { return nil }
-        self = value
-    }
 }
 
 extension Int64: Bindable, ColumnDecodable {
     public var postgresText: String? { String(self) }
     public static var postgresType: UInt32 { 20 }
     public init?(postgresText text: String) { self.init(text) }
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = decimalInteger(bytes, as: Int64.self) else { return nil }
-        self = value
-    }
 }
 
 extension Int32: Bindable, ColumnDecodable {
     public var postgresText: String? { String(self) }
     public static var postgresType: UInt32 { 23 }
     public init?(postgresText text: String) { self.init(text) }
-    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
-        guard let value = decimalInteger(bytes, as: Int32.self) else { return nil }
-        self = value
-    }
 }
 
-/// A decimal integer read from its text's bytes without a String in between (a delivery's
-/// rows carry several): what `T(String)` accepts — a sign, then digits — and nil otherwise
-/// or when it does not fit.
-package func decimalInteger<T: FixedWidthInteger & SignedInteger>(_ bytes: UnsafeBufferPointer<UInt8>, as: T.Type) -> T? {
-    guard let first = bytes.first else { return nil }
-    let negative = first == UInt8(ascii: "-")
-    var index = negative || first == UInt8(ascii: "+") ? 1 : 0
-    guard index < bytes.count else { return nil }
-    var value: T = 0
-    while index < bytes.count {
-        let digit = bytes[index] &- UInt8(ascii: "0")
-        guard digit < 10 else { return nil }
-        let (shifted, overflowed) = value.multipliedReportingOverflow(by: 10)
-        // Built on the side of the sign, so that the most negative value fits too.
-        let (next, overflowedAgain) =
-            negative ? shifted.subtractingReportingOverflow(T(digit)) : shifted.addingReportingOverflow(T(digit))
-        guard !overflowed, !overflowedAgain else { return nil }
-        value = next
-        index += 1
+extension ColumnDecodable where Self: FixedWidthInteger & SignedInteger {
+    /// A decimal integer read from its text's bytes without a String in between (a
+    /// delivery's rows carry several): what `Self(String)` accepts — a sign, then digits —
+    /// and nil otherwise or when it does not fit.
+    public init?(postgresBytes bytes: UnsafeBufferPointer<UInt8>) {
+        guard let first = bytes.first else { return nil }
+        let negative = first == UInt8(ascii: "-")
+        var index = negative || first == UInt8(ascii: "+") ? 1 : 0
+        guard index < bytes.count else { return nil }
+        var value: Self = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            let (shifted, overflowed) = value.multipliedReportingOverflow(by: 10)
+            // Built on the side of the sign, so that the most negative value fits too.
+            let (next, overflowedAgain) =
+                negative ? shifted.subtractingReportingOverflow(Self(digit)) : shifted.addingReportingOverflow(Self(digit))
+            guard !overflowed, !overflowedAgain else { return nil }
+            value = next
+            index += 1
+        }
+        self = value
     }
-    return value
 }
 
 extension Double: Bindable, ColumnDecodable {

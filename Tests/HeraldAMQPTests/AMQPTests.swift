@@ -367,3 +367,11 @@ struct HeldAckTests {
         #expect(ledger.heldCount == 0)
     }
 }
+
+extension FieldDecoder {
+    /// A table read alone, as the tests read one, keeping no names for later.
+    static func table(_ table: amqp_table_t) -> FieldTable {
+        var names = RecurringStrings()
+        return self.table(table, names: &names)
+    }
+}
