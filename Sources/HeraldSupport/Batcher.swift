@@ -8,6 +8,12 @@ package import Synchronization
 /// committed), its items are written one by one, so that one bad item fails alone and
 /// never holds back the others.
 ///
+/// A lone item that nobody waits on to go on (`Lingering.patient`: a store of deliveries
+/// already sent) may wait `Lingering.longest` for company before its write starts, as a
+/// producer's `linger.ms` does: under moderate load every write is otherwise a commit of
+/// its own. A full batch or an impatient item ends the wait at once; while writes follow
+/// each other (the load that makes batches anyway) nothing waits.
+///
 /// Its work is `@inlinable` (its state `@usableFromInline`) so that a module using it
 /// may specialise it for its items; Swift 6.3 runs `submit` and `drain`, which are
 /// `async`, unspecialised all the same (with `@inline(__always)` or
@@ -31,9 +37,22 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         }
     }
 
+    /// Which lone items wait for company, and how long at most.
+    package struct Lingering: Sendable {
+        package var longest: Duration
+        package var patient: @Sendable (Item) -> Bool
+
+        package init(longest: Duration, patient: @escaping @Sendable (Item) -> Bool) {
+            self.longest = longest
+            self.patient = patient
+        }
+    }
+
     @usableFromInline struct State {
         @usableFromInline var waiting: [Waiting] = []
         @usableFromInline var flushing = 0
+        /// The wait of a lingering item, cancelled to end it early.
+        @usableFromInline var lingering: Task<Void, Never>?
         /// In order: the failure that stopped the batcher; every later item fails with it.
         @usableFromInline var stopped: (any Error)?
 
@@ -54,22 +73,26 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// later item fail with that error, so nothing is written after something before it failed.
     @usableFromInline let ownFailure: (@Sendable (any Error) -> Bool)?
     @usableFromInline let state: Mutex<State> = Mutex(State())
+    @usableFromInline let lingering: Lingering?
 
     /// `flush` returns one output per item, in order; at most `maxFlushes` run at once.
     package convenience init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
-        flush: @escaping Flush
+        lingering: Lingering? = nil, flush: @escaping Flush
     ) {
-        self.init(maxBatch: maxBatch, maxFlushes: maxFlushes, maxWeight: maxWeight, weight: weight) { items, _ in try await flush(items) }
+        self.init(maxBatch: maxBatch, maxFlushes: maxFlushes, maxWeight: maxWeight, weight: weight, lingering: lingering) { items, _ in
+            try await flush(items)
+        }
     }
 
     /// `flush` returns one output per item, in order, and is told whether more items wait
     /// behind its batch; at most `maxFlushes` run at once.
     package init(
         maxBatch: Int, maxFlushes: Int, maxWeight: Int = .max, weight: @escaping @Sendable (Item) -> Int = { _ in 0 },
-        flushSeeingQueue flush: @escaping FlushSeeingQueue
+        lingering: Lingering? = nil, flushSeeingQueue flush: @escaping FlushSeeingQueue
     ) {
         precondition(maxBatch > 0 && maxFlushes > 0 && maxWeight > 0)
+        self.lingering = lingering.flatMap { $0.longest > .zero ? $0 : nil }
         self.maxBatch = maxBatch
         self.maxFlushes = maxFlushes
         self.maxWeight = maxWeight
@@ -85,6 +108,7 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         ownFailure: @escaping @Sendable (any Error) -> Bool, flush: @escaping Flush
     ) {
         precondition(maxBatch > 0 && maxWeight > 0)
+        lingering = nil
         self.maxBatch = maxBatch
         self.maxWeight = maxWeight
         self.weight = weight
@@ -99,22 +123,56 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// `queued` runs once the item has its place in the order (before it is written).
     @inlinable package func submit(_ item: Item, queued: () -> Void = {}) async throws -> Output {
         try await withThrowingContinuation { continuation in
-            let batch: [Waiting]? = state.withLock { state in
+            let start: Start? = state.withLock { state in
                 if let stopped = state.stopped {
                     continuation.resume(throwing: stopped)
                     return nil
                 }
                 state.waiting.append(Waiting(item: item, continuation: continuation))
+                if let wait = state.lingering {
+                    // A lingering item's wait ends at a full batch or an impatient item.
+                    guard state.waiting.count >= maxBatch || !(lingering?.patient(item) ?? true) else { return nil }
+                    state.lingering = nil
+                    return .endWait(wait)
+                }
                 guard state.flushing < maxFlushes else { return nil }
                 state.flushing += 1
-                return take(&state)
+                if let lingering, state.flushing == 1, state.waiting.count == 1, lingering.patient(item) {
+                    let wait = Task { _ = try? await Task.sleep(for: lingering.longest) }
+                    state.lingering = wait
+                    return .afterWait(wait)
+                }
+                return .now(take(&state))
             }
             queued()
-            if let batch {
+            switch start {
+            case .now(let batch):
                 // The writer outlives no one: it ends as soon as nothing waits.
                 Task { await drain(batch) }
+            case .afterWait(let wait):
+                Task {
+                    await wait.value
+                    let batch = state.withLock { state in
+                        state.lingering = nil
+                        if state.waiting.isEmpty { state.flushing -= 1 }
+                        return take(&state)
+                    }
+                    // Empty when a stop failed what waited.
+                    if !batch.isEmpty { await drain(batch) }
+                }
+            case .endWait(let wait):
+                wait.cancel()
+            case nil:
+                break
             }
         }
+    }
+
+    /// What a submitter starts.
+    @usableFromInline enum Start {
+        case now([Waiting])
+        case afterWait(Task<Void, Never>)
+        case endWait(Task<Void, Never>)
     }
 
     @inlinable func take(_ state: inout State) -> [Waiting] {

@@ -50,6 +50,10 @@ public struct Settings: Sendable {
     /// copy of an event published twice is still found stored; `true` also beside other
     /// replicas, where such a copy is sent again under the same `webhook-id`.
     public var deliverBeforeStore: DeliverBeforeStore
+    /// How long the store of an event whose deliveries were all sent before it waits for
+    /// others to share its statement and commit (0: not at all). Nothing waits on such a
+    /// store but the log and the broker's ack; under moderate load it saves a commit per event.
+    public var storeLinger: Duration
     /// How long a worker trusts its cached endpoint list when PostgreSQL does not tell it
     /// of changes (its notification session is down, or `endpointCacheNotifiedTTL` is 0).
     public var endpointCacheTTL: Duration
@@ -189,6 +193,7 @@ public struct Settings: Sendable {
         case workerConcurrency = "HERALD_WORKER_CONCURRENCY"
         case workerWindowBytes = "HERALD_WORKER_WINDOW_BYTES"
         case deliverBeforeStore = "HERALD_DELIVER_BEFORE_STORE"
+        case storeLinger = "HERALD_STORE_LINGER"
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
         case endpointCacheNotifiedTTL = "HERALD_ENDPOINT_CACHE_NOTIFIED_TTL"
         case endpointCacheTenants = "HERALD_ENDPOINT_CACHE_TENANTS"
@@ -264,6 +269,7 @@ public struct Settings: Sendable {
             case .workerConcurrency: "500"
             case .workerWindowBytes: "25165824"
             case .deliverBeforeStore: "auto"
+            case .storeLinger: "5ms"
             case .endpointCacheTTL: "5s"
             case .endpointCacheNotifiedTTL: "10m"
             case .endpointCacheTenants: "10000"
@@ -341,6 +347,7 @@ public struct Settings: Sendable {
             case .workerConcurrency: "messages a worker processes at once"
             case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
             case .deliverBeforeStore: "auto, true or false: send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); auto: only while this worker is the only live replica, true: also beside others, where a copy of an event published twice that another replica takes is sent again under the same webhook-id"
+            case .storeLinger: "longest wait of a store whose deliveries were all sent before it, for others to share its commit (0 to 1s; 0: none)"
             case .endpointCacheTTL: "how long a worker caches a tenant's endpoint list when PostgreSQL does not tell it of changes (0: no cache)"
             case .endpointCacheNotifiedTTL: "how long a worker caches a tenant's endpoint list while PostgreSQL tells it of every change (LISTEN herald_directory; 0: no notifications, the TTL above applies)"
             case .endpointCacheTenants: "the most tenants whose endpoint lists one worker caches (about 1 KiB each with one endpoint; past it the longest held go)"
@@ -534,6 +541,8 @@ public struct Settings: Sendable {
         case "false", "0", "no": deliverBeforeStore = .never
         default: throw SettingsError(key: .deliverBeforeStore, reason: "must be auto, true or false, got '\(value(.deliverBeforeStore))'")
         }
+        storeLinger = try duration(.storeLinger, allowZero: true)
+        guard storeLinger <= .seconds(1) else { throw SettingsError(key: .storeLinger, reason: "must be at most 1s, got '\(value(.storeLinger))'") }
         secureCookies = try flag(.secureCookies)
         func list(_ key: Key) -> [String] {
             value(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -30,6 +30,9 @@ public struct WorkerContext: Sendable {
     /// When first copies of events send their first attempts before they are stored
     /// (`HERALD_DELIVER_BEFORE_STORE`); `auto` needs `replicas`.
     public var deliverBeforeStore: DeliverBeforeStore = .never
+    /// How long the store of an event whose deliveries were all sent before it waits for
+    /// company (`HERALD_STORE_LINGER`); zero: not at all.
+    public var storeLinger: Duration = .zero
     /// What the heartbeats show of the other replicas: which shards to read, whether this
     /// worker is alone. Nil: no heartbeats (one worker reads every shard, and is never
     /// taken to be alone).
@@ -109,8 +112,14 @@ package final class Processor: Sendable {
         // Records ride with the next store while one is being written (`RideAlong`); the
         // store's batcher tells whether another statement follows.
         let rides = RideAlong()
-        stores = Batcher(maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }) {
-            arrivals, more in
+        // An event whose deliveries were all sent first waits for company: only the log
+        // and the broker's ack wait on its store.
+        let lingering = Batcher<Arrival, Stored>.Lingering(longest: context.storeLinger) { arrival in
+            !arrival.targets.isEmpty && arrival.targets.allSatisfy { $0.sent != nil }
+        }
+        stores = Batcher(
+            maxBatch: 64, maxFlushes: 1, maxWeight: Self.storeBatchBytes, weight: { $0.event.dataBytes.count }, lingering: lingering
+        ) { arrivals, more in
             try await rides.store(arrivals, more: more) { try await records.store($0, recording: $1) }
         }
         self.records = Batcher(maxBatch: 256, maxFlushes: 1) { entries in

@@ -61,6 +61,7 @@ struct WorkerCommand: AsyncParsableCommand {
             operatorTenant: settings.operatorTenant,
             logger: logger)
         context.deliverBeforeStore = settings.deliverBeforeStore
+        context.storeLinger = settings.storeLinger
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let replicas = Replicas(
             replica: identity.id, interval: settings.heartbeatInterval, look: Heartbeat.look(settings.heartbeatInterval),

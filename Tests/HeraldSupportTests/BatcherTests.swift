@@ -118,6 +118,120 @@ struct BatcherTests {
     }
 }
 
+extension BatcherTests {
+    /// Even items are patient: nothing but their result waits on them.
+    static func lingering(_ longest: Duration) -> Batcher<Int, Int>.Lingering {
+        Batcher<Int, Int>.Lingering(longest: longest) { $0 % 2 == 0 }
+    }
+
+    /// Polls `condition` until it holds or ten seconds pass.
+    static func eventually(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
+
+    /// A lone patient item waits for company (a minute here, longer than the test), and
+    /// those that come meanwhile join it; an impatient item ends the wait, and all go as
+    /// one batch.
+    @Test func patientItemsWaitForCompanyUntilAnImpatientOneComes() async throws {
+        let flushes = Box<[[Int]]>([])
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1, lingering: Self.lingering(.seconds(60))) { items in
+            flushes.withLock { $0.append(items) }
+            return items.map { $0 * 10 }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in [0, 2, 4] {
+                group.addTask {
+                    let result = try await batcher.submit(n)
+                    #expect(result == n * 10)
+                }
+                #expect(await Self.eventually { batcher.queued == n / 2 + 1 })
+            }
+            #expect(flushes.withLock { $0 }.isEmpty)
+            group.addTask {
+                let result = try await batcher.submit(7)
+                #expect(result == 70)
+            }
+            try await group.waitForAll()
+        }
+        #expect(flushes.withLock { $0 } == [[0, 2, 4, 7]])
+    }
+
+    /// A full batch does not wait for the rest of the minute.
+    @Test func aFullBatchEndsTheWait() async throws {
+        let flushes = Box<[[Int]]>([])
+        let batcher = Batcher<Int, Int>(maxBatch: 4, maxFlushes: 1, lingering: Self.lingering(.seconds(60))) { items in
+            flushes.withLock { $0.append(items) }
+            return items
+        }
+        let done = Box(0)
+        await withTaskGroup(of: Void.self) { group in
+            for n in [0, 2, 4, 6] {
+                group.addTask {
+                    _ = try? await batcher.submit(n)
+                    done.withLock { $0 += 1 }
+                }
+            }
+            #expect(await Self.eventually { done.withLock { $0 } == 4 })
+            group.cancelAll()
+        }
+        #expect(flushes.withLock { $0 }.map { $0.sorted() } == [[0, 2, 4, 6]])
+    }
+
+    /// Alone, a patient item goes when its wait is over.
+    @Test func aLoneItemGoesWhenItsWaitIsOver() async throws {
+        let flushes = Box<[[Int]]>([])
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1, lingering: Self.lingering(.milliseconds(20))) { items in
+            flushes.withLock { $0.append(items) }
+            return items
+        }
+        let done = Box(false)
+        let started = ContinuousClock.now
+        Task {
+            _ = try? await batcher.submit(8)
+            done.withLock { $0 = true }
+        }
+        #expect(await Self.eventually { done.withLock { $0 } })
+        #expect(ContinuousClock.now - started >= .milliseconds(20))
+        #expect(flushes.withLock { $0 } == [[8]])
+    }
+
+    /// While writes follow each other nothing waits: items queued behind a write go as
+    /// soon as it ends, patient or not.
+    @Test func itemsBehindAWriteDoNotWait() async throws {
+        let flushes = Box<[[Int]]>([])
+        let gate = Box(false)
+        let batcher = Batcher<Int, Int>(maxBatch: 64, maxFlushes: 1, lingering: Self.lingering(.seconds(60))) { items in
+            flushes.withLock { $0.append(items) }
+            if items == [1] { while !gate.withLock({ $0 }) { await Task.yield() } }
+            return items
+        }
+        let done = Box(0)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                _ = try? await batcher.submit(1)
+                done.withLock { $0 += 1 }
+            }
+            #expect(await Self.eventually { !flushes.withLock { $0 }.isEmpty })
+            for n in [0, 2] {
+                group.addTask {
+                    _ = try? await batcher.submit(n)
+                    done.withLock { $0 += 1 }
+                }
+            }
+            #expect(await Self.eventually { batcher.queued == 2 })
+            gate.withLock { $0 = true }
+            #expect(await Self.eventually { done.withLock { $0 } == 3 })
+            group.cancelAll()
+        }
+        #expect(flushes.withLock { $0 }.map { $0.sorted() } == [[1], [0, 2]])
+    }
+}
+
 /// Shared state of a test's concurrent tasks.
 private final class Box<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>

@@ -50,6 +50,8 @@ struct Pipeline {
         /// When first copies send before they are stored (`HERALD_DELIVER_BEFORE_STORE`);
         /// with `auto` the worker's heartbeats have shown it alone since the run began.
         var deliverBeforeStore: DeliverBeforeStore = .never
+        /// How long a store of deliveries all sent first waits for company (`HERALD_STORE_LINGER`).
+        var storeLinger: Duration = .zero
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -73,6 +75,7 @@ struct Pipeline {
                 topology: topology, limits: EventLimits(), slots: Slots(ceiling: options.endpointConcurrency, httpTimeout: options.httpTimeout, breaker: options.breaker),
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
             context.deliverBeforeStore = options.deliverBeforeStore
+            context.storeLinger = options.storeLinger
             if options.deliverBeforeStore == .auto {
                 // Alone since a second ago, by its heartbeats.
                 let replicas = Replicas(replica: "pipeline", interval: .seconds(3600), look: .seconds(360), countsOnSolitude: true)

@@ -218,6 +218,29 @@ struct PipelineTests {
         await receiver.stop()
     }
 
+    /// The store of an event whose delivery was sent first waits for company (here longer
+    /// than the test), and an event stored first ends the wait: both are written soon.
+    @Test func aStoreOfDeliveriesSentFirstWaitsForCompanyUntilAnEventStoredFirst() async throws {
+        let receiver = try await TestHTTPServer.start()
+        var options = Pipeline.Options()
+        options.deliverBeforeStore = .always
+        options.storeLinger = .seconds(60)
+        try await Pipeline.run(options) { pipeline in
+            let tenant = try await pipeline.tenant()
+            let endpoint = try await pipeline.endpoint(tenant: tenant, url: receiver.url, types: ["booking.*"])
+            try await pipeline.publish("booking.confirmed", tenant: tenant)
+            try await receiver.waitForRequests(1)
+            #expect(try await pipeline.deliveries(endpoint: endpoint).isEmpty)
+            // An id without its time: the event is stored before it is sent.
+            try await pipeline.publish("booking.confirmed", tenant: tenant, id: "booking-\(UUID().uuidString)")
+            try await receiver.waitForRequests(2)
+            try await pipeline.eventually("both deliveries are recorded") {
+                try await pipeline.deliveries(endpoint: endpoint).filter { $0.status == "delivered" }.count == 2
+            }
+        }
+        await receiver.stop()
+    }
+
     @Test func clientDeletedReachesEndpointsNotSubscribedToIt() async throws {
         let receiver = try await TestHTTPServer.start()
         try await Pipeline.run { pipeline in
