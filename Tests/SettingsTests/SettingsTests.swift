@@ -37,6 +37,8 @@ import Topology
         (.operatorToken, "short"),
         (.allowHTTP, "maybe"),
         (.deliverBeforeStore, "sometimes"),
+        (.storeLinger, "2s"),
+        (.storeLinger, "a while"),
         (.apiURL, "ftp://x"),
         (.queuePrefix, "bad prefix"),
         (.headerPrefix, "Herald"),
@@ -60,6 +62,13 @@ import Topology
         for (value, expected) in [("auto", DeliverBeforeStore.auto), ("AUTO", .auto), ("true", .always), ("1", .always), ("false", .never), ("no", .never)] {
             #expect(try Settings(environment: ["HERALD_DELIVER_BEFORE_STORE": value]).deliverBeforeStore == expected)
         }
+    }
+
+    @Test func aStoreLingersFiveMillisecondsUnlessSetOrOff() throws {
+        #expect(try Settings(environment: [:]).storeLinger == .milliseconds(5))
+        #expect(try Settings(environment: ["HERALD_STORE_LINGER": "0"]).storeLinger == .zero)
+        #expect(try Settings(environment: ["HERALD_STORE_LINGER": "1s"]).storeLinger == .seconds(1))
+        #expect(try Settings(environment: ["HERALD_STORE_LINGER": "20ms"]).storeLinger == .milliseconds(20))
     }
 
     @Test func theMessageLimitFollowsTheDataLimitUnlessSet() throws {
