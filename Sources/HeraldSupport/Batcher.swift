@@ -1,4 +1,4 @@
-package import Synchronization
+public import Synchronization
 
 /// Gathers the items that concurrent tasks submit and writes them with one call per batch:
 /// while a batch is being written, the next one fills up, so batches grow with the load
@@ -15,13 +15,14 @@ package import Synchronization
 /// each other (the load that makes batches anyway) nothing waits.
 ///
 /// Its work is `@inlinable` (its state `@usableFromInline`) so that a module using it
-/// may specialise it for its items; Swift 6.3 runs `submit` and `drain`, which are
-/// `async`, unspecialised all the same (with `@inline(__always)` or
-/// `@_alwaysEmitIntoClient` too; docs/PERFORMANCE.md).
-package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
-    package typealias Flush = @Sendable ([Item]) async throws -> [Output]
+/// specialises it for its items. The type is `public`, its members `package`: Swift 6.3
+/// neither inlines nor specialises the `@inlinable` members of a `package` type in
+/// another module (it does a `public` type's), and run generically every use looked
+/// its types up in the runtime (docs/PERFORMANCE.md).
+public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
+    @usableFromInline package typealias Flush = @Sendable ([Item]) async throws -> [Output]
     /// A flush that may ask, while it writes, whether items wait for the next flush.
-    package typealias FlushSeeingQueue = @Sendable (_ items: [Item], _ more: @escaping @Sendable () -> Bool) async throws -> [Output]
+    @usableFromInline package typealias FlushSeeingQueue = @Sendable (_ items: [Item], _ more: @escaping @Sendable () -> Bool) async throws -> [Output]
 
     /// A struct: a class instance of a generic type asks the runtime for its type when it
     /// is made. (A checked continuation, whose layout is not known where the batcher is
@@ -38,9 +39,9 @@ package final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Which lone items wait for company, and how long at most.
-    package struct Lingering: Sendable {
-        package var longest: Duration
-        package var patient: @Sendable (Item) -> Bool
+    @usableFromInline package struct Lingering: Sendable {
+        @usableFromInline package var longest: Duration
+        @usableFromInline package var patient: @Sendable (Item) -> Bool
 
         package init(longest: Duration, patient: @escaping @Sendable (Item) -> Bool) {
             self.longest = longest

@@ -1,8 +1,11 @@
 /// A first-in-first-out queue in one array: an element taken is let go at once, and the
 /// array is compacted once most of it was taken, so a reader that never catches up keeps
 /// neither what it took nor a slot for each. A consumer's deliveries and the worker's
-/// runners queue messages in it.
-package struct FIFO<Element> {
+/// runners queue messages in it. `public` with `package` members, as `Batcher`: Swift
+/// 6.3 does not inline the members of a `package` type into another module, and called
+/// generically each operation looked the optional's and the array's types up in the
+/// runtime.
+public struct FIFO<Element> {
     @usableFromInline var elements: [Element?] = []
     /// The first element not yet taken.
     @usableFromInline var head = 0
