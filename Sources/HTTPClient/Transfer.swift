@@ -222,7 +222,27 @@ final class Transfer: @unchecked Sendable {
     /// another character.)
     static func hasControlCharacters(_ text: String) -> Bool {
         var text = text
-        return text.withUTF8 { $0.contains { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 } }
+        return text.withUTF8 { hasControlCharacters(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Eight bytes at a time: every header of every request is checked, about 560 bytes
+    /// a delivery, and a byte at a time it took about eight instructions each.
+    static func hasControlCharacters(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        // Non-zero exactly when one of the word's bytes is zero.
+        func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+        var at = 0
+        while at + 8 <= bytes.count {
+            let word = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            if hasZeroByte(word) || hasZeroByte(word ^ (ones &* 0x0A)) || hasZeroByte(word ^ (ones &* 0x0D)) { return true }
+            at += 8
+        }
+        while at < bytes.count {
+            if bytes[at] == UInt8(ascii: "\r") || bytes[at] == UInt8(ascii: "\n") || bytes[at] == 0 { return true }
+            at += 1
+        }
+        return false
     }
 
     private static func socketAddress(_ address: UnsafePointer<sockaddr>) -> SocketAddress? {

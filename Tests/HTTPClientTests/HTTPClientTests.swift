@@ -33,6 +33,32 @@ import Testing
         #expect(!Transfer.hasControlCharacters("sha256=abc, v1,xyz\ttab"))
     }
 
+    /// Every byte value at every place of texts longer and shorter than a word: found
+    /// exactly when it is CR, LF or NUL, whether it falls in a word or in the tail.
+    @Test func everyByteAtEveryPlaceIsJudgedAsItself() {
+        for length in [1, 7, 8, 9, 17, 24] {
+            for place in 0..<length {
+                for byte in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[place] = UInt8(byte)
+                    let found = bytes.withUnsafeBytes { Transfer.hasControlCharacters($0) }
+                    #expect(found == [0, 10, 13].contains(byte), "byte \(byte) at \(place) of \(length)")
+                }
+            }
+        }
+        // Every other byte value side by side (borrows between neighbours), then each
+        // control character put at each place among them.
+        let others = (0...255).map(UInt8.init).filter { ![0, 10, 13].contains($0) }
+        #expect(!others.withUnsafeBytes { Transfer.hasControlCharacters($0) })
+        for control: UInt8 in [0, 10, 13] {
+            for place in others.indices {
+                var bytes = others
+                bytes[place] = control
+                #expect(bytes.withUnsafeBytes { Transfer.hasControlCharacters($0) }, "\(control) at \(place)")
+            }
+        }
+    }
+
     @Test(arguments: [
         ("HTTP/1.1 204 No Content", 204), ("HTTP/2 200", 200), ("HTTP/1.1  301  Moved", 301), ("HTTP/1.1 abc", 0), ("HTTP/1.1", 0),
         ("HTTP/1.1 ", 0),
