@@ -31,65 +31,79 @@ package enum RFC3339 {
     }
 
     package static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Date? {
-        var i = 0
-        func number(_ digits: Int) -> Int? {
-            guard i + digits <= b.count else { return nil }
-            var value = 0
-            for k in i..<(i + digits) {
-                let d = Int(b[k]) &- 48
-                guard d >= 0 && d <= 9 else { return nil }
-                value = value * 10 + d
-            }
-            i += digits
-            return value
-        }
-        func expect(_ c: UInt8) -> Bool {
-            guard i < b.count, b[i] == c else { return false }
-            i += 1
-            return true
-        }
-        guard let year = number(4), expect(UInt8(ascii: "-")), let month = number(2), expect(UInt8(ascii: "-")),
-            let day = number(2)
+        var r = Reader(bytes: b)
+        guard let year = r.number(4), r.expect(UInt8(ascii: "-")), let month = r.number(2), r.expect(UInt8(ascii: "-")),
+            let day = r.number(2)
         else { return nil }
-        guard expect(UInt8(ascii: "T")) || expect(UInt8(ascii: "t")) || expect(UInt8(ascii: " ")) else { return nil }
-        guard let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
-            let second = number(2)
+        guard r.expect(UInt8(ascii: "T")) || r.expect(UInt8(ascii: "t")) || r.expect(UInt8(ascii: " ")) else { return nil }
+        guard let hour = r.number(2), r.expect(UInt8(ascii: ":")), let minute = r.number(2), r.expect(UInt8(ascii: ":")),
+            let second = r.number(2)
         else { return nil }
         var nanos = 0
-        if expect(UInt8(ascii: ".")) {
+        if r.expect(UInt8(ascii: ".")) {
             var digits = 0
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
+            while let byte = r.peek, byte >= 48, byte <= 57 {
                 guard digits < 9 else { return nil }
-                nanos = nanos * 10 + Int(b[i] - 48)
+                nanos = nanos * 10 + Int(byte - 48)
                 digits += 1
-                i += 1
+                r.at += 1
             }
             guard digits > 0 else { return nil }
             for _ in digits..<9 { nanos *= 10 }
         }
         var offset = 0
-        if expect(UInt8(ascii: "Z")) || expect(UInt8(ascii: "z")) {
-        } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
-            let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
-            i += 1
-            guard let hours = number(2), hours < 24 else { return nil }
+        if r.expect(UInt8(ascii: "Z")) || r.expect(UInt8(ascii: "z")) {
+        } else if let byte = r.peek, byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") {
+            let sign = byte == UInt8(ascii: "-") ? -1 : 1
+            r.at += 1
+            guard let hours = r.number(2), hours < 24 else { return nil }
             var minutes = 0
-            if i < b.count {
-                _ = expect(UInt8(ascii: ":"))
-                guard let m = number(2), m < 60 else { return nil }
+            if r.peek != nil {
+                _ = r.expect(UInt8(ascii: ":"))
+                guard let m = r.number(2), m < 60 else { return nil }
                 minutes = m
             }
             offset = sign * (hours * 3600 + minutes * 60)
         } else {
             return nil
         }
-        guard i == b.count, year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+        guard r.at == b.count, year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
             hour < 24, minute < 60, second < 60
         else { return nil }
         let seconds = Int64(CivilDate.days(year: year, month: month, day: day)) * 86_400
             + Int64(hour * 3600 + minute * 60 + second - offset)
         guard seconds >= earliestSecond, seconds <= latestSecond else { return nil }
         return Date(timeIntervalSince1970: Double(seconds) + Double(nanos) / 1e9)
+    }
+
+    /// The parser's place in its bytes. A value, not nested functions over a captured
+    /// variable: those boxed it, and every read and write was checked for exclusive
+    /// access at run time (a dozen checks for each event's `occurred_at`).
+    private struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var at = 0
+
+        var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
+
+        /// `digits` decimal digits as a number, or nil.
+        mutating func number(_ digits: Int) -> Int? {
+            guard at + digits <= bytes.count else { return nil }
+            var value = 0
+            for k in at..<(at + digits) {
+                let d = Int(bytes[k]) &- 48
+                guard d >= 0 && d <= 9 else { return nil }
+                value = value * 10 + d
+            }
+            at += digits
+            return value
+        }
+
+        /// Whether the next byte is `c`, taken if so.
+        mutating func expect(_ c: UInt8) -> Bool {
+            guard at < bytes.count, bytes[at] == c else { return false }
+            at += 1
+            return true
+        }
     }
 
     /// Microseconds since 1970 of the instant `format` writes: rounded to the microsecond
