@@ -40,8 +40,8 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// Which lone items wait for company, and how long at most.
     @usableFromInline package struct Lingering: Sendable {
-        @usableFromInline package var longest: Duration
-        @usableFromInline package var patient: @Sendable (Item) -> Bool
+        @usableFromInline package let longest: Duration
+        @usableFromInline package let patient: @Sendable (Item) -> Bool
 
         package init(longest: Duration, patient: @escaping @Sendable (Item) -> Bool) {
             self.longest = longest
