@@ -130,9 +130,9 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                     return nil
                 }
                 state.waiting.append(Waiting(item: item, continuation: continuation))
-                if let wait = state.lingering {
-                    // A lingering item's wait ends at a full batch or an impatient item.
-                    guard state.waiting.count >= maxBatch || !(lingering?.patient(item) ?? true) else { return nil }
+                // A wait exists only with `lingering`; it ends at a full batch or an impatient item.
+                if let wait = state.lingering, let lingering {
+                    guard state.waiting.count >= maxBatch || !lingering.patient(item) else { return nil }
                     state.lingering = nil
                     return .endWait(wait)
                 }
