@@ -19,7 +19,8 @@ package struct AckLedger: Sendable {
     /// when they outnumber the unsettled (one delivery held long must not keep the rest).
     private var tags: [UInt64] = []
     private var unsettled: [Bool] = []
-    private var unsettledCount = 0
+    /// Deliveries not settled yet: in progress at the consumer.
+    package private(set) var unsettledCount = 0
     /// Acks taken and not sent: settled here, still unacked at the broker.
     private var held: [UInt64] = []
     private var heldSince: ContinuousClock.Instant?

@@ -96,16 +96,20 @@ package struct Channel: Sendable {
     /// (`Delivery.isTruncated`): its size is read from the content header and its frames
     /// are dropped as they come, so a consumer holds at most its prefetch (and what a
     /// cancelled one hands over) times this limit.
+    ///
+    /// With a `linger` and a prefetch window, the connection waits up to `linger` before
+    /// reading messages that arrived while less than a quarter of the window is in
+    /// progress, so that those of the next milliseconds are taken with them (`ReadLinger`).
     package func consume(
         _ queue: String, consumerTag: String = "", exclusive: Bool = false, arguments: FieldTable = [:],
-        maxBodyBytes: Int = .max
+        maxBodyBytes: Int = .max, linger: Duration = .zero
     ) async throws -> Consumer {
         let stream = DeliveryStream()
         let tag = try await withCheckedThrowingContinuation { (started: CheckedContinuation<String, any Error>) in
             connection.post(
                 .consume(id, Consume(
                     queue: queue, consumerTag: consumerTag, exclusive: exclusive, arguments: arguments,
-                    maxBodyBytes: maxBodyBytes, stream: stream, started: started)))
+                    maxBodyBytes: maxBodyBytes, linger: linger, stream: stream, started: started)))
         }
         return Consumer(tag: tag, channel: self, deliveries: stream)
     }

@@ -34,6 +34,8 @@ final class Core {
         /// Deliveries not settled yet, so that acks leave together as few frames; held
         /// once the channel has a prefetch (`AckLedger.Holding`).
         var ledger = AckLedger()
+        /// The channel's prefetch window (basic.qos); zero: unlimited.
+        var prefetch = 0
 
         /// The live consumer of `queue` a delivery to a retired consumer goes to.
         func heir(of queue: String) -> ConsumerState? {
@@ -46,6 +48,8 @@ final class Core {
         var stream: DeliveryStream
         var queue: String
         var maxBodyBytes: Int
+        /// How long the connection may wait for company before reading (`ReadLinger`).
+        var linger: Duration
         /// Our basic.cancel is sent; the stream ends at the broker's cancel-ok, and what is
         /// delivered before that still comes through it.
         var cancelling = false
@@ -83,6 +87,10 @@ final class Core {
     private var deferred: [amqp_frame_t] = []
     /// Names that recur in every delivery's frames, read once (`RecurringStrings`).
     private var names = RecurringStrings()
+    /// Data arrived and is left unread until then, for more to come with it (`ReadLinger`).
+    private var lingerUntil: ContinuousClock.Instant?
+    /// Data found with commands waiting was left for them once, and is judged now.
+    private var judgedAfterCommands = false
 
     private init(conn: amqp_connection_state_t, inbox: Inbox, lifecycle: Lifecycle, logger: Logger, heartbeat: Int) {
         self.conn = conn
@@ -318,7 +326,8 @@ final class Core {
                 return connectionError(error)
             }
             let tag = FieldDecoder.string(ok.pointee.consumer_tag)
-            channels[id]?.consumers[tag] = ConsumerState(stream: consume.stream, queue: consume.queue, maxBodyBytes: consume.maxBodyBytes)
+            channels[id]?.consumers[tag] = ConsumerState(
+                stream: consume.stream, queue: consume.queue, maxBodyBytes: consume.maxBodyBytes, linger: consume.linger)
             consume.started.resume(returning: tag)
             if let orphans = channels[id]?.orphans, !orphans.isEmpty {
                 let (heirs, others) = (orphans.filter { $0.queue == consume.queue }, orphans.filter { $0.queue != consume.queue })
@@ -406,7 +415,10 @@ final class Core {
         case .qos(let prefetch):
             succeeded = amqp_basic_qos(conn, id, 0, prefetch, 0) != nil
             // Acks wait for company once there is a window to wait in (none: unlimited).
-            if succeeded { channels[id]?.ledger.holding = prefetch > 0 ? .window(prefetch: Int(prefetch)) : .none }
+            if succeeded {
+                channels[id]?.ledger.holding = prefetch > 0 ? .window(prefetch: Int(prefetch)) : .none
+                channels[id]?.prefetch = Int(prefetch)
+            }
         case .confirmSelect:
             succeeded = amqp_confirm_select(conn, id) != nil
             if succeeded { channels[id]?.confirms = true }
@@ -477,21 +489,45 @@ final class Core {
             if let error = dispatch(deferred.removeFirst()) { return error }
         }
         if amqp_frames_enqueued(conn) == 0 && amqp_data_in_buffer(conn) == 0 {
-            var fds = [
-                pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
-                pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0),
-            ]
             // Wake at least twice per heartbeat interval so the library can send ours, and
             // when the first held acks are due.
             var timeout = heartbeat > 0 ? min(1000, heartbeat * 500) : 1000
             if let due = channels.values.compactMap(\.ledger.deadline).min() {
-                let left = (due - .now) / .milliseconds(1)
-                timeout = min(timeout, max(0, Int(left.rounded(.up))))
+                timeout = min(timeout, Self.milliseconds(until: due))
             }
-            _ = poll(&fds, 2, Int32(timeout))
-            woken = fds[1].revents != 0
-            if fds[0].revents == 0 && woken { return nil }
+            if let until = lingerUntil {
+                // Data is waiting: only the inbox is watched until the wait is over, and then
+                // the socket is read whatever the inbox holds, so commands cannot put it off.
+                if .now < until {
+                    var fds = [pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0)]
+                    _ = poll(&fds, 1, Int32(min(timeout, Self.milliseconds(until: until))))
+                    woken = fds[0].revents != 0
+                    if .now < until { return nil }
+                }
+            } else {
+                var fds = [
+                    pollfd(fd: amqp_get_sockfd(conn), events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0),
+                ]
+                _ = poll(&fds, 2, Int32(timeout))
+                woken = fds[1].revents != 0
+                // A timeout still reads: rabbitmq-c sends heartbeats only inside its calls.
+                if fds[0].revents == 0 && woken { return nil }
+                if fds[0].revents != 0, let wait = ReadLinger.wait(consuming) {
+                    // Commands first and judged once more after them: an ack among them may
+                    // end the quiet. Once only, so a stream of commands cannot put it off.
+                    if woken && !judgedAfterCommands {
+                        judgedAfterCommands = true
+                        return nil
+                    }
+                    judgedAfterCommands = false
+                    lingerUntil = .now + wait
+                    return nil
+                }
+            }
         }
+        judgedAfterCommands = false
+        lingerUntil = nil
         for _ in 0..<512 {
             if !deferred.isEmpty {
                 if let error = dispatch(deferred.removeFirst()) { return error }
@@ -508,6 +544,20 @@ final class Core {
         }
         if deferred.isEmpty { amqp_maybe_release_buffers(conn) }
         return nil
+    }
+
+    /// The channels with consumers, as `ReadLinger` judges them.
+    private var consuming: some Sequence<ReadLinger.Consuming> {
+        channels.values.lazy.filter { !$0.consumers.isEmpty }.map { channel in
+            ReadLinger.Consuming(
+                linger: channel.consumers.values.lazy.map { $0.linger }.min() ?? .zero, prefetch: channel.prefetch,
+                inProgress: channel.ledger.unsettledCount)
+        }
+    }
+
+    /// Whole milliseconds from now until `instant`, rounded up: `poll` waits no less.
+    private static func milliseconds(until instant: ContinuousClock.Instant) -> Int {
+        max(0, Int(((instant - .now) / .milliseconds(1)).rounded(.up)))
     }
 
     private func dispatch(_ frame: amqp_frame_t) -> BrokerError? {

@@ -160,6 +160,7 @@ struct Consume: Sendable {
     var exclusive: Bool
     var arguments: FieldTable
     var maxBodyBytes: Int
+    var linger: Duration
     var stream: DeliveryStream
     var started: CheckedContinuation<String, any Error>
 }

@@ -54,6 +54,10 @@ public struct Settings: Sendable {
     /// others to share its statement and commit (0: not at all). Nothing waits on such a
     /// store but the log and the broker's ack; under moderate load it saves a commit per event.
     public var storeLinger: Duration
+    /// How long a worker's consumer may wait before reading messages that arrived while
+    /// less than a quarter of its prefetch window is in progress, so that those of the
+    /// next milliseconds are taken, sent and stored with them (0: never).
+    public var consumerLinger: Duration
     /// How long a worker trusts its cached endpoint list when PostgreSQL does not tell it
     /// of changes (its notification session is down, or `endpointCacheNotifiedTTL` is 0).
     public var endpointCacheTTL: Duration
@@ -194,6 +198,7 @@ public struct Settings: Sendable {
         case workerWindowBytes = "HERALD_WORKER_WINDOW_BYTES"
         case deliverBeforeStore = "HERALD_DELIVER_BEFORE_STORE"
         case storeLinger = "HERALD_STORE_LINGER"
+        case consumerLinger = "HERALD_CONSUMER_LINGER"
         case endpointCacheTTL = "HERALD_ENDPOINT_CACHE_TTL"
         case endpointCacheNotifiedTTL = "HERALD_ENDPOINT_CACHE_NOTIFIED_TTL"
         case endpointCacheTenants = "HERALD_ENDPOINT_CACHE_TENANTS"
@@ -270,6 +275,7 @@ public struct Settings: Sendable {
             case .workerWindowBytes: "25165824"
             case .deliverBeforeStore: "auto"
             case .storeLinger: "5ms"
+            case .consumerLinger: "5ms"
             case .endpointCacheTTL: "5s"
             case .endpointCacheNotifiedTTL: "10m"
             case .endpointCacheTenants: "10000"
@@ -348,6 +354,7 @@ public struct Settings: Sendable {
             case .workerWindowBytes: "bytes of message bodies a worker aims to hold; with large messages its prefetch follows their mean size down"
             case .deliverBeforeStore: "auto, true or false: send an event's first attempts before storing it (events of at most 8 KiB), then write event, deliveries and delivered attempts at once (fewer writes, lower latency); auto: only while this worker is the only live replica, true: also beside others, where a copy of an event published twice that another replica takes is sent again under the same webhook-id"
             case .storeLinger: "longest wait of a store whose deliveries were all sent before it, for others to share its commit (0 to 1s; 0: none)"
+            case .consumerLinger: "longest wait of a worker's consumer, while less than a quarter of its prefetch window is in progress, before reading messages that arrived, so that the next are taken with them (0 to 1s; 0: none)"
             case .endpointCacheTTL: "how long a worker caches a tenant's endpoint list when PostgreSQL does not tell it of changes (0: no cache)"
             case .endpointCacheNotifiedTTL: "how long a worker caches a tenant's endpoint list while PostgreSQL tells it of every change (LISTEN herald_directory; 0: no notifications, the TTL above applies)"
             case .endpointCacheTenants: "the most tenants whose endpoint lists one worker caches (about 1 KiB each with one endpoint; past it the longest held go)"
@@ -543,6 +550,10 @@ public struct Settings: Sendable {
         }
         storeLinger = try duration(.storeLinger, allowZero: true)
         guard storeLinger <= .seconds(1) else { throw SettingsError(key: .storeLinger, reason: "must be at most 1s, got '\(value(.storeLinger))'") }
+        consumerLinger = try duration(.consumerLinger, allowZero: true)
+        guard consumerLinger <= .seconds(1) else {
+            throw SettingsError(key: .consumerLinger, reason: "must be at most 1s, got '\(value(.consumerLinger))'")
+        }
         secureCookies = try flag(.secureCookies)
         func list(_ key: Key) -> [String] {
             value(key).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

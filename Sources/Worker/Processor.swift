@@ -33,6 +33,10 @@ public struct WorkerContext: Sendable {
     /// How long the store of an event whose deliveries were all sent before it waits for
     /// company (`HERALD_STORE_LINGER`); zero: not at all.
     public var storeLinger: Duration = .zero
+    /// How long the consumer may wait before reading messages that arrived while less than
+    /// a quarter of its window is in progress, for the next to come with them
+    /// (`HERALD_CONSUMER_LINGER`, `ReadLinger`); zero: not at all.
+    public var consumerLinger: Duration = .zero
     /// What the heartbeats show of the other replicas: which shards to read, whether this
     /// worker is alone. Nil: no heartbeats (one worker reads every shard, and is never
     /// taken to be alone).

@@ -161,7 +161,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                 while !Task.isShuttingDownGracefully {
                     try await channel.setPrefetch(UInt16(clamping: window.prefetch))
                     status.setPrefetch(window.prefetch)
-                    guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes)) else { break }
+                    guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)) else { break }
                     var changed = false
                     for try await delivery in consumer {
                         // Events only: a retry's or a deferral's few bytes say nothing of the
@@ -204,7 +204,7 @@ public struct WorkerService: Service, CustomStringConvertible {
             // not the whole window behind it.
             let careful = failures > 0
             try await channel.setPrefetch(careful ? 1 : UInt16(clamping: max(16, concurrency / max(1, context.topology.shards))))
-            let consumer = try await channel.consume(queue, maxBodyBytes: maxMessageBytes)
+            let consumer = try await channel.consume(queue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)
             let turns = Turns()
             let store = processor.orderedStore()
             let delivered = Flag()

@@ -62,6 +62,7 @@ struct WorkerCommand: AsyncParsableCommand {
             logger: logger)
         context.deliverBeforeStore = settings.deliverBeforeStore
         context.storeLinger = settings.storeLinger
+        context.consumerLinger = settings.consumerLinger
         let identity = Heartbeat.Identity.current(version: Herald.version, concurrency: settings.workerConcurrency)
         let replicas = Replicas(
             replica: identity.id, interval: settings.heartbeatInterval, look: Heartbeat.look(settings.heartbeatInterval),

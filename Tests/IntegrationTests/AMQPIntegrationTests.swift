@@ -295,6 +295,45 @@ struct AMQPIntegrationTests {
         await connection.close()
     }
 
+    /// A consumer with a linger reads a message that arrives while its window is quiet only
+    /// after the linger; one that arrives while a quarter of the window is in progress at
+    /// once; and once that settles, the next waits again.
+    @Test func aLingeringConsumerWaitsOnlyWhileItsWindowIsQuiet() async throws {
+        let linger = Duration.seconds(4)
+        let (connection, _, queue) = try await Self.quorumQueue(holding: 0)
+        let publishing = try await Connection.connect(to: TestServices.amqpURL, logger: TestServices.logger)
+        let publisher = try await publishing.openChannel()
+        try await publisher.enableConfirms()
+        let consuming = try await connection.openChannel()
+        // A window of 4: one message in progress is a quarter.
+        try await consuming.setPrefetch(4)
+        let consumer = try await consuming.consume(queue, linger: linger)
+        var iterator = consumer.makeAsyncIterator()
+        func timeToTake(_ n: UInt8) async throws -> (Duration, UInt64) {
+            let start = ContinuousClock.now
+            try await publisher.publish(Message(body: [n]), exchange: "", routingKey: queue)
+            let delivery = try #require(try await iterator.next())
+            #expect(delivery.message.body == [n])
+            return (ContinuousClock.now - start, delivery.deliveryTag)
+        }
+
+        let (alone, first) = try await timeToTake(0)
+        #expect(alone >= linger, "nothing in progress: read after the linger")
+        let (behind, second) = try await timeToTake(1)
+        #expect(behind < linger, "one of four in progress: read at once")
+        // Both settled (posted before the next publish, handled before its data is judged).
+        consuming.ack(first)
+        consuming.ack(second)
+        let (again, third) = try await timeToTake(2)
+        #expect(again >= linger, "quiet again: read after the linger")
+        consuming.ack(third)
+
+        consumer.cancel()
+        try await publisher.deleteQueue(queue)
+        await publishing.close()
+        await connection.close()
+    }
+
     /// Acks held when their channel closes leave before the close: only the messages not
     /// acked go back to the queue.
     @Test func heldAcksLeaveBeforeTheirChannelCloses() async throws {

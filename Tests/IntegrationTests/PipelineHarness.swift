@@ -52,6 +52,9 @@ struct Pipeline {
         var deliverBeforeStore: DeliverBeforeStore = .never
         /// How long a store of deliveries all sent first waits for company (`HERALD_STORE_LINGER`).
         var storeLinger: Duration = .zero
+        /// How long the consumer may wait for company before reading (`HERALD_CONSUMER_LINGER`):
+        /// the workers' default, so every pipeline test reads through it.
+        var consumerLinger: Duration = .milliseconds(5)
 
         init(startWorker: Bool = true) {
             self.startWorker = startWorker
@@ -76,6 +79,7 @@ struct Pipeline {
                 operatorTenant: options.operatorTenant, logger: TestServices.logger)
             context.deliverBeforeStore = options.deliverBeforeStore
             context.storeLinger = options.storeLinger
+            context.consumerLinger = options.consumerLinger
             if options.deliverBeforeStore == .auto {
                 // Alone since a second ago, by its heartbeats.
                 let replicas = Replicas(replica: "pipeline", interval: .seconds(3600), look: .seconds(360), countsOnSolitude: true)

@@ -39,6 +39,8 @@ import Topology
         (.deliverBeforeStore, "sometimes"),
         (.storeLinger, "2s"),
         (.storeLinger, "a while"),
+        (.consumerLinger, "1001ms"),
+        (.consumerLinger, "-1ms"),
         (.apiURL, "ftp://x"),
         (.queuePrefix, "bad prefix"),
         (.headerPrefix, "Herald"),
@@ -69,6 +71,13 @@ import Topology
         #expect(try Settings(environment: ["HERALD_STORE_LINGER": "0"]).storeLinger == .zero)
         #expect(try Settings(environment: ["HERALD_STORE_LINGER": "1s"]).storeLinger == .seconds(1))
         #expect(try Settings(environment: ["HERALD_STORE_LINGER": "20ms"]).storeLinger == .milliseconds(20))
+    }
+
+    @Test func aConsumerLingersFiveMillisecondsUnlessSetOrOff() throws {
+        #expect(try Settings(environment: [:]).consumerLinger == .milliseconds(5))
+        #expect(try Settings(environment: ["HERALD_CONSUMER_LINGER": "0"]).consumerLinger == .zero)
+        #expect(try Settings(environment: ["HERALD_CONSUMER_LINGER": "1s"]).consumerLinger == .seconds(1))
+        #expect(try Settings(environment: ["HERALD_CONSUMER_LINGER": "2ms"]).consumerLinger == .milliseconds(2))
     }
 
     @Test func theMessageLimitFollowsTheDataLimitUnlessSet() throws {
