@@ -18,12 +18,6 @@ package enum ReadLinger {
         /// Deliveries taken and not settled yet.
         package var inProgress: Int
 
-        package init(linger: Duration, prefetch: Int, inProgress: Int) {
-            self.linger = linger
-            self.prefetch = prefetch
-            self.inProgress = inProgress
-        }
-
         /// Whether this channel lets the connection wait: it asks for it, and less than a
         /// quarter of its window is in progress (an unlimited window tells nothing).
         var isQuiet: Bool {
