@@ -38,8 +38,12 @@ package struct AckLedger: Sendable {
         /// For a consumer's prefetch: a quarter of the window at once (the broker keeps
         /// sending on the other three quarters), none waiting longer than `longest`.
         package static func window(prefetch: Int, longest: Duration = .milliseconds(100)) -> Holding {
-            Holding(most: max(1, prefetch / 4), longest: longest)
+            Holding(most: quarter(of: prefetch), longest: longest)
         }
+
+        /// A quarter of a prefetch window, at least one: the acks that leave together, and
+        /// the deliveries in progress below which a consumer is quiet (`ReadLinger`).
+        package static func quarter(of prefetch: Int) -> Int { max(1, prefetch / 4) }
     }
 
     package var holding: Holding

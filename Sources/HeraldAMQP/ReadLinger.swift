@@ -21,7 +21,7 @@ package enum ReadLinger {
         /// Whether this channel lets the connection wait: it asks for it, and less than a
         /// quarter of its window is in progress (an unlimited window tells nothing).
         var isQuiet: Bool {
-            linger > .zero && prefetch > 0 && inProgress < max(1, prefetch / 4)
+            linger > .zero && prefetch > 0 && inProgress < AckLedger.Holding.quarter(of: prefetch)
         }
     }
 
