@@ -681,7 +681,21 @@ package final class Processor: Sendable {
                 return
             }
             if claim {
-                guard try await claims.submit(AttemptClaim(delivery: state.id, attempt: k)) else { return }
+                // A holder whose session ended (its connection lost, its work cancelled)
+                // claims nothing: its message returns, and whoever takes it makes the attempt.
+                try Task.checkCancellation()
+                guard try await claims.submit(AttemptClaim(delivery: state.id, attempt: k)) else {
+                    // Another holder started attempt k since the state was read. A redelivered
+                    // message's previous holder may be that one, its connection gone: it can
+                    // neither ack nor schedule what follows, and this message is the only one
+                    // left. So it decides again on what the claim found (at most once more:
+                    // that state has attempt k started).
+                    guard redelivered, let (found, _) = try await context.records.load(delivery: state.id) else { return }
+                    held.release(after: .unused)
+                    lease = nil
+                    try await run(found, event: event, attempt: k, manual: manual, redelivered: true, endpoints: endpoints)
+                    return
+                }
                 if case .at(let instant) = context.slots.pace(endpoint.id, rateLimit: endpoint.rateLimit) {
                     try await Task.sleep(until: instant)
                 }
@@ -722,6 +736,7 @@ package final class Processor: Sendable {
         let outcome: Outcome
         var excerpt: [UInt8] = []
         let use: Slots.Use
+        var cancelled = false
         context.slots.sending(endpoint.id)
         do {
             let response = try await context.client.execute(request)
@@ -739,7 +754,9 @@ package final class Processor: Sendable {
             excerpt = response.body
         } catch {
             outcome = Outcome.of(error)
-            use = outcome.errorClass == .timeout ? .timedOut : .failed
+            // Cut short here (the worker's session ended, or it stops): nothing the endpoint did.
+            cancelled = error.kind == .cancelled
+            use = cancelled ? .cancelled : outcome.errorClass == .timeout ? .timedOut : .failed
         }
         if let transition = lease.release(after: use) {
             await circuit(transition, endpoint: endpoint)
@@ -769,7 +786,7 @@ package final class Processor: Sendable {
             }
         }
         span.end()
-        return Exchange(endpointID: endpoint.id, startedAt: startedAt, duration: duration, outcome: outcome, excerpt: excerpt)
+        return Exchange(endpointID: endpoint.id, startedAt: startedAt, duration: duration, outcome: outcome, excerpt: excerpt, cancelled: cancelled)
     }
 
     /// Records attempt `k` as `exchange` ended it (unless `recorded` says it was written
@@ -778,6 +795,10 @@ package final class Processor: Sendable {
     private func conclude(
         _ k: Int, of state: DeliveryState, event: Event, endpoint: Endpoint, exchange: Exchange, manual: Bool, recorded given: Recorded? = nil
     ) async throws {
+        // A request this worker cut short is no attempt to log or count against the endpoint.
+        // Its attempt stays claimed and unrecorded, and the message returns: its next holder
+        // repeats the attempt with the same request id (`Step`).
+        if exchange.cancelled { throw CancellationError() }
         let (record, rung) = exchange.record(k, of: state, manual: manual, ladder: context.topology.ladder)
         let recorded: Recorded
         if let given {
@@ -986,6 +1007,9 @@ struct Exchange: Sendable {
     var outcome: Outcome
     /// The first bytes of the response body.
     var excerpt: [UInt8]
+    /// The worker cut the request short (`TransferError.Kind.cancelled`): not an answer of
+    /// the endpoint, so it is not recorded as an attempt (`conclude`).
+    var cancelled = false
 
     /// The record of attempt `k` of `state` that this exchange made, and the ladder's rung
     /// of its retry, if one follows.

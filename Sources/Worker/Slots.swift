@@ -118,6 +118,9 @@ package struct Lane: Sendable {
         switch use {
         case .unused:
             breaker.probeAbandoned()
+        case .cancelled:
+            requesting -= 1
+            breaker.probeAbandoned()
         case .answered(let latency, let delivered, let pause):
             requesting -= 1
             if let pause, pause > .zero { rate.pause(until: now + pause) }
@@ -189,6 +192,9 @@ public final class Slots: Sendable {
         case timedOut
         /// No request was sent with it.
         case unused
+        /// Its request was cut short by this worker (its session ended) before an answer:
+        /// nothing learned of the endpoint, nothing counted against it.
+        case cancelled
     }
 
     /// A class, changed where the table holds it: a struct changed through the table's

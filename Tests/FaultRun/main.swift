@@ -180,13 +180,23 @@ func run() async throws -> Int32 {
         environment["HERALD_AMQP_URL"] = options.cluster ? nodes(from: first) : amqpURL
         environment["HERALD_ALLOWED_ADDRESSES"] = "127.0.0.0/8"
         environment["HERALD_WORKER_PORT"] = "0"
-        environment["HERALD_LOG_LEVEL"] = "error"
+        // FAULTRUN_WORKER_LOGS=DIR keeps each worker's log in DIR/worker-N.log, at
+        // FAULTRUN_WORKER_LOG_LEVEL (info shows every failed attempt, debug every delivery).
+        environment["HERALD_LOG_LEVEL"] = environment["FAULTRUN_WORKER_LOG_LEVEL"] ?? "error"
         environment["HERALD_DISABLE_AFTER"] = "0"
         environment["HERALD_WORKER_CONCURRENCY"] = "100"
         // Circuits open during the 503 stretch and probe soon after it.
         environment["HERALD_BREAKER_MIN_ATTEMPTS"] = "10"
         environment["HERALD_BREAKER_COOLDOWN"] = "2s"
         process.environment = environment
+        if let dir = environment["FAULTRUN_WORKER_LOGS"] {
+            let path = "\(dir)/worker-\(workersStarted.withLock { $0 }).log"
+            guard FileManager.default.createFile(atPath: path, contents: nil), let log = FileHandle(forWritingAtPath: path) else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+            process.standardOutput = log
+            process.standardError = log
+        }
         try process.run()
         return process
     }

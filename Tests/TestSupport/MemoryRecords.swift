@@ -45,6 +45,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
     }
 
     private let state = Mutex(State())
+    private let interleaved = Mutex<[AttemptClaim]>([])
     private let policy: DisablePolicy
 
     public init(policy: DisablePolicy = DisablePolicy(threshold: 5, window: .zero)) {
@@ -118,14 +119,27 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
     }
 
     public func claim(_ claims: [AttemptClaim]) async throws -> [Bool] {
-        state.withLock { state in
-            claims.map { claim in
-                guard var row = state.deliveries[claim.delivery], !row.state.status.isFinal, row.state.attempts < claim.attempt else { return false }
-                row.state.attempts = claim.attempt
-                state.deliveries[claim.delivery] = row
-                return true
-            }
+        let earlier = interleaved.withLock { pending in
+            defer { pending = [] }
+            return pending
         }
+        return state.withLock { state in
+            for claim in earlier { _ = Self.apply(claim, to: &state) }
+            return claims.map { Self.apply($0, to: &state) }
+        }
+    }
+
+    /// A claim another holder makes just before the next claim is judged: two holders of
+    /// one message racing, in the order a test chooses.
+    public func claimBeforeNext(_ claim: AttemptClaim) {
+        interleaved.withLock { $0.append(claim) }
+    }
+
+    private static func apply(_ claim: AttemptClaim, to state: inout State) -> Bool {
+        guard var row = state.deliveries[claim.delivery], !row.state.status.isFinal, row.state.attempts < claim.attempt else { return false }
+        row.state.attempts = claim.attempt
+        state.deliveries[claim.delivery] = row
+        return true
     }
 
     public func skip(delivery id: UUID) async throws {

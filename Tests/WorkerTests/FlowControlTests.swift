@@ -409,6 +409,30 @@ struct CircuitBreakerTests {
         #expect(lane.release(after: .answered(.milliseconds(5), delivered: true), now: LaneTests.at(31)).transition == .closed)
         #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(31), stall: LaneTests.stall) == .take)
     }
+
+    /// Requests the worker cut short (its session ended) teach the lane nothing: however
+    /// many, the circuit stays closed and none stays counted on the wire; a probe cut
+    /// short is no probe, so the next caller sends one.
+    @Test func requestsCutShortByTheWorkerCountNothing() {
+        let breaker = CircuitBreaker(.init(failureRate: 0.5, minimumAttempts: 2, window: .seconds(60), coolDown: .seconds(30)))
+        var lane = Lane(limit: ConcurrencyLimit(.init(ceiling: 2, initial: 2)), breaker: breaker, now: LaneTests.at(0))
+        for second in 0..<20 {
+            #expect(LaneTests.fill(&lane, at: Double(second)) == 2)
+            for _ in 0..<2 { #expect(lane.release(after: .cancelled, now: LaneTests.at(Double(second))) == Lane.Released()) }
+        }
+        #expect(lane.requesting == 0 && lane.taken == 0)
+        #expect(!lane.isStalled(now: LaneTests.at(100), stall: LaneTests.stall))
+        // Opened by failures the endpoint made, then half-open after the cool-down.
+        #expect(LaneTests.fill(&lane, at: 20) == 2)
+        _ = lane.release(after: .failed, now: LaneTests.at(20))
+        #expect(lane.release(after: .failed, now: LaneTests.at(20)).transition == .opened)
+        #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(51), stall: LaneTests.stall) == .take)
+        lane.sending(now: LaneTests.at(51))
+        #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(51), stall: LaneTests.stall) == .hold)
+        #expect(lane.release(after: .cancelled, now: LaneTests.at(51)).transition == nil)
+        #expect(lane.requesting == 0)
+        #expect(lane.admit(force: false, mayWait: false, now: LaneTests.at(51), stall: LaneTests.stall) == .take, "the next caller probes")
+    }
 }
 
 /// An endpoint's pace, request by request, at instants of the test's choosing.

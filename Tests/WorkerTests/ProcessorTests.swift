@@ -185,6 +185,97 @@ struct ProcessorTests {
         #expect(harness.slots.taken == 0)
     }
 
+    /// The race the cluster's fault run lost deliveries to: a holder whose connection died
+    /// (its message already redelivered here) claims the attempt between this holder's
+    /// read and its claim, then can neither send nor schedule anything. The redelivered
+    /// message, the only one left, must make the attempt itself, with the same request id.
+    @Test func aRedeliveredMessageWhoseClaimAHolderWithoutConnectionWonStillMakesTheAttempt() async throws {
+        let endpoint = Self.endpoint()
+        let answers = Mutex([503, 200])
+        let harness = Harness(
+            endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: answers.withLock { $0.removeFirst() })) })
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        #expect(state.status == .retrying && state.attempts == 1)
+        harness.records.claimBeforeNext(AttemptClaim(delivery: state.id, attempt: 2))
+        try await harness.handle(retry: state.id, attempt: 2, endpoint: endpoint.id, redelivered: true)
+        let requests = harness.transport.requests
+        #expect(requests.count == 2)
+        let ids = requests.map { $0.headers.first { $0.name == "X-Herald-Request-ID" }?.value }
+        #expect(ids[0] != nil && ids[0] == ids[1])
+        #expect(harness.records.attempts(of: state.id).map(\.number) == [1, 2])
+        #expect(harness.records.states[state.id]?.status == .delivered)
+        #expect(harness.slots.taken == 0)
+    }
+
+    /// The same race for a first copy (not redelivered): the holder that claimed has its
+    /// own message, so this copy sends nothing and publishes nothing.
+    @Test func aFirstCopyWhoseClaimAnotherHolderWonSendsNothing() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        let published = harness.publisher.messages.count
+        harness.records.claimBeforeNext(AttemptClaim(delivery: state.id, attempt: 2))
+        try await harness.handle(retry: state.id, attempt: 2, endpoint: endpoint.id)
+        #expect(harness.transport.requests.count == 1)
+        #expect(harness.publisher.messages.count == published)
+        #expect(harness.records.states[state.id]?.attempts == 2)
+        #expect(harness.slots.taken == 0)
+    }
+
+    /// A request the worker cut short (its session ended while it was on the wire) is not
+    /// the endpoint's failure: no attempt is logged, no retry scheduled, nothing counted
+    /// against the endpoint; the message returns (the processing throws) and its next
+    /// holder makes the claimed attempt with the same request id.
+    @Test func aRequestCutShortIsNoAttemptAndItsMessageReturns() async throws {
+        let endpoint = Self.endpoint()
+        let calls = Mutex(0)
+        let transport = ScriptedTransport { _ in
+            calls.withLock { count in
+                count += 1
+                return count == 1 ? .failure(TransferError(.cancelled, message: "cancelled")) : .success(Response(status: 200))
+            }
+        }
+        let harness = Harness(endpoints: [endpoint], transport: transport)
+        let event = harness.event()
+        await #expect(throws: CancellationError.self) { try await harness.handle(event) }
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        #expect(state.status == .pending && state.attempts == 1)
+        #expect(harness.records.attempts(of: state.id).isEmpty)
+        #expect(harness.publisher.messages.isEmpty)
+        #expect(harness.slots.taken == 0)
+        #expect(harness.slots.lane(endpoint.id)?.requesting == 0)
+        try await harness.handle(event, redelivered: true)
+        let requests = harness.transport.requests
+        #expect(requests.count == 2)
+        let ids = requests.map { $0.headers.first { $0.name == "X-Herald-Request-ID" }?.value }
+        #expect(ids[0] != nil && ids[0] == ids[1])
+        #expect(harness.records.attempts(of: state.id).map(\.number) == [1])
+        #expect(harness.records.states[state.id]?.status == .delivered)
+    }
+
+    /// A holder whose session ended (its task cancelled) claims nothing: the attempt stays
+    /// free for the message's next holder.
+    @Test func aCancelledHolderClaimsNothing() async throws {
+        let endpoint = Self.endpoint()
+        let harness = Harness(endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: 503)) })
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        let holder = Task {
+            // Ends when the task is cancelled: the handling below starts cancelled.
+            for await _ in gate {}
+            try await harness.handle(retry: state.id, attempt: 2)
+        }
+        holder.cancel()
+        open.finish()
+        await #expect(throws: CancellationError.self) { try await holder.value }
+        #expect(harness.records.states[state.id]?.attempts == 1)
+        #expect(harness.transport.requests.count == 1)
+        #expect(harness.slots.taken == 0)
+    }
+
     @Test func theRetryMakesTheNextAttemptOnceAndAResendIsManual() async throws {
         let endpoint = Self.endpoint()
         let answers = Mutex([503, 200, 200])
