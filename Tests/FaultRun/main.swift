@@ -335,6 +335,20 @@ func run() async throws -> Int32 {
     }
     await publishing.value
 
+    // The messages ready in each of the run's queues; nil when the broker could not be asked.
+    let queues = Topology(prefix: prefix, ladder: try Ladder(parsing: options.ladder)).queues
+    func waiting() async -> [String: Int]? {
+        guard let connection = try? await HeraldAMQP.Connection.connect(to: amqpURL, logger: TestServices.logger) else { return nil }
+        var counts: [String: Int] = [:]
+        for queue in queues {
+            if let channel = try? await connection.openChannel(), let info = try? await channel.declareQueue(queue, passive: true) {
+                counts[queue] = Int(info.messageCount)
+            }
+        }
+        await connection.close()
+        return counts
+    }
+
     // Settle: everything confirmed delivered, every delivery final, every queue empty.
     let want = expected.withLock { $0 }
     var final = false
@@ -344,15 +358,8 @@ func run() async throws -> Int32 {
         if want.isSubset(of: seen) {
             let open = (try? await pool.query("SELECT count(*) FROM deliveries WHERE status NOT IN ('delivered', 'failed', 'skipped')")[0].decode(Int.self, 0)) ?? -1
             final = open == 0
-            if final, let connection = try? await HeraldAMQP.Connection.connect(to: amqpURL, logger: TestServices.logger) {
-                var waiting = 0
-                for queue in Topology(prefix: prefix, ladder: try Ladder(parsing: options.ladder)).queues {
-                    if let channel = try? await connection.openChannel(), let info = try? await channel.declareQueue(queue, passive: true) {
-                        waiting += Int(info.messageCount)
-                    }
-                }
-                await connection.close()
-                emptyQueues = waiting == 0
+            if final, let counts = await waiting() {
+                emptyQueues = counts.values.allSatisfy { $0 == 0 }
                 if emptyQueues { break }
             }
         }
@@ -361,6 +368,13 @@ func run() async throws -> Int32 {
     for worker in workers.withLock({ $0 }) {
         kill(worker.processIdentifier, SIGTERM)
         worker.waitUntilExit()
+    }
+    // What an unfinished run left in the queues once its workers gave back what they held:
+    // open deliveries with no message anywhere were lost, not late.
+    var waitingLine = ""
+    if !emptyQueues, let counts = await waiting() {
+        let named = counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key.dropFirst(prefix.count + 1)) \($0.value)" }
+        waitingLine = "\n  messages waiting      " + (named.isEmpty ? "none, in any queue" : named.joined(separator: ", "))
     }
     await producer.close()
 
@@ -397,7 +411,7 @@ func run() async throws -> Int32 {
           circuits opened       \(circuits.withLock { $0.count }) (\(stillOpen) still open at the end)
           deliveries not delivered  \(failed)
           every delivery final  \(final)
-          every queue empty     \(emptyQueues)
+          every queue empty     \(emptyQueues)\(waitingLine)
         """)
     for line in recoveries { print("  " + line) }
     let ok = lost == 0 && unexpected == 0 && snapshot.invalidSignatures == 0 && final && emptyQueues && failed == 0
