@@ -21,11 +21,15 @@ public enum WorkMessage: Sendable, Equatable {
         public var id: UUID
         public var attempt: Int
         public var manual: Bool
+        /// Deferred from a redelivered message: the holder before it may have died with the
+        /// attempt claimed, so whoever takes it resumes as from a redelivery (`Step`).
+        public var redelivered: Bool
 
-        public init(id: UUID, attempt: Int, manual: Bool) {
+        public init(id: UUID, attempt: Int, manual: Bool, redelivered: Bool = false) {
             self.id = id
             self.attempt = attempt
             self.manual = manual
+            self.redelivered = redelivered
         }
     }
 
@@ -78,11 +82,13 @@ public enum WorkMessage: Sendable, Equatable {
                 guard let text = Self.string(entry["delivery_id"]), let id = UUID(text: text),
                     case .number(let number)? = entry["attempt"]?.value, let attempt = Int(number), (1...1000).contains(attempt)
                 else {
-                    throw EventError(field: "deliveries", reason: "each is {\"delivery_id\": \"<uuid>\", \"attempt\": 1 to 1000, \"manual\": bool}")
+                    throw EventError(field: "deliveries", reason: "each is {\"delivery_id\": \"<uuid>\", \"attempt\": 1 to 1000, \"manual\": bool, \"redelivered\": bool}")
                 }
                 var manual = false
                 if case .bool(let flag)? = entry["manual"]?.value { manual = flag }
-                deferrals.append(Deferral(id: id, attempt: attempt, manual: manual))
+                var redelivered = false
+                if case .bool(let flag)? = entry["redelivered"]?.value { redelivered = flag }
+                deferrals.append(Deferral(id: id, attempt: attempt, manual: manual, redelivered: redelivered))
             }
             return .deferred(endpoint: endpoint, deliveries: deferrals)
         case let other?:
@@ -93,7 +99,7 @@ public enum WorkMessage: Sendable, Equatable {
     /// One message for deliveries of `endpoint` deferred together (at most `maxDeferrals`).
     package static func deferred(_ deliveries: [Deferral], endpoint: UUID) -> Message {
         let entries = deliveries.map {
-            #"{"delivery_id":"\#($0.id.lowercasedText)","attempt":\#($0.attempt),"manual":\#($0.manual)}"#
+            #"{"delivery_id":"\#($0.id.lowercasedText)","attempt":\#($0.attempt),"manual":\#($0.manual)\#($0.redelivered ? ",\"redelivered\":true" : "")}"#
         }
         return Message(
             body: Array("{\"deliveries\":[\(entries.joined(separator: ","))]}".utf8),

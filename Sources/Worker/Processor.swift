@@ -226,7 +226,11 @@ package final class Processor: Sendable {
             // Each as its own delivery message; those deferred again leave as one message.
             try await Self.settle(
                 deferrals.map { deferral in
-                    { try await self.take(deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint, redelivered: delivery.redelivered) }
+                    {
+                        try await self.take(
+                            deferral.id, attempt: deferral.attempt, manual: deferral.manual, endpoint: endpoint,
+                            redelivered: delivery.redelivered || deferral.redelivered)
+                    }
                 })
         }
     }
@@ -669,7 +673,7 @@ package final class Processor: Sendable {
                 lease = await context.slots.lease(endpoint.id, force: !claim)
             }
             guard let held = lease else {
-                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id, redelivered: redelivered)
                 return
             }
             // Further than a moment from its turn at the endpoint's pace, the delivery is
@@ -677,7 +681,7 @@ package final class Processor: Sendable {
             // reserved once it is claimed, and it waits for it.
             if claim, context.slots.paceWait(endpoint.id, rateLimit: endpoint.rateLimit) > Slots.maxPaceWait {
                 held.release(after: .unused)
-                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id)
+                try await postpone(state.id, attempt: k, manual: manual, endpoint: endpoint.id, redelivered: redelivered)
                 return
             }
             if claim {
@@ -936,9 +940,12 @@ package final class Processor: Sendable {
 
     /// Sends attempt `attempt` to the defer queue, unclaimed, to be looked at again after
     /// the topology's defer delay, in one message with the other deliveries of its endpoint
-    /// deferred meanwhile; confirmed before the current message is acked.
-    private func postpone(_ delivery: UUID, attempt: Int, manual: Bool, endpoint: UUID) async throws {
-        try await deferrals.submit(Postponement(endpoint: endpoint, deferral: WorkMessage.Deferral(id: delivery, attempt: attempt, manual: manual)))
+    /// deferred meanwhile; confirmed before the current message is acked. `redelivered`: the
+    /// message deferring it was, and the deferral says so to whoever takes it next.
+    private func postpone(_ delivery: UUID, attempt: Int, manual: Bool, endpoint: UUID, redelivered: Bool = false) async throws {
+        try await deferrals.submit(
+            Postponement(
+                endpoint: endpoint, deferral: WorkMessage.Deferral(id: delivery, attempt: attempt, manual: manual, redelivered: redelivered)))
         AttemptMetrics.deferred.increment()
     }
 

@@ -208,6 +208,39 @@ struct ProcessorTests {
         #expect(harness.slots.taken == 0)
     }
 
+    /// The race again, with the redelivered message deferred (no free slot) before the
+    /// holder without a connection claims: its deferral, back as a fresh message, says it
+    /// came from a redelivery, so its taker makes the claimed, unrecorded attempt.
+    @Test func aDeferralOfARedeliveredMessageResumesAsARedelivery() async throws {
+        let endpoint = Self.endpoint()
+        // Any request on the wire counts as stalled: a retry finding no free slot defers.
+        let slots = Slots(ceiling: 1, stall: .zero)
+        let answers = Mutex([503, 200])
+        let harness = Harness(
+            endpoints: [endpoint], transport: ScriptedTransport { _ in .success(Response(status: answers.withLock { $0.removeFirst() })) },
+            slots: slots)
+        try await harness.handle(harness.event())
+        let state = try #require(harness.deliveries(to: endpoint.id).first)
+        let busy = try #require(slots.tryLease(endpoint.id))
+        slots.sending(endpoint.id)
+        try await harness.handle(retry: state.id, attempt: 2, endpoint: endpoint.id, redelivered: true)
+        let deferred = try #require(harness.publisher.messages.last)
+        #expect(deferred.routingKey == harness.topology.deferQueue)
+        guard case .deferred(_, let deferrals) = try WorkMessage.parse(deferred.message, limits: EventLimits()) else {
+            Issue.record("not a deferral")
+            return
+        }
+        #expect(deferrals.map(\.redelivered) == [true])
+        busy.release(after: .cancelled)
+        // The holder without a connection claims attempt 2 now, and sends nothing.
+        #expect(try await harness.records.claim([AttemptClaim(delivery: state.id, attempt: 2)]) == [true])
+        try await harness.processor.handle(HeraldAMQP.Delivery(message: deferred.message, redelivered: false, routingKey: harness.topology.workQueue))
+        #expect(harness.transport.requests.count == 2)
+        #expect(harness.records.attempts(of: state.id).map(\.number) == [1, 2])
+        #expect(harness.records.states[state.id]?.status == .delivered)
+        #expect(slots.taken == 0)
+    }
+
     /// The same race for a first copy (not redelivered): the holder that claimed has its
     /// own message, so this copy sends nothing and publishes nothing.
     @Test func aFirstCopyWhoseClaimAnotherHolderWonSendsNothing() async throws {

@@ -63,7 +63,7 @@ struct WorkMessageTests {
     /// Deliveries of one endpoint deferred together travel as one message.
     @Test func deferredBatchesRoundTrip() throws {
         let endpoint = UUID()
-        let deferrals = (1...3).map { WorkMessage.Deferral(id: UUID(), attempt: $0, manual: $0 == 2) }
+        let deferrals = (1...3).map { WorkMessage.Deferral(id: UUID(), attempt: $0, manual: $0 == 2, redelivered: $0 == 3) }
         let message = WorkMessage.deferred(deferrals, endpoint: endpoint)
         #expect(message.persistent)
         #expect(try WorkMessage.parse(message, limits: EventLimits()) == .deferred(endpoint: endpoint, deliveries: deferrals))
