@@ -121,6 +121,40 @@ struct DeliverBeforeStoreTests {
         #expect(harness.deliveries(to: endpoint.id).map(\.id) == [DeliveryState.identity(tenant: harness.tenant, event: event.id, endpoint: endpoint.id).id])
     }
 
+    /// A first attempt the worker cuts short before its store (its session ended) is no
+    /// attempt: the event is stored with it claimed, nothing is logged or scheduled, the
+    /// message returns, and the redelivered copy makes it with the same request id. With
+    /// one endpoint (`sendOneFirst`) and with two (`sendFirst`).
+    @Test(arguments: [1, 2])
+    func aFirstAttemptCutShortBeforeItsStoreIsNoAttempt(_ count: Int) async throws {
+        let endpoints = (0..<count).map { ProcessorTests.endpoint(url: "https://\($0).example/in") }
+        let cut = Mutex(true)
+        let transport = ProcessorTests.ScriptedTransport { _ in
+            cut.withLock { $0 } ? .failure(TransferError(.cancelled, message: "cancelled")) : .success(Response(status: 204))
+        }
+        let harness = Harness(endpoints: endpoints, client: transport, deliverBeforeStore: .always)
+        let event = harness.event()
+        await #expect(throws: CancellationError.self) { try await harness.handle(event) }
+        for endpoint in endpoints {
+            let states = harness.deliveries(to: endpoint.id)
+            #expect(states.map(\.status) == [.pending] && states.map(\.attempts) == [1])
+            #expect(harness.records.attempts(of: states[0].id).isEmpty)
+            #expect(harness.slots.lane(endpoint.id)?.requesting == 0)
+        }
+        #expect(harness.publisher.messages.isEmpty)
+        #expect(harness.slots.taken == 0)
+        cut.withLock { $0 = false }
+        try await harness.handle(event, redelivered: true)
+        #expect(transport.requests.count == 2 * count)
+        for endpoint in endpoints {
+            let states = harness.deliveries(to: endpoint.id)
+            #expect(states.map(\.status) == [.delivered])
+            #expect(harness.records.attempts(of: states[0].id).map(\.number) == [1])
+            let ids = transport.requests.filter { $0.url == endpoint.url }.map { $0.headers.first { $0.name == "X-Herald-Request-ID" }?.value }
+            #expect(ids.count == 2 && ids[0] != nil && ids[0] == ids[1])
+        }
+    }
+
     @Test func aFailedFirstAttemptIsRecordedAndRetried() async throws {
         let endpoint = ProcessorTests.endpoint()
         let transport = WatchingTransport(status: 503)
