@@ -42,10 +42,11 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
         var circuits: [UUID: Date] = [:]
         var clock = Date.distantPast
         var positions = 0
+        /// Claims of another holder applied just before the next claim (`claimBeforeNext`).
+        var interleaved: [AttemptClaim] = []
     }
 
     private let state = Mutex(State())
-    private let interleaved = Mutex<[AttemptClaim]>([])
     private let policy: DisablePolicy
 
     public init(policy: DisablePolicy = DisablePolicy(threshold: 5, window: .zero)) {
@@ -119,12 +120,9 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
     }
 
     public func claim(_ claims: [AttemptClaim]) async throws -> [Bool] {
-        let earlier = interleaved.withLock { pending in
-            defer { pending = [] }
-            return pending
-        }
-        return state.withLock { state in
-            for claim in earlier { _ = Self.apply(claim, to: &state) }
+        state.withLock { state in
+            for claim in state.interleaved { _ = Self.apply(claim, to: &state) }
+            state.interleaved = []
             return claims.map { Self.apply($0, to: &state) }
         }
     }
@@ -132,7 +130,7 @@ public final class MemoryRecords: PipelineRecords, DeliveryLog {
     /// A claim another holder makes just before the next claim is judged: two holders of
     /// one message racing, in the order a test chooses.
     public func claimBeforeNext(_ claim: AttemptClaim) {
-        interleaved.withLock { $0.append(claim) }
+        state.withLock { $0.interleaved.append(claim) }
     }
 
     private static func apply(_ claim: AttemptClaim, to state: inout State) -> Bool {
