@@ -267,6 +267,15 @@ func endToEnd(
         // Deliveries whose endpoint had no free slot wait in the defer queue.
         let waited = try await database.count(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered' AND delivered_at - created_at > interval '2 seconds'")
+        // Delivered deliveries whose event was stored before their first attempt began:
+        // a worker alone sends first copies before their store, unless a delivery waits.
+        let storedFirst = try await database.count(
+            """
+            SELECT count(*)::bigint FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
+            JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt = 1
+            WHERE d.status = 'delivered' AND e.received_at <= a.started_at
+            """)
+        let updates = try await database.count("SELECT n_tup_upd::bigint FROM pg_stat_user_tables WHERE relname = 'deliveries'")
         let received: Int
         if let delayServer {
             received = delayServer.answered
@@ -278,7 +287,7 @@ func endToEnd(
         say(
             "\(label): published \(eventCount) in \(String(format: "%.1f", published.timeIntervalSince(started))) s; \(expected) delivered "
                 + "\(String(format: "%.1f", elapsed)) s after the first publish; worker CPU \(String(format: "%.1f", cpu)) s; "
-                + "\(commits) PostgreSQL commits; \(inPlace < 0 ? "no delivery updated" : "\(inPlace) % of delivery updates in place (HOT)"); \(waited) delivered more than 2 s after being stored")
+                + "\(commits) PostgreSQL commits; \(inPlace < 0 ? "no delivery updated" : "\(updates) delivery updates, \(inPlace) % in place (HOT)"); \(waited) delivered more than 2 s after being stored; \(storedFirst) stored before their first attempt")
         withExtendedLifetime(server) {}
         withExtendedLifetime(delayServer) {}
         say("\(label): CPU per delivery: \(costLine(cost))")

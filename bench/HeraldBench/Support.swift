@@ -298,6 +298,11 @@ struct Scenario {
         within limit: Duration = .seconds(60)
     ) async throws {
         for _ in 0..<count {
+            var environment = environment
+            // The scenario's first worker serves /metrics there, to be read during a run.
+            if workers.isEmpty, let port = ProcessInfo.processInfo.environment["HERALD_BENCH_WORKER_PORT"] {
+                environment["HERALD_WORKER_PORT"] = port
+            }
             workers.append(
                 try WorkerProcess(options, databaseURL: database.url, prefix: topology.topology.prefix, environment: environment, under: tool))
         }
