@@ -261,9 +261,11 @@ func endToEnd(
         // Statistics arrive at the collector a moment after the commits.
         try await Task.sleep(for: .milliseconds(700))
         let commits = try await database.count("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()") - commitsBefore
-        // Updates PostgreSQL made in place (HOT), without new index entries.
-        let inPlace = try await database.count(
-            "SELECT CASE WHEN n_tup_upd = 0 THEN -1 ELSE 100 * n_tup_hot_upd / n_tup_upd END::bigint FROM pg_stat_user_tables WHERE relname = 'deliveries'")
+        // Updates of deliveries, and the share PostgreSQL made in place (HOT): no new index entries.
+        let counted = try await database.pool.query(
+            "SELECT n_tup_upd::bigint, n_tup_hot_upd::bigint FROM pg_stat_user_tables WHERE relname = 'deliveries'")[0]
+        let updates = try counted.decode(Int.self, 0)
+        let inPlace = updates == 0 ? -1 : 100 * (try counted.decode(Int.self, 1)) / updates
         // Deliveries whose endpoint had no free slot wait in the defer queue.
         let waited = try await database.count(
             "SELECT count(*)::bigint FROM deliveries WHERE status = 'delivered' AND delivered_at - created_at > interval '2 seconds'")
@@ -275,7 +277,6 @@ func endToEnd(
             JOIN delivery_attempts a ON a.delivery_id = d.id AND a.attempt = 1
             WHERE d.status = 'delivered' AND e.received_at <= a.started_at
             """)
-        let updates = try await database.count("SELECT n_tup_upd::bigint FROM pg_stat_user_tables WHERE relname = 'deliveries'")
         let received: Int
         if let delayServer {
             received = delayServer.answered
