@@ -14,6 +14,7 @@ public enum Telemetry {
         "herald_attempt_duration_seconds": "Time from sending an attempt's request to its answer or error, by outcome.",
         "herald_deliveries_deferred_total": "Deliveries sent to the defer queue unattempted: their endpoint made no progress, its circuit was open or its pace was more than a second away.",
         "herald_deliveries_in_flight": "Messages the worker is processing now.",
+        "herald_consumer_renewals_total": "New subscriptions of the work queue consumer, by reason: the message size moved the prefetch (size), or messages of unanswering endpoints filled the window (stragglers).",
         "herald_circuit_transitions_total": "Endpoint circuits this worker opened or closed, by the state entered.",
         "herald_worker_replicas": "Workers consuming now, counted from the heartbeats (they share rate limits and shards).",
         "herald_queue_messages": "Messages ready in each of Herald's queues, read from the broker by the worker.",

@@ -34,6 +34,15 @@ package struct PrefetchWindow: Sendable {
     /// The mean size of the latest sample, or nil before the first message.
     package var meanSize: Int? { long.mean }
 
+    /// The most messages held at once when earlier subscriptions' stragglers are held
+    /// besides the window (`Stragglers`): three times the concurrency (a new window, the
+    /// current one and room for stragglers), and no more bodies of the mean size than the
+    /// budget holds.
+    package var mostHeld: Int {
+        guard let mean = long.mean else { return prefetch }
+        return min(3 * most, max(prefetch, budget / mean))
+    }
+
     /// Records one message's body size; returns the prefetch to subscribe with when the
     /// window should change, nil while it stays.
     package mutating func observe(size: Int) -> Int? {

@@ -111,6 +111,11 @@ public struct WorkerService: Service, CustomStringConvertible {
         let channel = try await connection.openChannel()
         var window = PrefetchWindow(budget: windowBytes, most: concurrency, largestMessage: maxMessageBytes)
         let subscription = Subscription()
+        let stragglers = StragglerWatch()
+        let renewals = (
+            size: Counter(label: "herald_consumer_renewals_total", dimensions: [("reason", "size")]),
+            stragglers: Counter(label: "herald_consumer_renewals_total", dimensions: [("reason", "stragglers")])
+        )
         status.setConsuming(true)
         defer { status.setConsuming(false) }
         let processor = Processor(context: context, publisher: publisher, maxMessageBytes: maxMessageBytes)
@@ -132,6 +137,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                     defer {
                         inFlight.decrement()
                         status.ended()
+                        stragglers.ended(delivery.deliveryTag)
                     }
                     do {
                         try await processor.handle(delivery)
@@ -156,14 +162,21 @@ public struct WorkerService: Service, CustomStringConvertible {
                         while let delivery = await runners.next() { await handle(delivery) }
                     }
                 }
-                // One subscription per prefetch: the messages a cancelled consumer holds stay
-                // this channel's to ack while the next consumer takes the new window.
+                // One subscription per window: the messages a cancelled consumer holds stay
+                // this channel's to ack while the next consumer takes a window of its own,
+                // of a new size or in place of one that stragglers fill.
+                var qos: Int?
                 while !Task.isShuttingDownGracefully {
-                    try await channel.setPrefetch(UInt16(clamping: window.prefetch))
-                    status.setPrefetch(window.prefetch)
+                    if qos != window.prefetch {
+                        try await channel.setPrefetch(UInt16(clamping: window.prefetch))
+                        qos = window.prefetch
+                        status.setPrefetch(window.prefetch)
+                    }
                     guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)) else { break }
+                    stragglers.subscribed()
                     var changed = false
                     for try await delivery in consumer {
+                        let renew = stragglers.arrived(delivery.deliveryTag, prefetch: window.prefetch, limit: window.mostHeld)
                         // Events only: a retry's or a deferral's few bytes say nothing of the
                         // event it loads, so they leave the window where it is.
                         if !changed, delivery.message.headers[WorkMessage.kindHeader] == nil,
@@ -172,6 +185,12 @@ public struct WorkerService: Service, CustomStringConvertible {
                             changed = true
                             context.logger.info(
                                 "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])
+                            renewals.size.increment()
+                            consumer.cancel()
+                        } else if !changed, renew {
+                            changed = true
+                            context.logger.debug("a new window in place of one that stragglers fill", metadata: ["held": "\(stragglers.held)"])
+                            renewals.stragglers.increment()
                             consumer.cancel()
                         }
                         process(delivery)
@@ -293,6 +312,28 @@ private final class Subscription: Sendable {
             state.stopped = true
             return state.consumer
         }?.cancel()
+    }
+}
+
+/// The work queue consumer's `Stragglers`, shared by the consumer loop and the messages'
+/// tasks.
+private final class StragglerWatch: Sendable {
+    private let state = Mutex(Stragglers())
+
+    var held: Int { state.withLock { $0.held } }
+
+    func arrived(_ tag: UInt64, prefetch: Int, limit: Int) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { $0.arrived(tag, prefetch: prefetch, limit: limit, at: now) }
+    }
+
+    func ended(_ tag: UInt64) {
+        let now = ContinuousClock.now
+        state.withLock { $0.ended(tag, at: now) }
+    }
+
+    func subscribed() {
+        state.withLock { $0.subscribed() }
     }
 }
 

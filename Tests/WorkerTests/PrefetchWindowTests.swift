@@ -68,3 +68,19 @@ struct PrefetchWindowTests {
         }
     }
 }
+
+/// How many messages may be in hand with earlier subscriptions' stragglers.
+@Suite("Prefetch window: most held")
+struct MostHeldTests {
+    @Test func threeTimesTheConcurrencyOrTheBudgetWhicheverIsLess() {
+        var window = PrefetchWindow(budget: 24 * 1024 * 1024, most: 500, largestMessage: 320 * 1024, sample: 64)
+        #expect(window.mostHeld == window.prefetch, "no more than the window before a message is seen")
+        _ = PrefetchWindowTests.feed(&window, 64, of: 1024)
+        #expect(window.prefetch == 500)
+        #expect(window.mostHeld == 1500)
+        _ = PrefetchWindowTests.feed(&window, 64, of: 20 * 1024)
+        #expect(window.mostHeld == 24 * 1024 * 1024 / (20 * 1024))
+        _ = PrefetchWindowTests.feed(&window, 64, of: 256 * 1024)
+        #expect(window.mostHeld == window.prefetch, "large messages fill the budget with the window alone")
+    }
+}
