@@ -37,7 +37,7 @@ struct Options {
     static let usage = """
         usage: herald-bench [--events N] [--tenants N] [--many-tenants N] [--latency-rate N] [--latency-seconds N]
                             [--fanout-events N] [--instruction-events N] [--rounds N]
-                            [--only broker,http,e2e,latency,isolation,manytenants,scaling,waitscaling,payloads,fanout,peer,instructions,slowdown,dashboard,inbound]
+                            [--only broker,http,e2e,latency,isolation,manytenants,scaling,waitscaling,waitisolation,payloads,fanout,peer,instructions,slowdown,dashboard,inbound]
         """
 
     init(_ arguments: [String]) {

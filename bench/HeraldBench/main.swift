@@ -185,6 +185,23 @@ func main() async -> Int32 {
             rows.append(Row(number: "", name: "    CPU per delivery", value: costLine(drain.cost)))
         }
     }
+    await attempt("waitisolation") {
+        // Isolation where the window, not the CPU, is the bound: a receiver that takes 50
+        // ms, 100 messages in flight, and 3 of 100 endpoints that never answer, whose
+        // requests and waiters (10 each) would hold 60 of the 100 slots for the HTTP timeout.
+        let environment = ["HERALD_WORKER_CONCURRENCY": "100"]
+        let events = max(1_000, options.events / 5)
+        let clear = try await endToEnd(
+            options, label: "waitclear", workers: 1, events: events, delay: .milliseconds(50), environment: environment)
+        let hung = try await endToEnd(
+            options, label: "waithang", workers: 1, hanging: 0.03, events: events, delay: .milliseconds(50), environment: environment)
+        let ratio = hung.deliveriesPerSecond / clear.deliveriesPerSecond
+        rows.append(
+            Row(
+                number: "17", name: "wait-bound isolation: receiver 50 ms, 100 in flight, 3 of 100 endpoints hang",
+                value: format(hung.deliveriesPerSecond, "deliveries/s") + String(format: " (× %.2f of %@ with none hanging)", ratio, format(clear.deliveriesPerSecond, "deliveries/s")),
+                target: "≥ × 0.9", verdict: verdict(ratio >= 0.9)))
+    }
     await attempt("payloads") {
         // The same pipeline with larger events: fewer of them, so each run moves a similar volume.
         var base = one
