@@ -9,7 +9,7 @@
 /// same on a fast machine and a slow one, and where every message is slow nothing is a
 /// straggler. A new subscription is asked for only while the older subscriptions' messages
 /// and two whole windows (the current one may still fill before the broker confirms its
-/// cancel) fit the `limit` the caller gives: a cancelled consumer takes no more, so the
+/// cancel) fit the `limit`: a cancelled consumer takes no more, so the
 /// messages in hand never exceed it.
 package struct Stragglers: Sendable {
     /// A message is a straggler once it has lasted this many times the median.
@@ -23,10 +23,12 @@ package struct Stragglers: Sendable {
     private var started: [UInt64: (generation: Int, at: ContinuousClock.Instant)] = [:]
     private var lifetimes: [Duration] = []
     private var next = 0
-    /// The current subscription's number.
+    /// The current subscription's number and prefetch.
     private var generation = 0
-    /// Deliveries since the stragglers were last counted.
-    private var arrivals = 0
+    private var prefetch = 1
+    /// The most messages in hand, the predecessors' included: the caller keeps it current,
+    /// as it follows the mean message size (`PrefetchWindow.mostHeld`).
+    package var limit = 1
 
     package init(factor: Int = 8, share: Int = 8, sample: Int = 64) {
         precondition(factor > 1 && share > 0 && sample > 0)
@@ -45,28 +47,22 @@ package struct Stragglers: Sendable {
         return lifetimes.sorted()[sample / 2]
     }
 
-    /// A message the current subscription delivered, and whether to subscribe again now:
-    /// the stragglers are counted once every eighth of the prefetch, and a new subscription
-    /// is asked for when the current one's fill a `share` of its `prefetch` and the older
-    /// subscriptions' messages leave room for two windows within `limit`.
-    package mutating func arrived(_ tag: UInt64, prefetch: Int, limit: Int, at now: ContinuousClock.Instant) -> Bool {
-        started[tag] = (generation, now)
-        arrivals += 1
-        guard arrivals >= max(1, prefetch / 8), started.count + prefetch <= limit, let median else { return false }
-        arrivals = 0
-        let far = median * factor
-        var current = 0
-        var stragglers = 0
-        for message in started.values where message.generation == generation {
-            current += 1
-            if now - message.at > far { stragglers += 1 }
-        }
-        return stragglers * share >= prefetch && started.count - current + 2 * prefetch <= limit
+    /// How long to wait before the next `check`: the median, within a millisecond and a
+    /// second (a tenth of a second before there is one).
+    package var interval: Duration {
+        min(.seconds(1), max(.milliseconds(1), median ?? .milliseconds(100)))
     }
 
-    /// A new subscription began: the messages in hand are its predecessors'.
-    package mutating func subscribed() {
+    /// A new subscription began with `prefetch`: the messages in hand are its
+    /// predecessors' from now on.
+    package mutating func subscribed(prefetch: Int) {
         generation += 1
+        self.prefetch = max(1, prefetch)
+    }
+
+    /// A message the current subscription delivered.
+    package mutating func arrived(_ tag: UInt64, at now: ContinuousClock.Instant) {
+        started[tag] = (generation, now)
     }
 
     /// A message settled (acked or returned): its lifetime joins the sample.
@@ -79,5 +75,20 @@ package struct Stragglers: Sendable {
             lifetimes[next] = lifetime
             next = (next + 1) % sample
         }
+    }
+
+    /// Whether to subscribe again now: the current subscription's stragglers fill a `share`
+    /// of its prefetch, and the older subscriptions' messages leave room for two windows
+    /// within its limit.
+    package func check(at now: ContinuousClock.Instant) -> Bool {
+        guard started.count + prefetch <= limit, let median else { return false }
+        let far = median * factor
+        var current = 0
+        var stragglers = 0
+        for message in started.values where message.generation == generation {
+            current += 1
+            if now - message.at > far { stragglers += 1 }
+        }
+        return stragglers * share >= prefetch && started.count - current + 2 * prefetch <= limit
     }
 }

@@ -111,7 +111,6 @@ public struct WorkerService: Service, CustomStringConvertible {
         let channel = try await connection.openChannel()
         var window = PrefetchWindow(budget: windowBytes, most: concurrency, largestMessage: maxMessageBytes)
         let subscription = Subscription()
-        let stragglers = StragglerWatch()
         let renewals = (
             size: Counter(label: "herald_consumer_renewals_total", dimensions: [("reason", "size")]),
             stragglers: Counter(label: "herald_consumer_renewals_total", dimensions: [("reason", "stragglers")])
@@ -137,7 +136,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                     defer {
                         inFlight.decrement()
                         status.ended()
-                        stragglers.ended(delivery.deliveryTag)
+                        subscription.ended(delivery.deliveryTag)
                     }
                     do {
                         try await processor.handle(delivery)
@@ -164,38 +163,46 @@ public struct WorkerService: Service, CustomStringConvertible {
                 }
                 // One subscription per window: the messages a cancelled consumer holds stay
                 // this channel's to ack while the next consumer takes a window of its own,
-                // of a new size or in place of one that stragglers fill.
-                var qos: Int?
-                while !Task.isShuttingDownGracefully {
-                    if qos != window.prefetch {
-                        try await channel.setPrefetch(UInt16(clamping: window.prefetch))
-                        qos = window.prefetch
-                        status.setPrefetch(window.prefetch)
-                    }
-                    guard let consumer = subscription.start(try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)) else { break }
-                    stragglers.subscribed()
-                    var changed = false
-                    for try await delivery in consumer {
-                        let renew = stragglers.arrived(delivery.deliveryTag, prefetch: window.prefetch, limit: window.mostHeld)
-                        // Events only: a retry's or a deferral's few bytes say nothing of the
-                        // event it loads, so they leave the window where it is.
-                        if !changed, delivery.message.headers[WorkMessage.kindHeader] == nil,
-                            let prefetch = window.observe(size: delivery.message.body.count)
-                        {
-                            changed = true
-                            context.logger.info(
-                                "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])
-                            renewals.size.increment()
-                            consumer.cancel()
-                        } else if !changed, renew {
-                            changed = true
-                            context.logger.debug("a new window in place of one that stragglers fill", metadata: ["held": "\(stragglers.held)"])
-                            renewals.stragglers.increment()
-                            consumer.cancel()
+                // of a new size or in place of one that stragglers fill (counted meanwhile,
+                // since a window they fill delivers nothing more).
+                try await withThrowingTaskGroup(of: Void.self) { watch in
+                    watch.addTask {
+                        while true {
+                            try await Task.sleep(for: subscription.interval)
+                            if subscription.renewIfStraggling() {
+                                context.logger.debug("a new window in place of one that stragglers fill", metadata: ["held": "\(subscription.held)"])
+                                renewals.stragglers.increment()
+                            }
                         }
-                        process(delivery)
                     }
-                    guard changed else { break }
+                    defer { watch.cancelAll() }
+                    var qos: Int?
+                    while !Task.isShuttingDownGracefully {
+                        if qos != window.prefetch {
+                            try await channel.setPrefetch(UInt16(clamping: window.prefetch))
+                            qos = window.prefetch
+                            status.setPrefetch(window.prefetch)
+                        }
+                        let started = try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)
+                        guard let consumer = subscription.start(started, prefetch: window.prefetch) else { break }
+                        var changed = false
+                        for try await delivery in consumer {
+                            subscription.arrived(delivery.deliveryTag, limit: window.mostHeld)
+                            // Events only: a retry's or a deferral's few bytes say nothing of the
+                            // event it loads, so they leave the window where it is.
+                            if !changed, delivery.message.headers[WorkMessage.kindHeader] == nil,
+                                let prefetch = window.observe(size: delivery.message.body.count)
+                            {
+                                changed = true
+                                context.logger.info(
+                                    "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])
+                                renewals.size.increment()
+                                subscription.renew()
+                            }
+                            process(delivery)
+                        }
+                        guard subscription.renewing else { break }
+                    }
                 }
             }
         } onGracefulShutdown: {
@@ -289,15 +296,27 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 }
 
-/// The work queue's consumer of the moment, so that a graceful shutdown cancels whichever
-/// subscription is current and no later one starts.
+/// The work queue's consumer of the moment and the messages it and its predecessors hold
+/// (`Stragglers`), so that a graceful shutdown cancels whichever subscription is current
+/// and no later one starts, and a window that stragglers fill is replaced by a new one.
 private final class Subscription: Sendable {
-    private let state = Mutex<(consumer: Consumer?, stopped: Bool)>((nil, false))
+    private struct State {
+        var consumer: Consumer?
+        var stopped = false
+        /// The current consumer was cancelled for a new one.
+        var renewing = false
+        var stragglers = Stragglers()
+    }
 
-    /// Keeps `consumer` as the current one; cancels it and returns nil after `stop`.
-    func start(_ consumer: Consumer) -> Consumer? {
+    private let state = Mutex(State())
+
+    /// Keeps `consumer` as the current one, with its prefetch; cancels it and returns nil
+    /// after `stop`.
+    func start(_ consumer: Consumer, prefetch: Int) -> Consumer? {
         let stopped = state.withLock { state in
             state.consumer = consumer
+            state.renewing = false
+            state.stragglers.subscribed(prefetch: prefetch)
             return state.stopped
         }
         if stopped {
@@ -307,33 +326,53 @@ private final class Subscription: Sendable {
         return consumer
     }
 
+    /// Whether the current consumer was cancelled for a new one (and no stop came since).
+    var renewing: Bool {
+        state.withLock { state in !state.stopped && state.renewing }
+    }
+
+    /// Cancels the current consumer for a new one, unless that is under way.
+    func renew() {
+        state.withLock { state -> Consumer? in
+            guard !state.renewing, let consumer = state.consumer else { return nil }
+            state.renewing = true
+            return consumer
+        }?.cancel()
+    }
+
     func stop() {
         state.withLock { state in
             state.stopped = true
             return state.consumer
         }?.cancel()
     }
-}
 
-/// The work queue consumer's `Stragglers`, shared by the consumer loop and the messages'
-/// tasks.
-private final class StragglerWatch: Sendable {
-    private let state = Mutex(Stragglers())
+    var held: Int { state.withLock { $0.stragglers.held } }
+    var interval: Duration { state.withLock { $0.stragglers.interval } }
 
-    var held: Int { state.withLock { $0.held } }
-
-    func arrived(_ tag: UInt64, prefetch: Int, limit: Int) -> Bool {
+    /// A delivery of the current consumer, and the most messages in hand now.
+    func arrived(_ tag: UInt64, limit: Int) {
         let now = ContinuousClock.now
-        return state.withLock { $0.arrived(tag, prefetch: prefetch, limit: limit, at: now) }
+        state.withLock { state in
+            state.stragglers.arrived(tag, at: now)
+            state.stragglers.limit = limit
+        }
     }
 
     func ended(_ tag: UInt64) {
         let now = ContinuousClock.now
-        state.withLock { $0.ended(tag, at: now) }
+        state.withLock { $0.stragglers.ended(tag, at: now) }
     }
 
-    func subscribed() {
-        state.withLock { $0.subscribed() }
+    /// Cancels the current consumer when stragglers fill its window (`Stragglers.check`);
+    /// returns whether it did.
+    func renewIfStraggling() -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { state -> Consumer? in
+            guard !state.stopped, !state.renewing, let consumer = state.consumer, state.stragglers.check(at: now) else { return nil }
+            state.renewing = true
+            return consumer
+        }.map { $0.cancel() } != nil
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TestSupport
+import Worker
 
 /// A receiver that hangs until told to answer.
 final class Switch: Sendable {
@@ -47,6 +48,40 @@ struct IsolationTests {
             #expect(received.count == 20)
         }
         await slow.stop()
+        await healthy.stop()
+    }
+
+    /// Messages of an endpoint that never answers fill a worker's whole window (8 in
+    /// flight: its requests and its waiters): the consumer is replaced by one with a
+    /// window of its own, and another tenant's events are delivered long before the hung
+    /// requests time out, not after.
+    @Test func aWindowThatHangingRequestsFillIsReplaced() async throws {
+        var options = Pipeline.Options(startWorker: false)
+        options.httpTimeout = .seconds(20)
+        let hanging = try await TestHTTPServer.start { _ in .hang }
+        let healthy = try await TestHTTPServer.start()
+        try await Pipeline.run(options) { pipeline in
+            let stuck = try await pipeline.tenant()
+            _ = try await pipeline.endpoint(tenant: stuck, url: hanging.url + "/in")
+            let fine = try await pipeline.tenant()
+            _ = try await pipeline.endpoint(tenant: fine, url: healthy.url + "/in")
+            let worker = pipeline.startWorker(concurrency: 8)
+            defer { worker.cancel() }
+            // A sample of lifetimes to judge by.
+            for n in 0..<80 { try await pipeline.publish("client.created", tenant: fine, id: "evt_a\(n)") }
+            _ = try await healthy.waitForRequests(80)
+            for n in 0..<8 { try await pipeline.publish("client.created", tenant: stuck, id: "evt_h\(n)") }
+            // Its first requests on the wire, the rest waiting for its slots.
+            _ = try await hanging.waitForRequests(1)
+            try await pipeline.eventually("the window is the hanging endpoint's") { pipeline.workerStatus.inFlight == 8 }
+            let published = ContinuousClock.now
+            for n in 0..<20 { try await pipeline.publish("client.created", tenant: fine, id: "evt_b\(n)") }
+            // Within a quarter of the HTTP timeout: the old window frees nothing before half
+            // of it (its waiters give up then) and its requests hold on until the timeout.
+            _ = try await healthy.waitForRequests(100, timeout: .seconds(5))
+            #expect(ContinuousClock.now - published < .seconds(5))
+            await hanging.stop()
+        }
         await healthy.stop()
     }
 }

@@ -105,8 +105,8 @@ struct Pipeline {
         }
     }
 
-    func startWorker(windowBytes: Int = 24 * 1024 * 1024) -> Task<Void, any Error> {
-        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: 50, windowBytes: windowBytes, status: workerStatus)
+    func startWorker(concurrency: Int = 50, windowBytes: Int = 24 * 1024 * 1024) -> Task<Void, any Error> {
+        let service = WorkerService(amqpURL: TestServices.amqpURL, context: context, concurrency: concurrency, windowBytes: windowBytes, status: workerStatus)
         return Task { try await service.run() }
     }
 

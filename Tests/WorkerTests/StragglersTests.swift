@@ -19,6 +19,8 @@ struct StragglersTests {
         var hangFor: Duration = .seconds(10)
         var hangingMost = 30
         var healthyFor: Duration = .milliseconds(20)
+        /// Every message that arrives meanwhile is for the endpoint that never answers.
+        var hangDuring: Range<Duration>?
 
         var stragglers = Stragglers()
         let start = ContinuousClock.now
@@ -39,9 +41,15 @@ struct StragglersTests {
         }
 
         /// Runs for `duration` in steps of a millisecond, offering up to `perStep`
-        /// messages each.
+        /// messages each, and counting the stragglers every `Stragglers.interval`, as the
+        /// worker's watch does.
         mutating func run(for duration: Duration, perStep: Int = 10) {
+            if now == .zero {
+                stragglers.subscribed(prefetch: prefetch)
+                stragglers.limit = limit
+            }
             let end = now + duration
+            var nextCheck = now
             while now < end {
                 now += .milliseconds(1)
                 let instant = start + now
@@ -54,17 +62,20 @@ struct StragglersTests {
                 for _ in 0..<perStep where consumers[consumers.count - 1] < prefetch {
                     let tag = nextTag
                     nextTag += 1
-                    let hanging = tag % UInt64(hangEvery) == 0
+                    let hanging = tag % UInt64(hangEvery) == 0 || hangDuring?.contains(now) == true
                     let stuck = hanging && inHand.count(where: \.stuck) < hangingMost
                     let lasts = stuck ? hangFor : hanging ? .milliseconds(1) : healthyFor
-                    let renew = stragglers.arrived(tag, prefetch: prefetch, limit: limit, at: instant)
+                    stragglers.arrived(tag, at: instant)
                     consumers[consumers.count - 1] += 1
                     inHand.append((tag, consumers.count - 1, now + lasts, stuck, !hanging))
-                    if renew, renews {
+                }
+                if now >= nextCheck {
+                    if renews, stragglers.check(at: instant) {
                         renewals += 1
                         consumers.append(0)
-                        stragglers.subscribed()
+                        stragglers.subscribed(prefetch: prefetch)
                     }
+                    nextCheck = now + stragglers.interval
                 }
                 mostInHand = max(mostInHand, inHand.count)
                 #expect(inHand.count == stragglers.held)
@@ -126,14 +137,48 @@ struct StragglersTests {
         #expect(simulation.renewals == 0)
     }
 
+    /// A window that stragglers fill whole delivers nothing more: the count does not wait
+    /// for a delivery.
+    @Test func aWindowFullOfStragglersIsReplaced() {
+        var results: [Bool: Int] = [:]
+        for renews in [false, true] {
+            var simulation = Simulation(prefetch: 8, limit: 24, renews: renews)
+            simulation.hangEvery = Int.max
+            simulation.hangingMost = 8
+            simulation.hangDuring = .seconds(1)..<(.seconds(1) + .milliseconds(3))
+            simulation.run(for: .seconds(1) + .milliseconds(3))
+            #expect(simulation.inHand.count(where: \.stuck) == 8, "the window is the stragglers'")
+            let before = simulation.healthyDone
+            simulation.run(for: .seconds(2))
+            results[renews] = simulation.healthyDone - before
+            #expect(simulation.renewals == (renews ? 1 : 0))
+        }
+        #expect(results[false] == 0)
+        #expect((results[true] ?? 0) > 500, "\(results[true] ?? 0) healthy messages after the window filled")
+    }
+
+    @Test func theIntervalIsTheMedianWithinBounds() {
+        let start = ContinuousClock.now
+        var stragglers = Stragglers(sample: 4)
+        #expect(stragglers.interval == .milliseconds(100))
+        for (tag, lifetime) in zip(UInt64(1)...4, [Duration.microseconds(10), .microseconds(20), .microseconds(30), .microseconds(40)]) {
+            stragglers.arrived(tag, at: start)
+            stragglers.ended(tag, at: start + lifetime)
+        }
+        #expect(stragglers.interval == .milliseconds(1))
+        for tag in UInt64(5)...8 {
+            stragglers.arrived(tag, at: start)
+            stragglers.ended(tag, at: start + .seconds(Int(tag)))
+        }
+        #expect(stragglers.interval == .seconds(1))
+        #expect(stragglers.median == .seconds(7))
+    }
+
     @Test func theMedianNeedsAWholeSampleAndUnknownTagsAreIgnored() {
         var stragglers = Stragglers(sample: 4)
         let start = ContinuousClock.now
         #expect(stragglers.median == nil)
-        for tag in UInt64(1)...4 {
-            let renew = stragglers.arrived(tag, prefetch: 1, limit: 10, at: start)
-            #expect(!renew)
-        }
+        for tag in UInt64(1)...4 { stragglers.arrived(tag, at: start) }
         stragglers.ended(99, at: start + .seconds(1))
         #expect(stragglers.held == 4)
         for (tag, ms) in zip(UInt64(1)...3, [10, 30, 20]) { stragglers.ended(tag, at: start + .milliseconds(ms)) }
@@ -143,39 +188,46 @@ struct StragglersTests {
         #expect(stragglers.held == 0)
     }
 
+    /// Stragglers of a sample of 10 ms lifetimes: message 5 has lasted a second.
+    static func straggling(limit: Int) -> (Stragglers, ContinuousClock.Instant) {
+        let start = ContinuousClock.now
+        var stragglers = Stragglers(sample: 4)
+        stragglers.subscribed(prefetch: 2)
+        stragglers.limit = limit
+        for tag in UInt64(1)...4 {
+            stragglers.arrived(tag, at: start)
+            stragglers.ended(tag, at: start + .milliseconds(10))
+        }
+        stragglers.arrived(5, at: start)
+        #expect(!stragglers.check(at: start + .milliseconds(80)), "not a straggler at eight medians")
+        stragglers.arrived(6, at: start + .seconds(1))
+        return (stragglers, start + .seconds(1))
+    }
+
     /// A message long past eight medians in a window of two renews it when the older
     /// subscriptions' messages (none) and two windows fit the limit, and not otherwise.
     @Test(arguments: [(4, true), (3, false)])
     func aWindowOfTwo(limit: Int, renews: Bool) {
-        let start = ContinuousClock.now
-        var stragglers = Stragglers(sample: 4)
-        for tag in UInt64(1)...4 {
-            let renew = stragglers.arrived(tag, prefetch: 2, limit: limit, at: start)
-            #expect(!renew)
-            stragglers.ended(tag, at: start + .milliseconds(10))
-        }
-        let early = stragglers.arrived(5, prefetch: 2, limit: limit, at: start)
-        #expect(!early, "not a straggler yet")
-        let late = stragglers.arrived(6, prefetch: 2, limit: limit, at: start + .seconds(1))
-        #expect(late == renews)
+        let (stragglers, now) = Self.straggling(limit: limit)
+        #expect(stragglers.check(at: now) == renews)
     }
 
-    /// After a new subscription the old one's stragglers are no longer the current window's.
+    /// After a new subscription the old one's stragglers are no longer the current window's,
+    /// but they count towards the limit.
     @Test func aNewSubscriptionStartsWithoutStragglers() {
-        let start = ContinuousClock.now
-        var stragglers = Stragglers(sample: 4)
-        for tag in UInt64(1)...4 {
-            _ = stragglers.arrived(tag, prefetch: 2, limit: 10, at: start)
-            stragglers.ended(tag, at: start + .milliseconds(10))
-        }
-        _ = stragglers.arrived(5, prefetch: 2, limit: 10, at: start)
-        let renew = stragglers.arrived(6, prefetch: 2, limit: 10, at: start + .seconds(1))
-        #expect(renew)
-        let again = stragglers.arrived(7, prefetch: 2, limit: 10, at: start + .seconds(1))
-        #expect(again, "asked again until the new subscription begins")
-        stragglers.subscribed()
-        let after = stragglers.arrived(8, prefetch: 2, limit: 10, at: start + .seconds(1))
-        #expect(!after, "the straggler is the old subscription's")
-        #expect(stragglers.held == 4)
+        var (stragglers, now) = Self.straggling(limit: 10)
+        #expect(stragglers.check(at: now))
+        stragglers.subscribed(prefetch: 2)
+        stragglers.arrived(7, at: now)
+        #expect(!stragglers.check(at: now), "the straggler is the old subscription's")
+        #expect(stragglers.held == 3)
+        stragglers.subscribed(prefetch: 2)
+        stragglers.limit = 6
+        stragglers.arrived(8, at: now)
+        #expect(!stragglers.check(at: now + .seconds(5)), "3 older messages and two windows exceed 6")
+        stragglers.subscribed(prefetch: 2)
+        stragglers.limit = 8
+        stragglers.arrived(9, at: now)
+        #expect(stragglers.check(at: now + .seconds(5)), "4 older messages and two windows fit 8")
     }
 }
