@@ -9,7 +9,8 @@ import Synchronization
 /// with `malloc` (and most were large enough to make glibc consolidate its free lists). A
 /// runner keeps its slabs from one message to the next. A message never waits for a runner:
 /// when none is idle, `submit` asks for another, so there are as many runners as messages
-/// were ever in hand at once (the prefetch bounds them) and the idle ones wait in `next`.
+/// were ever in hand at once (the prefetch bounds them, three windows while stragglers are
+/// held beside a new one: `Stragglers`) and the idle ones wait in `next`.
 package final class Runners<Item: Sendable>: Sendable {
     private struct Waiter {
         let id: UInt64

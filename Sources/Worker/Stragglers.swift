@@ -6,11 +6,14 @@
 /// own while the messages its predecessor holds finish on the same channel. The healthy
 /// work then runs in a full window instead of in what the stragglers leave of it. "Far" is
 /// relative — a multiple of the median time the latest messages took — so the rule is the
-/// same on a fast machine and a slow one, and where every message is slow nothing is a
-/// straggler. A new subscription is asked for only while the older subscriptions' messages
-/// and two whole windows (the current one may still fill before the broker confirms its
-/// cancel) fit the `limit`: a cancelled consumer takes no more, so the
-/// messages in hand never exceed it.
+/// same on a fast machine and a slow one, and where every message has long been slow
+/// nothing is a straggler. A sudden stall of everything (the database) can look like
+/// stragglers for a moment; it is bounded like the rest, and a message being returned
+/// (its processing failed, it waits out its hold) stops any renewal, so an outage does
+/// not draw more messages in. A new subscription is asked for only while the older
+/// subscriptions' messages and two whole windows (the current one may still fill before
+/// the broker confirms its cancel) fit the `limit`: a cancelled consumer takes no more, so
+/// the count of messages in hand never exceeds it.
 package struct Stragglers: Sendable {
     /// A message is a straggler once it has lasted this many times the median.
     package let factor: Int
@@ -21,6 +24,8 @@ package struct Stragglers: Sendable {
     package let sample: Int
 
     private var started: [UInt64: (generation: Int, at: ContinuousClock.Instant)] = [:]
+    /// Messages whose processing failed, held before they go back to the queue.
+    private var returning: Set<UInt64> = []
     private var lifetimes: [Duration] = []
     private var next = 0
     /// The current subscription's number and prefetch.
@@ -47,11 +52,6 @@ package struct Stragglers: Sendable {
         return lifetimes.sorted()[sample / 2]
     }
 
-    /// How long to wait before the next `check`: the median, within a millisecond and a
-    /// second (a tenth of a second before there is one).
-    package var interval: Duration {
-        min(.seconds(1), max(.milliseconds(1), median ?? .milliseconds(100)))
-    }
 
     /// A new subscription began with `prefetch`: the messages in hand are its
     /// predecessors' from now on.
@@ -60,14 +60,21 @@ package struct Stragglers: Sendable {
         self.prefetch = max(1, prefetch)
     }
 
-    /// A message the current subscription delivered.
-    package mutating func arrived(_ tag: UInt64, at now: ContinuousClock.Instant) {
-        started[tag] = (generation, now)
+    /// A message delivered: to the current subscription, or late to one cancelled before
+    /// (the broker sent it before its cancel-ok).
+    package mutating func arrived(_ tag: UInt64, late: Bool = false, at now: ContinuousClock.Instant) {
+        started[tag] = (late ? generation - 1 : generation, now)
+    }
+
+    /// A message whose processing failed: it is held, then returned to the queue.
+    package mutating func failed(_ tag: UInt64) {
+        if started[tag] != nil { returning.insert(tag) }
     }
 
     /// A message settled (acked or returned): its lifetime joins the sample.
     package mutating func ended(_ tag: UInt64, at now: ContinuousClock.Instant) {
         guard let message = started.removeValue(forKey: tag) else { return }
+        if !returning.isEmpty { returning.remove(tag) }
         let lifetime = now - message.at
         if lifetimes.count < sample {
             lifetimes.append(lifetime)
@@ -77,11 +84,16 @@ package struct Stragglers: Sendable {
         }
     }
 
-    /// Whether to subscribe again now: the current subscription's stragglers fill a `share`
-    /// of its prefetch, and the older subscriptions' messages leave room for two windows
-    /// within its limit.
-    package func check(at now: ContinuousClock.Instant) -> Bool {
-        guard started.count + prefetch <= limit, let median else { return false }
+    /// Whether to subscribe again now — the current subscription's stragglers fill a
+    /// `share` of its prefetch, no message is being returned, and the older subscriptions'
+    /// messages leave room for two windows within the limit — and how long to wait before
+    /// the next check: a median while messages are in hand, the time one takes to become a
+    /// straggler while none is; within a millisecond and a second (a tenth of a second
+    /// before there is a median).
+    package func check(at now: ContinuousClock.Instant) -> (renew: Bool, next: Duration) {
+        guard let median else { return (false, .milliseconds(100)) }
+        let next = min(.seconds(1), max(.milliseconds(1), started.isEmpty ? median * factor : median))
+        guard returning.isEmpty, started.count + prefetch <= limit else { return (false, next) }
         let far = median * factor
         var current = 0
         var stragglers = 0
@@ -89,6 +101,6 @@ package struct Stragglers: Sendable {
             current += 1
             if now - message.at > far { stragglers += 1 }
         }
-        return stragglers * share >= prefetch && started.count - current + 2 * prefetch <= limit
+        return (stragglers * share >= prefetch && started.count - current + 2 * prefetch <= limit, next)
     }
 }

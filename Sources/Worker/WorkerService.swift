@@ -7,9 +7,11 @@ import Topology
 public import ServiceLifecycle
 
 /// Consumes the work queue and processes up to `concurrency` messages at once (fewer when
-/// events are large: `PrefetchWindow`; for a moment after the window changes, the old
-/// subscription's messages besides the new one's), each acked only once everything it
-/// caused is recorded and confirmed.
+/// events are large: `PrefetchWindow`), each acked only once everything it caused is
+/// recorded and confirmed. Besides them it may hold an earlier subscription's messages: for
+/// a moment after the window changes size, and for as long as messages of endpoints that
+/// do not answer last when a new window was taken in place of one they filled
+/// (`Stragglers`; three times `concurrency` at most).
 ///
 /// Reconnects with backoff when the broker goes away. On graceful shutdown (SIGTERM,
 /// SIGINT) it cancels its consumer, lets the messages in hand finish (bounded by the HTTP
@@ -20,13 +22,15 @@ public struct WorkerService: Service, CustomStringConvertible {
 
     public let amqpURL: String
     public let context: WorkerContext
-    /// The most messages processed at once: the work queue's prefetch when messages are small.
+    /// The work queue's prefetch when messages are small: the most messages processed at
+    /// once, but for an earlier window's stragglers (`Stragglers`).
     public let concurrency: Int
     /// Bytes of message bodies the worker aims to hold: with large messages the prefetch
     /// shrinks so that `concurrency` of them do not fill the memory (`PrefetchWindow`).
     public let windowBytes: Int
     /// Largest message body read in full; a larger one is parked from its declared size.
-    /// With `concurrency`, it bounds the memory messages take.
+    /// With `concurrency` (three times it while stragglers are held beside a new window),
+    /// it bounds the memory messages take.
     public let maxMessageBytes: Int
     package let backoff: Backoff
     /// Whether a consumer is subscribed to the work queue now (the worker's readiness),
@@ -144,6 +148,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                     } catch {
                         context.logger.warning(
                             "message not processed, returning it to the queue", metadata: ["reason": "\(error)"])
+                        subscription.failed(delivery.deliveryTag)
                         // A growing hold keeps a database outage from becoming a hot redelivery
                         // loop, and from using up the message's returns before it ends.
                         // A stopping worker returns it at once.
@@ -167,9 +172,12 @@ public struct WorkerService: Service, CustomStringConvertible {
                 // since a window they fill delivers nothing more).
                 try await withThrowingTaskGroup(of: Void.self) { watch in
                     watch.addTask {
+                        var wait = Duration.milliseconds(100)
                         while true {
-                            try await Task.sleep(for: subscription.interval)
-                            if subscription.renewIfStraggling() {
+                            try await Task.sleep(for: wait)
+                            let renewed: Bool
+                            (renewed, wait) = subscription.renewIfStraggling()
+                            if renewed {
                                 context.logger.debug("a new window in place of one that stragglers fill", metadata: ["held": "\(subscription.held)"])
                                 renewals.stragglers.increment()
                             }
@@ -184,10 +192,15 @@ public struct WorkerService: Service, CustomStringConvertible {
                             status.setPrefetch(window.prefetch)
                         }
                         let started = try await channel.consume(context.topology.workQueue, maxBodyBytes: maxMessageBytes, linger: context.consumerLinger)
-                        guard let consumer = subscription.start(started, prefetch: window.prefetch) else { break }
+                        guard let consumer = subscription.start(started, prefetch: window.prefetch) else {
+                            // Stopped meanwhile and cancelled at once: what it delivered
+                            // before the broker's reply is processed with the rest.
+                            for try await delivery in started { process(delivery) }
+                            break
+                        }
                         var changed = false
                         for try await delivery in consumer {
-                            subscription.arrived(delivery.deliveryTag, limit: window.mostHeld)
+                            subscription.arrived(delivery, limit: window.mostHeld)
                             // Events only: a retry's or a deferral's few bytes say nothing of the
                             // event it loads, so they leave the window where it is.
                             if !changed, delivery.message.headers[WorkMessage.kindHeader] == nil,
@@ -196,8 +209,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                                 changed = true
                                 context.logger.info(
                                     "prefetch follows the message size", metadata: ["prefetch": "\(prefetch)", "mean_bytes": "\(window.meanSize ?? 0)"])
-                                renewals.size.increment()
-                                subscription.renew()
+                                if subscription.renew() { renewals.size.increment() }
                             }
                             process(delivery)
                         }
@@ -331,13 +343,16 @@ private final class Subscription: Sendable {
         state.withLock { state in !state.stopped && state.renewing }
     }
 
-    /// Cancels the current consumer for a new one, unless that is under way.
-    func renew() {
-        state.withLock { state -> Consumer? in
-            guard !state.renewing, let consumer = state.consumer else { return nil }
+    /// Cancels the current consumer for a new one, unless that is under way; returns
+    /// whether it did.
+    func renew() -> Bool {
+        let consumer = state.withLock { state -> Consumer? in
+            guard !state.stopped, !state.renewing, let consumer = state.consumer else { return nil }
             state.renewing = true
             return consumer
-        }?.cancel()
+        }
+        consumer?.cancel()
+        return consumer != nil
     }
 
     func stop() {
@@ -348,13 +363,13 @@ private final class Subscription: Sendable {
     }
 
     var held: Int { state.withLock { $0.stragglers.held } }
-    var interval: Duration { state.withLock { $0.stragglers.interval } }
 
-    /// A delivery of the current consumer, and the most messages in hand now.
-    func arrived(_ tag: UInt64, limit: Int) {
+    /// A delivery (a cancelled consumer's when it came late), and the most messages in
+    /// hand now.
+    func arrived(_ delivery: HeraldAMQP.Delivery, limit: Int) {
         let now = ContinuousClock.now
         state.withLock { state in
-            state.stragglers.arrived(tag, at: now)
+            state.stragglers.arrived(delivery.deliveryTag, late: delivery.consumerTag != state.consumer?.tag, at: now)
             state.stragglers.limit = limit
         }
     }
@@ -364,15 +379,22 @@ private final class Subscription: Sendable {
         state.withLock { $0.stragglers.ended(tag, at: now) }
     }
 
+    func failed(_ tag: UInt64) {
+        state.withLock { $0.stragglers.failed(tag) }
+    }
+
     /// Cancels the current consumer when stragglers fill its window (`Stragglers.check`);
-    /// returns whether it did.
-    func renewIfStraggling() -> Bool {
+    /// returns whether it did, and how long to wait before asking again.
+    func renewIfStraggling() -> (renewed: Bool, next: Duration) {
         let now = ContinuousClock.now
-        return state.withLock { state -> Consumer? in
-            guard !state.stopped, !state.renewing, let consumer = state.consumer, state.stragglers.check(at: now) else { return nil }
+        let (consumer, next) = state.withLock { state -> (Consumer?, Duration) in
+            let (renew, next) = state.stragglers.check(at: now)
+            guard renew, !state.stopped, !state.renewing, let consumer = state.consumer else { return (nil, next) }
             state.renewing = true
-            return consumer
-        }.map { $0.cancel() } != nil
+            return (consumer, next)
+        }
+        consumer?.cancel()
+        return (consumer != nil, next)
     }
 }
 

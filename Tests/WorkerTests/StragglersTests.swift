@@ -31,6 +31,9 @@ struct StragglersTests {
         /// `stuck`: a message of the endpoint that never answers, not deferred.
         var inHand: [(tag: UInt64, consumer: Int, ends: Duration, stuck: Bool, healthy: Bool)] = []
         var renewals = 0
+        /// From a renewal to the broker's cancel-ok, while the old consumer still fills.
+        var cancelTakes: Duration = .milliseconds(2)
+        var switchAt: Duration?
         var healthyDone = 0
         var mostInHand = 0
 
@@ -41,7 +44,7 @@ struct StragglersTests {
         }
 
         /// Runs for `duration` in steps of a millisecond, offering up to `perStep`
-        /// messages each, and counting the stragglers every `Stragglers.interval`, as the
+        /// messages each, and counting the stragglers when `Stragglers.check` said, as the
         /// worker's watch does.
         mutating func run(for duration: Duration, perStep: Int = 10) {
             if now == .zero {
@@ -69,13 +72,19 @@ struct StragglersTests {
                     consumers[consumers.count - 1] += 1
                     inHand.append((tag, consumers.count - 1, now + lasts, stuck, !hanging))
                 }
+                if let at = switchAt, now >= at {
+                    switchAt = nil
+                    consumers.append(0)
+                    stragglers.subscribed(prefetch: prefetch)
+                }
                 if now >= nextCheck {
-                    if renews, stragglers.check(at: instant) {
+                    let (renew, next) = stragglers.check(at: instant)
+                    // The old consumer takes messages until the broker's cancel-ok.
+                    if renews, renew, switchAt == nil {
                         renewals += 1
-                        consumers.append(0)
-                        stragglers.subscribed(prefetch: prefetch)
+                        switchAt = now + cancelTakes
                     }
-                    nextCheck = now + stragglers.interval
+                    nextCheck = now + next
                 }
                 mostInHand = max(mostInHand, inHand.count)
                 #expect(inHand.count == stragglers.held)
@@ -91,15 +100,18 @@ struct StragglersTests {
         #expect(simulation.healthyDone > 10_000)
     }
 
+    /// Stragglers keep coming after the first renewal (the endpoint holds up to 200): each
+    /// window they fill to an eighth is replaced while the bound leaves room, and once the
+    /// endpoint holds all it can, the current window is left with less than an eighth.
     @Test func stragglersFillingAnEighthOfTheWindowMakeANewSubscription() {
-        var simulation = Simulation(prefetch: 80, limit: 160, renews: true)
-        simulation.run(for: .seconds(2))
-        #expect(simulation.renewals >= 1)
-        // The current consumer keeps fewer than an eighth of its window for stragglers, plus
-        // what arrives between two counts (an eighth of the prefetch).
+        var simulation = Simulation(prefetch: 80, limit: 800, renews: true)
+        simulation.hangingMost = 200
+        simulation.run(for: .seconds(3))
+        #expect(simulation.inHand.count(where: \.stuck) == 200)
+        #expect(simulation.renewals >= 2)
         let current = simulation.consumers.count - 1
         let stuck = simulation.inHand.count(where: { $0.consumer == current && $0.stuck })
-        #expect(stuck < 2 * 80 / 8, "\(stuck) stragglers in the current window")
+        #expect(stuck * 8 < 80, "\(stuck) stragglers in the current window")
     }
 
     /// What it is for: the healthy messages get a whole window instead of what the
@@ -157,21 +169,30 @@ struct StragglersTests {
         #expect((results[true] ?? 0) > 500, "\(results[true] ?? 0) healthy messages after the window filled")
     }
 
-    @Test func theIntervalIsTheMedianWithinBounds() {
+    /// The next count comes a median later while messages are in hand, eight medians later
+    /// while none is, within a millisecond and a second.
+    @Test func theNextCheckFollowsTheMedian() {
         let start = ContinuousClock.now
         var stragglers = Stragglers(sample: 4)
-        #expect(stragglers.interval == .milliseconds(100))
+        #expect(stragglers.check(at: start).next == .milliseconds(100), "before a median")
         for (tag, lifetime) in zip(UInt64(1)...4, [Duration.microseconds(10), .microseconds(20), .microseconds(30), .microseconds(40)]) {
             stragglers.arrived(tag, at: start)
             stragglers.ended(tag, at: start + lifetime)
         }
-        #expect(stragglers.interval == .milliseconds(1))
-        for tag in UInt64(5)...8 {
+        #expect(stragglers.check(at: start).next == .milliseconds(1))
+        for (tag, ms) in zip(UInt64(5)...8, [10, 20, 30, 40]) {
+            stragglers.arrived(tag, at: start)
+            stragglers.ended(tag, at: start + .milliseconds(ms))
+        }
+        #expect(stragglers.check(at: start).next == .milliseconds(240), "none in hand: eight medians")
+        stragglers.arrived(9, at: start)
+        #expect(stragglers.check(at: start).next == .milliseconds(30))
+        for tag in UInt64(10)...13 {
             stragglers.arrived(tag, at: start)
             stragglers.ended(tag, at: start + .seconds(Int(tag)))
         }
-        #expect(stragglers.interval == .seconds(1))
-        #expect(stragglers.median == .seconds(7))
+        #expect(stragglers.check(at: start).next == .seconds(1))
+        #expect(stragglers.median == .seconds(12))
     }
 
     @Test func theMedianNeedsAWholeSampleAndUnknownTagsAreIgnored() {
@@ -199,7 +220,7 @@ struct StragglersTests {
             stragglers.ended(tag, at: start + .milliseconds(10))
         }
         stragglers.arrived(5, at: start)
-        #expect(!stragglers.check(at: start + .milliseconds(80)), "not a straggler at eight medians")
+        #expect(!stragglers.check(at: start + .milliseconds(80)).renew, "not a straggler at eight medians")
         stragglers.arrived(6, at: start + .seconds(1))
         return (stragglers, start + .seconds(1))
     }
@@ -209,25 +230,41 @@ struct StragglersTests {
     @Test(arguments: [(4, true), (3, false)])
     func aWindowOfTwo(limit: Int, renews: Bool) {
         let (stragglers, now) = Self.straggling(limit: limit)
-        #expect(stragglers.check(at: now) == renews)
+        #expect(stragglers.check(at: now).renew == renews)
     }
 
     /// After a new subscription the old one's stragglers are no longer the current window's,
     /// but they count towards the limit.
     @Test func aNewSubscriptionStartsWithoutStragglers() {
         var (stragglers, now) = Self.straggling(limit: 10)
-        #expect(stragglers.check(at: now))
+        #expect(stragglers.check(at: now).renew)
         stragglers.subscribed(prefetch: 2)
         stragglers.arrived(7, at: now)
-        #expect(!stragglers.check(at: now), "the straggler is the old subscription's")
+        #expect(!stragglers.check(at: now).renew, "the straggler is the old subscription's")
+        stragglers.arrived(70, late: true, at: now - .seconds(1))
+        #expect(!stragglers.check(at: now).renew, "and so is one delivered late to it")
+        #expect(stragglers.held == 4)
+        stragglers.ended(70, at: now)
         #expect(stragglers.held == 3)
         stragglers.subscribed(prefetch: 2)
         stragglers.limit = 6
         stragglers.arrived(8, at: now)
-        #expect(!stragglers.check(at: now + .seconds(5)), "3 older messages and two windows exceed 6")
+        #expect(!stragglers.check(at: now + .seconds(5)).renew, "3 older messages and two windows exceed 6")
         stragglers.subscribed(prefetch: 2)
         stragglers.limit = 8
         stragglers.arrived(9, at: now)
-        #expect(stragglers.check(at: now + .seconds(5)), "4 older messages and two windows fit 8")
+        #expect(stragglers.check(at: now + .seconds(5)).renew, "4 older messages and two windows fit 8")
+    }
+
+    /// A message whose processing failed waits out its hold before going back: while it
+    /// does (a database outage), no new window draws more messages in.
+    @Test func aMessageBeingReturnedStopsRenewals() {
+        var (stragglers, now) = Self.straggling(limit: 10)
+        #expect(stragglers.check(at: now).renew)
+        stragglers.failed(6)
+        #expect(!stragglers.check(at: now).renew)
+        stragglers.failed(99)
+        stragglers.ended(6, at: now + .seconds(1))
+        #expect(stragglers.check(at: now + .seconds(1)).renew, "5 is still a straggler")
     }
 }
