@@ -52,7 +52,6 @@ package struct Stragglers: Sendable {
         return lifetimes.sorted()[sample / 2]
     }
 
-
     /// A new subscription began with `prefetch`: the messages in hand are its
     /// predecessors' from now on.
     package mutating func subscribed(prefetch: Int) {
