@@ -10,7 +10,7 @@ struct StragglersTests {
     struct Simulation {
         let prefetch: Int
         let limit: Int
-        /// Whether the worker acts on `arrived` (false: one subscription throughout).
+        /// Whether the worker acts on `check` (false: one subscription throughout).
         let renews: Bool
         /// Every `hangEvery`-th message is for an endpoint that never answers: it lasts
         /// `hangFor`, unless `hangingMost` are already held (then it is deferred at once, as
