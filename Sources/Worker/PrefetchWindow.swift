@@ -74,26 +74,44 @@ package struct PrefetchWindow: Sendable {
 
 /// The mean of the latest `capacity` values.
 private struct RunningMean: Sendable {
-    let capacity: Int
-    private var values: [Int] = []
-    private var next = 0
+    private var recent: Recent<Int>
     private var total = 0
+
+    init(capacity: Int) {
+        recent = Recent(capacity: capacity)
+    }
+
+    var capacity: Int { recent.capacity }
+    var mean: Int? { recent.values.isEmpty ? nil : total / recent.values.count }
+
+    mutating func add(_ value: Int) {
+        total += value - (recent.add(value) ?? 0)
+    }
+}
+
+/// The latest `capacity` values, in no particular order: the oldest is replaced first.
+struct Recent<Value: Sendable>: Sendable {
+    let capacity: Int
+    private(set) var values: [Value] = []
+    private var next = 0
 
     init(capacity: Int) {
         self.capacity = capacity
         values.reserveCapacity(capacity)
     }
 
-    var mean: Int? { values.isEmpty ? nil : total / values.count }
+    var isFull: Bool { values.count == capacity }
 
-    mutating func add(_ value: Int) {
-        if values.count < capacity {
+    /// Adds `value`; returns the one it replaced, once full.
+    @discardableResult
+    mutating func add(_ value: Value) -> Value? {
+        guard isFull else {
             values.append(value)
-        } else {
-            total -= values[next]
-            values[next] = value
-            next = (next + 1) % capacity
+            return nil
         }
-        total += value
+        let replaced = values[next]
+        values[next] = value
+        next = (next + 1) % capacity
+        return replaced
     }
 }

@@ -26,8 +26,7 @@ package struct Stragglers: Sendable {
     private var started: [UInt64: (generation: Int, at: ContinuousClock.Instant)] = [:]
     /// Messages whose processing failed, held before they go back to the queue.
     private var returning: Set<UInt64> = []
-    private var lifetimes: [Duration] = []
-    private var next = 0
+    private var lifetimes: Recent<Duration>
     /// The current subscription's number and prefetch.
     private var generation = 0
     private var prefetch = 1
@@ -40,7 +39,7 @@ package struct Stragglers: Sendable {
         self.factor = factor
         self.share = share
         self.sample = sample
-        lifetimes.reserveCapacity(sample)
+        lifetimes = Recent(capacity: sample)
     }
 
     /// Messages in hand, of every subscription.
@@ -48,8 +47,8 @@ package struct Stragglers: Sendable {
 
     /// The median lifetime of the latest sample, or nil before a whole sample.
     package var median: Duration? {
-        guard lifetimes.count == sample else { return nil }
-        return lifetimes.sorted()[sample / 2]
+        guard lifetimes.isFull else { return nil }
+        return lifetimes.values.sorted()[sample / 2]
     }
 
     /// A new subscription began with `prefetch`: the messages in hand are its
@@ -74,13 +73,7 @@ package struct Stragglers: Sendable {
     package mutating func ended(_ tag: UInt64, at now: ContinuousClock.Instant) {
         guard let message = started.removeValue(forKey: tag) else { return }
         if !returning.isEmpty { returning.remove(tag) }
-        let lifetime = now - message.at
-        if lifetimes.count < sample {
-            lifetimes.append(lifetime)
-        } else {
-            lifetimes[next] = lifetime
-            next = (next + 1) % sample
-        }
+        lifetimes.add(now - message.at)
     }
 
     /// Whether to subscribe again now — the current subscription's stragglers fill a

@@ -81,6 +81,8 @@ struct IsolationTests {
             _ = try await healthy.waitForRequests(100, timeout: .seconds(5))
             #expect(ContinuousClock.now - published < .seconds(5))
             await hanging.stop()
+            worker.cancel()
+            _ = await worker.result
         }
         await healthy.stop()
     }
