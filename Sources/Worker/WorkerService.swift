@@ -346,13 +346,17 @@ private final class Subscription: Sendable {
     /// Cancels the current consumer for a new one, unless that is under way; returns
     /// whether it did.
     func renew() -> Bool {
-        let consumer = state.withLock { state -> Consumer? in
-            guard !state.stopped, !state.renewing, let consumer = state.consumer else { return nil }
-            state.renewing = true
-            return consumer
-        }
+        let consumer = state.withLock { Self.takeForRenewal(&$0) }
         consumer?.cancel()
         return consumer != nil
+    }
+
+    /// The current consumer, marked as cancelled for a new one; nil when stopped, when a
+    /// renewal is under way or before the first.
+    private static func takeForRenewal(_ state: inout State) -> Consumer? {
+        guard !state.stopped, !state.renewing, let consumer = state.consumer else { return nil }
+        state.renewing = true
+        return consumer
     }
 
     func stop() {
@@ -389,9 +393,7 @@ private final class Subscription: Sendable {
         let now = ContinuousClock.now
         let (consumer, next) = state.withLock { state -> (Consumer?, Duration) in
             let (renew, next) = state.stragglers.check(at: now)
-            guard renew, !state.stopped, !state.renewing, let consumer = state.consumer else { return (nil, next) }
-            state.renewing = true
-            return (consumer, next)
+            return (renew ? Self.takeForRenewal(&state) : nil, next)
         }
         consumer?.cancel()
         return (consumer != nil, next)
